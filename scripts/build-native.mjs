@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// `npm install` hook: builds the optional C++ addon (build/Release/stt_native.node).
+//
+// The addon is an accelerator, never a requirement: when the build cannot run (no compiler,
+// no Python, no Node headers) this prints ONE warning line and exits 0, so the install succeeds
+// and src/native/load.ts selects the pure-TypeScript backend. STT_SKIP_NATIVE_BUILD=1 takes
+// that path on purpose (CI uses it to prove the fallback).
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const warn = (why) =>
+  console.warn(`stt-node: native addon not built (${why}); the pure-TypeScript backend will be used.`)
+
+if (process.env.STT_SKIP_NATIVE_BUILD === '1') {
+  // Also remove a previous build, so the simulation matches a machine where it never succeeded.
+  rmSync(join(root, 'build'), { recursive: true, force: true })
+  warn('STT_SKIP_NATIVE_BUILD=1')
+  process.exit(0)
+}
+
+const gyp = join(root, 'node_modules', '.bin', process.platform === 'win32' ? 'node-gyp.cmd' : 'node-gyp')
+const args = ['rebuild']
+
+// node-gyp downloads Node's headers unless told where they are. npm passes its `nodedir`
+// setting as npm_config_nodedir; without one, use the headers installed next to this node
+// binary (e.g. /usr/include/node for /usr/bin/node) when they are for this exact version.
+if (!process.env.npm_config_nodedir) {
+  const prefix = resolve(dirname(process.execPath), '..')
+  const versionH = join(prefix, 'include', 'node', 'node_version.h')
+  if (existsSync(versionH)) {
+    const h = readFileSync(versionH, 'utf8')
+    const part = (n) => h.match(new RegExp(`#define NODE_${n}_VERSION (\\d+)`))?.[1]
+    if (`v${part('MAJOR')}.${part('MINOR')}.${part('PATCH')}` === process.version) args.push(`--nodedir=${prefix}`)
+  }
+}
+
+if (!existsSync(gyp)) {
+  warn('node-gyp is not installed')
+  process.exit(0)
+}
+
+const quiet = process.env.STT_NATIVE_BUILD_VERBOSE !== '1'
+const r = spawnSync(gyp, args, { cwd: root, stdio: quiet ? ['ignore', 'ignore', 'pipe'] : 'inherit', encoding: 'utf8', maxBuffer: 64 << 20 })
+if (r.status !== 0) {
+  // Keep the compiler's last words for whoever debugs it, then the one warning line.
+  if (quiet && r.stderr) console.warn(r.stderr.trim().split('\n').slice(-8).join('\n'))
+  warn(r.error ? r.error.message : `node-gyp exited with ${r.status}`)
+  process.exit(0)
+}
+console.log('stt-node: native addon built (build/Release/stt_native.node)')

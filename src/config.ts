@@ -1,0 +1,139 @@
+/**
+ * Node options: defaults, units and validation. Defaults follow the STT manual's appendix C
+ * where it names one (handshake 10 s, keep-alive 10 s / 30 s, 256 streams, 100 sessions).
+ */
+import type { CipherSuite } from './crypto/aead.js'
+import { STTConfigError } from './errors.js'
+import { MAX_NAME_BYTES } from './protocol/handshake.js'
+import { MIN_SEED_BYTES } from './protocol/identity.js'
+
+export interface ProtocolConfig {
+  /** Group secret (>= 32 bytes): only holders can complete a handshake. */
+  sharedSeed: Uint8Array
+  /** This node's identity seed (>= 32 bytes); random when omitted (a fresh identity per run). */
+  nodeSeed: Uint8Array
+  /** Human label sent to peers inside the encrypted handshake (<= 64 UTF-8 bytes). */
+  name: string
+  /** Cipher suites in preference order (the initiator's order wins). */
+  ciphers: CipherSuite[]
+  handshakeTimeout: number
+  /** First handshake retransmission after this many ms; doubles each time (capped at 2 s). */
+  handshakeRetryInitial: number
+  keepAliveInterval: number
+  keepAliveTimeout: number
+  maxSessions: number
+  maxConcurrentStreams: number
+  /** Largest UDP payload STT sends (1472 = Ethernet 1500 - IPv4 20 - UDP 8). */
+  maxPacketSize: number
+  /** Per-stream receive window (bytes of credit per stream). */
+  streamReceiveWindow: number
+  /** Session-wide receive window. */
+  sessionReceiveWindow: number
+  /** Buffered, unacknowledged bytes per stream before write() returns false. */
+  streamSendBuffer: number
+  maxMessageSize: number
+  /** Congestion controller. */
+  congestionControl: 'newreno' | 'cubic'
+  /** Key update after this many packets in one direction (AES-GCM's limit is far above). */
+  rekeyAfterPackets: number
+  /** Key update after this many ms. */
+  rekeyAfterMs: number
+  /** Max accepted clock skew of a HELLO timestamp, ms. */
+  helloMaxSkew: number
+  /** Handshakes per second above which HELLOs must carry an address-validation token. */
+  retryThreshold: number
+  /** Don't tell non-members that their seed was wrong (they then time out). */
+  stealth: boolean
+  /** Datagrams queued for sending per session before sendDatagram() drops the oldest. */
+  maxQueuedDatagrams: number
+}
+
+export const DEFAULTS: Omit<ProtocolConfig, 'sharedSeed' | 'nodeSeed'> = {
+  name: '',
+  ciphers: ['aes-256-gcm', 'chacha20-poly1305'],
+  handshakeTimeout: 10_000,
+  handshakeRetryInitial: 250,
+  keepAliveInterval: 10_000,
+  keepAliveTimeout: 30_000,
+  maxSessions: 100,
+  maxConcurrentStreams: 256,
+  maxPacketSize: 1472,
+  streamReceiveWindow: 1 << 20,
+  sessionReceiveWindow: 16 << 20,
+  streamSendBuffer: 1 << 20,
+  maxMessageSize: 16 << 20,
+  congestionControl: 'cubic',
+  rekeyAfterPackets: 1 << 24,
+  rekeyAfterMs: 10 * 60_000,
+  helloMaxSkew: 60_000,
+  retryThreshold: 2000,
+  stealth: false,
+  maxQueuedDatagrams: 256,
+}
+
+export function toBytes(v: unknown, what: string): Uint8Array {
+  if (v instanceof Uint8Array) return new Uint8Array(v)
+  if (typeof v === 'string') {
+    if (/^[0-9a-fA-F]+$/.test(v) && v.length % 2 === 0) return new Uint8Array(Buffer.from(v, 'hex'))
+    throw new STTConfigError(`${what} must be bytes (Uint8Array/Buffer) or a hex string`)
+  }
+  throw new STTConfigError(`${what} must be bytes (Uint8Array/Buffer) or a hex string`)
+}
+
+function positiveInt(v: unknown, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new STTConfigError(`${name} must be an integer between ${min} and ${max} (got ${String(v)})`)
+  }
+  return v
+}
+
+/** Validates user options into a complete ProtocolConfig; throws STTConfigError naming the bad option. */
+export function resolveProtocolConfig(o: Record<string, unknown>, random: (n: number) => Uint8Array): ProtocolConfig {
+  if (o.sharedSeed === undefined) throw new STTConfigError('sharedSeed is required (32 random bytes shared by the group; see generateSeed())')
+  const sharedSeed = toBytes(o.sharedSeed, 'sharedSeed')
+  if (sharedSeed.length < MIN_SEED_BYTES) throw new STTConfigError(`sharedSeed must be at least ${MIN_SEED_BYTES} bytes (got ${sharedSeed.length})`)
+  const nodeSeed = o.nodeSeed === undefined ? random(32) : toBytes(o.nodeSeed, 'nodeSeed')
+  if (nodeSeed.length < MIN_SEED_BYTES) throw new STTConfigError(`nodeSeed must be at least ${MIN_SEED_BYTES} bytes (got ${nodeSeed.length})`)
+  const c: ProtocolConfig = { ...DEFAULTS, sharedSeed, nodeSeed }
+  if (o.name !== undefined) {
+    if (typeof o.name !== 'string' || Buffer.byteLength(o.name) > MAX_NAME_BYTES) throw new STTConfigError(`name must be a string of at most ${MAX_NAME_BYTES} UTF-8 bytes`)
+    c.name = o.name
+  }
+  const cipher = o.cipher ?? o.ciphers
+  if (cipher !== undefined) {
+    const list = Array.isArray(cipher) ? cipher : [cipher]
+    for (const s of list) {
+      if (s !== 'aes-256-gcm' && s !== 'chacha20-poly1305') throw new STTConfigError(`cipher must be 'aes-256-gcm' or 'chacha20-poly1305' (got ${String(s)})`)
+    }
+    if (list.length === 0) throw new STTConfigError('cipher list is empty')
+    c.ciphers = list as CipherSuite[]
+  }
+  const ints: Array<[keyof ProtocolConfig, number, number]> = [
+    ['handshakeTimeout', 100, 600_000],
+    ['handshakeRetryInitial', 10, 60_000],
+    ['keepAliveInterval', 50, 3_600_000],
+    ['keepAliveTimeout', 100, 86_400_000],
+    ['maxSessions', 1, 1_000_000],
+    ['maxConcurrentStreams', 1, 1 << 20],
+    ['maxPacketSize', 1200, 65_507],
+    ['streamReceiveWindow', 16_384, 1 << 30],
+    ['sessionReceiveWindow', 16_384, 2 ** 40],
+    ['streamSendBuffer', 16_384, 1 << 30],
+    ['maxMessageSize', 1, 1 << 30],
+    ['rekeyAfterPackets', 16, 2 ** 40],
+    ['rekeyAfterMs', 1_000, 2 ** 40],
+    ['helloMaxSkew', 1_000, 86_400_000],
+    ['retryThreshold', 0, 1 << 30],
+    ['maxQueuedDatagrams', 1, 1 << 20],
+  ]
+  for (const [k, min, max] of ints) {
+    if (o[k] !== undefined) (c as unknown as Record<string, number>)[k] = positiveInt(o[k], k, min, max)
+  }
+  if (c.keepAliveTimeout <= c.keepAliveInterval) throw new STTConfigError('keepAliveTimeout must be larger than keepAliveInterval')
+  if (o.congestionControl !== undefined) {
+    if (o.congestionControl !== 'newreno' && o.congestionControl !== 'cubic') throw new STTConfigError("congestionControl must be 'newreno' or 'cubic'")
+    c.congestionControl = o.congestionControl
+  }
+  if (o.stealth !== undefined) c.stealth = Boolean(o.stealth)
+  return c
+}

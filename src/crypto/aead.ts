@@ -1,0 +1,51 @@
+/**
+ * Packet protection: the AEAD interface shared by the pure-TypeScript backend
+ * (node:crypto, one call per packet) and the native backend (one call per batch).
+ *
+ * A protected packet is laid out as
+ *   header (HEADER_SIZE bytes, authenticated as associated data)
+ *   || payload (encrypted in place)
+ *   || tag (TAG_SIZE bytes)
+ * and its nonce is `iv XOR (0x00000000 || packet number)`, where the packet number is the
+ * big-endian u64 at header bytes [PN_OFFSET, PN_OFFSET + 8). See docs/PROTOCOL.md §4.
+ */
+
+export type CipherSuite = 'aes-256-gcm' | 'chacha20-poly1305'
+
+/** Wire identifiers of the cipher suites (HELLO / CHALLENGE). */
+export const SUITE_ID: Record<CipherSuite, number> = { 'aes-256-gcm': 1, 'chacha20-poly1305': 2 }
+export const SUITE_BY_ID: Record<number, CipherSuite | undefined> = { 1: 'aes-256-gcm', 2: 'chacha20-poly1305' }
+
+export const KEY_SIZE = 32
+export const IV_SIZE = 12
+export const TAG_SIZE = 16
+
+/** One direction's key and IV under one cipher suite. */
+export interface PacketKey {
+  readonly suite: CipherSuite
+  /**
+   * Seals `count` packets in place. Packet i is `slab[offsets[i], offsets[i] + lengths[i])`,
+   * whose first `headerSize` bytes are the header and whose last TAG_SIZE bytes receive the tag.
+   */
+  sealBatch(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, headerSize: number): void
+  /**
+   * Opens `count` packets in place (same layout). status[i] = 1 when packet i authenticated
+   * (its payload is now plaintext), 0 when it did not (contents then unspecified). Never throws
+   * for a forged packet.
+   */
+  openBatch(
+    slab: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    count: number,
+    headerSize: number,
+    status: Uint8Array,
+  ): void
+  /** Releases native resources (no-op for the JS backend). */
+  destroy(): void
+}
+
+export interface AeadBackend {
+  readonly name: 'native' | 'js'
+  createKey(suite: CipherSuite, key: Uint8Array, iv: Uint8Array): PacketKey
+}

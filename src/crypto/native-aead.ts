@@ -1,0 +1,83 @@
+/**
+ * AeadBackend 'native': packet protection in C++ (native/aead.cc), one N-API call per batch and
+ * one OpenSSL context per key and direction, re-IVed per packet. Arguments are validated here and
+ * thrown as typed errors; the addon only asserts. Forged packets are statuses, never throws.
+ */
+import { ErrorCode, STTConfigError, STTError } from '../errors.js'
+import { HEADER_SIZE } from '../protocol/constants.js'
+import type { NativeBinding, NativePacketKey } from '../native/binding.js'
+import { binding } from '../native/load.js'
+import { assertBatch, assertU8 } from '../native/validate.js'
+import { type AeadBackend, type CipherSuite, IV_SIZE, KEY_SIZE, type PacketKey, SUITE_ID, TAG_SIZE } from './aead.js'
+
+function assertHeaderSize(op: string, headerSize: unknown): asserts headerSize is number {
+  // The nonce reads the packet number at header bytes [PN_OFFSET, PN_OFFSET + 8).
+  if (typeof headerSize !== 'number' || !Number.isInteger(headerSize) || headerSize < HEADER_SIZE || headerSize > 0xffff) {
+    throw new STTConfigError(`${op}: headerSize must be an integer in [${HEADER_SIZE}, 65535]`)
+  }
+}
+
+class NativePacketKeyImpl implements PacketKey {
+  private key: NativePacketKey | null
+
+  constructor(
+    readonly suite: CipherSuite,
+    key: Uint8Array,
+    iv: Uint8Array,
+    b: NativeBinding,
+  ) {
+    const id = Object.hasOwn(SUITE_ID, suite) ? SUITE_ID[suite] : undefined
+    if (id === undefined) throw new STTConfigError(`unknown cipher suite ${String(suite)}`)
+    if (!(key instanceof Uint8Array) || key.length !== KEY_SIZE) throw new STTConfigError(`key must be ${KEY_SIZE} bytes`)
+    if (!(iv instanceof Uint8Array) || iv.length !== IV_SIZE) throw new STTConfigError(`iv must be ${IV_SIZE} bytes`)
+    try {
+      this.key = new b.PacketKey(id, key, iv)
+    } catch (err) {
+      throw new STTError(ErrorCode.ENCRYPTION, `cannot create a ${suite} key`, { cause: err })
+    }
+  }
+
+  private live(op: string): NativePacketKey {
+    if (this.key === null) throw new STTError(ErrorCode.ENCRYPTION, `${op}: key was destroyed`)
+    return this.key
+  }
+
+  sealBatch(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, headerSize: number): void {
+    const k = this.live('sealBatch')
+    assertHeaderSize('sealBatch', headerSize)
+    assertBatch('sealBatch', slab, offsets, lengths, count, headerSize + TAG_SIZE)
+    const sealed = k.sealBatch(slab, offsets, lengths, count, headerSize)
+    if (sealed !== count) throw new STTError(ErrorCode.ENCRYPTION, `sealBatch: OpenSSL failed on ${count - sealed} packet(s)`)
+  }
+
+  openBatch(
+    slab: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    count: number,
+    headerSize: number,
+    status: Uint8Array,
+  ): void {
+    const k = this.live('openBatch')
+    assertHeaderSize('openBatch', headerSize)
+    // Short packets are allowed: they come from the network and get status 0.
+    assertBatch('openBatch', slab, offsets, lengths, count, 0)
+    assertU8('openBatch', 'status', status, count)
+    k.openBatch(slab, offsets, lengths, count, headerSize, status)
+  }
+
+  destroy(): void {
+    this.key?.destroy()
+    this.key = null
+  }
+}
+
+export function createNativeAead(b: NativeBinding): AeadBackend {
+  return {
+    name: 'native',
+    createKey: (suite, key, iv) => new NativePacketKeyImpl(suite, key, iv, b),
+  }
+}
+
+/** The native backend, or null when the addon is not loaded. */
+export const nativeAead: AeadBackend | null = binding ? createNativeAead(binding) : null

@@ -1,0 +1,111 @@
+/**
+ * The standard primitives STT v1 is built from, all from node:crypto (OpenSSL):
+ * X25519, HKDF-SHA256 (RFC 5869), HMAC-SHA256, SHA-256, SHA3-256 and the two AEADs.
+ * Nothing here is home-made; this file only adapts raw bytes to node:crypto's key objects.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  hkdfSync,
+  type KeyObject,
+  timingSafeEqual,
+} from 'node:crypto'
+import type { CipherSuite } from './aead.js'
+
+export const X25519_KEY_SIZE = 32
+
+// DER prefixes of PKCS#8 / SPKI wrappers for a raw 32-byte X25519 key (RFC 8410).
+const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex')
+const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex')
+
+export interface X25519KeyPair {
+  privateKey: KeyObject
+  /** Raw 32-byte public key. */
+  publicKey: Uint8Array
+}
+
+/** An X25519 key pair from 32 raw private bytes (clamped by OpenSSL as RFC 7748 says). */
+export function x25519FromPrivate(raw: Uint8Array): X25519KeyPair {
+  if (raw.length !== X25519_KEY_SIZE) throw new RangeError('X25519 private key must be 32 bytes')
+  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, raw]), format: 'der', type: 'pkcs8' })
+  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' })
+  return { privateKey, publicKey: new Uint8Array(spki.subarray(spki.length - 32)) }
+}
+
+export function x25519PublicKeyObject(raw: Uint8Array): KeyObject {
+  if (raw.length !== X25519_KEY_SIZE) throw new RangeError('X25519 public key must be 32 bytes')
+  return createPublicKey({ key: Buffer.concat([SPKI_X25519, raw]), format: 'der', type: 'spki' })
+}
+
+/**
+ * X25519(priv, pub). Returns null for a non-contributory result (all-zero shared secret, i.e.
+ * a low-order public key), which the handshake treats as a failed authentication.
+ */
+export function x25519(priv: KeyObject, pubRaw: Uint8Array): Uint8Array | null {
+  let out: Buffer
+  try {
+    out = diffieHellman({ privateKey: priv, publicKey: x25519PublicKeyObject(pubRaw) })
+  } catch {
+    return null
+  }
+  let acc = 0
+  for (let i = 0; i < out.length; i++) acc |= out[i]!
+  return acc === 0 ? null : new Uint8Array(out)
+}
+
+/** HKDF-SHA256 (RFC 5869): extract with `salt`, expand with `info` to `length` bytes. */
+export function hkdf(ikm: Uint8Array, salt: Uint8Array | string, info: Uint8Array | string, length: number): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', ikm, salt, info, length))
+}
+
+export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+  const h = createHmac('sha256', key)
+  for (const p of parts) h.update(p)
+  return new Uint8Array(h.digest())
+}
+
+export function sha256(...parts: Uint8Array[]): Uint8Array {
+  const h = createHash('sha256')
+  for (const p of parts) h.update(p)
+  return new Uint8Array(h.digest())
+}
+
+export function sha3_256(...parts: Uint8Array[]): Uint8Array {
+  const h = createHash('sha3-256')
+  for (const p of parts) h.update(p)
+  return new Uint8Array(h.digest())
+}
+
+/** Constant-time equality; false for different lengths (the length is not secret). */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/** One-shot AEAD seal with an explicit 12-byte nonce (handshake messages, cookies). */
+export function aeadSeal(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  const c = createCipheriv(suite as 'aes-256-gcm', key, nonce, { authTagLength: 16 })
+  c.setAAD(aad)
+  const a = c.update(plaintext)
+  const b = c.final()
+  return new Uint8Array(Buffer.concat([a, b, c.getAuthTag()]))
+}
+
+/** One-shot AEAD open; null when the tag does not verify. */
+export function aeadOpen(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
+  if (sealed.length < 16) return null
+  try {
+    const d = createDecipheriv(suite as 'aes-256-gcm', key, nonce, { authTagLength: 16 })
+    d.setAAD(aad)
+    d.setAuthTag(sealed.subarray(sealed.length - 16))
+    const a = d.update(sealed.subarray(0, sealed.length - 16))
+    const b = d.final()
+    return new Uint8Array(Buffer.concat([a, b]))
+  } catch {
+    return null
+  }
+}

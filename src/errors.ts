@@ -1,0 +1,167 @@
+/**
+ * Every error this library throws or rejects with is an `STTError` (or a subclass) with a
+ * stable string `code` and the numeric code of STT's appendix D (`numericCode`), so callers can
+ * switch on either. Messages never contain key material or seeds.
+ */
+
+/** Stable string codes. Never renamed once released; new ones are only added. */
+export const ErrorCode = {
+  CONFIG: 'STT_CONFIG',
+  NOT_STARTED: 'STT_NOT_STARTED',
+  AUTH_FAILED: 'STT_AUTH_FAILED',
+  HANDSHAKE_TIMEOUT: 'STT_HANDSHAKE_TIMEOUT',
+  VERSION_MISMATCH: 'STT_VERSION_MISMATCH',
+  PEER_MISMATCH: 'STT_PEER_MISMATCH',
+  CONNECTION_REFUSED: 'STT_CONNECTION_REFUSED',
+  NETWORK_UNREACHABLE: 'STT_NETWORK_UNREACHABLE',
+  SESSION_CLOSED: 'STT_SESSION_CLOSED',
+  SESSION_TIMEOUT: 'STT_SESSION_TIMEOUT',
+  TOO_MANY_SESSIONS: 'STT_TOO_MANY_SESSIONS',
+  SESSION_NOT_FOUND: 'STT_SESSION_NOT_FOUND',
+  STREAM_CLOSED: 'STT_STREAM_CLOSED',
+  TOO_MANY_STREAMS: 'STT_TOO_MANY_STREAMS',
+  STREAM_ID_CONFLICT: 'STT_STREAM_ID_CONFLICT',
+  FLOW_CONTROL: 'STT_FLOW_CONTROL',
+  PROTOCOL: 'STT_PROTOCOL',
+  INVALID_FRAME: 'STT_INVALID_FRAME',
+  ENCRYPTION: 'STT_ENCRYPTION',
+  PAYLOAD_TOO_LARGE: 'STT_PAYLOAD_TOO_LARGE',
+  TRANSPORT: 'STT_TRANSPORT',
+  UDP_SEND_FAILED: 'STT_UDP_SEND_FAILED',
+  WEBSOCKET_CLOSED: 'STT_WEBSOCKET_CLOSED',
+  WEBSOCKET_HANDSHAKE: 'STT_WEBSOCKET_HANDSHAKE',
+  TLS: 'STT_TLS',
+  PROXY_AUTH: 'STT_PROXY_AUTH',
+  PROXY_REFUSED: 'STT_PROXY_REFUSED',
+  ABORTED: 'STT_ABORTED',
+  TIMEOUT: 'STT_TIMEOUT',
+  NATIVE_UNAVAILABLE: 'STT_NATIVE_UNAVAILABLE',
+  RESOURCE_EXHAUSTED: 'STT_RESOURCE_EXHAUSTED',
+} as const
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+/**
+ * Appendix D numeric codes (16-bit, category in the high byte). These are also the values
+ * carried on the wire in SESSION_CLOSE, STREAM_CLOSE and ERROR frames (docs/PROTOCOL.md).
+ */
+export const WireError = {
+  NO_ERROR: 0x0000,
+  CONNECTION_TIMEOUT: 0x0101,
+  CONNECTION_REFUSED: 0x0102,
+  AUTHENTICATION_FAILED: 0x0103,
+  NETWORK_UNREACHABLE: 0x0104,
+  PROTOCOL_VERSION_MISMATCH: 0x0105,
+  SESSION_CLOSED: 0x0201,
+  SESSION_TIMEOUT: 0x0202,
+  TOO_MANY_SESSIONS: 0x0203,
+  SESSION_NOT_FOUND: 0x0204,
+  STREAM_CLOSED: 0x0301,
+  TOO_MANY_STREAMS: 0x0302,
+  STREAM_ID_CONFLICT: 0x0303,
+  FLOW_CONTROL_VIOLATION: 0x0304,
+  INVALID_FRAME: 0x0401,
+  ENCRYPTION_ERROR: 0x0402,
+  CHECKSUM_MISMATCH: 0x0403,
+  UNKNOWN_FRAME_TYPE: 0x0404,
+  HANDSHAKE_FAILURE: 0x0405,
+  UDP_SEND_FAILED: 0x0501,
+  WEBSOCKET_CLOSED: 0x0502,
+  WEBSOCKET_HANDSHAKE_FAILED: 0x0503,
+  TLS_ERROR: 0x0504,
+  TIMEOUT: 0x0601,
+  BUFFER_OVERFLOW: 0x0602,
+  RESOURCE_EXHAUSTED: 0x0603,
+} as const
+
+const numericFor: Record<ErrorCode, number> = {
+  STT_CONFIG: 0x0102,
+  STT_NOT_STARTED: 0x0102,
+  STT_AUTH_FAILED: WireError.AUTHENTICATION_FAILED,
+  STT_HANDSHAKE_TIMEOUT: WireError.CONNECTION_TIMEOUT,
+  STT_VERSION_MISMATCH: WireError.PROTOCOL_VERSION_MISMATCH,
+  STT_PEER_MISMATCH: WireError.AUTHENTICATION_FAILED,
+  STT_CONNECTION_REFUSED: WireError.CONNECTION_REFUSED,
+  STT_NETWORK_UNREACHABLE: WireError.NETWORK_UNREACHABLE,
+  STT_SESSION_CLOSED: WireError.SESSION_CLOSED,
+  STT_SESSION_TIMEOUT: WireError.SESSION_TIMEOUT,
+  STT_TOO_MANY_SESSIONS: WireError.TOO_MANY_SESSIONS,
+  STT_SESSION_NOT_FOUND: WireError.SESSION_NOT_FOUND,
+  STT_STREAM_CLOSED: WireError.STREAM_CLOSED,
+  STT_TOO_MANY_STREAMS: WireError.TOO_MANY_STREAMS,
+  STT_STREAM_ID_CONFLICT: WireError.STREAM_ID_CONFLICT,
+  STT_FLOW_CONTROL: WireError.FLOW_CONTROL_VIOLATION,
+  STT_PROTOCOL: WireError.INVALID_FRAME,
+  STT_INVALID_FRAME: WireError.INVALID_FRAME,
+  STT_ENCRYPTION: WireError.ENCRYPTION_ERROR,
+  STT_PAYLOAD_TOO_LARGE: WireError.BUFFER_OVERFLOW,
+  STT_TRANSPORT: WireError.UDP_SEND_FAILED,
+  STT_UDP_SEND_FAILED: WireError.UDP_SEND_FAILED,
+  STT_WEBSOCKET_CLOSED: WireError.WEBSOCKET_CLOSED,
+  STT_WEBSOCKET_HANDSHAKE: WireError.WEBSOCKET_HANDSHAKE_FAILED,
+  STT_TLS: WireError.TLS_ERROR,
+  STT_PROXY_AUTH: WireError.WEBSOCKET_HANDSHAKE_FAILED,
+  STT_PROXY_REFUSED: WireError.WEBSOCKET_HANDSHAKE_FAILED,
+  STT_ABORTED: WireError.TIMEOUT,
+  STT_TIMEOUT: WireError.TIMEOUT,
+  STT_NATIVE_UNAVAILABLE: WireError.RESOURCE_EXHAUSTED,
+  STT_RESOURCE_EXHAUSTED: WireError.RESOURCE_EXHAUSTED,
+}
+
+export interface STTErrorOptions {
+  cause?: unknown
+  /** For errors that came from the peer or the wire: the 16-bit wire code. */
+  wireCode?: number
+}
+
+/** Base class of every error of this library. */
+export class STTError extends Error {
+  readonly code: ErrorCode
+  /** STT appendix D numeric code. */
+  readonly numericCode: number
+  /** Wire error code when the error was reported by the peer. */
+  readonly wireCode: number | undefined
+
+  constructor(code: ErrorCode, message: string, options: STTErrorOptions = {}) {
+    super(message, options.cause !== undefined ? { cause: options.cause } : undefined)
+    this.name = new.target.name
+    this.code = code
+    this.numericCode = numericFor[code]
+    this.wireCode = options.wireCode
+  }
+}
+
+export class STTConfigError extends STTError {
+  constructor(message: string, options?: STTErrorOptions) {
+    super(ErrorCode.CONFIG, message, options)
+  }
+}
+export class STTHandshakeError extends STTError {}
+export class STTSessionError extends STTError {}
+export class STTStreamError extends STTError {}
+export class STTTransportError extends STTError {}
+export class STTProtocolError extends STTError {}
+
+/** Maps a wire error code (SESSION_CLOSE / STREAM_CLOSE) to the string code users see. */
+export function codeForWire(wire: number): ErrorCode {
+  switch (wire) {
+    case WireError.AUTHENTICATION_FAILED:
+      return ErrorCode.AUTH_FAILED
+    case WireError.PROTOCOL_VERSION_MISMATCH:
+      return ErrorCode.VERSION_MISMATCH
+    case WireError.TOO_MANY_SESSIONS:
+      return ErrorCode.TOO_MANY_SESSIONS
+    case WireError.SESSION_TIMEOUT:
+      return ErrorCode.SESSION_TIMEOUT
+    case WireError.TOO_MANY_STREAMS:
+      return ErrorCode.TOO_MANY_STREAMS
+    case WireError.FLOW_CONTROL_VIOLATION:
+      return ErrorCode.FLOW_CONTROL
+    case WireError.INVALID_FRAME:
+    case WireError.UNKNOWN_FRAME_TYPE:
+      return ErrorCode.PROTOCOL
+    case WireError.STREAM_CLOSED:
+      return ErrorCode.STREAM_CLOSED
+    default:
+      return ErrorCode.SESSION_CLOSED
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * stt-node: STT (Seigr Toolset Transmissions) for Node.js. Public API only.
+ */
+import { randomBytes } from 'node:crypto'
+
+export { STTNode, type STTNodeOptions, type ConnectOptions, type ReceivedPacket } from './node.js'
+export { STTSession, type CloseInfo } from './session.js'
+export { STTStream, type StreamOptions } from './stream.js'
+export {
+  STTError,
+  STTConfigError,
+  STTHandshakeError,
+  STTSessionError,
+  STTStreamError,
+  STTTransportError,
+  STTProtocolError,
+  ErrorCode,
+  WireError,
+} from './errors.js'
+export { backend } from './crypto/index.js'
+export type { Transport, TransportStats, PeerAddress, TxBatch, RxBatch, BoundAddress, TransportEvents } from './transport/types.js'
+export { PROTOCOL_VERSION } from './protocol/constants.js'
+
+/** A new random 32-byte seed (for sharedSeed or nodeSeed). */
+export function generateSeed(): Buffer {
+  return randomBytes(32)
+}

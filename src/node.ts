@@ -1,0 +1,465 @@
+/**
+ * STTNode: the driver that connects the sans-I/O endpoint to real transports and timers,
+ * and the public API of a node.
+ *
+ * Service loop (runs after every received batch, timer, and application call):
+ *   1. endpoint.handleBatch / handleTimeout
+ *   2. drain endpoint events -> public events, connect promises, stream callbacks
+ *   3. transmit: pollTransmit -> transport.send, at most MAX_TX_BATCHES_PER_TURN batches,
+ *      then yield to the event loop (setImmediate) so receiving is never starved
+ *   4. arm one timer for endpoint.pollTimeout()
+ */
+import { EventEmitter } from 'node:events'
+import { randomBytes } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import { resolveProtocolConfig, type ProtocolConfig } from './config.js'
+import { aead as defaultAead } from './crypto/index.js'
+import { ErrorCode, STTConfigError, STTError, WireError } from './errors.js'
+import { Endpoint, type EndpointEvent } from './protocol/endpoint.js'
+import { STTSession } from './session.js'
+import { createTransports, type TransportName, type TransportSetOptions } from './transport/factory.js'
+import type { BoundAddress, PeerAddress, RxBatch, Transport, TransportStats } from './transport/types.js'
+import { parseTarget } from './transport/address.js'
+import { connectAuto } from './auto-connect.js'
+
+/** Bounded work per event-loop turn (quinn's IO_LOOP_BOUND idea): then yield. */
+const MAX_TX_BATCHES_PER_TURN = 64
+const MAX_RECEIVE_QUEUE = 65_536
+
+export interface STTNodeOptions extends TransportSetOptions {
+  sharedSeed: Uint8Array | string
+  nodeSeed?: Uint8Array | string
+  name?: string
+  cipher?: 'aes-256-gcm' | 'chacha20-poly1305' | Array<'aes-256-gcm' | 'chacha20-poly1305'>
+  handshakeTimeout?: number
+  keepAliveInterval?: number
+  keepAliveTimeout?: number
+  maxSessions?: number
+  maxConcurrentStreams?: number
+  maxPacketSize?: number
+  streamReceiveWindow?: number
+  sessionReceiveWindow?: number
+  streamSendBuffer?: number
+  maxMessageSize?: number
+  congestionControl?: 'newreno' | 'cubic'
+  rekeyAfterPackets?: number
+  rekeyAfterMs?: number
+  stealth?: boolean
+  /** Seeded randomness for tests; production uses crypto.randomBytes. */
+  random?: (n: number) => Uint8Array
+  [option: string]: unknown
+}
+
+export interface ConnectOptions {
+  signal?: AbortSignal
+  /** Handshake timeout for this connect, ms. */
+  timeout?: number
+  /** Expected node id (32 bytes, or hex): a different peer fails with STT_PEER_MISMATCH. */
+  peerNodeId?: Uint8Array | string
+  /** Force a transport: 'udp' | 'websocket' | 'auto'. */
+  transport?: 'udp' | 'websocket' | 'auto'
+  /** Over WebSocket: keep STT's own retransmission and congestion control (default: rely on TCP). */
+  fullReliability?: boolean
+  /** auto: how long UDP gets before WebSocket is tried in parallel (ms, default 300). */
+  fallbackDelay?: number
+  [option: string]: unknown
+}
+
+export interface ReceivedPacket {
+  sessionId: string
+  streamId: number
+  data: Buffer
+}
+
+interface PendingConnect {
+  resolve: (s: STTSession) => void
+  reject: (e: Error) => void
+}
+
+export class STTNode extends EventEmitter {
+  readonly config: ProtocolConfig
+  private readonly random: (n: number) => Uint8Array
+  private readonly transportOptions: STTNodeOptions
+  private endpoint: Endpoint | null = null
+  private transports: Map<string, Transport> = new Map()
+  private readonly sessions = new Map<string, STTSession>()
+  private readonly byCore = new Map<object, STTSession>()
+  private readonly connects = new Map<number, PendingConnect>()
+  private timer: NodeJS.Timeout | null = null
+  private timerAt = Infinity
+  private serviceScheduled = false
+  private urgentScheduled = false
+  private started = false
+  private stopping = false
+  private readonly receiveQueue: ReceivedPacket[] = []
+  private readonly receiveWaiters: Array<(p: ReceivedPacket | null) => void> = []
+  private receiveDropped = 0
+  private readonly nodeIdBytes: Buffer
+
+  constructor(options: STTNodeOptions) {
+    super()
+    if (!options || typeof options !== 'object') throw new STTConfigError('STTNode needs an options object with at least sharedSeed')
+    this.random = options.random ?? ((n) => new Uint8Array(randomBytes(n)))
+    this.config = resolveProtocolConfig(options as Record<string, unknown>, this.random)
+    this.transportOptions = options
+    // Validate transport options now so bad input fails at the call, not at start().
+    createTransports(options, true)
+    this.endpoint = new Endpoint(this.config, defaultAead, this.random, this.now())
+    this.nodeIdBytes = Buffer.from(this.endpoint.nodeId)
+  }
+
+  /** This node's public id: SHA3-256 of its static public key (32 bytes). */
+  get nodeId(): Buffer {
+    return this.nodeIdBytes
+  }
+
+  private now(): number {
+    return performance.timeOrigin + performance.now()
+  }
+
+  private get ep(): Endpoint {
+    if (!this.endpoint || !this.started) throw new STTError(ErrorCode.NOT_STARTED, 'node is not started: call await node.start() first')
+    return this.endpoint
+  }
+
+  /** Opens the configured transports; resolves with every bound address. */
+  async start(): Promise<BoundAddress & { websocketPort?: number; addresses: Record<string, BoundAddress> }> {
+    if (this.started) throw new STTError(ErrorCode.CONFIG, 'node already started')
+    const set = createTransports(this.transportOptions, false)
+    const addresses: Record<string, BoundAddress> = {}
+    try {
+      for (const [name, t] of set.listeners) {
+        t.attach(this.transportEvents(t))
+        addresses[name] = await t.listen()
+        this.transports.set(name, t)
+      }
+      for (const [name, t] of set.dialers) {
+        t.attach(this.transportEvents(t))
+        this.transports.set(name, t)
+      }
+    } catch (err) {
+      await Promise.all([...this.transports.values()].map((t) => t.close().catch(() => {})))
+      this.transports.clear()
+      throw err
+    }
+    this.started = true
+    this.endpoint!.onDrop = (reason, from) => {
+      if (this.listenerCount('drop') > 0) this.emit('drop', { reason, from: from.toString() })
+    }
+    this.endpoint!.acceptingConnections = this.transportOptions.acceptConnections !== false
+    const first = addresses[set.primary] ?? Object.values(addresses)[0] ?? { host: '', port: 0 }
+    return { ...first, websocketPort: addresses['websocket']?.port, addresses }
+  }
+
+  private transportEvents(t: Transport) {
+    return {
+      onReceive: (batch: RxBatch) => this.onReceive(batch),
+      onPeerClosed: (addr: PeerAddress, reason: string) => {
+        this.endpoint?.handlePeerClosed(addr, reason)
+        this.service()
+      },
+      onError: (err: Error) => {
+        if (this.listenerCount('transport-error') > 0) this.emit('transport-error', err, t.kind)
+      },
+      onWritable: () => this.scheduleService(true),
+    }
+  }
+
+  private onReceive(batch: RxBatch): void {
+    if (!this.endpoint || !this.started) return
+    this.endpoint.handleBatch(this.now(), batch)
+    this.service()
+  }
+
+  /** Asks for a transmit pass: now-ish (microtask) when urgent, else after I/O (setImmediate). */
+  flush(urgent: boolean): void {
+    this.scheduleService(urgent)
+  }
+
+  private scheduleService(urgent: boolean): void {
+    if (urgent) {
+      if (this.urgentScheduled) return
+      this.urgentScheduled = true
+      queueMicrotask(() => {
+        this.urgentScheduled = false
+        this.service()
+      })
+      return
+    }
+    if (this.serviceScheduled) return
+    this.serviceScheduled = true
+    setImmediate(() => {
+      this.serviceScheduled = false
+      this.service()
+    })
+  }
+
+  private service(): void {
+    const ep = this.endpoint
+    if (!ep || !this.started) return
+    this.drainEvents(ep)
+    const now = this.now()
+    let batches = 0
+    for (let tx = ep.pollTransmit(now); tx; tx = ep.pollTransmit(now)) {
+      tx.to.transport.send(tx)
+      if (++batches >= MAX_TX_BATCHES_PER_TURN) {
+        this.scheduleService(false)
+        break
+      }
+    }
+    this.drainEvents(ep)
+    this.armTimer(ep.pollTimeout(now))
+  }
+
+  private armTimer(at: number): void {
+    if (at === this.timerAt && this.timer) return
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    this.timerAt = at
+    if (at === Infinity) return
+    const delay = Math.max(0, at - this.now())
+    this.timer = setTimeout(() => {
+      this.timer = null
+      this.timerAt = Infinity
+      if (!this.endpoint || !this.started) return
+      this.endpoint.handleTimeout(this.now())
+      this.service()
+    }, Math.ceil(delay))
+  }
+
+  private drainEvents(ep: Endpoint): void {
+    for (let e = ep.pollEvent(); e; e = ep.pollEvent()) this.handleEvent(e)
+  }
+
+  private wrap(core: EndpointEvent & { session: unknown }): STTSession {
+    const c = (core as { session: import('./protocol/session.js').Session }).session
+    let s = this.byCore.get(c)
+    if (!s) {
+      s = new STTSession(c, { flush: (u) => this.flush(u), onMessage: (sess, streamId, data) => this.onMessage(sess, streamId, data) })
+      this.byCore.set(c, s)
+      this.sessions.set(s.id, s)
+    }
+    return s
+  }
+
+  private handleEvent(e: EndpointEvent): void {
+    switch (e.type) {
+      case 'connected': {
+        const s = this.wrap(e)
+        const p = this.connects.get(e.handle)
+        this.connects.delete(e.handle)
+        this.emit('session', s)
+        p?.resolve(s)
+        return
+      }
+      case 'connect-failed': {
+        const p = this.connects.get(e.handle)
+        this.connects.delete(e.handle)
+        if (this.listenerCount('handshake-failed') > 0) this.emit('handshake-failed', e.error)
+        p?.reject(e.error)
+        return
+      }
+      case 'accepted':
+        this.emit('session', this.wrap(e))
+        return
+      case 'session': {
+        const s = this.byCore.get(e.session)
+        if (!s) return
+        s.handleEvent(e.event)
+        if (e.event.type === 'closed') {
+          this.sessions.delete(s.id)
+          this.byCore.delete(e.session)
+        }
+        return
+      }
+    }
+  }
+
+  private onMessage(session: STTSession, streamId: number, data: Uint8Array): void {
+    const p: ReceivedPacket = { sessionId: session.id, streamId, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }
+    session.emit('message', p)
+    const w = this.receiveWaiters.shift()
+    if (w) return w(p)
+    if (this.receiveQueue.length >= MAX_RECEIVE_QUEUE) {
+      this.receiveQueue.shift()
+      this.receiveDropped++
+    }
+    this.receiveQueue.push(p)
+  }
+
+  /**
+   * Messages sent with session.send / sendToSessions / sendToAll, from every session, in
+   * arrival order. Ends when the node stops.
+   */
+  async *receive(): AsyncGenerator<ReceivedPacket> {
+    for (;;) {
+      const p = this.receiveQueue.shift()
+      if (p) {
+        yield p
+        continue
+      }
+      if (this.stopping || !this.started) return
+      const next = await new Promise<ReceivedPacket | null>((r) => this.receiveWaiters.push(r))
+      if (next === null) return
+      yield next
+    }
+  }
+
+  /**
+   * Connects to a peer: 'udp://host:port', 'ws://host:port/stt', 'wss://...', 'auto://host:port'
+   * (UDP first, WebSocket in parallel after a short delay), or { host, port }.
+   */
+  async connect(target: string | { host: string; port: number }, opts: ConnectOptions = {}): Promise<STTSession> {
+    const ep = this.ep
+    const url = typeof target === 'string' ? target : `udp://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`
+    const forced = opts.transport
+    const parsed = parseTarget(url, forced === 'websocket' ? 'ws' : forced ?? 'udp')
+    const scheme = forced === 'auto' ? 'auto' : parsed.scheme
+    if (scheme === 'auto') return connectAuto(this, parsed, opts)
+    const name: TransportName = scheme === 'udp' ? 'udp' : scheme === 'ws' || scheme === 'wss' ? 'websocket' : (() => {
+      throw new STTConfigError(`unsupported scheme ${scheme}:// (use udp://, ws://, wss:// or auto://)`)
+    })()
+    const transport = this.transports.get(name)
+    if (!transport) throw new STTConfigError(`this node has no ${name} transport`)
+    let peerNodeId: Uint8Array | undefined
+    if (opts.peerNodeId !== undefined) {
+      peerNodeId = typeof opts.peerNodeId === 'string' ? Buffer.from(opts.peerNodeId, 'hex') : opts.peerNodeId
+      if (peerNodeId.length !== 32) throw new STTConfigError('peerNodeId must be 32 bytes (64 hex characters)')
+    }
+    if (opts.timeout !== undefined && (!Number.isFinite(opts.timeout) || opts.timeout <= 0)) throw new STTConfigError('timeout must be a positive number of ms')
+    if (opts.signal?.aborted) throw new STTError(ErrorCode.ABORTED, 'connect aborted')
+    const addr = await transport.dial(url, opts as Record<string, unknown>)
+    if (opts.signal?.aborted) {
+      transport.release?.(addr)
+      throw new STTError(ErrorCode.ABORTED, 'connect aborted')
+    }
+    const handle = ep.connect(this.now(), addr, { peerNodeId, timeout: opts.timeout, bare: name === 'websocket' && opts.fullReliability !== true })
+    const promise = new Promise<STTSession>((resolve, reject) => {
+      this.connects.set(handle, { resolve, reject })
+      opts.signal?.addEventListener(
+        'abort',
+        () => {
+          if (!this.connects.has(handle)) return
+          this.connects.delete(handle)
+          ep.cancel(handle)
+          reject(new STTError(ErrorCode.ABORTED, 'connect aborted'))
+        },
+        { once: true },
+      )
+    })
+    this.service()
+    return promise.catch((err) => {
+      if (name === 'websocket') transport.release?.(addr)
+      throw err
+    })
+  }
+
+  /** STT-style alias of connect('udp://host:port'). */
+  connectUdp(host: string, port: number, opts: ConnectOptions = {}): Promise<STTSession> {
+    return this.connect({ host, port }, { ...opts, transport: 'udp' })
+  }
+
+  /** STT-style alias of connect('ws://...') / connect('wss://...'). */
+  connectWebSocket(url: string, opts: ConnectOptions = {}): Promise<STTSession> {
+    return this.connect(url, { ...opts, transport: 'websocket' })
+  }
+
+  getSession(id: string): STTSession | undefined {
+    return this.sessions.get(id)
+  }
+
+  getActiveSessions(): STTSession[] {
+    return [...this.sessions.values()].filter((s) => !s.closed)
+  }
+
+  /** Sends one message to each listed session (by id); resolves when all are buffered. */
+  async sendToSessions(ids: string[], data: Uint8Array, opts: { streamId?: number } = {}): Promise<void> {
+    const targets = ids.map((id) => {
+      const s = this.sessions.get(id)
+      if (!s) throw new STTError(ErrorCode.SESSION_NOT_FOUND, `no session ${id}`)
+      return s
+    })
+    await Promise.all(targets.map((s) => s.send(data, opts)))
+  }
+
+  async sendToAll(data: Uint8Array, opts: { streamId?: number } = {}): Promise<void> {
+    await Promise.all(this.getActiveSessions().map((s) => s.send(data, opts)))
+  }
+
+  /** Accept inbound handshakes (default) or not. */
+  enableAcceptConnections(): void {
+    this.ep.acceptingConnections = true
+  }
+  disableAcceptConnections(): void {
+    this.ep.acceptingConnections = false
+  }
+
+  /**
+   * Transport statistics: totals (packetsSent, packetsReceived, bytesSent, bytesReceived,
+   * lossRate, dropped by reason) and each transport's own figures under `transports`.
+   */
+  getTransportStats() {
+    const per: Record<string, TransportStats> = {}
+    const total = { packetsSent: 0, packetsReceived: 0, bytesSent: 0, bytesReceived: 0, sendErrors: 0 }
+    const dropped: Record<string, number> = {}
+    for (const [name, t] of this.transports) {
+      const s = t.getStats()
+      per[name] = s
+      total.packetsSent += s.packetsSent
+      total.packetsReceived += s.packetsReceived
+      total.bytesSent += s.bytesSent
+      total.bytesReceived += s.bytesReceived
+      total.sendErrors += s.sendErrors
+      for (const [k, v] of Object.entries(s.dropped)) dropped[`${name}:${k}`] = (dropped[`${name}:${k}`] ?? 0) + v
+    }
+    let sent = 0
+    let lost = 0
+    if (this.endpoint) {
+      for (const [k, v] of Object.entries(this.endpoint.counters.dropped)) dropped[k] = (dropped[k] ?? 0) + v
+      for (const s of this.endpoint.allSessions()) {
+        sent += s.counters.packetsSent
+        lost += s.counters.lostPackets
+        for (const [k, v] of Object.entries(s.counters.dropped)) dropped[k] = (dropped[k] ?? 0) + v
+      }
+    }
+    if (this.receiveDropped) dropped['receive-queue-full'] = this.receiveDropped
+    return {
+      ...total,
+      lossRate: sent ? lost / sent : 0,
+      dropped,
+      droppedTotal: Object.values(dropped).reduce((a, b) => a + b, 0),
+      handshakes: this.endpoint ? { ...this.endpoint.counters, dropped: undefined } : undefined,
+      sessions: this.sessions.size,
+      transports: per,
+    }
+  }
+
+  /** For the automatic-fallback helper: the transport registered under `name`. */
+  transportFor(name: string): Transport | undefined {
+    return this.transports.get(name)
+  }
+
+  /** Closes every session (SESSION_CLOSE to each peer) and every transport. */
+  async stop(reason = 'node stopping'): Promise<void> {
+    if (!this.started || this.stopping) return
+    this.stopping = true
+    const ep = this.endpoint!
+    ep.closeAll(this.now(), WireError.NO_ERROR, reason)
+    this.service()
+    // Give the SESSION_CLOSE packets a turn to leave.
+    await new Promise((r) => setImmediate(r))
+    this.service()
+    for (const s of [...this.sessions.values()]) s.handleEvent({ type: 'closed', code: WireError.NO_ERROR, reason, remote: false })
+    this.sessions.clear()
+    this.byCore.clear()
+    for (const p of this.connects.values()) p.reject(new STTError(ErrorCode.SESSION_CLOSED, `node stopped: ${reason}`))
+    this.connects.clear()
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    this.started = false
+    await Promise.all([...this.transports.values()].map((t) => t.close()))
+    this.transports.clear()
+    for (const w of this.receiveWaiters.splice(0)) w(null)
+    this.stopping = false
+  }
+}

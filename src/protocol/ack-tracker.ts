@@ -1,0 +1,260 @@
+/**
+ * Receive-side packet bookkeeping: which packet numbers arrived, when an ACK is due, and
+ * which gaps to report in a NACK (STT's fast-retransmit request).
+ *
+ * ACK policy (RFC 9000 §13.2.1-13.2.2): immediately after every 2nd ack-eliciting packet, or
+ * when an ack-eliciting packet opens a gap or arrives out of order (fills one); otherwise
+ * within maxAckDelay of the first unacknowledged ack-eliciting packet. Non-ack-eliciting
+ * packets never trigger an ACK on their own.
+ *
+ * NACK policy: a packet number missing below the largest received is reported once it is
+ * reorder-threshold packets behind (3) or has been missing for 9/8 RTT (the same thresholds the
+ * sender's loss detection uses, RFC 9002 §6.1), at most twice per number, one RTT apart.
+ *
+ * Old ranges are forgotten once the peer acknowledged a packet carrying an ACK that covered
+ * them (RFC 9000 §13.2.4): onAckFrameAcked(largestInThatAck).
+ */
+import { FrameType } from './constants.js'
+import { type AckFrame, MAX_ACK_RANGES, MAX_NACK_COUNT, type NackFrame, frameSize, writeFrame } from './frames.js'
+import { RangeSet } from './range-set.js'
+import { K_TIME_THRESHOLD } from './rtt.js'
+
+export const DEFAULT_ACK_ELICITING_THRESHOLD = 2
+export const DEFAULT_REORDER_THRESHOLD = 3
+/** Received ranges kept at most; older ones are dropped (the peer has long declared them). */
+export const MAX_TRACKED_RANGES = 256
+/** Missing packet numbers tracked for NACK at most (the newest ones win). */
+export const MAX_TRACKED_MISSING = 256
+export const MAX_NACKS_PER_PACKET = 2
+
+export interface AckTrackerOptions {
+  /** Our max_ack_delay in ms (what we promised the peer). Default 25. */
+  maxAckDelay?: number
+  ackElicitingThreshold?: number
+  reorderThreshold?: number
+  /** Set false to never produce NACK frames. */
+  nack?: boolean
+}
+
+/** Result of onPacketReceived. */
+export type ReceiveStatus = 'new' | 'duplicate' | 'too-old'
+
+export class AckTracker {
+  private readonly received = new RangeSet()
+  /** Packet numbers below this were forgotten (peer saw our ACK of them). */
+  private floor = 0
+  largestReceived = -1
+  private largestReceivedTime = 0
+  /** Any packet arrived since the last ACK we sent. */
+  private ackPending = false
+  private ackElicitingSinceAck = 0
+  /** When an ACK must go out (Infinity: none due). */
+  private ackDeadline = Infinity
+
+  // Missing packet numbers for NACK, in parallel arrays (ascending pn).
+  private missPn: number[] = []
+  private missSince: number[] = []
+  private missNacks: number[] = []
+  private missLastNack: number[] = []
+
+  private readonly maxAckDelay: number
+  private readonly ackElicitingThreshold: number
+  private readonly reorderThreshold: number
+  private readonly nackEnabled: boolean
+  /** Largest packet number covered by the last ACK written (store it in that packet's record). */
+  lastAckLargest = -1
+
+  constructor(
+    opts: AckTrackerOptions = {},
+    private readonly rtt: { readonly smoothedRtt: number } = { smoothedRtt: 333 },
+  ) {
+    this.maxAckDelay = opts.maxAckDelay ?? 25
+    this.ackElicitingThreshold = opts.ackElicitingThreshold ?? DEFAULT_ACK_ELICITING_THRESHOLD
+    this.reorderThreshold = opts.reorderThreshold ?? DEFAULT_REORDER_THRESHOLD
+    this.nackEnabled = opts.nack ?? true
+  }
+
+  /** Records an authenticated packet. Duplicates are reported, not re-acked. */
+  onPacketReceived(pn: number, ackEliciting: boolean, now: number): ReceiveStatus {
+    if (pn < this.floor) return 'too-old'
+    if (this.received.contains(pn)) return 'duplicate'
+    const prevLargest = this.largestReceived
+    this.received.add(pn, pn + 1)
+    if (this.received.count > MAX_TRACKED_RANGES) {
+      this.received.truncateLow(MAX_TRACKED_RANGES)
+      this.floor = this.received.min()
+    }
+    let outOfOrder = false
+    if (pn > prevLargest) {
+      this.largestReceived = pn
+      this.largestReceivedTime = now
+      if (pn > prevLargest + 1 && prevLargest >= 0) {
+        outOfOrder = true
+        this.noteMissing(prevLargest + 1, pn, now)
+      }
+    } else {
+      outOfOrder = true
+      this.forgetMissing(pn)
+    }
+    this.ackPending = true
+    if (ackEliciting) {
+      this.ackElicitingSinceAck++
+      if (outOfOrder || this.ackElicitingSinceAck >= this.ackElicitingThreshold) this.ackDeadline = now
+      else if (this.ackDeadline === Infinity) this.ackDeadline = now + this.maxAckDelay
+    }
+    return 'new'
+  }
+
+  private noteMissing(from: number, to: number, now: number): void {
+    if (!this.nackEnabled) return
+    if (to - from > MAX_TRACKED_MISSING) from = to - MAX_TRACKED_MISSING
+    for (let pn = from; pn < to; pn++) {
+      this.missPn.push(pn)
+      this.missSince.push(now)
+      this.missNacks.push(0)
+      this.missLastNack.push(-Infinity)
+    }
+    const extra = this.missPn.length - MAX_TRACKED_MISSING
+    if (extra > 0) this.dropMissing(0, extra)
+  }
+
+  private dropMissing(i: number, n: number): void {
+    this.missPn.splice(i, n)
+    this.missSince.splice(i, n)
+    this.missNacks.splice(i, n)
+    this.missLastNack.splice(i, n)
+  }
+
+  private forgetMissing(pn: number): void {
+    const i = this.missPn.indexOf(pn)
+    if (i >= 0) this.dropMissing(i, 1)
+  }
+
+  /** Something arrived that we have not acknowledged yet (piggyback an ACK if there is room). */
+  get hasNewPackets(): boolean {
+    return this.ackPending
+  }
+
+  /** True when an ACK must be sent now. */
+  ackDue(now: number): boolean {
+    return this.ackPending && now >= this.ackDeadline
+  }
+
+  /** Earliest of the ACK deadline and the next NACK time threshold; Infinity when idle. */
+  getTimeout(): number {
+    let t = this.ackPending ? this.ackDeadline : Infinity
+    if (this.nackEnabled) {
+      const wait = K_TIME_THRESHOLD * this.rtt.smoothedRtt
+      for (let i = 0; i < this.missPn.length; i++) {
+        const n = this.missNacks[i]!
+        if (n >= MAX_NACKS_PER_PACKET) continue
+        const at = n === 0 ? this.missSince[i]! + wait : this.missLastNack[i]! + this.rtt.smoothedRtt
+        if (at < t) t = at
+      }
+    }
+    return t
+  }
+
+  /** The ACK frame we would send now (no state change); null when nothing was received. */
+  buildAck(now: number, maxRanges = MAX_ACK_RANGES): AckFrame | null {
+    const n = this.received.count
+    if (n === 0) return null
+    const ranges: Array<[number, number]> = []
+    for (let i = n - 1; i >= 0 && ranges.length < maxRanges; i--) {
+      ranges.push([this.received.start(i), this.received.end(i) - 1])
+    }
+    const delayMicros = Math.max(0, Math.round((now - this.largestReceivedTime) * 1000))
+    return { type: FrameType.ACK, ackDelayMicros: delayMicros, ranges }
+  }
+
+  /**
+   * Writes an ACK frame at pos if it fits in [pos, end) (dropping the oldest ranges as needed)
+   * and resets the ACK timer; returns the new position (pos unchanged when nothing fits or
+   * there is nothing to ack). lastAckLargest then holds the largest number it covered.
+   */
+  writeAck(buf: Uint8Array, pos: number, end: number, now: number): number {
+    const f = this.buildAck(now)
+    if (f === null) return pos
+    while (frameSize(f) > end - pos) {
+      if (f.ranges.length === 1) return pos
+      f.ranges.pop()
+    }
+    pos = writeFrame(buf, pos, f)
+    this.onAckSent(f.ranges[0]![1])
+    return pos
+  }
+
+  /** Resets the ACK timer after an ACK covering up to `largest` was sent. */
+  onAckSent(largest: number): void {
+    this.lastAckLargest = largest
+    this.ackPending = false
+    this.ackElicitingSinceAck = 0
+    this.ackDeadline = Infinity
+  }
+
+  /**
+   * The peer acknowledged a packet that carried our ACK with largest `largest`: it knows
+   * about everything up to there, so stop reporting it (RFC 9000 §13.2.4).
+   */
+  onAckFrameAcked(largest: number): void {
+    if (largest + 1 <= this.floor) return
+    this.floor = largest + 1
+    this.received.removeBelow(this.floor)
+    let k = 0
+    while (k < this.missPn.length && this.missPn[k]! < this.floor) k++
+    if (k > 0) this.dropMissing(0, k)
+  }
+
+  /** True when a NACK frame has something to report at `now`. */
+  nackDue(now: number): boolean {
+    return this.collectNack(now, false) !== null
+  }
+
+  /** The NACK frame to send now and marks its numbers as reported; null when nothing is due. */
+  buildNack(now: number): NackFrame | null {
+    return this.collectNack(now, true)
+  }
+
+  /** Writes a NACK frame if one is due and fits; returns the new position. */
+  writeNack(buf: Uint8Array, pos: number, end: number, now: number): number {
+    if (!this.nackDue(now)) return pos
+    const room = end - pos
+    if (room < 4) return pos
+    const f = this.collectNack(now, false)!
+    while (f.packetNumbers.length > 0 && frameSize(f) > room) f.packetNumbers.pop()
+    if (f.packetNumbers.length === 0) return pos
+    this.markNacked(f.packetNumbers, now)
+    return writeFrame(buf, pos, f)
+  }
+
+  private collectNack(now: number, mark: boolean): NackFrame | null {
+    if (!this.nackEnabled) return null
+    const srtt = this.rtt.smoothedRtt
+    const wait = K_TIME_THRESHOLD * srtt
+    let pns: number[] | null = null
+    for (let i = this.missPn.length - 1; i >= 0; i--) {
+      const n = this.missNacks[i]!
+      if (n >= MAX_NACKS_PER_PACKET) continue
+      const pn = this.missPn[i]!
+      const due =
+        n === 0
+          ? this.largestReceived >= pn + this.reorderThreshold || now >= this.missSince[i]! + wait
+          : now >= this.missLastNack[i]! + srtt
+      if (!due) continue
+      ;(pns ??= []).push(pn)
+      if (pns.length >= MAX_NACK_COUNT) break
+    }
+    if (pns === null) return null
+    if (mark) this.markNacked(pns, now)
+    return { type: FrameType.NACK, packetNumbers: pns }
+  }
+
+  private markNacked(pns: readonly number[], now: number): void {
+    for (const pn of pns) {
+      const i = this.missPn.indexOf(pn)
+      if (i < 0) continue
+      this.missNacks[i] = this.missNacks[i]! + 1
+      this.missLastNack[i] = now
+    }
+  }
+}

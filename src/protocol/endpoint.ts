@@ -1,0 +1,526 @@
+/**
+ * The sans-I/O endpoint: every session and handshake of one node, fed datagrams and `now`,
+ * returning datagrams to send, the next deadline and events (quinn-proto's shape):
+ *
+ *   handleBatch(now, rx)   - demultiplex by packet type and session id
+ *   handleTimeout(now)     - handshake retransmissions/timeouts, session timers
+ *   pollTransmit(now)      - next TxBatch (one destination), or null; send it before polling again
+ *   pollTimeout(now)       - absolute time of the next deadline (Infinity: none)
+ *   pollEvent()            - connected / connect-failed / accepted / per-session events
+ *
+ * It never touches sockets, timers or the wall clock; time and randomness come from outside.
+ */
+import type { AeadBackend, CipherSuite } from '../crypto/aead.js'
+import { sha256 } from '../crypto/primitives.js'
+import type { ProtocolConfig } from '../config.js'
+import { ErrorCode, STTError, STTHandshakeError, WireError } from '../errors.js'
+import type { PeerAddress, RxBatch, TxBatch } from '../transport/types.js'
+import { HEADER_SIZE, HELLO_MAC_SIZE, HELLO_MIN_SIZE, PacketType, PROTOCOL_VERSION, TYPE_OFFSET, VERSION_OFFSET } from './constants.js'
+import {
+  checkRetryToken,
+  chooseSuite,
+  consumeAuthProof,
+  createChallenge,
+  createHandshakeError,
+  createRetry,
+  createRetryToken,
+  HELLO_NONCE_SIZE,
+  InitiatorHandshake,
+  parseHello,
+} from './handshake.js'
+import { sessionIdEquals, sessionKeyAt } from './header.js'
+import { deriveGroupKeys, deriveIdentity, type GroupKeys, type NodeIdentity } from './identity.js'
+import type { SessionParams } from './params.js'
+import { ResponderState } from './responder-state.js'
+import { Session, type SessionEvent } from './session.js'
+
+export type EndpointEvent =
+  | { type: 'connected'; handle: number; session: Session }
+  | { type: 'connect-failed'; handle: number; error: STTError }
+  | { type: 'accepted'; session: Session }
+  | { type: 'session'; session: Session; event: SessionEvent }
+
+export interface ConnectOptions {
+  /** Expected node id of the peer: a different one fails with STT_PEER_MISMATCH. */
+  peerNodeId?: Uint8Array
+  /** Rely on the transport for delivery (only over reliable transports). */
+  bare?: boolean
+  /** Handshake timeout for this connect (ms). */
+  timeout?: number
+  /** Overrides the version byte of HELLO (tests of version negotiation only). */
+  versionOverride?: number
+}
+
+interface PendingConnect {
+  handle: number
+  hs: InitiatorHandshake
+  address: PeerAddress
+  deadline: number
+  timeout: number
+  nextSend: number
+  backoff: number
+  peerNodeId?: Uint8Array
+  bare: boolean
+  session: Session | null
+}
+
+export interface EndpointCounters {
+  handshakesInitiated: number
+  handshakesCompleted: number
+  handshakesFailed: number
+  handshakesAccepted: number
+  retriesSent: number
+  dropped: Record<string, number>
+}
+
+const MAX_HANDSHAKE_BACKOFF_MS = 2000
+/** Packets one session may write per pollTransmit (one transport batch). */
+const DEFAULT_TX_BATCH = 32
+
+export class Endpoint {
+  readonly identity: NodeIdentity
+  private readonly group: GroupKeys
+  private readonly sessions = new Map<number, Session>()
+  private readonly pending = new Map<number, PendingConnect>()
+  private readonly pendingByHandle = new Map<number, PendingConnect>()
+  private readonly responder: ResponderState
+  private readonly outbox: Array<{ to: PeerAddress; data: Uint8Array }> = []
+  private readonly dirty = new Set<Session>()
+  private readonly eventful = new Set<Session>()
+  private readonly events: EndpointEvent[] = []
+  private nextHandle = 1
+  /** Accept inbound handshakes (a node that only dials can turn this off). */
+  acceptingConnections = true
+  readonly counters: EndpointCounters = {
+    handshakesInitiated: 0,
+    handshakesCompleted: 0,
+    handshakesFailed: 0,
+    handshakesAccepted: 0,
+    retriesSent: 0,
+    dropped: {},
+  }
+  /** Called for every dropped datagram (operators' visibility). */
+  onDrop: ((reason: string, from: PeerAddress) => void) | null = null
+  /** Force address validation on every HELLO (tests; also useful under attack). */
+  requireRetry = false
+
+  // Transmit scratch: one slab, reused for every batch.
+  private readonly txSlab: Uint8Array
+  private readonly txOffsets: Uint32Array
+  private readonly txLengths: Uint32Array
+  private readonly one = { offsets: new Uint32Array([0]), lengths: new Uint32Array(1) }
+
+  constructor(
+    readonly config: ProtocolConfig,
+    private readonly aead: AeadBackend,
+    private readonly random: (n: number) => Uint8Array,
+    now: number,
+    readonly txBatchSize = DEFAULT_TX_BATCH,
+  ) {
+    this.group = deriveGroupKeys(config.sharedSeed)
+    this.identity = deriveIdentity(config.nodeSeed)
+    this.responder = new ResponderState(random, now, config.helloMaxSkew)
+    this.txSlab = new Uint8Array(txBatchSize * config.maxPacketSize)
+    this.txOffsets = new Uint32Array(txBatchSize)
+    this.txLengths = new Uint32Array(txBatchSize)
+    for (let i = 0; i < txBatchSize; i++) this.txOffsets[i] = i * config.maxPacketSize
+  }
+
+  get nodeId(): Uint8Array {
+    return this.identity.nodeId
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size
+  }
+
+  allSessions(): IterableIterator<Session> {
+    return this.sessions.values()
+  }
+
+  private localParams(bare: boolean): SessionParams {
+    const c = this.config
+    return { maxStreams: c.maxConcurrentStreams, streamWindow: c.streamReceiveWindow, sessionWindow: c.sessionReceiveWindow, bareMode: bare, maxPacketSize: c.maxPacketSize }
+  }
+
+  private drop(reason: string, from: PeerAddress): void {
+    this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + 1
+    this.onDrop?.(reason, from)
+  }
+
+  private wake = (s: Session): void => {
+    this.dirty.add(s)
+    this.eventful.add(s)
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Initiator
+  // -------------------------------------------------------------------------------------
+
+  /** Starts a handshake with `address`; the outcome arrives as a connected/connect-failed event. */
+  connect(now: number, address: PeerAddress, opts: ConnectOptions = {}): number {
+    const bare = opts.bare === true && address.transport.reliable
+    const hs = new InitiatorHandshake(
+      { group: this.group, identity: this.identity },
+      { name: this.config.name, params: this.localParams(bare) },
+      this.config.ciphers,
+      this.random,
+      opts.versionOverride,
+    )
+    const p: PendingConnect = {
+      handle: this.nextHandle++,
+      hs,
+      address,
+      deadline: now + (opts.timeout ?? this.config.handshakeTimeout),
+      timeout: opts.timeout ?? this.config.handshakeTimeout,
+      nextSend: now,
+      backoff: this.config.handshakeRetryInitial,
+      peerNodeId: opts.peerNodeId,
+      bare,
+      session: null,
+    }
+    this.pending.set(sessionKeyAt(hs.sessionId, -3), p)
+    this.pendingByHandle.set(p.handle, p)
+    this.counters.handshakesInitiated++
+    this.sendHandshake(now, p)
+    return p.handle
+  }
+
+  /** Abandons a pending connect (AbortSignal); no event follows. */
+  cancel(handle: number): void {
+    const p = this.pendingByHandle.get(handle)
+    if (p) this.removePending(p)
+  }
+
+  private removePending(p: PendingConnect): void {
+    this.pending.delete(sessionKeyAt(p.hs.sessionId, -3))
+    this.pendingByHandle.delete(p.handle)
+    if (p.session && p.session.state === 'handshaking') {
+      p.session.finish(WireError.CONNECTION_TIMEOUT, 'handshake abandoned', false)
+      this.sessions.delete(p.session.key)
+    }
+  }
+
+  private fail(p: PendingConnect, error: STTError): void {
+    this.removePending(p)
+    this.counters.handshakesFailed++
+    this.events.push({ type: 'connect-failed', handle: p.handle, error })
+  }
+
+  private sendHandshake(now: number, p: PendingConnect): void {
+    const data = p.hs.proof ?? p.hs.createHello(now)
+    this.outbox.push({ to: p.address, data })
+    p.nextSend = now + p.backoff
+    p.backoff = Math.min(p.backoff * 2, MAX_HANDSHAKE_BACKOFF_MS)
+  }
+
+  private onChallenge(now: number, pkt: Uint8Array, flags: number, from: PeerAddress): void {
+    const p = this.pending.get(sessionKeyAt(pkt, 0))
+    if (!p || !sessionIdEquals(pkt, 0, p.hs.sessionId)) return this.drop('unknown-handshake', from)
+    const out = p.hs.consumeChallenge(pkt, flags)
+    if (out.kind === 'drop') return this.drop(`challenge-${out.reason}`, from)
+    if (out.kind === 'retry') {
+      p.backoff = this.config.handshakeRetryInitial
+      this.sendHandshake(now, p)
+      return
+    }
+    const r = out.result
+    if (p.peerNodeId && !Buffer.from(p.peerNodeId).equals(Buffer.from(r.peerNodeId))) {
+      return this.fail(p, new STTHandshakeError(ErrorCode.PEER_MISMATCH, `peer at ${p.address} has node id ${hex(r.peerNodeId).slice(0, 16)}…, expected ${hex(p.peerNodeId).slice(0, 16)}…`))
+    }
+    const session = new Session(
+      { result: r, isInitiator: true, config: this.config, aead: this.aead, address: p.address, localParams: this.localParams(p.bare), now, random: this.random },
+      this.wake,
+    )
+    p.session = session
+    this.sessions.set(session.key, session)
+    p.backoff = this.config.handshakeRetryInitial
+    this.sendHandshake(now, p)
+    session.handshakeDeadline = p.nextSend
+  }
+
+  private onHandshakeError(pkt: Uint8Array, from: PeerAddress): void {
+    const p = this.pending.get(sessionKeyAt(pkt, 0))
+    if (!p || !sessionIdEquals(pkt, 0, p.hs.sessionId)) return this.drop('unknown-handshake', from)
+    const out = p.hs.consumeError(pkt)
+    if (out.kind === 'drop') return this.drop(`error-${out.reason}`, from)
+    switch (out.code) {
+      case WireError.PROTOCOL_VERSION_MISMATCH:
+        return this.fail(p, new STTHandshakeError(ErrorCode.VERSION_MISMATCH, `peer at ${p.address} speaks STT protocol version(s) ${out.versions.join(', ') || 'unknown'}; we speak ${PROTOCOL_VERSION}`, { wireCode: out.code }))
+      case WireError.AUTHENTICATION_FAILED:
+        return this.fail(p, new STTHandshakeError(ErrorCode.AUTH_FAILED, `peer at ${p.address} rejected our handshake: the shared seed does not match`, { wireCode: out.code }))
+      case WireError.TOO_MANY_SESSIONS:
+        return this.fail(p, new STTHandshakeError(ErrorCode.TOO_MANY_SESSIONS, `peer at ${p.address} has no room for another session`, { wireCode: out.code }))
+      default:
+        return this.fail(p, new STTHandshakeError(ErrorCode.AUTH_FAILED, `peer at ${p.address} refused the handshake (code 0x${out.code.toString(16)})`, { wireCode: out.code }))
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Responder
+  // -------------------------------------------------------------------------------------
+
+  private onHello(now: number, pkt: Uint8Array, from: PeerAddress): void {
+    if (!this.acceptingConnections) return this.drop('not-accepting', from)
+    if (pkt.length < HELLO_MIN_SIZE) return this.drop('short-hello', from)
+    const parsed = parseHello(pkt, this.group.helloMacKey)
+    const sessionId = pkt.subarray(3, 11)
+    const echo = pkt.subarray(HEADER_SIZE + 32, HEADER_SIZE + 32 + HELLO_NONCE_SIZE)
+    if (parsed === 'bad-mac') {
+      this.drop('auth-failed', from)
+      // Tell a non-member its seed is wrong (unless stealth): small, unauthenticated, rate-limited.
+      if (!this.config.stealth && this.responder.takeReplyToken(now)) {
+        this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.AUTHENTICATION_FAILED, null) })
+      }
+      return
+    }
+    if (pkt[VERSION_OFFSET] !== PROTOCOL_VERSION) {
+      this.drop('version-mismatch', from)
+      this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.PROTOCOL_VERSION_MISMATCH, this.group.helloMacKey) })
+      return
+    }
+    if (typeof parsed === 'string') return this.drop(`hello-${parsed}`, from)
+    if (Math.abs(now - parsed.timestamp) > this.config.helloMaxSkew) return this.drop('stale-hello', from)
+    if (!this.responder.rememberHello(parsed.nonce, now)) return this.drop('replayed-hello', from)
+    if (this.sessions.has(sessionKeyAt(pkt, 0)) || this.pending.has(sessionKeyAt(pkt, 0))) return this.drop('session-id-collision', from)
+    if (this.sessions.size >= this.config.maxSessions) {
+      this.drop('too-many-sessions', from)
+      this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.TOO_MANY_SESSIONS, this.group.helloMacKey) })
+      return
+    }
+    const keys = this.responder.cookieKeys(now)
+    const load = this.responder.meter(now)
+    if (parsed.token) {
+      if (!checkRetryToken(keys, parsed.token, now, this.config.handshakeTimeout, parsed.sessionId, from.key)) return this.drop('bad-token', from)
+    } else if (this.requireRetry || load > this.config.retryThreshold) {
+      // Under load: prove the address first, before we spend a Diffie-Hellman on it.
+      this.counters.retriesSent++
+      this.outbox.push({ to: from, data: createRetry(parsed, createRetryToken(keys[0]!, now, parsed.sessionId, from.key), this.group.helloMacKey) })
+      return
+    }
+    const suite = chooseSuite(parsed.suites, this.config.ciphers)
+    if (!suite) {
+      this.drop('no-common-cipher', from)
+      this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.HANDSHAKE_FAILURE, this.group.helloMacKey) })
+      return
+    }
+    const challenge = createChallenge(
+      { group: this.group, identity: this.identity },
+      parsed,
+      suite as CipherSuite,
+      { name: this.config.name, params: this.localParams(false) },
+      keys[0]!,
+      from.key,
+      now,
+      this.random,
+    )
+    if (!challenge) return this.drop('bad-key', from)
+    // Anti-amplification: never more than 3x what the unvalidated address sent us.
+    if (challenge.length > 3 * pkt.length) return this.drop('amplification-limit', from)
+    this.outbox.push({ to: from, data: challenge })
+  }
+
+  private onAuthProof(now: number, pkt: Uint8Array, from: PeerAddress): void {
+    const key = sessionKeyAt(pkt, 0)
+    const existing = this.sessions.get(key)
+    if (existing) {
+      // Our FINAL was lost and the initiator repeats AUTH_PROOF: answer it again.
+      if (!existing.isInitiator && existing.proofDigest && Buffer.from(existing.proofDigest).equals(Buffer.from(sha256(pkt)))) existing.resendFinal()
+      else this.drop('duplicate-session', from)
+      return
+    }
+    if (!this.acceptingConnections) return this.drop('not-accepting', from)
+    const out = consumeAuthProof({ group: this.group, identity: this.identity }, pkt, this.responder.cookieKeys(now), from.key, now, this.config.handshakeTimeout)
+    if (out.kind === 'drop') return this.drop(`proof-${out.reason}`, from)
+    const r = out.result
+    if (r.peer.params.bareMode && !from.transport.reliable) return this.drop('bad-params', from)
+    if (this.sessions.size >= this.config.maxSessions) {
+      this.drop('too-many-sessions', from)
+      this.outbox.push({ to: from, data: createHandshakeError(r.sessionId, new Uint8Array(HELLO_NONCE_SIZE), WireError.TOO_MANY_SESSIONS, this.group.helloMacKey) })
+      return
+    }
+    const session = new Session(
+      { result: r, isInitiator: false, config: this.config, aead: this.aead, address: from, localParams: this.localParams(r.peer.params.bareMode), now, random: this.random },
+      this.wake,
+    )
+    session.proofDigest = sha256(pkt)
+    this.sessions.set(session.key, session)
+    this.counters.handshakesAccepted++
+    this.events.push({ type: 'accepted', session })
+    this.wake(session)
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Input
+  // -------------------------------------------------------------------------------------
+
+  handleBatch(now: number, rx: RxBatch): void {
+    const { slab, offsets, lengths, count, from } = rx
+    let i = 0
+    while (i < count) {
+      const off = offsets[i]!
+      const len = lengths[i]!
+      if (len < HEADER_SIZE) {
+        this.drop('truncated', from[i]!)
+        i++
+        continue
+      }
+      const type = slab[off + TYPE_OFFSET]!
+      if (type === PacketType.DATA || type === PacketType.FINAL) {
+        if (slab[off + VERSION_OFFSET] !== PROTOCOL_VERSION) {
+          this.drop('bad-version', from[i]!)
+          i++
+          continue
+        }
+        const key = sessionKeyAt(slab, off)
+        const s = this.sessions.get(key)
+        if (!s || !sessionIdEquals(slab, off, s.id)) {
+          this.drop('unknown-session', from[i]!)
+          i++
+          continue
+        }
+        // A run of consecutive packets for the same session is opened as one batch.
+        let j = i + 1
+        while (j < count && lengths[j]! >= HEADER_SIZE && sessionKeyAt(slab, offsets[j]!) === key && slab[offsets[j]! + TYPE_OFFSET] === type) j++
+        if (s.state === 'closing') s.resendClose()
+        else s.handlePackets(now, slab, offsets, lengths, i, j - i, from)
+        i = j
+        continue
+      }
+      const pkt = slab.subarray(off, off + len)
+      switch (type) {
+        case PacketType.HELLO:
+          this.onHello(now, pkt, from[i]!)
+          break
+        case PacketType.CHALLENGE:
+          this.onChallenge(now, pkt, pkt[2]!, from[i]!)
+          break
+        case PacketType.AUTH_PROOF:
+          this.onAuthProof(now, pkt, from[i]!)
+          break
+        case PacketType.ERROR:
+          this.onHandshakeError(pkt, from[i]!)
+          break
+        default:
+          this.drop('unknown-type', from[i]!)
+      }
+      i++
+    }
+    this.collectSessionEvents()
+  }
+
+  /** A connection-oriented transport lost the connection: sessions on it are closed. */
+  handlePeerClosed(addr: PeerAddress, reason: string): void {
+    for (const s of this.sessions.values()) {
+      if (s.address.key === addr.key && s.state !== 'closed') s.finish(WireError.WEBSOCKET_CLOSED, `transport connection closed: ${reason}`, true)
+    }
+    for (const p of [...this.pending.values()]) {
+      if (p.address.key === addr.key) this.fail(p, new STTError(ErrorCode.WEBSOCKET_CLOSED, `connection to ${addr} closed during the handshake: ${reason}`))
+    }
+    this.collectSessionEvents()
+  }
+
+  handleTimeout(now: number): void {
+    for (const p of [...this.pending.values()]) {
+      if (now >= p.deadline) {
+        this.fail(
+          p,
+          new STTHandshakeError(
+            ErrorCode.HANDSHAKE_TIMEOUT,
+            `no handshake answer from ${p.address} within ${p.timeout} ms: the peer is unreachable, the path drops UDP, or the peer does not share our seed and runs in stealth mode`,
+          ),
+        )
+      } else if (now >= p.nextSend) {
+        this.sendHandshake(now, p)
+        if (p.session) p.session.handshakeDeadline = p.nextSend
+      }
+    }
+    for (const s of this.sessions.values()) {
+      if (now >= s.pollTimeout(now)) s.handleTimeout(now)
+    }
+    this.collectSessionEvents()
+  }
+
+  private collectSessionEvents(): void {
+    for (const s of this.eventful) {
+      if (s.state === 'closed' && this.sessions.get(s.key) === s) this.sessions.delete(s.key)
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Output
+  // -------------------------------------------------------------------------------------
+
+  /** The next datagrams to send, or null. The returned batch is valid until the next call. */
+  pollTransmit(now: number): TxBatch | null {
+    const o = this.outbox.shift()
+    if (o) {
+      this.one.lengths[0] = o.data.length
+      return { slab: o.data, offsets: this.one.offsets, lengths: this.one.lengths, count: 1, to: o.to }
+    }
+    for (const s of this.dirty) {
+      if (!s.wantsToSend(now)) {
+        this.dirty.delete(s)
+        continue
+      }
+      const n = s.writePackets(now, this.txSlab, this.txOffsets, this.txLengths, 0, this.txBatchSize)
+      if (n === 0) {
+        this.dirty.delete(s)
+        continue
+      }
+      // Round-robin between sessions: a busy one goes to the back.
+      this.dirty.delete(s)
+      this.dirty.add(s)
+      return { slab: this.txSlab, offsets: this.txOffsets, lengths: this.txLengths, count: n, to: s.address }
+    }
+    return null
+  }
+
+  pollTimeout(now: number): number {
+    let t = Infinity
+    if (this.outbox.length) return now
+    for (const p of this.pending.values()) t = Math.min(t, p.deadline, p.nextSend)
+    for (const s of this.sessions.values()) {
+      const st = s.pollTimeout(now)
+      if (st < t) t = st
+    }
+    return t
+  }
+
+  pollEvent(): EndpointEvent | null {
+    const e = this.events.shift()
+    if (e) return e
+    for (const s of this.eventful) {
+      const ev = s.pollEvent()
+      if (!ev) {
+        this.eventful.delete(s)
+        continue
+      }
+      if (ev.type === 'established') {
+        const p = this.pending.get(s.key)
+        if (p && p.session === s) {
+          this.pending.delete(s.key)
+          this.pendingByHandle.delete(p.handle)
+          this.counters.handshakesCompleted++
+          return { type: 'connected', handle: p.handle, session: s }
+        }
+        continue
+      }
+      if (ev.type === 'closed' && s.state === 'closed' && this.sessions.get(s.key) === s) this.sessions.delete(s.key)
+      return { type: 'session', session: s, event: ev }
+    }
+    return null
+  }
+
+  /** Closes every session (SESSION_CLOSE to each) and abandons pending connects. */
+  closeAll(now: number, code: number, reason: string): void {
+    for (const p of [...this.pending.values()]) this.fail(p, new STTError(ErrorCode.SESSION_CLOSED, `node stopping: ${reason}`))
+    for (const s of this.sessions.values()) s.close(code, reason, now)
+  }
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString('hex')
+}
+
+export { HELLO_MAC_SIZE }

@@ -1,0 +1,332 @@
+/**
+ * Frame codec (docs/PROTOCOL.md §5). Frames live inside the encrypted payload of protected
+ * packets; one packet carries any number of them back to back. Integers are RFC 9000
+ * varints unless a field says u8. Stream frames carry a *stream key*: id * 2 + kind, where
+ * kind 1 marks a message stream (session.send) and 0 a byte stream (openStream).
+ */
+import { APP_FRAME_MAX, APP_FRAME_MIN, DataFlag, FrameType } from './constants.js'
+import { Reader, varintSize, writeVarint } from './varint.js'
+
+export interface PaddingFrame { type: typeof FrameType.PADDING; length: number }
+/** Reliable stream data at `offset`, or (datagram: true) one unreliable datagram. */
+export interface DataFrame {
+  type: typeof FrameType.DATA
+  datagram: boolean
+  streamKey: number
+  offset: number
+  data: Uint8Array
+}
+/** Inclusive packet-number ranges, highest first, as carried by ACK (RFC 9000 §19.3 layout). */
+export interface AckFrame { type: typeof FrameType.ACK; ackDelayMicros: number; ranges: Array<[number, number]> }
+export interface NackFrame { type: typeof FrameType.NACK; packetNumbers: number[] }
+export interface KeepAliveFrame { type: typeof FrameType.KEEP_ALIVE | typeof FrameType.KEEP_ALIVE_ACK; data: Uint8Array }
+export interface StreamOpenFrame { type: typeof FrameType.STREAM_OPEN; streamKey: number; priority: number }
+export interface StreamCloseFrame { type: typeof FrameType.STREAM_CLOSE; streamKey: number; errorCode: number; finalSize: number }
+export interface StreamFinFrame { type: typeof FrameType.STREAM_FIN; streamKey: number; finalSize: number }
+export interface StreamCreditFrame { type: typeof FrameType.STREAM_CREDIT; streamKey: number; maxOffset: number }
+export interface SessionCreditFrame { type: typeof FrameType.SESSION_CREDIT; maxData: number }
+export interface StreamsCreditFrame { type: typeof FrameType.STREAMS_CREDIT; maxStreams: number }
+export interface SessionCloseFrame { type: typeof FrameType.SESSION_CLOSE; errorCode: number; reason: string }
+export interface ErrorFrame { type: typeof FrameType.ERROR; errorCode: number; frameType: number; reason: string }
+/** Application-defined frame, types 0x80..0xFE. */
+export interface AppFrame { type: number; app: true; data: Uint8Array }
+
+export type Frame =
+  | PaddingFrame
+  | DataFrame
+  | AckFrame
+  | NackFrame
+  | KeepAliveFrame
+  | StreamOpenFrame
+  | StreamCloseFrame
+  | StreamFinFrame
+  | StreamCreditFrame
+  | SessionCreditFrame
+  | StreamsCreditFrame
+  | SessionCloseFrame
+  | ErrorFrame
+  | AppFrame
+
+export const KEEP_ALIVE_DATA_SIZE = 8
+export const MAX_REASON_BYTES = 256
+export const MAX_ACK_RANGES = 64
+export const MAX_NACK_COUNT = 64
+
+const utf8 = new TextEncoder()
+const utf8d = new TextDecoder('utf-8', { fatal: false })
+
+/** Reason strings are cut to MAX_REASON_BYTES on a character boundary. */
+export function encodeReason(reason: string): Uint8Array {
+  let b = utf8.encode(reason)
+  if (b.length <= MAX_REASON_BYTES) return b
+  let cut = MAX_REASON_BYTES
+  while (cut > 0 && (b[cut]! & 0xc0) === 0x80) cut--
+  b = b.subarray(0, cut)
+  return b
+}
+
+/** Encoded size of the DATA frame header (everything before the data bytes). */
+export function dataFrameOverhead(streamKey: number, offset: number, length: number): number {
+  return 2 + varintSize(streamKey) + varintSize(offset) + varintSize(length)
+}
+
+/** Bytes `frame` takes on the wire. */
+export function frameSize(f: Frame): number {
+  if ('app' in f) return 1 + varintSize(f.data.length) + f.data.length
+  switch (f.type) {
+    case FrameType.PADDING:
+      return f.length
+    case FrameType.DATA:
+      return f.datagram
+        ? 2 + varintSize(f.data.length) + f.data.length
+        : dataFrameOverhead(f.streamKey, f.offset, f.data.length) + f.data.length
+    case FrameType.ACK: {
+      const r = f.ranges
+      let n = 1 + varintSize(r[0]![1]) + varintSize(f.ackDelayMicros) + varintSize(r.length - 1) + varintSize(r[0]![1] - r[0]![0])
+      for (let i = 1; i < r.length; i++) {
+        n += varintSize(r[i - 1]![0] - r[i]![1] - 2) + varintSize(r[i]![1] - r[i]![0])
+      }
+      return n
+    }
+    case FrameType.NACK: {
+      let n = 1 + varintSize(f.packetNumbers.length)
+      for (const pn of f.packetNumbers) n += varintSize(pn)
+      return n
+    }
+    case FrameType.KEEP_ALIVE:
+    case FrameType.KEEP_ALIVE_ACK:
+      return 1 + KEEP_ALIVE_DATA_SIZE
+    case FrameType.STREAM_OPEN:
+      return 2 + varintSize(f.streamKey)
+    case FrameType.STREAM_CLOSE:
+      return 1 + varintSize(f.streamKey) + varintSize(f.errorCode) + varintSize(f.finalSize)
+    case FrameType.STREAM_FIN:
+      return 1 + varintSize(f.streamKey) + varintSize(f.finalSize)
+    case FrameType.STREAM_CREDIT:
+      return 1 + varintSize(f.streamKey) + varintSize(f.maxOffset)
+    case FrameType.SESSION_CREDIT:
+      return 1 + varintSize(f.maxData)
+    case FrameType.STREAMS_CREDIT:
+      return 1 + varintSize(f.maxStreams)
+    case FrameType.SESSION_CLOSE: {
+      const r = encodeReason(f.reason)
+      return 1 + varintSize(f.errorCode) + varintSize(r.length) + r.length
+    }
+    case FrameType.ERROR: {
+      const r = encodeReason(f.reason)
+      return 2 + varintSize(f.errorCode) + varintSize(r.length) + r.length
+    }
+  }
+}
+
+/** Writes `f` at `pos` (the caller checked frameSize fits); returns the position after it. */
+export function writeFrame(buf: Uint8Array, pos: number, f: Frame): number {
+  buf[pos++] = f.type
+  if ('app' in f) {
+    pos = writeVarint(buf, pos, f.data.length)
+    buf.set(f.data, pos)
+    return pos + f.data.length
+  }
+  switch (f.type) {
+    case FrameType.PADDING:
+      buf.fill(0, pos - 1, pos - 1 + f.length)
+      return pos - 1 + f.length
+    case FrameType.DATA:
+      buf[pos++] = f.datagram ? DataFlag.DATAGRAM : 0
+      if (!f.datagram) {
+        pos = writeVarint(buf, pos, f.streamKey)
+        pos = writeVarint(buf, pos, f.offset)
+      }
+      pos = writeVarint(buf, pos, f.data.length)
+      buf.set(f.data, pos)
+      return pos + f.data.length
+    case FrameType.ACK: {
+      const r = f.ranges
+      pos = writeVarint(buf, pos, r[0]![1])
+      pos = writeVarint(buf, pos, f.ackDelayMicros)
+      pos = writeVarint(buf, pos, r.length - 1)
+      pos = writeVarint(buf, pos, r[0]![1] - r[0]![0])
+      for (let i = 1; i < r.length; i++) {
+        pos = writeVarint(buf, pos, r[i - 1]![0] - r[i]![1] - 2)
+        pos = writeVarint(buf, pos, r[i]![1] - r[i]![0])
+      }
+      return pos
+    }
+    case FrameType.NACK:
+      pos = writeVarint(buf, pos, f.packetNumbers.length)
+      for (const pn of f.packetNumbers) pos = writeVarint(buf, pos, pn)
+      return pos
+    case FrameType.KEEP_ALIVE:
+    case FrameType.KEEP_ALIVE_ACK:
+      buf.set(f.data.subarray(0, KEEP_ALIVE_DATA_SIZE), pos)
+      return pos + KEEP_ALIVE_DATA_SIZE
+    case FrameType.STREAM_OPEN:
+      pos = writeVarint(buf, pos, f.streamKey)
+      buf[pos++] = f.priority & 0xff
+      return pos
+    case FrameType.STREAM_CLOSE:
+      pos = writeVarint(buf, pos, f.streamKey)
+      pos = writeVarint(buf, pos, f.errorCode)
+      return writeVarint(buf, pos, f.finalSize)
+    case FrameType.STREAM_FIN:
+      pos = writeVarint(buf, pos, f.streamKey)
+      return writeVarint(buf, pos, f.finalSize)
+    case FrameType.STREAM_CREDIT:
+      pos = writeVarint(buf, pos, f.streamKey)
+      return writeVarint(buf, pos, f.maxOffset)
+    case FrameType.SESSION_CREDIT:
+      return writeVarint(buf, pos, f.maxData)
+    case FrameType.STREAMS_CREDIT:
+      return writeVarint(buf, pos, f.maxStreams)
+    case FrameType.SESSION_CLOSE: {
+      const r = encodeReason(f.reason)
+      pos = writeVarint(buf, pos, f.errorCode)
+      pos = writeVarint(buf, pos, r.length)
+      buf.set(r, pos)
+      return pos + r.length
+    }
+    case FrameType.ERROR: {
+      const r = encodeReason(f.reason)
+      pos = writeVarint(buf, pos, f.errorCode)
+      buf[pos++] = f.frameType & 0xff
+      pos = writeVarint(buf, pos, r.length)
+      buf.set(r, pos)
+      return pos + r.length
+    }
+  }
+}
+
+/** Why a payload could not be decoded; the packet is dropped and counted under this name. */
+export type FrameError = 'truncated' | 'unknown-frame' | 'bad-value'
+
+/**
+ * Decodes one frame at r.pos. Returns the frame, or a FrameError string (never throws).
+ * DATA and application frames return views into the buffer, not copies.
+ */
+export function readFrame(r: Reader): Frame | FrameError {
+  const type = r.u8()
+  if (!r.ok) return 'truncated'
+  if (type >= APP_FRAME_MIN && type <= APP_FRAME_MAX) {
+    const len = r.varint()
+    const data = r.bytes(len)
+    return r.ok ? { type, app: true, data } : 'truncated'
+  }
+  let f: Frame
+  switch (type) {
+    case FrameType.PADDING: {
+      let n = 1
+      while (r.pos < r.end && r.buf[r.pos] === 0) {
+        r.pos++
+        n++
+      }
+      return { type, length: n }
+    }
+    case FrameType.DATA: {
+      const flags = r.u8()
+      if (flags & ~DataFlag.DATAGRAM) return 'bad-value'
+      const datagram = (flags & DataFlag.DATAGRAM) !== 0
+      const streamKey = datagram ? 0 : r.varint()
+      const offset = datagram ? 0 : r.varint()
+      const len = r.varint()
+      const data = r.bytes(len)
+      f = { type, datagram, streamKey, offset, data }
+      break
+    }
+    case FrameType.ACK: {
+      const largest = r.varint()
+      const ackDelayMicros = r.varint()
+      const extra = r.varint()
+      const first = r.varint()
+      if (!r.ok) return 'truncated'
+      if (extra >= MAX_ACK_RANGES || first > largest) return 'bad-value'
+      const ranges: Array<[number, number]> = [[largest - first, largest]]
+      let smallest = largest - first
+      for (let i = 0; i < extra; i++) {
+        const gap = r.varint()
+        const len = r.varint()
+        const hi = smallest - gap - 2
+        if (!r.ok) return 'truncated'
+        if (hi < 0 || len > hi) return 'bad-value'
+        ranges.push([hi - len, hi])
+        smallest = hi - len
+      }
+      f = { type, ackDelayMicros, ranges }
+      break
+    }
+    case FrameType.NACK: {
+      const count = r.varint()
+      if (count > MAX_NACK_COUNT) return 'bad-value'
+      const packetNumbers: number[] = []
+      for (let i = 0; i < count && r.ok; i++) packetNumbers.push(r.varint())
+      f = { type, packetNumbers }
+      break
+    }
+    case FrameType.KEEP_ALIVE:
+    case FrameType.KEEP_ALIVE_ACK:
+      f = { type, data: r.bytes(KEEP_ALIVE_DATA_SIZE) }
+      break
+    case FrameType.STREAM_OPEN:
+      f = { type, streamKey: r.varint(), priority: r.u8() }
+      break
+    case FrameType.STREAM_CLOSE:
+      f = { type, streamKey: r.varint(), errorCode: r.varint(), finalSize: r.varint() }
+      break
+    case FrameType.STREAM_FIN:
+      f = { type, streamKey: r.varint(), finalSize: r.varint() }
+      break
+    case FrameType.STREAM_CREDIT:
+      f = { type, streamKey: r.varint(), maxOffset: r.varint() }
+      break
+    case FrameType.SESSION_CREDIT:
+      f = { type, maxData: r.varint() }
+      break
+    case FrameType.STREAMS_CREDIT:
+      f = { type, maxStreams: r.varint() }
+      break
+    case FrameType.SESSION_CLOSE: {
+      const errorCode = r.varint()
+      const len = r.varint()
+      if (len > MAX_REASON_BYTES) return 'bad-value'
+      f = { type, errorCode, reason: utf8d.decode(r.bytes(len)) }
+      break
+    }
+    case FrameType.ERROR: {
+      const errorCode = r.varint()
+      const frameType = r.u8()
+      const len = r.varint()
+      if (len > MAX_REASON_BYTES) return 'bad-value'
+      f = { type, errorCode, frameType, reason: utf8d.decode(r.bytes(len)) }
+      break
+    }
+    default:
+      return 'unknown-frame'
+  }
+  return r.ok ? f : 'truncated'
+}
+
+/** Decodes a whole payload; for tests and tools (the session parses frame by frame). */
+export function decodeFrames(buf: Uint8Array, start = 0, end = buf.length): Frame[] | FrameError {
+  const r = new Reader(buf, start, end)
+  const out: Frame[] = []
+  while (r.pos < r.end) {
+    const f = readFrame(r)
+    if (typeof f === 'string') return f
+    out.push(f)
+  }
+  return out
+}
+
+/** Encodes frames into a fresh buffer; for tests and tools. */
+export function encodeFrames(frames: Frame[]): Uint8Array {
+  let n = 0
+  for (const f of frames) n += frameSize(f)
+  const buf = new Uint8Array(n)
+  let pos = 0
+  for (const f of frames) pos = writeFrame(buf, pos, f)
+  return buf
+}
+
+/** True for frames whose packet must be acknowledged (RFC 9002 "ack-eliciting"). */
+export function isAckEliciting(type: number): boolean {
+  return type !== FrameType.ACK && type !== FrameType.PADDING && type !== FrameType.KEEP_ALIVE_ACK && type !== FrameType.NACK
+}

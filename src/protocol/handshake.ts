@@ -1,0 +1,486 @@
+/**
+ * STT v1 handshake (docs/PROTOCOL.md §3): HELLO, CHALLENGE, AUTH_PROOF, FINAL, designed after
+ * Noise XXpsk0 and WireGuard.
+ *
+ *   initiator                                   responder (no state until AUTH_PROOF)
+ *   HELLO      psk, e            + HELLO MAC ->  1 HMAC drops outsiders; replay cache
+ *              <- CHALLENGE  e, ee, s, es, payload_r, cookie(state)    (or RETRY token)
+ *   AUTH_PROOF cookie, s, se, payload_i       ->  state restored from the cookie
+ *              <- FINAL  first packet under the traffic keys
+ *
+ * This file holds the message formats and the two roles' pure functions; retransmission
+ * timing lives in the endpoint.
+ */
+import { SUITE_BY_ID, SUITE_ID, type CipherSuite } from '../crypto/aead.js'
+import { aeadOpen, aeadSeal, constantTimeEqual, hmacSha256, x25519, x25519FromPrivate, type X25519KeyPair } from '../crypto/primitives.js'
+import {
+  HEADER_SIZE,
+  HELLO_MAC_SIZE,
+  HELLO_MIN_SIZE,
+  HeaderFlag,
+  PacketType,
+  PROTOCOL_VERSION,
+  SESSION_ID_SIZE,
+  SUPPORTED_VERSIONS,
+} from './constants.js'
+import { readU64, writeHeader, writeU64 } from './header.js'
+import { type GroupKeys, type NodeIdentity, nodeIdOf } from './identity.js'
+import { SymmetricState } from './noise.js'
+import { encodeParams, readParams, type SessionParams } from './params.js'
+import { Reader } from './varint.js'
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+export const HELLO_NONCE_SIZE = 16
+export const TOKEN_SIZE = 32
+export const MAX_NAME_BYTES = 64
+const COOKIE_PLAIN_SIZE = 32 + 32 + 32 + 32 + 1 + 8 + 1
+export const COOKIE_SIZE = 12 + COOKIE_PLAIN_SIZE + 16
+const PROLOGUE = enc.encode('STT v1 handshake')
+
+/** What each side tells the other inside the encrypted handshake payloads. */
+export interface HandshakePayload {
+  name: string
+  params: SessionParams
+}
+
+/** The result both roles end with: traffic secrets and what was learnt about the peer. */
+export interface HandshakeResult {
+  sessionId: Uint8Array
+  suite: CipherSuite
+  /** Traffic secrets: initiator-to-responder and responder-to-initiator. */
+  i2r: Uint8Array
+  r2i: Uint8Array
+  /** Final transcript hash: unique to this session. */
+  transcript: Uint8Array
+  peerNodeId: Uint8Array
+  peerStaticKey: Uint8Array
+  peer: HandshakePayload
+}
+
+export interface HandshakeKeys {
+  group: GroupKeys
+  identity: NodeIdentity
+}
+
+function mac16(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return hmacSha256(key, data).subarray(0, HELLO_MAC_SIZE)
+}
+
+function encodePayload(p: HandshakePayload, suite?: CipherSuite): Uint8Array {
+  const name = enc.encode(p.name)
+  const params = encodeParams(p.params)
+  const out = new Uint8Array((suite ? 1 : 0) + params.length + 1 + name.length)
+  let pos = 0
+  if (suite) out[pos++] = SUITE_ID[suite]
+  out.set(params, pos)
+  pos += params.length
+  out[pos++] = name.length
+  out.set(name, pos)
+  return out
+}
+
+function decodePayload(b: Uint8Array, withSuite: boolean): { payload: HandshakePayload; suite?: CipherSuite } | null {
+  const r = new Reader(b, 0, b.length)
+  let suite: CipherSuite | undefined
+  if (withSuite) {
+    suite = SUITE_BY_ID[r.u8()]
+    if (!suite) return null
+  }
+  const params = readParams(r)
+  if (!params) return null
+  const nameLen = r.u8()
+  const name = r.bytes(nameLen)
+  if (!r.ok || r.pos !== r.end || nameLen > MAX_NAME_BYTES) return null
+  return { payload: { name: dec.decode(name), params }, suite }
+}
+
+/** Transcript prefix shared by both roles: everything HELLO commits to. */
+function helloTranscript(psk: Uint8Array, sessionId: Uint8Array, ePub: Uint8Array, suites: Uint8Array): SymmetricState {
+  const s = new SymmetricState()
+  s.mixHash(PROLOGUE)
+  s.mixHash(sessionId)
+  s.mixKeyAndHash(psk)
+  s.mixHash(ePub)
+  s.mixKey(ePub)
+  s.mixHash(suites)
+  return s
+}
+
+// ---------------------------------------------------------------------------------------
+// Initiator
+// ---------------------------------------------------------------------------------------
+
+export type ChallengeOutcome =
+  | { kind: 'retry'; token: Uint8Array }
+  | { kind: 'proof'; packet: Uint8Array; result: HandshakeResult }
+  | { kind: 'drop'; reason: string }
+
+export type ErrorOutcome = { kind: 'error'; code: number; versions: number[] } | { kind: 'drop'; reason: string }
+
+export class InitiatorHandshake {
+  readonly sessionId: Uint8Array
+  private readonly e: X25519KeyPair
+  private readonly suites: Uint8Array
+  private readonly sentNonces: Uint8Array[] = []
+  private token: Uint8Array | null = null
+  private attempt = 0
+  /** AUTH_PROOF bytes, kept to retransmit identically until FINAL arrives. */
+  proof: Uint8Array | null = null
+  result: HandshakeResult | null = null
+
+  constructor(
+    private readonly keys: HandshakeKeys,
+    private readonly payload: HandshakePayload,
+    suites: CipherSuite[],
+    private readonly random: (n: number) => Uint8Array,
+    /** Overrides the version byte; only tests use it (version mismatch). */
+    private readonly version = PROTOCOL_VERSION,
+  ) {
+    this.sessionId = random(SESSION_ID_SIZE)
+    this.e = x25519FromPrivate(random(32))
+    this.suites = new Uint8Array([suites.length, ...suites.map((s) => SUITE_ID[s])])
+  }
+
+  /** A fresh HELLO (new nonce and timestamp, same ephemeral key) for attempt number n. */
+  createHello(now: number): Uint8Array {
+    const tokenLen = this.token ? this.token.length : 0
+    const bodyMin = 32 + HELLO_NONCE_SIZE + 8 + this.suites.length + 1 + tokenLen + HELLO_MAC_SIZE
+    const size = Math.max(HELLO_MIN_SIZE, HEADER_SIZE + bodyMin)
+    const pkt = new Uint8Array(size)
+    let pos = writeHeader(pkt, 0, this.version, PacketType.HELLO, 0, this.sessionId, this.attempt++)
+    pkt.set(this.e.publicKey, pos)
+    pos += 32
+    const nonce = this.random(HELLO_NONCE_SIZE)
+    this.sentNonces.push(nonce)
+    pkt.set(nonce, pos)
+    pos += HELLO_NONCE_SIZE
+    writeU64(pkt, pos, Math.floor(now))
+    pos += 8
+    pkt.set(this.suites, pos)
+    pos += this.suites.length
+    pkt[pos++] = tokenLen
+    if (this.token) pkt.set(this.token, pos)
+    // The rest up to the MAC is zero padding (anti-amplification budget for the responder).
+    pkt.set(mac16(this.keys.group.helloMacKey, pkt.subarray(0, size - HELLO_MAC_SIZE)), size - HELLO_MAC_SIZE)
+    return pkt
+  }
+
+  private knowsNonce(n: Uint8Array): boolean {
+    return this.sentNonces.some((s) => constantTimeEqual(s, n))
+  }
+
+  consumeChallenge(pkt: Uint8Array, flags: number): ChallengeOutcome {
+    const r = new Reader(pkt, HEADER_SIZE, pkt.length)
+    const echo = r.bytes(HELLO_NONCE_SIZE)
+    if (!r.ok || !this.knowsNonce(echo)) return { kind: 'drop', reason: 'unexpected-challenge' }
+    if (flags & HeaderFlag.RETRY) {
+      const token = r.bytes(TOKEN_SIZE)
+      if (!r.ok || r.remaining !== HELLO_MAC_SIZE) return { kind: 'drop', reason: 'malformed' }
+      const mac = mac16(this.keys.group.helloMacKey, pkt.subarray(0, pkt.length - HELLO_MAC_SIZE))
+      if (!constantTimeEqual(mac, pkt.subarray(pkt.length - HELLO_MAC_SIZE))) return { kind: 'drop', reason: 'bad-mac' }
+      this.token = token.slice()
+      return { kind: 'retry', token: this.token }
+    }
+    if (this.result) return { kind: 'drop', reason: 'duplicate' }
+    const eR = r.bytes(32)
+    const encS = r.bytes(48)
+    const payLen = (r.u8() << 8) | r.u8()
+    const encPayload = r.bytes(payLen)
+    const cookieLen = r.u8()
+    const cookie = r.bytes(cookieLen)
+    if (!r.ok || r.remaining !== 0) return { kind: 'drop', reason: 'malformed' }
+
+    const s = helloTranscript(this.keys.group.psk, this.sessionId, this.e.publicKey, this.suites)
+    s.mixHash(eR)
+    s.mixKey(eR)
+    const ee = x25519(this.e.privateKey, eR)
+    if (!ee) return { kind: 'drop', reason: 'bad-key' }
+    s.mixKey(ee)
+    const sR = s.decryptAndHash(encS)
+    if (!sR) return { kind: 'drop', reason: 'auth' }
+    const es = x25519(this.e.privateKey, sR)
+    if (!es) return { kind: 'drop', reason: 'bad-key' }
+    s.mixKey(es)
+    const plain = s.decryptAndHash(encPayload)
+    const decoded = plain && decodePayload(plain, true)
+    if (!decoded || !decoded.suite) return { kind: 'drop', reason: 'auth' }
+
+    // Message 3: s, se, payload.
+    const encSI = s.encryptAndHash(this.keys.identity.staticKey.publicKey)
+    const se = x25519(this.keys.identity.staticKey.privateKey, eR)
+    if (!se) return { kind: 'drop', reason: 'bad-key' }
+    s.mixKey(se)
+    const encPI = s.encryptAndHash(encodePayload(this.payload))
+    const split = s.split()
+
+    const pktLen = HEADER_SIZE + 1 + cookie.length + encSI.length + 2 + encPI.length
+    const out = new Uint8Array(pktLen)
+    let pos = writeHeader(out, 0, this.version, PacketType.AUTH_PROOF, 0, this.sessionId, 0)
+    out[pos++] = cookie.length
+    out.set(cookie, pos)
+    pos += cookie.length
+    out.set(encSI, pos)
+    pos += encSI.length
+    out[pos++] = encPI.length >>> 8
+    out[pos++] = encPI.length & 0xff
+    out.set(encPI, pos)
+    this.proof = out
+    this.result = {
+      sessionId: this.sessionId,
+      suite: decoded.suite,
+      i2r: split.i2r,
+      r2i: split.r2i,
+      transcript: s.h,
+      peerNodeId: nodeIdOf(sR),
+      peerStaticKey: sR,
+      peer: decoded.payload,
+    }
+    return { kind: 'proof', packet: out, result: this.result }
+  }
+
+  /** A handshake-phase ERROR from the responder (§3.6). */
+  consumeError(pkt: Uint8Array): ErrorOutcome {
+    const parsed = parseHandshakeError(pkt)
+    // After AUTH_PROOF there is no nonce to echo: a keyed error then echoes zeros.
+    const zeroEcho = parsed !== null && parsed.macOffset >= 0 && this.proof !== null && parsed.echo.every((b) => b === 0)
+    if (!parsed || (!this.knowsNonce(parsed.echo) && !zeroEcho)) return { kind: 'drop', reason: 'unexpected-error' }
+    if (parsed.macOffset >= 0) {
+      const mac = mac16(this.keys.group.helloMacKey, pkt.subarray(0, parsed.macOffset))
+      if (!constantTimeEqual(mac, pkt.subarray(parsed.macOffset))) return { kind: 'drop', reason: 'bad-mac' }
+    } else if (parsed.code !== AUTH_FAILED_CODE) {
+      return { kind: 'drop', reason: 'unauthenticated-error' }
+    }
+    return { kind: 'error', code: parsed.code, versions: parsed.versions }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Handshake-phase ERROR packets (§3.6)
+// ---------------------------------------------------------------------------------------
+
+const AUTH_FAILED_CODE = 0x0103
+/** body: code u16 | echo nonce 16 | keyed u8 | count u8 | versions u8* | [mac 16 when keyed] */
+export function createHandshakeError(sessionId: Uint8Array, echo: Uint8Array, code: number, macKey: Uint8Array | null): Uint8Array {
+  const versions = code === 0x0105 ? SUPPORTED_VERSIONS : []
+  const len = HEADER_SIZE + 2 + HELLO_NONCE_SIZE + 2 + versions.length + (macKey ? HELLO_MAC_SIZE : 0)
+  const out = new Uint8Array(len)
+  let pos = writeHeader(out, 0, PROTOCOL_VERSION, PacketType.ERROR, 0, sessionId, 0)
+  out[pos++] = code >>> 8
+  out[pos++] = code & 0xff
+  out.set(echo.subarray(0, HELLO_NONCE_SIZE), pos)
+  pos += HELLO_NONCE_SIZE
+  out[pos++] = macKey ? 1 : 0
+  out[pos++] = versions.length
+  for (const v of versions) out[pos++] = v
+  if (macKey) out.set(mac16(macKey, out.subarray(0, pos)), pos)
+  return out
+}
+
+function parseHandshakeError(pkt: Uint8Array): { code: number; echo: Uint8Array; versions: number[]; macOffset: number } | null {
+  const r = new Reader(pkt, HEADER_SIZE, pkt.length)
+  const code = (r.u8() << 8) | r.u8()
+  const echo = r.bytes(HELLO_NONCE_SIZE)
+  const keyed = r.u8()
+  const count = r.u8()
+  const versions: number[] = []
+  for (let i = 0; i < count; i++) versions.push(r.u8())
+  const macOffset = r.pos
+  if (keyed) r.bytes(HELLO_MAC_SIZE)
+  if (!r.ok || r.remaining !== 0) return null
+  return { code, echo, versions, macOffset: keyed ? macOffset : -1 }
+}
+
+// ---------------------------------------------------------------------------------------
+// Responder (stateless until AUTH_PROOF)
+// ---------------------------------------------------------------------------------------
+
+export interface ParsedHello {
+  sessionId: Uint8Array
+  ePub: Uint8Array
+  nonce: Uint8Array
+  timestamp: number
+  suites: Uint8Array
+  token: Uint8Array | null
+}
+
+/** Checks size and MAC, then parses. The version byte is not checked here (see endpoint). */
+export function parseHello(pkt: Uint8Array, macKey: Uint8Array): ParsedHello | 'short' | 'bad-mac' | 'malformed' {
+  if (pkt.length < HELLO_MIN_SIZE) return 'short'
+  const mac = mac16(macKey, pkt.subarray(0, pkt.length - HELLO_MAC_SIZE))
+  if (!constantTimeEqual(mac, pkt.subarray(pkt.length - HELLO_MAC_SIZE))) return 'bad-mac'
+  const r = new Reader(pkt, HEADER_SIZE, pkt.length - HELLO_MAC_SIZE)
+  const ePub = r.bytes(32)
+  const nonce = r.bytes(HELLO_NONCE_SIZE)
+  const timestamp = readU64(pkt, r.pos)
+  r.bytes(8)
+  const count = r.u8()
+  r.pos -= 1
+  const suites = r.bytes(count + 1)
+  const tokenLen = r.u8()
+  const token = tokenLen ? r.bytes(tokenLen) : null
+  if (!r.ok || count === 0 || timestamp < 0) return 'malformed'
+  return { sessionId: pkt.slice(3, 3 + SESSION_ID_SIZE), ePub, nonce, timestamp, suites, token }
+}
+
+/** Picks the first suite in the initiator's preference order that we allow. */
+export function chooseSuite(offered: Uint8Array, allowed: CipherSuite[]): CipherSuite | null {
+  for (let i = 1; i < offered.length; i++) {
+    const s = SUITE_BY_ID[offered[i]!]
+    if (s && allowed.includes(s)) return s
+  }
+  return null
+}
+
+/** Address-validation token for RETRY: ts u64 | HMAC(key, ts | session id | address)[:24]. */
+export function createRetryToken(key: Uint8Array, now: number, sessionId: Uint8Array, addrKey: string): Uint8Array {
+  const t = new Uint8Array(TOKEN_SIZE)
+  writeU64(t, 0, Math.floor(now))
+  t.set(hmacSha256(key, enc.encode('retry'), t.subarray(0, 8), sessionId, enc.encode(addrKey)).subarray(0, 24), 8)
+  return t
+}
+
+export function checkRetryToken(keys: Uint8Array[], token: Uint8Array, now: number, maxAgeMs: number, sessionId: Uint8Array, addrKey: string): boolean {
+  if (token.length !== TOKEN_SIZE) return false
+  const ts = readU64(token, 0)
+  if (ts < 0 || now - ts > maxAgeMs || ts - now > 1000) return false
+  for (const k of keys) {
+    const expect = hmacSha256(k, enc.encode('retry'), token.subarray(0, 8), sessionId, enc.encode(addrKey)).subarray(0, 24)
+    if (constantTimeEqual(expect, token.subarray(8))) return true
+  }
+  return false
+}
+
+export function createRetry(hello: ParsedHello, token: Uint8Array, macKey: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HEADER_SIZE + HELLO_NONCE_SIZE + TOKEN_SIZE + HELLO_MAC_SIZE)
+  let pos = writeHeader(out, 0, PROTOCOL_VERSION, PacketType.CHALLENGE, HeaderFlag.RETRY, hello.sessionId, 0)
+  out.set(hello.nonce, pos)
+  pos += HELLO_NONCE_SIZE
+  out.set(token, pos)
+  pos += TOKEN_SIZE
+  out.set(mac16(macKey, out.subarray(0, pos)), pos)
+  return out
+}
+
+/**
+ * Builds CHALLENGE for a valid HELLO. The responder's whole handshake state (its ephemeral
+ * private key and the symmetric state) leaves in the cookie, sealed under a key only it
+ * knows and bound to the session id and the initiator's address.
+ */
+export function createChallenge(
+  keys: HandshakeKeys,
+  hello: ParsedHello,
+  suite: CipherSuite,
+  payload: HandshakePayload,
+  cookieKey: Uint8Array,
+  addrKey: string,
+  now: number,
+  random: (n: number) => Uint8Array,
+): Uint8Array | null {
+  const eRPriv = random(32)
+  const eR = x25519FromPrivate(eRPriv)
+  const s = helloTranscript(keys.group.psk, hello.sessionId, hello.ePub, hello.suites)
+  s.mixHash(eR.publicKey)
+  s.mixKey(eR.publicKey)
+  const ee = x25519(eR.privateKey, hello.ePub)
+  if (!ee) return null
+  s.mixKey(ee)
+  const encS = s.encryptAndHash(keys.identity.staticKey.publicKey)
+  const es = x25519(keys.identity.staticKey.privateKey, hello.ePub)
+  if (!es) return null
+  s.mixKey(es)
+  const encPayload = s.encryptAndHash(encodePayload(payload, suite))
+
+  const plain = new Uint8Array(COOKIE_PLAIN_SIZE)
+  let p = 0
+  plain.set(eRPriv, p)
+  plain.set(s.ck, (p += 32))
+  plain.set(s.h, (p += 32))
+  plain.set(s.key!, (p += 32))
+  plain[(p += 32)] = s.counter
+  writeU64(plain, (p += 1), Math.floor(now))
+  plain[p + 8] = SUITE_ID[suite]
+  const nonce = random(12)
+  const cookie = new Uint8Array(COOKIE_SIZE)
+  cookie.set(nonce, 0)
+  cookie.set(aeadSeal('aes-256-gcm', cookieKey, nonce, cookieAad(hello.sessionId, addrKey), plain), 12)
+
+  const out = new Uint8Array(HEADER_SIZE + HELLO_NONCE_SIZE + 32 + encS.length + 2 + encPayload.length + 1 + cookie.length)
+  let pos = writeHeader(out, 0, PROTOCOL_VERSION, PacketType.CHALLENGE, 0, hello.sessionId, 0)
+  out.set(hello.nonce, pos)
+  pos += HELLO_NONCE_SIZE
+  out.set(eR.publicKey, pos)
+  pos += 32
+  out.set(encS, pos)
+  pos += encS.length
+  out[pos++] = encPayload.length >>> 8
+  out[pos++] = encPayload.length & 0xff
+  out.set(encPayload, pos)
+  pos += encPayload.length
+  out[pos++] = cookie.length
+  out.set(cookie, pos)
+  return out
+}
+
+function cookieAad(sessionId: Uint8Array, addrKey: string): Uint8Array {
+  const a = enc.encode(addrKey)
+  const out = new Uint8Array(SESSION_ID_SIZE + a.length)
+  out.set(sessionId, 0)
+  out.set(a, SESSION_ID_SIZE)
+  return out
+}
+
+export type ProofOutcome = { kind: 'ok'; result: HandshakeResult } | { kind: 'drop'; reason: string }
+
+/** Verifies AUTH_PROOF against the cookie it carries; derives the traffic secrets. */
+export function consumeAuthProof(
+  keys: HandshakeKeys,
+  pkt: Uint8Array,
+  cookieKeys: Uint8Array[],
+  addrKey: string,
+  now: number,
+  maxCookieAgeMs: number,
+): ProofOutcome {
+  const sessionId = pkt.slice(3, 3 + SESSION_ID_SIZE)
+  const r = new Reader(pkt, HEADER_SIZE, pkt.length)
+  const cookieLen = r.u8()
+  const cookie = r.bytes(cookieLen)
+  const encSI = r.bytes(48)
+  const payLen = (r.u8() << 8) | r.u8()
+  const encPI = r.bytes(payLen)
+  if (!r.ok || r.remaining !== 0 || cookieLen !== COOKIE_SIZE) return { kind: 'drop', reason: 'malformed' }
+  let plain: Uint8Array | null = null
+  for (const k of cookieKeys) {
+    plain = aeadOpen('aes-256-gcm', k, cookie.subarray(0, 12), cookieAad(sessionId, addrKey), cookie.subarray(12))
+    if (plain) break
+  }
+  if (!plain) return { kind: 'drop', reason: 'bad-cookie' }
+  const issued = readU64(plain, 32 * 4 + 1)
+  if (now - issued > maxCookieAgeMs || issued - now > 1000) return { kind: 'drop', reason: 'expired-cookie' }
+  const suite = SUITE_BY_ID[plain[32 * 4 + 9]!]
+  if (!suite) return { kind: 'drop', reason: 'bad-cookie' }
+  const eR = x25519FromPrivate(plain.subarray(0, 32))
+  const s = SymmetricState.restore(plain.slice(32, 64), plain.slice(64, 96), plain.slice(96, 128), plain[128]!)
+  const sI = s.decryptAndHash(encSI)
+  if (!sI) return { kind: 'drop', reason: 'auth' }
+  const se = x25519(eR.privateKey, sI)
+  if (!se) return { kind: 'drop', reason: 'bad-key' }
+  s.mixKey(se)
+  const plainPI = s.decryptAndHash(encPI)
+  const decoded = plainPI && decodePayload(plainPI, false)
+  if (!decoded) return { kind: 'drop', reason: 'auth' }
+  const split = s.split()
+  return {
+    kind: 'ok',
+    result: {
+      sessionId,
+      suite,
+      i2r: split.i2r,
+      r2i: split.r2i,
+      transcript: s.h,
+      peerNodeId: nodeIdOf(sI),
+      peerStaticKey: sI,
+      peer: decoded.payload,
+    },
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The handshake's symmetric state, after the Noise Protocol Framework (rev. 34, §5.2):
+ * a chaining key `ck` that absorbs every DH result and the PSK through HKDF, a transcript
+ * hash `h` that absorbs every message field, and the current handshake cipher key `k` with
+ * its counter `n`. Handshake messages use AES-256-GCM with nonce 0^32 || n (big-endian),
+ * and `h` as associated data, exactly as Noise's AESGCM cipher does.
+ */
+import { aeadOpen, aeadSeal, hkdf, sha256 } from '../crypto/primitives.js'
+
+const EMPTY = new Uint8Array(0)
+export const PROTOCOL_NAME = 'STT_v1_XXpsk0_25519_AESGCM_SHA256'
+
+/** Noise's HKDF: HMAC-SHA256 extract with salt ck, expand with empty info (RFC 5869). */
+function noiseHkdf(ck: Uint8Array, ikm: Uint8Array, n: 2 | 3): Uint8Array[] {
+  const out = hkdf(ikm, ck, EMPTY, 32 * n)
+  const parts: Uint8Array[] = []
+  for (let i = 0; i < n; i++) parts.push(out.subarray(32 * i, 32 * (i + 1)))
+  return parts
+}
+
+export class SymmetricState {
+  ck: Uint8Array
+  h: Uint8Array
+  private k: Uint8Array | null = null
+  private n = 0
+
+  constructor(ck?: Uint8Array, h?: Uint8Array) {
+    const init = sha256(new TextEncoder().encode(PROTOCOL_NAME))
+    this.ck = ck ?? init
+    this.h = h ?? init
+  }
+
+  /** Snapshot (ck, h) so a stateless responder can carry it in a cookie; k is re-derived. */
+  static restore(ck: Uint8Array, h: Uint8Array, k: Uint8Array, n: number): SymmetricState {
+    const s = new SymmetricState(ck, h)
+    s.k = k
+    s.n = n
+    return s
+  }
+
+  get counter(): number {
+    return this.n
+  }
+
+  get key(): Uint8Array | null {
+    return this.k
+  }
+
+  mixHash(data: Uint8Array): void {
+    this.h = sha256(this.h, data)
+  }
+
+  mixKey(ikm: Uint8Array): void {
+    const [ck, k] = noiseHkdf(this.ck, ikm, 2)
+    this.ck = ck!
+    this.k = k!
+    this.n = 0
+  }
+
+  mixKeyAndHash(ikm: Uint8Array): void {
+    const [ck, th, k] = noiseHkdf(this.ck, ikm, 3)
+    this.ck = ck!
+    this.mixHash(th!)
+    this.k = k!
+    this.n = 0
+  }
+
+  private nonce(): Uint8Array {
+    const nonce = new Uint8Array(12)
+    new DataView(nonce.buffer).setUint32(8, this.n)
+    this.n++
+    return nonce
+  }
+
+  encryptAndHash(plaintext: Uint8Array): Uint8Array {
+    if (!this.k) throw new Error('no handshake key') // a programming error, never input-driven
+    const c = aeadSeal('aes-256-gcm', this.k, this.nonce(), this.h, plaintext)
+    this.mixHash(c)
+    return c
+  }
+
+  /** Null when the ciphertext does not authenticate (the message is then dropped). */
+  decryptAndHash(ciphertext: Uint8Array): Uint8Array | null {
+    if (!this.k) return null
+    const p = aeadOpen('aes-256-gcm', this.k, this.nonce(), this.h, ciphertext)
+    if (p) this.mixHash(ciphertext)
+    return p
+  }
+
+  /** Noise Split(): the initiator-to-responder and responder-to-initiator traffic secrets. */
+  split(): { i2r: Uint8Array; r2i: Uint8Array } {
+    const [a, b] = noiseHkdf(this.ck, EMPTY, 2)
+    return { i2r: a!, r2i: b! }
+  }
+}

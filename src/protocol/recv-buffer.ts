@@ -1,0 +1,158 @@
+/**
+ * One stream's receive half: out-of-order segments copied once out of the decrypted datagram,
+ * handed to the application in order, plus the stream's flow-control window (RFC 9000 §4).
+ *
+ *   0 ...... readOffset ...... highestReceived ...... maxOffset (credit granted)
+ *   [consumed]  [buffered, maybe with holes]  [may still arrive]
+ *
+ * The peer may never send beyond maxOffset (FLOW_CONTROL_VIOLATION) or beyond / disagree
+ * with a known final size (RFC 9000 §4.5). Credit is extended when the app has consumed more
+ * than half the window, so a reader that stops reading stops the writer within one window.
+ */
+import { WireError } from '../errors.js'
+
+interface Segment {
+  offset: number
+  data: Uint8Array
+}
+
+export class RecvBuffer {
+  readOffset = 0
+  highestReceived = 0
+  /** Known final size, or -1. */
+  finalSize = -1
+  /** Largest offset the peer may send up to (exclusive), as last granted. */
+  maxOffset: number
+  /** Bytes currently held in segments. */
+  bufferedBytes = 0
+  /** Segments sorted by offset, non-overlapping, all at or above readOffset. */
+  private segs: Segment[] = []
+  private segHead = 0
+
+  constructor(readonly window: number) {
+    this.maxOffset = window
+  }
+
+  /**
+   * Stores `data` received at `offset` (copied; the caller's buffer may be reused).
+   * Returns 0 or a WireError code.
+   */
+  insert(offset: number, data: Uint8Array): number {
+    const end = offset + data.length
+    if (end > this.maxOffset) return WireError.FLOW_CONTROL_VIOLATION
+    if (this.finalSize >= 0 && end > this.finalSize) return WireError.FLOW_CONTROL_VIOLATION
+    if (end > this.highestReceived) this.highestReceived = end
+    let s = Math.max(offset, this.readOffset)
+    if (s >= end) return 0
+    const segs = this.segs
+    // Fast path: in-order append after the last segment (or into an empty buffer).
+    const last = segs.length > this.segHead ? segs[segs.length - 1]! : undefined
+    const lastEnd = last !== undefined ? last.offset + last.data.length : this.readOffset
+    if (s >= lastEnd) {
+      this.push(segs.length, s, data.subarray(s - offset))
+      return 0
+    }
+    // General case: fill the holes of [s, end) between existing segments.
+    let i = this.findFirstEndingAfter(s)
+    while (s < end) {
+      const seg = i < segs.length ? segs[i] : undefined
+      if (seg === undefined || seg.offset >= end) {
+        this.push(i, s, data.subarray(s - offset))
+        return 0
+      }
+      if (seg.offset > s) {
+        this.push(i, s, data.subarray(s - offset, seg.offset - offset))
+        i++
+      }
+      s = Math.max(s, seg.offset + seg.data.length)
+      i++
+    }
+    return 0
+  }
+
+  private push(at: number, offset: number, view: Uint8Array): void {
+    const seg: Segment = { offset, data: view.slice() }
+    if (at === this.segs.length) this.segs.push(seg)
+    else this.segs.splice(at, 0, seg)
+    this.bufferedBytes += view.length
+  }
+
+  private findFirstEndingAfter(s: number): number {
+    let lo = this.segHead
+    let hi = this.segs.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      const g = this.segs[mid]!
+      if (g.offset + g.data.length <= s) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  /** Records the final size (STREAM_FIN / STREAM_CLOSE). Returns 0 or a WireError code. */
+  setFinalSize(size: number): number {
+    if (this.finalSize >= 0) return size === this.finalSize ? 0 : WireError.FLOW_CONTROL_VIOLATION
+    if (size < this.highestReceived || size > this.maxOffset) return WireError.FLOW_CONTROL_VIOLATION
+    this.finalSize = size
+    this.highestReceived = size
+    return 0
+  }
+
+  /** Bytes readable in order right now. */
+  get readable(): boolean {
+    return this.segs.length > this.segHead && this.segs[this.segHead]!.offset === this.readOffset
+  }
+
+  /** All data up to the final size was read. */
+  get finished(): boolean {
+    return this.finalSize >= 0 && this.readOffset === this.finalSize
+  }
+
+  /** Returns up to `max` in-order bytes (a view of the stored copy, no further copy), or null. */
+  read(max = Infinity): Uint8Array | null {
+    if (!this.readable || max <= 0) return null
+    const seg = this.segs[this.segHead]!
+    let out: Uint8Array
+    if (seg.data.length <= max) {
+      out = seg.data
+      this.segs[this.segHead] = undefined as unknown as Segment
+      this.segHead++
+      if (this.segHead === this.segs.length) {
+        this.segs.length = 0
+        this.segHead = 0
+      } else if (this.segHead > 64 && this.segHead * 2 > this.segs.length) {
+        this.segs.splice(0, this.segHead)
+        this.segHead = 0
+      }
+    } else {
+      out = seg.data.subarray(0, max)
+      seg.data = seg.data.subarray(max)
+      seg.offset += max
+    }
+    this.readOffset += out.length
+    this.bufferedBytes -= out.length
+    return out
+  }
+
+  /**
+   * If the app consumed past half the window, extends the credit and returns the new
+   * maxOffset to advertise (STREAM_CREDIT); otherwise -1. No credit once the final size is known.
+   */
+  takeCreditUpdate(): number {
+    if (this.finalSize >= 0) return -1
+    if (this.maxOffset - this.readOffset > this.window / 2) return -1
+    this.maxOffset = this.readOffset + this.window
+    return this.maxOffset
+  }
+
+  /** Drops everything buffered and treats it as consumed (abort). Returns the bytes released. */
+  discard(): number {
+    const upTo = Math.max(this.highestReceived, this.finalSize)
+    const released = upTo - this.readOffset
+    this.segs = []
+    this.segHead = 0
+    this.bufferedBytes = 0
+    this.readOffset = upTo
+    return released
+  }
+}

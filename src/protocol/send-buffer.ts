@@ -1,0 +1,193 @@
+/**
+ * One stream's send half: bytes the application wrote, copied once into chunks, kept until
+ * acknowledged. Offsets:
+ *
+ *   0 ........ ackedBase ........ sentEnd ........ writtenEnd
+ *   [freed]    [in flight / acked / lost]  [not sent yet]
+ *
+ * Lost ranges go into a retransmission set that is served before new data; acked ranges
+ * above ackedBase are remembered so a late retransmission never resends acked bytes, and
+ * chunks are freed as soon as everything below their end is acked.
+ * Flow control (stream and session credit) is the caller's business: it passes the limit
+ * to newBytesAvailable().
+ */
+import { RangeSet } from './range-set.js'
+
+/** Small writes share chunks of at least this size (amortises per-chunk overhead). */
+export const MIN_CHUNK_SIZE = 16 * 1024
+
+interface Chunk {
+  data: Uint8Array
+  /** Stream offset of data[0]. */
+  offset: number
+  /** Bytes used in data. */
+  len: number
+}
+
+export class SendBuffer {
+  ackedBase = 0
+  sentEnd = 0
+  writtenEnd = 0
+  /** Final size once end() was called, else -1. */
+  finalSize = -1
+  private chunks: Chunk[] = []
+  private chunkHead = 0
+  /** Acked ranges above ackedBase. */
+  private readonly acked = new RangeSet()
+  /** Ranges to retransmit (all below sentEnd, none acked). */
+  private readonly lost = new RangeSet()
+
+  constructor(readonly highWaterMark: number) {}
+
+  /** Bytes held (written and not yet acked). */
+  get buffered(): number {
+    return this.writtenEnd - this.ackedBase
+  }
+
+  /** False when the buffer is at or above its high-water mark: the writer should wait. */
+  get belowHighWater(): boolean {
+    return this.buffered < this.highWaterMark
+  }
+
+  /** Copies `data` in. Returns belowHighWater afterwards (node:stream write() semantics). */
+  write(data: Uint8Array): boolean {
+    let src = 0
+    const n = data.length
+    const tail = this.chunks.length > this.chunkHead ? this.chunks[this.chunks.length - 1]! : undefined
+    if (tail !== undefined && tail.len < tail.data.length && n > 0) {
+      const take = Math.min(tail.data.length - tail.len, n)
+      tail.data.set(n === take ? data : data.subarray(0, take), tail.len)
+      tail.len += take
+      src = take
+    }
+    if (src < n) {
+      const rest = n - src
+      const chunk: Chunk = { data: new Uint8Array(Math.max(rest, MIN_CHUNK_SIZE)), offset: this.writtenEnd + src, len: rest }
+      chunk.data.set(src === 0 ? data : data.subarray(src), 0)
+      this.chunks.push(chunk)
+    }
+    this.writtenEnd += n
+    return this.belowHighWater
+  }
+
+  /** Marks the end of the stream. */
+  end(): void {
+    if (this.finalSize < 0) this.finalSize = this.writtenEnd
+  }
+
+  get hasRetransmit(): boolean {
+    return !this.lost.isEmpty()
+  }
+
+  /** Start of the first range to retransmit; check hasRetransmit first. */
+  retransmitStart(): number {
+    return this.lost.start(0)
+  }
+
+  /** Length of the first range to retransmit. */
+  retransmitLength(): number {
+    return this.lost.end(0) - this.lost.start(0)
+  }
+
+  /** New (never sent) bytes that may go out given a flow-control limit on the offset. */
+  newBytesAvailable(maxOffset: number): number {
+    return Math.max(0, Math.min(this.writtenEnd, maxOffset) - this.sentEnd)
+  }
+
+  /** Every byte sent and acked, and the stream ended: nothing more to do for the data. */
+  get allAcked(): boolean {
+    return this.finalSize >= 0 && this.ackedBase === this.finalSize
+  }
+
+  /** Copies [offset, offset + len) into buf at pos (the range must be held). */
+  copyOut(offset: number, len: number, buf: Uint8Array, pos: number): void {
+    let i = this.findChunk(offset)
+    while (len > 0) {
+      const c = this.chunks[i]!
+      const from = offset - c.offset
+      const take = Math.min(len, c.len - from)
+      buf.set(c.data.subarray(from, from + take), pos)
+      pos += take
+      offset += take
+      len -= take
+      i++
+    }
+  }
+
+  private findChunk(offset: number): number {
+    let lo = this.chunkHead
+    let hi = this.chunks.length - 1
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1
+      if (this.chunks[mid]!.offset <= offset) lo = mid
+      else hi = mid - 1
+    }
+    return lo
+  }
+
+  /** Records that [offset, offset + len) went out: new data advances sentEnd, a retransmission leaves the lost set. */
+  onSent(offset: number, len: number): void {
+    if (offset >= this.sentEnd) this.sentEnd = offset + len
+    else this.lost.remove(offset, offset + len)
+  }
+
+  /** [offset, offset + len) was acknowledged. */
+  onAcked(offset: number, len: number): void {
+    const end = offset + len
+    if (end <= this.ackedBase) return
+    this.lost.remove(offset, end)
+    this.acked.add(Math.max(offset, this.ackedBase), end)
+    if (this.acked.min() <= this.ackedBase) {
+      this.ackedBase = this.acked.end(0)
+      this.acked.removeBelow(this.ackedBase)
+      this.freeChunks()
+    }
+  }
+
+  /** [offset, offset + len) was lost: re-queue the parts not acked meanwhile. */
+  onLost(offset: number, len: number): void {
+    let s = Math.max(offset, this.ackedBase)
+    const e = Math.min(offset + len, this.sentEnd)
+    for (let i = 0; s < e && i < this.acked.count; i++) {
+      const as = this.acked.start(i)
+      const ae = this.acked.end(i)
+      if (ae <= s) continue
+      if (as >= e) break
+      if (as > s) this.lost.add(s, as)
+      s = ae
+    }
+    if (s < e) this.lost.add(s, e)
+  }
+
+  private freeChunks(): void {
+    const c = this.chunks
+    while (this.chunkHead < c.length) {
+      const k = c[this.chunkHead]!
+      const isTail = this.chunkHead === c.length - 1
+      // The tail chunk may still take appends; keep it unless it is full.
+      if (k.offset + k.len > this.ackedBase || (isTail && k.len < k.data.length)) break
+      c[this.chunkHead] = undefined as unknown as Chunk
+      this.chunkHead++
+    }
+    if (this.chunkHead > 32 && this.chunkHead * 2 > c.length) {
+      c.splice(0, this.chunkHead)
+      this.chunkHead = 0
+    }
+  }
+
+  /** Drops everything (abort): no more data will be sent or retransmitted. */
+  discard(): void {
+    this.chunks = []
+    this.chunkHead = 0
+    this.lost.clear()
+    this.acked.clear()
+    this.ackedBase = this.writtenEnd = this.sentEnd
+  }
+
+  /** Bytes of chunk memory currently allocated (for tests and stats). */
+  get allocatedBytes(): number {
+    let n = 0
+    for (let i = this.chunkHead; i < this.chunks.length; i++) n += this.chunks[i]!.data.length
+    return n
+  }
+}

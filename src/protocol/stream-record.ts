@@ -1,0 +1,39 @@
+/**
+ * What one packet carried for the stream layer, so that StreamManager.onAcked / onLost can
+ * free or re-queue exactly that content. Items are four numbers each (tag, key, a, b) in one
+ * flat array: no object per frame. The session keeps one record per sent packet (pool and
+ * clear() them) and hands it back when the LossDetector reports the packet acked or lost.
+ */
+export const RecordTag = {
+  /** key, offset, length */
+  DATA: 1,
+  /** key, finalSize */
+  FIN: 2,
+  /** key, errorCode, finalSize is not needed to re-send (the stream keeps it) */
+  CLOSE: 3,
+  /** key, maxOffset */
+  STREAM_CREDIT: 4,
+  /** -, maxData */
+  SESSION_CREDIT: 5,
+  /** -, maxStreams */
+  STREAMS_CREDIT: 6,
+  /** key, priority */
+  OPEN: 7,
+} as const
+
+export class StreamRecord {
+  /** tag, key, a, b repeated. */
+  readonly items: number[] = []
+
+  push(tag: number, key: number, a: number, b: number): void {
+    this.items.push(tag, key, a, b)
+  }
+
+  get isEmpty(): boolean {
+    return this.items.length === 0
+  }
+
+  clear(): void {
+    this.items.length = 0
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The one batch-shaped interface every transport implements (UDP on node:dgram, UDP on the
+ * native addon, WebSocket, the in-memory channel used by tests, and user-supplied ones).
+ *
+ * The protocol never sees sockets: it sees datagrams (opaque byte strings of at most
+ * `maxDatagramSize` bytes) and `PeerAddress` objects it can send back to. Transports never
+ * look inside datagrams.
+ */
+
+export type TransportKind = 'udp' | 'websocket' | 'channel' | (string & {})
+
+/**
+ * Where a datagram came from or goes to. Created by transports; compared by `key`, which is
+ * stable for the same remote endpoint (e.g. `udp:127.0.0.1:9000`, `ws:17`).
+ */
+export interface PeerAddress {
+  /** Stable identity of the remote endpoint on this transport, usable as a Map key. */
+  readonly key: string
+  /** The transport that can reach this address. */
+  readonly transport: Transport
+  /** Host and port when the transport has them (UDP, WebSocket). */
+  readonly host?: string
+  readonly port?: number
+  /** Human-readable form, e.g. `udp://127.0.0.1:9000` or `wss://host:443/stt`. */
+  toString(): string
+}
+
+/**
+ * Datagrams to one destination. Datagram i is `slab[offsets[i], offsets[i] + lengths[i])`.
+ * The transport may keep no reference to `slab` after `send` returns (copy if it must queue).
+ */
+export interface TxBatch {
+  slab: Uint8Array
+  offsets: Uint32Array
+  lengths: Uint32Array
+  count: number
+  to: PeerAddress
+}
+
+/**
+ * Received datagrams. Datagram i is `slab[offsets[i], offsets[i] + lengths[i])`, from
+ * `from[i]`. The views are valid only during the receive callback (the slab is reused): the
+ * receiver decrypts in place and copies what it keeps.
+ */
+export interface RxBatch {
+  slab: Uint8Array
+  offsets: Uint32Array
+  lengths: Uint32Array
+  count: number
+  from: PeerAddress[]
+}
+
+export interface TransportStats {
+  kind: TransportKind
+  packetsSent: number
+  packetsReceived: number
+  bytesSent: number
+  bytesReceived: number
+  sendErrors: number
+  /** Datagrams the transport itself dropped, by reason (oversize, queue-full, ...). */
+  dropped: Record<string, number>
+  /** Socket buffer sizes actually granted by the OS (UDP). */
+  recvBufferSize?: number
+  sendBufferSize?: number
+  /** Open connections (connection-oriented transports). */
+  connections?: number
+  tls?: boolean
+  /** Kernel offloads in use (native UDP). */
+  gso?: boolean
+  gro?: boolean
+  [extra: string]: unknown
+}
+
+export interface BoundAddress {
+  host: string
+  port: number
+  family?: 'IPv4' | 'IPv6'
+}
+
+export interface TransportEvents {
+  /** A batch of datagrams arrived. */
+  onReceive(batch: RxBatch): void
+  /** A connection-oriented transport lost the connection behind `addr` (e.g. WebSocket close). */
+  onPeerClosed?(addr: PeerAddress, reason: string): void
+  /** A connection-oriented transport's `writable(addr)` turned true again (drain). */
+  onWritable?(addr: PeerAddress): void
+  /** A send could not be completed and the caller should know (counted in stats as well). */
+  onError?(err: Error): void
+}
+
+export interface Transport {
+  readonly kind: TransportKind
+  /** True when the transport itself delivers reliably and in order (TCP-based). */
+  readonly reliable: boolean
+  /** How many datagrams one `send` call can usefully carry (1 for node:dgram). */
+  readonly batchSize: number
+  /** Largest datagram this transport carries. */
+  readonly maxDatagramSize: number
+  /** Installs the receiver. Called once by the node before `listen`/`dial`. */
+  attach(events: TransportEvents): void
+  /** Starts listening for inbound datagrams (servers). Resolves with the bound address. */
+  listen(): Promise<BoundAddress>
+  /**
+   * Resolves a target (`udp://h:p`, `ws://h:p/path`, ...) to a PeerAddress, opening a
+   * connection if the transport is connection-oriented.
+   */
+  dial(target: string, options?: Record<string, unknown>): Promise<PeerAddress>
+  /** Sends a batch. Never throws for network errors: counts them and reports via onError. */
+  send(batch: TxBatch): void
+  /** True while the transport can accept more (connection-oriented transports: below the high-water mark). */
+  writable?(to: PeerAddress): boolean
+  /** Forgets a connection (connection-oriented transports close it). */
+  release?(addr: PeerAddress): void
+  getStats(): TransportStats
+  close(): Promise<void>
+}

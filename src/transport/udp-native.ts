@@ -1,0 +1,499 @@
+/**
+ * UDP Transport over the native addon (native/udp_socket.cc): recvmmsg straight into a slab this
+ * class owns, one JavaScript call per received batch, sendmmsg with UDP GSO, UDP GRO on receive.
+ *
+ * Receive flow (per readable event, bounded in C++ to 4 rounds of at most 64 datagrams):
+ *   1. the kernel writes datagrams into `slab` slots; native writes offsets/lengths (GRO
+ *      super-datagrams already split per datagram) and a 48-byte address record per entry;
+ *   2. native calls onNativeRecv(count) once; the records become PeerAddress objects from a
+ *      bounded cache (same remote => same object), and events.onReceive sees one RxBatch whose
+ *      views are valid until it returns.
+ * Send flow: one native call per TxBatch (one destination); on EAGAIN the unsent tail is copied
+ * into the ONE pending batch and retried once when the socket is writable; anything beyond that
+ * is dropped and counted as 'queue-full' (the protocol retransmits), never queued without bound.
+ */
+import { lookup } from 'node:dns/promises'
+import { getSystemErrorName } from 'node:util'
+import { ErrorCode, STTConfigError, STTError, STTTransportError } from '../errors.js'
+import {
+  Addr,
+  Capability,
+  MAX_GRO_SEGMENTS,
+  type NativeBinding,
+  type NativeUdpSocket,
+  RECV_SLOT_SIZE,
+  SendResult,
+  Stat,
+} from '../native/binding.js'
+import { binding as loadedBinding } from '../native/load.js'
+import { assertBatch } from '../native/validate.js'
+import type {
+  BoundAddress,
+  PeerAddress,
+  RxBatch,
+  Transport,
+  TransportEvents,
+  TransportStats,
+  TxBatch,
+} from './types.js'
+
+export interface NativeUdpOptions {
+  /** Local address to bind (IP literal or name). Default '0.0.0.0'; an IPv6 literal makes an IPv6-only socket. */
+  host?: string
+  /** Local port. Default 0 (any). */
+  port?: number
+  /** SO_RCVBUF request in bytes (SO_RCVBUFFORCE when permitted). Default 4 MiB. */
+  recvBufferSize?: number
+  /** SO_SNDBUF request in bytes (SO_SNDBUFFORCE when permitted). Default 4 MiB. */
+  sendBufferSize?: number
+  /** Use UDP GSO when the kernel has it. Default true. */
+  gso?: boolean
+  /** Use UDP GRO when the kernel has it. Default true. */
+  gro?: boolean
+  /** DebugFlag bits (src/native/binding.ts) forcing slow paths; tests only. */
+  debugFlags?: number
+  /** Receive slots of 64 KiB (datagrams per recvmmsg). Default 64, at most 64. */
+  recvSlots?: number
+  /** Most remote addresses remembered for PeerAddress reuse. Default 4096. */
+  maxPeers?: number
+}
+
+const DEFAULT_BUFFER_SIZE = 4 << 20
+/** Largest IPv4 UDP payload; also used for IPv6 so both families accept the same datagrams. */
+const MAX_DATAGRAM_SIZE = 65507
+/** Matches the native kMaxMsgs: one sendmmsg/recvmmsg call carries up to 64 messages. */
+const BATCH_SIZE = 64
+const MAX_SLOTS = 64
+
+/** A remote UDP endpoint of one NativeUdpTransport; `dest` is the native send record. */
+class NativeUdpPeer implements PeerAddress {
+  readonly key: string
+  /** Address record (Addr layout) handed to the addon on every send; LOCAL is learned on receive. */
+  readonly dest = new Uint32Array(Addr.STRIDE)
+
+  constructor(
+    readonly transport: NativeUdpTransport,
+    readonly host: string,
+    readonly port: number,
+    family: 4 | 6,
+    addr16: Uint8Array,
+  ) {
+    this.key = family === 6 ? `udp:[${host}]:${port}` : `udp:${host}:${port}`
+    this.dest[Addr.FAMILY] = family
+    this.dest[Addr.PORT] = port
+    new Uint8Array(this.dest.buffer).set(addr16.subarray(0, 16), Addr.REMOTE * 4)
+  }
+
+  toString(): string {
+    return this.key.replace(/^udp:/, 'udp://')
+  }
+}
+
+interface PendingBatch {
+  slab: Uint8Array
+  offsets: Uint32Array
+  lengths: Uint32Array
+  count: number
+  to: NativeUdpPeer
+}
+
+function errnoError(syscall: string, errno: number): Error & { code: string; errno: number; syscall: string } {
+  const code = getSystemErrorName(-errno)
+  return Object.assign(new Error(`${syscall} ${code}`), { code, errno: -errno, syscall })
+}
+
+function checkInt(name: string, v: unknown, min: number, max: number): void {
+  if (v === undefined) return
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new STTConfigError(`${name} must be an integer in [${min}, ${max}]`)
+  }
+}
+
+/** Splits 'udp://host:port', 'host:port' or '[v6]:port'. */
+function parseTarget(target: string): { host: string; port: number } {
+  const rest = target.startsWith('udp://') ? target.slice(6) : target
+  let host: string
+  let portText: string
+  if (rest.startsWith('[')) {
+    const end = rest.indexOf(']')
+    if (end < 0 || rest[end + 1] !== ':') throw new STTConfigError(`bad UDP target ${JSON.stringify(target)}`)
+    host = rest.slice(1, end)
+    portText = rest.slice(end + 2)
+  } else {
+    const colon = rest.lastIndexOf(':')
+    if (colon <= 0 || rest.indexOf(':') !== colon) {
+      throw new STTConfigError(`bad UDP target ${JSON.stringify(target)} (IPv6 needs [brackets])`)
+    }
+    host = rest.slice(0, colon)
+    portText = rest.slice(colon + 1)
+  }
+  const port = Number(portText)
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) throw new STTConfigError(`bad UDP port in ${JSON.stringify(target)}`)
+  return { host, port }
+}
+
+export class NativeUdpTransport implements Transport {
+  readonly kind = 'udp'
+  readonly reliable = false
+  readonly batchSize = BATCH_SIZE
+  readonly maxDatagramSize = MAX_DATAGRAM_SIZE
+
+  private readonly b: NativeBinding
+  private readonly opts: Required<Omit<NativeUdpOptions, 'host'>> & { host: string }
+  private events: TransportEvents | null = null
+  private sock: NativeUdpSocket | null = null
+  private opening: Promise<BoundAddress> | null = null
+  private family: 4 | 6 = 4
+  private closing: Promise<void> | null = null
+  private closed = false
+  private resolveClose: (() => void) | null = null
+  private open = false
+
+  private readonly counters = new Float64Array(Stat.COUNT)
+  private readonly sendResult = new Int32Array(SendResult.COUNT)
+  private recvBufferSize = 0
+  private sendBufferSize = 0
+  private readonly dropped: Record<string, number> = { oversize: 0, 'queue-full': 0, closed: 0 }
+  private gsoWarned = false
+  private pending: PendingBatch | null = null
+
+  // Receive side: TS-owned memory the addon writes into.
+  private recvAddrs = new Uint32Array(0)
+  private recvAddrBytes = new Uint8Array(0)
+  private readonly rx: RxBatch = {
+    slab: new Uint8Array(0),
+    offsets: new Uint32Array(0),
+    lengths: new Uint32Array(0),
+    count: 0,
+    from: [],
+  }
+  private readonly peers = new Map<number | string, NativeUdpPeer>()
+  private readonly scratchAddr = new Uint32Array(Addr.STRIDE)
+
+  constructor(options: NativeUdpOptions = {}, nativeBinding: NativeBinding | null = loadedBinding) {
+    if (!nativeBinding?.UdpSocket || !nativeBinding.addrParse || !nativeBinding.addrFormat) {
+      throw new STTError(ErrorCode.NATIVE_UNAVAILABLE, 'the native UDP transport needs the stt_native addon built on Linux')
+    }
+    this.b = nativeBinding
+    if (options.host !== undefined && (typeof options.host !== 'string' || options.host === '')) {
+      throw new STTConfigError('host must be a non-empty string')
+    }
+    checkInt('port', options.port, 0, 65535)
+    checkInt('recvBufferSize', options.recvBufferSize, 0, 0x7fffffff)
+    checkInt('sendBufferSize', options.sendBufferSize, 0, 0x7fffffff)
+    checkInt('debugFlags', options.debugFlags, 0, 0xff)
+    checkInt('recvSlots', options.recvSlots, 1, MAX_SLOTS)
+    checkInt('maxPeers', options.maxPeers, 1, 1 << 24)
+    this.opts = {
+      host: options.host ?? '0.0.0.0',
+      port: options.port ?? 0,
+      recvBufferSize: options.recvBufferSize ?? DEFAULT_BUFFER_SIZE,
+      sendBufferSize: options.sendBufferSize ?? DEFAULT_BUFFER_SIZE,
+      gso: options.gso ?? true,
+      gro: options.gro ?? true,
+      debugFlags: options.debugFlags ?? 0,
+      recvSlots: options.recvSlots ?? MAX_SLOTS,
+      maxPeers: options.maxPeers ?? 4096,
+    }
+  }
+
+  attach(events: TransportEvents): void {
+    this.events = events
+  }
+
+  /** Binds and starts receiving. Idempotent; dial() calls it too (clients need replies). */
+  listen(): Promise<BoundAddress> {
+    if (this.closed) return Promise.reject(new STTTransportError(ErrorCode.TRANSPORT, 'transport is closed'))
+    this.opening ??= this.openSocket()
+    return this.opening
+  }
+
+  async dial(target: string): Promise<PeerAddress> {
+    if (typeof target !== 'string') throw new STTConfigError('dial target must be a string')
+    const { host, port } = parseTarget(target)
+    await this.listen()
+    const rec = this.scratchAddr
+    rec.fill(0)
+    const bytes = new Uint8Array(rec.buffer, Addr.REMOTE * 4, 16)
+    let family = this.b.addrParse!(host, bytes)
+    if (family === 0) {
+      const { address } = await lookup(host, { family: this.family })
+      family = this.b.addrParse!(address, bytes)
+    }
+    if (family !== this.family) {
+      throw new STTConfigError(`cannot reach ${host} (IPv${family}) from an IPv${this.family} socket; bind host decides the family`)
+    }
+    rec[Addr.FAMILY] = family
+    rec[Addr.PORT] = port
+    return this.peerFor(rec, new Uint8Array(rec.buffer), 0)
+  }
+
+  /** True while no unsent batch is waiting for the socket to drain. */
+  writable(): boolean {
+    return this.pending === null && !this.closed
+  }
+
+  send(batch: TxBatch): void {
+    const { slab, offsets, lengths, count, to } = batch
+    if (!(to instanceof NativeUdpPeer) || to.transport !== this) {
+      throw new STTConfigError('send: batch.to is not an address of this transport (use its dial())')
+    }
+    assertBatch('send', slab, offsets, lengths, count, 0)
+    if (this.closed) {
+      this.dropped.closed! += count
+      return
+    }
+    if (!this.open || this.sock === null) throw new STTError(ErrorCode.NOT_STARTED, 'send before listen()/dial() completed')
+    if (this.pending !== null) {
+      // One batch already waits for EPOLLOUT: keep order and memory bounded, drop this one.
+      this.dropped['queue-full']! += count
+      return
+    }
+    let o = offsets
+    let l = lengths
+    let n = count
+    for (let i = 0; i < count; i++) {
+      if (lengths[i]! > MAX_DATAGRAM_SIZE) {
+        ;({ o, l, n } = this.withoutOversize(offsets, lengths, count))
+        break
+      }
+    }
+    if (n > 0) this.sendNow(slab, o, l, n, to, true)
+  }
+
+  /** Whether the open socket keeps the event loop alive (default true), like dgram's ref/unref. */
+  setRef(ref: boolean): void {
+    if (this.open && this.sock !== null) this.sock.setRef(ref)
+  }
+
+  getStats(): TransportStats {
+    const c = this.counters
+    const caps = this.open && this.sock !== null ? this.sock.caps() : 0
+    return {
+      kind: this.kind,
+      packetsSent: c[Stat.PACKETS_SENT]!,
+      packetsReceived: c[Stat.PACKETS_RECEIVED]!,
+      bytesSent: c[Stat.BYTES_SENT]!,
+      bytesReceived: c[Stat.BYTES_RECEIVED]!,
+      sendErrors: c[Stat.SEND_ERRORS]!,
+      dropped: {
+        ...this.dropped,
+        truncated: c[Stat.DROPPED_TRUNCATED]!,
+        'meta-full': c[Stat.DROPPED_META_FULL]!,
+      },
+      recvBufferSize: this.recvBufferSize,
+      sendBufferSize: this.sendBufferSize,
+      gso: (caps & Capability.GSO) !== 0,
+      gro: (caps & Capability.GRO) !== 0,
+      mmsg: (caps & Capability.MMSG) !== 0,
+      pktinfo: (caps & Capability.PKTINFO) !== 0,
+      gsoDisabledErrno: c[Stat.GSO_DISABLED_ERRNO] ? getSystemErrorName(-c[Stat.GSO_DISABLED_ERRNO]!) : undefined,
+      recvSyscalls: c[Stat.RECV_SYSCALLS]!,
+      sendSyscalls: c[Stat.SEND_SYSCALLS]!,
+      recvCallbacks: c[Stat.RECV_CALLBACKS]!,
+      groSuperDatagrams: c[Stat.GRO_SUPER_DATAGRAMS]!,
+      sendEagain: c[Stat.SEND_EAGAIN]!,
+      recvErrors: c[Stat.RECV_ERRORS]!,
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing
+    this.closed = true
+    this.pending = null
+    this.closing = (async () => {
+      if (this.opening) await this.opening.catch(() => undefined)
+      const sock = this.sock
+      if (sock === null || !this.open) return
+      const done = new Promise<void>((resolve) => (this.resolveClose = resolve))
+      if (sock.close()) await done
+    })()
+    return this.closing
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  private async openSocket(): Promise<BoundAddress> {
+    const b = this.b
+    const o = this.opts
+    const addr = new Uint8Array(16)
+    let family = b.addrParse!(o.host, addr)
+    if (family === 0) {
+      const { address } = await lookup(o.host)
+      family = b.addrParse!(address, addr)
+    }
+    if (family !== 4 && family !== 6) throw new STTConfigError(`cannot bind ${o.host}: not an IP address`)
+    if (this.closed) throw new STTTransportError(ErrorCode.TRANSPORT, 'transport is closed')
+    this.family = family
+    const sock = new b.UdpSocket!(
+      this,
+      NativeUdpTransport.prototype.onNativeRecv,
+      NativeUdpTransport.prototype.onNativeWritable,
+      NativeUdpTransport.prototype.onNativeClose,
+      this.counters,
+      this.sendResult,
+    )
+    const r = sock.open(family, addr, o.port, o.recvBufferSize, o.sendBufferSize, o.gso, o.gro, o.debugFlags)
+    if (r.errno !== 0) {
+      const cause = errnoError('bind', r.errno)
+      throw new STTTransportError(ErrorCode.TRANSPORT, `cannot bind udp ${o.host}:${o.port}: ${cause.code}`, { cause })
+    }
+    this.sock = sock
+    this.open = true
+    this.recvBufferSize = r.recvBufferSize
+    this.sendBufferSize = r.sendBufferSize
+    // Entries per slot: one datagram, or up to MAX_GRO_SEGMENTS when GRO coalesces.
+    const slots = o.recvSlots
+    const capacity = slots * ((r.caps & Capability.GRO) !== 0 ? MAX_GRO_SEGMENTS : 1)
+    const rx = this.rx
+    rx.slab = new Uint8Array(slots * RECV_SLOT_SIZE)
+    rx.offsets = new Uint32Array(capacity)
+    rx.lengths = new Uint32Array(capacity)
+    this.recvAddrs = new Uint32Array(capacity * Addr.STRIDE)
+    this.recvAddrBytes = new Uint8Array(this.recvAddrs.buffer)
+    sock.setReceiveBuffers(rx.slab, RECV_SLOT_SIZE, rx.offsets, rx.lengths, this.recvAddrs)
+    sock.start()
+    return { host: o.host, port: r.port, family: family === 6 ? 'IPv6' : 'IPv4' }
+  }
+
+  /** Called by the addon (this = the transport) once per received batch. */
+  private onNativeRecv(count: number): void {
+    const rx = this.rx
+    const recs = this.recvAddrs
+    const from = rx.from
+    from.length = count
+    let prev: NativeUdpPeer | undefined
+    let prevBase = -1
+    for (let i = 0; i < count; i++) {
+      const base = i * Addr.STRIDE
+      // Consecutive datagrams from one peer (the common case, and always within a GRO
+      // super-datagram) reuse the previous lookup.
+      if (prev !== undefined && this.sameRemote(recs, prevBase, base)) {
+        from[i] = prev
+        continue
+      }
+      prev = this.peerFor(recs, this.recvAddrBytes, base)
+      prevBase = base
+      if ((recs[base + Addr.FLAGS]! & Addr.FLAG_LOCAL) !== 0) {
+        // Remember where the peer reached us so replies leave from that address.
+        prev.dest.set(recs.subarray(base + Addr.LOCAL, base + Addr.STRIDE), Addr.LOCAL)
+      }
+      from[i] = prev
+    }
+    rx.count = count
+    this.events?.onReceive(rx)
+  }
+
+  /** Called by the addon once after armWritable(): retry the pending batch once. */
+  private onNativeWritable(): void {
+    const p = this.pending
+    this.pending = null
+    if (p !== null && !this.closed) this.sendNow(p.slab, p.offsets, p.lengths, p.count, p.to, false)
+  }
+
+  /** Called by the addon when the poll handle and the fd are closed. */
+  private onNativeClose(): void {
+    this.open = false
+    this.sock = null
+    this.resolveClose?.()
+    this.resolveClose = null
+  }
+
+  private sameRemote(recs: Uint32Array, a: number, b: number): boolean {
+    if (recs[a + Addr.PORT] !== recs[b + Addr.PORT] || recs[a + Addr.REMOTE] !== recs[b + Addr.REMOTE]) return false
+    if (recs[b + Addr.FAMILY] === 4) return recs[a + Addr.FAMILY] === 4
+    return (
+      recs[a + Addr.FAMILY] === 6 &&
+      recs[a + Addr.REMOTE + 1] === recs[b + Addr.REMOTE + 1] &&
+      recs[a + Addr.REMOTE + 2] === recs[b + Addr.REMOTE + 2] &&
+      recs[a + Addr.REMOTE + 3] === recs[b + Addr.REMOTE + 3]
+    )
+  }
+
+  /** The cached PeerAddress for the record at recs[base] (bytes = byte view of recs' buffer). */
+  private peerFor(recs: Uint32Array, bytes: Uint8Array, base: number): NativeUdpPeer {
+    const family = recs[base + Addr.FAMILY] === 6 ? 6 : 4
+    const port = recs[base + Addr.PORT]!
+    const r = base + Addr.REMOTE
+    // IPv4: the address word and the port fit exactly in a double (48 bits): no string built.
+    const key: number | string =
+      family === 4 ? recs[r]! * 65536 + port : `${recs[r]}.${recs[r + 1]}.${recs[r + 2]}.${recs[r + 3]}.${port}`
+    let peer = this.peers.get(key)
+    if (peer === undefined) {
+      const addr = bytes.subarray(recs.byteOffset + r * 4, recs.byteOffset + r * 4 + 16)
+      const host = this.b.addrFormat!(family, addr)
+      peer = new NativeUdpPeer(this, host, port, family, addr)
+      // Bounded: spoofed sources must not grow memory. Map order = insertion: evict the oldest.
+      // An evicted peer still works for whoever holds it; only reuse of the object is lost.
+      if (this.peers.size >= this.opts.maxPeers) this.peers.delete(this.peers.keys().next().value!)
+      this.peers.set(key, peer)
+    }
+    return peer
+  }
+
+  private sendNow(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, to: NativeUdpPeer, mayQueue: boolean): void {
+    const sock = this.sock
+    if (sock === null) return
+    const processed = sock.send(slab, offsets, lengths, count, to.dest)
+    const r = this.sendResult
+    if (r[SendResult.GSO_DISABLED] !== 0 && !this.gsoWarned) {
+      this.gsoWarned = true
+      process.emitWarning(`stt-node: UDP GSO switched off for this socket (${getSystemErrorName(-r[SendResult.GSO_DISABLED]!)})`, {
+        code: 'STT_GSO_DISABLED',
+      })
+    }
+    if (r[SendResult.ERRORS]! > 0) {
+      const cause = errnoError('sendmmsg', r[SendResult.LAST_ERRNO]!)
+      this.events?.onError?.(
+        new STTTransportError(ErrorCode.UDP_SEND_FAILED, `${r[SendResult.ERRORS]} datagram(s) to ${to} failed: ${cause.message}`, {
+          cause,
+        }),
+      )
+    }
+    if (processed >= count) return
+    if (!mayQueue) {
+      this.dropped['queue-full']! += count - processed
+      return
+    }
+    // Copy the unsent tail: the caller may reuse its slab as soon as send() returns.
+    let total = 0
+    for (let i = processed; i < count; i++) total += lengths[i]!
+    const p: PendingBatch = {
+      slab: new Uint8Array(total),
+      offsets: new Uint32Array(count - processed),
+      lengths: new Uint32Array(count - processed),
+      count: count - processed,
+      to,
+    }
+    let at = 0
+    for (let i = processed; i < count; i++) {
+      const off = offsets[i]!
+      const len = lengths[i]!
+      p.slab.set(slab.subarray(off, off + len), at)
+      p.offsets[i - processed] = at
+      p.lengths[i - processed] = len
+      at += len
+    }
+    this.pending = p
+    sock.armWritable()
+  }
+
+  private withoutOversize(offsets: Uint32Array, lengths: Uint32Array, count: number): { o: Uint32Array; l: Uint32Array; n: number } {
+    const o = new Uint32Array(count)
+    const l = new Uint32Array(count)
+    let n = 0
+    for (let i = 0; i < count; i++) {
+      if (lengths[i]! > MAX_DATAGRAM_SIZE) {
+        this.dropped.oversize! += 1
+        continue
+      }
+      o[n] = offsets[i]!
+      l[n] = lengths[i]!
+      n++
+    }
+    return { o, l, n }
+  }
+}
+
+/** True when this process can use NativeUdpTransport (addon loaded, built with UDP support). */
+export const nativeUdpAvailable: boolean = loadedBinding?.UdpSocket !== undefined

@@ -1,0 +1,136 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { AckTracker, MAX_NACKS_PER_PACKET } from '../../src/protocol/ack-tracker.js'
+import { FrameType } from '../../src/protocol/constants.js'
+import { MAX_ACK_RANGES, MAX_NACK_COUNT, decodeFrames, encodeFrames, type AckFrame } from '../../src/protocol/frames.js'
+
+describe('AckTracker', () => {
+  it('delays the ACK up to maxAckDelay after one ack-eliciting packet, and acks after the second at once', () => {
+    const t = new AckTracker({ maxAckDelay: 25 })
+    expect(t.getTimeout()).toBe(Infinity)
+    t.onPacketReceived(0, true, 100)
+    expect(t.ackDue(100)).toBe(false)
+    expect(t.getTimeout()).toBe(125)
+    expect(t.ackDue(125)).toBe(true)
+    t.onPacketReceived(1, true, 110)
+    expect(t.ackDue(110)).toBe(true)
+  })
+
+  it('does not arm the timer for non-ack-eliciting packets but still reports them', () => {
+    const t = new AckTracker()
+    t.onPacketReceived(0, false, 0)
+    expect(t.getTimeout()).toBe(Infinity)
+    expect(t.hasNewPackets).toBe(true)
+    expect(t.buildAck(0)!.ranges).toEqual([[0, 0]])
+  })
+
+  it('acks at once when a gap appears or is filled', () => {
+    const t = new AckTracker()
+    t.onPacketReceived(0, true, 0)
+    t.onAckSent(0)
+    t.onPacketReceived(2, true, 1) // gap at 1
+    expect(t.ackDue(1)).toBe(true)
+    t.onAckSent(2)
+    t.onPacketReceived(1, true, 2) // fills it
+    expect(t.ackDue(2)).toBe(true)
+  })
+
+  it('builds ranges highest first with the ack delay in microseconds, round-tripping the codec', () => {
+    const t = new AckTracker()
+    for (const pn of [0, 1, 2, 5, 6, 9]) t.onPacketReceived(pn, true, 10)
+    const f = t.buildAck(10.5)!
+    expect(f.ranges).toEqual([
+      [9, 9],
+      [5, 6],
+      [0, 2],
+    ])
+    expect(f.ackDelayMicros).toBe(500)
+    const decoded = decodeFrames(encodeFrames([f]))
+    expect(decoded).toEqual([f])
+  })
+
+  it('reports duplicates and forgotten packets without acking them again', () => {
+    const t = new AckTracker()
+    expect(t.onPacketReceived(3, true, 0)).toBe('new')
+    expect(t.onPacketReceived(3, true, 0)).toBe('duplicate')
+    t.onAckFrameAcked(3)
+    expect(t.onPacketReceived(2, true, 0)).toBe('too-old')
+    expect(t.buildAck(0)).toBeNull()
+    t.onPacketReceived(4, true, 0)
+    expect(t.buildAck(0)!.ranges).toEqual([[4, 4]])
+  })
+
+  it('writeAck fits the budget by dropping the oldest ranges and resets the timer', () => {
+    const t = new AckTracker()
+    for (let pn = 0; pn < 400; pn += 2) t.onPacketReceived(pn, true, 0)
+    const buf = new Uint8Array(40)
+    const end = t.writeAck(buf, 0, 40, 0)
+    expect(end).toBeGreaterThan(0)
+    expect(end).toBeLessThanOrEqual(40)
+    const frames = decodeFrames(buf, 0, end) as AckFrame[]
+    expect(frames[0]!.ranges[0]).toEqual([398, 398])
+    expect(t.lastAckLargest).toBe(398)
+    expect(t.ackDue(1000)).toBe(false)
+    expect(t.buildAck(0)!.ranges.length).toBe(MAX_ACK_RANGES)
+  })
+
+  it('NACKs a gap after 3 later packets, at most twice, one RTT apart', () => {
+    const rtt = { smoothedRtt: 100 }
+    const t = new AckTracker({}, rtt)
+    t.onPacketReceived(0, true, 0)
+    t.onPacketReceived(2, true, 1)
+    expect(t.nackDue(1)).toBe(false) // 1 is only one packet behind
+    t.onPacketReceived(3, true, 2)
+    t.onPacketReceived(4, true, 3)
+    expect(t.buildNack(3)).toEqual({ type: FrameType.NACK, packetNumbers: [1] })
+    expect(t.buildNack(50)).toBeNull()
+    expect(t.getTimeout()).toBeLessThanOrEqual(103)
+    expect(t.buildNack(103)!.packetNumbers).toEqual([1])
+    for (let k = 0; k < 10; k++) expect(t.buildNack(1000 * (k + 2))).toBeNull()
+    expect(MAX_NACKS_PER_PACKET).toBe(2)
+  })
+
+  it('NACKs by time (9/8 RTT) when fewer than 3 packets follow, and stops once the packet arrives', () => {
+    const t = new AckTracker({}, { smoothedRtt: 80 })
+    t.onPacketReceived(0, true, 0)
+    t.onPacketReceived(2, true, 0)
+    expect(t.getTimeout()).toBeLessThanOrEqual(90)
+    expect(t.nackDue(89)).toBe(false)
+    expect(t.nackDue(90)).toBe(true)
+    t.onPacketReceived(1, true, 91)
+    expect(t.nackDue(92)).toBe(false)
+  })
+
+  it('puts at most MAX_NACK_COUNT numbers in one NACK', () => {
+    const t = new AckTracker()
+    t.onPacketReceived(0, true, 0)
+    t.onPacketReceived(200, true, 0)
+    const f = t.buildNack(0)!
+    expect(f.packetNumbers.length).toBe(MAX_NACK_COUNT)
+    expect(f.packetNumbers[0]).toBe(197) // 198 and 199 are within the reorder threshold of 200
+    expect(decodeFrames(encodeFrames([f]))).toEqual([f])
+  })
+
+  it('property: the ACK frame covers exactly the received numbers (newest MAX_ACK_RANGES ranges)', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 2000 }), { minLength: 1, maxLength: 300 }), (pns) => {
+        const t = new AckTracker()
+        for (const pn of pns) t.onPacketReceived(pn, true, 0)
+        const f = t.buildAck(0)!
+        const decoded = decodeFrames(encodeFrames([f])) as AckFrame[]
+        const covered = new Set<number>()
+        let prevLo = Infinity
+        for (const [lo, hi] of decoded[0]!.ranges) {
+          expect(hi).toBeLessThan(prevLo - 1) // disjoint, descending, not adjacent
+          prevLo = lo
+          for (let p = lo; p <= hi; p++) covered.add(p)
+        }
+        const sorted = [...pns].sort((a, b) => b - a)
+        const lowest = decoded[0]!.ranges.at(-1)![0]
+        for (const pn of sorted) if (pn >= lowest) expect(covered.has(pn)).toBe(true)
+        for (const pn of covered) expect(pns.includes(pn)).toBe(true)
+      }),
+      { seed: 1234, numRuns: 200 },
+    )
+  })
+})

@@ -1,0 +1,168 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { WireError } from '../../src/errors.js'
+import { RangeSet } from '../../src/protocol/range-set.js'
+import { RecvBuffer } from '../../src/protocol/recv-buffer.js'
+import { MIN_CHUNK_SIZE, SendBuffer } from '../../src/protocol/send-buffer.js'
+
+const bytes = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff)
+
+describe('RangeSet', () => {
+  it('property: matches a reference bitmap under random add/remove', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 30 })), { maxLength: 80 }),
+        (ops) => {
+          const rs = new RangeSet()
+          const ref = new Array<boolean>(240).fill(false)
+          for (const [add, s, len] of ops) {
+            if (add) rs.add(s, s + len)
+            else rs.remove(s, s + len)
+            for (let i = s; i < s + len; i++) ref[i] = add
+          }
+          for (let i = 0; i < 240; i++) expect(rs.contains(i)).toBe(ref[i])
+          for (let i = 1; i < rs.count; i++) expect(rs.start(i)).toBeGreaterThan(rs.end(i - 1))
+        },
+      ),
+      { seed: 99, numRuns: 300 },
+    )
+  })
+})
+
+describe('SendBuffer', () => {
+  it('returns false at the high-water mark and frees memory as data is acked', () => {
+    const sb = new SendBuffer(100_000)
+    expect(sb.write(bytes(60_000))).toBe(true)
+    expect(sb.write(bytes(60_000))).toBe(false)
+    expect(sb.buffered).toBe(120_000)
+    sb.onSent(0, 120_000)
+    sb.onAcked(0, 60_000)
+    expect(sb.buffered).toBe(60_000)
+    expect(sb.belowHighWater).toBe(true)
+    expect(sb.allocatedBytes).toBeLessThanOrEqual(60_000 + MIN_CHUNK_SIZE)
+  })
+
+  it('copies data in once (caller may reuse its buffer) and out across chunk boundaries', () => {
+    const sb = new SendBuffer(1 << 20)
+    const src = bytes(10)
+    sb.write(src)
+    src.fill(0)
+    sb.write(bytes(20_000, 7))
+    const out = new Uint8Array(20_010)
+    sb.copyOut(0, 20_010, out, 0)
+    expect(out.subarray(0, 10)).toEqual(bytes(10))
+    expect(out.subarray(10)).toEqual(bytes(20_000, 7))
+  })
+
+  it('re-queues lost ranges minus what was acked meanwhile, lowest first, and never below acked base', () => {
+    const sb = new SendBuffer(1 << 20)
+    sb.write(bytes(1000))
+    sb.onSent(0, 1000)
+    sb.onAcked(200, 100)
+    sb.onLost(0, 500)
+    expect(sb.hasRetransmit).toBe(true)
+    expect([sb.retransmitStart(), sb.retransmitLength()]).toEqual([0, 200])
+    sb.onSent(0, 200)
+    expect([sb.retransmitStart(), sb.retransmitLength()]).toEqual([300, 200])
+    sb.onAcked(0, 1000)
+    expect(sb.hasRetransmit).toBe(false)
+    expect(sb.ackedBase).toBe(1000)
+    sb.onLost(0, 1000)
+    expect(sb.hasRetransmit).toBe(false)
+  })
+
+  it('limits new data by the flow-control offset and reports allAcked after FIN data', () => {
+    const sb = new SendBuffer(1 << 20)
+    sb.write(bytes(500))
+    expect(sb.newBytesAvailable(300)).toBe(300)
+    sb.onSent(0, 300)
+    expect(sb.newBytesAvailable(300)).toBe(0)
+    expect(sb.newBytesAvailable(1000)).toBe(200)
+    sb.end()
+    expect(sb.finalSize).toBe(500)
+    sb.onSent(300, 200)
+    sb.onAcked(0, 500)
+    expect(sb.allAcked).toBe(true)
+  })
+})
+
+describe('RecvBuffer', () => {
+  it('reassembles out-of-order, overlapping and duplicate segments into the original bytes', () => {
+    const data = bytes(1000, 3)
+    const rb = new RecvBuffer(1 << 20)
+    const seg = (s: number, e: number) => rb.insert(s, data.slice(s, e))
+    expect(seg(500, 700)).toBe(0)
+    expect(seg(100, 300)).toBe(0)
+    expect(seg(250, 600)).toBe(0)
+    expect(seg(650, 1000)).toBe(0)
+    expect(seg(100, 300)).toBe(0)
+    expect(rb.read()).toBeNull() // hole at 0..100
+    expect(seg(0, 120)).toBe(0)
+    const out: number[] = []
+    for (let b = rb.read(); b !== null; b = rb.read()) out.push(...b)
+    expect(Uint8Array.from(out)).toEqual(data)
+    expect(rb.bufferedBytes).toBe(0)
+  })
+
+  it('copies out of the caller buffer (datagram reuse is safe)', () => {
+    const rb = new RecvBuffer(1000)
+    const d = bytes(10)
+    rb.insert(0, d)
+    d.fill(0)
+    expect(rb.read()).toEqual(bytes(10))
+  })
+
+  it('honours max in read()', () => {
+    const rb = new RecvBuffer(1000)
+    rb.insert(0, bytes(100))
+    expect(rb.read(30)!.length).toBe(30)
+    expect(rb.read()!.length).toBe(70)
+  })
+
+  it('rejects data beyond the granted credit or beyond the final size', () => {
+    const rb = new RecvBuffer(1000)
+    expect(rb.insert(900, bytes(101))).toBe(WireError.FLOW_CONTROL_VIOLATION)
+    expect(rb.insert(0, bytes(100))).toBe(0)
+    expect(rb.setFinalSize(50)).toBe(WireError.FLOW_CONTROL_VIOLATION) // below received
+    expect(rb.setFinalSize(200)).toBe(0)
+    expect(rb.setFinalSize(201)).toBe(WireError.FLOW_CONTROL_VIOLATION)
+    expect(rb.insert(150, bytes(51))).toBe(WireError.FLOW_CONTROL_VIOLATION)
+    expect(rb.insert(150, bytes(50))).toBe(0)
+  })
+
+  it('grants more credit only once more than half the window was consumed', () => {
+    const rb = new RecvBuffer(1000)
+    rb.insert(0, bytes(1000))
+    rb.read(400)
+    expect(rb.takeCreditUpdate()).toBe(-1)
+    rb.read(200)
+    expect(rb.takeCreditUpdate()).toBe(1600)
+    expect(rb.takeCreditUpdate()).toBe(-1)
+  })
+
+  it('property: any segmentation with overlaps and duplicates reads back the original', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 3000 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 400 })), { maxLength: 40 }),
+        fc.nat(),
+        (size, extra, seed) => {
+          const data = bytes(size, seed)
+          const rb = new RecvBuffer(size)
+          // Random segments, then a covering pass in random-ish order so everything arrives.
+          const segs: Array<[number, number]> = extra.map(([s, l]) => [s % size, Math.min(size, (s % size) + l)])
+          for (let s = 0; s < size; s += 97) segs.push([s, Math.min(size, s + 97)])
+          segs.sort((a, b) => ((a[0] * 7919 + seed) % 13) - ((b[0] * 7919 + seed) % 13))
+          const out: number[] = []
+          for (const [s, e] of segs) {
+            expect(rb.insert(s, data.slice(s, e))).toBe(0)
+            if ((s + seed) % 3 === 0) for (let b = rb.read(); b !== null; b = rb.read()) out.push(...b)
+          }
+          for (let b = rb.read(); b !== null; b = rb.read()) out.push(...b)
+          expect(Uint8Array.from(out)).toEqual(data)
+        },
+      ),
+      { seed: 7, numRuns: 200 },
+    )
+  })
+})

@@ -1,0 +1,180 @@
+import { describe, expect, it } from 'vitest'
+import { createCongestionController, Cubic, NewReno, Pacer } from '../../src/protocol/congestion/index.js'
+import { CUBIC_BETA } from '../../src/protocol/congestion/cubic.js'
+
+const MDS = 1200
+
+/** Sends and acks one full window at `now` (slow start doubles per round). */
+function roundTrip(cc: NewReno | Cubic, sentAt: number, ackAt: number): void {
+  const n = Math.floor(cc.cwnd / MDS)
+  for (let i = 0; i < n; i++) cc.onPacketSent(sentAt, MDS)
+  for (let i = 0; i < n; i++) cc.onPacketAcked(sentAt, MDS, ackAt)
+}
+
+describe('NewReno (RFC 9002 §7.3)', () => {
+  it('starts at the RFC 9002 §7.2 initial window and grows by bytes acked in slow start', () => {
+    const cc = new NewReno({ maxDatagramSize: MDS })
+    expect(cc.cwnd).toBe(Math.min(10 * MDS, Math.max(14720, 2 * MDS)))
+    expect(cc.inSlowStart).toBe(true)
+    const w = cc.cwnd
+    roundTrip(cc, 0, 10)
+    expect(cc.cwnd).toBe(2 * w)
+    expect(cc.bytesInFlight).toBe(0)
+  })
+
+  it('halves on loss, once per recovery period', () => {
+    const cc = new NewReno({ maxDatagramSize: MDS })
+    roundTrip(cc, 0, 10)
+    const w = cc.cwnd
+    for (let i = 0; i < 10; i++) cc.onPacketSent(20, MDS)
+    cc.onPacketLost(MDS)
+    cc.onCongestionEvent(20, 50)
+    expect(cc.cwnd).toBe(w / 2)
+    expect(cc.ssthresh).toBe(w / 2)
+    expect(cc.congestionEvents).toBe(1)
+    // Another loss of a packet sent before recovery started: no second reduction.
+    cc.onPacketLost(MDS)
+    cc.onCongestionEvent(20, 60)
+    expect(cc.cwnd).toBe(w / 2)
+    expect(cc.congestionEvents).toBe(1)
+    // Acks of packets sent before recovery do not grow the window.
+    cc.onPacketAcked(20, MDS, 70)
+    expect(cc.cwnd).toBe(w / 2)
+    // A packet sent after recovery began, then lost: new recovery period.
+    cc.onPacketSent(80, MDS)
+    cc.onPacketLost(MDS)
+    cc.onCongestionEvent(80, 120)
+    expect(cc.cwnd).toBe(w / 4)
+    expect(cc.congestionEvents).toBe(2)
+  })
+
+  it('adds one datagram per window acked in congestion avoidance', () => {
+    const cc = new NewReno({ maxDatagramSize: MDS, initialWindow: 20 * MDS })
+    cc.onPacketSent(0, MDS)
+    cc.onCongestionEvent(0, 1) // ssthresh = cwnd = 10 MDS
+    expect(cc.inSlowStart).toBe(false)
+    const w = cc.cwnd
+    for (let i = 0; i < 10; i++) cc.onPacketSent(2, MDS)
+    for (let i = 0; i < 10; i++) cc.onPacketAcked(2, MDS, 3)
+    expect(cc.cwnd).toBe(w + MDS)
+  })
+
+  it('collapses to the minimum window on persistent congestion and never goes below it', () => {
+    const cc = new NewReno({ maxDatagramSize: MDS })
+    cc.onPersistentCongestion(5)
+    expect(cc.cwnd).toBe(2 * MDS)
+    for (let t = 10; t < 100; t += 10) {
+      cc.onPacketSent(t, MDS)
+      cc.onCongestionEvent(t, t + 1)
+    }
+    expect(cc.cwnd).toBe(2 * MDS)
+  })
+
+  it('does not grow while the flight is far below the window (RFC 9002 §7.8)', () => {
+    const cc = new NewReno({ maxDatagramSize: MDS })
+    const w = cc.cwnd
+    cc.onPacketSent(0, MDS)
+    cc.onPacketAcked(0, MDS, 10)
+    expect(cc.cwnd).toBe(w)
+  })
+})
+
+describe('CUBIC (RFC 9438)', () => {
+  it('reduces by beta 0.7 on loss, once per recovery period', () => {
+    const cc = new Cubic({ maxDatagramSize: MDS })
+    roundTrip(cc, 0, 10)
+    const w = cc.cwnd
+    cc.onPacketSent(20, MDS)
+    cc.onPacketLost(MDS)
+    cc.onCongestionEvent(20, 30)
+    expect(cc.cwnd).toBeCloseTo(w * CUBIC_BETA)
+    cc.onCongestionEvent(20, 40)
+    expect(cc.cwnd).toBeCloseTo(w * CUBIC_BETA)
+    expect(cc.congestionEvents).toBe(1)
+  })
+
+  it('grows back to W_max around K and beyond it afterwards (concave then convex)', () => {
+    // A long RTT keeps CUBIC out of the Reno-friendly region (§4.3) for this window.
+    const rtt = { smoothedRtt: 200, minRtt: 200 }
+    const cc = new Cubic({ maxDatagramSize: MDS, initialWindow: 100 * MDS, rtt })
+    // Fill the window once so growth is allowed, then take a loss at W_max = 100 segments.
+    for (let i = 0; i < 100; i++) cc.onPacketSent(0, MDS)
+    cc.onCongestionEvent(0, 1)
+    expect(cc.cwnd).toBeCloseTo(70 * MDS)
+    const K = Math.cbrt((100 - 70) / 0.4) // seconds
+    // Drive full windows of acks every RTT for K seconds.
+    let t = 2
+    let inflight = 100
+    while (t < 2 + K * 1000) {
+      const n = Math.floor(cc.cwnd / MDS)
+      for (let i = 0; i < n; i++) cc.onPacketSent(t, MDS)
+      inflight += n
+      for (let i = 0; i < n; i++) cc.onPacketAcked(t, MDS, t + 200)
+      t += 200
+    }
+    void inflight
+    const atK = cc.cwnd / MDS
+    expect(atK).toBeGreaterThan(95)
+    expect(atK).toBeLessThan(110)
+    for (let k = 0; k < 40; k++) {
+      const n = Math.floor(cc.cwnd / MDS)
+      for (let i = 0; i < n; i++) cc.onPacketSent(t, MDS)
+      for (let i = 0; i < n; i++) cc.onPacketAcked(t, MDS, t + 200)
+      t += 200
+    }
+    expect(cc.cwnd / MDS).toBeGreaterThan(atK + 5)
+  })
+
+  it('fast convergence lowers W_max when losses come before reaching it (§4.7)', () => {
+    const cc = new Cubic({ maxDatagramSize: MDS, initialWindow: 100 * MDS })
+    for (let i = 0; i < 100; i++) cc.onPacketSent(0, MDS)
+    cc.onCongestionEvent(0, 1)
+    cc.onPacketSent(2, MDS)
+    cc.onCongestionEvent(2, 3)
+    expect(cc.cwnd).toBeCloseTo(100 * MDS * CUBIC_BETA * CUBIC_BETA)
+    expect(cc.congestionEvents).toBe(2)
+  })
+})
+
+describe('createCongestionController', () => {
+  it('builds by name and rejects unknown names', () => {
+    expect(createCongestionController('newreno').name).toBe('newreno')
+    expect(createCongestionController('cubic').name).toBe('cubic')
+    const none = createCongestionController('none')
+    expect(none.canSend(1e9)).toBe(true)
+    expect(none.cwnd).toBe(Infinity)
+    expect(() => createCongestionController('bbr' as 'cubic')).toThrow(RangeError)
+  })
+})
+
+describe('Pacer', () => {
+  it('lets a burst of a few packets through, then spaces packets at 1.25 cwnd / srtt', () => {
+    const cc = { cwnd: 12000 }
+    const rtt = { smoothedRtt: 100 }
+    const p = new Pacer(cc, rtt, MDS, 4)
+    for (let i = 0; i < 4; i++) {
+      expect(p.nextSendTime(0, MDS)).toBe(0)
+      p.onPacketSent(0, MDS)
+    }
+    const rate = (1.25 * 12000) / 100 // bytes per ms
+    expect(p.nextSendTime(0, MDS)).toBeCloseTo(MDS / rate)
+    // Over a long run the average rate matches.
+    let t = 0
+    let sent = 0
+    while (t < 1000) {
+      t = p.nextSendTime(t, MDS)
+      p.onPacketSent(t, MDS)
+      sent += MDS
+    }
+    expect(sent / t).toBeLessThan(rate * 1.1)
+    expect(sent / t).toBeGreaterThan(rate * 0.9)
+  })
+
+  it('never blocks an unlimited (bare-mode) window', () => {
+    const p = new Pacer({ cwnd: Infinity }, { smoothedRtt: 100 }, MDS)
+    for (let i = 0; i < 100; i++) {
+      expect(p.nextSendTime(0, MDS)).toBe(0)
+      p.onPacketSent(0, MDS)
+    }
+  })
+})
