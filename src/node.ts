@@ -17,7 +17,7 @@ import { aead as defaultAead } from './crypto/index.js'
 import { ErrorCode, STTConfigError, STTError, WireError } from './errors.js'
 import { Endpoint, type EndpointEvent } from './protocol/endpoint.js'
 import { STTSession } from './session.js'
-import { createTransports, type TransportName, type TransportSetOptions } from './transport/factory.js'
+import { createTransports, createWebSocket, type TransportName, type TransportSetOptions } from './transport/factory.js'
 import type { BoundAddress, PeerAddress, RxBatch, Transport, TransportStats } from './transport/types.js'
 import { parseTarget } from './transport/address.js'
 import { connectAuto } from './auto-connect.js'
@@ -125,13 +125,37 @@ export class STTNode extends EventEmitter {
   /** Opens the configured transports; resolves with every bound address. */
   async start(): Promise<BoundAddress & { websocketPort?: number; addresses: Record<string, BoundAddress> }> {
     if (this.started) throw new STTError(ErrorCode.CONFIG, 'node already started')
-    const set = createTransports(this.transportOptions, false)
+    const o = this.transportOptions
+    // WebSocket shares the UDP port number by default (TCP and UDP ports are separate).
+    const samePort = o.websocketPort === undefined && !o.transportImpl && Array.isArray(o.transport) && o.transport.includes('udp') && o.transport.includes('websocket')
+    let set = createTransports(o, false)
     const addresses: Record<string, BoundAddress> = {}
     try {
-      for (const [name, t] of set.listeners) {
-        t.attach(this.transportEvents(t))
-        addresses[name] = await t.listen()
-        this.transports.set(name, t)
+      for (let attempt = 0; ; attempt++) {
+        try {
+          for (const [name, t] of set.listeners) {
+            if (name === 'websocket' && samePort && addresses['udp']) {
+              const ws = createWebSocket({ ...o, websocketPort: addresses['udp'].port }, true)
+              set.listeners.set('websocket', ws)
+              t.close().catch(() => {})
+              ws.attach(this.transportEvents(ws))
+              addresses[name] = await ws.listen()
+              this.transports.set(name, ws)
+              continue
+            }
+            t.attach(this.transportEvents(t))
+            addresses[name] = await t.listen()
+            this.transports.set(name, t)
+          }
+          break
+        } catch (err) {
+          // Port 0: the TCP twin of the UDP port we got may be taken; try another pair.
+          if (!(samePort && !o.port && attempt < 8 && addresses['udp'] && !addresses['websocket'])) throw err
+          await Promise.all([...this.transports.values()].map((t) => t.close().catch(() => {})))
+          this.transports.clear()
+          for (const k of Object.keys(addresses)) delete addresses[k]
+          set = createTransports(o, false)
+        }
       }
       for (const [name, t] of set.dialers) {
         t.attach(this.transportEvents(t))
@@ -212,7 +236,9 @@ export class STTNode extends EventEmitter {
   }
 
   private armTimer(at: number): void {
-    if (at === this.timerAt && this.timer) return
+    // Re-arming a Node timer costs a heap insert; only move it earlier. A timer that fires
+    // early just re-evaluates pollTimeout and arms again.
+    if (this.timer && at >= this.timerAt) return
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
     this.timerAt = at

@@ -267,9 +267,10 @@ export class StreamManager {
   }
 
   /** Session-level flow-control state. */
-  getFlowStats(): { sendCredit: number; receiveWindow: number; sessionReceived: number; sessionConsumed: number } {
+  getFlowStats(): { sendCredit: number; receiveWindow: number; sessionSent: number; sessionReceived: number; sessionConsumed: number } {
     return {
       sendCredit: this.peerSessionMax - this.sessionSent,
+      sessionSent: this.sessionSent,
       receiveWindow: this.sessionMaxGranted - this.sessionReceived,
       sessionReceived: this.sessionReceived,
       sessionConsumed: this.sessionConsumed,

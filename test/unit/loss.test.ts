@@ -140,7 +140,7 @@ describe('LossDetector (RFC 9002 §6)', () => {
   it('keeps bookkeeping bounded and consistent over many packets acked out of order', () => {
     const { cc, ld } = setup()
     const N = 5000
-    for (let pn = 0; pn < N; pn++) ld.onPacketSent(pn, pn * 0.01, 100, true, true, pn)
+    for (let pn = 0; pn < N; pn++) ld.onPacketSent(pn, pn * 0.01, 100, true, true, String(pn))
     // Ack every other packet, then the rest.
     const evens: Array<[number, number]> = []
     for (let pn = N - 2; pn >= 0 && evens.length < 64; pn -= 2) evens.push([pn, pn])

@@ -122,6 +122,22 @@ describe('StreamManager', () => {
     expect(a.getStreamStats(k)!.sendBuffered).toBe(0)
   })
 
+  it('session credit bounds the sum over streams; reading one stream releases it for the others', () => {
+    const { a, b } = pair()
+    const keys = [a.openStream(), a.openStream(), a.openStream(), a.openStream()]
+    for (const k of keys) a.write(k, new Uint8Array(1000))
+    settle(a, b)
+    expect(a.getFlowStats().sendCredit).toBe(0)
+    expect(b.getFlowStats().sessionReceived).toBe(PEER.sessionWindow)
+    expect(a.wantsToSend()).toBe(false)
+    const unsent = keys.map((k) => a.getStreamStats(k)!.sendBuffered).reduce((x, y) => x + y, 0)
+    expect(unsent).toBe(1000)
+    readAll(b, keys[0]!)
+    readAll(b, keys[1]!)
+    settle(a, b)
+    expect(b.getFlowStats().sessionReceived).toBe(4000)
+  })
+
   it('a lost packet of one stream does not stall another stream', () => {
     const { a, b } = pair()
     const x = a.openStream()
@@ -156,6 +172,26 @@ describe('StreamManager', () => {
     expect(events(a).map((e) => e.type)).toEqual(['closed'])
     // The peer's session credit was returned although nobody read the 300 bytes.
     expect(b.getFlowStats().sessionConsumed).toBe(300)
+  })
+
+  it('data arriving after a local abort is discarded but still returns session credit', () => {
+    const { a, b } = pair()
+    const k = a.openStream()
+    a.write(k, new Uint8Array(100))
+    settle(a, b)
+    a.write(k, new Uint8Array(500))
+    const sink = new StreamManager({ isInitiator: false }, PEER)
+    const inFlight = packet(a, sink) // captured on the way, delivered after b aborts
+    b.abort(k, 9)
+    for (const f of inFlight.frames) expect(b.handleFrame(f, 0)).toBe(0)
+    a.onAcked(inFlight.rec)
+    settle(a, b)
+    const fb = b.getFlowStats()
+    expect(fb.sessionReceived).toBe(600)
+    expect(fb.sessionConsumed).toBe(600)
+    expect(events(a).find((e) => e.type === 'aborted')?.code).toBe(9)
+    expect(a.streamCount).toBe(0)
+    expect(b.streamCount).toBe(0)
   })
 
   it('retransmits lost control frames that are still current (FIN, CLOSE, credit, open)', () => {
@@ -199,7 +235,7 @@ describe('StreamManager', () => {
     const r = new StreamManager({ isInitiator: false }, big)
     for (let i = 0; i < 14; i++) {
       const p = packet(s, r, 1200)
-      for (const f of p.frames) if (f.type === FrameType.DATA) order.push(f.streamKey)
+      for (const f of p.frames) if (!('app' in f) && f.type === FrameType.DATA) order.push(f.streamKey)
     }
     void a
     void b

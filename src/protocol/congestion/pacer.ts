@@ -5,11 +5,17 @@
  */
 export const PACING_GAIN = 1.25
 export const DEFAULT_BURST_PACKETS = 4
+/**
+ * The bucket also holds this many ms worth of the current rate: a Node timer fires at 1 ms
+ * granularity at best, so a bucket smaller than ~2 ms of sending caps the rate at
+ * bucket/1 ms however large the window is (quinn uses the same 2 ms burst interval).
+ */
+export const BURST_INTERVAL_MS = 2
 
 export class Pacer {
   private tokens: number
   private lastRefill = -Infinity
-  private readonly capacity: number
+  private readonly minCapacity: number
 
   constructor(
     private readonly cc: { readonly cwnd: number },
@@ -18,8 +24,13 @@ export class Pacer {
     burstPackets = DEFAULT_BURST_PACKETS,
     private readonly gain = PACING_GAIN,
   ) {
-    this.capacity = burstPackets * maxDatagramSize
-    this.tokens = this.capacity
+    this.minCapacity = burstPackets * maxDatagramSize
+    this.tokens = this.minCapacity
+  }
+
+  private get capacity(): number {
+    const r = this.rate()
+    return r === Infinity ? Infinity : Math.max(this.minCapacity, r * BURST_INTERVAL_MS)
   }
 
   /** Current rate in bytes per ms; Infinity when the window is unlimited (bare mode). */
