@@ -4,7 +4,7 @@
 //   npm run build && npm run build:native
 //   node bench/codec.bench.mjs [--smoke] [--runs N] [--time MS] [--json]
 //
-// Batches of 1200-byte packets, sizes 1, 4, 16, 64, 128; ns per packet per backend (median over
+// Batches of 1200-byte packets, sizes 1, 2, 4, 8, 16, 64, 128; ns per packet per backend (median over
 // --runs passes) and the smallest batch from which native is faster. The native rows include
 // the TypeScript argument validation, as callers pay it.
 import { randomBytes } from 'node:crypto'
@@ -28,7 +28,7 @@ if (!binding) {
   process.exit(smoke ? 0 : 1)
 }
 const codecs = { native: createNativeHeaderCodec(binding), js: jsHeaderCodec }
-const BATCHES = [1, 4, 16, 64, 128]
+const BATCHES = [1, 2, 4, 8, 16, 64, 128]
 const SIZE = 1200
 
 const tasks = []

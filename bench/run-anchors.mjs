@@ -2,6 +2,7 @@
 // a markdown table of medians [min-max] (or, with --json, a JSON summary on stdout).
 //   node bench/run-anchors.mjs [--repeat 3] [--which udx,ws/rtt|all] [--smoke] [--json]
 //                              [--seconds S] [--bytes B] [--count N] [--size N] [--out FILE]
+//                              [--wait-idle S]  (before each run, wait up to S s for other load to stop)
 // Progress goes to stderr. The JSON summary is also written to bench/results/ (git-ignored)
 // unless --out - is given. Exit status 1 if any run failed.
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -12,14 +13,14 @@ import { hardLimit } from './lib/proc.mjs'
 
 const args = parseArgs()
 if (args.help) {
-  console.log('usage: node bench/run-anchors.mjs [--repeat N] [--which ids|all] [--smoke] [--json] [--seconds S] [--bytes B] [--count N] [--out FILE|-]')
+  console.log('usage: node bench/run-anchors.mjs [--repeat N] [--which ids|all] [--smoke] [--json] [--seconds S] [--bytes B] [--count N] [--out FILE|-] [--wait-idle S]')
   console.log('anchors:', selectAnchors('all').map((a) => a.id + (a.optional ? ' (optional)' : '')).join('\n         '))
   process.exit(0)
 }
 const { _, json, out, repeat = args.smoke ? 1 : 3, which, ...overrides } = args
 const entries = selectAnchors(which)
 // the whole launcher is bounded too: per run its time budget plus setup, times the number of runs
-hardLimit(entries.length * repeat * ((args.seconds ?? (args.smoke ? 0.25 : 5)) + 25) + 30, 'run-anchors')
+hardLimit(entries.length * repeat * ((args.seconds ?? (args.smoke ? 0.25 : 5)) + 25 + (args['wait-idle'] ?? 0)) + 30, 'run-anchors')
 
 const t0 = performance.now()
 const res = await runAnchors({ which, repeat, ...overrides })

@@ -10,7 +10,7 @@ export function parseNumber(s) {
   return Number(m[1]) * (m[2] ? UNITS[m[2].toLowerCase()] : 1)
 }
 
-const NUMERIC = new Set(['bytes', 'seconds', 'size', 'count', 'warmup', 'repeat', 'port', 'burst'])
+const NUMERIC = new Set(['bytes', 'seconds', 'size', 'count', 'warmup', 'repeat', 'port', 'burst', 'wait-idle'])
 const BOOLEAN = new Set(['smoke', 'json', 'quiet', 'help', 'list'])
 
 // argv -> { _: [positionals], key: value }. `--key value`, `--key=value`, `--flag`.
@@ -37,7 +37,7 @@ export const SMOKE = { seconds: 0.25, bytes: 2 * 1024 ** 2, count: 300, warmup: 
 // In smoke mode the caps from SMOKE win over per-entry options (never over the command line).
 export function measureOptions(entryOpts = {}, cli = {}) {
   const explicit = Object.fromEntries(
-    Object.entries(cli).filter(([k, v]) => k !== '_' && v !== undefined && !BOOLEAN.has(k) && k !== 'repeat' && k !== 'which')
+    Object.entries(cli).filter(([k, v]) => k !== '_' && v !== undefined && !BOOLEAN.has(k) && !['repeat', 'which', 'wait-idle', 'out'].includes(k))
   )
   const base = { ...DEFAULTS, ...entryOpts }
   if (cli.smoke) Object.assign(base, SMOKE, { smoke: true })

@@ -28,7 +28,7 @@ export async function runCli(file, kindDefaults, args) {
   const repeat = args.repeat ?? 1
   const opts = kindDefaults[kind] ?? {}
   // generous bound for the launcher itself; each run has its own, tighter one
-  hardLimit(repeat * ((args.seconds ?? 5) + 30) + 10, `${basename(file)} launcher`)
+  hardLimit(repeat * ((args.seconds ?? 5) + 30 + (args['wait-idle'] ?? 0)) + 10, `${basename(file)} launcher`)
   const size = args.size ?? opts.size
   const mode = args.mode ?? opts.mode
   const id = `${basename(file, '.mjs')}${mode ? '-' + mode : ''}/${kind}/${size}${args.pin !== undefined ? '/pinned' : ''}`

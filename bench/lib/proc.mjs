@@ -145,3 +145,19 @@ export function machineBusySeconds() {
     return null
   }
 }
+
+// Wait (at most maxSeconds) until the machine's busy share over a 0.5 s sample is below
+// thresholdPct of all vCPUs, so a run does not start in the middle of someone else's build.
+// Returns the last sampled busy % (null without /proc/stat).
+export async function waitIdle(maxSeconds, thresholdPct = 15) {
+  const n = (await import('node:os')).cpus().length
+  const end = performance.now() + maxSeconds * 1000
+  let pct = null
+  do {
+    const b0 = machineBusySeconds()
+    if (b0 === null) return null
+    await sleep(500)
+    pct = (100 * (machineBusySeconds() - b0)) / (0.5 * n)
+  } while (pct >= thresholdPct && performance.now() < end)
+  return pct
+}

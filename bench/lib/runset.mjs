@@ -6,7 +6,7 @@ import { createRequire } from 'node:module'
 import { runWorkload } from './workloads.mjs'
 import { measureOptions } from './args.mjs'
 import { summarize, summarizeRuns } from './stats.mjs'
-import { sleep } from './proc.mjs'
+import { sleep, waitIdle } from './proc.mjs'
 
 // entries: [{ id, workload, kind, opts }]; cli: parsed command line (smoke, seconds, ... win).
 // Returns [{ id, workload, kind, opts, unit, value: {median,min,max,n}, metrics, runs, errors }].
@@ -16,6 +16,8 @@ export async function runSet(entries, { repeat = 3, cli = {}, progress = (s) => 
   }))
   for (let r = 0; r < repeat; r++) {
     for (const o of out) {
+      // --wait-idle S: give other people's builds/tests up to S seconds to calm down first
+      if (cli['wait-idle'] > 0) await waitIdle(cli['wait-idle'])
       const t0 = performance.now()
       try {
         const res = await runWorkload(o.workload, o.kind, o.opts)

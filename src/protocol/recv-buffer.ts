@@ -11,6 +11,14 @@
  */
 import { WireError } from '../errors.js'
 
+/**
+ * Adjacent segments are merged while the result stays this small, so a sender of many tiny
+ * frames (small writes, after a loss) does not leave one object per frame behind.
+ */
+export const MERGE_SEGMENT_LIMIT = 2048
+/** Out-of-order segments allowed per window byte: a legitimate sender needs far fewer. */
+const SEGMENT_BYTES_PER_SLOT = 256
+
 interface Segment {
   offset: number
   data: Uint8Array
@@ -29,8 +37,12 @@ export class RecvBuffer {
   private segs: Segment[] = []
   private segHead = 0
 
+  /** Segment count above which the peer is fragmenting abusively (RESOURCE_EXHAUSTED). */
+  private readonly maxSegments: number
+
   constructor(readonly window: number) {
     this.maxOffset = window
+    this.maxSegments = Math.max(64, Math.ceil(window / SEGMENT_BYTES_PER_SLOT))
   }
 
   /**
@@ -50,7 +62,7 @@ export class RecvBuffer {
     const lastEnd = last !== undefined ? last.offset + last.data.length : this.readOffset
     if (s >= lastEnd) {
       this.push(segs.length, s, data.subarray(s - offset))
-      return 0
+      return this.checkFragmentation()
     }
     // General case: fill the holes of [s, end) between existing segments.
     let i = this.findFirstEndingAfter(s)
@@ -58,23 +70,39 @@ export class RecvBuffer {
       const seg = i < segs.length ? segs[i] : undefined
       if (seg === undefined || seg.offset >= end) {
         this.push(i, s, data.subarray(s - offset))
-        return 0
+        break
       }
-      if (seg.offset > s) {
-        this.push(i, s, data.subarray(s - offset, seg.offset - offset))
-        i++
-      }
+      if (seg.offset > s) i += this.push(i, s, data.subarray(s - offset, seg.offset - offset))
       s = Math.max(s, seg.offset + seg.data.length)
       i++
     }
-    return 0
+    return this.checkFragmentation()
   }
 
-  private push(at: number, offset: number, view: Uint8Array): void {
+  private checkFragmentation(): number {
+    return this.segs.length - this.segHead > this.maxSegments ? WireError.RESOURCE_EXHAUSTED : 0
+  }
+
+  /** Stores a copy of `view` at `offset` before index `at`; returns 1 if a segment was added, 0 if merged. */
+  private push(at: number, offset: number, view: Uint8Array): number {
+    this.bufferedBytes += view.length
+    const prev = at > this.segHead ? this.segs[at - 1]! : undefined
+    if (prev !== undefined && prev.offset + prev.data.length === offset && prev.data.length + view.length <= MERGE_SEGMENT_LIMIT) {
+      const merged = new Uint8Array(prev.data.length + view.length)
+      merged.set(prev.data, 0)
+      merged.set(view, prev.data.length)
+      prev.data = merged
+      return 0
+    }
     const seg: Segment = { offset, data: view.slice() }
     if (at === this.segs.length) this.segs.push(seg)
     else this.segs.splice(at, 0, seg)
-    this.bufferedBytes += view.length
+    return 1
+  }
+
+  /** Segments currently held (for tests and memory accounting). */
+  get segmentCount(): number {
+    return this.segs.length - this.segHead
   }
 
   private findFirstEndingAfter(s: number): number {

@@ -378,6 +378,10 @@ export class Network {
   private readonly inFlight = new MinHeap<Delivery & { index: number }>()
   private readonly hosts = new Map<string, SimHost>()
   private latest = -Infinity
+  /** NAT: node -> the public name its datagrams carry as source (see setNat). */
+  private readonly natOut = new Map<string, string>()
+  /** NAT: public name -> node that receives what is addressed to it. */
+  private readonly natIn = new Map<string, string>()
 
   constructor(options: NetworkOptions) {
     this.rng = new Rng(options.seed)
@@ -419,9 +423,34 @@ export class Network {
     return this.links
   }
 
+  /**
+   * NAT rebinding / roaming: from now on, datagrams sent by `node` appear to come from
+   * `publicName` (they use the `publicName -> peer` links, and the peer sees a `sim:publicName`
+   * address), and datagrams addressed to `publicName` are delivered to `node`. The previous
+   * public name stops mapping to `node` (datagrams to it then reach whoever owns that name:
+   * with no such node they vanish). Datagrams to the node's own name still reach it; cut that
+   * path with a link knob when the old address must die. `null` removes the mapping.
+   */
+  setNat(node: string, publicName: string | null): void {
+    const old = this.natOut.get(node)
+    if (old !== undefined) this.natIn.delete(old)
+    if (publicName === null) {
+      this.natOut.delete(node)
+      return
+    }
+    this.natOut.set(node, publicName)
+    this.natIn.set(publicName, node)
+  }
+
+  /** The name `node`'s datagrams currently carry as source. */
+  publicName(node: string): string {
+    return this.natOut.get(node) ?? node
+  }
+
   /** Sends one datagram. The bytes are copied before this returns. */
-  send(now: number, from: string, to: string, bytes: Uint8Array): void {
+  send(now: number, sender: string, to: string, bytes: Uint8Array): void {
     this.touch(now)
+    const from = this.natOut.get(sender) ?? sender
     const link = this.link(from, to)
     const index = link.stats.sent
     const fate = link.transmit(now, bytes.slice())
@@ -454,7 +483,7 @@ export class Network {
       stats.delivered++
       stats.bytesDelivered += value.data.length
       this.trace?.push({ time: now, from: value.from, to: value.to, index: value.index, size: value.data.length, event: 'deliver' })
-      out.push({ to: value.to, from: value.from, data: value.data })
+      out.push({ to: this.natIn.get(value.to) ?? value.to, from: value.from, data: value.data })
     }
     return out
   }

@@ -3,13 +3,19 @@
  * regression corpus (test/native/fuzz-regressions/) through the native decoder.
  */
 import { randomBytes } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ErrorCode, STTError } from '../../src/errors.js'
 import { HeaderStatus } from '../../src/native/binding.js'
 import { allocHeaderColumns, type HeaderColumns, jsHeaderCodec } from '../../src/native/header-codec-js.js'
-import { createNativeHeaderCodec, headerCodec } from '../../src/native/header-codec-native.js'
+import {
+  createNativeHeaderCodec,
+  createRoutedHeaderCodec,
+  DECODE_NATIVE_MIN_BATCH,
+  ENCODE_NATIVE_MIN_BATCH,
+  headerCodec,
+} from '../../src/native/header-codec-native.js'
 import { backend, binding } from '../../src/native/load.js'
 import { HEADER_SIZE } from '../../src/protocol/constants.js'
 
@@ -42,8 +48,28 @@ function randomBatch(count: number) {
 describe.skipIf(backend !== 'native')(`native header codec (${backend === 'native' ? 'addon loaded' : SKIP_REASON})`, () => {
   const native = createNativeHeaderCodec(binding!)
 
-  it('is the codec header-codec-native.ts selects', () => {
+  it('is the codec header-codec-native.ts selects, routing small batches to TypeScript', () => {
     expect(headerCodec.name).toBe('native')
+    const calls: string[] = []
+    const spy = (c: typeof jsHeaderCodec, tag: string) => ({
+      ...c,
+      decodeHeaders: (...a: Parameters<typeof c.decodeHeaders>) => (calls.push(`${tag}:${a[3]}`), c.decodeHeaders(...a)),
+      encodeHeaders: (...a: Parameters<typeof c.encodeHeaders>) => (calls.push(`${tag}:${a[3]}`), c.encodeHeaders(...a)),
+    })
+    const routed = createRoutedHeaderCodec(spy(native, 'native'), spy(jsHeaderCodec, 'js'), DECODE_NATIVE_MIN_BATCH, ENCODE_NATIVE_MIN_BATCH)
+    const { slab, offsets, lengths } = randomBatch(16)
+    const cols = allocHeaderColumns(16)
+    routed.decodeHeaders(slab, offsets, lengths, DECODE_NATIVE_MIN_BATCH - 1, cols)
+    routed.decodeHeaders(slab, offsets, lengths, DECODE_NATIVE_MIN_BATCH, cols)
+    expect(calls).toEqual([`js:${DECODE_NATIVE_MIN_BATCH - 1}`, `native:${DECODE_NATIVE_MIN_BATCH}`])
+    // The routed production codec gives the same columns as the reference at every size.
+    for (const n of [1, 4, 7, 8, 9, 16]) {
+      const a = allocHeaderColumns(n)
+      const b = allocHeaderColumns(n)
+      headerCodec.decodeHeaders(slab, offsets, lengths, n, a)
+      jsHeaderCodec.decodeHeaders(slab, offsets, lengths, n, b)
+      columnsEqual(a, b, n)
+    }
   })
 
   it('decodes exactly like the TypeScript codec over random batches (short and bad-version packets included)', () => {
@@ -126,7 +152,7 @@ describe.skipIf(backend !== 'native')(`native header codec (${backend === 'nativ
 
   it('replays every fuzz regression input through the native decoder without a crash, matching TS', () => {
     const dir = join(import.meta.dirname, 'fuzz-regressions')
-    const files = readdirSync(dir).filter((f) => !f.startsWith('.') && f !== 'README.md')
+    const files = readdirSync(dir).filter((f) => !f.startsWith('.') && f !== 'README.md' && statSync(join(dir, f)).isFile())
     expect(files.length).toBeGreaterThan(0)
     for (const f of files) {
       const bytes = new Uint8Array(readFileSync(join(dir, f)))

@@ -104,6 +104,17 @@ describe('RecvBuffer', () => {
     expect(rb.bufferedBytes).toBe(0)
   })
 
+  it('merges adjacent tiny segments and rejects abusive fragmentation', () => {
+    const rb = new RecvBuffer(64 * 1024)
+    for (let off = 100; off < 10_000; off += 10) expect(rb.insert(off, bytes(10))).toBe(0)
+    expect(rb.segmentCount).toBeLessThan(10)
+    const evil = new RecvBuffer(64 * 1024)
+    let code = 0
+    for (let off = 1; off < 64 * 1024 && code === 0; off += 2) code = evil.insert(off, bytes(1))
+    expect(code).toBe(WireError.RESOURCE_EXHAUSTED)
+    expect(evil.segmentCount).toBeLessThanOrEqual(257)
+  })
+
   it('copies out of the caller buffer (datagram reuse is safe)', () => {
     const rb = new RecvBuffer(1000)
     const d = bytes(10)

@@ -1,0 +1,72 @@
+/** Public types and defaults of the stream layer (re-exported by streams.ts). */
+
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 256
+export const DEFAULT_STREAM_RECEIVE_WINDOW = 1 << 20
+export const DEFAULT_SESSION_RECEIVE_WINDOW = 16 << 20
+export const DEFAULT_STREAM_SEND_BUFFER = 1 << 20
+export const DEFAULT_MAX_MESSAGE_SIZE = 16 << 20
+
+export interface StreamManagerOptions {
+  isInitiator: boolean
+  /** Peer-opened byte streams we allow at once (our STREAMS_CREDIT), and the cap on message streams. */
+  maxConcurrentStreams?: number
+  streamReceiveWindow?: number
+  sessionReceiveWindow?: number
+  /** Send buffer high-water mark per stream: write() returns false at or above it. */
+  streamSendBuffer?: number
+  maxMessageSize?: number
+  /** false = bare mode: no retransmission, data freed as soon as it is written. */
+  reliable?: boolean
+}
+
+/** Limits the peer announced in the handshake. */
+export interface PeerLimits {
+  maxStreams: number
+  streamWindow: number
+  sessionWindow: number
+}
+
+export type StreamEventType = 'stream-opened' | 'readable' | 'writable' | 'end' | 'aborted' | 'closed' | 'message'
+
+export interface StreamEvent {
+  type: StreamEventType
+  key: number
+  streamId: number
+  kind: number
+  /** 'aborted': the peer's error code. */
+  code?: number
+  /** 'message': one whole message. */
+  data?: Uint8Array
+}
+
+export interface StreamStats {
+  bytesSent: number
+  bytesReceived: number
+  retransmittedBytes: number
+  retransmittedFrames: number
+  bytesInFlight: number
+  /** Stream credit left: bytes we may still send before the peer grants more. */
+  sendCredit: number
+  /** Bytes the peer may still send us before we grant more. */
+  receiveWindow: number
+  sendBuffered: number
+  receiveBuffered: number
+}
+
+export interface FlowStats {
+  /** Session credit left for new stream bytes we send. */
+  sendCredit: number
+  /** Session bytes the peer may still send before we grant more. */
+  receiveWindow: number
+  sessionSent: number
+  sessionReceived: number
+  /** Received bytes read by the app or discarded by an abort. */
+  sessionConsumed: number
+}
+
+export function byteStreamKey(id: number): number {
+  return id * 2
+}
+export function messageStreamKey(id: number): number {
+  return id * 2 + 1
+}
