@@ -6,7 +6,8 @@
 // and src/native/load.ts selects the pure-TypeScript backend. STT_SKIP_NATIVE_BUILD=1 takes
 // that path on purpose (CI uses it to prove the fallback).
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -45,9 +46,16 @@ if (!existsSync(gyp)) {
 const quiet = process.env.STT_NATIVE_BUILD_VERBOSE !== '1'
 const r = spawnSync(gyp, args, { cwd: root, stdio: quiet ? ['ignore', 'ignore', 'pipe'] : 'inherit', encoding: 'utf8', maxBuffer: 64 << 20 })
 if (r.status !== 0) {
-  // Keep the compiler's last words for whoever debugs it, then the one warning line.
-  if (quiet && r.stderr) console.warn(r.stderr.trim().split('\n').slice(-8).join('\n'))
-  warn(r.error ? r.error.message : `node-gyp exited with ${r.status}`)
+  // One line for the user; the compiler output goes to a log file for whoever debugs it.
+  let where = ''
+  if (quiet && r.stderr) {
+    const log = join(tmpdir(), 'stt-native-build.log')
+    try {
+      writeFileSync(log, r.stderr)
+      where = `, log: ${log}`
+    } catch {}
+  }
+  warn(`${r.error ? r.error.message : `node-gyp exited with ${r.status}`}${where}`)
   process.exit(0)
 }
 console.log('stt-node: native addon built (build/Release/stt_native.node)')

@@ -17,9 +17,11 @@ import { aead as defaultAead } from './crypto/index.js'
 import { ErrorCode, STTConfigError, STTError, WireError } from './errors.js'
 import { Endpoint, type EndpointEvent } from './protocol/endpoint.js'
 import { STTSession } from './session.js'
-import { createTransports, createWebSocket, type TransportName, type TransportSetOptions } from './transport/factory.js'
+import { createTransports, createUdp, createWebSocket, type TransportName, type TransportSetOptions } from './transport/factory.js'
 import type { BoundAddress, PeerAddress, RxBatch, Transport, TransportStats } from './transport/types.js'
 import { parseTarget } from './transport/address.js'
+import { NativeUdpTransport } from './transport/udp-native.js'
+import { isIP } from 'node:net'
 import { connectAuto } from './auto-connect.js'
 
 /** Bounded work per event-loop turn (quinn's IO_LOOP_BOUND idea): then yield. */
@@ -295,10 +297,28 @@ export class STTNode extends EventEmitter {
         if (e.event.type === 'closed') {
           this.sessions.delete(s.id)
           this.byCore.delete(e.session)
+          this.releaseConnection(e.session)
         }
         return
       }
     }
+  }
+
+  /**
+   * Fix (node-ws-lifecycle.test.ts): a WebSocket connection exists for its session; without
+   * this, every closed session left its TCP connection open on both sides until node.stop(),
+   * so a long-running server filled up maxConnections (then answered 503) with dead
+   * connections. The 'closed' event comes after SESSION_CLOSE was handed to the transport
+   * (local close) or received (remote close), and ws sends its close frame after buffered
+   * data, so nothing of the session is cut off. Connectionless transports have no release().
+   */
+  private releaseConnection(core: import('./protocol/session.js').Session): void {
+    const addr = core.address
+    if (!addr.transport.release || !this.endpoint) return
+    for (const other of this.endpoint.allSessions()) {
+      if (other !== core && other.address.key === addr.key && other.state !== 'closed' && other.state !== 'closing') return
+    }
+    addr.transport.release(addr)
   }
 
   private onMessage(session: STTSession, streamId: number, data: Uint8Array): void {
@@ -345,8 +365,10 @@ export class STTNode extends EventEmitter {
     const name: TransportName = scheme === 'udp' ? 'udp' : scheme === 'ws' || scheme === 'wss' ? 'websocket' : (() => {
       throw new STTConfigError(`unsupported scheme ${scheme}:// (use udp://, ws://, wss:// or auto://)`)
     })()
-    const transport = this.transports.get(name)
+    let transport = this.transports.get(name)
     if (!transport) throw new STTConfigError(`this node has no ${name} transport`)
+    // A UDP socket has one address family: reach the other family through a second socket.
+    if (name === 'udp' && isIP(parsed.host) !== 0 && transport.kind === 'udp') transport = await this.udpFor(isIP(parsed.host) === 6 ? 6 : 4, transport)
     let peerNodeId: Uint8Array | undefined
     if (opts.peerNodeId !== undefined) {
       peerNodeId = typeof opts.peerNodeId === 'string' ? Buffer.from(opts.peerNodeId, 'hex') : opts.peerNodeId
@@ -378,6 +400,22 @@ export class STTNode extends EventEmitter {
       if (name === 'websocket') transport.release?.(addr)
       throw err
     })
+  }
+
+  private async udpFor(family: 4 | 6, primary: Transport): Promise<Transport> {
+    // node:dgram transports open a socket per family themselves; the native one is one socket.
+    if (!(primary instanceof NativeUdpTransport)) return primary
+    await primary.listen()
+    if (primary.socketFamily === family) return primary
+    const key = `udp${family}`
+    let t = this.transports.get(key)
+    if (!t) {
+      t = createUdp({ ...this.transportOptions, host: family === 6 ? '::' : '0.0.0.0', port: 0 }, true)
+      t.attach(this.transportEvents(t))
+      await t.listen()
+      this.transports.set(key, t)
+    }
+    return t
   }
 
   /** STT-style alias of connect('udp://host:port'). */

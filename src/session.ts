@@ -38,11 +38,21 @@ export class STTSession extends EventEmitter {
   private readonly closeWaiters: Array<() => void> = []
   readonly initiator: boolean
 
+  private readonly host: SessionHost
+
   constructor(
     readonly core: CoreSession,
-    private readonly host: SessionHost,
+    nodeHost: SessionHost,
   ) {
     super()
+    // Every application call may have produced protocol events or due frames: poke the core.
+    this.host = {
+      flush: (urgent) => {
+        core.poke()
+        nodeHost.flush(urgent)
+      },
+      onMessage: (s, id, d) => nodeHost.onMessage(s, id, d),
+    }
     this.id = Buffer.from(core.id).toString('hex')
     this.peerNodeId = Buffer.from(core.peerNodeId)
     this.peerName = core.peerName

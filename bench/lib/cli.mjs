@@ -31,7 +31,7 @@ export async function runCli(file, kindDefaults, args) {
   hardLimit(repeat * ((args.seconds ?? 5) + 30 + (args['wait-idle'] ?? 0)) + 10, `${basename(file)} launcher`)
   const size = args.size ?? opts.size
   const mode = args.mode ?? opts.mode
-  const id = `${basename(file, '.mjs')}${mode ? '-' + mode : ''}/${kind}/${size}${args.pin !== undefined ? '/pinned' : ''}`
+  const id = `${basename(file, '.mjs')}${mode ? '-' + mode : ''}/${kind}/${size}${args.pin === undefined ? '' : String(args.pin).includes(',') ? '/split' : '/pinned'}`
   const results = await runSet([{ id, workload: file, kind, opts }], { repeat, cli: args })
   if (args.json) console.log(JSON.stringify(jsonSummary(results, environment(), { repeat, smoke: !!args.smoke }), null, 2))
   else console.log(markdownTable(results))

@@ -18,6 +18,7 @@ import { FrameType } from './constants.js'
 import { type AckFrame, MAX_ACK_RANGES, MAX_NACK_COUNT, type NackFrame, frameSize, writeFrame } from './frames.js'
 import { RangeSet } from './range-set.js'
 import { K_TIME_THRESHOLD } from './rtt.js'
+import { varintSize, writeVarint } from './varint.js'
 
 export const DEFAULT_ACK_ELICITING_THRESHOLD = 2
 export const DEFAULT_REORDER_THRESHOLD = 3
@@ -82,7 +83,7 @@ export class AckTracker {
     this.received.add(pn, pn + 1)
     if (this.received.count > MAX_TRACKED_RANGES) {
       this.received.truncateLow(MAX_TRACKED_RANGES)
-      this.floor = this.received.min()
+      this.raiseFloor(this.received.min())
     }
     let outOfOrder = false
     if (pn > prevLargest) {
@@ -171,16 +172,36 @@ export class AckTracker {
    * Writes an ACK frame at pos if it fits in [pos, end) (dropping the oldest ranges as needed)
    * and resets the ACK timer; returns the new position (pos unchanged when nothing fits or
    * there is nothing to ack). lastAckLargest then holds the largest number it covered.
+   * Encodes straight from the range set (frames.ts ACK layout, RFC 9000 §19.3): no allocation.
    */
   writeAck(buf: Uint8Array, pos: number, end: number, now: number): number {
-    const f = this.buildAck(now)
-    if (f === null) return pos
-    while (frameSize(f) > end - pos) {
-      if (f.ranges.length === 1) return pos
-      f.ranges.pop()
+    const rs = this.received
+    const n = rs.count
+    if (n === 0) return pos
+    const top = n - 1
+    const largest = rs.end(top) - 1
+    const delay = Math.max(0, Math.round((now - this.largestReceivedTime) * 1000))
+    // Range count is < MAX_ACK_RANGES (64), so its varint is one byte.
+    let size = 1 + varintSize(largest) + varintSize(delay) + 1 + varintSize(largest - rs.start(top))
+    if (size > end - pos) return pos
+    let k = 1
+    for (let i = top - 1; i >= 0 && k < MAX_ACK_RANGES; i--, k++) {
+      const hi = rs.end(i) - 1
+      const more = varintSize(rs.start(i + 1) - hi - 2) + varintSize(hi - rs.start(i))
+      if (size + more > end - pos) break
+      size += more
     }
-    pos = writeFrame(buf, pos, f)
-    this.onAckSent(f.ranges[0]![1])
+    buf[pos++] = FrameType.ACK
+    pos = writeVarint(buf, pos, largest)
+    pos = writeVarint(buf, pos, delay)
+    pos = writeVarint(buf, pos, k - 1)
+    pos = writeVarint(buf, pos, largest - rs.start(top))
+    for (let i = top - 1; i > top - k; i--) {
+      const hi = rs.end(i) - 1
+      pos = writeVarint(buf, pos, rs.start(i + 1) - hi - 2)
+      pos = writeVarint(buf, pos, hi - rs.start(i))
+    }
+    this.onAckSent(largest)
     return pos
   }
 
@@ -198,10 +219,15 @@ export class AckTracker {
    */
   onAckFrameAcked(largest: number): void {
     if (largest + 1 <= this.floor) return
-    this.floor = largest + 1
+    this.raiseFloor(largest + 1)
     this.received.removeBelow(this.floor)
+  }
+
+  /** Forgets everything below `floor`, including gaps we would otherwise still NACK. */
+  private raiseFloor(floor: number): void {
+    this.floor = floor
     let k = 0
-    while (k < this.missPn.length && this.missPn[k]! < this.floor) k++
+    while (k < this.missPn.length && this.missPn[k]! < floor) k++
     if (k > 0) this.dropMissing(0, k)
   }
 

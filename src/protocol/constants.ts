@@ -60,10 +60,8 @@ export const APP_FRAME_MAX = 0xfe
 
 /** DATA frame flags (§5.2). */
 export const DataFlag = {
-  /** Unreliable datagram: no stream id, no offset. */
+  /** Unreliable datagram: no stream id, no offset. (Message streams are marked by the stream key.) */
   DATAGRAM: 0x01,
-  /** The stream is a message stream (session.send): its bytes are length-prefixed messages. */
-  MESSAGE: 0x02,
 } as const
 
 export const AEAD_TAG_SIZE = 16

@@ -76,6 +76,14 @@ export interface EndpointCounters {
 const MAX_HANDSHAKE_BACKOFF_MS = 2000
 /** Packets one session may write per pollTransmit (one transport batch). */
 const DEFAULT_TX_BATCH = 32
+/** How soon a session blocked by its transport's backpressure is looked at again (ms). */
+const BLOCKED_RECHECK_MS = 5
+
+/** The session's transport is above its high-water mark (only connection-oriented ones say so). */
+function blocked(s: Session): boolean {
+  const t = s.address.transport
+  return t.writable !== undefined && !t.writable(s.address)
+}
 
 export class Endpoint {
   readonly identity: NodeIdentity
@@ -463,6 +471,15 @@ export class Endpoint {
         this.dirty.delete(s)
         continue
       }
+      // Fix (test/integration/node-ws-backpressure.test.ts): honour a connection-oriented
+      // transport's backpressure. Without this a WebSocket whose peer stopped reading kept
+      // being fed (64 batches per turn) until the transport dropped packets at its hard cap,
+      // and in bare mode (no STT retransmission) those bytes were lost for good: the streams
+      // stalled forever. The session stays dirty; the transport's onWritable brings the
+      // driver back when it drains.
+      if (blocked(s)) continue
+      const pathTo = s.writePathChallenge(now, this.txSlab, this.txOffsets, this.txLengths)
+      if (pathTo) return { slab: this.txSlab, offsets: this.txOffsets, lengths: this.txLengths, count: 1, to: pathTo }
       const n = s.writePackets(now, this.txSlab, this.txOffsets, this.txLengths, 0, this.txBatchSize)
       if (n === 0) {
         this.dirty.delete(s)
@@ -481,7 +498,10 @@ export class Endpoint {
     if (this.outbox.length) return now
     for (const p of this.pending.values()) t = Math.min(t, p.deadline, p.nextSend)
     for (const s of this.sessions.values()) {
-      const st = s.pollTimeout(now)
+      let st = s.pollTimeout(now)
+      // A session that wants to send now but whose transport is blocked (see pollTransmit)
+      // is re-checked shortly instead of spinning the driver's timer at 0 ms.
+      if (st <= now && blocked(s)) st = now + BLOCKED_RECHECK_MS
       if (st < t) t = st
     }
     return t

@@ -69,7 +69,10 @@ export interface RecoveryStats {
   rttvar: number
   minRtt: number
   latestRtt: number
+  /** Current PTO backoff exponent (reset by any ACK). */
   ptoCount: number
+  /** PTOs fired over the session's life. */
+  ptoTotal: number
   lostPackets: number
   congestionEvents: number
   persistentCongestionEvents: number
@@ -95,6 +98,7 @@ export class LossDetector<T> implements LossRecovery<T> {
   largestSent = -1
   largestAcked = -1
   ptoCount = 0
+  ptoTotal = 0
   lostPackets = 0
   persistentCongestionEvents = 0
   private lossTime = Infinity
@@ -334,6 +338,7 @@ export class LossDetector<T> implements LossRecovery<T> {
     }
     if (now < this.getTimeout()) return out
     this.ptoCount++
+    this.ptoTotal++
     out.probes = PTO_PROBE_PACKETS
     for (let i = this.head; i < this.sent.length && out.probeRecords.length < PTO_PROBE_PACKETS; i++) {
       const p = this.sent[i]!
@@ -354,6 +359,7 @@ export class LossDetector<T> implements LossRecovery<T> {
       minRtt: this.rtt.minRtt,
       latestRtt: this.rtt.latestRtt,
       ptoCount: this.ptoCount,
+      ptoTotal: this.ptoTotal,
       lostPackets: this.lostPackets,
       congestionEvents: this.cc.congestionEvents,
       persistentCongestionEvents: this.persistentCongestionEvents,
@@ -396,6 +402,7 @@ export class PassThroughLossDetector<T> implements LossRecovery<T> {
       minRtt: this.rtt.minRtt,
       latestRtt: this.rtt.latestRtt,
       ptoCount: 0,
+      ptoTotal: 0,
       lostPackets: 0,
       congestionEvents: 0,
       persistentCongestionEvents: 0,

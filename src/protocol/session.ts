@@ -110,6 +110,8 @@ export class Session {
   closeCode = 0
   closeReason = ''
   private probesWanted = 0
+  /** Consecutive packets sent without an ack-eliciting frame. */
+  private ackOnlyRun = 0
 
   private readonly datagrams: Uint8Array[] = []
   private readonly appFrames: AppFrame[] = []
@@ -273,12 +275,70 @@ export class Session {
       this.handshakeDeadline = Infinity
       this.events.push({ type: 'established' })
     }
-    if (from.key !== this.address.key && pn >= this.replay.largest) {
-      const old = this.address
-      this.address = from
-      this.counters.migrations++
-      this.events.push({ type: 'migrated', from: old, to: from })
+    this.currentFrom = from
+    // Roaming: the newest authenticated packet came from elsewhere. An on-path attacker can
+    // re-send a captured packet from any address, so the new address must prove it receives
+    // our packets before we move there (path validation, RFC 9000 §8.2): a KEEP_ALIVE with
+    // fresh random bytes goes to it, and only its echo (KEEP_ALIVE_ACK) from that address
+    // moves the session. Until then everything keeps going to the old address.
+    if (from.key !== this.address.key && pn >= this.replay.largest && this.pathCandidate?.key !== from.key) {
+      this.pathCandidate = from
+      this.pathChallenge = this.random(KEEP_ALIVE_DATA_SIZE)
+      this.pathChallengeDue = true
+      this.pathChallengeTries = 0
     }
+  }
+
+  /** Candidate address being validated, its challenge bytes, and retransmission state. */
+  private pathCandidate: PeerAddress | null = null
+  private pathChallenge: Uint8Array | null = null
+  private pathChallengeDue = false
+  private pathChallengeAt = Infinity
+  private pathChallengeTries = 0
+  /** Address of the packet whose frames are being processed. */
+  private currentFrom: PeerAddress | null = null
+  private static readonly MAX_PATH_CHALLENGES = 5
+
+  private onPathResponse(data: Uint8Array): void {
+    const c = this.pathCandidate
+    const ch = this.pathChallenge
+    if (!c || !ch || !this.currentFrom || this.currentFrom.key !== c.key) return
+    for (let i = 0; i < KEEP_ALIVE_DATA_SIZE; i++) if (data[i] !== ch[i]) return
+    const old = this.address
+    this.address = c
+    this.pathCandidate = null
+    this.pathChallenge = null
+    this.pathChallengeDue = false
+    this.pathChallengeAt = Infinity
+    this.counters.migrations++
+    this.events.push({ type: 'migrated', from: old, to: c })
+  }
+
+  /**
+   * Writes the path-validation packet (KEEP_ALIVE with the challenge) for the candidate
+   * address when one is due; returns its length and destination, or null.
+   */
+  writePathChallenge(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array): PeerAddress | null {
+    if (!this.pathChallengeDue || !this.pathCandidate || !this.pathChallenge || this.state !== 'active') return null
+    const off = offsets[0]!
+    let pos = off + HEADER_SIZE
+    pos = writeFrame(slab, pos, { type: FrameType.KEEP_ALIVE, data: this.pathChallenge })
+    // Padding probes the new path's MTU for full packets as QUIC does, within 3x of what came from it.
+    const size = Math.min(this.maxPacket, 1200)
+    pos = writeFrame(slab, pos, { type: FrameType.PADDING, length: off + size - AEAD_TAG_SIZE - pos })
+    const pn = this.nextPn++
+    writeHeader(slab, off, PROTOCOL_VERSION, PacketType.DATA, this.sendKey.phase ? HeaderFlag.KEY_PHASE : 0, this.id, pn)
+    lengths[0] = size
+    const rec = this.recordPool.pop() ?? new SentRecord()
+    this.recovery.onPacketSent(pn, now, size, false, false, rec)
+    if (this.bare) this.releaseRecord(rec)
+    this.sendKey.key.sealBatch(slab, offsets, lengths, 1, HEADER_SIZE)
+    this.counters.packetsSent++
+    this.counters.bytesSent += size
+    this.pathChallengeDue = false
+    this.pathChallengeTries++
+    this.pathChallengeAt = this.pathChallengeTries >= Session.MAX_PATH_CHALLENGES ? Infinity : now + Math.max(3 * this.rtt.smoothedRtt, 50)
+    return this.pathCandidate
   }
 
   private processFrames(now: number, pn: number, buf: Uint8Array, start: number, end: number): void {
@@ -328,6 +388,7 @@ export class Session {
         if (this.keepAliveAcks.length < MAX_PENDING_KEEPALIVE_ACKS) this.keepAliveAcks.push(f.data.slice())
         return 0
       case FrameType.KEEP_ALIVE_ACK:
+        this.onPathResponse(f.data)
         return 0
       case FrameType.DATA:
         if ((f as DataFrame).datagram) {
@@ -374,7 +435,13 @@ export class Session {
   pollTimeout(now: number): number {
     if (this.state === 'closed') return Infinity
     if (this.state === 'closing') return this.closingUntil
-    let t = Math.min(this.lastReceived + this.config.keepAliveTimeout, this.nextKeepAlive, this.handshakeDeadline)
+    // Fix (test/sim/transfer.test.ts "slow reader"): stream events queued by app calls outside
+    // handlePackets/handleTimeout (e.g. 'end' when a backpressured reader reads the last bytes
+    // later) did not wake the session, so Endpoint.pollEvent never saw them until the next
+    // packet or keep-alive (up to keepAliveInterval). An immediate deadline makes the endpoint
+    // call handleTimeout, which wakes the session, and the events are polled.
+    if (this.state === 'active' && this.streams.hasPendingEvents) return now
+    let t = Math.min(this.lastReceived + this.config.keepAliveTimeout, this.nextKeepAlive, this.handshakeDeadline, this.pathChallengeAt)
     if (!this.bare) t = Math.min(t, this.acks.getTimeout(), this.recovery.getTimeout())
     // Data held back only by the pacer needs a wake-up when tokens are back.
     if (this.state === 'active' && (this.streams.wantsToSend() || this.datagrams.length > 0) && this.cc.canSend(this.maxPacket)) {
@@ -392,6 +459,10 @@ export class Session {
     if (now >= this.lastReceived + this.config.keepAliveTimeout) {
       this.close(WireError.SESSION_TIMEOUT, `no authenticated packet for ${this.config.keepAliveTimeout} ms`)
       return
+    }
+    if (now >= this.pathChallengeAt) {
+      this.pathChallengeAt = Infinity
+      this.pathChallengeDue = true
     }
     if (now >= this.nextKeepAlive) {
       this.keepAliveDue = true
@@ -419,6 +490,7 @@ export class Session {
     if (this.closeFrame && !this.closeSent) return true
     if (this.state === 'closing') return false
     return (
+      this.pathChallengeDue ||
       this.needFinal ||
       this.keepAliveDue ||
       this.probesWanted > 0 ||
@@ -445,7 +517,7 @@ export class Session {
     let n = 0
     while (n < max) {
       const off = offsets[first + n]!
-      const len = this.writeOnePacket(now, slab, off, Math.min(this.maxPacket, slab.length - off))
+      const len = this.writeOnePacket(now, slab, off, Math.min(this.maxPacket, slab.length - off), n === 0)
       if (len === 0) break
       lengths[first + n] = len
       n++
@@ -457,7 +529,7 @@ export class Session {
     return n
   }
 
-  private writeOnePacket(now: number, buf: Uint8Array, off: number, room: number): number {
+  private writeOnePacket(now: number, buf: Uint8Array, off: number, room: number, firstOfBatch: boolean): number {
     if (this.state === 'closed' || this.state === 'handshaking') return 0
     const end = off + room - AEAD_TAG_SIZE
     let pos = off + HEADER_SIZE
@@ -514,6 +586,12 @@ export class Session {
         pos = this.streams.writeFrames(buf, pos, end, rec.streams)
         if (pos !== before) ackEliciting = true
       }
+      // Every 16th packet of a pure ACK stream asks for an ACK itself, so the peer's ACKs of
+      // it let our AckTracker forget old ranges (RFC 9000 §13.2.4).
+      if (!ackEliciting && rec.ackLargest >= 0 && this.ackOnlyRun >= 16 && end - pos >= 1 + KEEP_ALIVE_DATA_SIZE) {
+        pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE, data: this.random8() })
+        ackEliciting = true
+      }
       if (this.probesWanted > 0 && !ackEliciting && end - pos >= 1 + KEEP_ALIVE_DATA_SIZE) {
         // A probe must elicit an ACK even when there is no data to resend (RFC 9002 §6.2.4).
         pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE, data: this.random8() })
@@ -526,8 +604,13 @@ export class Session {
       return 0
     }
     if (ackEliciting && this.probesWanted > 0) this.probesWanted--
+    this.ackOnlyRun = ackEliciting ? 0 : this.ackOnlyRun + 1
     this.needFinal = false
-    this.maybeUpdateKeys(now)
+    // Fix (test/sim/streams.test.ts "key update"): writePackets seals the whole batch with the
+    // key current at its end, so a key update started mid-batch sealed the earlier packets with
+    // the new key under the old phase bit, and the peer dropped them as forgeries ('auth').
+    // Start updates only on the first packet of a batch: a batch is then always one key.
+    if (firstOfBatch) this.maybeUpdateKeys(now)
     const pn = this.nextPn++
     const flags = this.sendKey.phase ? HeaderFlag.KEY_PHASE : 0
     writeHeader(buf, off, PROTOCOL_VERSION, isFinal ? PacketType.FINAL : PacketType.DATA, flags, this.id, pn)
@@ -627,9 +710,25 @@ export class Session {
 
   resendClose(): void {
     if (this.state === 'closing') {
+      // Fix (test/fuzz/core-authenticated.property.test.ts, "closing state"): the packets that
+      // trigger this are not authenticated (any datagram naming the session id), so answering
+      // every one let anyone make us send a SESSION_CLOSE (up to ~300 bytes) to the peer per
+      // 19-byte forgery. Answer only the 1st, 2nd, 4th, 8th... (RFC 9000 §10.2.1).
+      this.closingRx++
+      if ((this.closingRx & (this.closingRx - 1)) !== 0) return
       this.closeSent = false
       this.wake(this)
     }
+  }
+  private closingRx = 0
+
+  /**
+   * The application changed stream state (wrote, read, ended): events it produced (e.g. a
+   * stream's 'end' once its last bytes were read) and frames it made due (credit) must be
+   * picked up without waiting for the next packet.
+   */
+  poke(): void {
+    this.wake(this)
   }
 
   /** Responder: a duplicate AUTH_PROOF means our FINAL was lost; send one again. */

@@ -97,6 +97,15 @@ export class StreamManager {
     return s.key
   }
 
+  /**
+   * Events queued and not yet polled. App calls (read -> 'end', abort -> 'closed', ...) queue
+   * events outside packet processing; the session uses this to get woken so they reach the app.
+   * (Added with test/sim/transfer.test.ts "slow reader".)
+   */
+  get hasPendingEvents(): boolean {
+    return this.eventHead < this.events.length
+  }
+
   /** Number of live streams (both kinds); for stats and leak checks. */
   get streamCount(): number {
     return this.streams.size

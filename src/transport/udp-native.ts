@@ -202,6 +202,11 @@ export class NativeUdpTransport implements Transport {
   }
 
   /** Binds and starts receiving. Idempotent; dial() calls it too (clients need replies). */
+  /** Address family of this socket (decided by the bind host; IPv6 sockets are IPv6-only). */
+  get socketFamily(): 4 | 6 {
+    return this.family
+  }
+
   listen(): Promise<BoundAddress> {
     if (this.closed) return Promise.reject(new STTTransportError(ErrorCode.TRANSPORT, 'transport is closed'))
     this.opening ??= this.openSocket()

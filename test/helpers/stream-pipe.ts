@@ -81,6 +81,7 @@ export class PipeEndpoint {
   probesPending = 0
   packetsSent = 0
   ackOnlySinceEliciting = 0
+  nacksSent = 0
   error = 0
   private readonly buf: Uint8Array
 
@@ -126,7 +127,11 @@ export class PipeEndpoint {
       if (p > pos) rec.ackLargest = this.acks.lastAckLargest
       pos = p
     }
-    if (!this.bare) pos = this.acks.writeNack(buf, pos, end, now)
+    if (!this.bare) {
+      const p = this.acks.writeNack(buf, pos, end, now)
+      if (p > pos) this.nacksSent++
+      pos = p
+    }
     if (dataOk || this.probesPending > 0) pos = this.streams.writeFrames(buf, pos, end, rec.stream)
     let eliciting = !rec.stream.isEmpty
     // Probes must elicit an ACK; so must an occasional ACK-only packet, so the peer's ACKs
@@ -212,6 +217,9 @@ export class StreamPipe {
   readonly link: Required<LinkOptions>
   delivered = 0
   dropped = 0
+  /** Explicit loss: return true to drop the n-th packet `from` sends (counted from 0). */
+  dropIf: ((from: PipeEndpoint, n: number, data: Uint8Array) => boolean) | null = null
+  private sentBy = new Map<PipeEndpoint, number>()
   /** Called after every step, for the test's application logic. */
   onStep: ((pipe: StreamPipe) => void) | null = null
 
@@ -238,6 +246,12 @@ export class StreamPipe {
   private enqueue(from: PipeEndpoint, data: Uint8Array): void {
     const L = this.link
     const to = this.peerOf(from)
+    const n = this.sentBy.get(from) ?? 0
+    this.sentBy.set(from, n + 1)
+    if (this.dropIf?.(from, n, data)) {
+      this.dropped++
+      return
+    }
     // Bottleneck: serialisation at `rate`, tail drop beyond queueMs of backlog.
     let depart = this.now
     if (L.rate !== Infinity) {

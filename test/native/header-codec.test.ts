@@ -18,6 +18,7 @@ import {
 } from '../../src/native/header-codec-native.js'
 import { backend, binding } from '../../src/native/load.js'
 import { HEADER_SIZE } from '../../src/protocol/constants.js'
+import { readHeader } from '../../src/protocol/header.js'
 
 const SKIP_REASON = 'native addon not loaded (STT_NATIVE=0 or not built): native codec tests skipped'
 
@@ -88,6 +89,27 @@ describe.skipIf(backend !== 'native')(`native header codec (${backend === 'nativ
         expect(statuses).toContain(HeaderStatus.BAD_VERSION)
       }
     }
+  })
+
+  it("agrees with the protocol's own per-packet reader (src/protocol/header.ts)", () => {
+    const { slab, offsets, lengths } = randomBatch(256)
+    const out = allocHeaderColumns(256)
+    native.decodeHeaders(slab, offsets, lengths, 256, out)
+    let compared = 0
+    for (let i = 0; i < 256; i++) {
+      const h = readHeader(slab, offsets[i]!, lengths[i]!)
+      if (h === null) {
+        expect(out.status[i]).toBe(HeaderStatus.SHORT)
+        continue
+      }
+      expect([out.version[i], out.type[i], out.flags[i]]).toEqual([h.version, h.type, h.flags])
+      expect(out.sessionId[i]).toBe(BigInt('0x' + Buffer.from(h.sessionId).toString('hex')))
+      // readHeader gives packet numbers as safe integers (-1 above 2^53).
+      if (h.packetNumber >= 0) expect(out.pn[i]).toBe(BigInt(h.packetNumber))
+      else expect(out.pn[i]! > BigInt(Number.MAX_SAFE_INTEGER)).toBe(true)
+      compared++
+    }
+    expect(compared).toBeGreaterThan(200)
   })
 
   it('decodes known bytes to known fields (big-endian session id and packet number)', () => {

@@ -111,6 +111,34 @@ describe('AckTracker', () => {
     expect(decodeFrames(encodeFrames([f]))).toEqual([f])
   })
 
+  it('property: writeAck encodes exactly buildAck (trimmed to the budget) and decodes with frames.ts', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 0, max: 100_000 }), { minLength: 1, maxLength: 300 }),
+        fc.integer({ min: 4, max: 600 }),
+        (pns, room) => {
+          const t = new AckTracker()
+          for (const pn of pns) t.onPacketReceived(pn, true, 0)
+          const expected = t.buildAck(0.25)!
+          const buf = new Uint8Array(room)
+          const end = t.writeAck(buf, 0, room, 0.25)
+          if (end === 0) return
+          const got = decodeFrames(buf, 0, end) as AckFrame[]
+          expect(got.length).toBe(1)
+          expect(got[0]!.ackDelayMicros).toBe(expected.ackDelayMicros)
+          expect(got[0]!.ranges).toEqual(expected.ranges.slice(0, got[0]!.ranges.length))
+          expect(encodeFrames(got).length).toBe(end)
+          // Not more trimmed than needed: one more range would not have fitted.
+          if (got[0]!.ranges.length < expected.ranges.length) {
+            const bigger = encodeFrames([{ ...expected, ranges: expected.ranges.slice(0, got[0]!.ranges.length + 1) }])
+            expect(bigger.length).toBeGreaterThan(room)
+          }
+        },
+      ),
+      { seed: 77, numRuns: 300 },
+    )
+  })
+
   it('property: the ACK frame covers exactly the received numbers (newest MAX_ACK_RANGES ranges)', () => {
     fc.assert(
       fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 2000 }), { minLength: 1, maxLength: 300 }), (pns) => {

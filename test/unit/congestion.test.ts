@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createCongestionController, Cubic, NewReno, Pacer } from '../../src/protocol/congestion/index.js'
 import { CUBIC_BETA } from '../../src/protocol/congestion/cubic.js'
@@ -177,4 +178,62 @@ describe('Pacer', () => {
       p.onPacketSent(0, MDS)
     }
   })
+})
+
+describe('congestion controller properties', () => {
+  type Ev = { t: 'send'; n: number } | { t: 'ack'; n: number } | { t: 'lose'; n: number } | { t: 'tick'; ms: number }
+  const evArb: fc.Arbitrary<Ev> = fc.oneof(
+    fc.record({ t: fc.constant('send' as const), n: fc.integer({ min: 1, max: 30 }) }),
+    fc.record({ t: fc.constant('ack' as const), n: fc.integer({ min: 1, max: 30 }) }),
+    fc.record({ t: fc.constant('lose' as const), n: fc.integer({ min: 1, max: 5 }) }),
+    fc.record({ t: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 200 }) }),
+  )
+
+  for (const [name, factor] of [
+    ['newreno', 0.5],
+    ['cubic', CUBIC_BETA],
+  ] as const) {
+    it(`${name}: window >= minimum, flight consistent, one reduction by ${factor} per recovery period`, () => {
+      fc.assert(
+        fc.property(fc.array(evArb, { maxLength: 200 }), (evs) => {
+          const cc = createCongestionController(name, { maxDatagramSize: MDS, rtt: { smoothedRtt: 50, minRtt: 50 } })
+          const sent: number[] = [] // send times of in-flight packets, oldest first
+          let now = 0
+          let recoveryStart = -Infinity
+          for (const ev of evs) {
+            if (ev.t === 'tick') now += ev.ms
+            else if (ev.t === 'send') for (let i = 0; i < ev.n; i++) sent.push((cc.onPacketSent(now, MDS), now))
+            else if (ev.t === 'ack') {
+              for (let i = 0; i < ev.n && sent.length > 0; i++) {
+                const before = cc.cwnd
+                const st = sent.shift()!
+                cc.onPacketAcked(st, MDS, now)
+                if (st <= recoveryStart) expect(cc.cwnd).toBe(before) // no growth from pre-recovery packets
+                else expect(cc.cwnd).toBeGreaterThanOrEqual(before)
+              }
+            } else {
+              for (let i = 0; i < ev.n && sent.length > 0; i++) {
+                const st = sent.shift()!
+                const before = cc.cwnd
+                const events = cc.congestionEvents
+                cc.onPacketLost(MDS)
+                cc.onCongestionEvent(st, now)
+                if (st <= recoveryStart) {
+                  expect(cc.cwnd).toBe(before)
+                  expect(cc.congestionEvents).toBe(events)
+                } else {
+                  expect(cc.cwnd).toBeCloseTo(Math.max(before * factor, 2 * MDS))
+                  expect(cc.congestionEvents).toBe(events + 1)
+                  recoveryStart = now
+                }
+              }
+            }
+            expect(cc.cwnd).toBeGreaterThanOrEqual(2 * MDS)
+            expect(cc.bytesInFlight).toBe(sent.length * MDS)
+          }
+        }),
+        { seed: 4242, numRuns: 300 },
+      )
+    })
+  }
 })

@@ -19,6 +19,28 @@ describe('two StreamManagers over a lossy pipe', () => {
 })
 
 describe('pipe scenarios', () => {
+  it('recovers a lost tail packet through a PTO probe (no later packet to reveal the loss)', () => {
+    // a: [OPEN+DATA]#0 [DATA]#1 [DATA+FIN]#2 (dropped) ... PTO fires, probe resends the tail.
+    const pipe = new StreamPipe({ seed: 1, link: { latency: 10 } })
+    pipe.dropIf = (from, n) => from === pipe.a && n === 2
+    const t = startTransfer(pipe, { streams: 1, bytesPerStream: 3000 })
+    expect(pipe.run(t.done, 60_000)).toBe(true)
+    expectHashesMatch(t, () => 2)
+    expect(pipe.a.loss.stats().ptoTotal).toBeGreaterThan(0)
+    expect(pipe.dropped).toBe(1)
+  })
+
+  it('a mid-flight loss is reported by NACK and retransmitted without waiting for a PTO', () => {
+    const pipe = new StreamPipe({ seed: 1, link: { latency: 10 } })
+    pipe.dropIf = (from, n) => from === pipe.a && n === 5
+    const t = startTransfer(pipe, { streams: 2, bytesPerStream: 64 * 1024 })
+    expect(pipe.run(t.done, 60_000)).toBe(true)
+    expectHashesMatch(t, (i) => (2 * i + 1) * 2)
+    expect(pipe.a.loss.stats().lostPackets).toBe(1)
+    expect(pipe.a.loss.stats().ptoTotal).toBe(0)
+    expect(pipe.b.nacksSent).toBeGreaterThan(0)
+  })
+
   it('CUBIC moves 4 MiB across 8 streams with 5% loss', () => {
     const pipe = new StreamPipe({ seed: 7, link: { latency: 15, rate: 2500, loss: 0.05, reorder: 0.05 }, a: { cc: 'cubic' }, b: { cc: 'cubic' } })
     const t = startTransfer(pipe, { streams: 8, bytesPerStream: 512 * 1024 })

@@ -70,8 +70,9 @@ export abstract class WindowController implements CongestionController {
     this.reduce(now)
   }
 
-  onPersistentCongestion(now: number): void {
-    this.recoveryStartTime = now
+  onPersistentCongestion(_now: number): void {
+    // RFC 9002 B.8: congestion_recovery_start_time = 0 (leave recovery), cwnd = kMinimumWindow.
+    this.recoveryStartTime = -Infinity
     this.cwnd = this.minimumWindow
     this.onCollapse()
   }

@@ -79,14 +79,14 @@ export class Cubic extends WindowController {
     const cwndSeg = this.cwnd / this.maxDatagramSize
     // §4.7 fast convergence: release bandwidth faster when W_max keeps shrinking.
     this.wMax = cwndSeg < this.wMax ? (cwndSeg * (1 + CUBIC_BETA)) / 2 : cwndSeg
-    this.ssthresh = Math.max(this.cwnd * CUBIC_BETA, this.minimumWindow)
-    this.cwnd = this.ssthresh
+    // §4.6: ssthresh = cwnd * beta_cubic; cwnd = max(ssthresh, minimum window).
+    this.ssthresh = this.cwnd * CUBIC_BETA
+    this.cwnd = Math.max(this.ssthresh, this.minimumWindow)
     this.epochStart = -1
   }
 
   protected onCollapse(): void {
     this.epochStart = -1
     this.wMax = 0
-    this.ssthresh = Math.max(this.ssthresh, this.minimumWindow)
   }
 }

@@ -31,8 +31,9 @@ export class NewReno extends WindowController {
   }
 
   protected reduce(): void {
-    this.ssthresh = Math.max(this.cwnd * NEWRENO_LOSS_REDUCTION, this.minimumWindow)
-    this.cwnd = this.ssthresh
+    // RFC 9002 B.6: ssthresh = cwnd * kLossReductionFactor; cwnd = max(ssthresh, kMinimumWindow).
+    this.ssthresh = this.cwnd * NEWRENO_LOSS_REDUCTION
+    this.cwnd = Math.max(this.ssthresh, this.minimumWindow)
     this.bytesAckedInCa = 0
   }
 

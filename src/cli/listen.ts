@@ -1,0 +1,169 @@
+/** stt listen: a long-running node that logs sessions, receives files (--out) and echoes (--echo). */
+import { mkdirSync, accessSync, constants as fsc } from 'node:fs'
+import { resolve } from 'node:path'
+import type { Duplex } from 'node:stream'
+import { STTNode, backend, type STTSession, type STTStream } from '../index.js'
+import { parse, parseIntArg, str } from './args.js'
+import { CliError, EXIT, EXIT_HELP, describeError } from './exit.js'
+import { bytes, shortHex } from './format.js'
+import type { Io } from './io.js'
+import { parseTransports } from './node-options.js'
+import { isProbe } from './probe.js'
+import { seedFromArgs } from './common.js'
+import { FILE_MAGIC, decodeHeader, readLine, receiveFile, reply } from './transfer.js'
+
+export const HELP = `usage: stt listen --seed-file FILE [--port 8080] [--host 0.0.0.0] [--transport udp,websocket]
+                  [--websocket-port N] [--tls-cert cert.pem --tls-key key.pem]
+                  [--out DIR] [--echo] [--name NAME]
+
+Runs a node until Ctrl-C / SIGTERM, then closes every session with a reason and exits 0.
+On start it prints its addresses, then one machine-readable line:
+  listening udp://0.0.0.0:8080 ws://0.0.0.0:8080/stt
+and one line per session opening and closing (peer name, address, transport).
+
+  --seed-file FILE     the group's shared seed (stt keygen)                        [required]
+  --port N             UDP port, and the WebSocket port unless --websocket-port    [8080]
+                       (0 = any free port; the "listening" line says which)
+  --host ADDR          listen address                                              [0.0.0.0]
+  --transport LIST     udp, websocket, or udp,websocket                            [udp,websocket]
+  --websocket-port N   WebSocket (TCP) port if not the same number as --port
+  --tls-cert/--tls-key PEM files: serve wss:// instead of ws://
+  --out DIR            accept files from stt send into DIR (SHA-256 verified; written to a
+                       temporary name, renamed when verified; never overwrites)
+  --echo               echo every stream and datagram back (latency tests)
+  --name NAME          name sent to peers in the handshake                          [hostname-less: stt-listen]
+
+Any listener answers the probe datagrams of stt diagnose.
+
+${EXIT_HELP}`
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, {
+    'seed-file': { type: 'string', short: 's' },
+    port: { type: 'string', short: 'p' },
+    host: { type: 'string' },
+    transport: { type: 'string', short: 't' },
+    'websocket-port': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    out: { type: 'string', short: 'o' },
+    echo: { type: 'boolean' },
+    name: { type: 'string', short: 'n' },
+  })
+  if (values.help) return io.out(HELP), EXIT.OK
+  const port = parseIntArg(str(values.port) ?? '8080', '--port', 0, 65535)!
+  const wsPort = parseIntArg(str(values['websocket-port']), '--websocket-port', 0, 65535)
+  const transports = parseTransports(str(values.transport), ['udp', 'websocket'])
+  const cert = str(values['tls-cert'])
+  const key = str(values['tls-key'])
+  if ((cert === undefined) !== (key === undefined)) throw new CliError('--tls-cert and --tls-key go together', EXIT.USAGE)
+  const outDir = str(values.out) ? resolve(str(values.out)!) : undefined
+  if (outDir) {
+    try {
+      mkdirSync(outDir, { recursive: true })
+      accessSync(outDir, fsc.W_OK)
+    } catch (err) {
+      throw new CliError(`cannot use --out ${outDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, EXIT.FILE)
+    }
+  }
+  const sharedSeed = seedFromArgs(values, io)
+  const node = new STTNode({
+    sharedSeed,
+    name: str(values.name) ?? 'stt-listen',
+    host: str(values.host) ?? '0.0.0.0',
+    port,
+    transport: transports,
+    websocketPort: wsPort,
+    tls: cert ? { cert, key } : undefined,
+  })
+  let info
+  try {
+    info = await node.start()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' || /EADDRINUSE/.test(String((err as Error).message)))
+      throw new CliError(`port ${port} is already in use (stop the other program or choose another --port)`, EXIT.CONFIG)
+    throw err
+  }
+  const echo = values.echo === true
+  const urls: string[] = []
+  for (const [t, a] of Object.entries(info.addresses)) {
+    const h = a.host.includes(':') ? `[${a.host}]` : a.host
+    urls.push(t === 'udp' ? `udp://${h}:${a.port}` : `${cert ? 'wss' : 'ws'}://${h}:${a.port}/stt`)
+  }
+  io.err(`stt listen: node ${shortHex(node.nodeId)} ("${node.config.name}"), backend ${backend}, ${outDir ? `saving files to ${outDir}` : 'not accepting files (no --out)'}${echo ? ', echo on' : ''}`)
+  io.out(`listening ${urls.join(' ')}`)
+
+  const log = (s: string) => io.out(s)
+  node.on('session', (s: STTSession) => {
+    log(`session open ${s.id} peer="${s.peerName}" from ${s.remoteAddress} via ${s.transport}`)
+    s.on('close', (c: { code: number; reason: string; remote: boolean }) => {
+      log(`session closed ${s.id} peer="${s.peerName}" reason="${c.reason}"${c.remote ? ' (by peer)' : ''}${c.code ? ` code=0x${c.code.toString(16)}` : ''}`)
+    })
+    s.on('datagram', (d: Buffer) => {
+      if (!echo && !isProbe(d)) return
+      try {
+        s.sendDatagram(d)
+      } catch {
+        // session closing, or over this path's limit: a probe is allowed to get lost
+      }
+    })
+    s.on('stream', (st: STTStream) => {
+      handleStream(st, s, { outDir, echo, log, io }).catch((err) => log(`stream ${st.id} of ${s.id} failed: ${describeError(err)}`))
+    })
+  })
+
+  await new Promise<void>((resolveStop) => {
+    let stopping = false
+    const stop = (sig: string) => {
+      if (stopping) {
+        io.err(`stt listen: ${sig} again, exiting now`)
+        process.exit(130)
+      }
+      stopping = true
+      const n = node.getActiveSessions().length
+      io.err(`stt listen: ${sig}: closing ${n} session${n === 1 ? '' : 's'} and stopping`)
+      node.stop(`listener shutting down (${sig})`).then(resolveStop, (err) => {
+        io.err(`stt listen: stop failed: ${describeError(err)}`)
+        resolveStop()
+      })
+    }
+    process.once('SIGINT', () => stop('SIGINT'))
+    process.once('SIGTERM', () => stop('SIGTERM'))
+  })
+  io.err('stt listen: stopped')
+  return EXIT.OK
+}
+
+async function handleStream(st: Duplex & { id: number }, s: STTSession, o: { outDir?: string; echo: boolean; log: (s: string) => void; io: Io }): Promise<void> {
+  st.on('error', () => {}) // reported through the paths below; never crash the listener
+  const { line, head, rest, ended } = await readLine(st)
+  if (line !== null && line.startsWith(FILE_MAGIC) && (o.outDir || !o.echo)) {
+    let header
+    try {
+      header = decodeHeader(line)
+    } catch (err) {
+      st.resume()
+      return reply(st, `ERR ${(err as Error).message}\n`)
+    }
+    if (!o.outDir) {
+      st.resume() // drain, so the sender is not stalled by flow control while it reads our answer
+      o.log(`refused file "${header.name}" from "${s.peerName}": this listener has no --out`)
+      return reply(st, 'ERR this node does not accept files (start stt listen with --out DIR)\n')
+    }
+    const t0 = performance.now()
+    const r = await receiveFile(st, header, rest, o.outDir)
+    const secs = (performance.now() - t0) / 1000
+    if (r.ok) o.log(`received "${r.saved}" ${bytes(r.size)} from "${s.peerName}" sha256 ${r.sha256} verified (${secs.toFixed(2)} s)`)
+    else o.log(`failed file "${r.name}" from "${s.peerName}": ${r.reason}`)
+    return
+  }
+  if (o.echo) {
+    if (head.length) st.write(head)
+    if (ended) return void st.end()
+    st.pipe(st)
+    st.resume()
+    return
+  }
+  st.resume()
+  reply(st, 'ERR unknown request (this listener takes files from stt send with --out, or echoes with --echo)\n')
+}

@@ -1,0 +1,212 @@
+/** stt send: files to a listening node over one session, one stream per file, SHA-256 confirmed. */
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import { basename } from 'node:path'
+import { STTNode, type STTSession, type STTStream } from '../index.js'
+import { parse, parseIntArg, str } from './args.js'
+import { CliError, EXIT, EXIT_HELP, describeError } from './exit.js'
+import { bytes, rate } from './format.js'
+import type { Io } from './io.js'
+import { checkTarget } from './node-options.js'
+import { seedFromArgs } from './common.js'
+import { makeProgress } from './progress.js'
+import { encodeHeader, readLine } from './transfer.js'
+
+export const HELP = `usage: stt send FILE... --to URL --seed-file FILE [--proxy http://host:port] [--ca ca.pem]
+                [--insecure] [--timeout MS] [--name NAME] [--quiet]
+
+Sends each FILE on its own stream of one session. Each stream starts with a one-line header
+(name, size, SHA-256), then the bytes; the receiver (stt listen --out DIR) verifies the hash
+and answers OK or ERR on the same stream. Exits 0 only when every file was confirmed; a
+failed transfer is reported and never resumed silently.
+
+  --to URL            udp://host:8080 | ws://host:8080/stt | wss://host:8443/stt | auto://host:8080
+                      (auto: UDP first, WebSocket on the same port if UDP gets no answer)  [required]
+  --seed-file FILE    the group's shared seed                                            [required]
+  --proxy URL         HTTP CONNECT proxy for ws:// and wss:// (http://user:pass@host:port)
+  --ca FILE           CA certificate (PEM) to trust for wss://
+  --insecure          wss:// without verifying the server certificate (STT still authenticates the peer)
+  --timeout MS        handshake timeout                                                  [10000]
+  --name NAME         name sent to the peer                                              [stt-send]
+  -q, --quiet         no progress output (results and errors only)
+
+Progress: a bar with rate and ETA on a terminal, plain "progress ..." lines on stderr otherwise.
+Result lines on stdout: "sent NAME SIZE sha256 HASH confirmed".
+
+${EXIT_HELP}`
+
+interface Item {
+  path: string
+  name: string
+  size: number
+  sha256?: string
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256')
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer)
+  return h.digest('hex')
+}
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      to: { type: 'string' },
+      'seed-file': { type: 'string', short: 's' },
+      proxy: { type: 'string' },
+      ca: { type: 'string' },
+      insecure: { type: 'boolean' },
+      timeout: { type: 'string' },
+      name: { type: 'string', short: 'n' },
+    },
+    true,
+  )
+  if (values.help) return io.out(HELP), EXIT.OK
+  if (positionals.length === 0) throw new CliError('no FILE given (stt send FILE... --to URL --seed-file FILE)', EXIT.USAGE)
+  const to = str(values.to)
+  if (!to) throw new CliError('--to URL is required (e.g. --to udp://host:8080)', EXIT.USAGE)
+  const target = checkTarget(to)
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(to) ? to : `udp://${to}`
+  const timeout = parseIntArg(str(values.timeout), '--timeout', 100, 600_000) ?? 10_000
+  const proxy = str(values.proxy)
+  if (proxy && !/^http:\/\//i.test(proxy)) throw new CliError(`--proxy must be an http:// URL (got ${proxy})`, EXIT.USAGE)
+  if (proxy && target.scheme === 'udp') throw new CliError('--proxy works with ws://, wss:// and auto:// targets only (UDP cannot go through an HTTP proxy)', EXIT.USAGE)
+
+  // Every file must exist before anything goes on the wire.
+  const items: Item[] = []
+  for (const p of positionals) {
+    let st
+    try {
+      st = await stat(p)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      throw new CliError(`cannot read ${p}: ${code === 'ENOENT' ? 'no such file' : code}`, EXIT.FILE)
+    }
+    if (!st.isFile()) throw new CliError(`${p} is not a regular file`, EXIT.FILE)
+    items.push({ path: p, name: basename(p), size: st.size })
+  }
+  const sharedSeed = seedFromArgs(values, io)
+
+  const mode = values.quiet ? 'none' : process.stderr.isTTY ? 'tty' : 'plain'
+  const info = (s: string) => {
+    if (mode !== 'none') io.err(s)
+  }
+  for (const it of items) {
+    if (it.size > 64 << 20) info(`hashing ${it.name} (${bytes(it.size)})...`)
+    try {
+      it.sha256 = await sha256File(it.path)
+    } catch (err) {
+      throw new CliError(`cannot read ${it.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, EXIT.FILE)
+    }
+  }
+
+  const node = new STTNode({ sharedSeed, name: str(values.name) ?? 'stt-send', host: '0.0.0.0', port: 0, transport: 'udp', acceptConnections: false, proxy })
+  await node.start()
+  let session: STTSession | null = null
+  try {
+    const tls = str(values.ca) || values.insecure ? { ca: str(values.ca), rejectUnauthorized: values.insecure !== true } : undefined
+    const t0 = performance.now()
+    session = await node.connect(url, { timeout, tls, proxy, connectTimeout: timeout })
+    info(
+      `connected to "${session.peerName}" at ${session.remoteAddress} via ${session.transport} in ${(performance.now() - t0).toFixed(0)} ms` +
+        (session.transportReason ? ` (${session.transportReason})` : '') +
+        `, session ${session.id}`,
+    )
+    let closedWhy: string | null = null
+    session.once('close', (c: { reason: string; remote: boolean }) => {
+      closedWhy = `session closed${c.remote ? ' by the peer' : ''}: ${c.reason}`
+    })
+    let failed = 0
+    for (const it of items) {
+      if (closedWhy) throw new CliError(`${it.name}: not sent, ${closedWhy}`, EXIT.TRANSFER)
+      const r = await sendOne(session, it, mode, io)
+      if (r.ok) io.out(`sent ${it.name} ${it.size} sha256 ${it.sha256} confirmed${r.saved && r.saved !== it.name ? ` (saved as ${r.saved})` : ''}`)
+      else {
+        failed++
+        io.err(`stt send: ${it.name}: transfer failed: ${r.reason}`)
+      }
+    }
+    if (failed) {
+      if (items.length > 1) io.err(`stt send: ${failed} of ${items.length} files failed`)
+      return EXIT.TRANSFER
+    }
+    return EXIT.OK
+  } finally {
+    if (session && !session.closed) await Promise.race([session.close('transfer finished'), new Promise((r) => setTimeout(r, 1000))])
+    await node.stop('sender done')
+  }
+}
+
+async function sendOne(session: STTSession, it: Item, mode: 'tty' | 'plain' | 'none', io: Io): Promise<{ ok: boolean; reason?: string; saved?: string }> {
+  let st: STTStream
+  try {
+    st = session.openStream()
+  } catch (err) {
+    return { ok: false, reason: describeError(err) }
+  }
+  const progress = makeProgress(it.name, it.size, mode, (s) => io.err(s))
+  const t0 = performance.now()
+  let done = 0
+  let streamErr: Error | null = null
+  st.on('error', (e) => {
+    streamErr = e
+  })
+  const answer = readLine(st).then(
+    (r) => r,
+    (e: Error) => ({ line: null, head: Buffer.alloc(0), rest: Buffer.alloc(0), ended: true, error: e }),
+  )
+  const src = createReadStream(it.path, { highWaterMark: 256 * 1024 })
+  // Stop writing at once if the receiver answers (ERR) or the stream breaks before we finish.
+  let earlyAnswer = false
+  void answer.then(() => {
+    earlyAnswer = true
+    src.destroy()
+  })
+  const wrote = new Promise<void>((resolve, reject) => {
+    st.write(encodeHeader({ name: it.name, size: it.size, sha256: it.sha256! }))
+    src.on('data', (chunk) => {
+      done += chunk.length
+      progress.update(done)
+      if (!st.write(chunk)) {
+        src.pause()
+        st.once('drain', () => src.resume())
+      }
+    })
+    src.once('end', () => {
+      st.end()
+      resolve()
+    })
+    src.once('error', reject)
+    src.once('close', () => {
+      if (earlyAnswer) resolve()
+    })
+  })
+  try {
+    await wrote
+  } catch (err) {
+    st.destroy()
+    progress.stop(`${it.name}: read error`)
+    return { ok: false, reason: `cannot read ${it.path}: ${(err as Error).message}` }
+  }
+  if (!earlyAnswer) progress.update(done)
+  const a = await answer
+  const secs = (performance.now() - t0) / 1000
+  const line = a.line
+  if (line?.startsWith('OK ')) {
+    const [, hash, ...saved] = line.split(' ')
+    if (hash !== it.sha256) {
+      progress.stop(`${it.name}: receiver reported a different hash`)
+      return { ok: false, reason: `receiver confirmed hash ${hash}, expected ${it.sha256}` }
+    }
+    progress.stop(`${it.name}: ${bytes(it.size)} in ${secs.toFixed(2)} s (${rate(it.size / Math.max(secs, 1e-6))}), confirmed by the receiver`)
+    return { ok: true, saved: saved.join(' ') }
+  }
+  progress.stop(`${it.name}: failed`)
+  if (line?.startsWith('ERR ')) return { ok: false, reason: `receiver answered: ${line.slice(4)}` }
+  const e = (a as { error?: Error }).error ?? streamErr
+  if (e) return { ok: false, reason: `stream failed after ${bytes(done)}: ${describeError(e)}` }
+  if (line !== null) return { ok: false, reason: `unexpected answer from the receiver: ${JSON.stringify(line.slice(0, 80))} (is it stt listen --out?)` }
+  return { ok: false, reason: `the receiver closed the stream after ${bytes(done)} without confirming (session ${session.closed ? 'closed' : 'open'})` }
+}
