@@ -23,6 +23,7 @@ import { parseTarget } from './transport/address.js'
 import { NativeUdpTransport } from './transport/udp-native.js'
 import { isIP } from 'node:net'
 import { connectAuto } from './auto-connect.js'
+import { Fifo } from './fifo.js'
 
 /** Bounded work per event-loop turn (quinn's IO_LOOP_BOUND idea): then yield. */
 const MAX_TX_BATCHES_PER_TURN = 64
@@ -93,7 +94,7 @@ export class STTNode extends EventEmitter {
   private urgentScheduled = false
   private started = false
   private stopping = false
-  private readonly receiveQueue: ReceivedPacket[] = []
+  private readonly receiveQueue = new Fifo<ReceivedPacket>()
   private readonly receiveWaiters: Array<(p: ReceivedPacket | null) => void> = []
   private receiveDropped = 0
   private readonly nodeIdBytes: Buffer
@@ -327,6 +328,7 @@ export class STTNode extends EventEmitter {
     const w = this.receiveWaiters.shift()
     if (w) return w(p)
     if (this.receiveQueue.length >= MAX_RECEIVE_QUEUE) {
+      // Nobody is reading node.receive(): keep the newest messages, count the dropped ones.
       this.receiveQueue.shift()
       this.receiveDropped++
     }

@@ -148,6 +148,8 @@ describe.each([
     sock.pause()
     const streams = payloads.map(() => sa.openStream())
     const writers = streams.map((st, i) => persistentWriter(st, payloads[i]!))
+    await sleep(3000)
+    console.log('DBG', b.getTransportStats().transports.websocket!.bytesReceived, buffered(a, sa), JSON.stringify(a.getTransportStats().transports.websocket!.dropped), streams.map((st) => st.writableNeedDrain))
     await waitFor(() => writers.every((w) => w.refusals() > 0), 'write() returns false on every stream', 20_000)
     let maxBuffered = 0
     for (let i = 0; i < 40; i++) {

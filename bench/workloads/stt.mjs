@@ -1,0 +1,139 @@
+// Our library: one STT stream between two processes on loopback.
+//   node bench/workloads/stt.mjs throughput|msgrate|rtt [--mode udp|ws|ws-full|msg] [--size N] ...
+// --mode udp (default): UDP (native mmsg/GSO/GRO transport when the addon loaded, node:dgram
+// with STT_NATIVE=0); ws: WebSocket in bare mode (TCP does delivery); ws-full: WebSocket with
+// STT's own reliability on. The backend (native addon or pure TypeScript) follows STT_NATIVE.
+// The handshake is not timed. Needs `npm run build` first (imports ../../dist).
+import { STTNode, backend } from '../../dist/index.js'
+import { countReadable, pumpWritable, pingPong } from '../lib/workloads.mjs'
+import { sleep } from '../lib/proc.mjs'
+import { runIfMain } from '../lib/cli.mjs'
+
+const sharedSeed = Buffer.alloc(32, 7) // benchmark-only fixed seed
+const transportOf = (ctx) => (ctx.mode === 'ws' || ctx.mode === 'ws-full' ? 'websocket' : 'udp')
+
+async function listen(ctx) {
+  const node = new STTNode({ sharedSeed, host: ctx.host, port: ctx.port ?? 0, transport: transportOf(ctx) })
+  const bound = await node.start()
+  const stream = new Promise((resolve) => node.on('session', (s) => s.on('stream', resolve)))
+  ctx.ready({ port: bound.port })
+  return { node, stream: await stream }
+}
+
+async function dial(ctx) {
+  const node = new STTNode({ sharedSeed, host: ctx.host, port: 0, transport: transportOf(ctx) })
+  await node.start()
+  const mode = ctx.mode ?? 'udp'
+  const url = mode === 'udp' ? `udp://${ctx.host}:${ctx.port}` : `ws://${ctx.host}:${ctx.port}/stt`
+  const session = await node.connect(url, { fullReliability: mode === 'ws-full' })
+  const stream = session.openStream({ noDelay: ctx.kind === 'rtt' })
+  return { node, session, stream }
+}
+
+const sessionExtra = (session) => {
+  const s = session.getStats()
+  return { backend, lost_packets: s.lostPackets, loss_pct: s.packetsSent ? (100 * s.lostPackets) / s.packetsSent : 0, cwnd: s.cwnd }
+}
+
+// Byte stream: like a raw udx stream, writes are coalesced into packets, so msg/s = bytes / size.
+const bulk = {
+  async receiver(ctx) {
+    const { stream } = await listen(ctx)
+    const r = await countReadable(ctx, stream)
+    return { bytes: r.bytes }
+  },
+  async sender(ctx) {
+    const { session, stream } = await dial(ctx)
+    const r = await pumpWritable(ctx, stream)
+    await sleep(100) // let the last ACKs arrive (outside the measured window)
+    return { ...r, extra: sessionExtra(session) }
+  },
+}
+
+// --mode msg: whole messages with boundaries (session.send -> the peer's 'message' events),
+// the counterpart of secret-stream's one-frame-per-write.
+const messages = {
+  async receiver(ctx) {
+    const node = new STTNode({ sharedSeed, host: ctx.host, port: ctx.port ?? 0 })
+    const bound = await node.start()
+    let bytes = 0
+    let msgs = 0
+    const done = new Promise((resolve) => {
+      node.on('session', (s) => {
+        s.on('message', (m) => {
+          if (msgs === 0) ctx.startClock()
+          msgs++
+          bytes += m.data.length
+          if (m.data.length === 0) {
+            msgs--
+            ctx.stopClock()
+            resolve()
+          }
+        })
+      })
+    })
+    ctx.ready({ port: bound.port })
+    await done
+    return { bytes, msgs }
+  },
+  async sender(ctx) {
+    const node = new STTNode({ sharedSeed, host: ctx.host, port: 0 })
+    await node.start()
+    const session = await node.connect(`udp://${ctx.host}:${ctx.port}`)
+    const buf = Buffer.alloc(ctx.size, 0x61)
+    const end = performance.now() + ctx.seconds * 1000
+    const maxBytes = ctx.bytes || Infinity
+    let bytes = 0
+    let msgs = 0
+    ctx.startClock()
+    while (bytes < maxBytes && (msgs & 255 || performance.now() < end)) {
+      const p = session.send(buf)
+      bytes += buf.length
+      msgs++
+      if (msgs % 64 === 0) await p // let backpressure (a full send buffer) hold us
+    }
+    await session.send(Buffer.alloc(0)) // end marker
+    ctx.stopClock()
+    await sleep(200)
+    return { bytes, msgs, extra: sessionExtra(session) }
+  },
+}
+
+const workload = {
+  name: 'stt',
+  describe: 'stt-node: one encrypted reliable stream (--mode udp|ws|ws-full; backend from STT_NATIVE)',
+  defaults: { throughput: { mode: 'udp', size: 65536 }, msgrate: { mode: 'udp', size: 64 }, rtt: { mode: 'udp', size: 64 } },
+  throughput: bulk,
+  msgrate: {
+    receiver: (ctx) => ((ctx.mode ?? 'udp') === 'msg' ? messages.receiver(ctx) : bulk.receiver(ctx)),
+    sender: (ctx) => ((ctx.mode ?? 'udp') === 'msg' ? messages.sender(ctx) : bulk.sender(ctx)),
+  },
+  rtt: {
+    async receiver(ctx) {
+      const { stream } = await listen(ctx)
+      let msgs = 0
+      stream.on('data', (d) => {
+        if (msgs++ === 0) ctx.startClock()
+        stream.write(d)
+      })
+      await ctx.peerDone()
+      return { msgs }
+    },
+    async sender(ctx) {
+      const { stream } = await dial({ ...ctx, kind: 'rtt' })
+      const buf = Buffer.alloc(ctx.size, 0x78)
+      let got = 0
+      const pp = pingPong(ctx, () => {
+        got = 0
+        stream.write(buf)
+      })
+      stream.on('data', (d) => {
+        if ((got += d.byteLength) >= ctx.size) pp.reply()
+      })
+      return pp.done
+    },
+  },
+}
+
+export default workload
+await runIfMain(import.meta.url, workload)
