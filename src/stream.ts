@@ -86,8 +86,8 @@ export class STTStream extends Duplex {
       const b = this.host.manager.read(this.key, 64 * 1024)
       if (b === null) break
       granted = true
-      // The manager's view is only valid until its next call: copy once here.
-      if (!this.push(Buffer.from(b))) {
+      // The receive buffer never rewrites memory it handed out: give the view on without a copy.
+      if (!this.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength))) {
         this.wantRead = false
         break
       }

@@ -62,6 +62,8 @@ interface PendingConnect {
   peerNodeId?: Uint8Array
   bare: boolean
   session: Session | null
+  /** AUTH_FAILED answers seen (one may be a corrupted HELLO). */
+  authFailures: number
 }
 
 export interface EndpointCounters {
@@ -186,6 +188,7 @@ export class Endpoint {
       peerNodeId: opts.peerNodeId,
       bare,
       session: null,
+      authFailures: 0,
     }
     this.pending.set(sessionKeyAt(hs.sessionId, -3), p)
     this.pendingByHandle.set(p.handle, p)
@@ -256,6 +259,13 @@ export class Endpoint {
       case WireError.PROTOCOL_VERSION_MISMATCH:
         return this.fail(p, new STTHandshakeError(ErrorCode.VERSION_MISMATCH, `peer at ${p.address} speaks STT protocol version(s) ${out.versions.join(', ') || 'unknown'}; we speak ${PROTOCOL_VERSION}`, { wireCode: out.code }))
       case WireError.AUTHENTICATION_FAILED:
+        // Unauthenticated, and a HELLO corrupted in flight earns one too: believe it only when
+        // a fresh HELLO is rejected again (a wrong seed still fails within two round trips).
+        if (++p.authFailures < 2 && !p.hs.proof) {
+          p.backoff = this.config.handshakeRetryInitial
+          this.sendHandshake(this.lastNow, p)
+          return
+        }
         return this.fail(p, new STTHandshakeError(ErrorCode.AUTH_FAILED, `peer at ${p.address} rejected our handshake: the shared seed does not match`, { wireCode: out.code }))
       case WireError.TOO_MANY_SESSIONS:
         return this.fail(p, new STTHandshakeError(ErrorCode.TOO_MANY_SESSIONS, `peer at ${p.address} has no room for another session`, { wireCode: out.code }))
@@ -362,7 +372,11 @@ export class Endpoint {
   // Input
   // -------------------------------------------------------------------------------------
 
+  /** Time of the latest input, for replies sent from deep inside packet handling. */
+  private lastNow = 0
+
   handleBatch(now: number, rx: RxBatch): void {
+    this.lastNow = now
     const { slab, offsets, lengths, count, from } = rx
     let i = 0
     while (i < count) {

@@ -19,6 +19,37 @@ export const MERGE_SEGMENT_LIMIT = 2048
 /** Out-of-order segments allowed per window byte: a legitimate sender needs far fewer. */
 const SEGMENT_BYTES_PER_SLOT = 256
 
+/**
+ * Received bytes are copied out of the (reused) datagram into pages handed out by a bump
+ * allocator and never written again: one allocation per 256 KiB instead of one per packet,
+ * in-order packets land back to back so merging them is free (a longer view of the same page),
+ * and the views can be given to the application without another copy. A page lives as long
+ * as any view of it.
+ */
+const PAGE_SIZE = 256 * 1024
+let page = new Uint8Array(PAGE_SIZE)
+let pageUsed = 0
+
+/** n bytes of page memory (large requests get their own buffer). */
+function allocPage(n: number): Uint8Array {
+  if (n > PAGE_SIZE / 8) return new Uint8Array(n)
+  if (pageUsed + n > PAGE_SIZE) {
+    page = new Uint8Array(PAGE_SIZE)
+    pageUsed = 0
+  }
+  const out = page.subarray(pageUsed, pageUsed + n)
+  pageUsed += n
+  return out
+}
+
+/** True when `d` ends exactly where the next page allocation of n bytes would start. */
+function endsAtPageTop(d: Uint8Array, n: number): boolean {
+  return d.buffer === page.buffer && d.byteOffset + d.length === pageUsed && pageUsed + n <= PAGE_SIZE && n <= PAGE_SIZE / 8
+}
+
+/** Largest segment that contiguous copies are merged into without copying. */
+const MERGE_VIEW_LIMIT = 64 * 1024
+
 interface Segment {
   offset: number
   data: Uint8Array
@@ -87,14 +118,23 @@ export class RecvBuffer {
   private push(at: number, offset: number, view: Uint8Array): number {
     this.bufferedBytes += view.length
     const prev = at > this.segHead ? this.segs[at - 1]! : undefined
-    if (prev !== undefined && prev.offset + prev.data.length === offset && prev.data.length + view.length <= MERGE_SEGMENT_LIMIT) {
-      const merged = new Uint8Array(prev.data.length + view.length)
+    const adjacent = prev !== undefined && prev.offset + prev.data.length === offset
+    if (adjacent && prev.data.length + view.length <= MERGE_VIEW_LIMIT && endsAtPageTop(prev.data, view.length)) {
+      // In-order data lands right behind the previous segment in the same page: extend the view.
+      allocPage(view.length).set(view)
+      prev.data = new Uint8Array(prev.data.buffer, prev.data.byteOffset, prev.data.length + view.length)
+      return 0
+    }
+    if (adjacent && prev.data.length + view.length <= MERGE_SEGMENT_LIMIT) {
+      const merged = allocPage(prev.data.length + view.length)
       merged.set(prev.data, 0)
       merged.set(view, prev.data.length)
       prev.data = merged
       return 0
     }
-    const seg: Segment = { offset, data: view.slice() }
+    const copy = allocPage(view.length)
+    copy.set(view)
+    const seg: Segment = { offset, data: copy }
     if (at === this.segs.length) this.segs.push(seg)
     else this.segs.splice(at, 0, seg)
     return 1
@@ -136,7 +176,10 @@ export class RecvBuffer {
     return this.finalSize >= 0 && this.readOffset === this.finalSize
   }
 
-  /** Returns up to `max` in-order bytes (a view of the stored copy, no further copy), or null. */
+  /**
+   * Returns up to `max` in-order bytes, or null: a view of the stored copy (no further copy)
+   * whose memory is never written again, so the caller may keep it.
+   */
   read(max = Infinity): Uint8Array | null {
     if (!this.readable || max <= 0) return null
     const seg = this.segs[this.segHead]!

@@ -104,6 +104,14 @@ export class Session {
   handshakeDeadline = Infinity
   /** Responder: send a FINAL packet on the next write. */
   private needFinal: boolean
+  /**
+   * Responder: until the initiator is heard under the traffic keys, FINAL is repeated on a
+   * timer (250 ms, doubling), not only when AUTH_PROOF is repeated: under heavy loss the
+   * initiator's retransmissions alone leave too few chances within handshakeTimeout.
+   */
+  private finalResendAt = Infinity
+  private finalBackoff = 250
+  private finalHeard = false
   private closeFrame: { code: number; reason: string } | null = null
   private closeSent = false
   private closingUntil = Infinity
@@ -275,6 +283,9 @@ export class Session {
       this.handshakeDeadline = Infinity
       this.events.push({ type: 'established' })
     }
+    // Responder: any packet from the initiator under the traffic keys proves it got FINAL.
+    this.finalHeard = true
+    this.finalResendAt = Infinity
     this.currentFrom = from
     // Roaming: the newest authenticated packet came from elsewhere. An on-path attacker can
     // re-send a captured packet from any address, so the new address must prove it receives
@@ -441,7 +452,7 @@ export class Session {
     // packet or keep-alive (up to keepAliveInterval). An immediate deadline makes the endpoint
     // call handleTimeout, which wakes the session, and the events are polled.
     if (this.state === 'active' && this.streams.hasPendingEvents) return now
-    let t = Math.min(this.lastReceived + this.config.keepAliveTimeout, this.nextKeepAlive, this.handshakeDeadline, this.pathChallengeAt)
+    let t = Math.min(this.lastReceived + this.config.keepAliveTimeout, this.nextKeepAlive, this.handshakeDeadline, this.pathChallengeAt, this.finalResendAt)
     if (!this.bare) t = Math.min(t, this.acks.getTimeout(), this.recovery.getTimeout())
     // Data held back only by the pacer needs a wake-up when tokens are back.
     if (this.state === 'active' && (this.streams.wantsToSend() || this.datagrams.length > 0) && this.cc.canSend(this.maxPacket)) {
@@ -459,6 +470,11 @@ export class Session {
     if (now >= this.lastReceived + this.config.keepAliveTimeout) {
       this.close(WireError.SESSION_TIMEOUT, `no authenticated packet for ${this.config.keepAliveTimeout} ms`)
       return
+    }
+    if (now >= this.finalResendAt) {
+      this.needFinal = true
+      this.finalBackoff = Math.min(this.finalBackoff * 2, 2000)
+      this.finalResendAt = now + this.finalBackoff
     }
     if (now >= this.pathChallengeAt) {
       this.pathChallengeAt = Infinity
@@ -605,6 +621,7 @@ export class Session {
     }
     if (ackEliciting && this.probesWanted > 0) this.probesWanted--
     this.ackOnlyRun = ackEliciting ? 0 : this.ackOnlyRun + 1
+    if (isFinal && this.finalResendAt === Infinity && !this.finalHeard) this.finalResendAt = now + this.finalBackoff
     this.needFinal = false
     // Fix (test/sim/streams.test.ts "key update"): writePackets seals the whole batch with the
     // key current at its end, so a key update started mid-batch sealed the earlier packets with

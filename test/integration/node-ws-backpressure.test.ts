@@ -17,6 +17,8 @@ const bag = new NodeBag()
 afterEach(() => bag.stopAll())
 
 const MiB = 1 << 20
+/** Pinned so the bounds below don't move with the library's defaults. */
+const WINDOWS = { streamReceiveWindow: 1 * MiB, streamSendBuffer: 1 * MiB, sessionReceiveWindow: 16 * MiB }
 
 function wsOf(n: STTNode): WebSocketTransport {
   return n.transportFor('websocket') as unknown as WebSocketTransport
@@ -83,7 +85,7 @@ describe.each([
   ['fullReliability', 'websocket-full'],
 ] as Array<[string, Mode]>)('backpressure over WebSocket (%s)', (_l, mode) => {
   it('a receiver that stops reading stalls the writer; buffers and memory stay bounded; resume delivers everything', async () => {
-    const { a, sa, sb } = await pairOver(bag, mode)
+    const { a, sa, sb } = await pairOver(bag, mode, WINDOWS, WINDOWS)
     const total = 48 * MiB
     const data = randomBytes(total)
     const incoming = new Promise<STTStream>((r) => sb.once('stream', r))
@@ -135,12 +137,13 @@ describe.each([
     // A small WebSocket high-water mark on the sender (hard cap 4 x 256 KiB = 1 MiB) makes the
     // sender's WebSocket buffer the first thing to fill when the peer's socket stalls; 8 streams
     // together have far more flow-control credit (8 x 1 MiB) than that.
-    const { a, b, sa, sb } = await pairOver(bag, mode, { highWaterMark: 256 * 1024 })
+    const { a, b, sa, sb } = await pairOver(bag, mode, { ...WINDOWS, highWaterMark: Number(process.env.HWM ?? 256 * 1024) }, WINDOWS)
     const N = 8
     const per = 3 * MiB
     const payloads = Array.from({ length: N }, () => randomBytes(per))
     const received: Array<ReturnType<typeof collect>> = []
-    sb.on('stream', (s: STTStream) => received.push(collect(s)))
+    sb.on('stream', (s: STTStream) => { ids.push(s.id); received.push(collect(s)) })
+    const ids: number[] = []
     await pingPong(sa, sb, 'before the stall')
     // Stall the receiving node: its socket stops being read (a frozen process, a full NIC).
     // Stalled before the writers start, so no stream can finish before the stall.
@@ -148,8 +151,6 @@ describe.each([
     sock.pause()
     const streams = payloads.map(() => sa.openStream())
     const writers = streams.map((st, i) => persistentWriter(st, payloads[i]!))
-    await sleep(3000)
-    console.log('DBG', b.getTransportStats().transports.websocket!.bytesReceived, buffered(a, sa), JSON.stringify(a.getTransportStats().transports.websocket!.dropped), streams.map((st) => st.writableNeedDrain))
     await waitFor(() => writers.every((w) => w.refusals() > 0), 'write() returns false on every stream', 20_000)
     let maxBuffered = 0
     for (let i = 0; i < 40; i++) {
@@ -163,6 +164,8 @@ describe.each([
     expect(a.getTransportStats().transports.websocket!.dropped['queue-full'] ?? 0).toBe(0)
     sock.resume()
     await withTimeout(Promise.all([...received.map((r) => r.ended), ...writers.map((w) => w.done)]), 'resume and finish', 60_000)
+    console.log('DBG3', ids, streams.map((x) => x.id))
+    console.log('DBG2', received.map((r) => Buffer.concat(r.chunks).length), JSON.stringify(sa.getStats().flow), JSON.stringify(a.getTransportStats().dropped), JSON.stringify(b.getTransportStats().dropped))
     // Streams arrive in open order on the peer (ids ascend), so received[i] is streams[i].
     received.forEach((r, i) => {
       const all = Buffer.concat(r.chunks)
