@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { WebSocket, WebSocketServer } from 'ws'
-import { STTNode } from '../dist/index.js'
+import { STTNode, backend } from '../dist/index.js'
 
 const MIB = Number(process.env.MIB ?? 256)
 const RUNS = Number(process.env.RUNS ?? 3)
@@ -143,7 +143,7 @@ async function main() {
   const chunk = randomBytes(CHUNK)
   const wsUrl = `ws://127.0.0.1:${ports.port}/stt`
 
-  console.log(`ws-modes: ${MIB} MiB per run, median of ${RUNS} runs; sender and receiver in separate processes (node ${process.version}, ${process.env.STT_NATIVE === '0' ? 'STT_NATIVE=0' : 'default backend'})`)
+  console.log(`ws-modes: ${MIB} MiB per run, median of ${RUNS} runs; sender and receiver in separate processes (node ${process.version}, crypto backend: ${backend})`)
   const results = {}
   // Interleave the modes run by run, so machine noise hits them alike.
   const bare = await node.connect(wsUrl)

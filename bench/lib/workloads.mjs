@@ -64,7 +64,7 @@ export async function runWorkload(name, kind, opts) {
   const pinOf = (role) => (pins.length ? pins[role === 'receiver' ? 0 : pins.length - 1] : undefined)
   const spawnOne = (role, extra) =>
     spawnRole(ROLE, [file, kind, role, JSON.stringify({ ...o, ...extra })], {
-      budget, pin: pinOf(role), label: `${name} ${kind} ${role}`
+      budget, pin: pinOf(role), label: `${name} ${kind} ${role}`, env: opts.env
     })
   const busy0 = machineBusySeconds()
   const own0 = process.cpuUsage()

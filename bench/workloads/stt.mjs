@@ -1,5 +1,5 @@
 // Our library: one STT stream between two processes on loopback.
-//   node bench/workloads/stt.mjs throughput|msgrate|rtt [--mode udp|ws|ws-full|msg] [--size N] ...
+//   node bench/workloads/stt.mjs throughput|msgrate|rtt [--mode udp|udp-nogso|ws|ws-full|msg] [--size N] ...
 // --mode udp (default): UDP (native mmsg/GSO/GRO transport when the addon loaded, node:dgram
 // with STT_NATIVE=0); ws: WebSocket in bare mode (TCP does delivery); ws-full: WebSocket with
 // STT's own reliability on. The backend (native addon or pure TypeScript) follows STT_NATIVE.
@@ -12,8 +12,12 @@ import { runIfMain } from '../lib/cli.mjs'
 const sharedSeed = Buffer.alloc(32, 7) // benchmark-only fixed seed
 const transportOf = (ctx) => (ctx.mode === 'ws' || ctx.mode === 'ws-full' ? 'websocket' : 'udp')
 
+// --mode udp-nogso: the native UDP transport with GSO and GRO switched off (one syscall
+// entry per datagram, as a kernel without them would have).
+const offload = (ctx) => (ctx.mode === 'udp-nogso' ? { gso: false, gro: false } : {})
+
 async function listen(ctx) {
-  const node = new STTNode({ sharedSeed, host: ctx.host, port: ctx.port ?? 0, transport: transportOf(ctx) })
+  const node = new STTNode({ sharedSeed, host: ctx.host, port: ctx.port ?? 0, transport: transportOf(ctx), ...offload(ctx) })
   const bound = await node.start()
   const stream = new Promise((resolve) => node.on('session', (s) => s.on('stream', resolve)))
   ctx.ready({ port: bound.port })
@@ -21,10 +25,10 @@ async function listen(ctx) {
 }
 
 async function dial(ctx) {
-  const node = new STTNode({ sharedSeed, host: ctx.host, port: 0, transport: transportOf(ctx) })
+  const node = new STTNode({ sharedSeed, host: ctx.host, port: 0, transport: transportOf(ctx), ...offload(ctx) })
   await node.start()
   const mode = ctx.mode ?? 'udp'
-  const url = mode === 'udp' ? `udp://${ctx.host}:${ctx.port}` : `ws://${ctx.host}:${ctx.port}/stt`
+  const url = transportOf(ctx) === 'udp' ? `udp://${ctx.host}:${ctx.port}` : `ws://${ctx.host}:${ctx.port}/stt`
   const session = await node.connect(url, { fullReliability: mode === 'ws-full' })
   const stream = session.openStream({ noDelay: ctx.kind === 'rtt' })
   return { node, session, stream }

@@ -23,6 +23,9 @@ export interface TransportSetOptions extends Omit<WebSocketTransportOptions, 'po
   sendBufferSize?: number
   /** 'native' (default when the addon loaded) or 'dgram' (node:dgram). */
   udpBackend?: 'native' | 'dgram'
+  /** Native UDP: use GSO on send / GRO on receive where the kernel has them (default true). */
+  gso?: boolean
+  gro?: boolean
   /** A custom transport (pluggable): used as the listener of its own `kind`. */
   transportImpl?: Transport
   /** Accept inbound sessions (default true). */
@@ -51,12 +54,12 @@ function checkPort(v: unknown, name: string): number | undefined {
 export function createUdp(o: TransportSetOptions, listen: boolean): Transport {
   const opts = { host: listen ? (o.host ?? '0.0.0.0') : '0.0.0.0', port: listen ? (o.port ?? 0) : 0, recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize }
   const wantNative = o.udpBackend === 'native' || (o.udpBackend === undefined && nativeUdpAvailable)
-  if (wantNative && nativeUdpAvailable) return new NativeUdpTransport(opts)
+  if (wantNative && nativeUdpAvailable) return new NativeUdpTransport({ ...opts, gso: o.gso, gro: o.gro })
   return new UdpDgramTransport(opts)
 }
 
 export function createWebSocket(o: TransportSetOptions, listen: boolean): Transport {
-  const { host, port, websocketPort, transport: _t, recvBufferSize: _r, sendBufferSize: _s, udpBackend: _u, transportImpl: _i, acceptConnections: _a, ...ws } = o
+  const { host, port, websocketPort, transport: _t, recvBufferSize: _r, sendBufferSize: _s, udpBackend: _u, transportImpl: _i, acceptConnections: _a, gso: _g, gro: _gr, ...ws } = o
   return new WebSocketTransport({ ...ws, host: listen ? host : undefined, port: listen ? (websocketPort ?? port ?? 0) : 0 })
 }
 

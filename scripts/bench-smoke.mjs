@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Every benchmark once, in a seconds-long smoke mode, so none of them rots (CI runs this).
+// Numbers printed here mean nothing; bench/README.md has the real runs.
+import { spawnSync } from 'node:child_process'
+
+const node = process.execPath
+const runs = [
+  ['bench/aead.bench.mjs', '--smoke'],
+  ['bench/codec.bench.mjs', '--smoke'],
+  ['bench/udp-loopback.mjs', '--smoke'],
+  ['bench/run-anchors.mjs', '--smoke'],
+  ['bench/workloads/stt.mjs', 'throughput', '--smoke'],
+  ['bench/workloads/stt.mjs', 'throughput', '--mode', 'ws', '--smoke'],
+  ['bench/workloads/stt.mjs', 'msgrate', '--mode', 'msg', '--smoke'],
+  ['bench/workloads/stt.mjs', 'rtt', '--smoke'],
+  ['bench/handshake-rate.mjs', '0.5'],
+  ['bench/ws-modes.mjs'],
+  ['bin/stt.js', 'bench', '--smoke', '--json'],
+]
+let failed = 0
+for (const args of runs) {
+  const t0 = Date.now()
+  const r = spawnSync(node, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000, env: { ...process.env, MIB: '8', RUNS: '1', CONNECTS: '2' } })
+  const ok = r.status === 0
+  if (!ok) failed++
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${args.join(' ')} (${((Date.now() - t0) / 1000).toFixed(1)} s)`)
+  if (!ok) console.log(String(r.stdout).slice(-2000), String(r.stderr).slice(-2000))
+}
+console.log(`bench smoke: ${runs.length - failed} passed, ${failed} failed`)
+process.exit(failed ? 1 : 0)
