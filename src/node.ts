@@ -28,6 +28,8 @@ import { Fifo } from './fifo.js'
 /** Bounded work per event-loop turn (quinn's IO_LOOP_BOUND idea): then yield. */
 const MAX_TX_BATCHES_PER_TURN = 64
 const MAX_RECEIVE_QUEUE = 65_536
+/** Dropped datagrams after which a connection without a session is closed. */
+const GARBAGE_LIMIT = 64
 
 export interface STTNodeOptions extends TransportSetOptions {
   sharedSeed: Uint8Array | string
@@ -172,6 +174,7 @@ export class STTNode extends EventEmitter {
     this.started = true
     this.endpoint!.onDrop = (reason, from) => {
       if (this.listenerCount('drop') > 0) this.emit('drop', { reason, from: from.toString() })
+      this.noteConnectionDrop(from)
     }
     this.endpoint!.acceptingConnections = this.transportOptions.acceptConnections !== false
     const first = addresses[set.primary] ?? Object.values(addresses)[0] ?? { host: '', port: 0 }
@@ -182,6 +185,7 @@ export class STTNode extends EventEmitter {
     return {
       onReceive: (batch: RxBatch) => this.onReceive(batch),
       onPeerClosed: (addr: PeerAddress, reason: string) => {
+        this.garbage.delete(addr.key)
         this.endpoint?.handlePeerClosed(addr, reason)
         this.service()
       },
@@ -321,6 +325,25 @@ export class STTNode extends EventEmitter {
     }
     addr.transport.release(addr)
   }
+
+  /**
+   * A connection (WebSocket) that keeps sending what we drop and carries no session is a
+   * client that is not speaking STT with us: after GARBAGE_LIMIT drops it is closed, so such
+   * clients cannot hold connections (maxConnections) open forever. Connectionless transports
+   * (UDP) have no release() and are unaffected.
+   */
+  private noteConnectionDrop(from: PeerAddress): void {
+    if (!from.transport.release || !this.endpoint) return
+    const n = (this.garbage.get(from.key) ?? 0) + 1
+    if (n < GARBAGE_LIMIT) {
+      if (this.garbage.size < 65_536) this.garbage.set(from.key, n)
+      return
+    }
+    this.garbage.delete(from.key)
+    for (const s of this.endpoint.allSessions()) if (s.address.key === from.key && s.state !== 'closed') return
+    from.transport.release(from)
+  }
+  private readonly garbage = new Map<string, number>()
 
   private onMessage(session: STTSession, streamId: number, data: Uint8Array): void {
     const p: ReceivedPacket = { sessionId: session.id, streamId, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }

@@ -91,7 +91,7 @@ describe('bad input on a node WebSocket port', () => {
     return sa
   }
 
-  it('garbage binary messages are dropped and counted; the connection creates no session', async () => {
+  it('garbage binary messages are dropped and counted; the connection creates no session and is closed', async () => {
     const { server, good, url } = await target()
     const raw = await rawClient(url)
     const transfer = goodTransfer(server, good, url)
@@ -103,14 +103,16 @@ describe('bad input on a node WebSocket port', () => {
       raw.ws.send(b)
     }
     await transfer
-    await waitFor(() => server.getTransportStats().transports.websocket!.packetsReceived >= 220, 'garbage received')
+    // After 64 dropped datagrams without a session the node closes the connection, so a client
+    // that does not speak STT cannot hold a connection slot forever.
+    await withTimeout(raw.closed, 'garbage connection closed by the server')
     const st = server.getTransportStats()
-    // Every garbage message is dropped by the protocol with a reason (unknown-session,
-    // truncated, bad-version, ...): at least 220 beyond the good client's traffic.
+    // Every garbage message that arrived before the close is dropped with a reason
+    // (unknown-session, truncated, bad-version, ...).
     const protoDrops = Object.entries(st.dropped)
       .filter(([k]) => !k.startsWith('websocket:') && !k.startsWith('udp:'))
       .reduce((n, [, v]) => n + v, 0)
-    expect(protoDrops).toBeGreaterThanOrEqual(220)
+    expect(protoDrops).toBeGreaterThanOrEqual(64)
     expect(st.sessions).toBe(1) // only the good one
     expect(server.getActiveSessions().map((s) => s.peerName)).toEqual(['good'])
     raw.ws.terminate()
