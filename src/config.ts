@@ -25,6 +25,11 @@ export interface ProtocolConfig {
   maxConcurrentStreams: number
   /** Largest UDP payload STT sends (1472 = Ethernet 1500 - IPv4 20 - UDP 8). */
   maxPacketSize: number
+  /**
+   * Largest packet over reliable, message-based transports (WebSocket): TCP segments for us,
+   * so packets need not fit a path MTU, and larger ones cost far less per byte.
+   */
+  reliablePacketSize: number
   /** Per-stream receive window (bytes of credit per stream). */
   streamReceiveWindow: number
   /** Session-wide receive window. */
@@ -58,6 +63,7 @@ export const DEFAULTS: Omit<ProtocolConfig, 'sharedSeed' | 'nodeSeed'> = {
   maxSessions: 100,
   maxConcurrentStreams: 256,
   maxPacketSize: 1472,
+  reliablePacketSize: 65_536,
   streamReceiveWindow: 4 << 20,
   sessionReceiveWindow: 16 << 20,
   streamSendBuffer: 4 << 20,
@@ -116,6 +122,7 @@ export function resolveProtocolConfig(o: Record<string, unknown>, random: (n: nu
     ['maxSessions', 1, 1_000_000],
     ['maxConcurrentStreams', 1, 1 << 20],
     ['maxPacketSize', 1200, 65_507],
+    ['reliablePacketSize', 1200, 1 << 20],
     ['streamReceiveWindow', 16_384, 1 << 30],
     ['sessionReceiveWindow', 16_384, 2 ** 40],
     ['streamSendBuffer', 16_384, 1 << 30],

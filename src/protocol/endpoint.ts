@@ -76,6 +76,8 @@ export interface EndpointCounters {
 }
 
 const MAX_HANDSHAKE_BACKOFF_MS = 2000
+/** Bytes per transmit batch on connection transports: well below their hard cap minus high-water mark. */
+const RELIABLE_BATCH_BYTES = 256 * 1024
 /** Packets one session may write per pollTransmit (one transport batch). */
 const DEFAULT_TX_BATCH = 32
 /** How soon a session blocked by its transport's backpressure is looked at again (ms). */
@@ -130,10 +132,11 @@ export class Endpoint {
     this.group = deriveGroupKeys(config.sharedSeed)
     this.identity = deriveIdentity(config.nodeSeed)
     this.responder = new ResponderState(random, now, config.helloMaxSkew)
-    this.txSlab = new Uint8Array(txBatchSize * config.maxPacketSize)
+    const stride = Math.max(config.maxPacketSize, config.reliablePacketSize)
+    this.txSlab = new Uint8Array(txBatchSize * stride)
     this.txOffsets = new Uint32Array(txBatchSize)
     this.txLengths = new Uint32Array(txBatchSize)
-    for (let i = 0; i < txBatchSize; i++) this.txOffsets[i] = i * config.maxPacketSize
+    for (let i = 0; i < txBatchSize; i++) this.txOffsets[i] = i * stride
   }
 
   get nodeId(): Uint8Array {
@@ -148,9 +151,10 @@ export class Endpoint {
     return this.sessions.values()
   }
 
-  private localParams(bare: boolean): SessionParams {
+  private localParams(bare: boolean, reliableTransport: boolean): SessionParams {
     const c = this.config
-    return { maxStreams: c.maxConcurrentStreams, streamWindow: c.streamReceiveWindow, sessionWindow: c.sessionReceiveWindow, bareMode: bare, maxPacketSize: c.maxPacketSize }
+    const maxPacketSize = reliableTransport ? Math.max(c.reliablePacketSize, c.maxPacketSize) : c.maxPacketSize
+    return { maxStreams: c.maxConcurrentStreams, streamWindow: c.streamReceiveWindow, sessionWindow: c.sessionReceiveWindow, bareMode: bare, maxPacketSize }
   }
 
   private drop(reason: string, from: PeerAddress): void {
@@ -172,7 +176,7 @@ export class Endpoint {
     const bare = opts.bare === true && address.transport.reliable
     const hs = new InitiatorHandshake(
       { group: this.group, identity: this.identity },
-      { name: this.config.name, params: this.localParams(bare) },
+      { name: this.config.name, params: this.localParams(bare, address.transport.reliable) },
       this.config.ciphers,
       this.random,
       opts.versionOverride,
@@ -240,7 +244,7 @@ export class Endpoint {
       return this.fail(p, new STTHandshakeError(ErrorCode.PEER_MISMATCH, `peer at ${p.address} has node id ${hex(r.peerNodeId).slice(0, 16)}…, expected ${hex(p.peerNodeId).slice(0, 16)}…`))
     }
     const session = new Session(
-      { result: r, isInitiator: true, config: this.config, aead: this.aead, address: p.address, localParams: this.localParams(p.bare), now, random: this.random },
+      { result: r, isInitiator: true, config: this.config, aead: this.aead, address: p.address, localParams: this.localParams(p.bare, p.address.transport.reliable), now, random: this.random },
       this.wake,
     )
     p.session = session
@@ -326,7 +330,7 @@ export class Endpoint {
       { group: this.group, identity: this.identity },
       parsed,
       suite as CipherSuite,
-      { name: this.config.name, params: this.localParams(false) },
+      { name: this.config.name, params: this.localParams(false, from.transport.reliable) },
       keys[0]!,
       from.key,
       now,
@@ -358,7 +362,7 @@ export class Endpoint {
       return
     }
     const session = new Session(
-      { result: r, isInitiator: false, config: this.config, aead: this.aead, address: from, localParams: this.localParams(r.peer.params.bareMode), now, random: this.random },
+      { result: r, isInitiator: false, config: this.config, aead: this.aead, address: from, localParams: this.localParams(r.peer.params.bareMode, from.transport.reliable), now, random: this.random },
       this.wake,
     )
     session.proofDigest = sha256(pkt)
@@ -494,7 +498,10 @@ export class Endpoint {
       if (blocked(s)) continue
       const pathTo = s.writePathChallenge(now, this.txSlab, this.txOffsets, this.txLengths)
       if (pathTo) return { slab: this.txSlab, offsets: this.txOffsets, lengths: this.txLengths, count: 1, to: pathTo }
-      const n = s.writePackets(now, this.txSlab, this.txOffsets, this.txLengths, 0, this.txBatchSize)
+      // Over a connection (WebSocket) one batch must fit what the transport still takes above
+      // its high-water mark: it drops beyond its hard cap, and in bare mode nothing resends.
+      const max = s.address.transport.reliable ? Math.max(1, Math.min(this.txBatchSize, Math.floor(RELIABLE_BATCH_BYTES / s.packetSize))) : this.txBatchSize
+      const n = s.writePackets(now, this.txSlab, this.txOffsets, this.txLengths, 0, max)
       if (n === 0) {
         this.dirty.delete(s)
         continue

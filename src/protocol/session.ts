@@ -157,7 +157,7 @@ export class Session {
     this.keyStartedAt = now
     this.nextKeepAlive = now + config.keepAliveInterval
     this.config = config
-    this.maxPacket = Math.min(config.maxPacketSize, result.peer.params.maxPacketSize)
+    this.maxPacket = Math.min(init.localParams.maxPacketSize, result.peer.params.maxPacketSize)
 
     const mySecret = init.isInitiator ? result.i2r : result.r2i
     const peerSecret = init.isInitiator ? result.r2i : result.i2r
@@ -190,6 +190,11 @@ export class Session {
   private readonly config: ProtocolConfig
   private readonly aead: AeadBackend
   private readonly random: (n: number) => Uint8Array
+
+  /** Largest packet this session sends (the smaller of both sides' limits for its transport). */
+  get packetSize(): number {
+    return this.maxPacket
+  }
 
   /** Largest datagram payload sendDatagram accepts. */
   get maxDatagramPayload(): number {

@@ -142,8 +142,10 @@ describe.each(MODES)('same STT features over %s', (_label, mode) => {
     const name = mode === 'udp' ? 'udp' : 'websocket'
     const sStats = sa.getStats()
     expect(sStats.transport).toBe(name)
-    expect(sStats.packetsSent).toBeGreaterThan(300)
-    expect(sb.getStats().packetsReceived).toBeGreaterThan(300)
+    // UDP packets carry at most ~1.4 KB; WebSocket packets up to reliablePacketSize (64 KiB).
+    const minPackets = name === 'udp' ? 300 : 8
+    expect(sStats.packetsSent).toBeGreaterThan(minPackets)
+    expect(sb.getStats().packetsReceived).toBeGreaterThan(minPackets)
     const ta = a.getTransportStats()
     const tb = b.getTransportStats()
     expect(ta.transports[name]!.bytesSent).toBeGreaterThan(512 * 1024)
