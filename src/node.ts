@@ -28,6 +28,8 @@ import { Fifo } from './fifo.js'
 /** Bounded work per event-loop turn (quinn's IO_LOOP_BOUND idea): then yield. */
 const MAX_TX_BATCHES_PER_TURN = 64
 const MAX_RECEIVE_QUEUE = 65_536
+/** Single-datagram receives answered together after the event-loop turn (bounds the delay). */
+const MAX_DEFERRED_RECEIVES = 64
 /** Dropped datagrams after which a connection without a session is closed. */
 const GARBAGE_LIMIT = 64
 
@@ -199,8 +201,16 @@ export class STTNode extends EventEmitter {
   private onReceive(batch: RxBatch): void {
     if (!this.endpoint || !this.started) return
     this.endpoint.handleBatch(this.now(), batch)
-    this.service()
+    // node:dgram hands over one datagram per callback, many per event-loop turn: answer
+    // (ACKs, echoes) once after the turn instead of once per datagram. Batching transports
+    // already deliver a whole turn's worth at once.
+    if (batch.count === 1 && this.pendingReceives++ < MAX_DEFERRED_RECEIVES) this.scheduleService(false)
+    else {
+      this.pendingReceives = 0
+      this.service()
+    }
   }
+  private pendingReceives = 0
 
   /** Asks for a transmit pass: now-ish (microtask) when urgent, else after I/O (setImmediate). */
   flush(urgent: boolean): void {
@@ -221,6 +231,7 @@ export class STTNode extends EventEmitter {
     this.serviceScheduled = true
     setImmediate(() => {
       this.serviceScheduled = false
+      this.pendingReceives = 0
       this.service()
     })
   }
