@@ -24,6 +24,9 @@ const ours = [
   { id: 'stt-native/rtt/64', workload: 'stt', kind: 'rtt', opts: { size: 64, env: NATIVE } },
   { id: 'stt-native/rtt/64/pinned', workload: 'stt', kind: 'rtt', opts: { size: 64, pin: '0', env: NATIVE } },
   { id: 'stt-js/rtt/64/pinned', workload: 'stt', kind: 'rtt', opts: { size: 64, pin: '0', env: JS } },
+  { id: 'stt-native-datagram/rtt/64', workload: 'stt', kind: 'rtt', opts: { mode: 'datagram', size: 64, env: NATIVE } },
+  { id: 'stt-native-datagram/rtt/64/pinned', workload: 'stt', kind: 'rtt', opts: { mode: 'datagram', size: 64, pin: '0', env: NATIVE } },
+  { id: 'stt-js-datagram/rtt/64/pinned', workload: 'stt', kind: 'rtt', opts: { mode: 'datagram', size: 64, pin: '0', env: JS } },
 ]
 const anchorIds = ['udx-secret/throughput/65536', 'udx-secret/msgrate/64', 'udx-secret/rtt/64', 'udx-secret/rtt/64/pinned', 'ws/throughput/1048576', 'dgram/throughput/1472', 'dgram/rtt/64', 'dgram/rtt/64/pinned']
 const anchors = ANCHORS.filter((a) => anchorIds.includes(a.id))
@@ -42,6 +45,9 @@ const comparisons = [
   ['stt-native/rtt/64', 'dgram/rtt/64', 'rtt', '<= 1.1x (issue 4)'],
   ['stt-native/rtt/64/pinned', 'dgram/rtt/64/pinned', 'rtt', '<= 1.1x (issue 4)'],
   ['stt-js/rtt/64/pinned', 'udx-secret/rtt/64/pinned', 'rtt', '(measured)'],
+  ['stt-native-datagram/rtt/64', 'dgram/rtt/64', 'rtt', '(datagrams; issue 2)'],
+  ['stt-native-datagram/rtt/64/pinned', 'dgram/rtt/64/pinned', 'rtt', '(datagrams; issue 2)'],
+  ['stt-js-datagram/rtt/64/pinned', 'dgram/rtt/64/pinned', 'rtt', '(datagrams, pure TypeScript; issue 2)'],
 ]
 
 const cli = parseArgs(process.argv.slice(2))

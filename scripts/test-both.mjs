@@ -2,7 +2,9 @@
 // The README's test command: the whole suite with the native backend (when the addon
 // built), then again with STT_NATIVE=0 so the pure-TypeScript fallback can't rot.
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const extra = process.argv.slice(2)
 const vitest = ['node_modules/vitest/vitest.mjs', 'run', ...extra]
@@ -13,9 +15,24 @@ else console.log('test: the native addon is not built; running the pure-TypeScri
 runs.push({ label: 'pure-TypeScript backend (STT_NATIVE=0)', env: { STT_NATIVE: '0' } })
 
 let failed = false
-for (const r of runs) {
+const totals = { passed: 0, failed: 0, skipped: 0 }
+const dir = mkdtempSync(join(tmpdir(), 'stt-test-'))
+for (const [i, r] of runs.entries()) {
   console.log(`\n=== test run: ${r.label} ===`)
-  const res = spawnSync(process.execPath, vitest, { stdio: 'inherit', env: { ...process.env, ...r.env } })
+  const out = join(dir, `run${i}.json`)
+  const args = [...vitest, '--reporter=default', '--reporter=json', `--outputFile.json=${out}`]
+  const res = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, ...r.env } })
   if (res.status !== 0) failed = true
+  try {
+    const j = JSON.parse(readFileSync(out, 'utf8'))
+    totals.passed += j.numPassedTests
+    totals.failed += j.numFailedTests
+    totals.skipped += j.numPendingTests + (j.numTodoTests ?? 0)
+  } catch {
+    failed = true // no report: the run itself broke
+  }
 }
+rmSync(dir, { recursive: true, force: true })
+// One plain closing line over both runs (native and pure TypeScript).
+console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`)
 process.exit(failed ? 1 : 0)

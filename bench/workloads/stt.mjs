@@ -1,5 +1,5 @@
 // Our library: one STT stream between two processes on loopback.
-//   node bench/workloads/stt.mjs throughput|msgrate|rtt [--mode udp|udp-nogso|ws|ws-full|msg] [--size N] ...
+//   node bench/workloads/stt.mjs throughput|msgrate|rtt [--mode udp|udp-nogso|ws|ws-full|msg|datagram] [--size N] ...
 // --mode udp (default): UDP (native mmsg/GSO/GRO transport when the addon loaded, node:dgram
 // with STT_NATIVE=0); ws: WebSocket in bare mode (TCP does delivery); ws-full: WebSocket with
 // STT's own reliability on. The backend (native addon or pure TypeScript) follows STT_NATIVE.
@@ -103,6 +103,33 @@ const messages = {
   },
 }
 
+// --mode datagram (rtt): unreliable datagrams (session.sendDatagram / 'datagram'), the
+// counterpart of a plain node:dgram ping-pong. A lost ping is re-sent after 200 ms.
+async function datagramEcho(ctx) {
+  const node = new STTNode({ sharedSeed, host: ctx.host, port: ctx.port ?? 0 })
+  const bound = await node.start()
+  let msgs = 0
+  node.on('session', (s) =>
+    s.on('datagram', (d) => {
+      if (msgs++ === 0) ctx.startClock()
+      s.sendDatagram(d)
+    }),
+  )
+  ctx.ready({ port: bound.port })
+  await ctx.peerDone()
+  return { msgs }
+}
+
+async function datagramPing(ctx) {
+  const node = new STTNode({ sharedSeed, host: ctx.host, port: 0 })
+  await node.start()
+  const session = await node.connect(`udp://${ctx.host}:${ctx.port}`)
+  const buf = Buffer.alloc(ctx.size, 0x78)
+  const pp = pingPong(ctx, () => session.sendDatagram(buf), { timeoutMs: 200 })
+  session.on('datagram', () => pp.reply())
+  return pp.done
+}
+
 const workload = {
   name: 'stt',
   describe: 'stt-node: one encrypted reliable stream (--mode udp|ws|ws-full; backend from STT_NATIVE)',
@@ -114,6 +141,7 @@ const workload = {
   },
   rtt: {
     async receiver(ctx) {
+      if (ctx.mode === 'datagram') return datagramEcho(ctx)
       const { stream } = await listen(ctx)
       let msgs = 0
       stream.on('data', (d) => {
@@ -124,6 +152,7 @@ const workload = {
       return { msgs }
     },
     async sender(ctx) {
+      if (ctx.mode === 'datagram') return datagramPing(ctx)
       const { stream } = await dial({ ...ctx, kind: 'rtt' })
       const buf = Buffer.alloc(ctx.size, 0x78)
       let got = 0
