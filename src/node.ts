@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { resolveProtocolConfig, type ProtocolConfig } from './config.js'
-import { aead as defaultAead } from './crypto/index.js'
+import { aead as defaultAead, jsAead, nativeAead } from './crypto/index.js'
 import { ErrorCode, STTConfigError, STTError, WireError } from './errors.js'
 import { Endpoint, type EndpointEvent } from './protocol/endpoint.js'
 import { STTSession } from './session.js'
@@ -52,6 +52,8 @@ export interface STTNodeOptions extends TransportSetOptions {
   rekeyAfterPackets?: number
   rekeyAfterMs?: number
   stealth?: boolean
+  /** Force this node's packet protection backend ('js' also makes UDP use node:dgram). */
+  backend?: 'native' | 'js'
   /** Seeded randomness for tests; production uses crypto.randomBytes. */
   random?: (n: number) => Uint8Array
   [option: string]: unknown
@@ -108,11 +110,25 @@ export class STTNode extends EventEmitter {
     if (!options || typeof options !== 'object') throw new STTConfigError('STTNode needs an options object with at least sharedSeed')
     this.random = options.random ?? ((n) => new Uint8Array(randomBytes(n)))
     this.config = resolveProtocolConfig(options as Record<string, unknown>, this.random)
-    this.transportOptions = options
+    this.transportOptions = options.backend === 'js' && options.udpBackend === undefined ? { ...options, udpBackend: 'dgram' } : options
     // Validate transport options now so bad input fails at the call, not at start().
     createTransports(options, true)
-    this.endpoint = new Endpoint(this.config, defaultAead, this.random, this.now())
+    this.endpoint = new Endpoint(this.config, this.chooseAead(options.backend), this.random, this.now())
     this.nodeIdBytes = Buffer.from(this.endpoint.nodeId)
+  }
+
+  /**
+   * Packet protection for this node: the process default (native when the addon loaded), or
+   * forced per node: 'js' (node:crypto) or 'native' (an error if the addon is not loaded).
+   */
+  private chooseAead(backend: unknown) {
+    if (backend === undefined) return defaultAead
+    if (backend === 'js') return jsAead
+    if (backend === 'native') {
+      if (!nativeAead) throw new STTError(ErrorCode.NATIVE_UNAVAILABLE, "backend 'native' requested but the native addon is not loaded (see the install warning; STT_NATIVE)")
+      return nativeAead
+    }
+    throw new STTConfigError("backend must be 'native' or 'js'")
   }
 
   /** This node's public id: SHA3-256 of its static public key (32 bytes). */
