@@ -14,6 +14,7 @@ import { HEADER_SIZE } from '../../src/protocol/constants.js'
 import type { Endpoint } from '../../src/protocol/endpoint.js'
 import type { Session } from '../../src/protocol/session.js'
 import { CorePair, PT, totalDropped, typeOf } from '../unit/core-harness.js'
+import { txBatchOf } from '../helpers/netsim.js'
 
 const SEED = Number(process.env['STT_TEST_SEED'] ?? 4242)
 
@@ -46,19 +47,8 @@ function mutate(pkt: Uint8Array, muts: Mutation[]): Uint8Array {
 }
 
 function inject(ep: Endpoint, from: CorePair['addrA'], now: number, datagrams: Uint8Array[]): void {
-  let size = 0
-  for (const d of datagrams) size += d.length
-  const slab = new Uint8Array(size)
-  const offsets = new Uint32Array(datagrams.length)
-  const lengths = new Uint32Array(datagrams.length)
-  let pos = 0
-  datagrams.forEach((d, i) => {
-    slab.set(d, pos)
-    offsets[i] = pos
-    lengths[i] = d.length
-    pos += d.length
-  })
-  ep.handleBatch(now, { slab, offsets, lengths, count: datagrams.length, from: datagrams.map(() => from) })
+  const { slab, offsets, lengths, count } = txBatchOf(from, datagrams)
+  ep.handleBatch(now, { slab, offsets, lengths, count, from: datagrams.map(() => from) })
 }
 
 function setup(seed: string, aeadName: 'js' | 'native') {
