@@ -295,7 +295,11 @@ export class STTNode extends EventEmitter {
     const c = (core as { session: import('./protocol/session.js').Session }).session
     let s = this.byCore.get(c)
     if (!s) {
-      s = new STTSession(c, { flush: (u) => this.flush(u), onMessage: (sess, streamId, data) => this.onMessage(sess, streamId, data) })
+      s = new STTSession(c, {
+        flush: (u) => this.flush(u),
+        onMessage: (sess, streamId, data) => this.onMessage(sess, streamId, data),
+        dial: (target, options) => this.dialFor(target, options),
+      })
       this.byCore.set(c, s)
       this.sessions.set(s.id, s)
     }
@@ -468,6 +472,17 @@ export class STTNode extends EventEmitter {
       this.transports.set(key, t)
     }
     return t
+  }
+
+  /** An address for `target` on the matching transport (session migration). */
+  private async dialFor(target: string, options: Record<string, unknown>): Promise<PeerAddress> {
+    const parsed = parseTarget(target, 'udp')
+    const name = parsed.scheme === 'udp' ? 'udp' : parsed.scheme === 'ws' || parsed.scheme === 'wss' ? 'websocket' : null
+    if (!name) throw new STTConfigError(`cannot migrate to ${parsed.scheme}:// (use udp://, ws:// or wss://)`)
+    let transport = this.transports.get(name)
+    if (!transport) throw new STTConfigError(`this node has no ${name} transport`)
+    if (name === 'udp' && isIP(parsed.host) !== 0) transport = await this.udpFor(isIP(parsed.host) === 6 ? 6 : 4, transport)
+    return transport.dial(target, options)
   }
 
   /** STT-style alias of connect('udp://host:port'). */

@@ -9,6 +9,7 @@ import { codeForWire, ErrorCode, STTError, STTSessionError, WireError } from './
 import type { Session as CoreSession, SessionEvent } from './protocol/session.js'
 import type { StreamEvent } from './protocol/streams.js'
 import { STTStream, type StreamOptions } from './stream.js'
+import type { PeerAddress } from './transport/types.js'
 
 export interface CloseInfo {
   code: number
@@ -21,6 +22,8 @@ export interface CloseInfo {
 export interface SessionHost {
   flush(urgent: boolean): void
   onMessage(session: STTSession, streamId: number, data: Uint8Array): void
+  /** Resolves a target URL to an address on one of the node's transports (for migrate). */
+  dial?(target: string, options: Record<string, unknown>): Promise<PeerAddress>
 }
 
 export class STTSession extends EventEmitter {
@@ -28,8 +31,10 @@ export class STTSession extends EventEmitter {
   readonly id: string
   readonly peerNodeId: Buffer
   readonly peerName: string
-  /** How this session was established: 'udp' | 'websocket' | ... */
-  readonly transport: string
+  /** The transport the session currently uses: 'udp' | 'websocket' | ... (changes on migration). */
+  get transport(): string {
+    return String(this.core.address.transport.kind)
+  }
   /** Why this transport was chosen (set by automatic fallback). */
   transportReason: string | undefined
   private readonly streams = new Map<number, STTStream>()
@@ -52,11 +57,11 @@ export class STTSession extends EventEmitter {
         nodeHost.flush(urgent)
       },
       onMessage: (s, id, d) => nodeHost.onMessage(s, id, d),
+      dial: nodeHost.dial,
     }
     this.id = Buffer.from(core.id).toString('hex')
     this.peerNodeId = Buffer.from(core.peerNodeId)
     this.peerName = core.peerName
-    this.transport = String(core.address.transport.kind)
     this.initiator = core.isInitiator
   }
 
@@ -139,6 +144,23 @@ export class STTSession extends EventEmitter {
     this.host.flush(false)
     if (ok) return
     await new Promise<void>((resolve, reject) => this.writeWaiters.push({ key: streamId * 2 + 1, resolve, reject }))
+  }
+
+  /**
+   * Moves this session to another address or transport (e.g. from udp:// to ws:// when UDP
+   * starts failing, or to a new network), keeping its keys, streams and buffered data. The
+   * peer follows once the new path answers its validation challenge (PROTOCOL.md §2).
+   */
+  async migrate(target: string, options: Record<string, unknown> = {}): Promise<void> {
+    this.ensureOpen()
+    if (!this.host.dial) throw new STTError(ErrorCode.CONFIG, 'this session cannot migrate (no node to dial with)')
+    const addr = await this.host.dial(target, options)
+    this.ensureOpen()
+    if (this.core.bare && !addr.transport.reliable) {
+      throw new STTError(ErrorCode.CONFIG, `session ${this.id} relies on its transport for delivery (bare mode) and cannot move to ${target}; connect with fullReliability: true to allow it`)
+    }
+    this.core.migrateTo(addr)
+    this.host.flush(true)
   }
 
   /** Dispatches one protocol event (called by the node's service loop). */

@@ -127,7 +127,9 @@ export class Session {
   private keepAliveDue = false
   private readonly events: SessionEvent[] = []
   private readonly recordPool: SentRecord[] = []
-  private readonly maxPacket: number
+  private maxPacket: number
+  /** Packet size limits: ours for reliable / unreliable paths, and the peer's. */
+  private readonly packetLimits: { reliable: number; unreliable: number; peer: number }
   private readonly statusScratch = new Uint8Array(256)
   private readonly openOffsets = new Uint32Array(256)
   private readonly openLengths = new Uint32Array(256)
@@ -157,6 +159,7 @@ export class Session {
     this.keyStartedAt = now
     this.nextKeepAlive = now + config.keepAliveInterval
     this.config = config
+    this.packetLimits = { reliable: init.localParams.maxPacketSize, unreliable: config.maxPacketSize, peer: result.peer.params.maxPacketSize }
     this.maxPacket = Math.min(init.localParams.maxPacketSize, result.peer.params.maxPacketSize)
 
     const mySecret = init.isInitiator ? result.i2r : result.r2i
@@ -190,6 +193,12 @@ export class Session {
   private readonly config: ProtocolConfig
   private readonly aead: AeadBackend
   private readonly random: (n: number) => Uint8Array
+
+  /** After a move to another transport: packets must fit a UDP path again, or may grow over TCP. */
+  private fitPacketSize(addr: PeerAddress): void {
+    const mine = addr.transport.reliable ? this.packetLimits.reliable : Math.min(this.packetLimits.reliable, this.packetLimits.unreliable)
+    this.maxPacket = Math.min(mine, this.packetLimits.peer)
+  }
 
   /** Largest packet this session sends (the smaller of both sides' limits for its transport). */
   get packetSize(): number {
@@ -297,7 +306,16 @@ export class Session {
     // our packets before we move there (path validation, RFC 9000 §8.2): a KEEP_ALIVE with
     // fresh random bytes goes to it, and only its echo (KEEP_ALIVE_ACK) from that address
     // moves the session. Until then everything keeps going to the old address.
-    if (from.key !== this.address.key && pn >= this.replay.largest && this.pathCandidate?.key !== from.key) {
+    // Packets still arriving over the path we just left (in flight during a migration) are not
+    // a new path: following them would bounce the session back.
+    // A bare session (no retransmission) can only live on reliable transports.
+    if (
+      from.key !== this.address.key &&
+      from.key !== this.previousAddress?.key &&
+      pn >= this.replay.largest &&
+      this.pathCandidate?.key !== from.key &&
+      (!this.bare || from.transport.reliable)
+    ) {
       this.pathCandidate = from
       this.pathChallenge = this.random(KEEP_ALIVE_DATA_SIZE)
       this.pathChallengeDue = true
@@ -311,6 +329,8 @@ export class Session {
   private pathChallengeDue = false
   private pathChallengeAt = Infinity
   private pathChallengeTries = 0
+  /** The address this session moved away from last (see onAuthenticated). */
+  private previousAddress: PeerAddress | null = null
   /** Address of the packet whose frames are being processed. */
   private currentFrom: PeerAddress | null = null
   private static readonly MAX_PATH_CHALLENGES = 5
@@ -321,7 +341,9 @@ export class Session {
     if (!c || !ch || !this.currentFrom || this.currentFrom.key !== c.key) return
     for (let i = 0; i < KEEP_ALIVE_DATA_SIZE; i++) if (data[i] !== ch[i]) return
     const old = this.address
+    this.previousAddress = old
     this.address = c
+    this.fitPacketSize(c)
     this.pathCandidate = null
     this.pathChallenge = null
     this.pathChallengeDue = false
@@ -750,6 +772,26 @@ export class Session {
    * picked up without waiting for the next packet.
    */
   poke(): void {
+    this.wake(this)
+  }
+
+  /**
+   * Our side moves to `addr` (session migration across addresses and transports): later
+   * packets go there, and a KEEP_ALIVE makes the peer see the new path at once and validate it.
+   */
+  migrateTo(addr: PeerAddress): void {
+    if (addr.key === this.address.key) return
+    const old = this.address
+    this.previousAddress = old
+    this.address = addr
+    this.fitPacketSize(addr)
+    this.pathCandidate = null
+    this.pathChallenge = null
+    this.pathChallengeDue = false
+    this.pathChallengeAt = Infinity
+    this.keepAliveDue = true
+    this.counters.migrations++
+    this.events.push({ type: 'migrated', from: old, to: addr })
     this.wake(this)
   }
 
