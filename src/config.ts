@@ -25,6 +25,8 @@ export interface ProtocolConfig {
   maxConcurrentStreams: number
   /** Largest UDP payload STT sends (1472 = Ethernet 1500 - IPv4 20 - UDP 8). */
   maxPacketSize: number
+  /** The same over IPv6: 1452 (40-byte IP header) unless maxPacketSize was set explicitly. */
+  ipv6PacketSize: number
   /**
    * Largest packet over reliable, message-based transports (WebSocket): TCP segments for us,
    * so packets need not fit a path MTU, and larger ones cost far less per byte.
@@ -63,6 +65,7 @@ export const DEFAULTS: Omit<ProtocolConfig, 'sharedSeed' | 'nodeSeed'> = {
   maxSessions: 100,
   maxConcurrentStreams: 256,
   maxPacketSize: 1472,
+  ipv6PacketSize: 1452,
   reliablePacketSize: 65_536,
   streamReceiveWindow: 4 << 20,
   sessionReceiveWindow: 16 << 20,
@@ -136,6 +139,7 @@ export function resolveProtocolConfig(o: Record<string, unknown>, random: (n: nu
   for (const [k, min, max] of ints) {
     if (o[k] !== undefined) (c as unknown as Record<string, number>)[k] = positiveInt(o[k], k, min, max)
   }
+  if (o.maxPacketSize !== undefined) c.ipv6PacketSize = c.maxPacketSize
   if (c.keepAliveTimeout <= c.keepAliveInterval) throw new STTConfigError('keepAliveTimeout must be larger than keepAliveInterval')
   if (o.congestionControl !== undefined) {
     if (o.congestionControl !== 'newreno' && o.congestionControl !== 'cubic') throw new STTConfigError("congestionControl must be 'newreno' or 'cubic'")

@@ -52,6 +52,11 @@ export interface STTNodeOptions extends TransportSetOptions {
   rekeyAfterPackets?: number
   rekeyAfterMs?: number
   stealth?: boolean
+  handshakeRetryInitial?: number
+  reliablePacketSize?: number
+  helloMaxSkew?: number
+  retryThreshold?: number
+  maxQueuedDatagrams?: number
   /** Force this node's packet protection backend ('js' also makes UDP use node:dgram). */
   backend?: 'native' | 'js'
   /** Seeded randomness for tests; production uses crypto.randomBytes. */

@@ -114,7 +114,7 @@ export class STTSession extends EventEmitter {
     if (opts.maxFrameSize !== undefined && (!Number.isInteger(opts.maxFrameSize) || opts.maxFrameSize < 1 || opts.maxFrameSize > 65536)) {
       throw new STTError(ErrorCode.CONFIG, 'maxFrameSize must be an integer 1-65536')
     }
-    const key = this.core.streams.openStream({ priority: opts.priority ?? 0, maxFrameSize: opts.maxFrameSize } as { priority?: number })
+    const key = this.core.streams.openStream({ priority: opts.priority ?? 0, maxFrameSize: opts.maxFrameSize })
     const s = this.wrap(key, opts)
     this.host.flush(opts.noDelay === true)
     return s

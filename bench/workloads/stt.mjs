@@ -144,6 +144,8 @@ const workload = {
       if (ctx.mode === 'datagram') return datagramEcho(ctx)
       const { stream } = await listen(ctx)
       let msgs = 0
+      // The sender's process exits when it is done: its session, and this stream, go away.
+      stream.on('error', () => {})
       stream.on('data', (d) => {
         if (msgs++ === 0) ctx.startClock()
         stream.write(d)

@@ -33,6 +33,7 @@ import { deriveGroupKeys, deriveIdentity, type GroupKeys, type NodeIdentity } fr
 import type { SessionParams } from './params.js'
 import { ResponderState } from './responder-state.js'
 import { Session, type SessionEvent } from './session.js'
+import { udpPacketSize } from './udp-size.js'
 
 export type EndpointEvent =
   | { type: 'connected'; handle: number; session: Session }
@@ -151,9 +152,9 @@ export class Endpoint {
     return this.sessions.values()
   }
 
-  private localParams(bare: boolean, reliableTransport: boolean): SessionParams {
+  private localParams(bare: boolean, addr: PeerAddress): SessionParams {
     const c = this.config
-    const maxPacketSize = reliableTransport ? Math.max(c.reliablePacketSize, c.maxPacketSize) : c.maxPacketSize
+    const maxPacketSize = addr.transport.reliable ? Math.max(c.reliablePacketSize, c.maxPacketSize) : udpPacketSize(c, addr)
     return { maxStreams: c.maxConcurrentStreams, streamWindow: c.streamReceiveWindow, sessionWindow: c.sessionReceiveWindow, bareMode: bare, maxPacketSize }
   }
 
@@ -176,7 +177,7 @@ export class Endpoint {
     const bare = opts.bare === true && address.transport.reliable
     const hs = new InitiatorHandshake(
       { group: this.group, identity: this.identity },
-      { name: this.config.name, params: this.localParams(bare, address.transport.reliable) },
+      { name: this.config.name, params: this.localParams(bare, address) },
       this.config.ciphers,
       this.random,
       opts.versionOverride,
@@ -244,7 +245,7 @@ export class Endpoint {
       return this.fail(p, new STTHandshakeError(ErrorCode.PEER_MISMATCH, `peer at ${p.address} has node id ${hex(r.peerNodeId).slice(0, 16)}…, expected ${hex(p.peerNodeId).slice(0, 16)}…`))
     }
     const session = new Session(
-      { result: r, isInitiator: true, config: this.config, aead: this.aead, address: p.address, localParams: this.localParams(p.bare, p.address.transport.reliable), now, random: this.random },
+      { result: r, isInitiator: true, config: this.config, aead: this.aead, address: p.address, localParams: this.localParams(p.bare, p.address), now, random: this.random },
       this.wake,
     )
     p.session = session
@@ -273,6 +274,8 @@ export class Endpoint {
         return this.fail(p, new STTHandshakeError(ErrorCode.AUTH_FAILED, `peer at ${p.address} rejected our handshake: the shared seed does not match`, { wireCode: out.code }))
       case WireError.TOO_MANY_SESSIONS:
         return this.fail(p, new STTHandshakeError(ErrorCode.TOO_MANY_SESSIONS, `peer at ${p.address} has no room for another session`, { wireCode: out.code }))
+      case WireError.HANDSHAKE_FAILURE:
+        return this.fail(p, new STTHandshakeError(ErrorCode.CONFIG, `peer at ${p.address} supports none of our cipher suites (${this.config.ciphers.join(', ')})`, { wireCode: out.code }))
       default:
         return this.fail(p, new STTHandshakeError(ErrorCode.AUTH_FAILED, `peer at ${p.address} refused the handshake (code 0x${out.code.toString(16)})`, { wireCode: out.code }))
     }
@@ -330,7 +333,7 @@ export class Endpoint {
       { group: this.group, identity: this.identity },
       parsed,
       suite as CipherSuite,
-      { name: this.config.name, params: this.localParams(false, from.transport.reliable) },
+      { name: this.config.name, params: this.localParams(false, from) },
       keys[0]!,
       from.key,
       now,
@@ -362,7 +365,7 @@ export class Endpoint {
       return
     }
     const session = new Session(
-      { result: r, isInitiator: false, config: this.config, aead: this.aead, address: from, localParams: this.localParams(r.peer.params.bareMode, from.transport.reliable), now, random: this.random },
+      { result: r, isInitiator: false, config: this.config, aead: this.aead, address: from, localParams: this.localParams(r.peer.params.bareMode, from), now, random: this.random },
       this.wake,
     )
     session.proofDigest = sha256(pkt)

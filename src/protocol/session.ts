@@ -20,6 +20,7 @@ import { Pacer } from './congestion/pacer.js'
 import { AEAD_TAG_SIZE, FLAGS_OFFSET, FrameType, HEADER_SIZE, HeaderFlag, PacketType, PN_OFFSET, PROTOCOL_VERSION, TYPE_OFFSET } from './constants.js'
 import { type AppFrame, type DataFrame, type Frame, frameSize, isAckEliciting, KEEP_ALIVE_DATA_SIZE, readFrame, writeFrame } from './frames.js'
 import type { HandshakeResult } from './handshake.js'
+import { udpPacketSize } from './udp-size.js'
 import { readU64, sessionKeyOf, writeHeader } from './header.js'
 import { LossDetector, type LossRecovery, PassThroughLossDetector } from './loss.js'
 import { type DirectionKey, makeKey, nextKey, ReceiveKeys } from './packet-keys.js'
@@ -28,7 +29,7 @@ import { ReplayWindow } from './replay.js'
 import { RttEstimator } from './rtt.js'
 import { SessionCounters } from './session-stats.js'
 import { type StreamEvent, StreamManager, StreamRecord } from './streams.js'
-import { Reader } from './varint.js'
+import { Reader, varintSize } from './varint.js'
 
 export type SessionState = 'handshaking' | 'active' | 'closing' | 'closed'
 
@@ -129,7 +130,7 @@ export class Session {
   private readonly recordPool: SentRecord[] = []
   private maxPacket: number
   /** Packet size limits: ours for reliable / unreliable paths, and the peer's. */
-  private readonly packetLimits: { reliable: number; unreliable: number; peer: number }
+  private readonly packetLimits: { reliable: number; peer: number }
   private readonly statusScratch = new Uint8Array(256)
   private readonly openOffsets = new Uint32Array(256)
   private readonly openLengths = new Uint32Array(256)
@@ -159,7 +160,7 @@ export class Session {
     this.keyStartedAt = now
     this.nextKeepAlive = now + config.keepAliveInterval
     this.config = config
-    this.packetLimits = { reliable: init.localParams.maxPacketSize, unreliable: config.maxPacketSize, peer: result.peer.params.maxPacketSize }
+    this.packetLimits = { reliable: Math.max(init.localParams.maxPacketSize, config.reliablePacketSize), peer: result.peer.params.maxPacketSize }
     this.maxPacket = Math.min(init.localParams.maxPacketSize, result.peer.params.maxPacketSize)
 
     const mySecret = init.isInitiator ? result.i2r : result.r2i
@@ -196,7 +197,7 @@ export class Session {
 
   /** After a move to another transport: packets must fit a UDP path again, or may grow over TCP. */
   private fitPacketSize(addr: PeerAddress): void {
-    const mine = addr.transport.reliable ? this.packetLimits.reliable : Math.min(this.packetLimits.reliable, this.packetLimits.unreliable)
+    const mine = addr.transport.reliable ? this.packetLimits.reliable : udpPacketSize(this.config, addr)
     this.maxPacket = Math.min(mine, this.packetLimits.peer)
   }
 
@@ -207,7 +208,8 @@ export class Session {
 
   /** Largest datagram payload sendDatagram accepts. */
   get maxDatagramPayload(): number {
-    return this.maxPacket - HEADER_SIZE - AEAD_TAG_SIZE - 2 - 2
+    // DATA frame: type, flags, then the length as a varint (up to 4 bytes for 64 KiB packets).
+    return this.maxPacket - HEADER_SIZE - AEAD_TAG_SIZE - 2 - varintSize(this.maxPacket)
   }
 
   // -------------------------------------------------------------------------------------
@@ -612,7 +614,16 @@ export class Session {
         while (this.datagrams.length) {
           const d = this.datagrams[0]!
           const f: Frame = { type: FrameType.DATA, datagram: true, streamKey: 0, offset: 0, data: d }
-          if (frameSize(f) > end - pos) break
+          if (frameSize(f) > end - pos) {
+            // Queued for a larger path (before a migration): it can never be sent, drop it
+            // rather than hold back every datagram behind it.
+            if (frameSize(f) > end - (off + HEADER_SIZE)) {
+              this.datagrams.shift()
+              this.counters.drop('datagram-too-large')
+              continue
+            }
+            break
+          }
           pos = writeFrame(buf, pos, f)
           this.datagrams.shift()
           this.counters.datagramsSent++

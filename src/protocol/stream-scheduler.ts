@@ -181,6 +181,7 @@ export class StreamScheduler {
   /** Payload bytes that fit a DATA frame for s at `offset` with `room` left; 0 when not worth it. */
   private fit(s: StreamState, offset: number, avail: number, room: number): number {
     if (room <= 0) return 0
+    avail = Math.min(avail, s.maxFrameSize)
     const ov = dataFrameOverhead(s.key, offset, Math.min(avail, room))
     const n = Math.min(avail, room - ov)
     if (n <= 0 || (n < avail && n < MIN_DATA_FRAGMENT)) return 0

@@ -25,6 +25,8 @@ export class StreamState {
   /** Peer's credit for this stream: we may send offsets below this. */
   sendMax: number
   priority: number
+  /** Largest DATA frame payload for this stream (the manual's max_frame_size); the packet bounds it too. */
+  maxFrameSize = Infinity
 
   // Send-half flags.
   openPending = false

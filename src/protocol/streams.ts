@@ -85,13 +85,14 @@ export class StreamManager {
   // ---------------------------------------------------------------- application side
 
   /** Opens a byte stream; returns its key (id * 2). Throws STT_TOO_MANY_STREAMS when the peer's credit is used up. */
-  openStream(opts: { priority?: number } = {}): number {
+  openStream(opts: { priority?: number; maxFrameSize?: number } = {}): number {
     if (this.nextLocalIdx >= this.flow.peerMaxStreams) {
       throw new STTStreamError(ErrorCode.TOO_MANY_STREAMS, `peer allows ${this.flow.peerMaxStreams} streams; all in use`)
     }
     const idx = this.nextLocalIdx++
     const id = this.isInitiator ? 2 * idx + 1 : 2 * idx + 2
     const s = this.create(id * 2, true, (opts.priority ?? 0) & 0xff)
+    if (opts.maxFrameSize !== undefined) s.maxFrameSize = opts.maxFrameSize
     s.openPending = true
     this.scheduler.addControl(s)
     return s.key

@@ -20,7 +20,9 @@ export function parseTarget(target: string, defaultScheme: string): HostPort {
   const scheme = url.protocol.slice(0, -1).toLowerCase()
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
   if (!host) throw new STTConfigError(`address has no host: ${target}`)
-  const port = url.port === '' ? NaN : Number(url.port)
+  // ws:// and wss:// have well-known ports (RFC 6455); UDP has none.
+  const defaultPort = scheme === 'wss' ? 443 : scheme === 'ws' ? 80 : NaN
+  const port = url.port === '' ? defaultPort : Number(url.port)
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new STTConfigError(`address needs a port 1-65535: ${target}`)
   return { scheme, host, port, path: url.pathname || '/' }
 }

@@ -1,0 +1,10 @@
+import type { ProtocolConfig } from '../config.js'
+import type { PeerAddress } from '../transport/types.js'
+
+/**
+ * Largest packet over an unreliable path to `addr`: 1472 bytes fit an Ethernet MTU of 1500
+ * after IPv4 and UDP headers; IPv6 headers are 20 bytes longer (1452).
+ */
+export function udpPacketSize(c: ProtocolConfig, addr: PeerAddress): number {
+  return addr.host !== undefined && addr.host.includes(':') ? c.ipv6PacketSize : c.maxPacketSize
+}
