@@ -7,8 +7,8 @@
 //   node scripts/bench-report.mjs --smoke      # seconds-long; writes to a temp dir (CI)
 //
 // Full runs write to docs/benchmarks/ (committed); --smoke writes to a fresh temp directory
-// unless --out is given, so it never overwrites the committed report. Exit code 1 if any entry
-// produced no data at all (the charts are still rendered with what there is).
+// unless --out is given, so it never overwrites the committed report. A full run exits with 1 if
+// any entry produced no data at all; --smoke only warns. The charts are rendered either way.
 // Needs `npm run build` first: the stt workload imports ../dist.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -121,7 +121,8 @@ async function main() {
   const where = relative(process.cwd(), outDir) || '.'
   console.log(`bench-report: ${charts.length} charts, results.json, README.md in ${where.startsWith('..') ? outDir : where} (${meta.duration_s.toFixed(0)} s)`)
   for (const r of empty) console.log(`  no data: ${r.id} (${r.errors[0] ?? 'no runs'})`)
-  process.exitCode = empty.length ? 1 : 0
+  // smoke checks the report pipeline (bench:smoke checks the workloads): a failed entry only warns
+  process.exitCode = empty.length && !smoke ? 1 : 0
 }
 
 await main()
