@@ -20,6 +20,7 @@ import { Pacer } from './congestion/pacer.js'
 import { AEAD_TAG_SIZE, FLAGS_OFFSET, FrameType, HEADER_SIZE, HeaderFlag, PacketType, PN_OFFSET, PROTOCOL_VERSION, TYPE_OFFSET } from './constants.js'
 import { type AppFrame, type DataFrame, type Frame, frameSize, isAckEliciting, KEEP_ALIVE_DATA_SIZE, readFrame, writeFrame } from './frames.js'
 import type { HandshakeResult } from './handshake.js'
+import { PathValidation } from './path-validation.js'
 import { udpPacketSize } from './udp-size.js'
 import { readU64, sessionKeyOf, writeHeader } from './header.js'
 import { LossDetector, type LossRecovery, PassThroughLossDetector } from './loss.js'
@@ -303,55 +304,27 @@ export class Session {
     this.finalHeard = true
     this.finalResendAt = Infinity
     this.currentFrom = from
-    // Roaming: the newest authenticated packet came from elsewhere. An on-path attacker can
-    // re-send a captured packet from any address, so the new address must prove it receives
-    // our packets before we move there (path validation, RFC 9000 §8.2): a KEEP_ALIVE with
-    // fresh random bytes goes to it, and only its echo (KEEP_ALIVE_ACK) from that address
-    // moves the session. Until then everything keeps going to the old address.
-    // Packets still arriving over the path we just left (in flight during a migration) are not
-    // a new path: following them would bounce the session back.
-    // A bare session (no retransmission) can only live on reliable transports.
-    if (
-      from.key !== this.address.key &&
-      from.key !== this.previousAddress?.key &&
-      pn >= this.replay.largest &&
-      this.pathCandidate?.key !== from.key &&
-      (!this.bare || from.transport.reliable)
-    ) {
-      this.pathCandidate = from
-      this.pathChallenge = this.random(KEEP_ALIVE_DATA_SIZE)
-      this.pathChallengeDue = true
-      this.pathChallengeTries = 0
-    }
+    this.path.consider(from, this.address, pn >= this.replay.largest, this.bare, this.random)
   }
 
-  /** Candidate address being validated, its challenge bytes, and retransmission state. */
-  private pathCandidate: PeerAddress | null = null
-  private pathChallenge: Uint8Array | null = null
-  private pathChallengeDue = false
-  private pathChallengeAt = Infinity
-  private pathChallengeTries = 0
-  /** The address this session moved away from last (see onAuthenticated). */
-  private previousAddress: PeerAddress | null = null
+  /** Path validation of new peer addresses (roaming, migration). */
+  private readonly path = new PathValidation()
   /** Address of the packet whose frames are being processed. */
   private currentFrom: PeerAddress | null = null
-  private static readonly MAX_PATH_CHALLENGES = 5
 
   private onPathResponse(data: Uint8Array): void {
-    const c = this.pathCandidate
-    const ch = this.pathChallenge
-    if (!c || !ch || !this.currentFrom || this.currentFrom.key !== c.key) return
-    for (let i = 0; i < KEEP_ALIVE_DATA_SIZE; i++) if (data[i] !== ch[i]) return
+    const c = this.path.validated(data, this.currentFrom)
+    if (c) this.moveTo(c)
+  }
+
+  /** Switches the session to `addr` (validated path, or our own migration). */
+  private moveTo(addr: PeerAddress): void {
     const old = this.address
-    this.previousAddress = old
-    this.address = c
-    this.fitPacketSize(c)
-    this.pathCandidate = null
-    this.pathChallenge = null
-    this.pathChallengeDue = false
-    this.pathChallengeAt = Infinity
+    this.path.moved(old)
+    this.address = addr
+    this.fitPacketSize(addr)
     this.counters.migrations++
-    this.events.push({ type: 'migrated', from: old, to: c })
+    this.events.push({ type: 'migrated', from: old, to: addr })
   }
 
   /**
@@ -359,10 +332,11 @@ export class Session {
    * address when one is due; returns its length and destination, or null.
    */
   writePathChallenge(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array): PeerAddress | null {
-    if (!this.pathChallengeDue || !this.pathCandidate || !this.pathChallenge || this.state !== 'active') return null
+    const to = this.path.candidate
+    if (!this.path.due || !to || !this.path.challenge || this.state !== 'active') return null
     const off = offsets[0]!
     let pos = off + HEADER_SIZE
-    pos = writeFrame(slab, pos, { type: FrameType.KEEP_ALIVE, data: this.pathChallenge })
+    pos = writeFrame(slab, pos, { type: FrameType.KEEP_ALIVE, data: this.path.challenge })
     // Padding probes the new path's MTU for full packets as QUIC does, within 3x of what came from it.
     const size = Math.min(this.maxPacket, 1200)
     pos = writeFrame(slab, pos, { type: FrameType.PADDING, length: off + size - AEAD_TAG_SIZE - pos })
@@ -375,10 +349,8 @@ export class Session {
     this.sendKey.key.sealBatch(slab, offsets, lengths, 1, HEADER_SIZE)
     this.counters.packetsSent++
     this.counters.bytesSent += size
-    this.pathChallengeDue = false
-    this.pathChallengeTries++
-    this.pathChallengeAt = this.pathChallengeTries >= Session.MAX_PATH_CHALLENGES ? Infinity : now + Math.max(3 * this.rtt.smoothedRtt, 50)
-    return this.pathCandidate
+    this.path.sent(now, Math.max(3 * this.rtt.smoothedRtt, 50))
+    return to
   }
 
   private processFrames(now: number, pn: number, buf: Uint8Array, start: number, end: number): void {
@@ -481,7 +453,7 @@ export class Session {
     // packet or keep-alive (up to keepAliveInterval). An immediate deadline makes the endpoint
     // call handleTimeout, which wakes the session, and the events are polled.
     if (this.state === 'active' && this.streams.hasPendingEvents) return now
-    let t = Math.min(this.lastReceived + this.config.keepAliveTimeout, this.nextKeepAlive, this.handshakeDeadline, this.pathChallengeAt, this.finalResendAt)
+    let t = Math.min(this.lastReceived + this.config.keepAliveTimeout, this.nextKeepAlive, this.handshakeDeadline, this.path.retryAt, this.finalResendAt)
     if (!this.bare) t = Math.min(t, this.acks.getTimeout(), this.recovery.getTimeout())
     // Data held back only by the pacer needs a wake-up when tokens are back.
     if (this.state === 'active' && (this.streams.wantsToSend() || this.datagrams.length > 0) && this.cc.canSend(this.maxPacket)) {
@@ -505,10 +477,7 @@ export class Session {
       this.finalBackoff = Math.min(this.finalBackoff * 2, 2000)
       this.finalResendAt = now + this.finalBackoff
     }
-    if (now >= this.pathChallengeAt) {
-      this.pathChallengeAt = Infinity
-      this.pathChallengeDue = true
-    }
+    this.path.onTimeout(now)
     if (now >= this.nextKeepAlive) {
       this.keepAliveDue = true
       this.nextKeepAlive = now + this.config.keepAliveInterval
@@ -535,7 +504,7 @@ export class Session {
     if (this.closeFrame && !this.closeSent) return true
     if (this.state === 'closing') return false
     return (
-      this.pathChallengeDue ||
+      this.path.due ||
       this.needFinal ||
       this.keepAliveDue ||
       this.probesWanted > 0 ||
@@ -792,17 +761,8 @@ export class Session {
    */
   migrateTo(addr: PeerAddress): void {
     if (addr.key === this.address.key) return
-    const old = this.address
-    this.previousAddress = old
-    this.address = addr
-    this.fitPacketSize(addr)
-    this.pathCandidate = null
-    this.pathChallenge = null
-    this.pathChallengeDue = false
-    this.pathChallengeAt = Infinity
+    this.moveTo(addr)
     this.keepAliveDue = true
-    this.counters.migrations++
-    this.events.push({ type: 'migrated', from: old, to: addr })
     this.wake(this)
   }
 
