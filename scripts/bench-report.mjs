@@ -5,14 +5,15 @@
 //   npm run bench:report                       # = npm run build && node scripts/bench-report.mjs
 //   node scripts/bench-report.mjs [--repeat 3] [--seconds 3] [--wait-idle 5] [--out DIR]
 //   node scripts/bench-report.mjs --smoke      # seconds-long; writes to a temp dir (CI)
+//   node scripts/bench-report.mjs --from docs/benchmarks/results.json   # re-render only, no runs
 //
 // Full runs write to docs/benchmarks/ (committed); --smoke writes to a fresh temp directory
 // unless --out is given, so it never overwrites the committed report. A full run exits with 1 if
 // any entry produced no data at all; --smoke only warns. The charts are rendered either way.
 // Needs `npm run build` first: the stt workload imports ../dist.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve, relative } from 'node:path'
+import { dirname, join, resolve, relative } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { runSet, environment } from '../bench/lib/runset.mjs'
@@ -63,6 +64,7 @@ function buildEntries() {
 }
 
 const USAGE = `usage: node scripts/bench-report.mjs [--smoke] [--repeat N] [--seconds S] [--wait-idle S] [--out DIR]
+       node scripts/bench-report.mjs --from results.json [--out DIR]   (re-render charts + README only)
   defaults: --repeat 3 --seconds 3 --wait-idle 5 --out docs/benchmarks (smoke: --repeat 1, a temp dir)`
 
 function git(...args) {
@@ -81,6 +83,7 @@ async function main() {
   const argv = process.argv.slice(2)
   const args = parseArgs(argv)
   if (args.help) return console.log(USAGE)
+  if (args.from) return rerender(resolve(args.from), args.out)
   const smoke = !!args.smoke
   const repeat = args.repeat ?? (smoke ? 1 : 3)
   const cli = { smoke, 'wait-idle': args['wait-idle'] ?? (smoke ? 0 : 5) }
@@ -123,6 +126,17 @@ async function main() {
   for (const r of empty) console.log(`  no data: ${r.id} (${r.errors[0] ?? 'no runs'})`)
   // smoke checks the report pipeline (bench:smoke checks the workloads): a failed entry only warns
   process.exitCode = empty.length && !smoke ? 1 : 0
+}
+
+// --from results.json: re-render the charts and README from saved data, without measuring.
+async function rerender(file, out) {
+  const { meta, results } = JSON.parse(readFileSync(file, 'utf8'))
+  const outDir = out ? resolve(out) : dirname(file)
+  mkdirSync(outDir, { recursive: true })
+  if (outDir !== dirname(file)) writeFileSync(join(outDir, 'results.json'), JSON.stringify({ meta, results }, null, 1) + '\n')
+  const charts = await renderCharts(results, outDir, meta)
+  writeReadme(outDir, results, meta, charts)
+  console.log(`bench-report: re-rendered ${charts.length} charts and README.md in ${outDir} from ${file}`)
 }
 
 await main()

@@ -50,7 +50,7 @@ function throughputSpec(results, meta) {
   const labels = sizes.map((s) => `datum.value == ${s} ? '${sizeLabel(s)}'`).join(' : ') + " : ''"
   return {
     $schema: SCHEMA,
-    title: { text: 'Throughput vs write size (one stream, loopback)', subtitle: subtitle(meta, 'whiskers: min-max') },
+    title: { text: 'Throughput vs write size (one stream, loopback)', subtitle: subtitle(meta, 'whiskers: min-max; solid lines: stt-node, dashed: anchors') },
     width: 640,
     height: 380,
     data: { values: rows },

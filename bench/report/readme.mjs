@@ -166,6 +166,7 @@ npm run bench:report           # = npm run build && node scripts/bench-report.mj
 ${meta.command.padEnd(30)} # the exact invocation behind this report
 node scripts/bench-report.mjs --smoke             # seconds-long check, writes to a temp dir (CI)
 node scripts/bench-report.mjs --repeat 5 --seconds 5 --wait-idle 20 --out /tmp/report
+node scripts/bench-report.mjs --from docs/benchmarks/results.json  # re-render charts + README, no runs
 \`\`\`
 
 Check \`uptime\` first: other people's builds and tests on a 2-vCPU machine move these figures a lot.
