@@ -11,6 +11,9 @@ import type { StreamEvent } from './protocol/streams.js'
 import { STTStream, type StreamOptions } from './stream.js'
 import type { PeerAddress } from './transport/types.js'
 
+/** How long close() waits for written stream data to be acknowledged, ms. */
+const DEFAULT_DRAIN_TIMEOUT = 5000
+
 export interface CloseInfo {
   code: number
   reason: string
@@ -246,8 +249,19 @@ export class STTSession extends EventEmitter {
     this.emit('close', info)
   }
 
-  /** Closes the session on both sides (SESSION_CLOSE); resolves when it is closed here. */
-  async close(reason = 'closed by application'): Promise<void> {
+  /**
+   * Closes the session on both sides (SESSION_CLOSE) after the data already written to its
+   * streams was acknowledged (at most `drainTimeout`, default 5 s); resolves when it is closed.
+   */
+  async close(reason = 'closed by application', opts: { drainTimeout?: number } = {}): Promise<void> {
+    if (this.closeInfo) return
+    // Graceful, like a TCP close after write(): data already written to streams is delivered
+    // (acknowledged) first, for at most drainTimeout ms (0: close at once, dropping it).
+    const deadline = Date.now() + (opts.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT)
+    while (!this.closed && this.core.streams.unackedBytes > 0 && Date.now() < deadline) {
+      this.host.flush(false)
+      await new Promise((r) => setTimeout(r, 5))
+    }
     if (this.closeInfo) return
     const done = new Promise<void>((r) => this.closeWaiters.push(r))
     this.core.close(WireError.NO_ERROR, reason)

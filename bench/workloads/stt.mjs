@@ -49,8 +49,11 @@ const bulk = {
   async sender(ctx) {
     const { session, stream } = await dial(ctx)
     const r = await pumpWritable(ctx, stream)
-    await sleep(100) // let the last ACKs arrive (outside the measured window)
-    return { ...r, extra: sessionExtra(session) }
+    const extra = sessionExtra(session)
+    // 'finish' only means handed to STT: wait until the peer acknowledged everything before
+    // this process exits (outside the measured window).
+    await session.close('done')
+    return { ...r, extra }
   },
 }
 

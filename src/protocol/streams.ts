@@ -112,6 +112,13 @@ export class StreamManager {
     return this.streams.size
   }
 
+  /** Bytes written by the application and not yet acknowledged, over all live streams. */
+  get unackedBytes(): number {
+    let n = 0
+    for (const s of this.streams.values()) if (!s.aborted) n += s.send.buffered
+    return n
+  }
+
   has(key: number): boolean {
     return this.streams.has(key)
   }
