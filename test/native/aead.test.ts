@@ -2,6 +2,7 @@
  * Native AEAD vs the pure-TypeScript reference (node:crypto), byte for byte, plus forgeries,
  * argument validation and Wycheproof known-answer vectors through the native core.
  */
+import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
@@ -176,8 +177,8 @@ describe.skipIf(backend !== 'native')(`native AEAD (${backend === 'native' ? 'ad
 
   describe('Wycheproof known answers', () => {
     const files: Array<[CipherSuite, string]> = [
-      ['aes-256-gcm', '/work/shared/vectors/wycheproof/aes_gcm_test.json'],
-      ['chacha20-poly1305', '/work/shared/vectors/wycheproof/chacha20_poly1305_test.json'],
+      ['aes-256-gcm', fileURLToPath(new URL('../vectors/wycheproof/aes_gcm_test.json', import.meta.url))],
+      ['chacha20-poly1305', fileURLToPath(new URL('../vectors/wycheproof/chacha20_poly1305_test.json', import.meta.url))],
     ]
     for (const [suite, file] of files) {
       it(`${suite}: every applicable vector (256-bit key, 96-bit nonce, 128-bit tag)`, () => {

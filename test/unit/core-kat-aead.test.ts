@@ -1,5 +1,5 @@
 /**
- * Known-answer tests of both AEADs against Wycheproof (/work/shared/vectors/wycheproof), through
+ * Known-answer tests of both AEADs against Wycheproof (test/vectors/wycheproof, a copy of the C2SP vectors), through
  * OUR wrappers: aeadSeal/aeadOpen (handshake messages, cookies) and the packet-protection path
  * (PacketKey.sealBatch/openBatch of the JS backend and, when loaded, the native one).
  *
@@ -12,6 +12,7 @@
  *    an invalid vector's tag modification (its tag XOR the correct tag) is replayed onto the packet,
  *    which openBatch must then reject.
  */
+import { fileURLToPath } from 'node:url'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { aeadOpen, aeadSeal } from '../../src/crypto/primitives.js'
@@ -21,7 +22,7 @@ import type { AeadBackend, CipherSuite } from '../../src/crypto/aead.js'
 import { HEADER_SIZE, PN_OFFSET } from '../../src/protocol/constants.js'
 import { Rng } from '../helpers/rng.js'
 
-const DIR = '/work/shared/vectors/wycheproof'
+const DIR = fileURLToPath(new URL('../vectors/wycheproof', import.meta.url))
 interface AeadVector { tcId: number; key: string; iv: string; aad: string; msg: string; ct: string; tag: string; result: string; flags: string[] }
 interface AeadGroup { ivSize: number; keySize: number; tagSize: number; tests: AeadVector[] }
 

@@ -2,12 +2,13 @@
  * Known-answer tests of X25519 and HKDF-SHA256 against Wycheproof, through src/crypto/primitives.ts
  * (x25519FromPrivate + x25519, hkdf), plus the handshake's own uses of them.
  */
+import { fileURLToPath } from 'node:url'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { hkdf, sha3_256, x25519, x25519FromPrivate, x25519PublicKeyObject } from '../../src/crypto/primitives.js'
 import { nodeIdOf } from '../../src/protocol/identity.js'
 
-const DIR = '/work/shared/vectors/wycheproof'
+const DIR = fileURLToPath(new URL('../vectors/wycheproof', import.meta.url))
 const h = (s: string) => new Uint8Array(Buffer.from(s, 'hex'))
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 
