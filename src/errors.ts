@@ -161,6 +161,12 @@ export function codeForWire(wire: number): ErrorCode {
       return ErrorCode.PROTOCOL
     case WireError.STREAM_CLOSED:
       return ErrorCode.STREAM_CLOSED
+    case WireError.STREAM_ID_CONFLICT:
+      return ErrorCode.STREAM_ID_CONFLICT
+    case WireError.RESOURCE_EXHAUSTED:
+      return ErrorCode.RESOURCE_EXHAUSTED
+    case WireError.BUFFER_OVERFLOW:
+      return ErrorCode.PAYLOAD_TOO_LARGE
     default:
       return ErrorCode.SESSION_CLOSED
   }
