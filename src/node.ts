@@ -570,7 +570,7 @@ export class STTNode extends EventEmitter {
     }
   }
 
-  /** For the automatic-fallback helper: the transport registered under `name`. */
+  /** The transport registered under `name` (udp, websocket, udp4/udp6 dialers): for tools and tests. */
   transportFor(name: string): Transport | undefined {
     return this.transports.get(name)
   }

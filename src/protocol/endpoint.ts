@@ -15,7 +15,7 @@ import { sha256 } from '../crypto/primitives.js'
 import type { ProtocolConfig } from '../config.js'
 import { ErrorCode, STTError, STTHandshakeError, WireError } from '../errors.js'
 import type { PeerAddress, RxBatch, TxBatch } from '../transport/types.js'
-import { HEADER_SIZE, HELLO_MAC_SIZE, HELLO_MIN_SIZE, PacketType, PROTOCOL_VERSION, TYPE_OFFSET, VERSION_OFFSET } from './constants.js'
+import { HEADER_SIZE, HELLO_MIN_SIZE, PacketType, PROTOCOL_VERSION, TYPE_OFFSET, VERSION_OFFSET } from './constants.js'
 import {
   checkRetryToken,
   chooseSuite,
@@ -355,7 +355,7 @@ export class Endpoint {
       return
     }
     if (!this.acceptingConnections) return this.drop('not-accepting', from)
-    const out = consumeAuthProof({ group: this.group, identity: this.identity }, pkt, this.responder.cookieKeys(now), from.key, now, this.config.handshakeTimeout)
+    const out = consumeAuthProof(pkt, this.responder.cookieKeys(now), from.key, now, this.config.handshakeTimeout)
     if (out.kind === 'drop') return this.drop(`proof-${out.reason}`, from)
     const r = out.result
     if (r.peer.params.bareMode && !from.transport.reliable) return this.drop('bad-params', from)
@@ -567,4 +567,3 @@ function hex(b: Uint8Array): string {
   return Buffer.from(b).toString('hex')
 }
 
-export { HELLO_MAC_SIZE }

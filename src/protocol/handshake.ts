@@ -432,9 +432,12 @@ function cookieAad(sessionId: Uint8Array, addrKey: string): Uint8Array {
 
 export type ProofOutcome = { kind: 'ok'; result: HandshakeResult } | { kind: 'drop'; reason: string }
 
-/** Verifies AUTH_PROOF against the cookie it carries; derives the traffic secrets. */
+/**
+ * Verifies AUTH_PROOF against the cookie it carries; derives the traffic secrets. The cookie
+ * holds the whole responder state after CHALLENGE (its static key was already mixed in), so
+ * nothing else is needed.
+ */
 export function consumeAuthProof(
-  keys: HandshakeKeys,
   pkt: Uint8Array,
   cookieKeys: Uint8Array[],
   addrKey: string,

@@ -204,7 +204,7 @@ export class Transfer {
   readonly toSession: Session
 
   constructor(
-    private readonly p: SimPair,
+    p: SimPair,
     readonly o: TransferOptions,
   ) {
     this.from = o.from ?? 'client'

@@ -12,7 +12,7 @@ import { WebSocket } from 'ws'
 import { generateSeed, type STTSession, type STTStream } from '../../src/index.js'
 import { generateTestCerts, type TestCerts } from '../helpers/certs.js'
 import { expectNoLeaks, snapshotResources } from '../helpers/leak-check.js'
-import { NodeBag, pingPong, readAll, sha256, waitFor, withTimeout, writeAll } from './node-ws-helpers.js'
+import { NodeBag, pingPong, readAll, sha256, withTimeout, writeAll } from './node-ws-helpers.js'
 
 const execFileP = promisify(execFile)
 const bag = new NodeBag()
