@@ -25,6 +25,7 @@ import { isIP } from 'node:net'
 import { connectAuto } from './auto-connect.js'
 import { Fifo } from './fifo.js'
 
+const BUILTIN_SCHEMES = new Set(['udp', 'ws', 'wss', 'auto'])
 /** Bounded work per event-loop turn (quinn's IO_LOOP_BOUND idea): then yield. */
 const MAX_TX_BATCHES_PER_TURN = 64
 const MAX_RECEIVE_QUEUE = 65_536
@@ -420,16 +421,24 @@ export class STTNode extends EventEmitter {
     const ep = this.ep
     const url = typeof target === 'string' ? target : `udp://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`
     const forced = opts.transport
-    const parsed = parseTarget(url, forced === 'websocket' ? 'ws' : forced ?? 'udp')
-    const scheme = forced === 'auto' ? 'auto' : parsed.scheme
-    if (scheme === 'auto') return connectAuto(this, parsed, opts)
-    const name: TransportName = scheme === 'udp' ? 'udp' : scheme === 'ws' || scheme === 'wss' ? 'websocket' : (() => {
-      throw new STTConfigError(`unsupported scheme ${scheme}:// (use udp://, ws://, wss:// or auto://)`)
-    })()
-    let transport = this.transports.get(name)
-    if (!transport) throw new STTConfigError(`this node has no ${name} transport`)
-    // A UDP socket has one address family: reach the other family through a second socket.
-    if (name === 'udp' && isIP(parsed.host) !== 0 && transport.kind === 'udp') transport = await this.udpFor(isIP(parsed.host) === 6 ? 6 : 4, transport)
+    let transport: Transport | undefined
+    // A pluggable transport (transportImpl) is dialled by its own scheme: `<kind>://...`.
+    const custom = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase()
+    if (custom && !BUILTIN_SCHEMES.has(custom) && !forced) {
+      transport = [...this.transports.values()].find((t) => String(t.kind) === custom)
+      if (!transport) throw new STTConfigError(`unsupported scheme ${custom}:// (use udp://, ws://, wss://, auto:// or a transportImpl of that kind)`)
+    } else {
+      const parsed = parseTarget(url, forced === 'websocket' ? 'ws' : forced ?? 'udp')
+      const scheme = forced === 'auto' ? 'auto' : parsed.scheme
+      if (scheme === 'auto') return connectAuto(this, parsed, opts)
+      const name: TransportName = scheme === 'udp' ? 'udp' : scheme === 'ws' || scheme === 'wss' ? 'websocket' : (() => {
+        throw new STTConfigError(`unsupported scheme ${scheme}:// (use udp://, ws://, wss:// or auto://)`)
+      })()
+      transport = this.transports.get(name)
+      if (!transport) throw new STTConfigError(`this node has no ${name} transport`)
+      // A UDP socket has one address family: reach the other family through a second socket.
+      if (name === 'udp' && isIP(parsed.host) !== 0 && transport.kind === 'udp') transport = await this.udpFor(isIP(parsed.host) === 6 ? 6 : 4, transport)
+    }
     let peerNodeId: Uint8Array | undefined
     if (opts.peerNodeId !== undefined) {
       peerNodeId = typeof opts.peerNodeId === 'string' ? Buffer.from(opts.peerNodeId, 'hex') : opts.peerNodeId
@@ -442,7 +451,8 @@ export class STTNode extends EventEmitter {
       transport.release?.(addr)
       throw new STTError(ErrorCode.ABORTED, 'connect aborted')
     }
-    const handle = ep.connect(this.now(), addr, { peerNodeId, timeout: opts.timeout, bare: name === 'websocket' && opts.fullReliability !== true })
+    // Over a reliable transport (WebSocket, or a reliable pluggable one) rely on it for delivery.
+    const handle = ep.connect(this.now(), addr, { peerNodeId, timeout: opts.timeout, bare: transport.reliable && opts.fullReliability !== true })
     const promise = new Promise<STTSession>((resolve, reject) => {
       this.connects.set(handle, { resolve, reject })
       opts.signal?.addEventListener(
@@ -458,7 +468,7 @@ export class STTNode extends EventEmitter {
     })
     this.service()
     return promise.catch((err) => {
-      if (name === 'websocket') transport.release?.(addr)
+      transport.release?.(addr)
       throw err
     })
   }
