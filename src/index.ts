@@ -20,6 +20,8 @@ export {
 export { backend } from './crypto/index.js'
 export type { Transport, TransportStats, PeerAddress, TxBatch, RxBatch, BoundAddress, TransportEvents } from './transport/types.js'
 export { PROTOCOL_VERSION } from './protocol/constants.js'
+/** In-memory transport pair: tests, examples, and the model for your own transportImpl. */
+export { createChannelPair, ChannelTransport, type ChannelPairOptions } from './transport/channel.js'
 
 /** A new random 32-byte seed (for sharedSeed or nodeSeed). */
 export function generateSeed(): Buffer {
