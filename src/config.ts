@@ -17,7 +17,7 @@ export interface ProtocolConfig {
   /** Cipher suites in preference order (the initiator's order wins). */
   ciphers: CipherSuite[]
   handshakeTimeout: number
-  /** First handshake retransmission after this many ms; doubles each time (capped at 2 s). */
+  /** First handshake retransmission after this many ms; doubles each time (capped at 1 s). */
   handshakeRetryInitial: number
   keepAliveInterval: number
   keepAliveTimeout: number
