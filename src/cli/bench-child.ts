@@ -6,18 +6,10 @@
  *   node dist/cli/bench-child.js receiver|sender '<json options>'
  */
 import { STTNode, backend, type STTSession, type STTStream } from '../index.js'
+import type { RunOpts } from './bench.js'
 
-interface Opts {
-  kind: 'throughput' | 'rtt'
-  transport: 'udp' | 'websocket'
-  size: number
-  bytes: number
-  seconds: number
-  count: number
-  warmup: number
-  port?: number
-  budget: number
-}
+/** The parent's run options, plus the receiver's port for the sender. */
+type Opts = RunOpts & { port?: number }
 
 const SEED = Buffer.alloc(32, 0x5a) // benchmark-only fixed seed, loopback only
 const emit = (tag: string, o: unknown) => process.stdout.write(`${tag} ${JSON.stringify(o)}\n`)

@@ -37,7 +37,8 @@ Numbers on a shared or small machine drift 20-30 % between runs: compare only wi
 
 Exit codes: 0 done, 1 a run failed, 2 usage, 3 --backend native but the addon is missing.`
 
-interface RunOpts {
+/** What one bench run gets (the child process reads the same shape). */
+export interface RunOpts {
   kind: 'throughput' | 'rtt'
   transport: 'udp' | 'websocket'
   size: number
