@@ -412,7 +412,8 @@ export class Endpoint {
         }
         // A run of consecutive packets for the same session is opened as one batch.
         let j = i + 1
-        while (j < count && lengths[j]! >= HEADER_SIZE && sessionKeyAt(slab, offsets[j]!) === key && slab[offsets[j]! + TYPE_OFFSET] === type) j++
+        // Same checks as for packet i, so a packet that differs is judged (and counted) on its own.
+        while (j < count && this.sameRun(slab, offsets[j]!, lengths[j]!, type, s)) j++
         if (s.state === 'closing') s.resendClose()
         else s.handlePackets(now, slab, offsets, lengths, i, j - i, from)
         i = j
@@ -438,6 +439,17 @@ export class Endpoint {
       i++
     }
     this.collectSessionEvents()
+  }
+
+  /** True when the datagram at `off` is one more protected packet of `type` for session `s`. */
+  private sameRun(slab: Uint8Array, off: number, len: number, type: number, s: Session): boolean {
+    return (
+      len >= HEADER_SIZE &&
+      slab[off + TYPE_OFFSET] === type &&
+      slab[off + VERSION_OFFSET] === PROTOCOL_VERSION &&
+      sessionKeyAt(slab, off) === s.key &&
+      sessionIdEquals(slab, off, s.id)
+    )
   }
 
   /** A connection-oriented transport lost the connection: sessions on it are closed. */
@@ -506,7 +518,7 @@ export class Endpoint {
       // Over a connection (WebSocket) one batch must fit what the transport still takes above
       // its high-water mark: it drops beyond its hard cap, and in bare mode nothing resends.
       const max = s.address.transport.reliable ? Math.max(1, Math.min(this.txBatchSize, Math.floor(RELIABLE_BATCH_BYTES / s.packetSize))) : this.txBatchSize
-      const n = s.writePackets(now, this.txSlab, this.txOffsets, this.txLengths, 0, max)
+      const n = s.writePackets(now, this.txSlab, this.txOffsets, this.txLengths, max)
       if (n === 0) {
         this.dirty.delete(s)
         continue

@@ -523,21 +523,21 @@ export class Session {
   }
 
   /**
-   * Writes up to `max` packets into `slab` starting at packet index `first` of
-   * offsets/lengths (each packet gets `maxPacket` bytes of room starting at offsets[first+i],
-   * which the caller set), seals them all in one batch, and returns how many it wrote.
+   * Writes up to `max` packets into `slab`, packet i at offsets[i] with `maxPacket` bytes of
+   * room (the caller laid the offsets out), seals them all in one batch, and returns how many
+   * it wrote (their sizes in lengths[i]).
    */
-  writePackets(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, max: number): number {
+  writePackets(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, max: number): number {
     let n = 0
     while (n < max) {
-      const off = offsets[first + n]!
+      const off = offsets[n]!
       const len = this.writeOnePacket(now, slab, off, Math.min(this.maxPacket, slab.length - off), n === 0)
       if (len === 0) break
-      lengths[first + n] = len
+      lengths[n] = len
       n++
     }
     if (n > 0) {
-      this.sendKey.key.sealBatch(slab, first === 0 ? offsets : offsets.subarray(first), first === 0 ? lengths : lengths.subarray(first), n, HEADER_SIZE)
+      this.sendKey.key.sealBatch(slab, offsets, lengths, n, HEADER_SIZE)
       this.lastSent = now
     }
     return n

@@ -143,6 +143,14 @@ export class UdpDgramTransport implements Transport {
     return this.peer(ip, port, family)
   }
 
+  /** One completion callback for every send (no closure per datagram on the hot path). */
+  private readonly onSent = (err: Error | null): void => {
+    if (err) {
+      this.stats.sendErrors++
+      this.events?.onError?.(err)
+    }
+  }
+
   send(batch: TxBatch): void {
     const to = batch.to as UdpPeer
     const sock = this.sockets[to.family]
@@ -158,12 +166,7 @@ export class UdpDgramTransport implements Transport {
       const data = Buffer.from(batch.slab.subarray(off, off + len))
       this.stats.packetsSent++
       this.stats.bytesSent += len
-      sock.send(data, to.port, to.host, (err) => {
-        if (err) {
-          this.stats.sendErrors++
-          this.events?.onError?.(err)
-        }
-      })
+      sock.send(data, to.port, to.host, this.onSent)
     }
   }
 

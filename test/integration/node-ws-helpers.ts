@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { STTNode, generateSeed, type STTSession, type STTStream } from '../../src/index.js'
+import { sleep, waitFor as harnessWaitFor } from './websocket-harness.js'
 
 export type Mode = 'udp' | 'websocket' | 'websocket-full'
 
@@ -84,15 +85,9 @@ export async function writeAll(s: STTStream, data: Buffer, chunk = 64 * 1024): P
   })
 }
 
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const start = Date.now()
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+/** The transport tests' polling helpers, with a longer default for whole-node scenarios. */
+export const waitFor = (cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> => harnessWaitFor(cond, what, timeoutMs)
+export { sleep }
 
 /** Resolves with the error a promise rejects with (throws if it resolves). */
 export async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
