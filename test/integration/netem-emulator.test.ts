@@ -1,0 +1,142 @@
+/**
+ * The C network emulator of the WAN benchmark (bench/netem/emu.c), over real loopback sockets:
+ * the seeded PRNG makes the set of dropped datagrams reproducible, the counters add up, the
+ * delay is applied in both directions and the rate-limited queue never exceeds its bound.
+ * Only lower bounds on time are asserted (a delayed packet can be late, never early).
+ */
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import dgram from 'node:dgram'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+let EMU = ''
+
+interface DirStats { rx_pkts: number; tx_pkts: number; drop_loss: number; drop_queue: number; max_queue_bytes: number; kernel_drops: number }
+interface Emu { proc: ChildProcessWithoutNullStreams; listen: number; upstream: number; stop(): Promise<{ fwd: DirStats; rev: DirStats }> }
+
+const running: Emu[] = []
+const sockets: dgram.Socket[] = []
+
+beforeAll(() => {
+  const out = execFileSync(process.execPath, ['bench/netem/build.mjs'], { cwd: ROOT, encoding: 'utf8' })
+  EMU = (JSON.parse(out.trim().split('\n').pop()!) as { emu: string }).emu
+})
+
+afterEach(async () => {
+  for (const e of running.splice(0)) await e.stop().catch(() => {})
+  for (const s of sockets.splice(0)) s.close()
+})
+
+async function startEmu(target: number, args: string[]): Promise<Emu> {
+  const proc = spawn(EMU, ['--target', String(target), ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+  const lines = createInterface({ input: proc.stdout })
+  const events: Array<Record<string, unknown>> = []
+  const waiters: Array<() => void> = []
+  lines.on('line', (l) => {
+    events.push(JSON.parse(l) as Record<string, unknown>)
+    waiters.splice(0).forEach((w) => w())
+  })
+  const next = async (event: string) => {
+    for (;;) {
+      const e = events.find((x) => x.event === event)
+      if (e) return e
+      await new Promise<void>((resolve, reject) => {
+        waiters.push(resolve)
+        proc.once('close', () => reject(new Error(`emu exited before ${event}`)))
+      })
+    }
+  }
+  const ready = (await next('ready')) as { pairs: Array<{ listen: number; upstream: number }> }
+  const emu: Emu = {
+    proc,
+    listen: ready.pairs[0]!.listen,
+    upstream: ready.pairs[0]!.upstream,
+    async stop() {
+      proc.kill('SIGTERM')
+      return (await next('stats')) as unknown as { fwd: DirStats; rev: DirStats }
+    },
+  }
+  running.push(emu)
+  return emu
+}
+
+async function udp(): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4')
+  sockets.push(s)
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve))
+  return s
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Sends `n` numbered datagrams through a fresh emulator; returns the indices that arrived. */
+async function throughEmu(n: number, args: string[]) {
+  const sink = await udp()
+  const got = new Set<number>()
+  sink.on('message', (m) => got.add(m.readUInt32BE(0)))
+  const emu = await startEmu(sink.address().port, args)
+  const src = await udp()
+  for (let i = 0; i < n; i++) {
+    const b = Buffer.alloc(200)
+    b.writeUInt32BE(i, 0)
+    src.send(b, emu.listen, '127.0.0.1')
+    if (i % 50 === 49) await sleep(5) // gentle: no kernel socket drops, so only the emulator drops
+  }
+  await sleep(300)
+  const stats = await emu.stop()
+  return { got, stats }
+}
+
+describe('bench/netem/emu.c', () => {
+  it('drops the same seeded datagrams on every run, and its counters add up', async () => {
+    const args = ['--loss', '30%', '--seed', '7']
+    const a = await throughEmu(400, args)
+    const b = await throughEmu(400, args)
+    const c = await throughEmu(400, ['--loss', '30%', '--seed', '8'])
+    expect(a.stats.fwd.kernel_drops).toBe(0)
+    expect(a.stats.fwd.rx_pkts).toBe(400)
+    expect(a.stats.fwd.tx_pkts + a.stats.fwd.drop_loss).toBe(400)
+    expect(a.got.size).toBe(a.stats.fwd.tx_pkts)
+    expect(a.stats.fwd.drop_loss).toBeGreaterThan(60) // 30 % of 400 = 120 expected
+    expect(a.stats.fwd.drop_loss).toBeLessThan(200)
+    expect([...b.got].sort((x, y) => x - y)).toEqual([...a.got].sort((x, y) => x - y))
+    expect([...c.got].sort((x, y) => x - y)).not.toEqual([...a.got].sort((x, y) => x - y))
+  })
+
+  it('delays both directions: a ping through a 20 ms each-way path is back no sooner than 40 ms', async () => {
+    const echo = await udp()
+    echo.on('message', (m, r) => echo.send(m, r.port, r.address))
+    const emu = await startEmu(echo.address().port, ['--delay', '20ms'])
+    const client = await udp()
+    const rtts: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now()
+      const back = new Promise((resolve) => client.once('message', resolve))
+      client.send(Buffer.from('ping'), emu.listen, '127.0.0.1')
+      await back
+      rtts.push(performance.now() - t0)
+    }
+    expect(Math.min(...rtts)).toBeGreaterThanOrEqual(39.5)
+    const s = await emu.stop()
+    expect(s.fwd.tx_pkts).toBe(5)
+    expect(s.rev.tx_pkts).toBe(5)
+  })
+
+  it('a rate-limited link drops at the tail of a bounded queue', async () => {
+    const sink = await udp()
+    let got = 0
+    sink.on('message', () => got++)
+    const emu = await startEmu(sink.address().port, ['--rate', '8mbit', '--queue', '20000'])
+    const src = await udp()
+    for (let i = 0; i < 200; i++) src.send(Buffer.alloc(1000), emu.listen, '127.0.0.1')
+    await sleep(600) // 8 Mbit/s drains the 20 kB queue in 20 ms
+    const s = await emu.stop()
+    expect(s.fwd.kernel_drops).toBe(0)
+    expect(s.fwd.drop_queue).toBeGreaterThan(0)
+    expect(s.fwd.tx_pkts + s.fwd.drop_queue).toBe(200)
+    expect(s.fwd.max_queue_bytes).toBeLessThanOrEqual(20000)
+    expect(got).toBe(s.fwd.tx_pkts)
+  })
+})
