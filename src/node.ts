@@ -216,7 +216,11 @@ export class STTNode extends EventEmitter {
       onError: (err: Error) => {
         if (this.listenerCount('transport-error') > 0) this.emit('transport-error', err, t.kind)
       },
-      onWritable: () => this.scheduleService(true),
+      // The transport drained a path the endpoint was holding back (handleBlocked in service).
+      onWritable: (addr: PeerAddress) => {
+        this.endpoint?.handleWritable(addr.key)
+        this.scheduleService(true)
+      },
     }
   }
 
@@ -265,7 +269,16 @@ export class STTNode extends EventEmitter {
     const now = this.now()
     let batches = 0
     for (let tx = ep.pollTransmit(now); tx; tx = ep.pollTransmit(now)) {
-      tx.to.transport.send(tx)
+      const t = this.transportOf(tx.to)
+      if (!t) {
+        // A path whose transport is gone (stopped dialer): nothing can reach it.
+        ep.handleBlocked(tx.to.key)
+        continue
+      }
+      t.send(tx)
+      // Writability is an input of the core: a transport above its high-water mark holds the
+      // path back until its onWritable (see Endpoint.handleBlocked).
+      if (t.writable !== undefined && !t.writable(tx.to)) ep.handleBlocked(tx.to.key)
       if (++batches >= MAX_TX_BATCHES_PER_TURN) {
         this.scheduleService(false)
         break
@@ -273,6 +286,21 @@ export class STTNode extends EventEmitter {
     }
     this.drainEvents(ep)
     this.armTimer(ep.pollTimeout(now))
+  }
+
+  /**
+   * The transport that reaches `addr` (addresses are plain values): by kind, and for UDP by
+   * family when a second socket serves the other family (udp4/udp6, see udpFor).
+   */
+  private transportOf(addr: PeerAddress): Transport | undefined {
+    if (addr.kind === 'udp') {
+      if (addr.family !== undefined && this.udpPerFamily) {
+        const t = this.transports.get(addr.family === 'IPv6' ? 'udp6' : 'udp4')
+        if (t) return t
+      }
+      return this.transports.get('udp')
+    }
+    return this.transports.get(String(addr.kind))
   }
 
   private armTimer(at: number): void {
@@ -303,6 +331,7 @@ export class STTNode extends EventEmitter {
     if (!s) {
       s = new STTSession(c, {
         flush: (u) => this.flush(u),
+        now: () => this.now(),
         onMessage: (sess, streamId, data) => this.onMessage(sess, streamId, data),
         dial: (target, options) => this.dialFor(target, options),
       })
@@ -356,11 +385,12 @@ export class STTNode extends EventEmitter {
    */
   private releaseConnection(core: import('./protocol/session.js').Session): void {
     const addr = core.address
-    if (!addr.transport.release || !this.endpoint) return
+    const transport = this.transportOf(addr)
+    if (!transport?.release || !this.endpoint) return
     for (const other of this.endpoint.allSessions()) {
       if (other !== core && other.address.key === addr.key && other.state !== 'closed' && other.state !== 'closing') return
     }
-    addr.transport.release(addr)
+    transport.release(addr)
   }
 
   /**
@@ -370,7 +400,8 @@ export class STTNode extends EventEmitter {
    * (UDP) have no release() and are unaffected.
    */
   private noteConnectionDrop(from: PeerAddress): void {
-    if (!from.transport.release || !this.endpoint) return
+    const transport = this.transportOf(from)
+    if (!transport?.release || !this.endpoint) return
     const n = (this.garbage.get(from.key) ?? 0) + 1
     if (n < GARBAGE_LIMIT) {
       if (this.garbage.size < 65_536) this.garbage.set(from.key, n)
@@ -378,7 +409,7 @@ export class STTNode extends EventEmitter {
     }
     this.garbage.delete(from.key)
     for (const s of this.endpoint.allSessions()) if (s.address.key === from.key && s.state !== 'closed') return
-    from.transport.release(from)
+    transport.release(from)
   }
   private readonly garbage = new Map<string, number>()
 
@@ -473,6 +504,9 @@ export class STTNode extends EventEmitter {
     })
   }
 
+  /** A udp4 or udp6 transport exists besides 'udp' (transportOf routes by family then). */
+  private udpPerFamily = false
+
   private async udpFor(family: 4 | 6, primary: Transport): Promise<Transport> {
     // node:dgram transports open a socket per family themselves; the native one is one socket.
     if (!(primary instanceof NativeUdpTransport)) return primary
@@ -485,6 +519,7 @@ export class STTNode extends EventEmitter {
       t.attach(this.transportEvents(t))
       await t.listen()
       this.transports.set(key, t)
+      this.udpPerFamily = true
     }
     return t
   }

@@ -24,6 +24,8 @@ export interface CloseInfo {
 /** What a session needs from its node. */
 export interface SessionHost {
   flush(urgent: boolean): void
+  /** The node's clock (ms): the core takes time as an argument. */
+  now(): number
   onMessage(session: STTSession, streamId: number, data: Uint8Array): void
   /** Resolves a target URL to an address on one of the node's transports (for migrate). */
   dial?(target: string, options: Record<string, unknown>): Promise<PeerAddress>
@@ -36,7 +38,7 @@ export class STTSession extends EventEmitter {
   readonly peerName: string
   /** The transport the session currently uses: 'udp' | 'websocket' | ... (changes on migration). */
   get transport(): string {
-    return String(this.core.address.transport.kind)
+    return String(this.core.address.kind)
   }
   /** Why this transport was chosen (set by automatic fallback). */
   transportReason: string | undefined
@@ -59,6 +61,7 @@ export class STTSession extends EventEmitter {
         core.poke()
         nodeHost.flush(urgent)
       },
+      now: () => nodeHost.now(),
       onMessage: (s, id, d) => nodeHost.onMessage(s, id, d),
       dial: nodeHost.dial,
     }
@@ -159,7 +162,7 @@ export class STTSession extends EventEmitter {
     if (!this.host.dial) throw new STTError(ErrorCode.CONFIG, 'this session cannot migrate (no node to dial with)')
     const addr = await this.host.dial(target, options)
     this.ensureOpen()
-    if (this.core.bare && !addr.transport.reliable) {
+    if (this.core.bare && !addr.reliable) {
       throw new STTError(ErrorCode.CONFIG, `session ${this.id} relies on its transport for delivery (bare mode) and cannot move to ${target}; connect with fullReliability: true to allow it`)
     }
     this.core.migrateTo(addr)
@@ -264,7 +267,7 @@ export class STTSession extends EventEmitter {
     }
     if (this.closeInfo) return
     const done = new Promise<void>((r) => this.closeWaiters.push(r))
-    this.core.close(WireError.NO_ERROR, reason)
+    this.core.close(WireError.NO_ERROR, reason, this.host.now())
     this.host.flush(true)
     return done
   }

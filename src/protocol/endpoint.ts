@@ -4,17 +4,20 @@
  *
  *   handleBatch(now, rx)   - demultiplex by packet type and session id
  *   handleTimeout(now)     - handshake retransmissions/timeouts, session timers
+ *   handleBlocked(path) / handleWritable(path) - the transport behind a path is above its
+ *                            high-water mark / drained (the driver asks the transport)
  *   pollTransmit(now)      - next TxBatch (one destination), or null; send it before polling again
  *   pollTimeout(now)       - absolute time of the next deadline (Infinity: none)
  *   pollEvent()            - connected / connect-failed / accepted / per-session events
  *
- * It never touches sockets, timers or the wall clock; time and randomness come from outside.
+ * It never touches sockets, transports, timers or the wall clock; time, randomness and
+ * transport writability come from outside.
  */
 import type { AeadBackend, CipherSuite } from '../crypto/aead.js'
 import { sha256 } from '../crypto/primitives.js'
 import type { ProtocolConfig } from '../config.js'
 import { ErrorCode, STTError, STTHandshakeError, WireError } from '../errors.js'
-import type { PeerAddress, RxBatch, TxBatch } from '../transport/types.js'
+import type { PeerAddress, RxBatch, TxBatch } from '../net-types.js'
 import { HEADER_SIZE, HELLO_MIN_SIZE, PacketType, PROTOCOL_VERSION, TYPE_OFFSET, VERSION_OFFSET } from './constants.js'
 import {
   checkRetryToken,
@@ -83,14 +86,6 @@ const MAX_HANDSHAKE_BACKOFF_MS = 1000
 const RELIABLE_BATCH_BYTES = 256 * 1024
 /** Packets one session may write per pollTransmit (one transport batch). */
 const DEFAULT_TX_BATCH = 32
-/** How soon a session blocked by its transport's backpressure is looked at again (ms). */
-const BLOCKED_RECHECK_MS = 5
-
-/** The session's transport is above its high-water mark (only connection-oriented ones say so). */
-function blocked(s: Session): boolean {
-  const t = s.address.transport
-  return t.writable !== undefined && !t.writable(s.address)
-}
 
 export class Endpoint {
   readonly identity: NodeIdentity
@@ -102,6 +97,11 @@ export class Endpoint {
   private readonly outbox: Array<{ to: PeerAddress; data: Uint8Array }> = []
   private readonly dirty = new Set<Session>()
   private readonly eventful = new Set<Session>()
+  /**
+   * Paths (address keys) whose transport is above its high-water mark, with the sessions
+   * that wait for them: told by the driver (handleBlocked), released by handleWritable.
+   */
+  private readonly blockedPaths = new Map<string, Set<Session>>()
   private readonly events: EndpointEvent[] = []
   private nextHandle = 1
   /** Accept inbound handshakes (a node that only dials can turn this off). */
@@ -156,7 +156,7 @@ export class Endpoint {
 
   private localParams(bare: boolean, addr: PeerAddress): SessionParams {
     const c = this.config
-    const maxPacketSize = addr.transport.reliable ? Math.max(c.reliablePacketSize, c.maxPacketSize) : udpPacketSize(c, addr)
+    const maxPacketSize = addr.reliable ? Math.max(c.reliablePacketSize, c.maxPacketSize) : udpPacketSize(c, addr)
     return { maxStreams: c.maxConcurrentStreams, streamWindow: c.streamReceiveWindow, sessionWindow: c.sessionReceiveWindow, bareMode: bare, maxPacketSize }
   }
 
@@ -176,7 +176,7 @@ export class Endpoint {
 
   /** Starts a handshake with `address`; the outcome arrives as a connected/connect-failed event. */
   connect(now: number, address: PeerAddress, opts: ConnectOptions = {}): number {
-    const bare = opts.bare === true && address.transport.reliable
+    const bare = opts.bare === true && address.reliable
     const hs = new InitiatorHandshake(
       { group: this.group, identity: this.identity },
       { name: this.config.name, params: this.localParams(bare, address) },
@@ -257,7 +257,7 @@ export class Endpoint {
     session.handshakeDeadline = p.nextSend
   }
 
-  private onHandshakeError(pkt: Uint8Array, from: PeerAddress): void {
+  private onHandshakeError(now: number, pkt: Uint8Array, from: PeerAddress): void {
     const p = this.pending.get(sessionKeyAt(pkt, 0))
     if (!p || !sessionIdEquals(pkt, 0, p.hs.sessionId)) return this.drop('unknown-handshake', from)
     const out = p.hs.consumeError(pkt)
@@ -270,7 +270,7 @@ export class Endpoint {
         // a fresh HELLO is rejected again (a wrong seed still fails within two round trips).
         if (++p.authFailures < 2 && !p.hs.proof) {
           p.backoff = this.config.handshakeRetryInitial
-          this.sendHandshake(this.lastNow, p)
+          this.sendHandshake(now, p)
           return
         }
         return this.fail(p, new STTHandshakeError(ErrorCode.AUTH_FAILED, `peer at ${p.address} rejected our handshake: the shared seed does not match`, { wireCode: out.code }))
@@ -360,7 +360,7 @@ export class Endpoint {
     const out = consumeAuthProof(pkt, this.responder.cookieKeys(now), from.key, now, this.config.handshakeTimeout)
     if (out.kind === 'drop') return this.drop(`proof-${out.reason}`, from)
     const r = out.result
-    if (r.peer.params.bareMode && !from.transport.reliable) return this.drop('bad-params', from)
+    if (r.peer.params.bareMode && !from.reliable) return this.drop('bad-params', from)
     if (this.sessions.size >= this.config.maxSessions) {
       this.drop('too-many-sessions', from)
       this.outbox.push({ to: from, data: createHandshakeError(r.sessionId, new Uint8Array(HELLO_NONCE_SIZE), WireError.TOO_MANY_SESSIONS, this.group.helloMacKey) })
@@ -381,11 +381,7 @@ export class Endpoint {
   // Input
   // -------------------------------------------------------------------------------------
 
-  /** Time of the latest input, for replies sent from deep inside packet handling. */
-  private lastNow = 0
-
   handleBatch(now: number, rx: RxBatch): void {
-    this.lastNow = now
     const { slab, offsets, lengths, count, from } = rx
     let i = 0
     while (i < count) {
@@ -431,7 +427,7 @@ export class Endpoint {
           this.onAuthProof(now, pkt, from[i]!)
           break
         case PacketType.ERROR:
-          this.onHandshakeError(pkt, from[i]!)
+          this.onHandshakeError(now, pkt, from[i]!)
           break
         default:
           this.drop('unknown-type', from[i]!)
@@ -460,7 +456,27 @@ export class Endpoint {
     for (const p of [...this.pending.values()]) {
       if (p.address.key === addr.key) this.fail(p, new STTError(ErrorCode.WEBSOCKET_CLOSED, `connection to ${addr} closed during the handshake: ${reason}`))
     }
+    this.blockedPaths.delete(addr.key)
     this.collectSessionEvents()
+  }
+
+  /**
+   * The transport behind `pathKey` (an address key) is above its high-water mark: sessions
+   * on that path send nothing until handleWritable. Without this a WebSocket whose peer
+   * stopped reading kept being fed until the transport dropped packets at its hard cap, and
+   * in bare mode (no STT retransmission) those bytes were lost for good
+   * (test/integration/node-ws-backpressure.test.ts).
+   */
+  handleBlocked(pathKey: string): void {
+    if (!this.blockedPaths.has(pathKey)) this.blockedPaths.set(pathKey, new Set())
+  }
+
+  /** The transport behind `pathKey` drained: its waiting sessions may send again. */
+  handleWritable(pathKey: string): void {
+    const waiting = this.blockedPaths.get(pathKey)
+    if (!waiting) return
+    this.blockedPaths.delete(pathKey)
+    for (const s of waiting) this.dirty.add(s)
   }
 
   handleTimeout(now: number): void {
@@ -506,18 +522,18 @@ export class Endpoint {
         this.dirty.delete(s)
         continue
       }
-      // Fix (test/integration/node-ws-backpressure.test.ts): honour a connection-oriented
-      // transport's backpressure. Without this a WebSocket whose peer stopped reading kept
-      // being fed (64 batches per turn) until the transport dropped packets at its hard cap,
-      // and in bare mode (no STT retransmission) those bytes were lost for good: the streams
-      // stalled forever. The session stays dirty; the transport's onWritable brings the
-      // driver back when it drains.
-      if (blocked(s)) continue
+      // A blocked path (handleBlocked) parks the session until handleWritable.
+      const waiting = this.blockedPaths.get(s.address.key)
+      if (waiting) {
+        waiting.add(s)
+        this.dirty.delete(s)
+        continue
+      }
       const pathTo = s.writePathChallenge(now, this.txSlab, this.txOffsets, this.txLengths)
       if (pathTo) return { slab: this.txSlab, offsets: this.txOffsets, lengths: this.txLengths, count: 1, to: pathTo }
       // Over a connection (WebSocket) one batch must fit what the transport still takes above
       // its high-water mark: it drops beyond its hard cap, and in bare mode nothing resends.
-      const max = s.address.transport.reliable ? Math.max(1, Math.min(this.txBatchSize, Math.floor(RELIABLE_BATCH_BYTES / s.packetSize))) : this.txBatchSize
+      const max = s.address.reliable ? Math.max(1, Math.min(this.txBatchSize, Math.floor(RELIABLE_BATCH_BYTES / s.packetSize))) : this.txBatchSize
       const n = s.writePackets(now, this.txSlab, this.txOffsets, this.txLengths, max)
       if (n === 0) {
         this.dirty.delete(s)
@@ -536,10 +552,7 @@ export class Endpoint {
     if (this.outbox.length) return now
     for (const p of this.pending.values()) t = Math.min(t, p.deadline, p.nextSend)
     for (const s of this.sessions.values()) {
-      let st = s.pollTimeout(now)
-      // A session that wants to send now but whose transport is blocked (see pollTransmit)
-      // is re-checked shortly instead of spinning the driver's timer at 0 ms.
-      if (st <= now && blocked(s)) st = now + BLOCKED_RECHECK_MS
+      const st = s.pollTimeout(now, !this.blockedPaths.has(s.address.key))
       if (st < t) t = st
     }
     return t

@@ -5,7 +5,7 @@
  * only the echo of those bytes, arriving from that address, moves the session. An on-path
  * attacker re-sending a captured packet from elsewhere therefore cannot redirect a session.
  */
-import type { PeerAddress } from '../transport/types.js'
+import type { PeerAddress } from '../net-types.js'
 import { KEEP_ALIVE_DATA_SIZE } from './frames.js'
 
 /** Challenges sent to one candidate before it is given up. */
@@ -32,7 +32,7 @@ export class PathValidation {
    */
   consider(from: PeerAddress, current: PeerAddress, newest: boolean, bare: boolean, random: (n: number) => Uint8Array): void {
     if (from.key === current.key || from.key === this.previous?.key || !newest || this.candidate?.key === from.key) return
-    if (bare && !from.transport.reliable) return
+    if (bare && !from.reliable) return
     this.candidate = from
     this.challenge = random(KEEP_ALIVE_DATA_SIZE)
     this.due = true

@@ -1,5 +1,5 @@
 import type { ProtocolConfig } from '../config.js'
-import type { PeerAddress } from '../transport/types.js'
+import type { PeerAddress } from '../net-types.js'
 
 /**
  * Largest packet over an unreliable path to `addr`: 1472 bytes fit an Ethernet MTU of 1500

@@ -106,7 +106,7 @@ export class ChannelTransport implements Transport {
   peerAddress(): PeerAddress {
     if (this.peerAddr === null) {
       const peerName = this.peer.name
-      this.peerAddr = Object.freeze({ key: `channel:${peerName}`, transport: this, host: peerName, toString: () => `channel://${peerName}` })
+      this.peerAddr = Object.freeze({ key: `channel:${peerName}`, kind: this.kind, reliable: this.reliable, host: peerName, toString: () => `channel://${peerName}` })
     }
     return this.peerAddr
   }

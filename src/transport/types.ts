@@ -3,52 +3,14 @@
  * native addon, WebSocket, the in-memory channel used by tests, and user-supplied ones).
  *
  * The protocol never sees sockets: it sees datagrams (opaque byte strings of at most
- * `maxDatagramSize` bytes) and `PeerAddress` objects it can send back to. Transports never
- * look inside datagrams.
+ * `maxDatagramSize` bytes) and plain `PeerAddress` values; the driver hands each TxBatch to
+ * the transport of the address's kind. Transports never look inside datagrams.
  */
 
-export type TransportKind = 'udp' | 'websocket' | 'channel' | (string & {})
+import type { PeerAddress, RxBatch, TransportKind, TxBatch } from '../net-types.js'
 
-/**
- * Where a datagram came from or goes to. Created by transports; compared by `key`, which is
- * stable for the same remote endpoint (e.g. `udp:127.0.0.1:9000`, `ws:17`).
- */
-export interface PeerAddress {
-  /** Stable identity of the remote endpoint on this transport, usable as a Map key. */
-  readonly key: string
-  /** The transport that can reach this address. */
-  readonly transport: Transport
-  /** Host and port when the transport has them (UDP, WebSocket). */
-  readonly host?: string
-  readonly port?: number
-  /** Human-readable form, e.g. `udp://127.0.0.1:9000` or `wss://host:443/stt`. */
-  toString(): string
-}
-
-/**
- * Datagrams to one destination. Datagram i is `slab[offsets[i], offsets[i] + lengths[i])`.
- * The transport may keep no reference to `slab` after `send` returns (copy if it must queue).
- */
-export interface TxBatch {
-  slab: Uint8Array
-  offsets: Uint32Array
-  lengths: Uint32Array
-  count: number
-  to: PeerAddress
-}
-
-/**
- * Received datagrams. Datagram i is `slab[offsets[i], offsets[i] + lengths[i])`, from
- * `from[i]`. The views are valid only during the receive callback (the slab is reused): the
- * receiver decrypts in place and copies what it keeps.
- */
-export interface RxBatch {
-  slab: Uint8Array
-  offsets: Uint32Array
-  lengths: Uint32Array
-  count: number
-  from: PeerAddress[]
-}
+// The values shared with the sans-I/O core live in src/net-types.ts (neither layer imports the other).
+export type { PeerAddress, RxBatch, TransportKind, TxBatch } from '../net-types.js'
 
 export interface TransportStats {
   kind: TransportKind

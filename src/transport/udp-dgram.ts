@@ -21,16 +21,20 @@ export const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024
 
 class UdpPeer implements PeerAddress {
   readonly key: string
+  readonly kind = 'udp'
+  readonly reliable = false
+  readonly family: 'IPv4' | 'IPv6'
   constructor(
-    readonly transport: UdpDgramTransport,
     readonly host: string,
     readonly port: number,
-    readonly family: 4 | 6,
+    /** Which of this transport's sockets sends to it. */
+    readonly socketFamily: 4 | 6,
   ) {
-    this.key = family === 6 ? `udp:[${host}]:${port}` : `udp:${host}:${port}`
+    this.key = socketFamily === 6 ? `udp:[${host}]:${port}` : `udp:${host}:${port}`
+    this.family = socketFamily === 6 ? 'IPv6' : 'IPv4'
   }
   toString(): string {
-    return this.family === 6 ? `udp://[${this.host}]:${this.port}` : `udp://${this.host}:${this.port}`
+    return this.socketFamily === 6 ? `udp://[${this.host}]:${this.port}` : `udp://${this.host}:${this.port}`
   }
 }
 
@@ -64,7 +68,7 @@ export class UdpDgramTransport implements Transport {
     let p = this.peers.get(k)
     if (!p) {
       if (this.peers.size > 65_536) this.peers.clear() // bounded: sessions keep their own reference
-      p = new UdpPeer(this, host, port, family)
+      p = new UdpPeer(host, port, family)
       this.peers.set(k, p)
     }
     return p
@@ -152,8 +156,8 @@ export class UdpDgramTransport implements Transport {
   }
 
   send(batch: TxBatch): void {
-    const to = batch.to as UdpPeer
-    const sock = this.sockets[to.family]
+    const to = batch.to
+    const sock = this.sockets[to.family === 'IPv6' ? 6 : 4]
     if (!sock || this.closed) {
       this.stats.dropped['closed'] = (this.stats.dropped['closed'] ?? 0) + batch.count
       return
@@ -166,7 +170,7 @@ export class UdpDgramTransport implements Transport {
       const data = Buffer.from(batch.slab.subarray(off, off + len))
       this.stats.packetsSent++
       this.stats.bytesSent += len
-      sock.send(data, to.port, to.host, this.onSent)
+      sock.send(data, to.port!, to.host!, this.onSent)
     }
   }
 

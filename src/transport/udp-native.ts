@@ -68,17 +68,22 @@ const MAX_SLOTS = 64
 /** A remote UDP endpoint of one NativeUdpTransport; `dest` is the native send record. */
 class NativeUdpPeer implements PeerAddress {
   readonly key: string
+  readonly kind = 'udp'
+  readonly reliable = false
+  readonly family: 'IPv4' | 'IPv6'
   /** Address record (Addr layout) handed to the addon on every send; LOCAL is learned on receive. */
   readonly dest = new Uint32Array(Addr.STRIDE)
 
   constructor(
-    readonly transport: NativeUdpTransport,
+    /** The NativeUdpTransport that made it (its id: an address holds no transport object). */
+    readonly owner: number,
     readonly host: string,
     readonly port: number,
     family: 4 | 6,
     addr16: Uint8Array,
   ) {
     this.key = family === 6 ? `udp:[${host}]:${port}` : `udp:${host}:${port}`
+    this.family = family === 6 ? 'IPv6' : 'IPv4'
     this.dest[Addr.FAMILY] = family
     this.dest[Addr.PORT] = port
     new Uint8Array(this.dest.buffer).set(addr16.subarray(0, 16), Addr.REMOTE * 4)
@@ -132,8 +137,12 @@ function parseTarget(target: string): { host: string; port: number } {
   return { host, port }
 }
 
+let nextTransportId = 1
+
 export class NativeUdpTransport implements Transport {
   readonly kind = 'udp'
+  /** Tells this transport's addresses from another's (see send). */
+  private readonly id = nextTransportId++
   readonly reliable = false
   readonly batchSize = BATCH_SIZE
   readonly maxDatagramSize = MAX_DATAGRAM_SIZE
@@ -240,7 +249,7 @@ export class NativeUdpTransport implements Transport {
 
   send(batch: TxBatch): void {
     const { slab, offsets, lengths, count, to } = batch
-    if (!(to instanceof NativeUdpPeer) || to.transport !== this) {
+    if (!(to instanceof NativeUdpPeer) || to.owner !== this.id) {
       throw new STTConfigError('send: batch.to is not an address of this transport (use its dial())')
     }
     assertBatch('send', slab, offsets, lengths, count, 0)
@@ -395,7 +404,10 @@ export class NativeUdpTransport implements Transport {
   private onNativeWritable(): void {
     const p = this.pending
     this.pending = null
-    if (p !== null && !this.closed) this.sendNow(p.slab, p.offsets, p.lengths, p.count, p.to, false)
+    if (p === null || this.closed) return
+    this.sendNow(p.slab, p.offsets, p.lengths, p.count, p.to, false)
+    // writable() said false while the batch waited: the driver holds that path back until now.
+    this.events?.onWritable?.(p.to)
   }
 
   /** Called by the addon when the poll handle and the fd are closed. */
@@ -429,7 +441,7 @@ export class NativeUdpTransport implements Transport {
     if (peer === undefined) {
       const addr = bytes.subarray(recs.byteOffset + r * 4, recs.byteOffset + r * 4 + 16)
       const host = this.b.addrFormat!(family, addr)
-      peer = new NativeUdpPeer(this, host, port, family, addr)
+      peer = new NativeUdpPeer(this.id, host, port, family, addr)
       // Bounded: spoofed sources must not grow memory. Map order = insertion: evict the oldest.
       // An evicted peer still works for whoever holds it; only reuse of the object is lost.
       if (this.peers.size >= this.opts.maxPeers) this.peers.delete(this.peers.keys().next().value!)

@@ -115,9 +115,10 @@ export interface WebSocketTransportEvents extends TransportEvents {
 }
 
 class WebSocketPeerAddress implements PeerAddress {
+  readonly kind = 'websocket'
+  readonly reliable = true
   constructor(
     readonly key: string,
-    readonly transport: Transport,
     readonly host: string,
     readonly port: number,
     private readonly text: string,
@@ -455,7 +456,7 @@ export class WebSocketTransport implements Transport {
     let markClosed!: () => void
     const closed = new Promise<void>((r) => (markClosed = r))
     const conn: Conn = {
-      addr: new WebSocketPeerAddress(key, this, host, port, text),
+      addr: new WebSocketPeerAddress(key, host, port, text),
       ws,
       socket: socketOf(ws),
       inbound,

@@ -7,11 +7,11 @@ import { resolveProtocolConfig } from '../../src/config.js'
 import { jsAead } from '../../src/crypto/js-aead.js'
 import type { AeadBackend } from '../../src/crypto/aead.js'
 import { Endpoint, type EndpointEvent } from '../../src/protocol/endpoint.js'
-import type { PeerAddress, Transport } from '../../src/transport/types.js'
+import type { PeerAddress } from '../../src/net-types.js'
 
+/** A plain address value of the simulated transport kind `sim`. */
 export function fakeAddress(name: string, reliable = false): PeerAddress {
-  const transport = { kind: 'sim', reliable } as unknown as Transport
-  return { key: `sim:${name}`, transport, toString: () => `sim://${name}` }
+  return { key: `sim:${name}`, kind: 'sim', reliable, toString: () => `sim://${name}` }
 }
 
 export interface Wire {

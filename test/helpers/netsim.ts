@@ -516,9 +516,9 @@ export class Network {
 export const SIM_KEY_PREFIX = 'sim:'
 
 /**
- * A stand-in Transport for one simulated node. It exists so PeerAddress objects have a
- * `transport`; the driver moves datagrams via pollTransmit, but `send` also works (it injects
- * into the network at the network's current time), which is handy for forging traffic.
+ * A stand-in Transport for one simulated node (kind `sim`). The driver moves datagrams via
+ * pollTransmit, but `send` also works (it injects into the network at the network's current
+ * time), which is handy for forging traffic.
  */
 export class SimTransport implements Transport {
   readonly kind = 'sim'
@@ -589,7 +589,7 @@ export class SimHost {
     let addr = this.addresses.get(remote)
     if (addr === undefined) {
       const key = SIM_KEY_PREFIX + remote
-      addr = Object.freeze({ key, transport: this.transport, host: remote, toString: () => `sim://${remote}` })
+      addr = Object.freeze({ key, kind: this.transport.kind, reliable: this.transport.reliable, host: remote, toString: () => `sim://${remote}` }) as PeerAddress
       this.addresses.set(remote, addr)
     }
     return addr

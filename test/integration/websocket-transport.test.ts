@@ -76,7 +76,7 @@ describe('WebSocketTransport: exchange and identity', () => {
     expect(String(toServer)).toBe(server.url)
     expect(toServer.host).toBe('127.0.0.1')
     expect(toServer.port).toBe(server.bound.port)
-    expect(toServer.transport).toBe(client.transport)
+    expect([toServer.kind, toServer.reliable]).toEqual(['websocket', true])
 
     const sizes = [1, 19, 125, 126, 1200, 65535, 65536, 70_000]
     const out = sizes.map((n, i) => datagram(i, n))

@@ -1,0 +1,102 @@
+/**
+ * The one place a session's protected packets are put together: reserve the header, let a
+ * frame source fill the body, then number the packet, write the header and register it with
+ * loss recovery, the pacer and the counters. Sealing is left to the caller, which seals a
+ * whole batch at once (PacketSpace.seal).
+ *
+ * Frame sources: the session's regular writer (ACK, NACK, close, keep-alive, datagrams, app
+ * and stream frames) and the path challenge; both go through `assemble`, so numbering, header
+ * and bookkeeping exist once.
+ */
+import type { Pacer } from './congestion/pacer.js'
+import { AEAD_TAG_SIZE, HEADER_SIZE, PacketType, PROTOCOL_VERSION } from './constants.js'
+import { writeHeader } from './header.js'
+import type { LossRecovery } from './loss.js'
+import type { PacketSpace } from './packet-space.js'
+import type { SessionCounters } from './session-stats.js'
+import { StreamRecord } from './stream-record.js'
+
+/** What a sent packet carried, handed back by loss recovery when acked or lost. */
+export class SentRecord {
+  readonly streams = new StreamRecord()
+  /** Largest packet number covered by an ACK frame in this packet (-1: none). */
+  ackLargest = -1
+}
+
+/** What the frame source says about the packet it filled. */
+export interface PacketBody {
+  /** It must be acknowledged (anything but ACK/NACK/PADDING/SESSION_CLOSE-only). */
+  ackEliciting: boolean
+  /** It counts against the congestion window (false for path probes, which go elsewhere). */
+  inFlight: boolean
+  /** Responder's FINAL packet type instead of DATA. */
+  final: boolean
+  /** Start a key update first if one is due (first packet of a batch only). */
+  mayRekey: boolean
+}
+
+/** Fills buf[pos, end) with frames (recording what it wrote in `rec`); returns the new pos. */
+export type FrameSource = (buf: Uint8Array, pos: number, end: number, rec: SentRecord, body: PacketBody) => number
+
+/** Records kept for reuse: one per packet in flight would otherwise be garbage per packet. */
+const RECORD_POOL_MAX = 1024
+
+export class PacketAssembler {
+  private readonly recordPool: SentRecord[] = []
+  private readonly body: PacketBody = { ackEliciting: false, inFlight: true, final: false, mayRekey: false }
+
+  constructor(
+    private readonly sessionId: Uint8Array,
+    private readonly space: PacketSpace,
+    private readonly recovery: LossRecovery<SentRecord>,
+    private readonly pacer: Pacer,
+    private readonly counters: SessionCounters,
+    /** Bare mode: the transport delivers, so a packet is done once written. */
+    private readonly onWrittenBare: ((rec: SentRecord) => void) | null,
+  ) {}
+
+  /**
+   * Writes one packet at `off` with `room` bytes (tag included) from `source`. Returns its
+   * size, or 0 when the source wrote nothing (nothing is numbered or recorded then).
+   */
+  assemble(now: number, buf: Uint8Array, off: number, room: number, source: FrameSource, final: boolean, mayRekey: boolean): number {
+    const body = this.body
+    body.ackEliciting = false
+    body.inFlight = true
+    body.final = final
+    body.mayRekey = mayRekey
+    const rec = this.recordPool.pop() ?? new SentRecord()
+    const start = off + HEADER_SIZE
+    const pos = source(buf, start, off + room - AEAD_TAG_SIZE, rec, body)
+    if (pos === start) {
+      this.release(rec)
+      return 0
+    }
+    // Fix (test/sim/streams.test.ts "key update"): a batch is sealed with the key current at
+    // its end, so a key update started mid-batch sealed the earlier packets with the new key
+    // under the old phase bit, and the peer dropped them as forgeries ('auth'). Updates start
+    // only before the first packet of a batch: a batch is then always one key.
+    if (body.mayRekey) this.space.maybeUpdateKeys(now)
+    const pn = this.space.nextPacketNumber()
+    writeHeader(buf, off, PROTOCOL_VERSION, body.final ? PacketType.FINAL : PacketType.DATA, this.space.phaseFlags, this.sessionId, pn)
+    const size = pos + AEAD_TAG_SIZE - off
+    const inFlight = body.ackEliciting && body.inFlight
+    this.recovery.onPacketSent(pn, now, size, body.ackEliciting, inFlight, rec)
+    if (inFlight) this.pacer.onPacketSent(now, size)
+    if (this.onWrittenBare) this.onWrittenBare(rec)
+    this.counters.packetsSent++
+    this.counters.bytesSent += size
+    return size
+  }
+
+  /** The body flags of the packet just assembled (valid until the next assemble). */
+  get last(): Readonly<PacketBody> {
+    return this.body
+  }
+
+  release(rec: SentRecord): void {
+    rec.streams.clear()
+    rec.ackLargest = -1
+    if (this.recordPool.length < RECORD_POOL_MAX) this.recordPool.push(rec)
+  }
+}
