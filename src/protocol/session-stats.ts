@@ -1,3 +1,7 @@
+import type { LossRecovery } from './loss.js'
+import type { RttEstimator } from './rtt.js'
+import type { StreamManager } from './streams.js'
+
 /** Per-session counters (plain fields: incremented on the hot path, copied out on demand). */
 export class SessionCounters {
   packetsSent = 0
@@ -28,5 +32,33 @@ export class SessionCounters {
       migrations: this.migrations,
       dropped: { ...this.dropped },
     }
+  }
+}
+
+/** A session's statistics: counters, RTT, congestion and flow control (Session.getStats). */
+export function sessionStats(s: {
+  counters: SessionCounters
+  rtt: RttEstimator
+  recovery: LossRecovery<unknown>
+  streams: StreamManager
+  suite: string
+  bare: boolean
+}) {
+  const r = s.recovery.stats()
+  const rtt = s.rtt
+  return {
+    ...s.counters.snapshot(),
+    rtt: rtt.hasSample ? rtt.smoothedRtt : null,
+    rttVar: rtt.rttvar,
+    minRtt: Number.isFinite(rtt.minRtt) ? rtt.minRtt : null,
+    latestRtt: rtt.latestRtt,
+    cwnd: r.cwnd,
+    bytesInFlight: r.bytesInFlight,
+    congestionEvents: r.congestionEvents,
+    ptoCount: r.ptoCount,
+    lossRate: s.counters.packetsSent ? s.counters.lostPackets / s.counters.packetsSent : 0,
+    flow: s.streams.getFlowStats(),
+    suite: s.suite,
+    bare: s.bare,
   }
 }

@@ -13,7 +13,7 @@
  * PacketAssembler, then one seal for all packets written. The path challenge is another
  * frame source through the same assembler.
  */
-import type { AeadBackend } from '../crypto/aead.js'
+import type { AeadBackend, CipherSuite } from '../crypto/aead.js'
 import { WireError } from '../errors.js'
 import type { PeerAddress } from '../net-types.js'
 import type { ProtocolConfig } from '../config.js'
@@ -21,7 +21,7 @@ import { AckTracker } from './ack-tracker.js'
 import { createCongestionController } from './congestion/index.js'
 import { Pacer } from './congestion/pacer.js'
 import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
-import { type AppFrame, type DataFrame, type Frame, frameSize, isAckEliciting, KEEP_ALIVE_DATA_SIZE, readFrame, writeFrame } from './frames.js'
+import { type DataFrame, type Frame, frameSize, isAckEliciting, KEEP_ALIVE_DATA_SIZE, readFrame, writeFrame } from './frames.js'
 import type { HandshakeResult } from './handshake.js'
 import { PathValidation } from './path-validation.js'
 import { udpPacketSize } from './udp-size.js'
@@ -32,10 +32,10 @@ import { PacketSpace } from './packet-space.js'
 import type { SessionParams } from './params.js'
 import { RttEstimator } from './rtt.js'
 import { SessionLifecycle, type SessionState } from './session-lifecycle.js'
-import { SessionCounters } from './session-stats.js'
+import { SessionQueues } from './session-queues.js'
+import { SessionCounters, sessionStats } from './session-stats.js'
 import { type StreamEvent, StreamManager } from './streams.js'
 import { Reader, varintSize } from './varint.js'
-import type { CipherSuite } from '../crypto/aead.js'
 
 export type { SessionState } from './session-lifecycle.js'
 export { SentRecord } from './packet-assembler.js'
@@ -61,7 +61,6 @@ export interface SessionInit {
   random: (n: number) => Uint8Array
 }
 
-const MAX_PENDING_KEEPALIVE_ACKS = 4
 /** A pure-ACK stream asks for an ACK itself every this many packets (RFC 9000 §13.2.4). */
 const ACK_ONLY_RUN_LIMIT = 16
 
@@ -98,9 +97,7 @@ export class Session {
   /** Consecutive packets sent without an ack-eliciting frame. */
   private ackOnlyRun = 0
 
-  private readonly datagrams: Uint8Array[] = []
-  private readonly appFrames: AppFrame[] = []
-  private readonly keepAliveAcks: Uint8Array[] = []
+  private readonly queues: SessionQueues
   private readonly events: SessionEvent[] = []
   private maxPacket: number
   /** Packet size limits: ours for reliable paths, and the peer's. */
@@ -128,6 +125,7 @@ export class Session {
     this.config = config
     this.random = init.random
     this.life = new SessionLifecycle(config, init.isInitiator, now)
+    this.queues = new SessionQueues(config.maxQueuedDatagrams, this.counters)
     this.packetLimits = { reliable: Math.max(init.localParams.maxPacketSize, config.reliablePacketSize), peer: result.peer.params.maxPacketSize }
     this.maxPacket = Math.min(init.localParams.maxPacketSize, result.peer.params.maxPacketSize)
 
@@ -287,7 +285,7 @@ export class Session {
         return 0
       }
       case FrameType.KEEP_ALIVE:
-        if (this.keepAliveAcks.length < MAX_PENDING_KEEPALIVE_ACKS) this.keepAliveAcks.push(f.data.slice())
+        this.queues.pushEcho(f.data)
         return 0
       case FrameType.KEEP_ALIVE_ACK:
         this.onPathResponse(f.data)
@@ -344,7 +342,7 @@ export class Session {
     if (!sendable) return t
     if (!this.bare) t = Math.min(t, this.acks.getTimeout())
     // Data held back only by the pacer needs a wake-up when tokens are back.
-    if (this.state === 'active' && (this.streams.wantsToSend() || this.datagrams.length > 0) && this.cc.canSend(this.maxPacket)) {
+    if (this.state === 'active' && (this.streams.wantsToSend() || this.queues.hasDatagrams) && this.cc.canSend(this.maxPacket)) {
       t = Math.min(t, this.pacer.nextSendTime(now, this.maxPacket))
     }
     return t
@@ -383,11 +381,10 @@ export class Session {
       this.life.needFinal ||
       this.life.keepAliveDue ||
       this.probesWanted > 0 ||
-      this.keepAliveAcks.length > 0 ||
+      this.queues.hasEchoes ||
       this.acks.ackDue(now) ||
       this.acks.nackDue(now) ||
-      this.datagrams.length > 0 ||
-      this.appFrames.length > 0 ||
+      this.queues.hasData ||
       this.streams.wantsToSend()
     )
   }
@@ -481,9 +478,7 @@ export class Session {
       return pos
     }
     let ackEliciting = false
-    while (this.keepAliveAcks.length && end - pos >= 1 + KEEP_ALIVE_DATA_SIZE) {
-      pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE_ACK, data: this.keepAliveAcks.shift()! })
-    }
+    pos = this.queues.writeEchoes(buf, pos, end)
     const cwndOpen = this.probesWanted > 0 || this.cc.canSend(room)
     const paced = this.probesWanted > 0 || this.pacer.nextSendTime(now, room) <= now
     if (this.life.keepAliveDue && end - pos >= 1 + KEEP_ALIVE_DATA_SIZE) {
@@ -492,32 +487,8 @@ export class Session {
       ackEliciting = true
     }
     if (cwndOpen && paced) {
-      while (this.datagrams.length) {
-        const d = this.datagrams[0]!
-        const f: Frame = { type: FrameType.DATA, datagram: true, streamKey: 0, offset: 0, data: d }
-        if (frameSize(f) > end - pos) {
-          // Queued for a larger path (before a migration): it can never be sent, drop it
-          // rather than hold back every datagram behind it.
-          if (frameSize(f) > end - start) {
-            this.datagrams.shift()
-            this.counters.drop('datagram-too-large')
-            continue
-          }
-          break
-        }
-        pos = writeFrame(buf, pos, f)
-        this.datagrams.shift()
-        this.counters.datagramsSent++
-        ackEliciting = true
-      }
-      while (this.appFrames.length) {
-        const f = this.appFrames[0]!
-        if (frameSize(f) > end - pos) break
-        pos = writeFrame(buf, pos, f)
-        this.appFrames.shift()
-        ackEliciting = true
-      }
       const before = pos
+      pos = this.queues.writeData(buf, pos, end, start)
       pos = this.streams.writeFrames(buf, pos, end, rec.streams)
       if (pos !== before) ackEliciting = true
     }
@@ -547,17 +518,13 @@ export class Session {
 
   /** Queues an unreliable datagram; returns false when it was dropped (queue full). */
   sendDatagram(data: Uint8Array): boolean {
-    if (this.datagrams.length >= this.config.maxQueuedDatagrams) {
-      this.counters.drop('datagram-queue-full')
-      return false
-    }
-    this.datagrams.push(data)
+    if (!this.queues.pushDatagram(data)) return false
     this.wake(this)
     return true
   }
 
   sendAppFrame(frameType: number, data: Uint8Array): void {
-    this.appFrames.push({ type: frameType, app: true, data })
+    this.queues.pushAppFrame(frameType, data)
     this.wake(this)
   }
 
@@ -624,21 +591,6 @@ export class Session {
   }
 
   getStats() {
-    const r = this.recovery.stats()
-    return {
-      ...this.counters.snapshot(),
-      rtt: this.rtt.hasSample ? this.rtt.smoothedRtt : null,
-      rttVar: this.rtt.rttvar,
-      minRtt: Number.isFinite(this.rtt.minRtt) ? this.rtt.minRtt : null,
-      latestRtt: this.rtt.latestRtt,
-      cwnd: r.cwnd,
-      bytesInFlight: r.bytesInFlight,
-      congestionEvents: r.congestionEvents,
-      ptoCount: r.ptoCount,
-      lossRate: this.counters.packetsSent ? this.counters.lostPackets / this.counters.packetsSent : 0,
-      flow: this.streams.getFlowStats(),
-      suite: this.suite,
-      bare: this.bare,
-    }
+    return sessionStats(this)
   }
 }
