@@ -44,7 +44,7 @@ export interface TransportEvents {
   onReceive(batch: RxBatch): void
   /** A connection-oriented transport lost the connection behind `addr` (e.g. WebSocket close). */
   onPeerClosed?(addr: PeerAddress, reason: string): void
-  /** A connection-oriented transport's `writable(addr)` turned true again (drain). */
+  /** `writable(addr)` turned true again (drain) after it said false. */
   onWritable?(addr: PeerAddress): void
   /** A send could not be completed and the caller should know (counted in stats as well). */
   onError?(err: Error): void
@@ -69,7 +69,11 @@ export interface Transport {
   dial(target: string, options?: Record<string, unknown>): Promise<PeerAddress>
   /** Sends a batch. Never throws for network errors: counts them and reports via onError. */
   send(batch: TxBatch): void
-  /** True while the transport can accept more (connection-oriented transports: below the high-water mark). */
+  /**
+   * True while the transport can accept more for `to` (connection-oriented transports: below
+   * the high-water mark). The driver asks after each send; a transport that answers false
+   * must call `onWritable(to)` when it can take more again, or that path stays held back.
+   */
   writable?(to: PeerAddress): boolean
   /** Forgets a connection (connection-oriented transports close it). */
   release?(addr: PeerAddress): void
