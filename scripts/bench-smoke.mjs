@@ -16,6 +16,8 @@ const runs = [
   ['bench/handshake-rate.mjs', '0.5'],
   ['bench/ws-modes.mjs'],
   ['bin/stt.js', 'bench', '--smoke', '--json'],
+  ['bench/wan.mjs', '--smoke'],
+  ['bench/tbf.mjs', '--smoke'],
 ]
 let failed = 0
 for (const args of runs) {

@@ -35,9 +35,11 @@ function parseLine(line) {
 //   send(tag, o) -> write a message to its stdin
 //   result       -> Promise of its RESULT data, once it has exited with status 0
 //   kill()       -> SIGKILL (used only on failure or after the watchdog fires)
-export function spawnRole(script, args, { budget = 60, pin, env, label = script } = {}) {
-  const cmd = pin !== undefined ? 'taskset' : process.execPath
-  const argv = pin !== undefined ? ['-c', String(pin), process.execPath, script, ...args] : [script, ...args]
+// wrap: a command prefix, e.g. ['ip', 'netns', 'exec', 'ns1'] to run the role in a network
+// namespace (bench/tbf.mjs).
+export function spawnRole(script, args, { budget = 60, pin, env, label = script, wrap = [] } = {}) {
+  const inner = pin !== undefined ? ['taskset', '-c', String(pin), process.execPath, script, ...args] : [process.execPath, script, ...args]
+  const [cmd, ...argv] = [...wrap, ...inner]
   const proc = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } })
   proc.stdin.on('error', () => {}) // the child may exit before reading what we send it
   const handlers = new Map()

@@ -33,6 +33,8 @@ const ctx = {
   peer: () => (role === 'sender' ? Promise.resolve(opts.peer) : channel.waitFor('PEER')),
   // the sender's RESULT, delivered to the receiver when the sender has finished.
   peerDone: () => channel.waitFor('PEER_DONE'),
+  // receiver: a progress sample for the launcher (runWorkload's onProgress)
+  progress: (info) => emit('PROGRESS', info),
   // measured window: call startClock() when the timed part begins (after handshakes; receiver:
   // at the first byte) and stopClock() when it ends. Defaults: role start and role return.
   startClock: () => { start = cpuSnapshot(); stop = null },
@@ -56,6 +58,6 @@ if (out.samples) { // RTT samples (µs) are turned into percentiles here, not sh
 }
 // proc_cpu_s: whole-process CPU, for the launcher's estimate of other load on the machine
 const all = process.cpuUsage()
-emit('RESULT', { ...window, proc_cpu_s: (all.user + all.system) / 1e6, ...out })
+emit('RESULT', { ...window, proc_cpu_s: (all.user + all.system) / 1e6, ...out, ...(ctx.cut ? { cut: true } : {}) })
 // exit explicitly: transports often leave sockets/timers open; stdout is a pipe, so flush first
 process.stdout.write('', () => process.exit(0))

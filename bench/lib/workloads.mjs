@@ -54,7 +54,12 @@ export function resolveWorkload(nameOrPath) {
 
 // Run one measurement: receiver process, then sender process, wired together; returns
 // { value, unit, metric: {...}, tx, rx } where tx/rx are the raw role results.
-export async function runWorkload(name, kind, opts) {
+// route (optional): async (receiverInfo) => ({ port, peer? }) puts something between the two,
+// e.g. the WAN benchmark's network emulator: the sender is pointed at `port`, and `peer(info)`
+// rewrites what the sender publishes before the receiver sees it (udx: the emulator's port).
+// onProgress (optional): called with the receiver's { t: Date.now(), bytes } samples when
+// opts.progressMs is set (flows sharing a bottleneck are compared over a common window).
+export async function runWorkload(name, kind, opts, { route, onProgress } = {}) {
   if (!KINDS.includes(kind)) throw new Error(`kind must be one of ${KINDS.join(', ')}`)
   const file = resolveWorkload(name)
   const budget = opts.budget ?? Math.ceil(opts.seconds + (opts.smoke ? 10 : 20))
@@ -62,21 +67,30 @@ export async function runWorkload(name, kind, opts) {
   // pin: 'N' puts both processes on vCPU N; 'R,S' puts the receiver on R and the sender on S
   const pins = opts.pin === undefined ? [] : String(opts.pin).split(',')
   const pinOf = (role) => (pins.length ? pins[role === 'receiver' ? 0 : pins.length - 1] : undefined)
+  // netns: { receiver: 'ns', sender: 'ns' } runs each role in that network namespace
+  const wrapOf = (role) => (opts.netns?.[role] ? ['ip', 'netns', 'exec', opts.netns[role]] : [])
   const spawnOne = (role, extra) =>
     spawnRole(ROLE, [file, kind, role, JSON.stringify({ ...o, ...extra })], {
-      budget, pin: pinOf(role), label: `${name} ${kind} ${role}`, env: opts.env
+      budget, pin: pinOf(role), label: `${name} ${kind} ${role}`, env: opts.env, wrap: wrapOf(role)
     })
   const busy0 = machineBusySeconds()
   const own0 = process.cpuUsage()
   const t0 = performance.now()
   const rx = spawnOne('receiver', { port: opts.port ?? 0 })
+  if (onProgress) rx.on('PROGRESS', onProgress)
   let tx = null
   try {
     const info = await rx.next('READY')
-    tx = spawnOne('sender', { port: info.port, host: info.host ?? opts.host, peer: info })
-    tx.on('INFO', (d) => rx.send('PEER', d))
+    const via = route ? await route(info) : null
+    tx = spawnOne('sender', { port: via?.port ?? info.port, host: info.host ?? opts.host, peer: info })
+    tx.on('INFO', (d) => rx.send('PEER', via?.peer ? via.peer(d) : d))
+    // a receiver that stopped early (ctx.receiveSeconds: a slow path would take minutes to drain
+    // the sender's buffer) ends the run: the sender is stopped and reports nothing
+    let cut = false
+    const rxRes = rx.result.then((r) => { if (r.cut) { cut = true; tx.kill() } return r })
     const txRes = tx.result.then((r) => { rx.send('PEER_DONE', r); return r })
-    const [t, r] = await Promise.all([txRes, rx.result])
+      .catch((err) => { if (cut) return { cut: true, cpu_s: NaN, wall_s: NaN, proc_cpu_s: 0, bytes: NaN }; throw err })
+    const [t, r] = await Promise.all([txRes, rxRes])
     const res = combine(kind, o, t, r)
     // CPU used by anything but our three processes during the run, in % of all vCPUs
     const own = process.cpuUsage(own0)
@@ -149,16 +163,32 @@ export function pumpWritable(ctx, stream) {
 }
 
 // Receiver: count bytes and 'data' events from the first byte to 'end'.
+// With ctx.receiveSeconds, stops counting that long after the first byte (ctx.cut = true: the
+// launcher then stops the sender). With ctx.progressMs, also reports { t: Date.now(), bytes } every progressMs from the first byte
+// (wall clock, comparable across processes), and once more at the end.
 export function countReadable(ctx, stream) {
   let bytes = 0
   let events = 0
+  let timer = null
+  const sample = () => ctx.progress?.({ t: Date.now(), bytes })
   return new Promise((resolve, reject) => {
     stream.once('error', reject)
+    let cutTimer = null
+    const finish = () => {
+      ctx.stopClock()
+      if (timer) { clearInterval(timer); sample() }
+      clearTimeout(cutTimer)
+      resolve({ bytes, events })
+    }
     stream.on('data', (d) => {
-      if (events++ === 0) ctx.startClock()
+      if (events++ === 0) {
+        ctx.startClock()
+        if (ctx.progressMs > 0) { sample(); timer = setInterval(sample, ctx.progressMs) }
+        if (ctx.receiveSeconds > 0) cutTimer = setTimeout(() => { ctx.cut = true; finish() }, ctx.receiveSeconds * 1000)
+      }
       bytes += d.byteLength
     })
-    stream.once('end', () => { ctx.stopClock(); resolve({ bytes, events }) })
+    stream.once('end', finish)
   })
 }
 

@@ -21,7 +21,7 @@ const finite = (x) => typeof x === 'number' && Number.isFinite(x)
 const order = (rows) => [...new Set(rows.map((r) => r.series))]
 const colorScale = (series) => ({ domain: series, range: series.map((s) => COLORS[s] ?? '#444') })
 
-const CONFIG = {
+export const CONFIG = {
   background: 'white',
   padding: 12,
   font: 'DejaVu Sans, Helvetica, Arial, sans-serif',

@@ -16,8 +16,12 @@ const transportOf = (ctx) => (ctx.mode === 'ws' || ctx.mode === 'ws-full' ? 'web
 // entry per datagram, as a kernel without them would have).
 const offload = (ctx) => (ctx.mode === 'udp-nogso' ? { gso: false, gro: false } : {})
 
+// --cc bbr|cubic|newreno: the congestion controller (STTNode option congestionControl); unset
+// = the library's default.
+const ccOpt = (ctx) => (ctx.cc ? { congestionControl: ctx.cc } : {})
+
 async function listen(ctx) {
-  const node = new STTNode({ sharedSeed, host: ctx.host, port: ctx.port ?? 0, transport: transportOf(ctx), ...offload(ctx) })
+  const node = new STTNode({ sharedSeed, host: ctx.host, port: ctx.port ?? 0, transport: transportOf(ctx), ...offload(ctx), ...ccOpt(ctx) })
   const bound = await node.start()
   const stream = new Promise((resolve) => node.on('session', (s) => s.on('stream', resolve)))
   ctx.ready({ port: bound.port })
@@ -25,7 +29,9 @@ async function listen(ctx) {
 }
 
 async function dial(ctx) {
-  const node = new STTNode({ sharedSeed, host: ctx.host, port: 0, transport: transportOf(ctx), ...offload(ctx) })
+  // bindHost: where the dialling node binds when ctx.host is not a local address (the receiver
+  // in another network namespace, bench/tbf.mjs)
+  const node = new STTNode({ sharedSeed, host: ctx.bindHost ?? ctx.host, port: 0, transport: transportOf(ctx), ...offload(ctx), ...ccOpt(ctx) })
   await node.start()
   const mode = ctx.mode ?? 'udp'
   const url = transportOf(ctx) === 'udp' ? `udp://${ctx.host}:${ctx.port}` : `ws://${ctx.host}:${ctx.port}/stt`
@@ -36,7 +42,20 @@ async function dial(ctx) {
 
 const sessionExtra = (session) => {
   const s = session.getStats()
-  return { backend, lost_packets: s.lostPackets, loss_pct: s.packetsSent ? (100 * s.lostPackets) / s.packetsSent : 0, cwnd: s.cwnd }
+  const num = (x) => (typeof x === 'number' && Number.isFinite(x) ? x : undefined)
+  // the congestion controller's own view, when getStats() has it (name is a string: kept per run)
+  const cc = s.congestion ?? s.congestionControl ?? s.cc
+  return {
+    backend,
+    lost_packets: s.lostPackets,
+    loss_pct: s.packetsSent ? (100 * s.lostPackets) / s.packetsSent : 0,
+    cwnd: s.cwnd,
+    srtt_ms: num(s.rtt),
+    min_rtt_ms: num(s.minRtt),
+    congestion_events: num(s.congestionEvents),
+    spurious_losses: num(s.spuriousLosses ?? cc?.spuriousLosses),
+    cc: typeof cc === 'string' ? cc : typeof cc?.name === 'string' ? cc.name : undefined,
+  }
 }
 
 // Byte stream: like a raw udx stream, writes are coalesced into packets, so msg/s = bytes / size.

@@ -17,6 +17,7 @@ import type { Io } from './io.js'
 export const HELP = `usage: stt bench [--transport udp|websocket|both] [--backend native|js] [--bytes 1G]
                  [--size 64,1200,65536] [--seconds S] [--count N] [--json] [--smoke]
                  [--compare udx,ws,dgram]
+       stt bench --wan [--full | --smoke] [--repeat 3] [--seconds 4] [--bytes 16Mi] [--json]
 
 Sender and receiver run as two separate processes on 127.0.0.1. For each transport and write
 size: throughput (Gbit/s and MiB/s of payload), writes per second (msg/s), CPU seconds per GB
@@ -32,6 +33,11 @@ size: throughput (Gbit/s and MiB/s of payload), writes per second (msg/s), CPU s
   --smoke           tiny runs that only prove it works (2 MiB, 100 pings); numbers meaningless
   --compare LIST    also run these anchors in the same run and print ratios: udx, ws, dgram
                     (needs the repository checkout: bench/lib and bench/anchors)
+
+  --wan             the WAN benchmark instead (repository checkout only: bench/wan.mjs):
+                    stt-node vs udx-native + secret-stream through a loopback network
+                    emulator (delay, jitter, loss, burst loss, a 100 Mbit/s bottleneck),
+                    a representative set of paths (--full: the whole matrix, ~45 min)
 
 Numbers on a shared or small machine drift 20-30 % between runs: compare only within a run.
 
@@ -130,8 +136,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
     json: { type: 'boolean' },
     smoke: { type: 'boolean' },
     compare: { type: 'string' },
+    wan: { type: 'boolean' },
+    full: { type: 'boolean' },
+    repeat: { type: 'string' },
   })
   if (values.help) return io.out(HELP), EXIT.OK
+  if (values.wan === true) return runWan(values, io)
   const tArg = (str(values.transport) ?? 'both').toLowerCase()
   const transports: Array<'udp' | 'websocket'> = tArg === 'both' ? ['udp', 'websocket'] : tArg === 'udp' ? ['udp'] : tArg === 'websocket' || tArg === 'ws' ? ['websocket'] : []
   if (!transports.length) throw new CliError(`--transport must be udp, websocket or both (got ${tArg})`, EXIT.USAGE)
@@ -248,4 +258,24 @@ export async function run(argv: string[], io: Io): Promise<number> {
     if (errors.length) io.out(`\n${errors.length} run(s) failed:\n  ${errors.join('\n  ')}`)
   }
   return errors.length ? EXIT.INTERNAL : EXIT.OK
+}
+
+/**
+ * stt bench --wan: delegates to the repository's bench/wan.mjs (the C network emulator and the
+ * udx anchor live in bench/, which the npm package does not ship), forwarding its output.
+ */
+async function runWan(values: Record<string, unknown>, io: Io): Promise<number> {
+  const script = fileURLToPath(new URL('../../bench/wan.mjs', import.meta.url))
+  if (!existsSync(script)) throw new CliError(`--wan needs the repository's bench/ directory (not found at ${script}); run from a git checkout`, EXIT.CONFIG)
+  const args = [script, values.smoke === true ? '--smoke' : values.full === true ? '--full' : '--quick']
+  for (const k of ['repeat', 'seconds', 'bytes'] as const) {
+    const v = str(values[k] as string | undefined)
+    if (v !== undefined) args.push(`--${k}`, v)
+  }
+  if (values.json === true) args.push('--json')
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  createInterface({ input: child.stdout }).on('line', (l) => io.out(l))
+  createInterface({ input: child.stderr }).on('line', (l) => io.err(l))
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  return code === 0 ? EXIT.OK : 1
 }

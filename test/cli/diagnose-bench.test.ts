@@ -97,4 +97,26 @@ describe('stt bench', () => {
     const j = JSON.parse(r.stdout)
     expect(j.results[0].backend).toBe('js')
   }, 70_000)
+
+  it('--wan --smoke runs stt-node and udx + secret-stream through the C emulator and measures its ceiling', async () => {
+    const r = await stt(['bench', '--wan', '--smoke', '--json'], { timeout: 150_000 })
+    expect(r.code, r.stderr).toBe(0)
+    const j = JSON.parse(r.stdout)
+    expect(j.mode).toBe('smoke')
+    expect(j.controllers).toContain('cubic')
+    expect(j.ceiling.median).toBeGreaterThan(0)
+    expect(j.cells.map((c: { scenario: { id: string } }) => c.scenario.id)).toEqual(['rtt2-loss0-jit0', 'rtt20-loss2-jit1'])
+    for (const c of j.cells) {
+      const ids = c.impls.map((i: { id: string }) => i.id)
+      expect(ids).toContain('udx')
+      expect(ids).toContain('stt-cubic')
+      for (const i of c.impls) {
+        expect(i.errors, `${c.scenario.id} ${i.id}`).toEqual([])
+        expect(i.value.median, `${c.scenario.id} ${i.id}`).toBeGreaterThan(0)
+        // every datagram of the run passed through the emulator
+        expect(i.runs[0].emu_fwd_pkts).toBeGreaterThan(0)
+      }
+    }
+    expect(j.analysis.length).toBeGreaterThan(0)
+  }, 160_000)
 })
