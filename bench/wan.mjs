@@ -6,6 +6,7 @@
 //   node bench/wan.mjs                                     # the full matrix (32 paths, ~45 min)
 //   node bench/wan.mjs --smoke                             # CI: two tiny paths, numbers meaningless
 //   options: --repeat N (3) --seconds S (4) --bytes B (16Mi) --only ID,ID --impl stt-bbr,stt-cubic,udx
+//            --backend js (stt-node's pure-TypeScript backend)
 //            --json --out FILE --charts DIR (render the goodput charts) --from FILE (re-render only)
 //
 // Per path and implementation: goodput (Mbit/s of application payload, receiver's first byte to
@@ -47,13 +48,15 @@ export async function availableControllers() {
   return ok
 }
 
-export async function implementations(wanted) {
+export async function implementations(wanted, backend) {
   const ccs = await availableControllers()
   const all = [
     ...['bbr', 'cubic'].filter((c) => ccs.includes(c)).map((cc) => ({ id: `stt-${cc}`, label: `stt ${cc}`, workload: 'stt', opts: { cc, size: 65536 } })),
     { id: 'udx', label: 'udx-native + secret-stream', workload: 'udx', opts: { mode: 'secret', size: 65536 } },
   ]
   const sel = wanted ? all.filter((i) => wanted.split(',').includes(i.id)) : all
+  // --backend js: stt-node's pure-TypeScript backend (node:dgram, node:crypto) instead of the addon
+  if (backend === 'js') for (const i of sel) if (i.workload === 'stt') i.opts.env = { STT_NATIVE: '0' }
   return { ccs, impls: sel }
 }
 
@@ -213,7 +216,7 @@ async function main() {
   const cli = parseArgs(argv.filter((a) => a !== '--quick' && a !== '--full'))
   cli.quick = flag('--quick')
   if (cli.help) {
-    console.log('usage: node bench/wan.mjs [--quick | --smoke] [--repeat 3] [--seconds 4] [--bytes 16Mi] [--only ID,..] [--impl stt-bbr,stt-cubic,udx] [--json] [--out FILE] [--charts DIR] [--from FILE]')
+    console.log('usage: node bench/wan.mjs [--quick | --smoke] [--repeat 3] [--seconds 4] [--bytes 16Mi] [--only ID,..] [--impl stt-bbr,stt-cubic,udx] [--backend js] [--json] [--out FILE] [--charts DIR] [--from FILE]')
     return
   }
   let result
@@ -224,7 +227,7 @@ async function main() {
     const quick = cli.quick
     let scenarios = cli.smoke ? smokeMatrix() : quick ? quickMatrix() : fullMatrix()
     if (cli.only) scenarios = scenarios.filter((s) => String(cli.only).split(',').includes(s.id))
-    const { ccs, impls } = await implementations(cli.impl)
+    const { ccs, impls } = await implementations(cli.impl, cli.backend)
     const repeat = cli.smoke ? 1 : (cli.repeat ?? 3)
     if (cli.smoke) Object.assign(cli, { seconds: cli.seconds ?? 0.5, bytes: cli.bytes ?? 1 * MiB })
     hardLimit(repeat * scenarios.length * impls.length * ((cli.seconds ?? 4) + 70) + 120, 'bench/wan.mjs')
@@ -239,6 +242,7 @@ async function main() {
       command: `node bench/wan.mjs ${process.argv.slice(2).join(' ')}`.trim(),
       repeat,
       controllers: ccs,
+      backend: cli.backend === 'js' ? 'js' : 'native (if the addon loads)',
       run: { seconds: r.opts.seconds, bytes: r.opts.bytes, size: 65536 },
       ceiling: r.ceiling,
       cells: r.cells,

@@ -119,6 +119,7 @@ Drift on this shared VM therefore hits ours and the anchors alike. The anchors a
 udx-native + @hyperswarm/secret-stream, raw \`ws\` and raw \`node:dgram\`. They are measured in the same run.
 Absolute figures drift 20-30 % between sessions on these machines, so compare ratios, not
 another day's numbers. Methods: [bench/README-anchors.md](../../bench/README-anchors.md). Raw data: [results.json](results.json).
+Lossy, jittered and delayed paths (goodput vs loss and vs RTT, next to udx + secret-stream): [wan/README.md](wan/README.md).
 
 ## Key ratios (ours / anchor, same run)
 
