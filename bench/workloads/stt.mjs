@@ -54,7 +54,10 @@ const sessionExtra = (session) => {
     min_rtt_ms: num(s.minRtt),
     congestion_events: num(s.congestionEvents),
     spurious_losses: num(s.spuriousLosses ?? cc?.spuriousLosses),
-    cc: typeof cc === 'string' ? cc : typeof cc?.name === 'string' ? cc.name : undefined,
+    reordering_window_ms: num(s.reorderingWindow),
+    bw_estimate_mbps: num(cc?.bandwidth) === undefined ? undefined : (cc.bandwidth * 8) / 1e6, // bytes/s
+    cc: typeof cc === 'string' ? cc : [cc?.controller, cc?.name].find((x) => typeof x === 'string'),
+    cc_phase: typeof cc?.phase === 'string' ? cc.phase : undefined,
   }
 }
 
