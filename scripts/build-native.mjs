@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-// `npm install` hook: builds the optional C++ addon (build/Release/stt_native.node).
+// `npm install` hook: builds the optional C++ addon (build/Release/stt_native.node), but only
+// when no prebuilt binary in prebuilds/ loads on this machine (the package ships them for
+// linux-x64 and linux-arm64 with glibc; many installs never run this script at all: npm 11,
+// pnpm 10 and Bun skip dependency install scripts unless approved, and the prebuild is used).
 //
 // The addon is an accelerator, never a requirement: when the build cannot run (no compiler,
 // no Python, no Node headers) this prints ONE warning line and exits 0, so the install succeeds
@@ -7,6 +10,7 @@
 // that path on purpose (CI uses it to prove the fallback).
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -22,8 +26,33 @@ if (process.env.STT_SKIP_NATIVE_BUILD === '1') {
   process.exit(0)
 }
 
-const gyp = join(root, 'node_modules', '.bin', process.platform === 'win32' ? 'node-gyp.cmd' : 'node-gyp')
-const args = ['rebuild']
+// A prebuild that loads makes compiling pointless. The loader's own rule picks it
+// (dist/native/locate.js); before `prepare` has built dist/ (a git checkout's first
+// `npm install`) there is no answer, and compiling is the safe choice.
+try {
+  const { hostPrebuildPath } = await import('../dist/native/locate.js')
+  const prebuild = hostPrebuildPath(root)
+  if (existsSync(prebuild)) {
+    createRequire(import.meta.url)(prebuild)
+    console.log(`stt-node: using the prebuilt native addon (${prebuild.slice(root.length + 1)}); nothing to compile`)
+    process.exit(0)
+  }
+} catch (err) {
+  if (err?.code !== 'ERR_MODULE_NOT_FOUND') console.log(`stt-node: the prebuilt native addon does not load here (${String(err?.message).split('\n')[0]}); compiling it`)
+}
+
+// node-gyp: this package's own (a development checkout), else the one the package manager
+// provides to install scripts (npm and pnpm set npm_config_node_gyp), else one on PATH.
+// (node-gyp is a devDependency, so an installed stt-node never has its own.)
+let gyp = join(root, 'node_modules', '.bin', process.platform === 'win32' ? 'node-gyp.cmd' : 'node-gyp')
+let gypPrefix = []
+if (!existsSync(gyp) && process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) {
+  gyp = process.execPath
+  gypPrefix = [process.env.npm_config_node_gyp]
+} else if (!existsSync(gyp) && spawnSync('node-gyp', ['--version'], { stdio: 'ignore' }).status === 0) {
+  gyp = 'node-gyp'
+}
+const args = [...gypPrefix, 'rebuild']
 
 // node-gyp downloads Node's headers unless told where they are. npm passes its `nodedir`
 // setting as npm_config_nodedir; without one, use the headers installed next to this node
@@ -38,7 +67,7 @@ if (!process.env.npm_config_nodedir) {
   }
 }
 
-if (!existsSync(gyp)) {
+if (gyp !== 'node-gyp' && !existsSync(gyp)) {
   warn('node-gyp is not installed')
   process.exit(0)
 }

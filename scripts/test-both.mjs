@@ -2,14 +2,17 @@
 // The README's test command: the whole suite with the native backend (when the addon
 // built), then again with STT_NATIVE=0 so the pure-TypeScript fallback can't rot.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 const extra = process.argv.slice(2)
 const vitest = ['node_modules/vitest/vitest.mjs', 'run', ...extra]
 const runs = []
-const addon = existsSync('build/Release/stt_native.node')
+// A source build, or a prebuild for this platform (`npm run prebuilds`; src/native/locate.ts).
+const addon =
+  existsSync('build/Release/stt_native.node') ||
+  (existsSync(`prebuilds/${process.platform}-${process.arch}`) && readdirSync(`prebuilds/${process.platform}-${process.arch}`).some((f) => f.endsWith('.node')))
 if (addon) runs.push({ label: 'native backend', env: { STT_NATIVE: '1' } })
 else console.log('test: the native addon is not built; running the pure-TypeScript backend only')
 runs.push({ label: 'pure-TypeScript backend (STT_NATIVE=0)', env: { STT_NATIVE: '0' } })

@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process'
 import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
-import { backend, binding, ADDON_PATH } from '../../src/native/load.js'
+import { addonPath, backend, binding } from '../../src/native/load.js'
 
 const haveUdp = backend === 'native' && binding?.UdpSocket !== undefined
 const SKIP_REASON = 'native addon not loaded (STT_NATIVE=0, not built, or not Linux): process tests skipped'
@@ -43,7 +43,7 @@ function runChild(script: string) {
 describe.skipIf(!haveUdp)(`native callbacks and threads (${haveUdp ? 'addon loaded' : SKIP_REASON})`, () => {
   it('a throw inside the receive callback becomes an uncaught exception (child process exits 1)', () => {
     const r = runChild(
-      prelude(ADDON_PATH) +
+      prelude(addonPath!) +
         `
 const { send } = openSelf(function (count) { throw new Error('boom from onRecv ' + count) });
 send();
@@ -57,7 +57,7 @@ setTimeout(() => { console.log('NOT THROWN'); process.exit(0) }, 3000);
 
   it('with an uncaughtException handler the error is delivered there and the socket keeps working', () => {
     const r = runChild(
-      prelude(ADDON_PATH) +
+      prelude(addonPath!) +
         `
 const seen = [];
 process.on('uncaughtException', (e) => seen.push(e.message));
@@ -78,7 +78,7 @@ send();
 
   it('async_hooks context: the callback runs under the async context of the socket creation', () => {
     const r = runChild(
-      prelude(ADDON_PATH) +
+      prelude(addonPath!) +
         `
 const { AsyncLocalStorage } = require('node:async_hooks');
 const als = new AsyncLocalStorage();
@@ -94,7 +94,7 @@ als.run('socket-scope', () => {
 
   it('an open socket keeps the process alive; after close() the process exits by itself', () => {
     const r = runChild(
-      prelude(ADDON_PATH) +
+      prelude(addonPath!) +
         `
 const { s, send } = openSelf(function () { console.log('GOT'); s.close(); });
 send();
@@ -107,7 +107,7 @@ process.on('exit', () => console.log('EXIT live=' + b.UdpSocket.liveHandles()));
 
   it('loads in worker_threads; terminating a worker with an open socket tears it down cleanly', async () => {
     const workerCode =
-      prelude(ADDON_PATH) +
+      prelude(addonPath!) +
       `
 const { parentPort } = require('node:worker_threads');
 const key = new b.PacketKey(1, new Uint8Array(32).fill(1), new Uint8Array(12).fill(2));
@@ -139,7 +139,7 @@ send();
 
   it('a worker that closes its own socket and exits normally leaves no handle behind', async () => {
     const w = new Worker(
-      prelude(ADDON_PATH) +
+      prelude(addonPath!) +
         `
 const { s, send } = openSelf(function () { s.close(); });
 send();
