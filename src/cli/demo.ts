@@ -1,6 +1,6 @@
 /** stt demo: two nodes on loopback, every step printed, then both sides' stats. */
 import { createHash, randomBytes } from 'node:crypto'
-import { STTNode, backend, generateSeed, type STTSession, type STTStream } from '../index.js'
+import { STTNode, backend, generateSeed, nativeSource, type STTSession, type STTStream } from '../index.js'
 import { parse, parseSize, str } from './args.js'
 import { CliError, EXIT } from './exit.js'
 import { bytes, ms, rate, shortHex } from './format.js'
@@ -39,7 +39,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const say = (s: string) => io.out(s)
   const t0 = performance.now()
   const seed = generateSeed()
-  say(`1. fresh random shared seed (${seed.length} bytes); crypto backend: ${backend}`)
+  say(`1. fresh random shared seed (${seed.length} bytes); crypto backend: ${backend}${nativeSource ? ` (${nativeSource})` : ''}`)
   const bob = new STTNode({ sharedSeed: seed, name: 'bob', host: '127.0.0.1', port: 0, transport })
   const alice = new STTNode({ sharedSeed: seed, name: 'alice', host: '127.0.0.1', port: 0, transport: 'udp' })
   try {
