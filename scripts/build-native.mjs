@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm install` hook: builds the optional C++ addon (build/Release/stt_native.node), but only
 // when no prebuilt binary in prebuilds/ loads on this machine (the package ships them for
-// linux-x64 and linux-arm64 with glibc; many installs never run this script at all: npm 11,
-// pnpm 10 and Bun skip dependency install scripts unless approved, and the prebuild is used).
+// linux-x64 and linux-arm64 with glibc). Many installs never run this script at all
+// (--ignore-scripts; pnpm 10 and Bun skip unapproved dependency scripts; npm 11 can be set to),
+// and the loader then finds the prebuild by itself.
 //
 // The addon is an accelerator, never a requirement: when the build cannot run (no compiler,
 // no Python, no Node headers) this prints ONE warning line and exits 0, so the install succeeds
