@@ -40,7 +40,7 @@ for (const batch of BATCHES) {
   for (let i = 0; i < batch; i++) slab[offsets[i]] = 1
   const cols = allocHeaderColumns(batch)
   for (const [backend, c] of Object.entries(codecs)) {
-    let sink = 0n
+    let _sink = 0n
     tasks.push({
       op: 'decode',
       batch,
@@ -48,7 +48,7 @@ for (const batch of BATCHES) {
       // Reading one field keeps the JS side honest (BigInt columns are what callers consume).
       fn: () => {
         c.decodeHeaders(slab, offsets, lengths, batch, cols)
-        sink ^= cols.pn[batch - 1]
+        _sink ^= cols.pn[batch - 1]
       },
     })
     tasks.push({ op: 'encode', batch, backend, fn: () => c.encodeHeaders(slab, offsets, lengths, batch, cols) })

@@ -83,7 +83,9 @@ if (r.status !== 0) {
     try {
       writeFileSync(log, r.stderr)
       where = `, log: ${log}`
-    } catch {}
+    } catch {
+      // best effort: without the log file the warning below still names the failure
+    }
   }
   warn(`${r.error ? r.error.message : `node-gyp exited with ${r.status}`}${where}`)
   process.exit(0)

@@ -18,6 +18,14 @@ else console.log('test: the native addon is not built; running the pure-TypeScri
 runs.push({ label: 'pure-TypeScript backend (STT_NATIVE=0)', env: { STT_NATIVE: '0' } })
 
 let failed = false
+// Lint first (eslint.config.js: the layering rules of docs/ARCHITECTURE.md). A violation fails
+// the run, but the tests still run so one report shows everything.
+console.log('=== lint (eslint) ===')
+const lint = spawnSync(process.execPath, ['node_modules/eslint/bin/eslint.js', '--max-warnings', '0', '.'], { stdio: 'inherit' })
+if (lint.status !== 0) {
+  failed = true
+  console.log('lint: FAILED (see above)')
+} else console.log('lint: clean')
 const totals = { passed: 0, failed: 0, skipped: 0 }
 const dir = mkdtempSync(join(tmpdir(), 'stt-test-'))
 for (const [i, r] of runs.entries()) {
@@ -37,5 +45,5 @@ for (const [i, r] of runs.entries()) {
 }
 rmSync(dir, { recursive: true, force: true })
 // One plain closing line over both runs (native and pure TypeScript).
-console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`)
+console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped${lint.status !== 0 ? '; lint FAILED' : ''}`)
 process.exit(failed ? 1 : 0)

@@ -84,7 +84,6 @@ describe('stt send -> stt listen --out', () => {
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toMatch(new RegExp(`^sent big.bin ${200 * MiB} sha256 ${want} confirmed`))
     expect(await sha256(received('big.bin'))).toBe(want)
-    // eslint-disable-next-line no-console
     console.log(`200 MiB over UDP: stt send took ${(r.ms / 1000).toFixed(1)} s (incl. hashing and process start); ${/big.bin: .*/.exec(r.stderr)?.[0]}`)
     rmSync(big)
     rmSync(received('big.bin'))

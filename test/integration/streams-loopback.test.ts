@@ -15,8 +15,8 @@ import { Rng, seededRandom } from '../helpers/rng.js'
 const MiB = 1 << 20
 const FAULTS: DirectionFaults = { loss: 0.1, duplicate: 0.05, reorder: { rate: 0.05, delayMs: 5 }, corrupt: 0.01 }
 
-let nodes: STTNode[] = []
-let proxies: FaultProxy[] = []
+const nodes: STTNode[] = []
+const proxies: FaultProxy[] = []
 let before: ResourceCounts
 
 beforeEach(() => {

@@ -22,7 +22,6 @@ import { Reader, varintSize, writeVarint } from '../../src/protocol/varint.js'
 import type { PeerAddress } from '../../src/transport/types.js'
 import { fakeAddress } from '../helpers/endpoint-pair.js'
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 const V = JSON.parse(readFileSync(new URL('../vectors/protocol-vectors.json', import.meta.url), 'utf8')) as any
 const h = (s: string) => new Uint8Array(Buffer.from(s, 'hex'))
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
