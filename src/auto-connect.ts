@@ -4,7 +4,7 @@
  * and port number starts in parallel. The first session established wins, the other attempt
  * is cancelled (or its session closed), and the winner reports which transport won and why.
  */
-import { ErrorCode, STTError } from './errors.js'
+import { ErrorCode, STTError, STTHandshakeError } from './errors.js'
 import type { ConnectOptions, STTNode } from './node.js'
 import type { STTSession } from './session.js'
 import type { HostPort } from './transport/address.js'
@@ -68,7 +68,7 @@ export async function connectAuto(node: STTNode, t: HostPort, opts: ConnectOptio
     const auth = errors.find((e: unknown) => e instanceof STTError && (e.code === ErrorCode.AUTH_FAILED || e.code === ErrorCode.PEER_MISMATCH || e.code === ErrorCode.VERSION_MISMATCH))
     if (auth) throw auth
     if (outer?.aborted) throw new STTError(ErrorCode.ABORTED, 'connect aborted')
-    throw new STTError(ErrorCode.HANDSHAKE_TIMEOUT, `auto: neither UDP nor WebSocket reached ${t.host}:${t.port} (${errors.map((e: Error) => e.message).join('; ')})`, { cause: err })
+    throw new STTHandshakeError(ErrorCode.HANDSHAKE_TIMEOUT, `auto: neither UDP nor WebSocket reached ${t.host}:${t.port} (${errors.map((e: Error) => e.message).join('; ')})`, { cause: err })
   } finally {
     outer?.removeEventListener('abort', onOuterAbort)
   }

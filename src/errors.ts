@@ -113,15 +113,68 @@ export interface STTErrorOptions {
   wireCode?: number
 }
 
+/**
+ * Which class each code belongs to: an error's class and its code always agree, so
+ * `err instanceof STTStreamError` and `err.code === 'STT_STREAM_CLOSED'` never contradict each
+ * other (the rule of Node's `ERR_*` and ws's `WS_ERR_*` codes). Codes that fit no family
+ * (aborts, the addon, resource limits) are plain `STTError`s.
+ */
+export const ERROR_FAMILY = {
+  STT_CONFIG: 'config',
+  STT_NOT_STARTED: 'error',
+  STT_AUTH_FAILED: 'handshake',
+  STT_HANDSHAKE_TIMEOUT: 'handshake',
+  STT_VERSION_MISMATCH: 'handshake',
+  STT_PEER_MISMATCH: 'handshake',
+  STT_TOO_MANY_SESSIONS: 'handshake',
+  STT_CONNECTION_REFUSED: 'transport',
+  STT_NETWORK_UNREACHABLE: 'transport',
+  STT_SESSION_CLOSED: 'session',
+  STT_SESSION_TIMEOUT: 'session',
+  STT_SESSION_NOT_FOUND: 'session',
+  STT_STREAM_CLOSED: 'stream',
+  STT_TOO_MANY_STREAMS: 'stream',
+  STT_STREAM_ID_CONFLICT: 'stream',
+  STT_FLOW_CONTROL: 'stream',
+  STT_PROTOCOL: 'protocol',
+  STT_INVALID_FRAME: 'protocol',
+  STT_RESOURCE_EXHAUSTED: 'protocol',
+  STT_ENCRYPTION: 'error',
+  STT_PAYLOAD_TOO_LARGE: 'error',
+  STT_TRANSPORT: 'transport',
+  STT_UDP_SEND_FAILED: 'transport',
+  STT_WEBSOCKET_CLOSED: 'transport',
+  STT_WEBSOCKET_HANDSHAKE: 'transport',
+  STT_TLS: 'transport',
+  STT_PROXY_AUTH: 'transport',
+  STT_PROXY_REFUSED: 'transport',
+  STT_TIMEOUT: 'transport',
+  STT_ABORTED: 'error',
+  STT_NATIVE_UNAVAILABLE: 'error',
+} as const satisfies Record<ErrorCode, 'error' | 'config' | 'handshake' | 'session' | 'stream' | 'protocol' | 'transport'>
+type CodesOf<F extends string> = { [C in ErrorCode]: (typeof ERROR_FAMILY)[C] extends F ? C : never }[ErrorCode]
+/** Codes a plain `STTError` carries (no subclass fits them). */
+export type GeneralErrorCode = CodesOf<'error'>
+export type HandshakeErrorCode = CodesOf<'handshake'>
+export type SessionErrorCode = CodesOf<'session'>
+export type StreamErrorCode = CodesOf<'stream'>
+export type ProtocolErrorCode = CodesOf<'protocol'>
+export type TransportErrorCode = CodesOf<'transport'>
+
+/** Lets the subclasses below pass their own codes to the base constructor; never exported. */
+const kFamily: unique symbol = Symbol('STTError family')
+
 /** Base class of every error of this library. */
 export class STTError extends Error {
   readonly code: ErrorCode
-  /** STT appendix D numeric code. */
+  /** STT appendix D numeric code (always set; derived from `code`). */
   readonly numericCode: number
-  /** Wire error code when the error was reported by the peer. */
+  /** The 16-bit code the peer sent, only when the error came from the wire. */
   readonly wireCode: number | undefined
 
-  constructor(code: ErrorCode, message: string, options: STTErrorOptions = {}) {
+  constructor(code: GeneralErrorCode, message: string, options?: STTErrorOptions)
+  constructor(code: ErrorCode, message: string, options: STTErrorOptions | undefined, family: typeof kFamily)
+  constructor(code: ErrorCode, message: string, options: STTErrorOptions = {}, _family?: typeof kFamily) {
     super(message, options.cause !== undefined ? { cause: options.cause } : undefined)
     this.name = new.target.name
     this.code = code
@@ -131,15 +184,67 @@ export class STTError extends Error {
 }
 
 export class STTConfigError extends STTError {
+  declare readonly code: 'STT_CONFIG'
   constructor(message: string, options?: STTErrorOptions) {
-    super(ErrorCode.CONFIG, message, options)
+    super(ErrorCode.CONFIG, message, options, kFamily)
   }
 }
-export class STTHandshakeError extends STTError {}
-export class STTSessionError extends STTError {}
-export class STTStreamError extends STTError {}
-export class STTTransportError extends STTError {}
-export class STTProtocolError extends STTError {}
+export class STTHandshakeError extends STTError {
+  declare readonly code: HandshakeErrorCode
+  constructor(code: HandshakeErrorCode, message: string, options?: STTErrorOptions) {
+    super(code, message, options, kFamily)
+  }
+}
+export class STTSessionError extends STTError {
+  declare readonly code: SessionErrorCode
+  constructor(code: SessionErrorCode, message: string, options?: STTErrorOptions) {
+    super(code, message, options, kFamily)
+  }
+}
+export class STTStreamError extends STTError {
+  declare readonly code: StreamErrorCode
+  constructor(code: StreamErrorCode, message: string, options?: STTErrorOptions) {
+    super(code, message, options, kFamily)
+  }
+}
+export class STTTransportError extends STTError {
+  declare readonly code: TransportErrorCode
+  constructor(code: TransportErrorCode, message: string, options?: STTErrorOptions) {
+    super(code, message, options, kFamily)
+  }
+}
+/** The peer broke the protocol (malformed frames, abusive fragmentation): sessions it closed. */
+export class STTProtocolError extends STTError {
+  declare readonly code: ProtocolErrorCode
+  constructor(code: ProtocolErrorCode, message: string, options?: STTErrorOptions) {
+    super(code, message, options, kFamily)
+  }
+}
+
+/** An error of the class that `code` belongs to (see ERROR_FAMILY). */
+export function errorFor(code: ErrorCode, message: string, options?: STTErrorOptions): STTError {
+  switch (ERROR_FAMILY[code]) {
+    case 'config':
+      return new STTConfigError(message, options)
+    case 'handshake':
+      return new STTHandshakeError(code as HandshakeErrorCode, message, options)
+    case 'session':
+      return new STTSessionError(code as SessionErrorCode, message, options)
+    case 'stream':
+      return new STTStreamError(code as StreamErrorCode, message, options)
+    case 'protocol':
+      return new STTProtocolError(code as ProtocolErrorCode, message, options)
+    case 'transport':
+      return new STTTransportError(code as TransportErrorCode, message, options)
+    default:
+      return new STTError(code as GeneralErrorCode, message, options)
+  }
+}
+
+/** The error for a close or abort the peer reported with wire code `wire` (`wireCode` set). */
+export function errorFromWire(wire: number, message: string): STTError {
+  return errorFor(codeForWire(wire), message, { wireCode: wire })
+}
 
 /** Maps a wire error code (SESSION_CLOSE / STREAM_CLOSE) to the string code users see. */
 export function codeForWire(wire: number): ErrorCode {

@@ -3,9 +3,9 @@
  */
 import { randomBytes } from 'node:crypto'
 
-export { STTNode, type STTNodeOptions, type ConnectOptions, type ReceivedPacket } from './node.js'
-export { STTSession, type CloseInfo } from './session.js'
-export { STTStream, type StreamOptions } from './stream.js'
+export { STTNode, type STTNodeOptions, type ConnectOptions, type ReceivedPacket, type CipherName } from './node.js'
+export { STTSession, type CloseInfo, type CloseOptions, type MigrateOptions, type SendOptions } from './session.js'
+export { STTStream, type StreamOptions, type STTStreamStats } from './stream.js'
 export {
   STTError,
   STTConfigError,
@@ -16,6 +16,13 @@ export {
   STTProtocolError,
   ErrorCode,
   WireError,
+  type STTErrorOptions,
+  type GeneralErrorCode,
+  type HandshakeErrorCode,
+  type SessionErrorCode,
+  type StreamErrorCode,
+  type ProtocolErrorCode,
+  type TransportErrorCode,
 } from './errors.js'
 export { backend } from './crypto/index.js'
 /** 'prebuild' (binary shipped in the package) or 'source' (compiled here) with the native backend; null with 'js'. */

@@ -1,138 +1,205 @@
 /**
  * STTSession: the public face of one protocol session. Events: 'datagram' (bytes),
  * 'message' ({ streamId, data }), 'stream' (STTStream opened by the peer), 'frame'
- * (application frame type, bytes), 'migrated', 'close' ({ code, reason, remote }).
+ * (application frame type, bytes), 'migrated', 'key-update', 'peer-error', 'error' (an
+ * STTError, when the session ends because of one) and 'close' ({ code, reason, remote,
+ * hadError }). Internals are `#private`; the driver reaches them through `sessionInternals`,
+ * which the package does not export.
  */
 import { EventEmitter } from 'node:events'
 import { APP_FRAME_MAX, APP_FRAME_MIN } from './protocol/constants.js'
-import { codeForWire, ErrorCode, STTError, STTSessionError, WireError } from './errors.js'
+import { checkKeys, keysOf } from './options.js'
+import { codeForWire, ErrorCode, errorFor, errorFromWire, STTConfigError, STTError, STTSessionError, WireError } from './errors.js'
 import type { Session as CoreSession, SessionEvent } from './protocol/session.js'
 import type { StreamEvent } from './protocol/streams.js'
-import { STTStream, type StreamOptions } from './stream.js'
+import { STTStream, streamEvents, type StreamHost, type StreamOptions } from './stream.js'
 import type { PeerAddress } from './transport/types.js'
+import type { ProxyAuth, WebSocketClientTLSOptions } from './transport/websocket.js'
 
 /** How long close() waits for written stream data to be acknowledged, ms. */
 const DEFAULT_DRAIN_TIMEOUT = 5000
 
 export interface CloseInfo {
+  /** Wire code the session was closed with (NO_ERROR = 0 for a graceful close). */
   code: number
   reason: string
   /** True when the peer closed it (or its transport connection went away). */
   remote: boolean
+  /** As net.Socket's 'close': true when 'error' was emitted just before. */
+  hadError: boolean
 }
 
-/** What a session needs from its node. */
+export interface SendOptions {
+  /** Message stream id (default 0). */
+  streamId?: number
+}
+
+export interface CloseOptions {
+  /** How long to wait for written stream data to be acknowledged, ms (default 5000; 0 = at once). */
+  drainTimeout?: number
+}
+
+const SEND_OPTION_KEYS = keysOf<SendOptions>({ streamId: true })
+const CLOSE_OPTION_KEYS = keysOf<CloseOptions>({ drainTimeout: true })
+const STREAM_OPTION_KEYS = keysOf<StreamOptions>({ maxFrameSize: true, noDelay: true, priority: true })
+const MIGRATE_OPTION_KEYS = keysOf<MigrateOptions>({ tls: true, proxy: true, proxyAuth: true, connectTimeout: true })
+
+/** What a session needs from its node (the driver). */
 export interface SessionHost {
-  flush(urgent: boolean): void
+  /** Schedule a service pass: at once (microtask) when `urgent`, else after I/O. */
+  schedule(urgent: boolean): void
   /** The node's clock (ms): the core takes time as an argument. */
   now(): number
   onMessage(session: STTSession, streamId: number, data: Uint8Array): void
   /** Resolves a target URL to an address on one of the node's transports (for migrate). */
-  dial?(target: string, options: Record<string, unknown>): Promise<PeerAddress>
+  dial?(target: string, options: MigrateOptions): Promise<PeerAddress>
 }
 
+/** Options of session.migrate(): what connect() passes to a WebSocket dial. */
+export interface MigrateOptions {
+  tls?: WebSocketClientTLSOptions
+  proxy?: string | null
+  proxyAuth?: ProxyAuth
+  connectTimeout?: number
+}
+
+/** Driver-side entry points of a session (not exported from the package). */
+export interface SessionInternals {
+  core(s: STTSession): CoreSession
+  /** Dispatches one protocol event of this session (the driver's service loop). */
+  dispatch(s: STTSession, ev: SessionEvent): void
+}
+export let sessionInternals!: SessionInternals
+
 export class STTSession extends EventEmitter {
+  static {
+    sessionInternals = {
+      core: (s) => s.#core,
+      dispatch: (s, ev) => s.#handleEvent(ev),
+    }
+  }
+
   /** Session id, hex (16 characters), the same on both sides. */
   readonly id: string
   readonly peerNodeId: Buffer
   readonly peerName: string
-  /** The transport the session currently uses: 'udp' | 'websocket' | ... (changes on migration). */
-  get transport(): string {
-    return String(this.core.address.kind)
-  }
+  readonly initiator: boolean
   /** Why this transport was chosen (set by automatic fallback). */
   transportReason: string | undefined
-  private readonly streams = new Map<number, STTStream>()
-  private readonly writeWaiters: Array<{ key: number; resolve: () => void; reject: (e: Error) => void }> = []
-  private closeInfo: CloseInfo | null = null
-  private readonly closeWaiters: Array<() => void> = []
-  readonly initiator: boolean
+  readonly #core: CoreSession
+  readonly #host: SessionHost
+  readonly #streams = new Map<number, STTStream>()
+  readonly #writeWaiters: Array<{ key: number; resolve: () => void; reject: (e: Error) => void }> = []
+  readonly #closeWaiters: Array<() => void> = []
+  #closeInfo: CloseInfo | null = null
+  readonly #streamHost: StreamHost
 
-  private readonly host: SessionHost
-
-  constructor(
-    readonly core: CoreSession,
-    nodeHost: SessionHost,
-  ) {
+  /** @internal Sessions are made by the node ('session' event, connect()). */
+  constructor(core: CoreSession, host: SessionHost) {
     super()
-    // Every application call may have produced protocol events or due frames: poke the core.
-    this.host = {
-      flush: (urgent) => {
-        core.poke()
-        nodeHost.flush(urgent)
-      },
-      now: () => nodeHost.now(),
-      onMessage: (s, id, d) => nodeHost.onMessage(s, id, d),
-      dial: nodeHost.dial,
-    }
+    this.#core = core
+    this.#host = host
     this.id = Buffer.from(core.id).toString('hex')
     this.peerNodeId = Buffer.from(core.peerNodeId)
     this.peerName = core.peerName
     this.initiator = core.isInitiator
+    const streams = core.streams
+    this.#streamHost = {
+      sessionId: this.id,
+      write: (key, data, urgent) => {
+        const ok = streams.write(key, data)
+        this.#schedule(urgent)
+        return ok
+      },
+      end: (key) => {
+        streams.end(key)
+        this.#schedule(true)
+      },
+      read: (key, max) => streams.read(key, max),
+      consumed: () => this.#schedule(false),
+      abort: (key, code) => {
+        streams.abort(key, code)
+        this.#schedule(true)
+      },
+      stats: (key) => {
+        const s = streams.getStreamStats(key)
+        if (!s) return null
+        const st = core.getStats()
+        return { ...s, rtt: st.rtt, cwnd: st.cwnd, bytesInFlightSession: st.bytesInFlight }
+      },
+    }
+  }
+
+  /** Every application call may have produced protocol events or due frames: poke the core. */
+  #schedule(urgent: boolean): void {
+    this.#core.poke()
+    this.#host.schedule(urgent)
+  }
+
+  /** The transport the session currently uses: 'udp' | 'websocket' | ... (changes on migration). */
+  get transport(): string {
+    return String(this.#core.address.kind)
   }
 
   get remoteAddress(): string {
-    return this.core.address.toString()
+    return this.#core.address.toString()
   }
 
   get closed(): boolean {
-    return this.closeInfo !== null || this.core.state === 'closing' || this.core.state === 'closed'
+    return this.#closeInfo !== null || this.#core.state === 'closing' || this.#core.state === 'closed'
   }
 
-  private ensureOpen(): void {
-    if (this.closed) throw new STTSessionError(ErrorCode.SESSION_CLOSED, `session ${this.id} is closed${this.closeInfo ? ` (${this.closeInfo.reason})` : ''}`)
+  #ensureOpen(): void {
+    if (this.closed) throw new STTSessionError(ErrorCode.SESSION_CLOSED, `session ${this.id} is closed${this.#closeInfo ? ` (${this.#closeInfo.reason})` : ''}`)
   }
 
   /** Largest payload sendDatagram accepts on this session's path. */
   get maxDatagramSize(): number {
-    return this.core.maxDatagramPayload
+    return this.#core.maxDatagramPayload
   }
 
   /** Sends one unreliable datagram (may be lost, duplicated or reordered; never split). */
   sendDatagram(data: Uint8Array): boolean {
-    if (!(data instanceof Uint8Array)) throw new STTError(ErrorCode.CONFIG, 'sendDatagram takes a Uint8Array/Buffer')
-    this.ensureOpen()
-    if (data.length > this.core.maxDatagramPayload) {
-      throw new STTError(ErrorCode.PAYLOAD_TOO_LARGE, `datagram of ${data.length} bytes exceeds the ${this.core.maxDatagramPayload}-byte limit of this path (use a stream or session.send for larger data)`)
+    if (!(data instanceof Uint8Array)) throw new STTConfigError('sendDatagram takes a Uint8Array/Buffer')
+    this.#ensureOpen()
+    if (data.length > this.#core.maxDatagramPayload) {
+      throw new STTError(ErrorCode.PAYLOAD_TOO_LARGE, `datagram of ${data.length} bytes exceeds the ${this.#core.maxDatagramPayload}-byte limit of this path (use a stream or session.send for larger data)`)
     }
-    const ok = this.core.sendDatagram(new Uint8Array(data))
-    this.host.flush(true)
+    const ok = this.#core.sendDatagram(new Uint8Array(data))
+    this.#schedule(true)
     return ok
   }
 
   /** Sends an application-defined frame (type 0x80-0xFE), unreliable like a datagram. */
   sendFrame(frameType: number, data: Uint8Array): void {
     if (!Number.isInteger(frameType) || frameType < APP_FRAME_MIN || frameType > APP_FRAME_MAX) {
-      throw new STTError(ErrorCode.CONFIG, `application frame types are 0x80-0xFE (got ${frameType})`)
+      throw new STTConfigError(`application frame types are 0x80-0xFE (got ${frameType})`)
     }
-    this.ensureOpen()
-    if (data.length > this.core.maxDatagramPayload) throw new STTError(ErrorCode.PAYLOAD_TOO_LARGE, `frame of ${data.length} bytes exceeds ${this.core.maxDatagramPayload}`)
-    this.core.sendAppFrame(frameType, new Uint8Array(data))
-    this.host.flush(true)
+    this.#ensureOpen()
+    if (data.length > this.#core.maxDatagramPayload) throw new STTError(ErrorCode.PAYLOAD_TOO_LARGE, `frame of ${data.length} bytes exceeds ${this.#core.maxDatagramPayload}`)
+    this.#core.sendAppFrame(frameType, new Uint8Array(data))
+    this.#schedule(true)
   }
 
   /** Opens a reliable, ordered byte stream (a Duplex). */
   openStream(opts: StreamOptions = {}): STTStream {
-    this.ensureOpen()
+    checkKeys(opts, STREAM_OPTION_KEYS, 'openStream option')
+    this.#ensureOpen()
     if (opts.priority !== undefined && (!Number.isInteger(opts.priority) || opts.priority < 0 || opts.priority > 255)) {
-      throw new STTError(ErrorCode.CONFIG, 'priority must be an integer 0-255')
+      throw new STTConfigError('priority must be an integer 0-255')
     }
     if (opts.maxFrameSize !== undefined && (!Number.isInteger(opts.maxFrameSize) || opts.maxFrameSize < 1 || opts.maxFrameSize > 65536)) {
-      throw new STTError(ErrorCode.CONFIG, 'maxFrameSize must be an integer 1-65536')
+      throw new STTConfigError('maxFrameSize must be an integer 1-65536')
     }
-    const key = this.core.streams.openStream({ priority: opts.priority ?? 0, maxFrameSize: opts.maxFrameSize })
-    const s = this.wrap(key, opts)
-    this.host.flush(opts.noDelay === true)
+    const key = this.#core.streams.openStream({ priority: opts.priority ?? 0, maxFrameSize: opts.maxFrameSize })
+    const s = this.#wrap(key, opts)
+    this.#schedule(opts.noDelay === true)
     return s
   }
 
-  private wrap(key: number, opts: StreamOptions = {}): STTStream {
-    const s = new STTStream({ manager: this.core.streams, flush: (u) => this.host.flush(u), sessionId: this.id }, key, opts)
-    s.extraStats = () => {
-      const st = this.core.getStats()
-      return { rtt: st.rtt, cwnd: st.cwnd, bytesInFlight: st.bytesInFlight }
-    }
-    this.streams.set(key, s)
+  #wrap(key: number, opts: StreamOptions = {}): STTStream {
+    const s = new STTStream(this.#streamHost, key, opts)
+    this.#streams.set(key, s)
     return s
   }
 
@@ -141,15 +208,16 @@ export class STTSession extends EventEmitter {
    * receives it whole via node.receive() and the session's 'message' event. Resolves once
    * the message is buffered for sending (waits while the stream's send buffer is full).
    */
-  async send(data: Uint8Array, opts: { streamId?: number } = {}): Promise<void> {
-    if (!(data instanceof Uint8Array)) throw new STTError(ErrorCode.CONFIG, 'send takes a Uint8Array/Buffer')
+  async send(data: Uint8Array, opts: SendOptions = {}): Promise<void> {
+    if (!(data instanceof Uint8Array)) throw new STTConfigError('send takes a Uint8Array/Buffer')
+    checkKeys(opts, SEND_OPTION_KEYS, 'send option')
     const streamId = opts.streamId ?? 0
-    if (!Number.isInteger(streamId) || streamId < 0 || streamId > 2 ** 50) throw new STTError(ErrorCode.CONFIG, 'streamId must be a non-negative integer')
-    this.ensureOpen()
-    const ok = this.core.streams.sendMessage(streamId, data)
-    this.host.flush(false)
+    if (!Number.isInteger(streamId) || streamId < 0 || streamId > 2 ** 50) throw new STTConfigError('streamId must be a non-negative integer')
+    this.#ensureOpen()
+    const ok = this.#core.streams.sendMessage(streamId, data)
+    this.#schedule(false)
     if (ok) return
-    await new Promise<void>((resolve, reject) => this.writeWaiters.push({ key: streamId * 2 + 1, resolve, reject }))
+    await new Promise<void>((resolve, reject) => this.#writeWaiters.push({ key: streamId * 2 + 1, resolve, reject }))
   }
 
   /**
@@ -157,20 +225,20 @@ export class STTSession extends EventEmitter {
    * starts failing, or to a new network), keeping its keys, streams and buffered data. The
    * peer follows once the new path answers its validation challenge (PROTOCOL.md §2).
    */
-  async migrate(target: string, options: Record<string, unknown> = {}): Promise<void> {
-    this.ensureOpen()
-    if (!this.host.dial) throw new STTError(ErrorCode.CONFIG, 'this session cannot migrate (no node to dial with)')
-    const addr = await this.host.dial(target, options)
-    this.ensureOpen()
-    if (this.core.bare && !addr.reliable) {
-      throw new STTError(ErrorCode.CONFIG, `session ${this.id} relies on its transport for delivery (bare mode) and cannot move to ${target}; connect with fullReliability: true to allow it`)
+  async migrate(target: string, options: MigrateOptions = {}): Promise<void> {
+    checkKeys(options, MIGRATE_OPTION_KEYS, 'migrate option')
+    this.#ensureOpen()
+    if (!this.#host.dial) throw new STTConfigError('this session cannot migrate (no node to dial with)')
+    const addr = await this.#host.dial(target, options)
+    this.#ensureOpen()
+    if (this.#core.bare && !addr.reliable) {
+      throw new STTConfigError(`session ${this.id} relies on its transport for delivery (bare mode) and cannot move to ${target}; connect with fullReliability: true to allow it`)
     }
-    this.core.migrateTo(addr)
-    this.host.flush(true)
+    this.#core.migrateTo(addr)
+    this.#schedule(true)
   }
 
-  /** Dispatches one protocol event (called by the node's service loop). */
-  handleEvent(ev: SessionEvent): void {
+  #handleEvent(ev: SessionEvent): void {
     switch (ev.type) {
       case 'datagram':
         this.emit('datagram', Buffer.from(ev.data.buffer, ev.data.byteOffset, ev.data.byteLength))
@@ -188,91 +256,106 @@ export class STTSession extends EventEmitter {
         this.emit('key-update', ev.direction)
         return
       case 'closed':
-        this.onClosed({ code: ev.code, reason: ev.reason, remote: ev.remote })
+        this.#onClosed(ev.code, ev.reason, ev.remote)
         return
       case 'stream':
-        this.onStreamEvent(ev.event)
+        this.#onStreamEvent(ev.event)
         return
       case 'established':
         return
     }
   }
 
-  private onStreamEvent(e: StreamEvent): void {
+  #onStreamEvent(e: StreamEvent): void {
     if (e.type === 'message') {
-      this.host.onMessage(this, e.streamId, e.data!)
+      this.#host.onMessage(this, e.streamId, e.data!)
       return
     }
     if (e.kind === 1) {
-      if (e.type === 'writable') this.releaseWriters(e.key)
+      if (e.type === 'writable') this.#releaseWriters(e.key)
       return
     }
-    let s = this.streams.get(e.key)
+    let s = this.#streams.get(e.key)
     switch (e.type) {
       case 'stream-opened':
         if (!s) {
-          s = this.wrap(e.key)
+          s = this.#wrap(e.key)
           this.emit('stream', s)
         }
         return
       case 'readable':
-        s?.pump()
+        if (s) streamEvents.readable(s)
         return
       case 'writable':
-        s?.onWritable()
+        if (s) streamEvents.writable(s)
         return
       case 'end':
-        s?.onEnd()
+        if (s) streamEvents.end(s)
         return
       case 'aborted':
-        s?.onAborted(e.code ?? WireError.STREAM_CLOSED)
+        if (s) streamEvents.aborted(s, e.code ?? WireError.STREAM_CLOSED)
         return
       case 'closed':
-        this.streams.delete(e.key)
+        this.#streams.delete(e.key)
         return
     }
   }
 
-  private releaseWriters(key: number): void {
-    for (let i = 0; i < this.writeWaiters.length; ) {
-      if (this.writeWaiters[i]!.key === key) this.writeWaiters.splice(i, 1)[0]!.resolve()
+  #releaseWriters(key: number): void {
+    for (let i = 0; i < this.#writeWaiters.length; ) {
+      if (this.#writeWaiters[i]!.key === key) this.#writeWaiters.splice(i, 1)[0]!.resolve()
       else i++
     }
   }
 
-  private onClosed(info: CloseInfo): void {
-    if (this.closeInfo) return
-    this.closeInfo = info
-    const err = new STTSessionError(codeForWire(info.code), `session closed: ${info.reason || 'no reason given'}`, { wireCode: info.code })
+  /**
+   * net.Socket semantics: a session that ends because of an error (a timeout, the peer closing
+   * with an error code, its connection going away) emits 'error' and then 'close' with
+   * `hadError: true`; a graceful close (NO_ERROR, ours or the peer's) emits only 'close'. Both
+   * are emitted on the next tick, so the driver's service pass is never cut short by a
+   * throwing listener (or by 'error' without one, which throws as it does for a socket).
+   */
+  #onClosed(code: number, reason: string, remote: boolean): void {
+    if (this.#closeInfo) return
+    // The wire code is the error's `wireCode` only when the peer sent it (or its connection went).
+    const message = `session ${this.id} closed: ${reason || 'no reason given'}`
+    const error = code === WireError.NO_ERROR ? undefined : remote ? errorFromWire(code, message) : errorFor(codeForWire(code), message)
+    const info: CloseInfo = { code, reason, remote, hadError: error !== undefined }
+    this.#closeInfo = info
     // A graceful close ends unfinished streams quietly; an error close fails them with the reason.
-    for (const s of this.streams.values()) s.onSessionClosed(info.code === WireError.NO_ERROR ? null : err)
-    this.streams.clear()
-    for (const w of this.writeWaiters.splice(0)) w.reject(err)
-    for (const w of this.closeWaiters.splice(0)) w()
-    this.emit('close', info)
+    for (const s of this.#streams.values()) streamEvents.sessionClosed(s, error ?? null)
+    this.#streams.clear()
+    const pendingErr = error ?? new STTSessionError(ErrorCode.SESSION_CLOSED, `session ${this.id} closed: ${reason || 'no reason given'}`)
+    for (const w of this.#writeWaiters.splice(0)) w.reject(pendingErr)
+    for (const w of this.#closeWaiters.splice(0)) w()
+    process.nextTick(() => {
+      if (error) this.emit('error', error)
+      this.emit('close', info)
+    })
   }
 
   /**
    * Closes the session on both sides (SESSION_CLOSE) after the data already written to its
    * streams was acknowledged (at most `drainTimeout`, default 5 s); resolves when it is closed.
    */
-  async close(reason = 'closed by application', opts: { drainTimeout?: number } = {}): Promise<void> {
-    if (this.closeInfo) return
+  async close(reason = 'closed by application', opts: CloseOptions = {}): Promise<void> {
+    checkKeys(opts, CLOSE_OPTION_KEYS, 'close option')
+    if (this.#closeInfo) return
     // Graceful, like a TCP close after write(): data already written to streams is delivered
     // (acknowledged) first, for at most drainTimeout ms (0: close at once, dropping it).
     const deadline = Date.now() + (opts.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT)
-    while (!this.closed && this.core.streams.unackedBytes > 0 && Date.now() < deadline) {
-      this.host.flush(false)
+    while (!this.closed && this.#core.streams.unackedBytes > 0 && Date.now() < deadline) {
+      this.#schedule(false)
       await new Promise((r) => setTimeout(r, 5))
     }
-    if (this.closeInfo) return
-    const done = new Promise<void>((r) => this.closeWaiters.push(r))
-    this.core.close(WireError.NO_ERROR, reason, this.host.now())
-    this.host.flush(true)
+    if (this.#closeInfo) return
+    const done = new Promise<void>((r) => this.#closeWaiters.push(r))
+    this.#core.close(WireError.NO_ERROR, reason, this.#host.now())
+    this.#schedule(true)
     return done
   }
 
   getStats() {
-    return { id: this.id, peerName: this.peerName, transport: this.transport, remoteAddress: this.remoteAddress, streams: this.streams.size, ...this.core.getStats() }
+    return { id: this.id, peerName: this.peerName, transport: this.transport, remoteAddress: this.remoteAddress, streams: this.#streams.size, ...this.#core.getStats() }
   }
 }

@@ -3,10 +3,14 @@
  * protocol's: write() returns false once the stream's send buffer (streamSendBuffer) is
  * full, and the peer's writes stall when this side stops reading (credit is granted only as
  * data is consumed here).
+ *
+ * Everything but the Duplex interface, `id`, `sessionId`, `abort()` and `getStats()` is
+ * private (`#`): the driver reaches a stream only through `streamEvents` below, which the
+ * package does not export.
  */
 import { Duplex } from 'node:stream'
 import { ErrorCode, STTStreamError, WireError } from './errors.js'
-import type { StreamManager, StreamStats } from './protocol/streams.js'
+import type { StreamStats } from './protocol/streams.js'
 
 export interface StreamOptions {
   /** Largest DATA frame payload for this stream (the manual's max_frame_size); the packet size bounds it too. */
@@ -17,125 +21,144 @@ export interface StreamOptions {
   priority?: number
 }
 
-/** What a stream needs from its session (kept narrow so the stream can't reach further). */
+/** Per-stream numbers plus the session's rtt and cwnd. */
+export type STTStreamStats = StreamStats & { rtt: number | null; cwnd: number; bytesInFlightSession: number }
+
+/**
+ * What a stream needs from its session: the stream operations of the core, each of which
+ * goes through the driver (which then handles the events the call produced).
+ */
 export interface StreamHost {
-  readonly manager: StreamManager
-  /** Ask the node to transmit soon (immediately when `urgent`). */
-  flush(urgent: boolean): void
   readonly sessionId: string
+  write(key: number, data: Uint8Array, urgent: boolean): boolean
+  end(key: number): void
+  read(key: number, max: number): Uint8Array | null
+  /** Reading freed receive space: the peer may get credit. */
+  consumed(key: number): void
+  abort(key: number, code: number): void
+  stats(key: number): STTStreamStats | null
 }
 
+/** Driver-side entry points of a stream (not exported from the package). */
+export interface StreamEvents {
+  /** Protocol data is ready to read. */
+  readable(s: STTStream): void
+  /** The protocol's send buffer drained below its mark. */
+  writable(s: STTStream): void
+  /** The peer finished its direction (after everything it sent was read). */
+  end(s: STTStream): void
+  /** The peer aborted the stream with `code`. */
+  aborted(s: STTStream, code: number): void
+  /** The session is gone: fail whatever is pending (quietly when `err` is null). */
+  sessionClosed(s: STTStream, err: Error | null): void
+  /** Wire key of the stream (id * 2 for byte streams). */
+  key(s: STTStream): number
+}
+export let streamEvents!: StreamEvents
+
 export class STTStream extends Duplex {
+  static {
+    streamEvents = {
+      readable: (s) => s.#pump(),
+      writable: (s) => s.#onWritable(),
+      end: (s) => {
+        s.#pump()
+        s.push(null)
+      },
+      aborted: (s, code) => s.destroy(new STTStreamError(ErrorCode.STREAM_CLOSED, `stream ${s.id} was aborted by the peer (code 0x${code.toString(16)})`, { wireCode: code })),
+      sessionClosed: (s, err) => {
+        if (s.destroyed) return
+        s.#sessionGone = true
+        if (err) s.destroy(err)
+        else s.destroy()
+      },
+      key: (s) => s.#key,
+    }
+  }
+
   /** Stream id, the same on both sides. */
   readonly id: number
-  private pendingWrite: ((err?: Error | null) => void) | null = null
-  private wantRead = false
-  private readonly noDelay: boolean
+  readonly #host: StreamHost
+  readonly #key: number
+  readonly #noDelay: boolean
+  #pendingWrite: ((err?: Error | null) => void) | null = null
+  #wantRead = false
+  #sessionGone = false
 
-  constructor(
-    private readonly host: StreamHost,
-    /** Wire key (id * 2 for byte streams). */
-    readonly key: number,
-    opts: StreamOptions = {},
-  ) {
+  /** @internal Streams are made by STTSession.openStream and the 'stream' event. */
+  constructor(host: StreamHost, key: number, opts: StreamOptions = {}) {
     super({ allowHalfOpen: true, highWaterMark: 64 * 1024 })
+    this.#host = host
+    this.#key = key
     this.id = key >>> 1
-    this.noDelay = opts.noDelay === true
+    this.#noDelay = opts.noDelay === true
   }
 
   get sessionId(): string {
-    return this.host.sessionId
+    return this.#host.sessionId
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     let accepted: boolean
     try {
-      accepted = this.host.manager.write(this.key, chunk)
+      accepted = this.#host.write(this.#key, chunk, this.#noDelay)
     } catch (err) {
       cb(err as Error)
       return
     }
-    this.host.flush(this.noDelay)
     // Hold the callback while the protocol's buffer is above its mark: the Duplex then
     // buffers up to its own highWaterMark and write() returns false — real backpressure.
     if (accepted) cb()
-    else this.pendingWrite = cb
+    else this.#pendingWrite = cb
   }
 
   override _final(cb: (err?: Error | null) => void): void {
     try {
-      this.host.manager.end(this.key)
+      this.#host.end(this.#key)
     } catch (err) {
       cb(err as Error)
       return
     }
-    this.host.flush(true)
     cb()
   }
 
   override _read(): void {
-    this.wantRead = true
-    this.pump()
+    this.#wantRead = true
+    this.#pump()
   }
 
   /** Moves readable protocol data into the Duplex while its consumer wants more. */
-  pump(): void {
-    if (!this.wantRead || this.destroyed) return
+  #pump(): void {
+    if (!this.#wantRead || this.destroyed) return
     let granted = false
     for (;;) {
-      const b = this.host.manager.read(this.key, 64 * 1024)
+      const b = this.#host.read(this.#key, 64 * 1024)
       if (b === null) break
       granted = true
       // The receive buffer never rewrites memory it handed out: give the view on without a copy.
       if (!this.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength))) {
-        this.wantRead = false
+        this.#wantRead = false
         break
       }
     }
-    if (granted) this.host.flush(false) // reading may have produced credit for the peer
+    if (granted) this.#host.consumed(this.#key)
   }
 
-  /** The protocol's send buffer drained below its mark. */
-  onWritable(): void {
-    const cb = this.pendingWrite
-    this.pendingWrite = null
+  #onWritable(): void {
+    const cb = this.#pendingWrite
+    this.#pendingWrite = null
     cb?.()
   }
 
-  /** The peer finished its direction (after everything it sent was read). */
-  onEnd(): void {
-    this.pump()
-    this.push(null)
-  }
-
-  onAborted(code: number): void {
-    this.destroy(new STTStreamError(ErrorCode.STREAM_CLOSED, `stream ${this.id} was aborted by the peer (code 0x${code.toString(16)})`, { wireCode: code }))
-  }
-
-  /** Session gone: fail whatever is pending. */
-  onSessionClosed(err: Error | null): void {
-    if (this.destroyed) return
-    this.sessionGone = true
-    if (err) this.destroy(err)
-    else this.destroy()
-  }
-  private sessionGone = false
-
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    const pending = this.pendingWrite
-    this.pendingWrite = null
-    if (err && !(err instanceof STTStreamError)) {
-      // Local destroy with an error (or before both directions finished): abort on the wire.
+    const pending = this.#pendingWrite
+    this.#pendingWrite = null
+    // Local destroy with an error, or before both directions finished: abort on the wire.
+    // (An STTStreamError came from the peer's abort: nothing to send back.)
+    const abortOnWire = err ? !(err instanceof STTStreamError) : !this.#sessionGone && !(this.writableFinished && this.readableEnded)
+    if (abortOnWire) {
       try {
-        this.host.manager.abort(this.key, WireError.STREAM_CLOSED)
-        this.host.flush(true)
-      } catch {
-        // Already gone.
-      }
-    } else if (!err && !this.sessionGone && !(this.writableFinished && this.readableEnded)) {
-      try {
-        this.host.manager.abort(this.key, WireError.STREAM_CLOSED)
-        this.host.flush(true)
+        this.#host.abort(this.#key, WireError.STREAM_CLOSED)
       } catch {
         // Already gone.
       }
@@ -145,21 +168,15 @@ export class STTStream extends Duplex {
   }
 
   /** Abort both directions with an application error code. */
-  abort(code = WireError.STREAM_CLOSED): void {
+  abort(code: number = WireError.STREAM_CLOSED): void {
     try {
-      this.host.manager.abort(this.key, code)
-      this.host.flush(true)
+      this.#host.abort(this.#key, code)
     } finally {
       this.destroy()
     }
   }
 
-  getStats(): (StreamStats & { rtt: number | null; cwnd: number; bytesInFlightSession: number }) | null {
-    const s = this.host.manager.getStreamStats(this.key)
-    const extra = this.extraStats?.()
-    return s ? { ...s, rtt: extra?.rtt ?? null, cwnd: extra?.cwnd ?? 0, bytesInFlightSession: extra?.bytesInFlight ?? 0 } : null
+  getStats(): STTStreamStats | null {
+    return this.#host.stats(this.#key)
   }
-
-  /** Session-level numbers (rtt, cwnd) merged into getStats(); set by the session. */
-  extraStats: (() => { rtt: number | null; cwnd: number; bytesInFlight: number }) | null = null
 }

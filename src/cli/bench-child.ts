@@ -30,6 +30,7 @@ async function receiver(o: Opts): Promise<void> {
   const session = new Promise<STTSession>((r) => node.once('session', r))
   emit('READY', { port })
   const s = await session
+  s.on('error', () => {}) // the run ends on 'close' either way
   const st = await new Promise<STTStream>((r) => s.once('stream', r))
   if (o.kind === 'rtt') {
     let n = 0
@@ -72,6 +73,7 @@ async function sender(o: Opts): Promise<void> {
   await node.start()
   const url = o.transport === 'udp' ? `udp://127.0.0.1:${o.port}` : `ws://127.0.0.1:${o.port}/stt`
   const s = await node.connect(url, { timeout: 10_000 })
+  s.on('error', () => {}) // the run ends on 'close' either way
   const st = s.openStream({ noDelay: o.kind === 'rtt' })
   st.on('error', () => {})
   if (o.kind === 'rtt') {

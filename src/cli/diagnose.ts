@@ -124,6 +124,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
 
   const node = new STTNode({ sharedSeed: seed ?? generateSeed(), name: 'stt-diagnose', host: '0.0.0.0', port: 0, transport: 'udp', acceptConnections: false })
   await node.start()
+  // Probe sessions may die with an error (a timeout mid-check): each check reports its own result.
+  node.on('session', (s: STTSession) => s.on('error', () => {}))
   let udp: 'ok' | 'auth' | 'none' = 'none'
   let ws: 'stt' | 'http' | 'none' = 'none'
   let session: STTSession | null = null

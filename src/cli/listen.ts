@@ -96,6 +96,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const log = (s: string) => io.out(s)
   node.on('session', (s: STTSession) => {
     log(`session open ${s.id} peer="${s.peerName}" from ${s.remoteAddress} via ${s.transport}`)
+    // An error close (timeout, the peer's error code) is logged by the 'close' line below.
+    s.on('error', () => {})
     s.on('close', (c: { code: number; reason: string; remote: boolean }) => {
       log(`session closed ${s.id} peer="${s.peerName}" reason="${c.reason}"${c.remote ? ' (by peer)' : ''}${c.code ? ` code=0x${c.code.toString(16)}` : ''}`)
     })

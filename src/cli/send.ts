@@ -115,6 +115,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
         `, session ${session.id}`,
     )
     let closedWhy: string | null = null
+    session.on('error', () => {}) // reported through closedWhy below
     session.once('close', (c: { reason: string; remote: boolean }) => {
       closedWhy = `session closed${c.remote ? ' by the peer' : ''}: ${c.reason}`
     })

@@ -16,7 +16,7 @@
 import type { AeadBackend, CipherSuite } from '../crypto/aead.js'
 import { sha256 } from '../crypto/primitives.js'
 import type { ProtocolConfig } from '../config.js'
-import { ErrorCode, STTError, STTHandshakeError, WireError } from '../errors.js'
+import { ErrorCode, STTConfigError, STTError, STTHandshakeError, STTSessionError, STTTransportError, WireError } from '../errors.js'
 import type { PeerAddress, RxBatch, TxBatch } from '../net-types.js'
 import { HEADER_SIZE, HELLO_MIN_SIZE, PacketType, PROTOCOL_VERSION, TYPE_OFFSET, VERSION_OFFSET } from './constants.js'
 import {
@@ -277,7 +277,7 @@ export class Endpoint {
       case WireError.TOO_MANY_SESSIONS:
         return this.fail(p, new STTHandshakeError(ErrorCode.TOO_MANY_SESSIONS, `peer at ${p.address} has no room for another session`, { wireCode: out.code }))
       case WireError.HANDSHAKE_FAILURE:
-        return this.fail(p, new STTHandshakeError(ErrorCode.CONFIG, `peer at ${p.address} supports none of our cipher suites (${this.config.ciphers.join(', ')})`, { wireCode: out.code }))
+        return this.fail(p, new STTConfigError(`peer at ${p.address} supports none of our cipher suites (${this.config.ciphers.join(', ')})`, { wireCode: out.code }))
       default:
         return this.fail(p, new STTHandshakeError(ErrorCode.AUTH_FAILED, `peer at ${p.address} refused the handshake (code 0x${out.code.toString(16)})`, { wireCode: out.code }))
     }
@@ -454,7 +454,7 @@ export class Endpoint {
       if (s.address.key === addr.key && s.state !== 'closed') s.finish(WireError.WEBSOCKET_CLOSED, `transport connection closed: ${reason}`, true)
     }
     for (const p of [...this.pending.values()]) {
-      if (p.address.key === addr.key) this.fail(p, new STTError(ErrorCode.WEBSOCKET_CLOSED, `connection to ${addr} closed during the handshake: ${reason}`))
+      if (p.address.key === addr.key) this.fail(p, new STTTransportError(ErrorCode.WEBSOCKET_CLOSED, `connection to ${addr} closed during the handshake: ${reason}`))
     }
     this.blockedPaths.delete(addr.key)
     this.collectSessionEvents()
@@ -585,7 +585,7 @@ export class Endpoint {
 
   /** Closes every session (SESSION_CLOSE to each) and abandons pending connects. */
   closeAll(now: number, code: number, reason: string): void {
-    for (const p of [...this.pending.values()]) this.fail(p, new STTError(ErrorCode.SESSION_CLOSED, `node stopping: ${reason}`))
+    for (const p of [...this.pending.values()]) this.fail(p, new STTSessionError(ErrorCode.SESSION_CLOSED, `node stopping: ${reason}`))
     for (const s of this.sessions.values()) s.close(code, reason, now)
   }
 }

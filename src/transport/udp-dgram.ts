@@ -82,11 +82,9 @@ export class UdpDgramTransport implements Transport {
       const onError = (err: NodeJS.ErrnoException) => {
         sock.close()
         reject(
-          new STTTransportError(
-            err.code === 'EADDRINUSE' ? ErrorCode.CONFIG : ErrorCode.TRANSPORT,
-            err.code === 'EADDRINUSE' ? `UDP port ${port} on ${host} is already in use` : `cannot bind UDP ${host}:${port}: ${err.message}`,
-            { cause: err },
-          ),
+          err.code === 'EADDRINUSE'
+            ? new STTConfigError(`UDP port ${port} on ${host} is already in use`, { cause: err })
+            : new STTTransportError(ErrorCode.TRANSPORT, `cannot bind UDP ${host}:${port}: ${err.message}`, { cause: err }),
         )
       }
       sock.once('error', onError)

@@ -351,7 +351,7 @@ export class NativeUdpTransport implements Transport {
     if (r.errno !== 0) {
       const cause = errnoError('bind', r.errno)
       // Same code and wording as the node:dgram transport: a port in use is a configuration problem.
-      if (cause.code === 'EADDRINUSE') throw new STTTransportError(ErrorCode.CONFIG, `UDP port ${o.port} on ${o.host} is already in use`, { cause })
+      if (cause.code === 'EADDRINUSE') throw new STTConfigError(`UDP port ${o.port} on ${o.host} is already in use`, { cause })
       throw new STTTransportError(ErrorCode.TRANSPORT, `cannot bind udp ${o.host}:${o.port}: ${cause.code}`, { cause })
     }
     this.sock = sock

@@ -7,7 +7,7 @@
 import dgram from 'node:dgram'
 import { afterEach, describe, expect, it } from 'vitest'
 import { STTNode, generateSeed, type STTSession } from '../../src/index.js'
-import { WireError } from '../../src/errors.js'
+import { STTSessionError, WireError, type STTError } from '../../src/errors.js'
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js'
 import { expectNoLeaks, snapshotResources } from '../helpers/leak-check.js'
 import { Rng } from '../helpers/rng.js'
@@ -122,11 +122,20 @@ for (const family of [4, 6] as const) {
       expect(sa.getStats().packetsReceived).toBeGreaterThan(2)
       const closedA = new Promise<{ code: number; remote: boolean }>((r) => sa.once('close', r))
       const closedB = new Promise<{ code: number; remote: boolean }>((r) => sb.once('close', r))
+      // As net.Socket on ETIMEDOUT: 'error' (a local timeout: no wire code), then 'close' with hadError.
+      const errors: STTError[] = []
+      sa.once('error', (e) => errors.push(e))
+      sb.once('error', (e) => errors.push(e))
       ;(proxy as FaultProxy).set({ blockAll: true }, 'both') // the peer is gone: nothing gets through
       const t0 = Date.now()
       const [ia, ib] = await Promise.all([closedA, closedB])
-      expect(ia).toMatchObject({ code: WireError.SESSION_TIMEOUT, remote: false })
-      expect(ib).toMatchObject({ code: WireError.SESSION_TIMEOUT, remote: false })
+      expect(ia).toMatchObject({ code: WireError.SESSION_TIMEOUT, remote: false, hadError: true })
+      expect(ib).toMatchObject({ code: WireError.SESSION_TIMEOUT, remote: false, hadError: true })
+      expect(errors).toHaveLength(2)
+      for (const e of errors) {
+        expect(e).toBeInstanceOf(STTSessionError)
+        expect(e).toMatchObject({ code: 'STT_SESSION_TIMEOUT', wireCode: undefined })
+      }
       expect(Date.now() - t0).toBeGreaterThanOrEqual(400)
       expect(Date.now() - t0).toBeLessThan(5000)
     })

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { STTNode, STTSession, STTStream } from '../../src/index.js'
 import type { WebSocketTransport } from '../../src/transport/websocket.js'
+import { sessionInternals } from '../../src/session.js'
 import { NodeBag, pairOver, pingPong, sha256, sleep, waitFor, withTimeout, type Mode } from './node-ws-helpers.js'
 
 const bag = new NodeBag()
@@ -24,9 +25,9 @@ function wsOf(n: STTNode): WebSocketTransport {
   return n.transportFor('websocket') as unknown as WebSocketTransport
 }
 
-/** bufferedAmount of the WebSocket under a session, from the transport's own counter. */
+/** bufferedAmount of the WebSocket under a session, from the transport's own counter (test-only reach-in). */
 function buffered(n: STTNode, s: STTSession): number {
-  return wsOf(n).bufferedAmount(s.core.address)
+  return wsOf(n).bufferedAmount(sessionInternals.core(s).address)
 }
 
 /** The raw socket of the one connection a node's WebSocket transport holds (test-only reach-in). */

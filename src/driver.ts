@@ -1,0 +1,366 @@
+/**
+ * The driver: connects the sans-I/O endpoint to real transports and timers. Internal; the
+ * public face is STTNode (node.ts), which forwards to it.
+ *
+ * Service pass (after every received batch, timer, and application call):
+ *   1. endpoint.handleBatch / handleTimeout
+ *   2. drain endpoint events -> public events, connect promises, stream callbacks
+ *   3. transmit: pollTransmit -> transport.send, at most MAX_TX_BATCHES_PER_TURN batches,
+ *      then yield to the event loop (setImmediate) so receiving is never starved
+ *   4. arm one timer for endpoint.pollTimeout()
+ * `schedule(urgent)` is the one way to ask for a pass: a microtask when urgent, else after I/O.
+ */
+import type { EventEmitter } from 'node:events'
+import { performance } from 'node:perf_hooks'
+import type { ProtocolConfig } from './config.js'
+import type { AeadBackend } from './crypto/aead.js'
+import { ErrorCode, STTConfigError, STTError, STTSessionError, WireError } from './errors.js'
+import { Endpoint, type EndpointEvent } from './protocol/endpoint.js'
+import type { Session as CoreSession } from './protocol/session.js'
+import { ReceiveQueue } from './receive-queue.js'
+import { TransportRouter, type StartResult } from './router.js'
+import { sessionInternals, STTSession, type MigrateOptions } from './session.js'
+import type { TransportSetOptions } from './transport/factory.js'
+import type { PeerAddress, RxBatch, Transport, TransportEvents } from './transport/types.js'
+
+/** Bounded work per event-loop turn (quinn's IO_LOOP_BOUND idea): then yield. */
+const MAX_TX_BATCHES_PER_TURN = 64
+/** Single-datagram receives answered together after the event-loop turn (bounds the delay). */
+const MAX_DEFERRED_RECEIVES = 64
+/** Dropped datagrams after which a connection without a session is closed. */
+const GARBAGE_LIMIT = 64
+
+export interface DriverOptions extends TransportSetOptions {
+  /** Bytes node.receive() keeps for its running readers. */
+  maxReceiveQueueBytes: number
+}
+
+interface PendingConnect {
+  resolve: (s: STTSession) => void
+  reject: (e: Error) => void
+}
+
+export interface DialRequest {
+  transport: Transport
+  url: string
+  dialOptions: Record<string, unknown>
+  peerNodeId?: Uint8Array
+  timeout?: number
+  bare: boolean
+  signal?: AbortSignal
+}
+
+export class Driver {
+  readonly endpoint: Endpoint
+  readonly router: TransportRouter
+  readonly received: ReceiveQueue
+  readonly sessions = new Map<string, STTSession>()
+  readonly #node: EventEmitter
+  readonly #options: DriverOptions
+  readonly #byCore = new Map<CoreSession, STTSession>()
+  readonly #connects = new Map<number, PendingConnect>()
+  readonly #garbage = new Map<string, number>()
+  #timer: NodeJS.Timeout | null = null
+  #timerAt = Infinity
+  #scheduled = false
+  #urgentScheduled = false
+  #pendingReceives = 0
+  #started = false
+  #stopping = false
+
+  constructor(node: EventEmitter, config: ProtocolConfig, aead: AeadBackend, random: (n: number) => Uint8Array, options: DriverOptions) {
+    this.#node = node
+    this.#options = options
+    this.router = new TransportRouter(options, (t) => this.#transportEvents(t))
+    this.endpoint = new Endpoint(config, aead, random, now())
+    this.received = new ReceiveQueue(options.maxReceiveQueueBytes)
+  }
+
+  get started(): boolean {
+    return this.#started
+  }
+
+  get stopping(): boolean {
+    return this.#stopping
+  }
+
+  /** Throws STT_NOT_STARTED unless start() completed (and stop() did not). */
+  assertStarted(): void {
+    if (!this.#started) throw new STTError(ErrorCode.NOT_STARTED, 'node is not started: call await node.start() first')
+  }
+
+  get ep(): Endpoint {
+    if (!this.#started) throw new STTError(ErrorCode.NOT_STARTED, 'node is not started: call await node.start() first')
+    return this.endpoint
+  }
+
+  async start(): Promise<StartResult> {
+    if (this.#started) throw new STTConfigError('node already started')
+    const bound = await this.router.start()
+    this.#started = true
+    this.endpoint.onDrop = (reason, from) => {
+      if (this.#node.listenerCount('drop') > 0) this.#node.emit('drop', { reason, from: from.toString() })
+      this.#noteConnectionDrop(from)
+    }
+    this.endpoint.acceptingConnections = this.#options.acceptConnections !== false
+    this.received.reopen()
+    return bound
+  }
+
+  #transportEvents(t: Transport): TransportEvents {
+    return {
+      onReceive: (batch: RxBatch) => this.#onReceive(batch),
+      onPeerClosed: (addr: PeerAddress, reason: string) => {
+        this.#garbage.delete(addr.key)
+        this.endpoint.handlePeerClosed(addr, reason)
+        this.#service()
+      },
+      onError: (err: Error) => {
+        if (this.#node.listenerCount('transport-error') > 0) this.#node.emit('transport-error', err, t.kind)
+      },
+      // The transport drained a path the endpoint was holding back (handleBlocked in service).
+      onWritable: (addr: PeerAddress) => {
+        this.endpoint.handleWritable(addr.key)
+        this.schedule(true)
+      },
+    }
+  }
+
+  #onReceive(batch: RxBatch): void {
+    if (!this.#started) return
+    this.endpoint.handleBatch(now(), batch)
+    // node:dgram hands over one datagram per callback, many per event-loop turn: answer
+    // (ACKs, echoes) once after the turn instead of once per datagram. Batching transports
+    // already deliver a whole turn's worth at once.
+    if (batch.count === 1 && this.#pendingReceives++ < MAX_DEFERRED_RECEIVES) this.schedule(false)
+    else {
+      this.#pendingReceives = 0
+      this.#service()
+    }
+  }
+
+  /** Asks for a service pass: now-ish (microtask) when urgent, else after I/O (setImmediate). */
+  schedule(urgent: boolean): void {
+    if (urgent) {
+      if (this.#urgentScheduled) return
+      this.#urgentScheduled = true
+      queueMicrotask(() => {
+        this.#urgentScheduled = false
+        this.#service()
+      })
+      return
+    }
+    if (this.#scheduled) return
+    this.#scheduled = true
+    setImmediate(() => {
+      this.#scheduled = false
+      this.#pendingReceives = 0
+      this.#service()
+    })
+  }
+
+  #service(): void {
+    if (!this.#started) return
+    const ep = this.endpoint
+    this.#drainEvents(ep)
+    const t = now()
+    let batches = 0
+    for (let tx = ep.pollTransmit(t); tx; tx = ep.pollTransmit(t)) {
+      const tr = this.router.transportOf(tx.to)
+      if (!tr) {
+        // A path whose transport is gone (stopped dialer): nothing can reach it.
+        ep.handleBlocked(tx.to.key)
+        continue
+      }
+      tr.send(tx)
+      // Writability is an input of the core: a transport above its high-water mark holds the
+      // path back until its onWritable (see Endpoint.handleBlocked).
+      if (tr.writable !== undefined && !tr.writable(tx.to)) ep.handleBlocked(tx.to.key)
+      if (++batches >= MAX_TX_BATCHES_PER_TURN) {
+        this.schedule(false)
+        break
+      }
+    }
+    this.#drainEvents(ep)
+    this.#armTimer(ep.pollTimeout(t))
+  }
+
+  #armTimer(at: number): void {
+    // Re-arming a Node timer costs a heap insert; only move it earlier. A timer that fires
+    // early just re-evaluates pollTimeout and arms again.
+    if (this.#timer && at >= this.#timerAt) return
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = null
+    this.#timerAt = at
+    if (at === Infinity) return
+    const delay = Math.max(0, at - now())
+    this.#timer = setTimeout(() => {
+      this.#timer = null
+      this.#timerAt = Infinity
+      if (!this.#started) return
+      this.endpoint.handleTimeout(now())
+      this.#service()
+    }, Math.ceil(delay))
+  }
+
+  #drainEvents(ep: Endpoint): void {
+    for (let e = ep.pollEvent(); e; e = ep.pollEvent()) this.#handleEvent(e)
+  }
+
+  #wrap(c: CoreSession): STTSession {
+    let s = this.#byCore.get(c)
+    if (!s) {
+      s = new STTSession(c, {
+        schedule: (u) => this.schedule(u),
+        now,
+        onMessage: (sess, streamId, data) => this.#onMessage(sess, streamId, data),
+        dial: (target, options) => this.#dialFor(target, options),
+      })
+      this.#byCore.set(c, s)
+      this.sessions.set(s.id, s)
+    }
+    return s
+  }
+
+  #handleEvent(e: EndpointEvent): void {
+    switch (e.type) {
+      case 'connected': {
+        const s = this.#wrap(e.session)
+        const p = this.#connects.get(e.handle)
+        this.#connects.delete(e.handle)
+        this.#node.emit('session', s)
+        p?.resolve(s)
+        return
+      }
+      case 'connect-failed': {
+        const p = this.#connects.get(e.handle)
+        this.#connects.delete(e.handle)
+        if (this.#node.listenerCount('handshake-failed') > 0) this.#node.emit('handshake-failed', e.error)
+        p?.reject(e.error)
+        return
+      }
+      case 'accepted':
+        this.#node.emit('session', this.#wrap(e.session))
+        return
+      case 'session': {
+        const s = this.#byCore.get(e.session)
+        if (!s) return
+        sessionInternals.dispatch(s, e.event)
+        if (e.event.type === 'closed') {
+          this.sessions.delete(s.id)
+          this.#byCore.delete(e.session)
+          this.#releaseConnection(e.session)
+        }
+        return
+      }
+    }
+  }
+
+  /**
+   * Fix (node-ws-lifecycle.test.ts): a WebSocket connection exists for its session; without
+   * this, every closed session left its TCP connection open on both sides until node.stop(),
+   * so a long-running server filled up maxConnections (then answered 503) with dead
+   * connections. The 'closed' event comes after SESSION_CLOSE was handed to the transport
+   * (local close) or received (remote close), and ws sends its close frame after buffered
+   * data, so nothing of the session is cut off. Connectionless transports have no release().
+   */
+  #releaseConnection(core: CoreSession): void {
+    const addr = core.address
+    const transport = this.router.transportOf(addr)
+    if (!transport?.release) return
+    for (const other of this.endpoint.allSessions()) {
+      if (other !== core && other.address.key === addr.key && other.state !== 'closed' && other.state !== 'closing') return
+    }
+    transport.release(addr)
+  }
+
+  /**
+   * A connection (WebSocket) that keeps sending what we drop and carries no session is a
+   * client that is not speaking STT with us: after GARBAGE_LIMIT drops it is closed, so such
+   * clients cannot hold connections (maxConnections) open forever. Connectionless transports
+   * (UDP) have no release() and are unaffected.
+   */
+  #noteConnectionDrop(from: PeerAddress): void {
+    const transport = this.router.transportOf(from)
+    if (!transport?.release) return
+    const n = (this.#garbage.get(from.key) ?? 0) + 1
+    if (n < GARBAGE_LIMIT) {
+      if (this.#garbage.size < 65_536) this.#garbage.set(from.key, n)
+      return
+    }
+    this.#garbage.delete(from.key)
+    for (const s of this.endpoint.allSessions()) if (s.address.key === from.key && s.state !== 'closed') return
+    transport.release(from)
+  }
+
+  #onMessage(session: STTSession, streamId: number, data: Uint8Array): void {
+    const p = { sessionId: session.id, streamId, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }
+    session.emit('message', p)
+    this.received.push(p)
+  }
+
+  /** Dials `req.url` and runs the handshake; resolves with the established session. */
+  async connect(req: DialRequest): Promise<STTSession> {
+    const ep = this.ep
+    const { transport, signal } = req
+    if (signal?.aborted) throw new STTError(ErrorCode.ABORTED, 'connect aborted')
+    const addr = await transport.dial(req.url, req.dialOptions)
+    if (signal?.aborted) {
+      transport.release?.(addr)
+      throw new STTError(ErrorCode.ABORTED, 'connect aborted')
+    }
+    const handle = ep.connect(now(), addr, { peerNodeId: req.peerNodeId, timeout: req.timeout, bare: req.bare })
+    const promise = new Promise<STTSession>((resolve, reject) => {
+      this.#connects.set(handle, { resolve, reject })
+      signal?.addEventListener(
+        'abort',
+        () => {
+          if (!this.#connects.has(handle)) return
+          this.#connects.delete(handle)
+          ep.cancel(handle)
+          reject(new STTError(ErrorCode.ABORTED, 'connect aborted'))
+        },
+        { once: true },
+      )
+    })
+    this.#service()
+    return promise.catch((err) => {
+      transport.release?.(addr)
+      throw err
+    })
+  }
+
+  /** An address for `target` on the matching transport (session migration). */
+  async #dialFor(target: string, options: MigrateOptions): Promise<PeerAddress> {
+    const transport = await this.router.forMigration(target)
+    return transport.dial(target, options as Record<string, unknown>)
+  }
+
+  /** Closes every session (SESSION_CLOSE to each peer) and every transport. */
+  async stop(reason: string): Promise<void> {
+    if (!this.#started || this.#stopping) return
+    this.#stopping = true
+    const ep = this.endpoint
+    ep.closeAll(now(), WireError.NO_ERROR, reason)
+    this.#service()
+    // Give the SESSION_CLOSE packets a turn to leave.
+    await new Promise((r) => setImmediate(r))
+    this.#service()
+    for (const s of [...this.sessions.values()]) sessionInternals.dispatch(s, { type: 'closed', code: WireError.NO_ERROR, reason, remote: false })
+    this.sessions.clear()
+    this.#byCore.clear()
+    for (const p of this.#connects.values()) p.reject(new STTSessionError(ErrorCode.SESSION_CLOSED, `node stopped: ${reason}`))
+    this.#connects.clear()
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = null
+    this.#timerAt = Infinity
+    this.#started = false
+    await this.router.close()
+    this.received.end()
+    this.#stopping = false
+  }
+}
+
+function now(): number {
+  return performance.timeOrigin + performance.now()
+}
