@@ -51,8 +51,29 @@ const comparisons = [
 ]
 
 const cli = parseArgs(process.argv.slice(2))
+if (cli.help) {
+  console.log(`usage: npm run build && node bench/compare.mjs [options]
+  --only a,b     only the comparison rows whose ours or anchor id contains one of these
+                 (e.g. --only rtt/64 runs the RTT rows and just the entries they need)
+  --repeat N     interleaved runs per entry (default 3; the median is reported)
+  --seconds S    seconds per run (default 5)
+  --smoke        every entry once, tiny (does it still work? no figures to quote)
+  --wait-idle S  wait up to S seconds for the machine to be idle before starting
+  --json         machine-readable output
+rows:
+${comparisons.map(([o, a, , t]) => `  ${o} vs ${a}  ${t}`).join('\n')}`)
+  process.exit(0)
+}
+const only = typeof cli.only === 'string' ? cli.only.split(',').filter(Boolean) : null
+if (only) {
+  const keep = comparisons.filter(([o, a]) => only.some((k) => o.includes(k) || a.includes(k)))
+  comparisons.splice(0, comparisons.length, ...keep)
+}
+const needed = new Set(comparisons.flatMap(([o, a]) => [o, a]))
+const entries = [...ours, ...anchors].filter((e) => !only || needed.has(e.id))
+delete cli.only
 const repeat = cli.smoke ? 1 : (cli.repeat ?? 3)
-const results = await runSet([...ours, ...anchors], { repeat, cli })
+const results = await runSet(entries, { repeat, cli })
 const byId = Object.fromEntries(results.map((r) => [r.id, r]))
 const f = (x) => (x === undefined || Number.isNaN(x) ? 'n/a' : Number(x.toPrecision(3)).toLocaleString('en-US'))
 const rows = comparisons.map(([o, a, how, target]) => {
