@@ -95,6 +95,8 @@ export default tseslint.config(
       'no-useless-assignment': 'off',
       // `let [a, b] = ...` where only `a` is reassigned later stays one statement.
       'prefer-const': ['error', { destructuring: 'all' }],
+      // `catch {}` is the code base's idiom for best-effort cleanup (rm, netns del, close).
+      'no-empty': ['error', { allowEmptyCatch: true }],
     },
   },
   ...layers,

@@ -156,7 +156,7 @@ describe('errors', () => {
     let local: api.STTError | undefined
     sb.on('error', (e: api.STTError) => (local = e))
     // Test-only reach-in: the peer's core closes with a protocol error (no public call does).
-    sessionInternals.core(sb).close(WireError.FLOW_CONTROL_VIOLATION, 'credit exceeded')
+    sessionInternals.core(sb).close(WireError.FLOW_CONTROL_VIOLATION, 'credit exceeded', performance.timeOrigin + performance.now())
     const info = await closed
     expect(info).toMatchObject({ code: WireError.FLOW_CONTROL_VIOLATION, hadError: true, remote: true })
     expect(err).toBeInstanceOf(api.STTStreamError)
