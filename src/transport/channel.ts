@@ -12,7 +12,7 @@
  *      that keeps a view past the callback sees garbage in tests instead of working by luck.
  */
 
-import { ErrorCode, STTConfigError, STTError, STTTransportError } from '../errors.js'
+import { ErrorCode, STTConfigError, STTTransportError } from '../errors.js'
 import type { BoundAddress, PeerAddress, RxBatch, Transport, TransportEvents, TransportStats, TxBatch } from './types.js'
 
 /** What a filter can do with one datagram. */
@@ -122,7 +122,7 @@ export class ChannelTransport implements Transport {
       if (bytes.length > this.maxDatagramSize) {
         this.fail(
           'oversize',
-          new STTError(ErrorCode.PAYLOAD_TOO_LARGE, `datagram of ${bytes.length} bytes exceeds ${this.maxDatagramSize}`),
+          new STTTransportError(ErrorCode.TRANSPORT, `datagram of ${bytes.length} bytes exceeds ${this.maxDatagramSize}`),
         )
         continue
       }
