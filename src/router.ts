@@ -3,12 +3,10 @@
  * it: `udp://` → UDP, `ws://`/`wss://` → WebSocket, `auto://` → both (auto-connect.ts), and
  * `<kind>://` → a pluggable transport of that kind. Also opens and closes the transports.
  */
-import { isIP } from 'node:net'
 import { STTConfigError } from './errors.js'
-import { createTransports, createUdp, createWebSocket, type TransportSetOptions } from './transport/factory.js'
+import { createTransports, createWebSocket, type TransportSetOptions } from './transport/factory.js'
 import { parseTarget, type HostPort } from './transport/address.js'
 import type { BoundAddress, PeerAddress, Transport, TransportEvents, TransportStats } from './transport/types.js'
-import { NativeUdpTransport } from './transport/udp-native.js'
 
 /** The built-in URL schemes and the transport each one dials through. */
 const SCHEME_TRANSPORT: Record<string, 'udp' | 'websocket' | 'auto'> = { udp: 'udp', ws: 'websocket', wss: 'websocket', auto: 'auto' }
@@ -95,7 +93,7 @@ export class TransportRouter {
     const name = forced === 'auto' ? 'auto' : SCHEME_TRANSPORT[parsed.scheme]
     if (name === undefined) throw new STTConfigError(`unsupported scheme ${parsed.scheme}:// (use udp://, ws://, wss:// or auto://)`)
     if (name === 'auto') return { kind: 'auto', target: parsed }
-    return { kind: 'transport', transport: await this.#transportFor(name, parsed.host), url }
+    return { kind: 'transport', transport: this.#transportFor(name), url }
   }
 
   /** The transport that reaches `target` for session migration (no auto, no pluggable kinds). */
@@ -103,49 +101,20 @@ export class TransportRouter {
     const parsed = parseTarget(target, 'udp')
     const name = SCHEME_TRANSPORT[parsed.scheme]
     if (name !== 'udp' && name !== 'websocket') throw new STTConfigError(`cannot migrate to ${parsed.scheme}:// (use udp://, ws:// or wss://)`)
-    return this.#transportFor(name, parsed.host)
+    return this.#transportFor(name)
   }
 
-  async #transportFor(name: 'udp' | 'websocket', host: string): Promise<Transport> {
+  #transportFor(name: 'udp' | 'websocket'): Transport {
     const transport = this.#transports.get(name)
     if (!transport) throw new STTConfigError(`this node has no ${name} transport`)
-    const family = isIP(host)
-    // A native UDP socket has one address family: reach the other family through a second socket.
-    if (name === 'udp' && family !== 0 && transport instanceof NativeUdpTransport) return this.#udpFor(family === 6 ? 6 : 4, transport)
+    // Both UDP transports reach both address families themselves (udp-native-dual.ts, udp-dgram.ts).
     return transport
   }
 
-  async #udpFor(family: 4 | 6, primary: NativeUdpTransport): Promise<Transport> {
-    await primary.listen()
-    if (primary.socketFamily === family) return primary
-    const key = `udp${family}`
-    let t = this.#transports.get(key)
-    if (!t) {
-      t = createUdp({ ...this.#options, host: family === 6 ? '::' : '0.0.0.0', port: 0 }, true)
-      t.attach(this.#events(t))
-      await t.listen()
-      this.#transports.set(key, t)
-      this.#udpPerFamily = true
-    }
-    return t
-  }
-
-  /**
-   * The transport that reaches `addr` (addresses are plain values): by kind, and for UDP by
-   * family when a second socket serves the other family (udp4/udp6, see #udpFor).
-   */
+  /** The transport that reaches `addr` (addresses are plain values): the one of its kind. */
   transportOf(addr: PeerAddress): Transport | undefined {
-    if (addr.kind === 'udp') {
-      if (addr.family !== undefined && this.#udpPerFamily) {
-        const t = this.#transports.get(addr.family === 'IPv6' ? 'udp6' : 'udp4')
-        if (t) return t
-      }
-      return this.#transports.get('udp')
-    }
     return this.#transports.get(String(addr.kind))
   }
-  /** A udp4 or udp6 transport exists besides 'udp' (transportOf routes by family then). */
-  #udpPerFamily = false
 
   get(name: string): Transport | undefined {
     return this.#transports.get(name)
@@ -160,7 +129,6 @@ export class TransportRouter {
   async close(): Promise<void> {
     const all = [...this.#transports.values()]
     this.#transports.clear()
-    this.#udpPerFamily = false
     await Promise.all(all.map((t) => t.close().catch(() => {})))
   }
 }

@@ -7,7 +7,8 @@ import { STTConfigError } from '../errors.js'
 import type { Transport } from './types.js'
 import { UdpDgramTransport } from './udp-dgram.js'
 import { WebSocketTransport, type WebSocketTransportOptions } from './websocket.js'
-import { NativeUdpTransport, nativeUdpAvailable } from './udp-native.js'
+import { nativeUdpAvailable } from './udp-native.js'
+import { DualStackNativeUdp } from './udp-native-dual.js'
 
 export type TransportName = 'udp' | 'websocket'
 
@@ -54,7 +55,7 @@ function checkPort(v: unknown, name: string): number | undefined {
 export function createUdp(o: TransportSetOptions, listen: boolean): Transport {
   const opts = { host: listen ? (o.host ?? '0.0.0.0') : '0.0.0.0', port: listen ? (o.port ?? 0) : 0, recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize }
   const wantNative = o.udpBackend === 'native' || (o.udpBackend === undefined && nativeUdpAvailable)
-  if (wantNative && nativeUdpAvailable) return new NativeUdpTransport({ ...opts, gso: o.gso, gro: o.gro })
+  if (wantNative && nativeUdpAvailable) return new DualStackNativeUdp({ ...opts, gso: o.gso, gro: o.gro })
   return new UdpDgramTransport(opts)
 }
 

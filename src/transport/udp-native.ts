@@ -27,6 +27,7 @@ import {
 } from '../native/binding.js'
 import { binding as loadedBinding } from '../native/load.js'
 import { assertBatch } from '../native/validate.js'
+import { parseHostPort } from './address.js'
 import type {
   BoundAddress,
   PeerAddress,
@@ -114,28 +115,6 @@ function checkInt(name: string, v: unknown, min: number, max: number): void {
   }
 }
 
-/** Splits 'udp://host:port', 'host:port' or '[v6]:port'. */
-function parseTarget(target: string): { host: string; port: number } {
-  const rest = target.startsWith('udp://') ? target.slice(6) : target
-  let host: string
-  let portText: string
-  if (rest.startsWith('[')) {
-    const end = rest.indexOf(']')
-    if (end < 0 || rest[end + 1] !== ':') throw new STTConfigError(`bad UDP target ${JSON.stringify(target)}`)
-    host = rest.slice(1, end)
-    portText = rest.slice(end + 2)
-  } else {
-    const colon = rest.lastIndexOf(':')
-    if (colon <= 0 || rest.indexOf(':') !== colon) {
-      throw new STTConfigError(`bad UDP target ${JSON.stringify(target)} (IPv6 needs [brackets])`)
-    }
-    host = rest.slice(0, colon)
-    portText = rest.slice(colon + 1)
-  }
-  const port = Number(portText)
-  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) throw new STTConfigError(`bad UDP port in ${JSON.stringify(target)}`)
-  return { host, port }
-}
 
 let nextTransportId = 1
 
@@ -224,7 +203,7 @@ export class NativeUdpTransport implements Transport {
 
   async dial(target: string): Promise<PeerAddress> {
     if (typeof target !== 'string') throw new STTConfigError('dial target must be a string')
-    const { host, port } = parseTarget(target)
+    const { host, port } = parseHostPort(target, 'udp')
     await this.listen()
     const rec = this.scratchAddr
     rec.fill(0)

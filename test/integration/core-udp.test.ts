@@ -161,3 +161,20 @@ describe('node lifecycle', () => {
     await expectNoLeaks(before)
   })
 })
+
+describe('UDP across address families', () => {
+  it('a node bound to 127.0.0.1 connects to a node on ::1 through its one UDP transport', async () => {
+    const seed = Buffer.alloc(32, 9)
+    const server = node('::1', { sharedSeed: seed })
+    const client = node('127.0.0.1', { sharedSeed: seed })
+    const port = (await server.start()).port
+    await client.start()
+    const accepted = new Promise<STTSession>((r) => server.once('session', r))
+    const sa = await client.connect(`udp://[::1]:${port}`, { timeout: 10_000 })
+    const sb = await accepted
+    await roundTrip(sa, sb, 'v4->v6')
+    expect(sa.remoteAddress).toBe(`udp://[::1]:${port}`)
+    // One transport per kind: no per-family dialers next to it.
+    expect(Object.keys(client.getTransportStats().transports).sort()).toEqual(['udp', 'websocket'])
+  })
+})

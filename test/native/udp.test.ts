@@ -9,6 +9,7 @@ import { ErrorCode, STTError } from '../../src/errors.js'
 import { DebugFlag } from '../../src/native/binding.js'
 import { backend, binding } from '../../src/native/load.js'
 import { NativeUdpTransport, type NativeUdpOptions } from '../../src/transport/udp-native.js'
+import { DualStackNativeUdp } from '../../src/transport/udp-native-dual.js'
 import type { PeerAddress, RxBatch, TransportEvents, TxBatch } from '../../src/transport/types.js'
 
 const haveUdp = backend === 'native' && binding?.UdpSocket !== undefined
@@ -291,5 +292,38 @@ describe.skipIf(!haveUdp)(`native UDP transport (${haveUdp ? 'addon loaded' : SK
     await waitFor(() => closing !== undefined)
     await closing
     expect(calls).toBe(1)
+  })
+})
+
+describe.skipIf(!haveUdp)(`native UDP, both families in one transport (${haveUdp ? 'addon loaded' : SKIP_REASON})`, () => {
+  it('a transport bound to 127.0.0.1 reaches an IPv6 peer on ::1 and an IPv4 one, and hears both back', async () => {
+    const both = new DualStackNativeUdp({ host: '127.0.0.1' })
+    const sink = new Sink()
+    both.attach(sink)
+    const v6 = transport({ host: '::1' })
+    const v4 = transport({ host: '127.0.0.1' })
+    try {
+      expect((await both.listen()).family).toBe('IPv4')
+      const p6 = (await v6.t.listen()).port
+      const p4 = (await v4.t.listen()).port
+      const to6 = await both.dial(`udp://[::1]:${p6}`)
+      const to4 = await both.dial(`127.0.0.1:${p4}`)
+      expect(to6).toMatchObject({ kind: 'udp', family: 'IPv6' })
+      expect(to4).toMatchObject({ kind: 'udp', family: 'IPv4' })
+      expect(both.writable(to6)).toBe(true)
+      both.send(batchOf([10, 20], to6))
+      both.send(batchOf([30], to4))
+      await waitFor(() => v6.sink.got.length === 2 && v4.sink.got.length === 1)
+      expectPayloads(v6.sink.got, [10, 20])
+      // Replies to where the datagrams came from arrive through the same transport.
+      v6.t.send(batchOf([5], v6.sink.got[0]!.from))
+      v4.t.send(batchOf([6], v4.sink.got[0]!.from))
+      await waitFor(() => sink.got.length === 2)
+      expect(sink.got.map((g) => g.from.family).sort()).toEqual(['IPv4', 'IPv6'])
+      // Counters cover both sockets.
+      expect(both.getStats()).toMatchObject({ packetsSent: 3, packetsReceived: 2, families: 2 })
+    } finally {
+      await both.close()
+    }
   })
 })
