@@ -199,14 +199,15 @@ function handshake(initiatorCiphers) {
   if (ev?.type !== 'connected') throw new Error(`handshake did not complete: ${ev?.type}`)
 
   // The traffic secrets, from the pure initiator functions fed the same randomness and bytes.
-  const rnd2 = drbg(`${label} initiator`)
-  rnd2(64) // the initiator's Endpoint drew its own cookie keys first
+  const rnd2 = drbg(`${label} initiator`) // cookie keys are made on first use: the initiator drew none
   const params = { maxStreams: cfgI.maxConcurrentStreams, streamWindow: cfgI.streamReceiveWindow, sessionWindow: cfgI.sessionReceiveWindow, bareMode: false, maxPacketSize: cfgI.maxPacketSize }
   const hs = new InitiatorHandshake({ group: deriveGroupKeys(SHARED_SEED), identity: deriveIdentity(NODE_SEED_I) }, { name: 'initiator', params }, initiatorCiphers, rnd2)
   if (hex(hs.createHello(NOW)) !== hex(hello)) throw new Error('handshake functions disagree with the endpoint on HELLO')
   const out = hs.consumeChallenge(challenge, challenge[2])
   if (out.kind !== 'proof' || hex(out.packet) !== hex(authProof)) throw new Error('handshake functions disagree with the endpoint on AUTH_PROOF')
-  const r = out.result
+  // The traffic secrets depend on the responder random that trails FINAL (PROTOCOL.md §3.6).
+  const r = hs.finish(final.subarray(final.length - 32))
+  if (!r) throw new Error('FINAL random rejected')
   return {
     initiatorCiphers,
     options: WIRE_OPTIONS,
@@ -219,6 +220,7 @@ function handshake(initiatorCiphers) {
     challenge: hex(challenge),
     authProof: hex(authProof),
     final: hex(final),
+    finalRandom: hex(r.finalRandom),
     suite: r.suite,
     sessionId: hex(r.sessionId),
     transcriptHash: hex(r.transcript),
@@ -362,9 +364,9 @@ function renderMarkdown(v) {
     w()
     fields(hs.authProof, [...hdr, ['cookie length', 1], ['cookie', cookieLen], ['enc(initiator static s)', 48], ['payload length (u16)', 2], ['enc(payload: params, name)', -1]])
     block(hs.authProof)
-    w(`**FINAL** (${hs.final.length / 2} bytes, sealed with the r2i key)`)
+    w(`**FINAL** (${hs.final.length / 2} bytes, sealed with the r2i key; the responder random trails the tag)`)
     w()
-    fields(hs.final, [...hdr, ['ciphertext', -2], ['tag', 16]])
+    fields(hs.final, [...hdr, ['ciphertext', hs.final.length / 2 - 19 - 16 - 32], ['tag', 16], ['responder FINAL random', 32]])
     block(hs.final)
     w('Result:')
     w()

@@ -6,6 +6,7 @@ import type { CipherSuite } from './crypto/aead.js'
 import { STTConfigError } from './errors.js'
 import { MAX_NAME_BYTES } from './protocol/handshake.js'
 import { MIN_SEED_BYTES } from './protocol/identity.js'
+import { MAX_PACKETS_PER_KEY } from './protocol/aead-limits.js'
 
 export interface ProtocolConfig {
   /** Group secret (>= 32 bytes): only holders can complete a handshake. */
@@ -41,7 +42,11 @@ export interface ProtocolConfig {
   maxMessageSize: number
   /** Congestion controller. */
   congestionControl: 'newreno' | 'cubic'
-  /** Key update after this many packets in one direction (AES-GCM's limit is far above). */
+  /**
+   * Key update after this many packets in one direction: at most 2^23, AES-GCM's limit for
+   * 64 KiB packets (RFC 9001 §6.6); AES-GCM sessions with larger packets update sooner
+   * (protocol/aead-limits.ts).
+   */
   rekeyAfterPackets: number
   /** Key update after this many ms. */
   rekeyAfterMs: number
@@ -53,6 +58,11 @@ export interface ProtocolConfig {
   stealth: boolean
   /** Datagrams queued for sending per session before sendDatagram() drops the oldest. */
   maxQueuedDatagrams: number
+  /**
+   * Not an option: lowers the suites' AEAD integrity limits (2^52 / 2^36 failed decryptions)
+   * so tests can reach them. resolveProtocolConfig never sets it.
+   */
+  integrityLimitOverride?: number
 }
 
 export const DEFAULTS: Omit<ProtocolConfig, 'sharedSeed' | 'nodeSeed'> = {
@@ -72,7 +82,7 @@ export const DEFAULTS: Omit<ProtocolConfig, 'sharedSeed' | 'nodeSeed'> = {
   streamSendBuffer: 4 << 20,
   maxMessageSize: 16 << 20,
   congestionControl: 'cubic',
-  rekeyAfterPackets: 1 << 24,
+  rekeyAfterPackets: MAX_PACKETS_PER_KEY,
   rekeyAfterMs: 10 * 60_000,
   helloMaxSkew: 60_000,
   retryThreshold: 2000,
@@ -83,7 +93,13 @@ export const DEFAULTS: Omit<ProtocolConfig, 'sharedSeed' | 'nodeSeed'> = {
 export function toBytes(v: unknown, what: string): Uint8Array {
   if (v instanceof Uint8Array) return new Uint8Array(v)
   if (typeof v === 'string') {
-    if (/^[0-9a-fA-F]+$/.test(v) && v.length % 2 === 0) return new Uint8Array(Buffer.from(v, 'hex'))
+    if (/^[0-9a-fA-F]+$/.test(v) && v.length % 2 === 0) {
+      // Decoded straight into memory of its own: Buffer.from(v, 'hex') would leave a copy of
+      // the seed in Buffer's shared pool, readable through any other pooled Buffer's .buffer.
+      const out = new Uint8Array(v.length / 2)
+      Buffer.from(out.buffer).write(v, 'hex')
+      return out
+    }
     throw new STTConfigError(`${what} must be bytes (Uint8Array/Buffer) or a hex string`)
   }
   throw new STTConfigError(`${what} must be bytes (Uint8Array/Buffer) or a hex string`)
@@ -130,7 +146,7 @@ export function resolveProtocolConfig(o: Record<string, unknown>, random: (n: nu
     ['sessionReceiveWindow', 16_384, 2 ** 40],
     ['streamSendBuffer', 16_384, 1 << 30],
     ['maxMessageSize', 1, 1 << 30],
-    ['rekeyAfterPackets', 16, 2 ** 40],
+    ['rekeyAfterPackets', 16, MAX_PACKETS_PER_KEY],
     ['rekeyAfterMs', 1_000, 2 ** 40],
     ['helloMaxSkew', 1_000, 86_400_000],
     ['retryThreshold', 0, 1 << 30],

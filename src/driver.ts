@@ -76,6 +76,17 @@ export class Driver {
     this.received = new ReceiveQueue(options.maxReceiveQueueBytes)
   }
 
+  /**
+   * Monotonic time for every timer. The core also learns the wall-clock time that goes with
+   * it (HELLO timestamps and the skew check compare clocks across hosts, issue 10 item 6), so a
+   * suspend or an NTP step moves HELLO timestamps with the wall clock, not with this one.
+   */
+  #now(): number {
+    const t = now()
+    this.endpoint.syncWallClock(t, Date.now())
+    return t
+  }
+
   get started(): boolean {
     return this.#started
   }
@@ -128,7 +139,7 @@ export class Driver {
 
   #onReceive(batch: RxBatch): void {
     if (!this.#started) return
-    this.endpoint.handleBatch(now(), batch)
+    this.endpoint.handleBatch(this.#now(), batch)
     // node:dgram hands over one datagram per callback, many per event-loop turn: answer
     // (ACKs, echoes) once after the turn instead of once per datagram. Batching transports
     // already deliver a whole turn's worth at once.
@@ -163,7 +174,7 @@ export class Driver {
     if (!this.#started) return
     const ep = this.endpoint
     this.#drainEvents(ep)
-    const t = now()
+    const t = this.#now()
     let batches = 0
     for (let tx = ep.pollTransmit(t); tx; tx = ep.pollTransmit(t)) {
       const tr = this.router.transportOf(tx.to)
@@ -193,12 +204,12 @@ export class Driver {
     this.#timer = null
     this.#timerAt = at
     if (at === Infinity) return
-    const delay = Math.max(0, at - now())
+    const delay = Math.max(0, at - this.#now())
     this.#timer = setTimeout(() => {
       this.#timer = null
       this.#timerAt = Infinity
       if (!this.#started) return
-      this.endpoint.handleTimeout(now())
+      this.endpoint.handleTimeout(this.#now())
       this.#service()
     }, Math.ceil(delay))
   }
@@ -309,7 +320,7 @@ export class Driver {
       transport.release?.(addr)
       throw new STTError(ErrorCode.ABORTED, 'connect aborted')
     }
-    const handle = ep.connect(now(), addr, { peerNodeId: req.peerNodeId, timeout: req.timeout, bare: req.bare })
+    const handle = ep.connect(this.#now(), addr, { peerNodeId: req.peerNodeId, timeout: req.timeout, bare: req.bare })
     const promise = new Promise<STTSession>((resolve, reject) => {
       this.#connects.set(handle, { resolve, reject })
       signal?.addEventListener(
@@ -341,7 +352,7 @@ export class Driver {
     if (!this.#started || this.#stopping) return
     this.#stopping = true
     const ep = this.endpoint
-    ep.closeAll(now(), WireError.NO_ERROR, reason)
+    ep.closeAll(this.#now(), WireError.NO_ERROR, reason)
     this.#service()
     // Give the SESSION_CLOSE packets a turn to leave.
     await new Promise((r) => setImmediate(r))

@@ -11,7 +11,8 @@
 import { EventEmitter } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import { connectAuto } from './auto-connect.js'
-import { resolveProtocolConfig, type ProtocolConfig } from './config.js'
+import { DEFAULTS, resolveProtocolConfig } from './config.js'
+import { TEST_RANDOM } from './internal/test-hooks.js'
 import { aead as defaultAead, jsAead, nativeAead } from './crypto/index.js'
 import type { AeadBackend } from './crypto/aead.js'
 import { Driver } from './driver.js'
@@ -61,8 +62,6 @@ export interface STTNodeOptions extends TransportSetOptions {
   maxReceiveQueueBytes?: number
   /** Force this node's packet protection backend ('js' also makes UDP use node:dgram). */
   backend?: 'native' | 'js'
-  /** Seeded randomness for tests; production uses crypto.randomBytes. */
-  random?: (n: number) => Uint8Array
 }
 
 export interface ConnectOptions {
@@ -113,7 +112,6 @@ const NODE_OPTION_KEYS = keysOf<STTNodeOptions>({
   maxQueuedDatagrams: true,
   maxReceiveQueueBytes: true,
   backend: true,
-  random: true,
   // TransportSetOptions
   host: true,
   port: true,
@@ -154,21 +152,35 @@ const CONNECT_OPTION_KEYS = keysOf<ConnectOptions>({
 })
 
 export class STTNode extends EventEmitter {
-  readonly config: ProtocolConfig
   readonly #driver: Driver
   readonly #nodeId: Buffer
 
   constructor(options: STTNodeOptions) {
     super()
     if (!options || typeof options !== 'object') throw new STTConfigError('STTNode needs an options object with at least sharedSeed')
+    // Deterministic randomness is a test-only door (src/internal/test-hooks.ts), never an option.
+    if ('random' in options) throw new STTConfigError("'random' is not an option: a node always uses crypto.randomBytes")
     checkKeys(options, NODE_OPTION_KEYS, 'STTNode option')
-    const random = options.random ?? ((n: number) => new Uint8Array(randomBytes(n)))
-    this.config = resolveProtocolConfig(options as unknown as Record<string, unknown>, random)
+    const testRandom = (options as { [TEST_RANDOM]?: (n: number) => Uint8Array })[TEST_RANDOM]
+    const random = testRandom ?? ((n: number) => new Uint8Array(randomBytes(n)))
+    const config = resolveProtocolConfig(options as unknown as Record<string, unknown>, random)
     const maxReceiveQueueBytes = options.maxReceiveQueueBytes ?? DEFAULT_RECEIVE_QUEUE_BYTES
     if (!Number.isInteger(maxReceiveQueueBytes) || maxReceiveQueueBytes < 0) throw new STTConfigError('maxReceiveQueueBytes must be a non-negative integer')
-    const transportOptions = options.backend === 'js' && options.udpBackend === undefined ? { ...options, udpBackend: 'dgram' as const } : options
-    this.#driver = new Driver(this, this.config, chooseAead(options.backend), random, { ...transportOptions, maxReceiveQueueBytes })
+    // The seeds stay out of every object of ours (no secret behind a public property, inspect()
+    // or JSON): transports get the options without them, the endpoint keeps only derived keys
+    // in private fields, and our copies of the seeds are zeroed once it has them.
+    const { sharedSeed: _s, nodeSeed: _n, ...withoutSeeds } = options
+    void _s, void _n
+    const transportOptions = options.backend === 'js' && options.udpBackend === undefined ? { ...withoutSeeds, udpBackend: 'dgram' as const } : withoutSeeds
+    this.#driver = new Driver(this, config, chooseAead(options.backend), random, { ...transportOptions, maxReceiveQueueBytes })
+    config.sharedSeed.fill(0)
+    config.nodeSeed.fill(0)
     this.#nodeId = Buffer.from(this.#driver.endpoint.nodeId)
+  }
+
+  /** This node's name as sent to peers (the `name` option). */
+  get name(): string {
+    return this.#driver.endpoint.config.name ?? DEFAULTS.name
   }
 
   /** This node's public id: SHA3-256 of its static public key (32 bytes). */

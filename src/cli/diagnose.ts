@@ -2,6 +2,7 @@
  * stt diagnose: the manual's "Common Issues and Solutions" (ch. 8) as one command. Each check
  * prints one line: OK / WARN / FAIL, what was seen, and what to do about it.
  */
+import { DEFAULTS } from '../config.js'
 import { randomBytes } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
@@ -185,9 +186,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
         check: 'RTT',
         level: 'INFO',
         message: seed ? 'no session: RTT, MTU and loss not measured' : 'give --seed-file for RTT p50/p99, the largest datagram that passes, and loss',
-        data: { maxPacketSize: node.config.maxPacketSize },
+        data: { maxPacketSize: DEFAULTS.maxPacketSize },
       })
-      report({ check: 'MTU', level: 'INFO', message: `configured limit: packets of at most ${node.config.maxPacketSize} bytes (1500-byte Ethernet MTU - 28 bytes IPv4/UDP), so IP fragmentation is avoided on standard paths` })
+      report({ check: 'MTU', level: 'INFO', message: `configured limit: packets of at most ${DEFAULTS.maxPacketSize} bytes (1500-byte Ethernet MTU - 28 bytes IPv4/UDP), so IP fragmentation is avoided on standard paths` })
     }
 
     // 7. What auto:// would choose

@@ -90,7 +90,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     const h = a.host.includes(':') ? `[${a.host}]` : a.host
     urls.push(t === 'udp' ? `udp://${h}:${a.port}` : `${cert ? 'wss' : 'ws'}://${h}:${a.port}/stt`)
   }
-  io.err(`stt listen: node ${shortHex(node.nodeId)} ("${node.config.name}"), backend ${backend}, ${outDir ? `saving files to ${outDir}` : 'not accepting files (no --out)'}${echo ? ', echo on' : ''}`)
+  io.err(`stt listen: node ${shortHex(node.nodeId)} ("${node.name}"), backend ${backend}, ${outDir ? `saving files to ${outDir}` : 'not accepting files (no --out)'}${echo ? ', echo on' : ''}`)
   io.out(`listening ${urls.join(' ')}`)
 
   const log = (s: string) => io.out(s)

@@ -6,6 +6,7 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto'
 import { type AeadBackend, type CipherSuite, IV_SIZE, KEY_SIZE, type PacketKey, TAG_SIZE } from './aead.js'
 import { PN_OFFSET } from '../protocol/constants.js'
+import { ErrorCode, STTError } from '../errors.js'
 
 class JsPacketKey implements PacketKey {
   private readonly nonce = Buffer.alloc(IV_SIZE)
@@ -31,6 +32,7 @@ class JsPacketKey implements PacketKey {
   }
 
   sealBatch(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, headerSize: number): void {
+    if (this.destroyed) throw new STTError(ErrorCode.ENCRYPTION, 'sealBatch: key was destroyed')
     for (let i = 0; i < count; i++) {
       const off = offsets[i]!
       const end = off + lengths[i]!
@@ -53,6 +55,7 @@ class JsPacketKey implements PacketKey {
     headerSize: number,
     status: Uint8Array,
   ): void {
+    if (this.destroyed) throw new STTError(ErrorCode.ENCRYPTION, 'openBatch: key was destroyed')
     for (let i = 0; i < count; i++) {
       const off = offsets[i]!
       const end = off + lengths[i]!
@@ -74,7 +77,18 @@ class JsPacketKey implements PacketKey {
     }
   }
 
-  destroy(): void {}
+  /**
+   * Zeroes this object's copies of the key and IV (issue 10, item 9). node:crypto keeps no
+   * cipher context between packets here, so nothing else of the key outlives this call in
+   * JavaScript-visible memory; OpenSSL's per-packet contexts are freed (and cleansed by
+   * OpenSSL) when each call returns. A destroyed key fails every open and refuses to seal.
+   */
+  destroy(): void {
+    this.key.fill(0)
+    this.iv.fill(0)
+    this.destroyed = true
+  }
+  private destroyed = false
 }
 
 export const jsAead: AeadBackend = {

@@ -40,9 +40,28 @@ const JWK_X_PLACEHOLDER = Buffer.alloc(32).toString('base64url')
 export function x25519FromPrivate(raw: Uint8Array): X25519KeyPair {
   if (raw.length !== X25519_KEY_SIZE) throw new RangeError('X25519 private key must be 32 bytes')
   const d = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url')
-  const privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d, x: JWK_X_PLACEHOLDER }, format: 'jwk' })
+  const privateKey = scrubbingPool(raw, () => createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d, x: JWK_X_PLACEHOLDER }, format: 'jwk' }))
   const x = createPublicKey(privateKey).export({ format: 'jwk' }).x!
   return { privateKey, publicKey: new Uint8Array(Buffer.from(x, 'base64url')) }
+}
+
+/**
+ * Runs `f`, then zeroes any copy of `secret` it left in Buffer's shared allocation pool.
+ *
+ * Why (found by test/integration/secrets-walk.test.ts): Node's JWK import decodes `d` with
+ * Buffer.from(d, 'base64'), a pooled Buffer. That copy of a private key (static, or a
+ * handshake's ephemeral one) outlived the call inside the 8 KiB pool, readable through the
+ * `.buffer` of every other pooled Buffer an application holds (e.g. session.peerNodeId), and
+ * in a memory dump long after the handshake: no forward secrecy. A fresh pool is started
+ * first when the current one is nearly full, so the copy and the probe land in the same pool.
+ */
+function scrubbingPool<T>(secret: Uint8Array, f: () => T): T {
+  const before = Buffer.allocUnsafe(1)
+  if (before.buffer.byteLength - before.byteOffset < 512) Buffer.allocUnsafe(600) // starts a new pool
+  const out = f()
+  const pool = Buffer.from(Buffer.allocUnsafe(1).buffer)
+  for (let i = pool.indexOf(secret); i >= 0; i = pool.indexOf(secret, i + 1)) pool.fill(0, i, i + secret.length)
+  return out
 }
 
 export function x25519PublicKeyObject(raw: Uint8Array): KeyObject {
@@ -113,7 +132,13 @@ export function aeadOpen(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array,
     d.setAuthTag(sealed.subarray(sealed.length - 16))
     const a = d.update(sealed.subarray(0, sealed.length - 16))
     const b = d.final()
-    return new Uint8Array(Buffer.concat([a, b]))
+    // Not Buffer.concat: that would copy the plaintext (a cookie's ephemeral private key and
+    // chaining key) into Buffer's shared pool, where it would outlive the caller's wipe.
+    const out = new Uint8Array(a.length + b.length)
+    out.set(a)
+    out.set(b, a.length)
+    a.fill(0)
+    return out
   } catch {
     return null
   }

@@ -27,6 +27,8 @@ import {
   createHandshakeError,
   createRetry,
   createRetryToken,
+  cookieNonceOf,
+  FINAL_RANDOM_SIZE,
   HELLO_NONCE_SIZE,
   InitiatorHandshake,
   parseHello,
@@ -36,6 +38,8 @@ import { deriveGroupKeys, deriveIdentity, type GroupKeys, type NodeIdentity } fr
 import type { SessionParams } from './params.js'
 import { ResponderState } from './responder-state.js'
 import { Session, type SessionEvent } from './session.js'
+import { makeKey } from './packet-keys.js'
+import { AEAD_TAG_SIZE } from './constants.js'
 import { udpPacketSize } from './udp-size.js'
 
 export type EndpointEvent =
@@ -88,8 +92,11 @@ const RELIABLE_BATCH_BYTES = 256 * 1024
 const DEFAULT_TX_BATCH = 32
 
 export class Endpoint {
-  readonly identity: NodeIdentity
-  private readonly group: GroupKeys
+  // Long-term secrets in true private fields: not reachable from any property, inspect() or JSON.
+  readonly #identity: NodeIdentity
+  readonly #group: GroupKeys
+  /** Options without the seeds (they are only read once, to derive the keys above). */
+  readonly config: ProtocolConfig
   private readonly sessions = new Map<number, Session>()
   private readonly pending = new Map<number, PendingConnect>()
   private readonly pendingByHandle = new Map<number, PendingConnect>()
@@ -126,15 +133,17 @@ export class Endpoint {
   private readonly one = { offsets: new Uint32Array([0]), lengths: new Uint32Array(1) }
 
   constructor(
-    readonly config: ProtocolConfig,
+    config: ProtocolConfig,
     private readonly aead: AeadBackend,
     private readonly random: (n: number) => Uint8Array,
     now: number,
     readonly txBatchSize = DEFAULT_TX_BATCH,
   ) {
-    this.group = deriveGroupKeys(config.sharedSeed)
-    this.identity = deriveIdentity(config.nodeSeed)
-    this.responder = new ResponderState(random, now, config.helloMaxSkew)
+    this.#group = deriveGroupKeys(config.sharedSeed)
+    this.#identity = deriveIdentity(config.nodeSeed)
+    this.config = { ...config, sharedSeed: new Uint8Array(0), nodeSeed: new Uint8Array(0) }
+    this.responder = new ResponderState(random, config.handshakeTimeout)
+    void now
     const stride = Math.max(config.maxPacketSize, config.reliablePacketSize)
     this.txSlab = new Uint8Array(txBatchSize * stride)
     this.txOffsets = new Uint32Array(txBatchSize)
@@ -142,8 +151,25 @@ export class Endpoint {
     for (let i = 0; i < txBatchSize; i++) this.txOffsets[i] = i * stride
   }
 
+  /** Wall-clock minus monotonic time, as last told by the driver (syncWallClock). */
+  private wallOffset = 0
+
+  /**
+   * The driver tells the core the wall-clock time (ms since the Unix epoch) that goes with
+   * its monotonic `now` (issue 10, item 6). HELLO timestamps and the responder's skew check use
+   * wall time, which peers share; every timer keeps using the monotonic `now`. The core never
+   * reads a clock itself; without a call, wall time is taken to equal `now` (virtual clocks).
+   */
+  syncWallClock(now: number, wallNow: number): void {
+    this.wallOffset = wallNow - now
+  }
+
+  private wall(now: number): number {
+    return now + this.wallOffset
+  }
+
   get nodeId(): Uint8Array {
-    return this.identity.nodeId
+    return this.#identity.nodeId
   }
 
   get sessionCount(): number {
@@ -178,7 +204,7 @@ export class Endpoint {
   connect(now: number, address: PeerAddress, opts: ConnectOptions = {}): number {
     const bare = opts.bare === true && address.reliable
     const hs = new InitiatorHandshake(
-      { group: this.group, identity: this.identity },
+      { group: this.#group, identity: this.#identity },
       { name: this.config.name, params: this.localParams(bare, address) },
       this.config.ciphers,
       this.random,
@@ -226,7 +252,7 @@ export class Endpoint {
   }
 
   private sendHandshake(now: number, p: PendingConnect): void {
-    const data = p.hs.proof ?? p.hs.createHello(now)
+    const data = p.hs.proof ?? p.hs.createHello(this.wall(now))
     this.outbox.push({ to: p.address, data })
     p.nextSend = now + p.backoff
     p.backoff = Math.min(p.backoff * 2, MAX_HANDSHAKE_BACKOFF_MS)
@@ -242,19 +268,41 @@ export class Endpoint {
       this.sendHandshake(now, p)
       return
     }
-    const r = out.result
+    const r = out.responder
     if (p.peerNodeId && !Buffer.from(p.peerNodeId).equals(Buffer.from(r.peerNodeId))) {
       return this.fail(p, new STTHandshakeError(ErrorCode.PEER_MISMATCH, `peer at ${p.address} has node id ${hex(r.peerNodeId).slice(0, 16)}…, expected ${hex(p.peerNodeId).slice(0, 16)}…`))
     }
+    // The traffic keys wait for FINAL's random (§3.6): AUTH_PROOF is retransmitted until then.
+    p.backoff = this.config.handshakeRetryInitial
+    this.sendHandshake(now, p)
+  }
+
+  /**
+   * Initiator: a FINAL for a handshake that sent AUTH_PROOF. Its trailing random completes the
+   * key schedule; the packet must authenticate under the resulting r2i key before a session is
+   * built (a forged FINAL costs an HKDF and one AEAD open, then is dropped).
+   */
+  private onFinal(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, i: number, from: PeerAddress[]): void {
+    const off = offsets[i]!
+    const len = lengths[i]!
+    const p = this.pending.get(sessionKeyAt(slab, off))
+    if (!p || !sessionIdEquals(slab, off, p.hs.sessionId) || !p.hs.proof || p.session) return this.drop('unknown-session', from[i]!)
+    if (len < HEADER_SIZE + 1 + AEAD_TAG_SIZE + FINAL_RANDOM_SIZE) return this.drop('truncated', from[i]!)
+    const result = p.hs.finish(slab.subarray(off + len - FINAL_RANDOM_SIZE, off + len))
+    if (!result) return this.drop('final-auth', from[i]!)
+    const trial = slab.slice(off, off + len - FINAL_RANDOM_SIZE)
+    const k = makeKey(this.aead, result.suite, result.r2i, 0)
+    const status = new Uint8Array(1)
+    k.key.openBatch(trial, this.one.offsets, new Uint32Array([trial.length]), 1, HEADER_SIZE, status)
+    k.key.destroy()
+    if (!status[0]) return this.drop('final-auth', from[i]!)
     const session = new Session(
-      { result: r, isInitiator: true, config: this.config, aead: this.aead, address: p.address, localParams: this.localParams(p.bare, p.address), now, random: this.random },
+      { result, isInitiator: true, config: this.config, aead: this.aead, address: p.address, localParams: this.localParams(p.bare, p.address), now, random: this.random },
       this.wake,
     )
     p.session = session
     this.sessions.set(session.key, session)
-    p.backoff = this.config.handshakeRetryInitial
-    this.sendHandshake(now, p)
-    session.handshakeDeadline = p.nextSend
+    session.handlePackets(now, slab, offsets, lengths, i, 1, from)
   }
 
   private onHandshakeError(now: number, pkt: Uint8Array, from: PeerAddress): void {
@@ -290,7 +338,7 @@ export class Endpoint {
   private onHello(now: number, pkt: Uint8Array, from: PeerAddress): void {
     if (!this.acceptingConnections) return this.drop('not-accepting', from)
     if (pkt.length < HELLO_MIN_SIZE) return this.drop('short-hello', from)
-    const parsed = parseHello(pkt, this.group.helloMacKey)
+    const parsed = parseHello(pkt, this.#group.helloMacKey)
     const sessionId = pkt.subarray(3, 11)
     const echo = pkt.subarray(HEADER_SIZE + 32, HEADER_SIZE + 32 + HELLO_NONCE_SIZE)
     if (parsed === 'bad-mac') {
@@ -303,40 +351,49 @@ export class Endpoint {
     }
     if (pkt[VERSION_OFFSET] !== PROTOCOL_VERSION) {
       this.drop('version-mismatch', from)
-      this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.PROTOCOL_VERSION_MISMATCH, this.group.helloMacKey) })
+      this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.PROTOCOL_VERSION_MISMATCH, this.#group.helloMacKey) })
       return
     }
     if (typeof parsed === 'string') return this.drop(`hello-${parsed}`, from)
-    if (Math.abs(now - parsed.timestamp) > this.config.helloMaxSkew) return this.drop('stale-hello', from)
-    if (!this.responder.rememberHello(parsed.nonce, now)) return this.drop('replayed-hello', from)
+    // Wall time: the initiator's clock and ours are compared, not our monotonic timers (item 6).
+    if (Math.abs(this.wall(now) - parsed.timestamp) > this.config.helloMaxSkew) return this.drop('stale-hello', from)
+    if (this.responder.hellos.seen(parsed.nonce, now)) return this.drop('replayed-hello', from)
     if (this.sessions.has(sessionKeyAt(pkt, 0)) || this.pending.has(sessionKeyAt(pkt, 0))) return this.drop('session-id-collision', from)
     if (this.sessions.size >= this.config.maxSessions) {
       this.drop('too-many-sessions', from)
-      this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.TOO_MANY_SESSIONS, this.group.helloMacKey) })
+      this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.TOO_MANY_SESSIONS, this.#group.helloMacKey) })
       return
     }
-    const keys = this.responder.cookieKeys(now)
+    const ck = this.responder.cookieKeys
     const load = this.responder.meter(now)
+    const hellos = this.responder.hellos
+    // A nonce is remembered while its HELLO could be accepted: within the skew window, or
+    // (with a token) no longer than the token is valid.
+    let expiry = now + 2 * this.config.helloMaxSkew
     if (parsed.token) {
-      if (!checkRetryToken(keys, parsed.token, now, this.config.handshakeTimeout, parsed.sessionId, from.key)) return this.drop('bad-token', from)
-    } else if (this.requireRetry || load > this.config.retryThreshold) {
-      // Under load: prove the address first, before we spend a Diffie-Hellman on it.
+      if (!checkRetryToken(ck.opening(now).map((g) => g.token), parsed.token, now, this.config.handshakeTimeout, parsed.sessionId, from.key)) return this.drop('bad-token', from)
+      expiry = Math.min(expiry, now + this.config.handshakeTimeout + 1000)
+    } else if (this.requireRetry || load > this.config.retryThreshold || hellos.underLoad) {
+      // Under load: prove the address first, before we spend a Diffie-Hellman on it, and
+      // before the HELLO takes a place in the replay cache (item 7).
       this.counters.retriesSent++
-      this.outbox.push({ to: from, data: createRetry(parsed, createRetryToken(keys[0]!, now, parsed.sessionId, from.key), this.group.helloMacKey) })
+      this.outbox.push({ to: from, data: createRetry(parsed, createRetryToken(ck.sealing(now).token, now, parsed.sessionId, from.key), this.#group.helloMacKey) })
       return
     }
+    const verdict = hellos.remember(parsed.nonce, from.key, expiry, now)
+    if (verdict !== 'ok') return this.drop(verdict === 'replayed' ? 'replayed-hello' : `hello-${verdict}`, from)
     const suite = chooseSuite(parsed.suites, this.config.ciphers)
     if (!suite) {
       this.drop('no-common-cipher', from)
-      this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.HANDSHAKE_FAILURE, this.group.helloMacKey) })
+      this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.HANDSHAKE_FAILURE, this.#group.helloMacKey) })
       return
     }
     const challenge = createChallenge(
-      { group: this.group, identity: this.identity },
+      { group: this.#group, identity: this.#identity },
       parsed,
       suite as CipherSuite,
       { name: this.config.name, params: this.localParams(false, from) },
-      keys[0]!,
+      ck.sealing(now).cookie,
       from.key,
       now,
       this.random,
@@ -357,15 +414,20 @@ export class Endpoint {
       return
     }
     if (!this.acceptingConnections) return this.drop('not-accepting', from)
-    const out = consumeAuthProof(pkt, this.responder.cookieKeys(now), from.key, now, this.config.handshakeTimeout)
+    // Item 1: an AUTH_PROOF is accepted once, whether or not its session still exists.
+    const nonce = cookieNonceOf(pkt)
+    if (nonce && this.responder.accepted.has(nonce, now)) return this.drop('proof-replayed', from)
+    const out = consumeAuthProof(pkt, this.responder.cookieKeys.opening(now).map((g) => g.cookie), from.key, now, this.config.handshakeTimeout, this.random)
     if (out.kind === 'drop') return this.drop(`proof-${out.reason}`, from)
     const r = out.result
     if (r.peer.params.bareMode && !from.reliable) return this.drop('bad-params', from)
     if (this.sessions.size >= this.config.maxSessions) {
       this.drop('too-many-sessions', from)
-      this.outbox.push({ to: from, data: createHandshakeError(r.sessionId, new Uint8Array(HELLO_NONCE_SIZE), WireError.TOO_MANY_SESSIONS, this.group.helloMacKey) })
+      this.outbox.push({ to: from, data: createHandshakeError(r.sessionId, new Uint8Array(HELLO_NONCE_SIZE), WireError.TOO_MANY_SESSIONS, this.#group.helloMacKey) })
       return
     }
+    // Kept until the cookie could no longer be accepted (consumeAuthProof's age check).
+    if (!this.responder.accepted.add(out.cookieNonce, out.cookieIssued + this.config.handshakeTimeout + 1, now)) return this.drop('proof-store-full', from)
     const session = new Session(
       { result: r, isInitiator: false, config: this.config, aead: this.aead, address: from, localParams: this.localParams(r.peer.params.bareMode, from), now, random: this.random },
       this.wake,
@@ -401,6 +463,11 @@ export class Endpoint {
         }
         const key = sessionKeyAt(slab, off)
         const s = this.sessions.get(key)
+        if ((!s || !sessionIdEquals(slab, off, s.id)) && type === PacketType.FINAL) {
+          this.onFinal(now, slab, offsets, lengths, i, from)
+          i++
+          continue
+        }
         if (!s || !sessionIdEquals(slab, off, s.id)) {
           this.drop('unknown-session', from[i]!)
           i++
@@ -480,6 +547,7 @@ export class Endpoint {
   }
 
   handleTimeout(now: number): void {
+    this.responder.cookieKeys.onTimeout(now)
     for (const p of [...this.pending.values()]) {
       if (now >= p.deadline) {
         this.fail(
@@ -550,6 +618,8 @@ export class Endpoint {
   pollTimeout(now: number): number {
     let t = Infinity
     if (this.outbox.length) return now
+    // Cookie keys are retired and wiped on time, even on an idle node (item 3).
+    t = this.responder.cookieKeys.deadline()
     for (const p of this.pending.values()) t = Math.min(t, p.deadline, p.nextSend)
     for (const s of this.sessions.values()) {
       const st = s.pollTimeout(now, !this.blockedPaths.has(s.address.key))

@@ -34,6 +34,13 @@ const dec = new TextDecoder()
 export const HELLO_NONCE_SIZE = 16
 export const TOKEN_SIZE = 32
 export const MAX_NAME_BYTES = 64
+/**
+ * Responder random carried in clear at the end of every FINAL and mixed into the key schedule
+ * (MixHash, MixKey) before Split: the traffic keys of an accepted AUTH_PROOF are new every
+ * time it is accepted, so no bug in replay detection can make the responder reuse a key and
+ * nonce (issue 10, item 1). It need not be secret: the keys still depend on every DH and the PSK.
+ */
+export const FINAL_RANDOM_SIZE = 32
 const COOKIE_PLAIN_SIZE = 32 + 32 + 32 + 32 + 1 + 8 + 1
 export const COOKIE_SIZE = 12 + COOKIE_PLAIN_SIZE + 16
 const PROLOGUE = enc.encode('STT v1 handshake')
@@ -53,6 +60,8 @@ export interface HandshakeResult {
   r2i: Uint8Array
   /** Final transcript hash: unique to this session. */
   transcript: Uint8Array
+  /** The responder's FINAL random (§3.6), mixed into the keys; trails every FINAL. */
+  finalRandom: Uint8Array
   peerNodeId: Uint8Array
   peerStaticKey: Uint8Array
   peer: HandshakePayload
@@ -111,9 +120,17 @@ function helloTranscript(psk: Uint8Array, sessionId: Uint8Array, ePub: Uint8Arra
 // Initiator
 // ---------------------------------------------------------------------------------------
 
+/** What the initiator knows after a valid CHALLENGE; the traffic keys wait for FINAL's random. */
+export interface ProvenResponder {
+  suite: CipherSuite
+  peerNodeId: Uint8Array
+  peerStaticKey: Uint8Array
+  peer: HandshakePayload
+}
+
 export type ChallengeOutcome =
   | { kind: 'retry'; token: Uint8Array }
-  | { kind: 'proof'; packet: Uint8Array; result: HandshakeResult }
+  | { kind: 'proof'; packet: Uint8Array; responder: ProvenResponder }
   | { kind: 'drop'; reason: string }
 
 export type ErrorOutcome = { kind: 'error'; code: number; versions: number[] } | { kind: 'drop'; reason: string }
@@ -127,7 +144,10 @@ export class InitiatorHandshake {
   private attempt = 0
   /** AUTH_PROOF bytes, kept to retransmit identically until FINAL arrives. */
   proof: Uint8Array | null = null
-  result: HandshakeResult | null = null
+  /** Set once a CHALLENGE proved the responder holds the seed (and its static key). */
+  responder: ProvenResponder | null = null
+  /** Symmetric state after AUTH_PROOF (ck, h, k, n), finished by FINAL's random. */
+  private afterProof: { ck: Uint8Array; h: Uint8Array; k: Uint8Array; n: number } | null = null
 
   constructor(
     private readonly keys: HandshakeKeys,
@@ -182,7 +202,7 @@ export class InitiatorHandshake {
       this.token = token.slice()
       return { kind: 'retry', token: this.token }
     }
-    if (this.result) return { kind: 'drop', reason: 'duplicate' }
+    if (this.responder) return { kind: 'drop', reason: 'duplicate' }
     const eR = r.bytes(32)
     const encS = r.bytes(48)
     const payLen = (r.u8() << 8) | r.u8()
@@ -205,6 +225,8 @@ export class InitiatorHandshake {
     const plain = s.decryptAndHash(encPayload)
     const decoded = plain && decodePayload(plain, true)
     if (!decoded || !decoded.suite) return { kind: 'drop', reason: 'auth' }
+    // Issue 10, item 10: a suite we did not offer is a protocol violation (or a downgrade).
+    if (!this.suites.subarray(1).includes(SUITE_ID[decoded.suite])) return { kind: 'drop', reason: 'bad-suite' }
 
     // Message 3: s, se, payload.
     const encSI = s.encryptAndHash(this.keys.identity.staticKey.publicKey)
@@ -212,7 +234,7 @@ export class InitiatorHandshake {
     if (!se) return { kind: 'drop', reason: 'bad-key' }
     s.mixKey(se)
     const encPI = s.encryptAndHash(encodePayload(this.payload))
-    const split = s.split()
+    this.afterProof = { ck: s.ck, h: s.h, k: s.key!, n: s.counter }
 
     const pktLen = HEADER_SIZE + 1 + cookie.length + encSI.length + 2 + encPI.length
     const out = new Uint8Array(pktLen)
@@ -226,17 +248,23 @@ export class InitiatorHandshake {
     out[pos++] = encPI.length & 0xff
     out.set(encPI, pos)
     this.proof = out
-    this.result = {
-      sessionId: this.sessionId,
-      suite: decoded.suite,
-      i2r: split.i2r,
-      r2i: split.r2i,
-      transcript: s.h,
-      peerNodeId: nodeIdOf(sR),
-      peerStaticKey: sR,
-      peer: decoded.payload,
-    }
-    return { kind: 'proof', packet: out, result: this.result }
+    this.responder = { suite: decoded.suite, peerNodeId: nodeIdOf(sR), peerStaticKey: sR, peer: decoded.payload }
+    return { kind: 'proof', packet: out, responder: this.responder }
+  }
+
+  /**
+   * The traffic secrets for the responder random `finalRandom` that trails a FINAL. Does not
+   * change this handshake: a forged FINAL (wrong random) yields keys under which it does not
+   * authenticate, and the caller drops it and keeps waiting.
+   */
+  finish(finalRandom: Uint8Array): HandshakeResult | null {
+    const a = this.afterProof
+    const r = this.responder
+    if (!a || !r || finalRandom.length !== FINAL_RANDOM_SIZE) return null
+    const s = SymmetricState.restore(a.ck, a.h, a.k, a.n)
+    mixFinalRandom(s, finalRandom)
+    const split = s.split()
+    return { sessionId: this.sessionId, i2r: split.i2r, r2i: split.r2i, transcript: s.h, finalRandom: finalRandom.slice(), ...r }
   }
 
   /** A handshake-phase ERROR from the responder (§3.6). */
@@ -249,6 +277,10 @@ export class InitiatorHandshake {
       const mac = mac16(this.keys.group.helloMacKey, pkt.subarray(0, parsed.macOffset))
       if (!constantTimeEqual(mac, pkt.subarray(parsed.macOffset))) return { kind: 'drop', reason: 'bad-mac' }
     } else if (parsed.code !== AUTH_FAILED_CODE) {
+      return { kind: 'drop', reason: 'unauthenticated-error' }
+    } else if (this.responder) {
+      // Issue 10, item 5: a valid CHALLENGE proved the responder holds the seed, so an
+      // unkeyed AUTHENTICATION_FAILED can only be forged (HELLO nonces travel in clear).
       return { kind: 'drop', reason: 'unauthenticated-error' }
     }
     return { kind: 'error', code: parsed.code, versions: parsed.versions }
@@ -332,7 +364,10 @@ export function chooseSuite(offered: Uint8Array, allowed: CipherSuite[]): Cipher
   return null
 }
 
-/** Address-validation token for RETRY: ts u64 | HMAC(key, ts | session id | address)[:24]. */
+/**
+ * Address-validation token for RETRY: ts u64 | HMAC(key, ts | session id | address)[:24].
+ * `key` is the token subkey of a cookie key generation (cookie-keys.ts), never the cookie key.
+ */
 export function createRetryToken(key: Uint8Array, now: number, sessionId: Uint8Array, addrKey: string): Uint8Array {
   const t = new Uint8Array(TOKEN_SIZE)
   writeU64(t, 0, Math.floor(now))
@@ -430,7 +465,19 @@ function cookieAad(sessionId: Uint8Array, addrKey: string): Uint8Array {
   return out
 }
 
-export type ProofOutcome = { kind: 'ok'; result: HandshakeResult } | { kind: 'drop'; reason: string }
+/** Both roles: the FINAL random enters the transcript and the chaining key just before Split(). */
+function mixFinalRandom(s: SymmetricState, finalRandom: Uint8Array): void {
+  s.mixHash(finalRandom)
+  s.mixKey(finalRandom)
+}
+
+/** The cookie's nonce (its first 12 bytes): unique per CHALLENGE, the key of the accepted-handshake store. */
+export function cookieNonceOf(authProof: Uint8Array): Uint8Array | null {
+  if (authProof.length < HEADER_SIZE + 1 + COOKIE_SIZE || authProof[HEADER_SIZE] !== COOKIE_SIZE) return null
+  return authProof.subarray(HEADER_SIZE + 1, HEADER_SIZE + 1 + 12)
+}
+
+export type ProofOutcome = { kind: 'ok'; result: HandshakeResult; cookieNonce: Uint8Array; cookieIssued: number } | { kind: 'drop'; reason: string }
 
 /**
  * Verifies AUTH_PROOF against the cookie it carries; derives the traffic secrets. The cookie
@@ -443,6 +490,7 @@ export function consumeAuthProof(
   addrKey: string,
   now: number,
   maxCookieAgeMs: number,
+  random: (n: number) => Uint8Array,
 ): ProofOutcome {
   const sessionId = pkt.slice(3, 3 + SESSION_ID_SIZE)
   const r = new Reader(pkt, HEADER_SIZE, pkt.length)
@@ -464,6 +512,7 @@ export function consumeAuthProof(
   if (!suite) return { kind: 'drop', reason: 'bad-cookie' }
   const eR = x25519FromPrivate(plain.subarray(0, 32))
   const s = SymmetricState.restore(plain.slice(32, 64), plain.slice(64, 96), plain.slice(96, 128), plain[128]!)
+  plain.fill(0) // the cookie's plaintext holds e_r's private key and the chaining key
   const sI = s.decryptAndHash(encSI)
   if (!sI) return { kind: 'drop', reason: 'auth' }
   const se = x25519(eR.privateKey, sI)
@@ -472,15 +521,20 @@ export function consumeAuthProof(
   const plainPI = s.decryptAndHash(encPI)
   const decoded = plainPI && decodePayload(plainPI, false)
   if (!decoded) return { kind: 'drop', reason: 'auth' }
+  const finalRandom = random(FINAL_RANDOM_SIZE)
+  mixFinalRandom(s, finalRandom)
   const split = s.split()
   return {
     kind: 'ok',
+    cookieNonce: cookie.slice(0, 12),
+    cookieIssued: issued,
     result: {
       sessionId,
       suite,
       i2r: split.i2r,
       r2i: split.r2i,
       transcript: s.h,
+      finalRandom,
       peerNodeId: nodeIdOf(sI),
       peerStaticKey: sI,
       peer: decoded.payload,

@@ -23,10 +23,22 @@ export function nextKey(aead: AeadBackend, suite: CipherSuite, k: DirectionKey):
   return makeKey(aead, suite, hkdf(k.secret, 'STT v1', 'ku', 32), k.phase === 0 ? 1 : 0)
 }
 
-/** Receive-side key state: current, previous (for late packets) and the next one (lazily). */
+/** Zeroes a direction's secret and releases its AEAD key (issue 10, item 9). */
+export function destroyKey(k: DirectionKey): void {
+  k.secret.fill(0)
+  k.key.destroy()
+}
+
+/**
+ * Receive-side key state: current, previous (for late packets) and the next one (lazily).
+ * The previous key is dropped 3 PTO after the peer's first packet under the new one
+ * (RFC 9001 §6.5): later packets of the old phase are forgeries or hopelessly late.
+ */
 export class ReceiveKeys {
   current: DirectionKey
   previous: DirectionKey | null = null
+  /** When `previous` is dropped (Infinity: none held). */
+  previousUntil = Infinity
   private nextCache: DirectionKey | null = null
   /** First packet number received under `current` (older ones with the other phase use `previous`). */
   firstPnOfCurrent = 0
@@ -52,17 +64,28 @@ export class ReceiveKeys {
   }
 
   /** Called once a packet opened with next() authenticated: the peer updated its keys. */
-  advance(pn: number): void {
-    this.previous?.key.destroy()
+  advance(pn: number, dropPreviousAt: number): void {
+    if (this.previous) destroyKey(this.previous)
     this.previous = this.current
+    this.previousUntil = dropPreviousAt
     this.current = this.next()
     this.nextCache = null
     this.firstPnOfCurrent = pn
   }
 
+  /** Drops the previous key once its time is up. */
+  expire(now: number): void {
+    if (this.previous && now >= this.previousUntil) {
+      destroyKey(this.previous)
+      this.previous = null
+      this.previousUntil = Infinity
+    }
+  }
+
   destroy(): void {
-    this.current.key.destroy()
-    this.previous?.key.destroy()
-    this.nextCache?.key.destroy()
+    destroyKey(this.current)
+    if (this.previous) destroyKey(this.previous)
+    if (this.nextCache) destroyKey(this.nextCache)
+    this.previous = this.nextCache = null
   }
 }

@@ -8,9 +8,12 @@
  * Outbound: `nextPacketNumber` / `phaseFlags` for the header, `seal` for a whole batch.
  */
 import type { AeadBackend, CipherSuite } from '../crypto/aead.js'
+import { constantTimeEqual } from '../crypto/primitives.js'
+import { INTEGRITY_LIMIT } from './aead-limits.js'
 import { AEAD_TAG_SIZE, FLAGS_OFFSET, HEADER_SIZE, HeaderFlag, PacketType, PN_OFFSET, TYPE_OFFSET } from './constants.js'
+import { FINAL_RANDOM_SIZE } from './handshake.js'
 import { readU64 } from './header.js'
-import { type DirectionKey, makeKey, nextKey, ReceiveKeys } from './packet-keys.js'
+import { destroyKey, type DirectionKey, makeKey, nextKey, ReceiveKeys } from './packet-keys.js'
 import { ReplayWindow } from './replay.js'
 import type { SessionCounters } from './session-stats.js'
 
@@ -18,8 +21,18 @@ import type { SessionCounters } from './session-stats.js'
 const OPEN_CHUNK = 256
 
 export interface KeyLimits {
+  /** Packets per send key: the configured value capped by the suite (aead-limits.ts). */
   rekeyAfterPackets: number
   rekeyAfterMs: number
+  /** Failed decryptions over all keys before the session must close (RFC 9001 §6.6). */
+  integrityLimit: number
+}
+
+/** The FINAL random (§3.6) and who checks or sends it. */
+export interface FinalTrailer {
+  random: Uint8Array
+  /** Initiator: FINALs are accepted (their trailer must match); responder: none are. */
+  accept: boolean
 }
 
 /**
@@ -42,6 +55,8 @@ export class PacketSpace {
   private readonly openOffsets = new Uint32Array(OPEN_CHUNK)
   private readonly openLengths = new Uint32Array(OPEN_CHUNK)
   private readonly openIndex = new Uint32Array(OPEN_CHUNK)
+  /** Packets that failed authentication, over all keys (integrity limit). */
+  private authFailures = 0
 
   constructor(
     private readonly aead: AeadBackend,
@@ -53,6 +68,9 @@ export class PacketSpace {
     private readonly counters: SessionCounters,
     /** A key update happened in one direction (the session reports it as an event). */
     private readonly onKeyUpdate: (direction: 'send' | 'receive') => void,
+    private readonly final: FinalTrailer,
+    /** How long the previous receive key is kept after a peer's update (3 PTO, RFC 9001 §6.5). */
+    private readonly previousKeyLifetime: () => number,
   ) {
     this.sendKey = makeKey(aead, suite, sendSecret, 0)
     this.recvKeys = new ReceiveKeys(aead, suite, recvSecret)
@@ -64,11 +82,27 @@ export class PacketSpace {
     return this.replay.largest
   }
 
+  /** True once more packets failed authentication than the suite allows: the session must close. */
+  get integrityLimitReached(): boolean {
+    return this.authFailures >= this.limits.integrityLimit
+  }
+
+  /** When the previous receive key is dropped (Infinity: none held). */
+  get previousKeyDeadline(): number {
+    return this.recvKeys.previousUntil
+  }
+
+  /** Drops the previous receive key once its time is up. */
+  expire(now: number): void {
+    this.recvKeys.expire(now)
+  }
+
   /**
    * Opens packets [first, first+count) of the batch in place and calls `opened` for each
    * authenticated one. Returns how many authenticated.
    */
-  open(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, opened: OpenedPacket): number {
+  open(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, opened: OpenedPacket): number {
+    this.recvKeys.expire(now)
     let accepted = 0
     // Group packets by the key that should open them (nearly always one group).
     let i = first
@@ -78,14 +112,22 @@ export class PacketSpace {
       let key: DirectionKey | null = null
       for (; i < end && n < OPEN_CHUNK; i++) {
         const off = offsets[i]!
-        const len = lengths[i]!
-        if (len < HEADER_SIZE + AEAD_TAG_SIZE + 1) {
-          this.counters.drop('truncated')
-          continue
-        }
+        let len = lengths[i]!
         const type = slab[off + TYPE_OFFSET]!
         if (type !== PacketType.DATA && type !== PacketType.FINAL) {
           this.counters.drop('unexpected-type')
+          continue
+        }
+        if (type === PacketType.FINAL) {
+          // Only the responder sends FINAL; its trailing random must be the one our keys used.
+          if (!this.final.accept || len < FINAL_RANDOM_SIZE || !constantTimeEqual(slab.subarray(off + len - FINAL_RANDOM_SIZE, off + len), this.final.random)) {
+            this.counters.drop('final-random')
+            continue
+          }
+          len -= FINAL_RANDOM_SIZE
+        }
+        if (len < HEADER_SIZE + AEAD_TAG_SIZE + 1) {
+          this.counters.drop('truncated')
           continue
         }
         const pn = readU64(slab, off + PN_OFFSET)
@@ -106,6 +148,9 @@ export class PacketSpace {
       for (let j = 0; j < n; j++) {
         if (!this.statusScratch[j]) {
           this.counters.drop('auth')
+          // RFC 9001 §6.6: past the integrity limit forgeries may start to succeed; the
+          // session closes (the caller checks integrityLimitReached).
+          if (++this.authFailures >= this.limits.integrityLimit) return accepted
           continue
         }
         const off = this.openOffsets[j]!
@@ -114,7 +159,7 @@ export class PacketSpace {
           this.counters.drop('replay')
           continue
         }
-        if (key !== this.recvKeys.current && key !== this.recvKeys.previous) this.onPeerKeyUpdate(pn)
+        if (key !== this.recvKeys.current && key !== this.recvKeys.previous) this.onPeerKeyUpdate(pn, now)
         else if (key === this.recvKeys.current && !this.updateConfirmed && key.phase === this.sendKey.phase) this.updateConfirmed = true
         accepted++
         if (!opened(pn, off, this.openLengths[j]!, this.openIndex[j]!)) return accepted
@@ -123,8 +168,8 @@ export class PacketSpace {
     return accepted
   }
 
-  private onPeerKeyUpdate(pn: number): void {
-    this.recvKeys.advance(pn)
+  private onPeerKeyUpdate(pn: number, now: number): void {
+    this.recvKeys.advance(pn, now + this.previousKeyLifetime())
     this.counters.keyUpdates++
     this.onKeyUpdate('receive')
     // The peer moved to a new phase: follow it (RFC 9001 §6.2) unless we already did.
@@ -143,9 +188,18 @@ export class PacketSpace {
     return this.sendKey.phase ? HeaderFlag.KEY_PHASE : 0
   }
 
-  /** Seals packets [0, n) of the slab (headers written) with the current send key, in place. */
-  seal(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, n: number): void {
+  /**
+   * Seals packets [0, n) of the slab (headers written) with the current send key, in place.
+   * Packet `finalAt` (a FINAL; -1: none) then gets the FINAL random appended after its tag
+   * (the caller left room for it); its length grows by FINAL_RANDOM_SIZE.
+   */
+  seal(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, n: number, finalAt = -1): void {
     this.sendKey.key.sealBatch(slab, offsets, lengths, n, HEADER_SIZE)
+    if (finalAt >= 0) {
+      slab.set(this.final.random, offsets[finalAt]! + lengths[finalAt]!)
+      lengths[finalAt]! += FINAL_RANDOM_SIZE
+      this.counters.bytesSent += FINAL_RANDOM_SIZE
+    }
   }
 
   /**
@@ -162,7 +216,7 @@ export class PacketSpace {
   private updateSendKey(initiated: boolean): void {
     const old = this.sendKey
     this.sendKey = nextKey(this.aead, this.suite, old)
-    old.key.destroy()
+    destroyKey(old)
     this.packetsUnderKey = 0
     this.updateConfirmed = !initiated
     this.counters.keyUpdates++
@@ -171,7 +225,7 @@ export class PacketSpace {
 
   /** Wipes every key (the session ended). */
   destroy(): void {
-    this.sendKey.key.destroy()
+    destroyKey(this.sendKey)
     this.recvKeys.destroy()
   }
 }

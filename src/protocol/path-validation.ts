@@ -1,75 +1,166 @@
 /**
- * Path validation for roaming and migration (RFC 9000 §8.2 in spirit, with STT's KEEP_ALIVE /
- * KEEP_ALIVE_ACK as challenge and response): an authenticated, newest packet from a new
- * address makes that address a candidate; a KEEP_ALIVE with fresh random bytes goes to it;
- * only the echo of those bytes, arriving from that address, moves the session. An on-path
- * attacker re-sending a captured packet from elsewhere therefore cannot redirect a session.
+ * Path validation for roaming and migration (RFC 9000 §8.2 and §9.3, with STT's KEEP_ALIVE /
+ * KEEP_ALIVE_ACK as challenge and response; docs/PROTOCOL.md §2.1):
+ *
+ * - An authenticated, newest packet from a new address makes it a *candidate*: a KEEP_ALIVE
+ *   with fresh random bytes goes to it, and only the echo of those bytes arriving from that
+ *   address moves the session. Until then traffic stays on the current address. Everything
+ *   sent to a candidate, retries included, stays within 3x what came from it (amplification.ts).
+ * - When the session moves because the *peer's* address changed (an apparent migration), the
+ *   address it left becomes `previous` and is validated too (RFC 9000 §9.3.3): an attacker who
+ *   raced copies of the peer's packets from its own address cannot keep the session, because
+ *   once the old path echoes its challenge, the newest authenticated packet from it moves the
+ *   session back. `previous` is forgotten after 3 PTO; after that, packets from it start an
+ *   ordinary validation. Packets arriving on `previous` before its validation are in flight
+ *   on the path just left and start nothing (following them would bounce the session).
+ * - After our own migration (session.migrate) the old address is `previous` without a
+ *   challenge and without expiry: the peer follows us once it validates our new address.
  */
 import type { PeerAddress } from '../net-types.js'
+import { AmplificationBudget } from './amplification.js'
 import { KEEP_ALIVE_DATA_SIZE } from './frames.js'
 
-/** Challenges sent to one candidate before it is given up. */
+/** Challenges sent to one address before it is given up. */
 const MAX_CHALLENGES = 5
+/** RFC 9000 §9.3.3 / §9.4: the path left behind is kept for this many PTOs. */
+const PREVIOUS_PATH_PTOS = 3
+
+export interface PathProbe {
+  address: PeerAddress
+  challenge: Uint8Array
+  due: boolean
+  retryAt: number
+  tries: number
+  /** Null for an address validated before (the path just left): no amplification limit. */
+  budget: AmplificationBudget | null
+}
+
+interface PreviousPath {
+  address: PeerAddress
+  /** Challenge to the old path (apparent migrations only). */
+  probe: PathProbe | null
+  validated: boolean
+  until: number
+}
+
+function probe(address: PeerAddress, random: (n: number) => Uint8Array, budget: AmplificationBudget | null): PathProbe {
+  return { address, challenge: random(KEEP_ALIVE_DATA_SIZE), due: true, retryAt: Infinity, tries: 0, budget }
+}
+
+function matches(p: PathProbe, data: Uint8Array): boolean {
+  let d = 0
+  for (let i = 0; i < KEEP_ALIVE_DATA_SIZE; i++) d |= data[i]! ^ p.challenge[i]!
+  return d === 0
+}
 
 export class PathValidation {
-  candidate: PeerAddress | null = null
-  challenge: Uint8Array | null = null
-  /** A challenge should go out with the next transmit. */
-  due = false
-  /** When to re-send the challenge (Infinity: not waiting). */
-  retryAt = Infinity
-  private tries = 0
+  private cand: PathProbe | null = null
+  private prev: PreviousPath | null = null
+
+  /** Smallest challenge packet: header + KEEP_ALIVE frame + AEAD tag. */
+  constructor(private readonly minChallengeBytes: number) {}
+
+  get candidate(): PeerAddress | null {
+    return this.cand?.address ?? null
+  }
+
+  get previous(): PeerAddress | null {
+    return this.prev?.address ?? null
+  }
+
+  /** The candidate's budget (tests and stats). */
+  get candidateBudget(): AmplificationBudget | null {
+    return this.cand?.budget ?? null
+  }
+
+  private sendable(p: PathProbe | null | undefined): p is PathProbe {
+    return !!p && p.due && (!p.budget || p.budget.allowance >= this.minChallengeBytes)
+  }
+
+  /** A challenge can go out now. */
+  get due(): boolean {
+    return this.sendable(this.cand) || this.sendable(this.prev?.probe)
+  }
+
+  /** The probe to send now (candidate first), or null. */
+  next(): PathProbe | null {
+    if (this.sendable(this.cand)) return this.cand
+    const pp = this.prev?.probe
+    return this.sendable(pp) ? pp : null
+  }
+
   /**
-   * The address the session moved away from last: packets still in flight on it are not a
-   * new path (following them would bounce the session back).
+   * An authenticated packet of `len` bytes arrived from `from`. Starts validating a new path
+   * when it is one. Returns the address to move back to when `from` is the validated previous
+   * path and the packet is the newest (RFC 9000 §9.3.3), else null.
    */
-  previous: PeerAddress | null = null
-
-  /**
-   * An authenticated packet arrived from `from`. Starts validating it when it is a new path:
-   * not the current address, not the one just left, the newest packet, and (for a session
-   * that relies on its transport for delivery) a reliable transport.
-   */
-  consider(from: PeerAddress, current: PeerAddress, newest: boolean, bare: boolean, random: (n: number) => Uint8Array): void {
-    if (from.key === current.key || from.key === this.previous?.key || !newest || this.candidate?.key === from.key) return
-    if (bare && !from.reliable) return
-    this.candidate = from
-    this.challenge = random(KEEP_ALIVE_DATA_SIZE)
-    this.due = true
-    this.tries = 0
-    this.retryAt = Infinity
-  }
-
-  /** A KEEP_ALIVE_ACK with `data` arrived from `from`: the validated candidate, or null. */
-  validated(data: Uint8Array, from: PeerAddress | null): PeerAddress | null {
-    const c = this.candidate
-    const ch = this.challenge
-    if (!c || !ch || !from || from.key !== c.key) return null
-    for (let i = 0; i < KEEP_ALIVE_DATA_SIZE; i++) if (data[i] !== ch[i]) return null
-    return c
-  }
-
-  /** The session moved (validated path, or its own migration) away from `old`. */
-  moved(old: PeerAddress): void {
-    this.previous = old
-    this.candidate = null
-    this.challenge = null
-    this.due = false
-    this.retryAt = Infinity
-  }
-
-  /** A challenge was just sent: schedule the next try after `wait` ms, or give up. */
-  sent(now: number, wait: number): void {
-    this.due = false
-    this.tries++
-    this.retryAt = this.tries >= MAX_CHALLENGES ? Infinity : now + wait
-  }
-
-  /** Timer: re-send when due. */
-  onTimeout(now: number): void {
-    if (now >= this.retryAt) {
-      this.retryAt = Infinity
-      this.due = true
+  consider(from: PeerAddress, current: PeerAddress, newest: boolean, bare: boolean, len: number, random: (n: number) => Uint8Array): PeerAddress | null {
+    if (from.key === current.key) return null
+    if (this.prev && from.key === this.prev.address.key) return this.prev.validated && newest ? this.prev.address : null
+    if (this.cand && from.key === this.cand.address.key) {
+      this.cand.budget?.onReceived(len)
+      return null
     }
+    if (!newest) return null
+    if (bare && !from.reliable) return null
+    const budget = new AmplificationBudget()
+    budget.onReceived(len)
+    this.cand = probe(from, random, budget)
+    return null
+  }
+
+  /**
+   * A KEEP_ALIVE_ACK echoing `data` arrived from `from` in a packet that was (or was not) the
+   * newest. Returns the address to move to: the validated candidate, or the previous path
+   * once it is validated and this packet is the newest; else null.
+   */
+  validated(data: Uint8Array, from: PeerAddress | null, newest: boolean): PeerAddress | null {
+    if (!from) return null
+    const c = this.cand
+    if (c && from.key === c.address.key && matches(c, data)) return c.address
+    const p = this.prev
+    if (p?.probe && from.key === p.address.key && matches(p.probe, data)) {
+      p.validated = true
+      p.probe = null
+      return newest ? p.address : null
+    }
+    return null
+  }
+
+  /**
+   * The session moved away from `old`. `apparent`: because the peer's address changed (the old
+   * path is then validated too and remembered for 3 PTO); otherwise our own migration.
+   */
+  moved(old: PeerAddress, apparent: boolean, now: number, pto: number, random: (n: number) => Uint8Array): void {
+    this.cand = null
+    this.prev = apparent
+      ? { address: old, probe: probe(old, random, null), validated: false, until: now + PREVIOUS_PATH_PTOS * pto }
+      : { address: old, probe: null, validated: false, until: Infinity }
+  }
+
+  /** A challenge to `p` of `bytes` was just sent: schedule the next try after `wait` ms, or give up. */
+  sent(p: PathProbe, bytes: number, now: number, wait: number): void {
+    p.due = false
+    p.tries++
+    p.budget?.onSent(bytes)
+    p.retryAt = p.tries >= MAX_CHALLENGES ? Infinity : now + wait
+  }
+
+  /** Next time onTimeout has work. */
+  get retryAt(): number {
+    let t = Math.min(this.cand?.retryAt ?? Infinity, this.prev?.probe?.retryAt ?? Infinity)
+    if (this.prev) t = Math.min(t, this.prev.until)
+    return t
+  }
+
+  /** Timer: re-send challenges when due; forget the previous path after 3 PTO. */
+  onTimeout(now: number): void {
+    for (const p of [this.cand, this.prev?.probe]) {
+      if (p && now >= p.retryAt) {
+        p.retryAt = Infinity
+        p.due = true
+      }
+    }
+    if (this.prev && now >= this.prev.until) this.prev = null
   }
 }

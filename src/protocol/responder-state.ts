@@ -1,60 +1,28 @@
 /**
  * The little state a responder keeps for handshakes without keeping per-handshake state:
- * rotating cookie keys (sealing CHALLENGE cookies and RETRY tokens), the HELLO replay cache,
- * a handshake-rate meter that decides when to require address validation (RETRY), and a
- * token bucket bounding unauthenticated AUTH_FAILED replies.
+ * cookie keys (cookie-keys.ts), the HELLO replay cache (hello-cache.ts), the accepted
+ * AUTH_PROOFs (handshake-replay.ts), a handshake-rate meter that decides when to require
+ * address validation (RETRY), and a token bucket bounding unauthenticated AUTH_FAILED replies.
  */
+import { CookieKeys } from './cookie-keys.js'
+import { AcceptedHandshakes } from './handshake-replay.js'
+import { HelloCache } from './hello-cache.js'
 
-/** Cookie keys rotate this often; the previous key stays valid for one more period. */
-export const COOKIE_KEY_LIFETIME_MS = 120_000
-/** At most this many HELLO nonces are remembered (bounded memory under a flood of valid HELLOs). */
-export const MAX_HELLO_CACHE = 65_536
+export { COOKIE_KEY_LIFETIME_MS } from './cookie-keys.js'
 /** Unauthenticated error replies per second (they could otherwise be abused for reflection). */
 export const AUTH_FAILED_REPLIES_PER_SECOND = 20
 
 export class ResponderState {
-  private current: Uint8Array
-  private previous: Uint8Array
-  private rotatedAt: number
-  private readonly seen = new Map<string, number>()
+  readonly cookieKeys: CookieKeys
+  readonly hellos = new HelloCache()
+  readonly accepted = new AcceptedHandshakes()
   private windowStart = 0
   private windowCount = 0
   private replyTokens = AUTH_FAILED_REPLIES_PER_SECOND
   private replyRefill = 0
 
-  constructor(
-    private readonly random: (n: number) => Uint8Array,
-    now: number,
-    private readonly maxSkew: number,
-  ) {
-    this.current = random(32)
-    this.previous = random(32)
-    this.rotatedAt = now
-  }
-
-  /** Keys that open cookies/tokens now, newest first. */
-  cookieKeys(now: number): Uint8Array[] {
-    if (now - this.rotatedAt >= COOKIE_KEY_LIFETIME_MS) {
-      this.previous = this.current
-      this.current = this.random(32)
-      this.rotatedAt = now
-    }
-    return [this.current, this.previous]
-  }
-
-  /** Records a HELLO nonce; false when it was seen within the skew window (a replay). */
-  rememberHello(nonce: Uint8Array, now: number): boolean {
-    const k = Buffer.from(nonce.buffer, nonce.byteOffset, nonce.byteLength).toString('base64')
-    const exp = this.seen.get(k)
-    if (exp !== undefined && exp > now) return false
-    if (this.seen.size >= MAX_HELLO_CACHE) this.prune(now)
-    if (this.seen.size >= MAX_HELLO_CACHE) return false
-    this.seen.set(k, now + 2 * this.maxSkew)
-    return true
-  }
-
-  private prune(now: number): void {
-    for (const [k, exp] of this.seen) if (exp <= now) this.seen.delete(k)
+  constructor(random: (n: number) => Uint8Array, handshakeTimeout: number) {
+    this.cookieKeys = new CookieKeys(random, handshakeTimeout)
   }
 
   /** Counts one handshake attempt; returns the count in the current one-second window. */

@@ -22,7 +22,8 @@ import { createCongestionController } from './congestion/index.js'
 import { Pacer } from './congestion/pacer.js'
 import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
 import { type DataFrame, type Frame, frameSize, isAckEliciting, KEEP_ALIVE_DATA_SIZE, readFrame, writeFrame } from './frames.js'
-import type { HandshakeResult } from './handshake.js'
+import { FINAL_RANDOM_SIZE, type HandshakeResult } from './handshake.js'
+import { INTEGRITY_LIMIT, packetsPerKey } from './aead-limits.js'
 import { PathValidation } from './path-validation.js'
 import { udpPacketSize } from './udp-size.js'
 import { sessionKeyOf } from './header.js'
@@ -85,10 +86,11 @@ export class Session {
   private readonly space: PacketSpace
   private readonly assembler: PacketAssembler
   private readonly life: SessionLifecycle
-  /** Path validation of new peer addresses (roaming, migration). */
-  private readonly path = new PathValidation()
-  /** Address of the packet whose frames are being processed. */
+  /** Path validation of new peer addresses (roaming, migration); challenge = header + KEEP_ALIVE + tag. */
+  private readonly path = new PathValidation(HEADER_SIZE + 1 + KEEP_ALIVE_DATA_SIZE + AEAD_TAG_SIZE)
+  /** Address of the packet whose frames are being processed, and whether it was the newest. */
   private currentFrom: PeerAddress | null = null
+  private currentNewest = false
 
   readonly createdAt: number
   /** Responder: digest of the AUTH_PROOF that created it (a repeat of it means FINAL was lost). */
@@ -131,8 +133,23 @@ export class Session {
 
     const mySecret = init.isInitiator ? result.i2r : result.r2i
     const peerSecret = init.isInitiator ? result.r2i : result.i2r
-    this.space = new PacketSpace(aead, result.suite as CipherSuite, mySecret, peerSecret, config, now, this.counters, (direction) =>
-      this.events.push({ type: 'key-update', direction }),
+    const suite = result.suite as CipherSuite
+    const limits = {
+      rekeyAfterPackets: packetsPerKey(suite, config.rekeyAfterPackets, Math.max(init.localParams.maxPacketSize, config.reliablePacketSize, result.peer.params.maxPacketSize)),
+      rekeyAfterMs: config.rekeyAfterMs,
+      integrityLimit: Math.min(INTEGRITY_LIMIT[suite], config.integrityLimitOverride ?? Infinity),
+    }
+    this.space = new PacketSpace(
+      aead,
+      suite,
+      mySecret,
+      peerSecret,
+      limits,
+      now,
+      this.counters,
+      (direction) => this.events.push({ type: 'key-update', direction }),
+      { random: result.finalRandom, accept: init.isInitiator },
+      () => 3 * this.rtt.pto(),
     )
 
     this.rtt = new RttEstimator()
@@ -209,11 +226,12 @@ export class Session {
    */
   handlePackets(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, from: PeerAddress[]): number {
     if (this.state === 'closed') return 0
-    const accepted = this.space.open(slab, offsets, lengths, first, count, (pn, off, len, index) => {
+    const accepted = this.space.open(now, slab, offsets, lengths, first, count, (pn, off, len, index) => {
       this.onAuthenticated(now, pn, from[index]!, len)
       this.processFrames(now, pn, slab, off + HEADER_SIZE, off + len - AEAD_TAG_SIZE)
       return this.state !== 'closed'
     })
+    if (this.space.integrityLimitReached) this.close(WireError.ENCRYPTION_ERROR, 'AEAD integrity limit reached (too many packets failed authentication)', now)
     if (accepted > 0) this.wake(this)
     return accepted
   }
@@ -223,18 +241,28 @@ export class Session {
     this.counters.bytesReceived += len
     if (this.life.onAuthenticated(now)) this.events.push({ type: 'established' })
     this.currentFrom = from
-    this.path.consider(from, this.address, pn >= this.space.largestReceived, this.bare, this.random)
+    this.currentNewest = pn >= this.space.largestReceived
+    const back = this.path.consider(from, this.address, this.currentNewest, this.bare, len, this.random)
+    if (back) this.moveTo(back, true, now)
   }
 
-  private onPathResponse(data: Uint8Array): void {
-    const c = this.path.validated(data, this.currentFrom)
-    if (c) this.moveTo(c)
+  private onPathResponse(data: Uint8Array, now: number): void {
+    const c = this.path.validated(data, this.currentFrom, this.currentNewest)
+    if (c) this.moveTo(c, true, now)
   }
 
-  /** Switches the session to `addr` (validated path, or our own migration). */
-  private moveTo(addr: PeerAddress): void {
+  /** Budget of the address being validated (tests: issue 10, item 4). */
+  get candidateBudget() {
+    return this.path.candidateBudget
+  }
+
+  /**
+   * Switches the session to `addr`: a validated path after the peer's address changed
+   * (`apparent`: the old path is then validated too, RFC 9000 §9.3.3), or our own migration.
+   */
+  private moveTo(addr: PeerAddress, apparent: boolean, now: number): void {
     const old = this.address
-    this.path.moved(old)
+    this.path.moved(old, apparent, now, this.rtt.pto(), this.random)
     this.address = addr
     this.fitPacketSize(addr)
     this.counters.migrations++
@@ -288,7 +316,7 @@ export class Session {
         this.queues.pushEcho(f.data)
         return 0
       case FrameType.KEEP_ALIVE_ACK:
-        this.onPathResponse(f.data)
+        this.onPathResponse(f.data, now)
         return 0
       case FrameType.DATA:
         if ((f as DataFrame).datagram) {
@@ -337,7 +365,7 @@ export class Session {
     // packet or keep-alive (up to keepAliveInterval). An immediate deadline makes the endpoint
     // call handleTimeout, which wakes the session, and the events are polled.
     if (this.state === 'active' && this.streams.hasPendingEvents) return now
-    let t = Math.min(this.life.deadline(), this.path.retryAt)
+    let t = Math.min(this.life.deadline(), this.path.retryAt, this.space.previousKeyDeadline)
     if (!this.bare) t = Math.min(t, this.recovery.getTimeout())
     if (!sendable) return t
     if (!this.bare) t = Math.min(t, this.acks.getTimeout())
@@ -355,6 +383,7 @@ export class Session {
     if (out === 'idle-timeout') return this.close(WireError.SESSION_TIMEOUT, `no authenticated packet for ${this.config.keepAliveTimeout} ms`, now)
     if (this.state === 'closing') return
     this.path.onTimeout(now)
+    this.space.expire(now)
     if (now >= this.recovery.getTimeout()) {
       const lost = this.recovery.onTimeout(now)
       for (const rec of lost.lost) this.onRecordLost(rec)
@@ -399,19 +428,26 @@ export class Session {
    * address into packet 0 of the slab when one is due, sealed; returns its destination, or null.
    */
   writePathChallenge(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array): PeerAddress | null {
-    const to = this.path.candidate
-    if (!this.path.due || !to || !this.path.challenge || this.state !== 'active') return null
-    // Padding probes the new path's MTU for full packets as QUIC does, within 3x of what came from it.
-    const size = this.assembler.assemble(now, slab, offsets[0]!, Math.min(this.maxPacket, 1200), this.pathChallengeFrames, false, false)
+    const probe = this.state === 'active' ? this.path.next() : null
+    if (!probe) return null
+    // Padding probes the new path's MTU for full packets as QUIC does, but never past 3x of
+    // what came from an unvalidated address, retries included (issue 10, item 4; path.next()
+    // only returns a probe whose budget holds at least the unpadded packet).
+    const room = Math.min(this.maxPacket, 1200, probe.budget ? probe.budget.allowance : Infinity)
+    this.challengeData = probe.challenge
+    const size = this.assembler.assemble(now, slab, offsets[0]!, room, this.pathChallengeFrames, false, false)
     lengths[0] = size
     this.space.seal(slab, offsets, lengths, 1)
-    this.path.sent(now, Math.max(3 * this.rtt.smoothedRtt, 50))
-    return to
+    this.path.sent(probe, size, now, Math.max(3 * this.rtt.smoothedRtt, 50))
+    return probe.address
   }
+
+  /** The challenge pathChallengeFrames writes (set by writePathChallenge). */
+  private challengeData: Uint8Array = new Uint8Array(KEEP_ALIVE_DATA_SIZE)
 
   /** Frame source of a path challenge: the challenge, padded to the end of the packet. */
   private readonly pathChallengeFrames: FrameSource = (buf, pos, end, _rec, body) => {
-    pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE, data: this.path.challenge! })
+    pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE, data: this.challengeData })
     pos = writeFrame(buf, pos, { type: FrameType.PADDING, length: end - pos })
     // Sent to a candidate, not the session's path: neither in flight nor waited for.
     body.ackEliciting = false
@@ -427,22 +463,26 @@ export class Session {
   writePackets(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, max: number): number {
     if (this.state === 'closed' || this.state === 'handshaking') return 0
     let n = 0
+    let finalAt = -1
     this.writeNow = now
     while (n < max) {
       const off = offsets[n]!
-      const room = Math.min(this.maxPacket, slab.length - off)
+      const final = this.life.needFinal
+      // A FINAL leaves room for the FINAL random that trails it (§3.6).
+      const room = Math.min(this.maxPacket, slab.length - off) - (final ? FINAL_RANDOM_SIZE : 0)
       if (this.life.closeFrame !== null ? this.life.closeSent : this.state === 'closing') break
       this.writeRoom = room
-      const len = this.assembler.assemble(now, slab, off, room, this.sessionFrames, this.life.needFinal, n === 0)
+      const len = this.assembler.assemble(now, slab, off, room, this.sessionFrames, final, n === 0)
       if (len === 0) break
       const body = this.assembler.last
       if (body.ackEliciting && this.probesWanted > 0) this.probesWanted--
       this.ackOnlyRun = body.ackEliciting ? 0 : this.ackOnlyRun + 1
       this.life.onPacketWritten(now, body.final)
+      if (body.final) finalAt = n
       lengths[n] = len
       n++
     }
-    if (n > 0) this.space.seal(slab, offsets, lengths, n)
+    if (n > 0) this.space.seal(slab, offsets, lengths, n, finalAt)
     return n
   }
 
@@ -573,7 +613,7 @@ export class Session {
    */
   migrateTo(addr: PeerAddress): void {
     if (addr.key === this.address.key) return
-    this.moveTo(addr)
+    this.moveTo(addr, false, this.life.lastReceived)
     this.life.keepAliveDue = true
     this.wake(this)
   }

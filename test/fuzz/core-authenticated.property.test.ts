@@ -49,7 +49,8 @@ describe('authenticated packets with arbitrary frames (malicious member)', () =>
         const p = new CorePair({ seed: `auth-frames-${run++}`, aead: recording(keys) })
         const { sa, sb } = p.handshake()
         expect(p.roundTrip(sa, sb, 'warm')).toBe(true)
-        const sendKey = jsAead.createKey('aes-256-gcm', keys[0]!.key, keys[0]!.iv) // a's i2r send key
+        // keys[0] is the r2i key a tries FINAL with before building its session; keys[1] is a's i2r send key.
+        const sendKey = jsAead.createKey('aes-256-gcm', keys[1]!.key, keys[1]!.iv)
         packets.forEach((frames, i) => {
           const body = encodeFrames(frames)
           const pkt = new Uint8Array(HEADER_SIZE + body.length + 16)

@@ -214,7 +214,7 @@ describe('handshake messages from arbitrary bytes', () => {
         expect(['drop', 'retry']).toContain(c.kind)
         const e = hs.consumeError(pkt)
         expect(['drop', 'error']).toContain(e.kind)
-        const a = consumeAuthProof(pkt, [new Uint8Array(32)], 'sim:x', 1000, 10_000)
+        const a = consumeAuthProof(pkt, [new Uint8Array(32)], 'sim:x', 1000, 10_000, rnd)
         expect(a.kind).toBe('drop')
       }),
       RUNS,

@@ -4,6 +4,7 @@
  * the seed; timing is real, so these tests assert on content and counts, never on speed.
  * Every test ends with node.stop() + proxy.close() and a handle leak check.
  */
+import { withTestRandom } from '../../src/internal/test-hooks.js'
 import { createHash } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { STTNode, type STTSession } from '../../src/index.js'
@@ -31,8 +32,8 @@ afterEach(async () => {
 
 async function setup(seed: number, faults: DirectionFaults, opts: Record<string, unknown> = {}) {
   const sharedSeed = new Rng(`loop:${seed}`).bytes(32)
-  const server = new STTNode({ sharedSeed, host: '127.0.0.1', port: 0, name: 'server', random: seededRandom(`s${seed}`), ...opts })
-  const client = new STTNode({ sharedSeed, host: '127.0.0.1', port: 0, name: 'client', random: seededRandom(`c${seed}`), ...opts })
+  const server = new STTNode(withTestRandom({ sharedSeed, host: '127.0.0.1', port: 0, name: 'server', ...opts }, seededRandom(`s${seed}`)))
+  const client = new STTNode(withTestRandom({ sharedSeed, host: '127.0.0.1', port: 0, name: 'client', ...opts }, seededRandom(`c${seed}`)))
   nodes.push(client, server)
   const { port } = await server.start()
   await client.start()

@@ -2,6 +2,7 @@
  * The responder under attack: address validation (RETRY tokens), anti-amplification, no state
  * before AUTH_PROOF, cookie expiry and cookie-to-address binding.
  */
+import { COOKIE_KEY_LIFETIME_MS } from '../../src/protocol/cookie-keys.js'
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { deriveGroupKeys, deriveIdentity } from '../../src/protocol/identity.js'
@@ -46,8 +47,12 @@ describe('address validation (RETRY)', () => {
     const sent = p.log.length
     // p's responder already saw this HELLO's nonce (replay cache), so present it to a responder
     // that did not but holds the same cookie keys: same seed, same seeded randomness.
+    // Cookie keys are made on first use (cookie-keys.ts): the first, token-less HELLO makes them.
+    const first = p.log.filter((d) => typeOf(d.data) === PT.HELLO)[0]!.data
     const q = new CorePair({ seed: 'retry-token-addr', sharedSeed: p.sharedSeed })
     q.b.requireRetry = true
+    q.deliver('b', first)
+    q.log.length = 0
     q.deliver('b', withToken, fakeAddress('elsewhere'))
     expect(q.b.counters.dropped['bad-token']).toBe(1)
     expect(q.log).toHaveLength(0)
@@ -55,6 +60,8 @@ describe('address validation (RETRY)', () => {
     // Control: the same bytes from the address the token was issued to are accepted there.
     const r = new CorePair({ seed: 'retry-token-addr', sharedSeed: p.sharedSeed })
     r.b.requireRetry = true
+    r.deliver('b', first)
+    r.log.length = 0
     r.deliver('b', withToken)
     expect(r.b.counters.dropped['bad-token']).toBeUndefined()
     expect(r.log.map((d) => typeOf(d.data))).toEqual([PT.CHALLENGE])
@@ -147,7 +154,8 @@ describe('no responder state before AUTH_PROOF', () => {
     const N = 400
     for (let i = 0; i < N; i++) p.deliver('b', helloFrom(p.sharedSeed, p.now), fakeAddress(`flooder-${i}`))
     expect(p.b.sessionCount).toBe(0)
-    expect(p.b.pollTimeout(p.now)).toBe(Infinity)
+    // The only deadline is the cookie key's retirement (cookie-keys.ts), not per-HELLO state.
+    expect(p.b.pollTimeout(p.now)).toBe(p.now + COOKIE_KEY_LIFETIME_MS)
     expect(p.log.filter((d) => typeOf(d.data) === PT.CHALLENGE)).toHaveLength(N)
     p.advance(60_000)
     expect(p.b.sessionCount).toBe(0)

@@ -21,6 +21,8 @@ export interface Datagram {
   at: number
   /** Address the receiver sees (normally the sender's). */
   fromAddr: PeerAddress
+  /** The destination the endpoint chose (a third-party address leaves the simulation). */
+  toKey: string
 }
 
 export const PT = { HELLO: 0x01, CHALLENGE: 0x02, AUTH_PROOF: 0x03, FINAL: 0x04, DATA: 0x10, ERROR: 0xff } as const
@@ -74,7 +76,7 @@ export class CorePair {
         for (let i = 0; i < tx.count; i++) {
           const data = tx.slab.slice(tx.offsets[i]!, tx.offsets[i]! + tx.lengths[i]!)
           const to: Side = tx.to.key === this.addrA.key ? 'a' : tx.to.key === this.addrB.key ? 'b' : side === 'a' ? 'b' : 'a'
-          const d: Datagram = { from: side, to, data, at: this.now + this.latency, fromAddr: side === 'a' ? this.addrA : this.addrB }
+          const d: Datagram = { from: side, to, data, at: this.now + this.latency, fromAddr: side === 'a' ? this.addrA : this.addrB, toKey: tx.to.key }
           this.log.push(d)
           // Datagrams addressed elsewhere (a third-party address) leave the simulation.
           if (tx.to.key !== this.addrA.key && tx.to.key !== this.addrB.key) continue

@@ -208,14 +208,16 @@ describe('handshake transcript vectors', () => {
 
         // The traffic keys the sessions were built with are the vectors' i2r / r2i ones.
         const k = (d: any) => `${d.key}/${d.iv}`
-        expect(logI.slice(0, 2)).toEqual([k(hs.i2r), k(hs.r2i)])
+        // logI[0]: the r2i key the initiator opens FINAL with before it builds the session.
+        expect(logI.slice(0, 3)).toEqual([k(hs.r2i), k(hs.i2r), k(hs.r2i)])
         expect(logR.slice(0, 2)).toEqual([k(hs.r2i), k(hs.i2r)])
         for (const d of [hs.i2r, hs.r2i]) {
           expect(hex(hkdf(h(d.secret), 'STT v1', 'key', 32))).toBe(d.key)
           expect(hex(hkdf(h(d.secret), 'STT v1', 'iv', 12))).toBe(d.iv)
         }
-        // FINAL opens under r2i and carries only frames.
-        const fin = final.slice()
+        // FINAL = protected packet || the responder's 32-byte random; it opens under r2i and carries only frames.
+        expect(hex(final.subarray(final.length - 32)), 'FINAL random').toBe(hs.finalRandom)
+        const fin = final.slice(0, final.length - 32)
         const status = new Uint8Array(1)
         makeKey(backend, hs.suite, h(hs.r2i.secret), 0).key.openBatch(fin, new Uint32Array([0]), new Uint32Array([fin.length]), 1, HEADER_SIZE, status)
         expect(status[0]).toBe(1)
