@@ -20,15 +20,12 @@ import { ErrorCode, STTConfigError, STTError, STTHandshakeError, STTSessionError
 import type { PeerAddress, RxBatch, TxBatch } from '../net-types.js'
 import { HEADER_SIZE, HELLO_MIN_SIZE, PacketType, PROTOCOL_VERSION, TYPE_OFFSET, VERSION_OFFSET } from './constants.js'
 import {
-  checkRetryToken,
   chooseSuite,
   consumeAuthProof,
   createChallenge,
   createHandshakeError,
   createRetry,
-  createRetryToken,
   cookieNonceOf,
-  FINAL_RANDOM_SIZE,
   HELLO_NONCE_SIZE,
   InitiatorHandshake,
   parseHello,
@@ -38,8 +35,7 @@ import { deriveGroupKeys, deriveIdentity, type GroupKeys, type NodeIdentity } fr
 import type { SessionParams } from './params.js'
 import { ResponderState } from './responder-state.js'
 import { Session, type SessionEvent } from './session.js'
-import { makeKey } from './packet-keys.js'
-import { AEAD_TAG_SIZE } from './constants.js'
+import { openFinal } from './handshake-final.js'
 import { udpPacketSize } from './udp-size.js'
 
 export type EndpointEvent =
@@ -155,10 +151,8 @@ export class Endpoint {
   private wallOffset = 0
 
   /**
-   * The driver tells the core the wall-clock time (ms since the Unix epoch) that goes with
-   * its monotonic `now` (issue 10, item 6). HELLO timestamps and the responder's skew check use
-   * wall time, which peers share; every timer keeps using the monotonic `now`. The core never
-   * reads a clock itself; without a call, wall time is taken to equal `now` (virtual clocks).
+   * Wall-clock time (ms since the epoch) that goes with the monotonic `now` (item 6): HELLO
+   * timestamps and the skew check use it, timers never. Without a call wall = `now`.
    */
   syncWallClock(now: number, wallNow: number): void {
     this.wallOffset = wallNow - now
@@ -287,15 +281,8 @@ export class Endpoint {
     const len = lengths[i]!
     const p = this.pending.get(sessionKeyAt(slab, off))
     if (!p || !sessionIdEquals(slab, off, p.hs.sessionId) || !p.hs.proof || p.session) return this.drop('unknown-session', from[i]!)
-    if (len < HEADER_SIZE + 1 + AEAD_TAG_SIZE + FINAL_RANDOM_SIZE) return this.drop('truncated', from[i]!)
-    const result = p.hs.finish(slab.subarray(off + len - FINAL_RANDOM_SIZE, off + len))
+    const result = openFinal(this.aead, p.hs, slab.subarray(off, off + len))
     if (!result) return this.drop('final-auth', from[i]!)
-    const trial = slab.slice(off, off + len - FINAL_RANDOM_SIZE)
-    const k = makeKey(this.aead, result.suite, result.r2i, 0)
-    const status = new Uint8Array(1)
-    k.key.openBatch(trial, this.one.offsets, new Uint32Array([trial.length]), 1, HEADER_SIZE, status)
-    k.key.destroy()
-    if (!status[0]) return this.drop('final-auth', from[i]!)
     const session = new Session(
       { result, isInitiator: true, config: this.config, aead: this.aead, address: p.address, localParams: this.localParams(p.bare, p.address), now, random: this.random },
       this.wake,
@@ -364,24 +351,14 @@ export class Endpoint {
       this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.TOO_MANY_SESSIONS, this.#group.helloMacKey) })
       return
     }
-    const ck = this.responder.cookieKeys
-    const load = this.responder.meter(now)
-    const hellos = this.responder.hellos
-    // A nonce is remembered while its HELLO could be accepted: within the skew window, or
-    // (with a token) no longer than the token is valid.
-    let expiry = now + 2 * this.config.helloMaxSkew
-    if (parsed.token) {
-      if (!checkRetryToken(ck.opening(now).map((g) => g.token), parsed.token, now, this.config.handshakeTimeout, parsed.sessionId, from.key)) return this.drop('bad-token', from)
-      expiry = Math.min(expiry, now + this.config.handshakeTimeout + 1000)
-    } else if (this.requireRetry || load > this.config.retryThreshold || hellos.underLoad) {
-      // Under load: prove the address first, before we spend a Diffie-Hellman on it, and
-      // before the HELLO takes a place in the replay cache (item 7).
+    // Under load: prove the address (RETRY) before we spend a Diffie-Hellman on it.
+    const admitted = this.responder.admit(parsed, from.key, now, { forceRetry: this.requireRetry, ...this.config })
+    if (admitted.kind === 'drop') return this.drop(admitted.reason, from)
+    if (admitted.kind === 'retry') {
       this.counters.retriesSent++
-      this.outbox.push({ to: from, data: createRetry(parsed, createRetryToken(ck.sealing(now).token, now, parsed.sessionId, from.key), this.#group.helloMacKey) })
+      this.outbox.push({ to: from, data: createRetry(parsed, admitted.token, this.#group.helloMacKey) })
       return
     }
-    const verdict = hellos.remember(parsed.nonce, from.key, expiry, now)
-    if (verdict !== 'ok') return this.drop(verdict === 'replayed' ? 'replayed-hello' : `hello-${verdict}`, from)
     const suite = chooseSuite(parsed.suites, this.config.ciphers)
     if (!suite) {
       this.drop('no-common-cipher', from)
@@ -393,7 +370,7 @@ export class Endpoint {
       parsed,
       suite as CipherSuite,
       { name: this.config.name, params: this.localParams(false, from) },
-      ck.sealing(now).cookie,
+      this.responder.cookieKeys.sealing(now).cookie,
       from.key,
       now,
       this.random,

@@ -9,7 +9,6 @@
  */
 import type { AeadBackend, CipherSuite } from '../crypto/aead.js'
 import { constantTimeEqual } from '../crypto/primitives.js'
-import { INTEGRITY_LIMIT } from './aead-limits.js'
 import { AEAD_TAG_SIZE, FLAGS_OFFSET, HEADER_SIZE, HeaderFlag, PacketType, PN_OFFSET, TYPE_OFFSET } from './constants.js'
 import { FINAL_RANDOM_SIZE } from './handshake.js'
 import { readU64 } from './header.js'

@@ -4,6 +4,7 @@
  * AUTH_PROOFs (handshake-replay.ts), a handshake-rate meter that decides when to require
  * address validation (RETRY), and a token bucket bounding unauthenticated AUTH_FAILED replies.
  */
+import { checkRetryToken, createRetryToken, type ParsedHello } from './handshake.js'
 import { CookieKeys } from './cookie-keys.js'
 import { AcceptedHandshakes } from './handshake-replay.js'
 import { HelloCache } from './hello-cache.js'
@@ -23,6 +24,33 @@ export class ResponderState {
 
   constructor(random: (n: number) => Uint8Array, handshakeTimeout: number) {
     this.cookieKeys = new CookieKeys(random, handshakeTimeout)
+  }
+
+  /**
+   * Address validation and the replay cache for a MAC-valid, fresh HELLO from `from`:
+   * 'ok' (go on to CHALLENGE), a RETRY token to send (under load: before any Diffie-Hellman
+   * and before the HELLO takes a place in the cache, item 7), or a drop reason.
+   */
+  admit(
+    hello: ParsedHello,
+    from: string,
+    now: number,
+    o: { forceRetry: boolean; retryThreshold: number; handshakeTimeout: number; helloMaxSkew: number },
+  ): { kind: 'ok' } | { kind: 'retry'; token: Uint8Array } | { kind: 'drop'; reason: string } {
+    const load = this.meter(now)
+    // A nonce is remembered while its HELLO could be accepted: within the skew window, or
+    // (with a token) no longer than the token is valid.
+    let expiry = now + 2 * o.helloMaxSkew
+    if (hello.token) {
+      const keys = this.cookieKeys.opening(now).map((g) => g.token)
+      if (!checkRetryToken(keys, hello.token, now, o.handshakeTimeout, hello.sessionId, from)) return { kind: 'drop', reason: 'bad-token' }
+      expiry = Math.min(expiry, now + o.handshakeTimeout + 1000)
+    } else if (o.forceRetry || load > o.retryThreshold || this.hellos.underLoad) {
+      return { kind: 'retry', token: createRetryToken(this.cookieKeys.sealing(now).token, now, hello.sessionId, from) }
+    }
+    const verdict = this.hellos.remember(hello.nonce, from, expiry, now)
+    if (verdict !== 'ok') return { kind: 'drop', reason: verdict === 'replayed' ? 'replayed-hello' : `hello-${verdict}` }
+    return { kind: 'ok' }
   }
 
   /** Counts one handshake attempt; returns the count in the current one-second window. */
