@@ -169,8 +169,9 @@ export class STTNode extends EventEmitter {
     // The seeds stay out of every object of ours (no secret behind a public property, inspect()
     // or JSON): transports get the options without them, the endpoint keeps only derived keys
     // in private fields, and our copies of the seeds are zeroed once it has them.
-    const { sharedSeed: _s, nodeSeed: _n, ...withoutSeeds } = options
-    void _s, void _n
+    const withoutSeeds: Omit<STTNodeOptions, 'sharedSeed' | 'nodeSeed'> & { sharedSeed?: unknown; nodeSeed?: unknown } = { ...options }
+    delete withoutSeeds.sharedSeed
+    delete withoutSeeds.nodeSeed
     const transportOptions = options.backend === 'js' && options.udpBackend === undefined ? { ...withoutSeeds, udpBackend: 'dgram' as const } : withoutSeeds
     this.#driver = new Driver(this, config, chooseAead(options.backend), random, { ...transportOptions, maxReceiveQueueBytes })
     config.sharedSeed.fill(0)
