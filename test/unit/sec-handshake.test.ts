@@ -177,7 +177,7 @@ describe('item 7: the HELLO replay cache', () => {
     // Another member still gets through (RETRY, then CHALLENGE) at once.
     const { sa } = p.handshake({}, 5000)
     expect(sa.state).toBe('active')
-  }, 60_000)
+  }, 180_000)
 
   it('one source holds at most its share; entries expire by time bucket; full fails closed for that HELLO only', () => {
     const c = new HelloCache(64, 8)
