@@ -136,7 +136,10 @@ export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto |
       assertAeadArgs(key, nonce)
       if (sealed.length < TAG_SIZE) return null
       const n = sealed.length - TAG_SIZE
-      const out = sealed.slice(0, n)
+      // A copy, never a view: Buffer#slice would alias the received packet (node:dgram hands
+      // out Buffers), and decrypting in place would change the ciphertext the transcript hashes.
+      const out = new Uint8Array(n)
+      out.set(sealed.subarray(0, n))
       if (b.aeadOpenOne(id, key, nonce, aad, out, sealed.subarray(n))) return out
       out.fill(0) // unauthenticated plaintext is never handed out, nor left behind
       return null
