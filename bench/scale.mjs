@@ -16,7 +16,8 @@
  * records the measured ones with the load at the time.
  *
  *   npm run build && node bench/scale.mjs [handshakes|idle|all] [--smoke]
- *   env: RUNS=3 CLIENTS=4 PER_CLIENT=500 IDLE=1000,10000 PINGS=200
+ *   env: RUNS=3 CLIENTS=4 PER_CLIENT=500 CONCURRENCY=16 IDLE=1000,10000 PINGS=200
+ *        CPU_PROF=dir (the handshake responder writes a --cpu-prof profile there)
  */
 import { fork } from 'node:child_process'
 import { once } from 'node:events'
@@ -61,7 +62,6 @@ async function responder() {
   let first = 0
   let last = 0
   let cpuAtFirst = null
-  let cpuAtLast = null
   node.on('session', (s) => {
     const t = performance.now()
     if (accepted === 0) {
@@ -70,7 +70,6 @@ async function responder() {
     }
     accepted++
     last = t
-    cpuAtLast = process.cpuUsage()
     s.on('datagram', (d) => s.sendDatagram(d))
     s.on('error', () => {})
   })
@@ -88,7 +87,10 @@ async function responder() {
       accepted = 0
       send({ type: 'reset-done' })
     } else if (m.type === 'stats') {
-      const cpu = cpuAtFirst && cpuAtLast ? (cpuAtLast.user - cpuAtFirst.user + cpuAtLast.system - cpuAtFirst.system) / 1e6 : 0
+      // CPU from the first accepted session to now: the clients have all finished, so the tail
+      // after the last session is a few ms of idle timers (sampled here, not per session).
+      const now = process.cpuUsage()
+      const cpu = cpuAtFirst ? (now.user - cpuAtFirst.user + now.system - cpuAtFirst.system) / 1e6 : 0
       send({ type: 'stats', accepted, seconds: (last - first) / 1000, cpuSeconds: cpu })
     } else if (m.type === 'mem') {
       send({ type: 'mem', mem: mem(), sessions: node.sessions?.size ?? accepted })
@@ -178,7 +180,9 @@ async function stopAll(children) {
 
 async function handshakeRun(backendName, clients, perClient, concurrency) {
   const seed = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex')
-  const { r, ready } = await startResponder(seed, backendName === 'js' ? { STT_NATIVE: '0' } : {})
+  // CPU_PROF=dir: the responder writes a V8 CPU profile there (node --cpu-prof), for hot spots.
+  const prof = process.env.CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF] : []
+  const { r, ready } = await startResponder(seed, backendName === 'js' ? { STT_NATIVE: '0' } : {}, prof)
   const cs = await startClients(clients, seed)
   const t0 = performance.now()
   const results = await Promise.all(cs.map((c) => (c.send({ type: 'open', port: ready.port, count: perClient, concurrency }), nextMessage(c, 'opened'))))
@@ -255,6 +259,7 @@ async function idleSessions() {
 const roleAt = argv.indexOf('--role')
 if (roleAt >= 0) {
   const role = argv[roleAt + 1]
+  process.on('disconnect', () => process.exit(0)) // the orchestrator is gone: never linger
   process.on('uncaughtException', (e) => {
     send({ type: 'error', message: String(e?.stack ?? e) })
     process.exit(1)
