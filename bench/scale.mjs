@@ -20,6 +20,7 @@
  *        CPU_PROF=dir (the handshake responder writes a --cpu-prof profile there)
  */
 import { fork } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { dirname, join } from 'node:path'
@@ -179,7 +180,7 @@ async function stopAll(children) {
 }
 
 async function handshakeRun(backendName, clients, perClient, concurrency) {
-  const seed = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex')
+  const seed = randomBytes(32).toString('hex')
   // CPU_PROF=dir: the responder writes a V8 CPU profile there (node --cpu-prof), for hot spots.
   const prof = process.env.CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF] : []
   const { r, ready } = await startResponder(seed, backendName === 'js' ? { STT_NATIVE: '0' } : {}, prof)
@@ -216,7 +217,7 @@ async function handshakes() {
 }
 
 async function idleRun(n) {
-  const seed = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex')
+  const seed = randomBytes(32).toString('hex')
   const { r, ready } = await startResponder(seed, {}, ['--expose-gc'])
   const clients = n === 0 ? 0 : Math.max(1, Math.min(4, Math.ceil(n / 2500)))
   const cs = await startClients(clients, seed)
