@@ -1,4 +1,4 @@
-# stt_native: the optional C++ hot path (batch AEAD, header codec, mmsg/GSO/GRO UDP socket).
+# stt_native: the optional C++ hot path (batch AEAD, handshake X25519/HKDF, header codec, mmsg/GSO/GRO UDP socket).
 # Built by scripts/build-native.mjs at `npm install` (node-gyp rebuild); src/native/load.ts falls
 # back to the pure-TypeScript backend when build/Release/stt_native.node is missing.
 {
@@ -10,7 +10,9 @@
         "native/aead.cc",
         "native/aead_napi.cc",
         "native/frame.cc",
-        "native/frame_napi.cc"
+        "native/frame_napi.cc",
+        "native/handshake_crypto.cc",
+        "native/handshake_crypto_napi.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

@@ -39,6 +39,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
   InitAead(env, exports, data);
   InitFrame(env, exports);
+  InitHandshakeCrypto(env, exports);
 #ifdef STT_HAVE_UDP
   InitUdpSocket(env, exports, data);
 #endif

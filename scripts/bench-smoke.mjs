@@ -14,6 +14,7 @@ const runs = [
   ['bench/workloads/stt.mjs', 'msgrate', '--mode', 'msg', '--smoke'],
   ['bench/workloads/stt.mjs', 'rtt', '--smoke'],
   ['bench/handshake-rate.mjs', '0.5'],
+  ['bench/scale.mjs', 'all', '--smoke'],
   ['bench/ws-modes.mjs'],
   ['bin/stt.js', 'bench', '--smoke', '--json'],
   ['bench/wan.mjs', '--smoke'],

@@ -136,6 +136,16 @@ export interface NativeUdpSocketConstructor {
   liveHandles(): number
 }
 
+/** An X25519 private key held in OpenSSL memory (native/handshake_crypto.h); opaque to JavaScript. */
+export interface NativeX25519Key {
+  /** Writes the 32-byte public key; false only if OpenSSL fails. */
+  publicKey(out: Uint8Array): boolean
+  /** X25519(this, peer) into `out`; false on failure or an all-zero (low-order) result, `out` then zeroed. */
+  dh(peer: Uint8Array, out: Uint8Array): boolean
+  /** Frees and cleanses the key now rather than at garbage collection. */
+  destroy(): void
+}
+
 export interface NativeBinding {
   ABI_VERSION: number
   PROTOCOL_VERSION: number
@@ -175,6 +185,15 @@ export interface NativeBinding {
     sessionId: BigUint64Array,
     pn: BigUint64Array,
   ): void
+  /**
+   * Handshake primitives (native/handshake_crypto_napi.cc). Optional: an addon built before they
+   * existed still loads, and src/crypto/handshake-crypto.ts then uses node:crypto for them.
+   */
+  X25519Key?: new (priv: Uint8Array) => NativeX25519Key
+  /** HKDF-SHA256 into `out` (its length is the output length, 1..8160); false on failure. */
+  hkdfSha256?(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, out: Uint8Array): boolean
+  hmacSha256?(key: Uint8Array, data: Uint8Array, out: Uint8Array): boolean
+  sha256?(data: Uint8Array, out: Uint8Array): boolean
   /** Linux only (absent elsewhere: the addon is built without the UDP socket). */
   UdpSocket?: NativeUdpSocketConstructor
   /** Parses an IP literal into 16 bytes; returns 4, 6 or 0 (not a literal). Linux only. */

@@ -14,7 +14,7 @@
  * transport writability come from outside.
  */
 import type { AeadBackend, CipherSuite } from '../crypto/aead.js'
-import { sha256 } from '../crypto/primitives.js'
+import { sha256 } from '../crypto/handshake-crypto.js'
 import type { ProtocolConfig } from '../config.js'
 import { ErrorCode, STTConfigError, STTError, STTHandshakeError, STTSessionError, STTTransportError, WireError } from '../errors.js'
 import type { PeerAddress, RxBatch, TxBatch } from '../net-types.js'

@@ -12,7 +12,7 @@
  * timing lives in the endpoint.
  */
 import { SUITE_BY_ID, SUITE_ID, type CipherSuite } from '../crypto/aead.js'
-import { aeadOpen, aeadSeal, constantTimeEqual, hmacSha256, x25519, x25519FromPrivate, type X25519KeyPair } from '../crypto/primitives.js'
+import { aeadOpen, aeadSeal, constantTimeEqual, hmacSha256, x25519, x25519FromPrivate, type X25519KeyPair } from '../crypto/handshake-crypto.js'
 import {
   HEADER_SIZE,
   HELLO_MAC_SIZE,

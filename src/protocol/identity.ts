@@ -5,7 +5,7 @@
  * - the node's static X25519 key from its node seed, and its public node id
  *   SHA3-256("STT node id v1" || static public key).
  */
-import { hkdf, sha3_256, x25519FromPrivate, type X25519KeyPair } from '../crypto/primitives.js'
+import { hkdf, sha3_256, x25519FromPrivate, type X25519KeyPair } from '../crypto/handshake-crypto.js'
 
 export const MIN_SEED_BYTES = 32
 const enc = new TextEncoder()

@@ -5,7 +5,7 @@
  * its counter `n`. Handshake messages use AES-256-GCM with nonce 0^32 || n (big-endian),
  * and `h` as associated data, exactly as Noise's AESGCM cipher does.
  */
-import { aeadOpen, aeadSeal, hkdf, sha256 } from '../crypto/primitives.js'
+import { aeadOpen, aeadSeal, hkdf, sha256 } from '../crypto/handshake-crypto.js'
 
 const EMPTY = new Uint8Array(0)
 export const PROTOCOL_NAME = 'STT_v1_XXpsk0_25519_AESGCM_SHA256'

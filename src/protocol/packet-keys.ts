@@ -5,7 +5,7 @@
  * traffic never stops. Old receive keys stay usable for packets sent before the update.
  */
 import type { AeadBackend, CipherSuite, PacketKey } from '../crypto/aead.js'
-import { hkdf } from '../crypto/primitives.js'
+import { hkdf } from '../crypto/handshake-crypto.js'
 
 export interface DirectionKey {
   secret: Uint8Array

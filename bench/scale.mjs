@@ -1,0 +1,274 @@
+#!/usr/bin/env node
+/**
+ * Scale benchmarks (issue 14), with the responder in ONE process and the clients in OTHER
+ * processes (child_process.fork of this file), over loopback UDP:
+ *
+ *   handshakes  complete handshakes per second accepted by one responder process, for the
+ *               native backend (addon: AEAD, UDP, handshake primitives) and the pure-TypeScript
+ *               fallback (STT_NATIVE=0 in the responder only; clients always native). Reported
+ *               as wall-clock rate and as handshakes per responder CPU-second (process.cpuUsage:
+ *               the per-core capacity, which the shared machine's load does not hide).
+ *   idle        memory per idle session with N concurrent sessions on one responder (--expose-gc,
+ *               process.memoryUsage() after gc, before vs after), and the median 64-byte RTT of
+ *               one active session with those N idle ones beside it vs with none.
+ *
+ * Medians of RUNS runs (default 3). Numbers depend on the machine and its load: bench/README.md
+ * records the measured ones with the load at the time.
+ *
+ *   npm run build && node bench/scale.mjs [handshakes|idle|all] [--smoke]
+ *   env: RUNS=3 CLIENTS=4 PER_CLIENT=500 CONCURRENCY=16 IDLE=1000,10000 PINGS=200
+ *        CPU_PROF=dir (the handshake responder writes a --cpu-prof profile there)
+ */
+import { fork } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { performance } from 'node:perf_hooks'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import os from 'node:os'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const self = fileURLToPath(import.meta.url)
+const argv = process.argv.slice(2)
+const SMOKE = argv.includes('--smoke')
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+const send = (m) => process.send(m)
+const nextMessage = (child, type) =>
+  new Promise((resolve, reject) => {
+    const onMsg = (m) => {
+      if (m.type === type) {
+        child.off('message', onMsg)
+        resolve(m)
+      } else if (m.type === 'error') reject(new Error(m.message))
+    }
+    child.on('message', onMsg)
+    child.once('exit', (code) => code && reject(new Error(`child exited ${code}`)))
+  })
+
+// ------------------------------------------------------------------ child roles
+async function lib() {
+  return import(join(root, 'dist/index.js'))
+}
+
+/** The node under test: accepts sessions, counts them, echoes datagrams, reports on request. */
+async function responder() {
+  const { STTNode, backend } = await lib()
+  const { handshakeCrypto } = await import(join(root, 'dist/crypto/handshake-crypto.js'))
+  const seed = Buffer.from(process.env.SEED, 'hex')
+  const node = new STTNode({ sharedSeed: seed, host: '127.0.0.1', port: 0, name: 'responder', maxSessions: 1_000_000 })
+  let accepted = 0
+  let first = 0
+  let last = 0
+  let cpuAtFirst = null
+  node.on('session', (s) => {
+    const t = performance.now()
+    if (accepted === 0) {
+      first = t
+      cpuAtFirst = process.cpuUsage()
+    }
+    accepted++
+    last = t
+    s.on('datagram', (d) => s.sendDatagram(d))
+    s.on('error', () => {})
+  })
+  node.on('error', () => {})
+  const { port } = await node.start()
+  const mem = () => {
+    globalThis.gc?.()
+    globalThis.gc?.()
+    const m = process.memoryUsage()
+    return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }
+  }
+  send({ type: 'ready', port, backend, handshake: handshakeCrypto.name })
+  process.on('message', async (m) => {
+    if (m.type === 'reset') {
+      accepted = 0
+      send({ type: 'reset-done' })
+    } else if (m.type === 'stats') {
+      // CPU from the first accepted session to now: the clients have all finished, so the tail
+      // after the last session is a few ms of idle timers (sampled here, not per session).
+      const now = process.cpuUsage()
+      const cpu = cpuAtFirst ? (now.user - cpuAtFirst.user + now.system - cpuAtFirst.system) / 1e6 : 0
+      send({ type: 'stats', accepted, seconds: (last - first) / 1000, cpuSeconds: cpu })
+    } else if (m.type === 'mem') {
+      send({ type: 'mem', mem: mem(), sessions: node.sessions?.size ?? accepted })
+    } else if (m.type === 'stop') {
+      await node.stop()
+      process.exit(0)
+    }
+  })
+}
+
+/** Opens `count` sessions to the responder, `concurrency` handshakes in flight at a time. */
+async function client() {
+  const { STTNode } = await lib()
+  const seed = Buffer.from(process.env.SEED, 'hex')
+  const node = new STTNode({ sharedSeed: seed, host: '127.0.0.1', port: 0, name: 'client', maxSessions: 1_000_000, keepAliveInterval: 25_000, keepAliveTimeout: 120_000 })
+  node.on('error', () => {})
+  await node.start()
+  const sessions = []
+  send({ type: 'ready' })
+  process.on('message', async (m) => {
+    if (m.type === 'open') {
+      const target = `udp://127.0.0.1:${m.port}`
+      let next = 0
+      let failed = 0
+      const worker = async () => {
+        while (next < m.count) {
+          next++
+          try {
+            const s = await node.connect(target, { timeout: 60_000 })
+            s.on('error', () => {})
+            sessions.push(s)
+          } catch {
+            failed++
+          }
+        }
+      }
+      await Promise.all(Array.from({ length: m.concurrency }, worker))
+      send({ type: 'opened', opened: sessions.length, failed })
+    } else if (m.type === 'ping') {
+      // One active session: `pings` sequential 64-byte datagram round trips.
+      const s = sessions[sessions.length - 1]
+      const payload = Buffer.alloc(64, 7)
+      const rtts = []
+      for (let i = 0; i < m.pings; i++) {
+        const t0 = performance.now()
+        const got = once(s, 'datagram')
+        s.sendDatagram(payload)
+        await got
+        rtts.push(performance.now() - t0)
+      }
+      send({ type: 'pinged', rttMs: median(rtts) })
+    } else if (m.type === 'stop') {
+      await node.stop()
+      process.exit(0)
+    }
+  })
+}
+
+// ------------------------------------------------------------------ orchestration
+function spawn(role, env = {}, execArgv = []) {
+  return fork(self, ['--role', role], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+}
+
+async function startResponder(seed, env, execArgv) {
+  const r = spawn('responder', { SEED: seed, ...env }, execArgv)
+  const ready = await nextMessage(r, 'ready')
+  return { r, ready }
+}
+
+async function startClients(n, seed) {
+  const cs = Array.from({ length: n }, () => spawn('client', { SEED: seed }))
+  await Promise.all(cs.map((c) => nextMessage(c, 'ready')))
+  return cs
+}
+
+async function stopAll(children) {
+  await Promise.all(
+    children.map(async (c) => {
+      if (c.exitCode !== null) return
+      const gone = once(c, 'exit')
+      c.send({ type: 'stop' })
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 10_000))])
+      if (c.exitCode === null) c.kill()
+    }),
+  )
+}
+
+async function handshakeRun(backendName, clients, perClient, concurrency) {
+  const seed = randomBytes(32).toString('hex')
+  // CPU_PROF=dir: the responder writes a V8 CPU profile there (node --cpu-prof), for hot spots.
+  const prof = process.env.CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF] : []
+  const { r, ready } = await startResponder(seed, backendName === 'js' ? { STT_NATIVE: '0' } : {}, prof)
+  const cs = await startClients(clients, seed)
+  const t0 = performance.now()
+  const results = await Promise.all(cs.map((c) => (c.send({ type: 'open', port: ready.port, count: perClient, concurrency }), nextMessage(c, 'opened'))))
+  const wall = (performance.now() - t0) / 1000
+  r.send({ type: 'stats' })
+  const st = await nextMessage(r, 'stats')
+  await stopAll([...cs, r])
+  const failed = results.reduce((a, x) => a + x.failed, 0)
+  return { backend: ready.backend, handshake: ready.handshake, accepted: st.accepted, failed, wall, rate: st.accepted / st.seconds, perCpuSecond: st.accepted / st.cpuSeconds }
+}
+
+async function handshakes() {
+  const runs = Number(process.env.RUNS ?? (SMOKE ? 1 : 3))
+  const clients = Number(process.env.CLIENTS ?? (SMOKE ? 2 : 4))
+  const perClient = Number(process.env.PER_CLIENT ?? (SMOKE ? 20 : 500))
+  const concurrency = Number(process.env.CONCURRENCY ?? 16)
+  const out = {}
+  for (const b of ['native', 'js']) {
+    const rs = []
+    for (let i = 0; i < runs; i++) {
+      const x = await handshakeRun(b, clients, perClient, concurrency)
+      console.log(`  ${b} run ${i + 1}: ${x.accepted} accepted (${x.failed} failed) in ${x.wall.toFixed(2)} s; ${x.rate.toFixed(0)}/s wall, ${x.perCpuSecond.toFixed(0)}/responder-CPU-s [responder backend ${x.backend}, handshake ${x.handshake}]`)
+      rs.push(x)
+    }
+    out[b] = { rate: median(rs.map((x) => x.rate)), perCpuSecond: median(rs.map((x) => x.perCpuSecond)), handshake: rs[0].handshake, backend: rs[0].backend }
+  }
+  console.log(`handshakes/s, one responder process, ${clients} client processes x ${perClient} sessions (${concurrency} in flight each), median of ${runs}:`)
+  for (const [b, x] of Object.entries(out)) console.log(`  ${b.padEnd(6)} ${x.rate.toFixed(0).padStart(6)}/s wall   ${x.perCpuSecond.toFixed(0).padStart(6)}/responder-CPU-second`)
+  console.log(`  native / js: ${(out.native.rate / out.js.rate).toFixed(2)}x wall, ${(out.native.perCpuSecond / out.js.perCpuSecond).toFixed(2)}x per CPU-second`)
+  return out
+}
+
+async function idleRun(n) {
+  const seed = randomBytes(32).toString('hex')
+  const { r, ready } = await startResponder(seed, {}, ['--expose-gc'])
+  const clients = n === 0 ? 0 : Math.max(1, Math.min(4, Math.ceil(n / 2500)))
+  const cs = await startClients(clients, seed)
+  const [active] = await startClients(1, seed)
+  r.send({ type: 'mem' })
+  const before = (await nextMessage(r, 'mem')).mem
+  const per = Math.ceil(n / Math.max(1, clients))
+  const opened = await Promise.all(cs.map((c) => (c.send({ type: 'open', port: ready.port, count: per, concurrency: 16 }), nextMessage(c, 'opened'))))
+  const idle = opened.reduce((a, x) => a + x.opened, 0)
+  r.send({ type: 'mem' })
+  const after = (await nextMessage(r, 'mem')).mem
+  active.send({ type: 'open', port: ready.port, count: 1, concurrency: 1 })
+  await nextMessage(active, 'opened')
+  const pings = Number(process.env.PINGS ?? (SMOKE ? 20 : 200))
+  active.send({ type: 'ping', pings })
+  const { rttMs } = await nextMessage(active, 'pinged')
+  await stopAll([...cs, active, r])
+  const kib = (k) => (idle ? (after[k] - before[k]) / 1024 / idle : 0)
+  return { idle, rttMs, heapKiB: kib('heapUsed'), extKiB: kib('external'), rssKiB: kib('rss'), jsKiB: kib('heapUsed') + kib('external') }
+}
+
+async function idleSessions() {
+  const runs = Number(process.env.RUNS ?? (SMOKE ? 1 : 3))
+  const sizes = (process.env.IDLE ?? (SMOKE ? '50' : '1000,10000')).split(',').map(Number)
+  for (const n of sizes) {
+    const rows = []
+    for (let i = 0; i < runs; i++) {
+      const base = await idleRun(0)
+      const x = await idleRun(n)
+      console.log(`  run ${i + 1}: ${x.idle} idle sessions: heap ${x.heapKiB.toFixed(2)} + external ${x.extKiB.toFixed(2)} KiB/session (rss ${x.rssKiB.toFixed(2)}); RTT ${x.rttMs.toFixed(3)} ms vs ${base.rttMs.toFixed(3)} ms with none`)
+      rows.push({ ...x, baseRtt: base.rttMs })
+    }
+    console.log(
+      `${n} idle sessions, median of ${runs}: ${median(rows.map((x) => x.jsKiB)).toFixed(2)} KiB/session (heap+external; rss ${median(rows.map((x) => x.rssKiB)).toFixed(2)}), ` +
+        `64-byte RTT ${median(rows.map((x) => x.rttMs)).toFixed(3)} ms vs ${median(rows.map((x) => x.baseRtt)).toFixed(3)} ms with none (${median(rows.map((x) => x.rttMs / x.baseRtt)).toFixed(2)}x)`,
+    )
+  }
+}
+
+const roleAt = argv.indexOf('--role')
+if (roleAt >= 0) {
+  const role = argv[roleAt + 1]
+  process.on('disconnect', () => process.exit(0)) // the orchestrator is gone: never linger
+  process.on('uncaughtException', (e) => {
+    send({ type: 'error', message: String(e?.stack ?? e) })
+    process.exit(1)
+  })
+  await (role === 'responder' ? responder() : client())
+} else {
+  const what = argv.find((a) => !a.startsWith('--')) ?? 'all'
+  console.log(`scale bench (${what}${SMOKE ? ', smoke' : ''}); ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, node ${process.version}`)
+  if (what === 'handshakes' || what === 'all') await handshakes()
+  if (what === 'idle' || what === 'all') await idleSessions()
+}

@@ -1,0 +1,116 @@
+#include "handshake_crypto.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+
+namespace stt {
+
+namespace {
+
+// Algorithms are fetched once per process: OpenSSL 3 otherwise looks the name up in its
+// provider store on every call, which costs as much as a short hash. Fetched objects are
+// reference-counted and safe to share between threads; function-local statics are initialised
+// once even with worker threads (C++11).
+const EVP_MD* Sha256Md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+EVP_KDF* HkdfKdf() {
+  static EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  return kdf;
+}
+
+}  // namespace
+
+X25519Key* X25519Key::Create(const uint8_t priv[X25519_KEY_SIZE]) {
+  EVP_PKEY* pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv, X25519_KEY_SIZE);
+  if (pkey == nullptr) {
+    ERR_clear_error();
+    return nullptr;
+  }
+  return new X25519Key(pkey);
+}
+
+X25519Key::~X25519Key() { EVP_PKEY_free(pkey_); }
+
+bool X25519Key::PublicKey(uint8_t out[X25519_KEY_SIZE]) const {
+  size_t len = X25519_KEY_SIZE;
+  bool ok = EVP_PKEY_get_raw_public_key(pkey_, out, &len) == 1 && len == X25519_KEY_SIZE;
+  if (!ok) ERR_clear_error();
+  return ok;
+}
+
+bool X25519Key::Dh(const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]) const {
+  EVP_PKEY* peer_key = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, peer, X25519_KEY_SIZE);
+  EVP_PKEY_CTX* ctx = peer_key != nullptr ? EVP_PKEY_CTX_new_from_pkey(nullptr, pkey_, nullptr) : nullptr;
+  size_t len = X25519_KEY_SIZE;
+  // validate_peer = 0: an X25519 public key is any 32 bytes (RFC 7748); the check that matters,
+  // a non-zero result, is done below for every key.
+  bool ok = ctx != nullptr && EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_derive_set_peer_ex(ctx, peer_key, 0) == 1 &&
+            EVP_PKEY_derive(ctx, out, &len) == 1 && len == X25519_KEY_SIZE;
+  EVP_PKEY_CTX_free(ctx);
+  EVP_PKEY_free(peer_key);
+  if (!ok) {
+    // OpenSSL itself refuses an all-zero result; either way nothing is left behind.
+    ERR_clear_error();
+    OPENSSL_cleanse(out, X25519_KEY_SIZE);
+    return false;
+  }
+  // Constant-time all-zero check, as in the TypeScript path (OR of every byte).
+  uint8_t acc = 0;
+  for (size_t i = 0; i < X25519_KEY_SIZE; i++) acc |= out[i];
+  return acc != 0;
+}
+
+bool HkdfSha256(const uint8_t* ikm, size_t ikm_len, const uint8_t* salt, size_t salt_len, const uint8_t* info,
+                size_t info_len, uint8_t* out, size_t out_len) {
+  if (out_len == 0 || out_len > HKDF_SHA256_MAX) return false;
+  EVP_KDF* kdf = HkdfKdf();
+  EVP_KDF_CTX* ctx = kdf != nullptr ? EVP_KDF_CTX_new(kdf) : nullptr;
+  if (ctx == nullptr) return false;
+  // OSSL_PARAM wants non-const pointers; OpenSSL copies, never writes. A zero-length octet
+  // string still needs a valid pointer, hence `dummy`.
+  uint8_t dummy = 0;
+  auto bytes = [&dummy](const uint8_t* p, size_t n) { return n == 0 ? &dummy : const_cast<uint8_t*>(p); };
+  char digest[] = "SHA256";
+  OSSL_PARAM params[5];
+  size_t n = 0;
+  params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
+  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, bytes(ikm, ikm_len), ikm_len);
+  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, bytes(salt, salt_len), salt_len);
+  if (info_len > 0) params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<uint8_t*>(info), info_len);
+  params[n] = OSSL_PARAM_construct_end();
+  bool ok = EVP_KDF_derive(ctx, out, out_len, params) == 1;
+  EVP_KDF_CTX_free(ctx);  // frees (and cleanses) OpenSSL's copies of ikm/salt/info
+  if (!ok) {
+    ERR_clear_error();
+    OPENSSL_cleanse(out, out_len);
+  }
+  return ok;
+}
+
+bool HmacSha256(const uint8_t* key, size_t key_len, const uint8_t* data, size_t data_len, uint8_t out[SHA256_SIZE]) {
+  const EVP_MD* md = Sha256Md();
+  unsigned int len = 0;
+  uint8_t dummy = 0;
+  // HMAC() is OpenSSL's one-shot over the EVP digest (not deprecated in 3.0).
+  bool ok = md != nullptr && HMAC(md, key_len == 0 ? &dummy : key, static_cast<int>(key_len), data, data_len, out, &len) != nullptr &&
+            len == SHA256_SIZE;
+  if (!ok) ERR_clear_error();
+  return ok;
+}
+
+bool Sha256(const uint8_t* data, size_t data_len, uint8_t out[SHA256_SIZE]) {
+  const EVP_MD* md = Sha256Md();
+  unsigned int len = 0;
+  bool ok = md != nullptr && EVP_Digest(data, data_len, out, &len, md, nullptr) == 1 && len == SHA256_SIZE;
+  if (!ok) ERR_clear_error();
+  return ok;
+}
+
+}  // namespace stt

@@ -1,0 +1,52 @@
+// Handshake primitives (X25519, HKDF-SHA256, HMAC-SHA256, SHA-256) over OpenSSL's EVP API, the
+// native fast path of src/crypto/handshake-crypto.ts. Plain C++ (no N-API), like aead.h, so a
+// fuzz harness or a C benchmark can drive it directly.
+//
+// Why native: node:crypto builds a KeyObject per X25519 key import and per public key, and a
+// JavaScript object per hash/HMAC/HKDF call; a responder's handshake makes ~30 such calls, and
+// their overhead was larger than the curve arithmetic itself (bench/scale.mjs).
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace stt {
+
+constexpr size_t X25519_KEY_SIZE = 32;
+constexpr size_t SHA256_SIZE = 32;
+// RFC 5869: at most 255 blocks of the hash output.
+constexpr size_t HKDF_SHA256_MAX = 255 * SHA256_SIZE;
+
+// An X25519 private key held in OpenSSL memory (never in the JavaScript heap). OpenSSL derives
+// the public key when the private key is imported, so PublicKey() only copies it out.
+class X25519Key {
+ public:
+  // nullptr only if OpenSSL refuses (never for 32 bytes). The caller wipes `priv`.
+  static X25519Key* Create(const uint8_t priv[X25519_KEY_SIZE]);
+  ~X25519Key();  // EVP_PKEY_free cleanses the private key
+  X25519Key(const X25519Key&) = delete;
+  X25519Key& operator=(const X25519Key&) = delete;
+
+  bool PublicKey(uint8_t out[X25519_KEY_SIZE]) const;
+  // X25519(priv, peer). false when OpenSSL fails or the result is all zero (a low-order peer
+  // key: non-contributory, RFC 7748 §6.1), and then `out` is zeroed. Same rule as the
+  // TypeScript x25519() in src/crypto/primitives.ts.
+  bool Dh(const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]) const;
+
+ private:
+  explicit X25519Key(EVP_PKEY* pkey) : pkey_(pkey) {}
+  EVP_PKEY* pkey_;
+};
+
+// HKDF-SHA256 extract-then-expand (RFC 5869). false when out_len is 0 or > HKDF_SHA256_MAX or
+// OpenSSL fails. Empty salt/info/ikm are allowed.
+bool HkdfSha256(const uint8_t* ikm, size_t ikm_len, const uint8_t* salt, size_t salt_len, const uint8_t* info,
+                size_t info_len, uint8_t* out, size_t out_len);
+
+bool HmacSha256(const uint8_t* key, size_t key_len, const uint8_t* data, size_t data_len, uint8_t out[SHA256_SIZE]);
+
+bool Sha256(const uint8_t* data, size_t data_len, uint8_t out[SHA256_SIZE]);
+
+}  // namespace stt

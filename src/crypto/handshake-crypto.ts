@@ -1,0 +1,58 @@
+/**
+ * The primitives of the handshake and key schedule (X25519, HKDF-SHA256, HMAC-SHA256, SHA-256
+ * and the one-shot AEAD of handshake messages and cookies), from one of two backends:
+ *
+ * - 'native': OpenSSL's EVP API called from the addon (native/handshake_crypto.cc), one N-API
+ *   call per operation, private keys kept in OpenSSL memory;
+ * - 'js': node:crypto (src/crypto/primitives.ts), the fallback and the reference.
+ *
+ * Both are the same OpenSSL underneath; the native path skips node:crypto's per-call KeyObject,
+ * JWK and Hash/Hmac objects, which cost more than the curve arithmetic (bench/scale.mjs).
+ *
+ * The choice is per process (the addon loaded and has these functions, and STT_NATIVE is not
+ * 0), not per node as the packet AEAD is: the sans-I/O handshake functions take no backend
+ * argument, and a key pair from one backend only works with that backend's x25519().
+ */
+import type { KeyObject } from 'node:crypto'
+import type { CipherSuite } from './aead.js'
+import { jsHandshakeCrypto } from './js-handshake-crypto.js'
+import { nativeHandshakeCrypto } from './native-handshake-crypto.js'
+import type { NativeX25519Key } from '../native/binding.js'
+
+export { constantTimeEqual, sha3_256, X25519_KEY_SIZE } from './primitives.js'
+export { jsHandshakeCrypto } from './js-handshake-crypto.js'
+export { nativeHandshakeCrypto } from './native-handshake-crypto.js'
+
+/** A private key of either backend: a node:crypto KeyObject or a key in the addon. Opaque. */
+export type X25519PrivateKey = KeyObject | NativeX25519Key
+
+export interface X25519KeyPair {
+  readonly privateKey: X25519PrivateKey
+  /** Raw 32-byte public key. */
+  readonly publicKey: Uint8Array
+}
+
+export interface HandshakeCrypto {
+  readonly name: 'native' | 'js'
+  /** A key pair from 32 raw private bytes (clamped as RFC 7748 says). RangeError for another length. */
+  x25519FromPrivate(raw: Uint8Array): X25519KeyPair
+  /**
+   * X25519(priv, pub). Null for a non-contributory result (all-zero shared secret: a low-order
+   * public key) and for a public key that is not 32 bytes; the handshake treats null as failure.
+   */
+  x25519(priv: X25519PrivateKey, pubRaw: Uint8Array): Uint8Array | null
+  /** HKDF-SHA256 (RFC 5869); throws for a length above 255*32. Strings are their UTF-8 bytes. */
+  hkdf(ikm: Uint8Array, salt: Uint8Array | string, info: Uint8Array | string, length: number): Uint8Array
+  hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array
+  sha256(...parts: Uint8Array[]): Uint8Array
+  /** One-shot AEAD seal with an explicit 12-byte nonce: ciphertext || 16-byte tag. */
+  aeadSeal(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array
+  /** One-shot AEAD open; null when the tag does not verify. */
+  aeadOpen(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null
+}
+
+/** The backend this process's handshakes use. */
+export const handshakeCrypto: HandshakeCrypto = nativeHandshakeCrypto ?? jsHandshakeCrypto
+
+// The functions the protocol code imports, bound once (no per-call dispatch).
+export const { x25519FromPrivate, x25519, hkdf, hmacSha256, sha256, aeadSeal, aeadOpen } = handshakeCrypto

@@ -1,0 +1,191 @@
+/**
+ * The native handshake primitives (native/handshake_crypto.cc through
+ * src/crypto/native-handshake-crypto.ts): Wycheproof X25519 and HKDF-SHA256 vectors, byte-equal
+ * results against the node:crypto backend on random inputs, and real handshakes over loopback
+ * UDP between a node whose whole module graph uses the native primitives and one whose graph
+ * was loaded with STT_NATIVE=0 (node:crypto for everything), in both directions.
+ * Skipped (reason in the title) when the addon is not loaded, e.g. under STT_NATIVE=0.
+ */
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { handshakeCrypto, jsHandshakeCrypto, nativeHandshakeCrypto, type HandshakeCrypto } from '../../src/crypto/handshake-crypto.js'
+import { backend } from '../../src/native/load.js'
+import { STTNode, generateSeed, type STTSession } from '../../src/index.js'
+
+const DIR = fileURLToPath(new URL('../vectors/wycheproof', import.meta.url))
+const h = (s: string) => new Uint8Array(Buffer.from(s, 'hex'))
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
+const rnd = (n: number) => new Uint8Array(randomBytes(n))
+
+interface XdhVector { tcId: number; public: string; private: string; shared: string; flags: string[] }
+interface HkdfVector { tcId: number; ikm: string; salt: string; info: string; size: number; okm: string; result: string }
+const xdh = (JSON.parse(readFileSync(`${DIR}/x25519_test.json`, 'utf8')) as { testGroups: Array<{ tests: XdhVector[] }> }).testGroups.flatMap((g) => g.tests)
+const hk = (JSON.parse(readFileSync(`${DIR}/hkdf_sha256_test.json`, 'utf8')) as { testGroups: Array<{ tests: HkdfVector[] }> }).testGroups.flatMap((g) => g.tests)
+
+const have = backend === 'native' && nativeHandshakeCrypto !== null
+const TITLE = have ? 'addon loaded' : 'skipped: the native addon (with handshake primitives) is not loaded'
+
+describe.skipIf(!have)(`native handshake primitives (${TITLE})`, () => {
+  const nat = nativeHandshakeCrypto as HandshakeCrypto
+  const js = jsHandshakeCrypto
+
+  it('this process handshakes with the native backend', () => {
+    expect(handshakeCrypto.name).toBe('native')
+  })
+
+  it('Wycheproof X25519: every non-zero shared secret matches; every all-zero result is null', () => {
+    const zero = '0'.repeat(64)
+    let good = 0
+    let low = 0
+    for (const t of xdh) {
+      const kp = nat.x25519FromPrivate(h(t.private))
+      const out = nat.x25519(kp.privateKey, h(t.public))
+      if (t.shared === zero) {
+        expect(out, `tcId ${t.tcId}`).toBeNull()
+        low++
+      } else {
+        expect(out && hex(out), `tcId ${t.tcId} ${t.flags.join(',')}`).toBe(t.shared)
+        good++
+      }
+    }
+    expect(good).toBeGreaterThan(450)
+    expect(low).toBeGreaterThanOrEqual(31)
+  })
+
+  it('X25519 edge cases: RFC 7748 §6.1 public key, wrong-length public key is null, wrong-length private key throws RangeError', () => {
+    const alice = nat.x25519FromPrivate(h('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'))
+    expect(hex(alice.publicKey)).toBe('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a')
+    const bob = h('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f')
+    expect(hex(nat.x25519(alice.privateKey, bob)!)).toBe('4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742')
+    expect(nat.x25519(alice.privateKey, new Uint8Array(31))).toBeNull()
+    expect(nat.x25519(alice.privateKey, new Uint8Array(33))).toBeNull()
+    expect(nat.x25519(alice.privateKey, new Uint8Array(32))).toBeNull() // the all-zero point: low order
+    expect(() => nat.x25519FromPrivate(new Uint8Array(31))).toThrow(RangeError)
+  })
+
+  it('keys of one backend are refused by the other (TypeError), never silently misused', () => {
+    const n = nat.x25519FromPrivate(rnd(32))
+    const j = js.x25519FromPrivate(rnd(32))
+    expect(() => js.x25519(n.privateKey, j.publicKey)).toThrow(TypeError)
+    expect(() => nat.x25519(j.privateKey, n.publicKey)).toThrow(TypeError)
+  })
+
+  it('a native private key exposes no bytes to JavaScript (no own properties, nothing enumerable)', () => {
+    const raw = rnd(32)
+    const kp = nat.x25519FromPrivate(raw)
+    expect(Reflect.ownKeys(kp.privateKey)).toEqual([])
+    expect(Object.keys(kp)).toEqual(['privateKey'])
+    expect(JSON.stringify(kp)).not.toContain(hex(raw))
+  })
+
+  it('Wycheproof HKDF-SHA256: valid vectors match (empty salt, 255*32 bytes); invalid lengths throw', () => {
+    const valid = hk.filter((t) => t.result === 'valid')
+    expect(valid.length).toBeGreaterThan(80)
+    for (const t of valid) expect(hex(nat.hkdf(h(t.ikm), h(t.salt), h(t.info), t.size)), `tcId ${t.tcId}`).toBe(t.okm)
+    const invalid = hk.filter((t) => t.result === 'invalid')
+    expect(invalid.length).toBe(3)
+    for (const t of invalid) expect(() => nat.hkdf(h(t.ikm), h(t.salt), h(t.info), t.size), `tcId ${t.tcId}`).toThrow(RangeError)
+  })
+
+  it('differential: native and node:crypto agree on 300 random X25519 exchanges, public keys included', () => {
+    for (let i = 0; i < 300; i++) {
+      const a = rnd(32)
+      const b = rnd(32)
+      const na = nat.x25519FromPrivate(a)
+      const ja = js.x25519FromPrivate(a)
+      const jb = js.x25519FromPrivate(b)
+      expect(hex(na.publicKey)).toBe(hex(ja.publicKey))
+      expect(hex(nat.x25519(na.privateKey, jb.publicKey)!)).toBe(hex(js.x25519(ja.privateKey, jb.publicKey)!))
+    }
+  })
+
+  it('differential: HKDF, HMAC-SHA256 and SHA-256 agree on random inputs and lengths, string labels included', () => {
+    for (let i = 0; i < 300; i++) {
+      const ikm = rnd(i % 70)
+      const salt = rnd((i * 7) % 90)
+      const info = rnd((i * 13) % 40)
+      const len = 1 + ((i * 37) % 200)
+      expect(hex(nat.hkdf(ikm, salt, info, len))).toBe(hex(js.hkdf(ikm, salt, info, len)))
+      const parts = [rnd(i % 5), rnd(i), rnd(3)]
+      expect(hex(nat.hmacSha256(salt, ...parts))).toBe(hex(js.hmacSha256(salt, ...parts)))
+      expect(hex(nat.sha256(...parts))).toBe(hex(js.sha256(...parts)))
+    }
+    const ikm = rnd(32)
+    expect(hex(nat.hkdf(ikm, 'STT v1', 'key', 32))).toBe(hex(js.hkdf(ikm, 'STT v1', 'key', 32)))
+    expect(nat.hkdf(ikm, 'STT v1', 'key', 0).length).toBe(0)
+    expect(hex(nat.sha256())).toBe(hex(js.sha256()))
+    expect(hex(nat.hmacSha256(new Uint8Array(0)))).toBe(hex(js.hmacSha256(new Uint8Array(0))))
+  })
+
+  it('differential: one-shot AEAD seals identically and each side opens the other; a flipped bit is null', () => {
+    for (const suite of ['aes-256-gcm', 'chacha20-poly1305'] as const) {
+      for (let i = 0; i < 50; i++) {
+        const key = rnd(32)
+        const nonce = rnd(12)
+        const aad = rnd(i % 40)
+        const pt = rnd(i * 5)
+        const sealed = nat.aeadSeal(suite, key, nonce, aad, pt)
+        expect(hex(sealed)).toBe(hex(js.aeadSeal(suite, key, nonce, aad, pt)))
+        expect(hex(js.aeadOpen(suite, key, nonce, aad, sealed)!)).toBe(hex(pt))
+        expect(hex(nat.aeadOpen(suite, key, nonce, aad, sealed)!)).toBe(hex(pt))
+        const bad = sealed.slice()
+        bad[i % bad.length]! ^= 1
+        expect(nat.aeadOpen(suite, key, nonce, aad, bad)).toBeNull()
+      }
+      expect(nat.aeadOpen(suite, rnd(32), rnd(12), new Uint8Array(0), rnd(15))).toBeNull()
+      // A Buffer input (what node:dgram delivers) is left untouched: the ciphertext is hashed
+      // into the transcript after opening.
+      const key = rnd(32)
+      const nonce = rnd(12)
+      const sealed = Buffer.from(nat.aeadSeal(suite, key, nonce, new Uint8Array(0), rnd(64)))
+      const before = hex(sealed)
+      expect(nat.aeadOpen(suite, key, nonce, new Uint8Array(0), sealed)).not.toBeNull()
+      expect(hex(sealed)).toBe(before)
+    }
+  })
+})
+
+const nodes: STTNode[] = []
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.stop()))
+  vi.unstubAllEnvs()
+})
+
+describe.skipIf(!have)(`handshakes between native and node:crypto handshake primitives (${TITLE})`, () => {
+  /** A second copy of the library whose every module was loaded with STT_NATIVE=0. */
+  async function tsOnlyLibrary() {
+    vi.stubEnv('STT_NATIVE', '0')
+    vi.resetModules()
+    const lib = await import('../../src/index.js')
+    const hc = await import('../../src/crypto/handshake-crypto.js')
+    vi.unstubAllEnvs()
+    return { STTNode: lib.STTNode as typeof STTNode, name: hc.handshakeCrypto.name }
+  }
+
+  for (const dir of ['native dials ts', 'ts dials native'] as const) {
+    it(`${dir}: handshake completes over loopback UDP, same session id, data both ways`, async () => {
+      const ts = await tsOnlyLibrary()
+      expect(ts.name).toBe('js')
+      const seed = generateSeed()
+      const nativeNode = new STTNode({ sharedSeed: seed, host: '127.0.0.1', port: 0, name: 'native' })
+      const tsNode = new ts.STTNode({ sharedSeed: seed, host: '127.0.0.1', port: 0, name: 'ts' })
+      nodes.push(nativeNode, tsNode)
+      const [dialer, listener] = dir === 'native dials ts' ? [nativeNode, tsNode] : [tsNode, nativeNode]
+      await dialer.start()
+      const { port } = await listener.start()
+      const accepted = new Promise<STTSession>((r) => listener.once('session', r))
+      const sa = await dialer.connect(`udp://127.0.0.1:${port}`)
+      const sb = await accepted
+      expect(sa.getStats().id).toBe(sb.getStats().id)
+      expect(sa.peerName).toBe(dir === 'native dials ts' ? 'ts' : 'native')
+      const got = new Promise<Buffer>((r) => sb.once('datagram', r))
+      sa.sendDatagram(Buffer.from('ping'))
+      expect((await got).toString()).toBe('ping')
+      const back = new Promise<Buffer>((r) => sa.once('datagram', r))
+      sb.sendDatagram(Buffer.from('pong'))
+      expect((await back).toString()).toBe('pong')
+    })
+  }
+})
