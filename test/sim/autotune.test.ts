@@ -8,7 +8,7 @@ import { SimPair, timed } from '../helpers/sim-sessions.js'
 
 const KiB = 1024
 
-describe('sim: flow-control auto-tuning', () => {
+describe('sim: flow-control auto-tuning', { timeout: 240_000 }, () => {
   it('windows of 64 KiB grow to the BDP of a 20 Mbit/s x 100 ms path (250 KB): the link is filled, and growth stops at the memory limit', () => {
     timed('autotune', () => {
       const bw = 2.5e6

@@ -33,7 +33,7 @@ function bulk(seed: number, link: LinkConfig, secs = 8, cc = 'bbr'): Run {
 
 const mbit = (bytesPerSec: number): string => ((bytesPerSec * 8) / 1e6).toFixed(1)
 
-describe('sim: BBR', () => {
+describe('sim: BBR', { timeout: 240_000 }, () => {
   it('reaches PROBE_BW with a bandwidth estimate within 10% of the bottleneck, and reports it in getStats()', () => {
     timed('bbr model', () => {
       const r = bulk(911, { delayMs: 10, bandwidth: BW, queueBytes: 100_000 }, 6)
@@ -50,23 +50,24 @@ describe('sim: BBR', () => {
     })
   })
 
-  it('random loss at 20 ms RTT: 1 % and 2 % keep >= 80 % of the lossless goodput, 10 % keeps >= 60 %', () => {
-    timed('bbr random loss', () => {
-      const link = { delayMs: 10, bandwidth: BW, queueBytes: 100_000 }
-      const base = bulk(912, link).goodput
-      const out: string[] = [`lossless ${mbit(base)}`]
-      for (const [loss, target] of [
-        [0.01, 0.8],
-        [0.02, 0.8],
-        [0.1, 0.6],
-      ] as const) {
-        const r = bulk(912, { ...link, loss })
-        out.push(`${loss * 100}% ${mbit(r.goodput)} (${((100 * r.goodput) / base).toFixed(0)}%)`)
+  // One lossless baseline for the three loss rates (20 Mbit/s keeps the JS AEAD's work small).
+  const lossLink = { delayMs: 10, bandwidth: BW / 2, queueBytes: 50_000 }
+  let lossless = 0
+  const baseline = (): number => (lossless ||= bulk(912, lossLink).goodput)
+  for (const [loss, target] of [
+    [0.01, 0.8],
+    [0.02, 0.8],
+    [0.1, 0.6],
+  ] as const) {
+    it(`${loss * 100} % random loss at 20 ms RTT keeps >= ${target * 100} % of the lossless goodput`, () => {
+      timed(`bbr ${loss * 100}% loss`, () => {
+        const base = baseline()
+        const r = bulk(912, { ...lossLink, loss })
+        console.log(`[sim] bbr ${loss * 100}% random loss: ${mbit(r.goodput)} of ${mbit(base)} Mbit/s lossless (${((100 * r.goodput) / base).toFixed(0)}%), lost ${r.stats.lostPackets}, spurious ${r.stats.spuriousLosses}`)
         expect(r.goodput).toBeGreaterThanOrEqual(target * base)
-      }
-      console.log(`[sim] bbr random loss, Mbit/s: ${out.join(', ')}`)
-    })
-  })
+      })
+    }, 180_000)
+  }
 
   it('2 ms RTT with 2 % loss keeps >= 80 % of the lossless goodput', () => {
     timed('bbr 2ms loss', () => {
@@ -110,7 +111,7 @@ describe('sim: BBR', () => {
       }
       burst()
       p.run(() => p.now >= 7000, 10_000)
-      console.log(`[sim] bbr app-limited: full ${mbit(full)} Mbit/s; during 6 % app-limited traffic max ${mbit(maxSeen)}, end ${mbit(cc.maxBw * 1000)}, app-limited ${(p.cs as unknown as { loss: { sampler: { appLimited: number } } }).loss.sampler.appLimited > 0}`)
+      console.log(`[sim] bbr app-limited: full ${mbit(full)} Mbit/s; during 6 % app-limited traffic max ${mbit(maxSeen)}, end ${mbit(cc.maxBw * 1000)}, app-limited ${(p.cs as unknown as { recovery: { sampler: { appLimited: number } } }).recovery.sampler.appLimited > 0}`)
       expect(maxSeen).toBeLessThan(1.1 * BW)
       // App-limited samples (far below the estimate) never lowered it.
       expect(cc.maxBw * 1000).toBeGreaterThan(0.9 * BW)
@@ -118,7 +119,7 @@ describe('sim: BBR', () => {
   })
 })
 
-describe('sim: RACK reordering', () => {
+describe('sim: RACK reordering', { timeout: 240_000 }, () => {
   it('reordering at 2 ms RTT causes spurious losses that are undone; goodput stays >= 90 % of the in-order path', () => {
     timed('rack reordering', () => {
       const link = { delayMs: 1, bandwidth: BW, queueBytes: 30_000 }
@@ -152,7 +153,7 @@ describe('sim: RACK reordering', () => {
   }
 })
 
-describe('sim: sharing a bottleneck', () => {
+describe('sim: sharing a bottleneck', { timeout: 240_000 }, () => {
   /** Two sessions, the second joining after 2 s; shares measured over 10-40 s. */
   function share(a: string, b: string, queueBytes: number): { ra: number; rb: number } {
     const bw = 2.5e6
