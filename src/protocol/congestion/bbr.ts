@@ -137,6 +137,7 @@ export class Bbr implements CongestionController {
   private cwndLimitedThisRound = false
   /** delivered counter (mirrors the sampler's C.delivered). */
   private delivered = 0
+  private clockStarted = false
   /** Latest time seen (loss handling has no `now` of its own). */
   private now = 0
   /** Saved before a congestion event, restored by onSpuriousCongestion. */
@@ -251,6 +252,15 @@ export class Bbr implements CongestionController {
 
   onRateSample(rs: RateSample, now: number): void {
     this.now = now
+    if (!this.clockStarted) {
+      // Timers count from the first ACK: the caller's clock has an arbitrary origin
+      // (performance.now() is large), so "stamp 0" would look like an expired min_rtt.
+      this.clockStarted = true
+      this.minRttStamp = now
+      this.probeRttMinStamp = now
+      this.cycleStamp = now
+      this.extraAckedIntervalStart = now
+    }
     this.delivered += rs.newlyAcked
     if (this.undo !== null && rs.newlyLost === 0 && this.lossRoundStart) this.undo = null
     this.updateModelAndState(rs, now)

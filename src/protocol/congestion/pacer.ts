@@ -16,10 +16,19 @@
 export const PACING_GAIN = 1.25
 export const DEFAULT_BURST_PACKETS = 4
 export const BURST_INTERVAL_MS = 2
+/**
+ * A sender that was held back by the pacer and woke late (a busy event loop, a 1 ms timer
+ * firing after 3-10 ms) may catch up on the time it overslept, up to this many ms of the rate:
+ * otherwise every late timer is sending time lost for good, the delivery rate falls below the
+ * pacing rate, and BBR's estimate (what was delivered) follows it down.
+ */
+export const MAX_CATCH_UP_MS = 8
 
 export class Pacer {
   private tokens: number
   private lastRefill = -Infinity
+  /** The last nextSendTime said "later": the sender is pacing-limited, not idle. */
+  private held = false
   private readonly minCapacity: number
 
   constructor(
@@ -53,7 +62,12 @@ export class Pacer {
     if (now <= this.lastRefill) return
     const r = this.rate()
     if (this.lastRefill === -Infinity || r === Infinity) this.tokens = this.capacity
-    else this.tokens = Math.min(this.capacity, this.tokens + (now - this.lastRefill) * r)
+    else {
+      const elapsed = now - this.lastRefill
+      const cap = this.held ? Math.max(this.capacity, Math.min(elapsed, MAX_CATCH_UP_MS) * r) : this.capacity
+      this.tokens = Math.min(cap, this.tokens + elapsed * r)
+    }
+    this.held = false
     this.lastRefill = now
   }
 
@@ -61,6 +75,7 @@ export class Pacer {
   nextSendTime(now: number, bytes: number): number {
     this.refill(now)
     if (this.tokens >= bytes) return now
+    this.held = true
     return now + (bytes - this.tokens) / this.rate()
   }
 
