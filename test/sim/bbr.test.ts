@@ -115,11 +115,14 @@ describe('sim: BBR', { timeout: 240_000 }, () => {
       const chunk = new Uint8Array(64 * 1024)
       let bulkOn = true
       const pump = (): void => {
-        while (bulkOn && p.cs.streams.write(big, chunk)) {}
+        let more = bulkOn
+        while (more) more = p.cs.streams.write(big, chunk)
       }
       p.onStream((side, _s, e) => {
         if (side === 'client' && e.type === 'writable') pump()
-        if (side === 'server' && (e.type === 'readable' || e.type === 'stream-opened')) while (p.ss.streams.read(e.key, Infinity) !== null) {}
+        if (side !== 'server' || (e.type !== 'readable' && e.type !== 'stream-opened')) return
+        let got = p.ss.streams.read(e.key, Infinity)
+        while (got !== null) got = p.ss.streams.read(e.key, Infinity)
       })
       pump()
       p.run(() => p.now >= 3000, 10_000)
