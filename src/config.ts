@@ -37,11 +37,17 @@ export interface ProtocolConfig {
   streamReceiveWindow: number
   /** Session-wide receive window. */
   sessionReceiveWindow: number
-  /** Buffered, unacknowledged bytes per stream before write() returns false. */
+  /** Buffered, unacknowledged bytes per stream before write() returns false (the floor; it follows 2 x cwnd). */
   streamSendBuffer: number
+  /**
+   * Per-session bound on auto-tuned windows: receive windows (stream and session) double
+   * while the reader keeps up with them, and send buffers follow 2 x cwnd, up to this many
+   * bytes (flow-autotune.ts). 64 MiB carries 1 Gbit/s x 100 ms with credit to spare.
+   */
+  sessionMemoryLimit: number
   maxMessageSize: number
-  /** Congestion controller. */
-  congestionControl: 'newreno' | 'cubic'
+  /** Congestion controller: BBRv3 (default), CUBIC or NewReno. Per connect too (ConnectOptions). */
+  congestionControl: 'bbr' | 'newreno' | 'cubic'
   /**
    * Key update after this many packets in one direction: at most 2^23, AES-GCM's limit for
    * 64 KiB packets (RFC 9001 §6.6); AES-GCM sessions with larger packets update sooner
@@ -80,8 +86,10 @@ export const DEFAULTS: Omit<ProtocolConfig, 'sharedSeed' | 'nodeSeed'> = {
   streamReceiveWindow: 4 << 20,
   sessionReceiveWindow: 16 << 20,
   streamSendBuffer: 4 << 20,
+  sessionMemoryLimit: 64 << 20,
   maxMessageSize: 16 << 20,
-  congestionControl: 'cubic',
+  // BBR: random loss and reordering are not read as congestion (issue 9; test/sim/bbr.test.ts).
+  congestionControl: 'bbr',
   rekeyAfterPackets: MAX_PACKETS_PER_KEY,
   rekeyAfterMs: 10 * 60_000,
   helloMaxSkew: 60_000,
@@ -109,6 +117,12 @@ function positiveInt(v: unknown, name: string, min = 1, max = Number.MAX_SAFE_IN
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     throw new STTConfigError(`${name} must be an integer between ${min} and ${max} (got ${String(v)})`)
   }
+  return v
+}
+
+/** Validates a congestionControl option (node or connect). */
+export function congestionControlOption(v: unknown): ProtocolConfig['congestionControl'] {
+  if (v !== 'bbr' && v !== 'newreno' && v !== 'cubic') throw new STTConfigError(`congestionControl must be 'bbr', 'cubic' or 'newreno' (got ${String(v)})`)
   return v
 }
 
@@ -145,6 +159,7 @@ export function resolveProtocolConfig(o: Record<string, unknown>, random: (n: nu
     ['streamReceiveWindow', 16_384, 1 << 30],
     ['sessionReceiveWindow', 16_384, 2 ** 40],
     ['streamSendBuffer', 16_384, 1 << 30],
+    ['sessionMemoryLimit', 16_384, 2 ** 40],
     ['maxMessageSize', 1, 1 << 30],
     ['rekeyAfterPackets', 16, MAX_PACKETS_PER_KEY],
     ['rekeyAfterMs', 1_000, 2 ** 40],
@@ -157,10 +172,7 @@ export function resolveProtocolConfig(o: Record<string, unknown>, random: (n: nu
   }
   if (o.maxPacketSize !== undefined) c.ipv6PacketSize = c.maxPacketSize
   if (c.keepAliveTimeout <= c.keepAliveInterval) throw new STTConfigError('keepAliveTimeout must be larger than keepAliveInterval')
-  if (o.congestionControl !== undefined) {
-    if (o.congestionControl !== 'newreno' && o.congestionControl !== 'cubic') throw new STTConfigError("congestionControl must be 'newreno' or 'cubic'")
-    c.congestionControl = o.congestionControl
-  }
+  if (o.congestionControl !== undefined) c.congestionControl = congestionControlOption(o.congestionControl)
   if (o.stealth !== undefined) c.stealth = Boolean(o.stealth)
   return c
 }

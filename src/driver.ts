@@ -47,6 +47,8 @@ export interface DialRequest {
   peerNodeId?: Uint8Array
   timeout?: number
   bare: boolean
+  /** Per-connect congestion controller (default: the node's). */
+  congestionControl?: 'bbr' | 'cubic' | 'newreno'
   signal?: AbortSignal
 }
 
@@ -320,7 +322,7 @@ export class Driver {
       transport.release?.(addr)
       throw new STTError(ErrorCode.ABORTED, 'connect aborted')
     }
-    const handle = ep.connect(this.#now(), addr, { peerNodeId: req.peerNodeId, timeout: req.timeout, bare: req.bare })
+    const handle = ep.connect(this.#now(), addr, { peerNodeId: req.peerNodeId, timeout: req.timeout, bare: req.bare, congestionControl: req.congestionControl })
     const promise = new Promise<STTSession>((resolve, reject) => {
       this.#connects.set(handle, { resolve, reject })
       signal?.addEventListener(

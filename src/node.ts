@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import { connectAuto } from './auto-connect.js'
-import { DEFAULTS, resolveProtocolConfig } from './config.js'
+import { DEFAULTS, congestionControlOption, resolveProtocolConfig } from './config.js'
 import { TEST_RANDOM } from './internal/test-hooks.js'
 import { aead as defaultAead, jsAead, nativeAead } from './crypto/index.js'
 import type { AeadBackend } from './crypto/aead.js'
@@ -49,7 +49,10 @@ export interface STTNodeOptions extends TransportSetOptions {
   sessionReceiveWindow?: number
   streamSendBuffer?: number
   maxMessageSize?: number
-  congestionControl?: 'newreno' | 'cubic'
+  /** BBRv3 (default), CUBIC or NewReno; per connect too (ConnectOptions). */
+  congestionControl?: 'bbr' | 'cubic' | 'newreno'
+  /** Bound on auto-tuned windows and send buffers per session (bytes, default 64 MiB). */
+  sessionMemoryLimit?: number
   rekeyAfterPackets?: number
   rekeyAfterMs?: number
   stealth?: boolean
@@ -83,6 +86,8 @@ export interface ConnectOptions {
   proxyAuth?: ProxyAuth
   /** WebSocket: timeout of the dial (proxy, TLS and upgrade together), ms. */
   connectTimeout?: number
+  /** Congestion controller of this session (default: the node's congestionControl). */
+  congestionControl?: 'bbr' | 'cubic' | 'newreno'
 }
 
 const NODE_OPTION_KEYS = keysOf<STTNodeOptions>({
@@ -100,6 +105,7 @@ const NODE_OPTION_KEYS = keysOf<STTNodeOptions>({
   streamReceiveWindow: true,
   sessionReceiveWindow: true,
   streamSendBuffer: true,
+  sessionMemoryLimit: true,
   maxMessageSize: true,
   congestionControl: true,
   rekeyAfterPackets: true,
@@ -149,6 +155,7 @@ const CONNECT_OPTION_KEYS = keysOf<ConnectOptions>({
   proxy: true,
   proxyAuth: true,
   connectTimeout: true,
+  congestionControl: true,
 })
 
 export class STTNode extends EventEmitter {
@@ -230,6 +237,7 @@ export class STTNode extends EventEmitter {
       timeout: opts.timeout,
       // Over a reliable transport (WebSocket, or a reliable pluggable one) rely on it for delivery.
       bare: transport.reliable && opts.fullReliability !== true,
+      congestionControl: opts.congestionControl === undefined ? undefined : congestionControlOption(opts.congestionControl),
       signal: opts.signal,
     })
   }

@@ -53,6 +53,8 @@ export interface ConnectOptions {
   timeout?: number
   /** Overrides the version byte of HELLO (tests of version negotiation only). */
   versionOverride?: number
+  /** Congestion controller of this session (default: config.congestionControl). */
+  congestionControl?: 'bbr' | 'cubic' | 'newreno'
 }
 
 interface PendingConnect {
@@ -65,6 +67,7 @@ interface PendingConnect {
   backoff: number
   peerNodeId?: Uint8Array
   bare: boolean
+  congestionControl?: 'bbr' | 'cubic' | 'newreno'
   session: Session | null
   /** AUTH_FAILED answers seen (one may be a corrupted HELLO). */
   authFailures: number
@@ -214,6 +217,7 @@ export class Endpoint {
       backoff: this.config.handshakeRetryInitial,
       peerNodeId: opts.peerNodeId,
       bare,
+      congestionControl: opts.congestionControl,
       session: null,
       authFailures: 0,
     }
@@ -284,7 +288,7 @@ export class Endpoint {
     const result = openFinal(this.aead, p.hs, slab.subarray(off, off + len))
     if (!result) return this.drop('final-auth', from[i]!)
     const session = new Session(
-      { result, isInitiator: true, config: this.config, aead: this.aead, address: p.address, localParams: this.localParams(p.bare, p.address), now, random: this.random },
+      { result, isInitiator: true, config: this.config, aead: this.aead, address: p.address, localParams: this.localParams(p.bare, p.address), now, random: this.random, congestionControl: p.congestionControl },
       this.wake,
     )
     p.session = session

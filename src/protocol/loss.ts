@@ -1,34 +1,50 @@
 /**
- * Sent-packet tracking and loss detection, RFC 9002 §6 and Appendix A, for the one
- * application-data packet-number space STT has after the handshake.
+ * Sent-packet tracking and loss detection for the one application-data packet-number space
+ * STT has after the handshake: RFC 9002 §6 / Appendix A structure, with RACK-TLP (RFC 8985,
+ * rack.ts) as the loss rule, spurious-loss detection and undo, and delivery-rate sampling
+ * for the congestion controller (congestion/delivery-rate.ts).
  *
  * Flow per call (sequential, one call at a time; results are written into arrays owned by
  * the detector and are valid until the next call):
  *   onPacketSent   -> track, charge the congestion controller
  *   onAck          -> mark newly acked, RTT sample (§5.1), detect losses (§6.1), feed CC
- *   onNack         -> the peer reported gaps: declare those packets lost now (STT extension)
- *   getTimeout     -> loss-time or PTO deadline (§6.2, Appendix A.8)
- *   onTimeout      -> time-threshold losses, or "send probes" after PTO backoff
+ *   onNack         -> the peer reported gaps: a hint to run RACK now (never a loss by itself:
+ *                     with reordering, a gap is not a loss; the time rule decides)
+ *   getTimeout     -> RACK reorder deadline, or TLP / PTO deadline (RFC 8985 §7, RFC 9002 A.8)
+ *   onTimeout      -> time-threshold losses, or "send probes" (a tail loss probe first)
  *
  * Records are opaque (`T`): the session stores what a packet carried and gets the record back
  * when it is acked or lost, to free or re-queue that content ("retransmit data, not packets").
  */
 import { PassThroughController } from './congestion/base.js'
+import { DeliveryRateSampler, type LostPacketInfo, type RateStamp } from './congestion/delivery-rate.js'
 import type { CongestionController } from './congestion/types.js'
 import { WireError } from '../errors.js'
+import { LostHistory, RACK_PACKET_THRESHOLD, RackState } from './rack.js'
 import { RttEstimator } from './rtt.js'
 
-/** RFC 9002 §6.1.1 kPacketThreshold. */
-export const K_PACKET_THRESHOLD = 3
+/** RFC 9002 §6.1.1 kPacketThreshold (applies until reordering is seen, see rack.ts). */
+export const K_PACKET_THRESHOLD = RACK_PACKET_THRESHOLD
 /** Cap on the PTO backoff exponent so deadlines stay finite (2^10 * PTO is minutes). */
 export const MAX_PTO_BACKOFF_EXPONENT = 10
 /** Probe packets to send when a PTO fires (RFC 9002 §6.2.4 allows up to two). */
 export const PTO_PROBE_PACKETS = 2
+/**
+ * Fewer ack-eliciting packets than this in flight and the peer may hold its ACK for up to
+ * max_ack_delay (session.ts: the peer ACKs every 8th packet), so the TLP waits for that too.
+ */
+export const TLP_DELAYED_ACK_PACKETS = 8
 
-class SentPacket<T> {
+class SentPacket<T> implements RateStamp {
   pn = 0
   timeSent = 0
   size = 0
+  delivered = 0
+  deliveredTime = -1
+  firstSentTime = 0
+  isAppLimited = false
+  txInFlight = 0
+  lost = 0
   ackEliciting = false
   inFlight = false
   /** Acked or declared lost; awaiting compaction out of the array. */
@@ -76,6 +92,13 @@ export interface RecoveryStats {
   lostPackets: number
   congestionEvents: number
   persistentCongestionEvents: number
+  /** Losses later found spurious (the original packet was acked after all). */
+  spuriousLosses: number
+  /** Congestion events undone because all their losses were spurious. */
+  congestionUndos: number
+  /** Current RACK reordering window (ms); 0 until reordering was seen and packet threshold applies too. */
+  reorderingWindow: number
+  reorderingSeen: boolean
 }
 
 /** What the session uses; LossDetector and PassThroughLossDetector (bare mode) implement it. */
@@ -83,6 +106,8 @@ export interface LossRecovery<T> {
   onPacketSent(pn: number, now: number, bytes: number, ackEliciting: boolean, inFlight: boolean, record: T): void
   onAck(ranges: ReadonlyArray<readonly [number, number]>, ackDelayMicros: number, now: number): AckOutcome<T>
   onNack(packetNumbers: readonly number[], now: number): T[]
+  /** The sender had nothing (or no credit) to send with the window open (delivery-rate app-limited mark). */
+  onAppLimited(): void
   getTimeout(): number
   onTimeout(now: number): TimeoutOutcome<T>
   stats(): RecoveryStats
@@ -104,6 +129,19 @@ export class LossDetector<T> implements LossRecovery<T> {
   private lossTime = Infinity
   private timeOfLastAckEliciting = -Infinity
   private ackElicitingInFlight = 0
+  readonly sampler = new DeliveryRateSampler()
+  readonly rack: RackState
+  private readonly lostHistory = new LostHistory()
+  /** Congestion episode bookkeeping for spurious-loss undo. */
+  private episode = 0
+  private episodeStart = -Infinity
+  private episodeLost = 0
+  private episodeSpurious = 0
+  private episodeUndone = false
+  congestionUndos = 0
+  private readonly lostInfo: LostPacketInfo = { size: 0, txInFlight: 0, lostSince: 0, isAppLimited: false }
+  private spuriousNow = 0
+  private readonly onSpuriousFound = (episode: number): void => this.spuriousLoss(episode)
 
   private readonly ackOut: AckOutcome<T> = { acked: [], lost: [], rttSampled: false, error: 0 }
   private readonly timeoutOut: TimeoutOutcome<T> = { lost: [], probes: 0, probeRecords: [] }
@@ -112,7 +150,9 @@ export class LossDetector<T> implements LossRecovery<T> {
   constructor(
     readonly rtt: RttEstimator,
     readonly cc: CongestionController,
-  ) {}
+  ) {
+    this.rack = new RackState(rtt)
+  }
 
   /** Tracks a sent packet. Packet numbers must increase. ACK-only packets: ackEliciting=false, inFlight=false. */
   onPacketSent(pn: number, now: number, bytes: number, ackEliciting: boolean, inFlight: boolean, record: T): void {
@@ -127,7 +167,12 @@ export class LossDetector<T> implements LossRecovery<T> {
     p.record = record
     this.sent.push(p)
     this.largestSent = pn
-    if (inFlight) this.cc.onPacketSent(now, bytes)
+    if (inFlight) {
+      this.sampler.onPacketSent(p, now, this.cc.bytesInFlight)
+      this.cc.onPacketSent(now, bytes)
+    } else {
+      p.deliveredTime = -1
+    }
     if (ackEliciting) {
       this.timeOfLastAckEliciting = now
       this.ackElicitingInFlight++
@@ -158,7 +203,10 @@ export class LossDetector<T> implements LossRecovery<T> {
   }
 
   /** Drops finished packets from the front, and compacts the middle when mostly finished. */
-  private compact(): void {
+  private compact(now: number): void {
+    // A reordered original arrives within the reordering delay; a second after its loss it
+    // is long gone (or acked), so its loss can no longer prove spurious.
+    this.lostHistory.expire(now - Math.max(1000, 4 * this.rtt.smoothedRtt))
     const s = this.sent
     while (this.head < s.length && s[this.head]!.done) {
       this.release(s[this.head]!)
@@ -193,7 +241,7 @@ export class LossDetector<T> implements LossRecovery<T> {
 
   /**
    * Processes an ACK frame (ranges inclusive, highest first, as frames.ts decodes them).
-   * RFC 9002 Appendix A.7.
+   * RFC 9002 Appendix A.7 with RACK (RFC 8985 §6) as the loss rule.
    */
   onAck(ranges: ReadonlyArray<readonly [number, number]>, ackDelayMicros: number, now: number): AckOutcome<T> {
     const out = this.ackOut
@@ -207,13 +255,18 @@ export class LossDetector<T> implements LossRecovery<T> {
       out.error = WireError.INVALID_FRAME
       return out
     }
+    const largestAckedBefore = this.largestAcked
     if (largest > this.largestAcked) this.largestAcked = largest
+    this.sampler.beginAck()
 
     let largestNewlyAcked: SentPacket<T> | undefined
     let anyAckEliciting = false
+    this.spuriousNow = now
     for (let r = 0; r < ranges.length; r++) {
       const lo = ranges[r]![0]
       const hi = ranges[r]![1]
+      // Packets of this range we had declared lost: spurious losses (RFC 8985 §9 DSACK role).
+      if (this.lostHistory.length > 0) this.lostHistory.takeRange(lo, hi, this.onSpuriousFound)
       for (let i = this.indexOf(lo); i < this.sent.length; i++) {
         const p = this.sent[i]!
         if (p.pn > hi) break
@@ -221,7 +274,11 @@ export class LossDetector<T> implements LossRecovery<T> {
         this.markDone(p)
         if (largestNewlyAcked === undefined || p.pn > largestNewlyAcked.pn) largestNewlyAcked = p
         if (p.ackEliciting) anyAckEliciting = true
-        if (p.inFlight) this.cc.onPacketAcked(p.timeSent, p.size, now)
+        this.rack.onAcked(p.pn, p.timeSent, now, largestAckedBefore)
+        if (p.inFlight) {
+          this.sampler.onPacketAcked(p, now)
+          this.cc.onPacketAcked(p.timeSent, p.size, now)
+        }
         out.acked.push(p.record!)
       }
     }
@@ -235,44 +292,85 @@ export class LossDetector<T> implements LossRecovery<T> {
     }
     this.detectLost(now, out.lost)
     this.ptoCount = 0
-    this.compact()
+    this.finishRateSample(now)
+    this.compact(now)
     return out
   }
 
+  private finishRateSample(now: number): void {
+    const rs = this.sampler.finishAck(this.rtt.minRtt, this.cc.bytesInFlight)
+    if ((rs.newlyAcked > 0 || rs.newlyLost > 0) && this.cc.onRateSample) this.cc.onRateSample(rs, now)
+  }
+
+  private spuriousLoss(episode: number): void {
+    this.rack.onSpurious(this.spuriousNow)
+    if (episode !== this.episode || this.episodeUndone) return
+    this.episodeSpurious++
+    // Undo only when every loss of the latest congestion event was spurious: a real loss
+    // among them still means congestion (Linux's undo_retrans rule).
+    if (this.episodeSpurious >= this.episodeLost) {
+      this.episodeUndone = true
+      this.congestionUndos++
+      this.cc.onSpuriousCongestion?.(this.spuriousNow)
+    }
+  }
+
+  /** The sender ran out of data or credit with the window open (delivery-rate §4.1.2.1). */
+  onAppLimited(): void {
+    this.sampler.onAppLimited(this.cc.bytesInFlight)
+    ;(this.cc as { onAppLimited?: () => void }).onAppLimited?.()
+  }
+
   /**
-   * The peer reported these packet numbers missing (NACK). Those still outstanding and below
-   * the largest acknowledged are declared lost at once, without waiting for the thresholds;
-   * numbers never sent, already resolved, or above the largest acked are ignored.
+   * The peer reported these packet numbers missing (NACK). Reordering makes a gap look like a
+   * loss, so the NACK only makes RACK look now: a packet is lost when RACK's time rule says so.
+   * Numbers never sent or already resolved are ignored.
    */
   onNack(packetNumbers: readonly number[], now: number): T[] {
     const out = this.nackOut
     out.length = 0
-    let latestLost: SentPacket<T> | undefined
+    let any = false
     for (const pn of packetNumbers) {
       if (pn >= this.largestAcked) continue
-      const i = this.indexOf(pn)
-      const p = this.sent[i]
-      if (p === undefined || p.pn !== pn || p.done) continue
-      this.declareLost(p)
-      out.push(p.record!)
-      if (p.inFlight && (latestLost === undefined || p.timeSent > latestLost.timeSent)) latestLost = p
+      const p = this.sent[this.indexOf(pn)]
+      if (p !== undefined && p.pn === pn && !p.done) any = true
     }
-    if (latestLost !== undefined) this.cc.onCongestionEvent(latestLost.timeSent, now)
-    if (out.length > 0) this.compact()
+    if (!any) return out
+    this.sampler.beginAck()
+    this.detectLost(now, out)
+    this.finishRateSample(now)
+    if (out.length > 0) this.compact(now)
     return out
   }
 
-  private declareLost(p: SentPacket<T>): void {
+  private declareLost(p: SentPacket<T>, now: number): void {
     this.markDone(p)
     this.lostPackets++
-    if (p.inFlight) this.cc.onPacketLost(p.size)
+    // A loss of a packet sent after the current episode began starts a new congestion episode
+    // (RFC 9002 §7.3.2's recovery period), the unit of spurious-loss undo.
+    if (p.timeSent > this.episodeStart) {
+      if (this.episode > 0) this.rack.onRecoveryEnd()
+      this.episode++
+      this.episodeStart = now
+      this.episodeLost = 0
+      this.episodeSpurious = 0
+      this.episodeUndone = false
+    }
+    this.episodeLost++
+    this.lostHistory.add(p.pn, this.episode, now)
+    if (p.inFlight) {
+      if (p.deliveredTime >= 0) this.cc.onPacketLost(p.size, this.sampler.onPacketLost(p, this.lostInfo))
+      else this.cc.onPacketLost(p.size)
+    }
   }
 
-  /** RFC 9002 A.10 DetectAndRemoveLostPackets, plus persistent congestion (§7.6). */
+  /** RFC 8985 §6.2 RACK_detect_loss (+ RFC 9002 A.10 structure and persistent congestion, §7.6). */
   private detectLost(now: number, lost: T[]): void {
     this.lossTime = Infinity
-    const lossDelay = this.rtt.lossDelay()
     const pcDuration = this.rtt.persistentCongestionDuration()
+    const rack = this.rack
+    const reoWnd = rack.reoWnd()
+    const packetThreshold = !rack.reorderingSeen
     let latestLostTime = -Infinity
     // Persistent congestion: a run of consecutive packet numbers, all lost, whose
     // ack-eliciting members span more than pcDuration, starting after the first RTT sample.
@@ -281,7 +379,8 @@ export class LossDetector<T> implements LossRecovery<T> {
     let persistent = false
     for (let i = this.head; i < this.sent.length; i++) {
       const p = this.sent[i]!
-      if (p.pn > this.largestAcked) break
+      // Only packets sent before the most recently sent delivered one can be judged (§6.2).
+      if (p.pn >= rack.pn) break
       if (p.done) {
         // Acked (or lost earlier): either way it breaks a persistent-congestion run.
         runPrevPn = -2
@@ -290,9 +389,9 @@ export class LossDetector<T> implements LossRecovery<T> {
       }
       // Same expression as the loss time below, so a timer firing exactly at lossTime always
       // finds the packet lost (now - delay could round differently).
-      const lossAt = p.timeSent + lossDelay
-      if (lossAt <= now || this.largestAcked >= p.pn + K_PACKET_THRESHOLD) {
-        this.declareLost(p)
+      const lossAt = p.timeSent + rack.rtt + reoWnd
+      if (lossAt <= now || (packetThreshold && this.largestAcked >= p.pn + K_PACKET_THRESHOLD)) {
+        this.declareLost(p, now)
         lost.push(p.record!)
         if (p.inFlight && p.timeSent > latestLostTime) latestLostTime = p.timeSent
         if (p.ackEliciting) {
@@ -320,11 +419,18 @@ export class LossDetector<T> implements LossRecovery<T> {
   getTimeout(): number {
     if (this.lossTime !== Infinity) return this.lossTime
     if (this.ackElicitingInFlight <= 0) return Infinity
+    const pto = this.rtt.pto()
+    if (this.ptoCount === 0) {
+      // RFC 8985 §7.2: the first probe is a tail loss probe after 2 srtt (plus the peer's ACK
+      // delay when so few packets are out that it may hold its ACK back), never later than PTO.
+      const tlp = this.rack.tlpTimeout(this.ackElicitingInFlight < TLP_DELAYED_ACK_PACKETS)
+      return this.timeOfLastAckEliciting + Math.min(tlp, pto)
+    }
     const backoff = 2 ** Math.min(this.ptoCount, MAX_PTO_BACKOFF_EXPONENT)
-    return this.timeOfLastAckEliciting + this.rtt.pto() * backoff
+    return this.timeOfLastAckEliciting + pto * backoff
   }
 
-  /** RFC 9002 A.9 OnLossDetectionTimeout. Call when now >= getTimeout(). */
+  /** RFC 9002 A.9 OnLossDetectionTimeout, with the first probe a TLP (RFC 8985 §7.3). */
   onTimeout(now: number): TimeoutOutcome<T> {
     const out = this.timeoutOut
     out.lost.length = 0
@@ -332,13 +438,29 @@ export class LossDetector<T> implements LossRecovery<T> {
     out.probes = 0
     if (this.lossTime !== Infinity) {
       if (now < this.lossTime) return out
+      this.sampler.beginAck()
       this.detectLost(now, out.lost)
-      this.compact()
+      this.finishRateSample(now)
+      this.compact(now)
       return out
     }
     if (now < this.getTimeout()) return out
+    const tlp = this.ptoCount === 0
     this.ptoCount++
     this.ptoTotal++
+    if (tlp) {
+      // TLP: one probe; new data if the stream layer has some, else the last packet's content
+      // (RFC 8985 §7.3), which makes RACK see any earlier loss from its ACK.
+      out.probes = 1
+      for (let i = this.sent.length - 1; i >= this.head; i--) {
+        const p = this.sent[i]!
+        if (!p.done && p.ackEliciting) {
+          out.probeRecords.push(p.record!)
+          break
+        }
+      }
+      return out
+    }
     out.probes = PTO_PROBE_PACKETS
     for (let i = this.head; i < this.sent.length && out.probeRecords.length < PTO_PROBE_PACKETS; i++) {
       const p = this.sent[i]!
@@ -363,6 +485,10 @@ export class LossDetector<T> implements LossRecovery<T> {
       lostPackets: this.lostPackets,
       congestionEvents: this.cc.congestionEvents,
       persistentCongestionEvents: this.persistentCongestionEvents,
+      spuriousLosses: this.rack.spurious,
+      congestionUndos: this.congestionUndos,
+      reorderingWindow: this.rack.reoWnd(),
+      reorderingSeen: this.rack.reorderingSeen,
     }
   }
 }
@@ -386,6 +512,7 @@ export class PassThroughLossDetector<T> implements LossRecovery<T> {
   onNack(): T[] {
     return []
   }
+  onAppLimited(): void {}
   getTimeout(): number {
     return Infinity
   }
@@ -406,6 +533,10 @@ export class PassThroughLossDetector<T> implements LossRecovery<T> {
       lostPackets: 0,
       congestionEvents: 0,
       persistentCongestionEvents: 0,
+      spuriousLosses: 0,
+      congestionUndos: 0,
+      reorderingWindow: 0,
+      reorderingSeen: false,
     }
   }
 }

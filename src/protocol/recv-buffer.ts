@@ -9,6 +9,7 @@
  * with a known final size (RFC 9000 §4.5). Credit is extended when the app has consumed more
  * than half the window, so a reader that stops reading stops the writer within one window.
  */
+import { type FlowTuning, WindowTuner } from './flow-autotune.js'
 import { WireError } from '../errors.js'
 
 /**
@@ -69,11 +70,20 @@ export class RecvBuffer {
   private segHead = 0
 
   /** Segment count above which the peer is fragmenting abusively (RESOURCE_EXHAUSTED). */
-  private readonly maxSegments: number
+  private get maxSegments(): number {
+    return Math.max(64, Math.ceil(this.tuner.window / SEGMENT_BYTES_PER_SLOT))
+  }
 
-  constructor(readonly window: number) {
+  /** Current window (grows with flow-autotune.ts). */
+  get window(): number {
+    return this.tuner.window
+  }
+
+  private readonly tuner: WindowTuner
+
+  constructor(window: number, tuning: FlowTuning | null = null) {
     this.maxOffset = window
-    this.maxSegments = Math.max(64, Math.ceil(window / SEGMENT_BYTES_PER_SLOT))
+    this.tuner = new WindowTuner(window, tuning)
   }
 
   /**
@@ -212,7 +222,7 @@ export class RecvBuffer {
   takeCreditUpdate(): number {
     if (this.finalSize >= 0) return -1
     if (this.maxOffset - this.readOffset > this.window / 2) return -1
-    this.maxOffset = this.readOffset + this.window
+    this.maxOffset = this.readOffset + this.tuner.onCreditUpdate(this.highestReceived - this.readOffset)
     return this.maxOffset
   }
 

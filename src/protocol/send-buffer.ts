@@ -37,7 +37,8 @@ export class SendBuffer {
   /** Ranges to retransmit (all below sentEnd, none acked). */
   private readonly lost = new RangeSet()
 
-  constructor(readonly highWaterMark: number) {}
+  /** Mutable: follows the congestion window (flow-autotune.ts). */
+  constructor(public highWaterMark: number) {}
 
   /** Bytes held (written and not yet acked). */
   get buffered(): number {

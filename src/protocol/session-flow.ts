@@ -8,6 +8,7 @@
  *  - streams: how many byte streams each side may open in total (cumulative, STREAMS_CREDIT).
  */
 import { WireError } from '../errors.js'
+import { type FlowTuning, WindowTuner } from './flow-autotune.js'
 import type { FlowStats } from './stream-types.js'
 
 export class SessionFlow {
@@ -28,12 +29,21 @@ export class SessionFlow {
   /** A STREAMS_CREDIT carrying grantedPeerStreams must be (re)sent. */
   streamsCreditPending = false
 
+  private readonly tuner: WindowTuner
+
+  /** Current receive window (grows with flow-autotune.ts). */
+  get window(): number {
+    return this.tuner.window
+  }
+
   constructor(
-    readonly window: number,
+    window: number,
     peerSessionWindow: number,
     peerMaxStreams: number,
     grantedPeerStreams: number,
+    tuning: FlowTuning | null = null,
   ) {
+    this.tuner = new WindowTuner(window, tuning)
     this.maxGranted = window
     this.peerMaxData = peerSessionWindow
     this.peerMaxStreams = peerMaxStreams
@@ -62,7 +72,7 @@ export class SessionFlow {
   onConsumed(n: number): void {
     this.consumed += n
     if (this.maxGranted - this.consumed > this.window / 2) return
-    this.maxGranted = this.consumed + this.window
+    this.maxGranted = this.consumed + this.tuner.onCreditUpdate(this.received - this.consumed)
     this.creditPending = true
   }
 

@@ -1,3 +1,5 @@
+import type { Pacer } from './congestion/pacer.js'
+import type { CongestionController } from './congestion/types.js'
 import type { LossRecovery } from './loss.js'
 import type { RttEstimator } from './rtt.js'
 import type { StreamManager } from './streams.js'
@@ -43,11 +45,27 @@ export function sessionStats(s: {
   streams: StreamManager
   suite: string
   bare: boolean
-}) {
+}, cc: CongestionController, pacer: Pacer | null) {
   const r = s.recovery.stats()
   const rtt = s.rtt
+  const ci = cc.info?.()
+  const pacing = pacer === null ? Infinity : pacer.rate()
   return {
     ...s.counters.snapshot(),
+    /** Congestion controller state (issue 9): bandwidth and pacing in bytes/s, times in ms. */
+    congestion: {
+      controller: cc.name,
+      phase: ci?.phase ?? null,
+      bandwidth: ci?.bandwidth ?? null,
+      pacingRate: Number.isFinite(pacing) ? pacing * 1000 : null,
+      cwnd: r.cwnd,
+      minRtt: Number.isFinite(rtt.minRtt) ? rtt.minRtt : null,
+    },
+    /** Losses later proven spurious (the original was acked), and congestion events undone for them. */
+    spuriousLosses: r.spuriousLosses,
+    congestionUndos: r.congestionUndos,
+    /** RACK reordering window (ms). */
+    reorderingWindow: r.reorderingWindow,
     rtt: rtt.hasSample ? rtt.smoothedRtt : null,
     rttVar: rtt.rttvar,
     minRtt: Number.isFinite(rtt.minRtt) ? rtt.minRtt : null,

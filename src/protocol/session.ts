@@ -20,6 +20,7 @@ import type { ProtocolConfig } from '../config.js'
 import { AckTracker } from './ack-tracker.js'
 import { createCongestionController } from './congestion/index.js'
 import { Pacer } from './congestion/pacer.js'
+import { FlowTuning } from './flow-autotune.js'
 import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
 import { type DataFrame, type Frame, frameSize, isAckEliciting, KEEP_ALIVE_DATA_SIZE, readFrame, writeFrame } from './frames.js'
 import { FINAL_RANDOM_SIZE, type HandshakeResult } from './handshake.js'
@@ -60,6 +61,8 @@ export interface SessionInit {
   localParams: SessionParams
   now: number
   random: (n: number) => Uint8Array
+  /** Per-connect override of config.congestionControl. */
+  congestionControl?: ProtocolConfig['congestionControl']
 }
 
 /** A pure-ACK stream asks for an ACK itself every this many packets (RFC 9000 §13.2.4). */
@@ -82,6 +85,8 @@ export class Session {
   readonly recovery: LossRecovery<SentRecord>
   private readonly cc
   private readonly pacer: Pacer
+  /** Time, RTT and cwnd for window auto-tuning (flow-autotune.ts). */
+  private readonly tuning: FlowTuning
   readonly acks: AckTracker
   private readonly space: PacketSpace
   private readonly assembler: PacketAssembler
@@ -153,7 +158,9 @@ export class Session {
     )
 
     this.rtt = new RttEstimator()
-    this.cc = createCongestionController(this.bare ? 'none' : config.congestionControl, { maxDatagramSize: this.maxPacket, rtt: this.rtt })
+    this.tuning = new FlowTuning(Math.max(config.sessionMemoryLimit, config.sessionReceiveWindow, config.streamReceiveWindow))
+    const algo = this.bare ? 'none' : (init.congestionControl ?? config.congestionControl)
+    this.cc = createCongestionController(algo, { maxDatagramSize: this.maxPacket, rtt: this.rtt, random: xorshift(init.random(4)) })
     this.pacer = new Pacer(this.cc, this.rtt, this.maxPacket, 10)
     this.recovery = this.bare ? new PassThroughLossDetector<SentRecord>(this.rtt, this.cc) : new LossDetector<SentRecord>(this.rtt, this.cc)
     this.assembler = new PacketAssembler(this.id, this.space, this.recovery, this.pacer, this.counters, this.bare ? (rec) => this.onRecordAcked(rec) : null)
@@ -169,6 +176,7 @@ export class Session {
         streamSendBuffer: config.streamSendBuffer,
         maxMessageSize: config.maxMessageSize,
         reliable: !this.bare,
+        tuning: this.tuning,
       },
       { maxStreams: result.peer.params.maxStreams, streamWindow: result.peer.params.streamWindow, sessionWindow: result.peer.params.sessionWindow },
     )
@@ -226,6 +234,7 @@ export class Session {
    */
   handlePackets(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, from: PeerAddress[]): number {
     if (this.state === 'closed') return 0
+    this.tune(now)
     const accepted = this.space.open(now, slab, offsets, lengths, first, count, (pn, off, len, index) => {
       this.onAuthenticated(now, pn, from[index]!, len)
       this.processFrames(now, pn, slab, off + HEADER_SIZE, off + len - AEAD_TAG_SIZE)
@@ -464,6 +473,7 @@ export class Session {
     if (this.state === 'closed' || this.state === 'handshaking') return 0
     let n = 0
     let finalAt = -1
+    this.tune(now)
     this.writeNow = now
     while (n < max) {
       const off = offsets[n]!
@@ -483,7 +493,19 @@ export class Session {
       n++
     }
     if (n > 0) this.space.seal(slab, offsets, lengths, n, finalAt)
+    // Out of data (or credit) with the window open: delivery-rate samples from now on are
+    // app-limited, so an idle period cannot drag the bandwidth estimate down.
+    if (n < max && !this.bare && this.state === 'active' && !this.queues.hasDatagrams && this.cc.availableWindow() >= this.maxPacket && !this.streams.wantsToSend()) {
+      this.recovery.onAppLimited()
+    }
     return n
+  }
+
+  private tune(now: number): void {
+    const t = this.tuning
+    t.now = now
+    t.srtt = this.rtt.smoothedRtt
+    t.cwnd = this.bare ? 0 : this.cc.cwnd
   }
 
   /** `now` and room of the packet sessionFrames is filling (set by writePackets). */
@@ -631,6 +653,17 @@ export class Session {
   }
 
   getStats() {
-    return sessionStats(this)
+    return sessionStats(this, this.cc, this.bare ? null : this.pacer)
+  }
+}
+
+/** BBR's probe timing only needs desynchronising between flows: xorshift32 seeded from the session's randomness. */
+function xorshift(seedBytes: Uint8Array): () => number {
+  let x = (seedBytes[0]! | (seedBytes[1]! << 8) | (seedBytes[2]! << 16) | (seedBytes[3]! << 24)) >>> 0 || 1
+  return () => {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    return (x >>> 0) / 2 ** 32
   }
 }

@@ -11,6 +11,7 @@
  * its own STREAM_CLOSE (carrying its final size) unless its send half was already done, so
  * both sides agree on final sizes and session-level credit never leaks.
  */
+import type { FlowTuning } from './flow-autotune.js'
 import type { MessageAssembler } from './messages.js'
 import { RecvBuffer } from './recv-buffer.js'
 import { SendBuffer } from './send-buffer.js'
@@ -67,12 +68,12 @@ export class StreamState {
   constructor(
     readonly key: number,
     readonly local: boolean,
-    opts: { sendHighWater: number; recvWindow: number; peerStreamWindow: number; priority: number },
+    opts: { sendHighWater: number; recvWindow: number; peerStreamWindow: number; priority: number; tuning?: FlowTuning | null },
   ) {
     this.id = Math.floor(key / 2)
     this.kind = key & 1
     this.send = new SendBuffer(opts.sendHighWater)
-    this.recv = new RecvBuffer(opts.recvWindow)
+    this.recv = new RecvBuffer(opts.recvWindow, opts.tuning ?? null)
     this.sendMax = opts.peerStreamWindow
     this.priority = opts.priority
   }

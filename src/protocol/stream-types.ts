@@ -1,4 +1,5 @@
 /** Public types and defaults of the stream layer (re-exported by streams.ts). */
+import type { FlowTuning } from './flow-autotune.js'
 
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 256
 export const DEFAULT_STREAM_RECEIVE_WINDOW = 1 << 20
@@ -17,6 +18,8 @@ export interface StreamManagerOptions {
   maxMessageSize?: number
   /** false = bare mode: no retransmission, data freed as soon as it is written. */
   reliable?: boolean
+  /** Window auto-tuning state shared with the session (flow-autotune.ts); none = fixed windows. */
+  tuning?: FlowTuning
 }
 
 /** Limits the peer announced in the handshake. */

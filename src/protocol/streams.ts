@@ -15,6 +15,7 @@
  * Session-level credit: session-flow.ts. In bare mode (reliable: false) everything written
  * is treated as acknowledged at once and onLost is a no-op.
  */
+import type { FlowTuning } from './flow-autotune.js'
 import { ErrorCode, STTError, STTStreamError, WireError } from '../errors.js'
 import { FrameType } from './constants.js'
 import type { Frame } from './frames.js'
@@ -57,7 +58,17 @@ export class StreamManager {
   readonly reliable: boolean
   private readonly maxConcurrent: number
   private readonly streamWindow: number
-  private readonly sendHighWater: number
+  private readonly sendFloor: number
+  private readonly tuning: FlowTuning | null
+  /**
+   * Send-buffer high-water mark of `s`: the configured size, or up to 2 x cwnd when the peer's
+   * credit lets that much be in flight (flow-autotune.ts); never more than the peer allows
+   * ahead of what it acknowledged, so a slow reader still stops the writer at the floor.
+   */
+  private sendHighWater(s: StreamState): number {
+    if (this.tuning === null) return this.sendFloor
+    return Math.max(this.sendFloor, Math.min(this.tuning.sendHighWater(this.sendFloor), s.sendMax - s.send.ackedBase))
+  }
   private readonly maxMessageSize: number
   private readonly peerStreamWindow: number
   private readonly peerMaxMessageStreams: number
@@ -74,11 +85,12 @@ export class StreamManager {
     this.reliable = opts.reliable ?? true
     this.maxConcurrent = opts.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS
     this.streamWindow = opts.streamReceiveWindow ?? DEFAULT_STREAM_RECEIVE_WINDOW
-    this.sendHighWater = opts.streamSendBuffer ?? DEFAULT_STREAM_SEND_BUFFER
+    this.sendFloor = opts.streamSendBuffer ?? DEFAULT_STREAM_SEND_BUFFER
+    this.tuning = opts.tuning ?? null
     this.maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE
     this.peerStreamWindow = peer.streamWindow
     this.peerMaxMessageStreams = peer.maxStreams
-    this.flow = new SessionFlow(opts.sessionReceiveWindow ?? DEFAULT_SESSION_RECEIVE_WINDOW, peer.sessionWindow, peer.maxStreams, this.maxConcurrent)
+    this.flow = new SessionFlow(opts.sessionReceiveWindow ?? DEFAULT_SESSION_RECEIVE_WINDOW, peer.sessionWindow, peer.maxStreams, this.maxConcurrent, this.tuning)
     this.scheduler = new StreamScheduler(this.flow)
   }
 
@@ -129,6 +141,7 @@ export class StreamManager {
     if (s === undefined || s.aborted || s.send.finalSize >= 0) {
       throw new STTStreamError(ErrorCode.STREAM_CLOSED, `stream ${key >>> 1} is not writable`)
     }
+    s.send.highWaterMark = this.sendHighWater(s)
     const ok = s.send.write(data)
     if (!ok) s.writeBlocked = true
     this.scheduler.addActive(s)
@@ -193,6 +206,7 @@ export class StreamManager {
     if (s.aborted) throw new STTStreamError(ErrorCode.STREAM_CLOSED, `message stream ${streamId} was aborted`)
     const n = encodeMessageHeader(this.hdr, data.length)
     s.send.write(this.hdr.subarray(0, n))
+    s.send.highWaterMark = this.sendHighWater(s)
     const ok = s.send.write(data)
     if (!ok) s.writeBlocked = true
     this.scheduler.addActive(s)
@@ -382,10 +396,11 @@ export class StreamManager {
 
   private create(key: number, local: boolean, priority: number): StreamState {
     const s = new StreamState(key, local, {
-      sendHighWater: this.sendHighWater,
+      sendHighWater: this.sendFloor,
       recvWindow: this.streamWindow,
       peerStreamWindow: this.peerStreamWindow,
       priority,
+      tuning: this.tuning,
     })
     if (s.kind === StreamKind.MESSAGES) {
       s.messages = new MessageAssembler(this.maxMessageSize)
@@ -415,7 +430,7 @@ export class StreamManager {
   }
 
   private checkWritable(s: StreamState): void {
-    if (s.writeBlocked && !s.aborted && s.send.buffered <= this.sendHighWater / 2) {
+    if (s.writeBlocked && !s.aborted && s.send.buffered <= this.sendHighWater(s) / 2) {
       s.writeBlocked = false
       this.emit('writable', s)
     }

@@ -144,7 +144,7 @@ describe('createCongestionController', () => {
     const none = createCongestionController('none')
     expect(none.canSend(1e9)).toBe(true)
     expect(none.cwnd).toBe(Infinity)
-    expect(() => createCongestionController('bbr' as 'cubic')).toThrow(RangeError)
+    expect(() => createCongestionController('vegas' as 'cubic')).toThrow(RangeError)
   })
 })
 

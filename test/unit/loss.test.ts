@@ -51,14 +51,17 @@ describe('LossDetector (RFC 9002 §6)', () => {
     expect(cc.bytesInFlight).toBe(0)
   })
 
-  it('declares by time threshold via the loss timer (9/8 RTT)', () => {
-    const { rtt, ld } = setup()
+  it('declares by RACK time threshold via the loss timer (rack.rtt + min_rtt/4, RFC 8985 §6.2)', () => {
+    const { ld } = setup()
     ld.onPacketSent(0, 0, MDS, true, true, 'p0')
     ld.onPacketSent(1, 1, MDS, true, true, 'p1')
     const res = ld.onAck([r(1, 1)], 0, 41)
     expect(res.lost).toEqual([])
     const deadline = ld.getTimeout()
-    expect(deadline).toBeCloseTo(0 + rtt.lossDelay())
+    // rack.rtt = 40 (p1: sent 1, acked 41), reo_wnd = min_rtt / 4 = 10.
+    expect(ld.rack.rtt).toBe(40)
+    expect(ld.rack.reoWnd()).toBe(10)
+    expect(deadline).toBeCloseTo(0 + 40 + 10)
     expect(ld.onTimeout(deadline - 0.001).lost).toEqual([])
     const t = ld.onTimeout(deadline)
     expect(t.lost).toEqual(['p0'])
@@ -66,17 +69,22 @@ describe('LossDetector (RFC 9002 §6)', () => {
     expect(ld.getTimeout()).toBe(Infinity)
   })
 
-  it('arms a PTO from the last ack-eliciting packet and backs it off exponentially', () => {
+  it('arms a tail loss probe first (2 srtt + max_ack_delay, RFC 8985 §7.2), then a PTO backing off exponentially', () => {
     const { rtt, ld } = setup(100)
     ld.onPacketSent(0, 0, MDS, true, true, 'p0')
     const pto = rtt.pto()
-    expect(ld.getTimeout()).toBeCloseTo(pto)
-    let t = ld.onTimeout(pto)
-    expect(t.probes).toBe(2)
+    const tlp = 2 * rtt.smoothedRtt + rtt.maxAckDelay
+    expect(tlp).toBeLessThan(pto)
+    expect(ld.getTimeout()).toBeCloseTo(tlp)
+    expect(ld.onTimeout(tlp - 1).probes).toBe(0)
+    let t = ld.onTimeout(tlp)
+    expect(t.probes).toBe(1)
     expect(t.probeRecords).toEqual(['p0'])
     expect(ld.ptoCount).toBe(1)
     expect(ld.getTimeout()).toBeCloseTo(2 * pto)
     t = ld.onTimeout(2 * pto)
+    expect(t.probes).toBe(2)
+    expect(t.probeRecords).toEqual(['p0'])
     expect(ld.ptoCount).toBe(2)
     expect(ld.getTimeout()).toBeCloseTo(4 * pto)
     // Probes sent: the deadline is measured from the newest ack-eliciting packet.
@@ -93,11 +101,13 @@ describe('LossDetector (RFC 9002 §6)', () => {
     expect(ld.getTimeout()).toBe(Infinity)
   })
 
-  it('NACK declares outstanding packets below the largest acked lost at once, others ignored', () => {
+  it('a NACK is only a hint: packets below the largest acked are lost once the RACK time rule says so', () => {
     const { cc, ld } = setup()
     for (let pn = 0; pn < 6; pn++) ld.onPacketSent(pn, pn, MDS, true, true, `p${pn}`)
     ld.onAck([r(2, 2)], 0, 20)
-    const lost = ld.onNack([0, 1, 2, 3, 5, 99], 21)
+    // rack.rtt 18, reo_wnd 4.5: p0 is lost from 22.5, p1 from 23.5. A gap may be reordering.
+    expect(ld.onNack([0, 1, 2, 3, 5, 99], 21)).toEqual([])
+    const lost = ld.onNack([0, 1, 2, 3, 5, 99], 23.5)
     expect([...lost].sort()).toEqual(['p0', 'p1'])
     expect(cc.congestionEvents).toBe(1)
     expect(ld.onNack([0, 1], 22)).toEqual([])

@@ -2,7 +2,7 @@
  * Bookkeeping shared by the window-based controllers: bytes in flight, recovery period,
  * the "do not grow while under-utilised" rule (RFC 9002 §7.8), counters.
  */
-import type { CongestionController, CongestionOptions } from './types.js'
+import type { CongestionController, CongestionInfo, CongestionOptions } from './types.js'
 
 export const DEFAULT_MAX_DATAGRAM_SIZE = 1200
 
@@ -44,6 +44,7 @@ export abstract class WindowController implements CongestionController {
 
   onPacketAcked(sentTime: number, bytes: number, now: number): void {
     this.bytesInFlight = Math.max(0, this.bytesInFlight - bytes)
+    this.lastAckSent = sentTime
     if (sentTime > this.roundStart) {
       // A packet sent after the round began was acked: one round trip has passed.
       this.prevRoundHighWater = this.flightHighWater
@@ -67,12 +68,38 @@ export abstract class WindowController implements CongestionController {
     if (this.inRecovery(sentTime)) return
     this.recoveryStartTime = now
     this.congestionEvents++
+    this.undoCwnd = this.cwnd
+    this.undoSsthresh = this.ssthresh
+    this.saveUndo()
     this.reduce(now)
   }
+
+  /** Window and threshold before the last reduction (RFC 8985 §9 / Linux tcp_undo_cwnd). */
+  private undoCwnd = 0
+  private undoSsthresh = Infinity
+
+  /** Every loss of the last congestion event was spurious: take the reduction back. */
+  onSpuriousCongestion(): void {
+    if (this.undoCwnd === 0) return
+    this.cwnd = Math.max(this.cwnd, this.undoCwnd)
+    this.ssthresh = Math.max(this.ssthresh, this.undoSsthresh)
+    this.restoreUndo()
+    this.undoCwnd = 0
+  }
+
+  info(): CongestionInfo {
+    return { phase: this.recoveryStartTime > -Infinity && this.lastAckSent <= this.recoveryStartTime ? 'recovery' : this.inSlowStart ? 'slow-start' : 'avoidance', bandwidth: null, pacingRate: null }
+  }
+  private lastAckSent = -Infinity
+
+  /** Subclass state to save before a reduction and restore on undo. */
+  protected saveUndo(): void {}
+  protected restoreUndo(): void {}
 
   onPersistentCongestion(_now: number): void {
     // RFC 9002 B.8: congestion_recovery_start_time = 0 (leave recovery), cwnd = kMinimumWindow.
     this.recoveryStartTime = -Infinity
+    this.undoCwnd = 0
     this.cwnd = this.minimumWindow
     this.onCollapse()
   }

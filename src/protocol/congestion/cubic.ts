@@ -85,6 +85,15 @@ export class Cubic extends WindowController {
     this.epochStart = -1
   }
 
+  private undoWMax = 0
+  protected override saveUndo(): void {
+    this.undoWMax = this.wMax
+  }
+  protected override restoreUndo(): void {
+    this.wMax = this.undoWMax
+    this.epochStart = -1
+  }
+
   protected onCollapse(): void {
     this.epochStart = -1
     this.wMax = 0

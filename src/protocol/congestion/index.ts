@@ -1,13 +1,16 @@
 /** Congestion controller factory: the session picks an algorithm by name at construction. */
 import { PassThroughController } from './base.js'
+import { Bbr } from './bbr.js'
 import { Cubic } from './cubic.js'
 import { NewReno } from './newreno.js'
 import type { CongestionController, CongestionOptions } from './types.js'
 
-export type CongestionAlgorithm = 'newreno' | 'cubic' | 'none'
+export type CongestionAlgorithm = 'bbr' | 'newreno' | 'cubic' | 'none'
 
 export function createCongestionController(name: CongestionAlgorithm, opts: CongestionOptions = {}): CongestionController {
   switch (name) {
+    case 'bbr':
+      return new Bbr(opts)
     case 'newreno':
       return new NewReno(opts)
     case 'cubic':
@@ -19,6 +22,6 @@ export function createCongestionController(name: CongestionAlgorithm, opts: Cong
   }
 }
 
-export { Cubic, NewReno, PassThroughController }
+export { Bbr, Cubic, NewReno, PassThroughController }
 export { Pacer } from './pacer.js'
 export type { CongestionController, CongestionOptions } from './types.js'

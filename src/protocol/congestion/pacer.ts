@@ -1,24 +1,38 @@
 /**
- * Token-bucket pacer (RFC 9002 §7.7): tokens refill at N * cwnd / srtt bytes per ms with
- * N = 1.25 so pacing never becomes the bottleneck, and the bucket holds a burst of a few
- * datagrams so a sender may put a small train on the wire but never the whole window.
+ * Token-bucket pacer. The rate is the controller's own pacing rate when it sets one (BBR:
+ * pacing_gain x bandwidth), else RFC 9002 §7.7's N * cwnd / srtt with N = 1.25 so pacing never
+ * becomes the bottleneck of a window-based controller.
+ *
+ * Quantum (what may leave back to back): the bucket holds BURST_INTERVAL_MS of the current
+ * rate, at least `burstPackets` datagrams. The driver's only clock is a Node timer that fires
+ * at 1 ms granularity at best (often 1-2 ms late), and everything a turn may send goes out as
+ * one sendmmsg/GSO batch: a bucket smaller than ~2 ms of sending would cap the rate at
+ * bucket / 1 ms however large the window is (quinn uses the same 2 ms burst interval, and it
+ * matches BBR's send quantum of ~1 ms of pacing at 1 ms timers with one late tick). At
+ * 100 Mbit/s the quantum is 25 KB (17 datagrams), at 1 Gbit/s 250 KB; the bottleneck queue
+ * must absorb one quantum, which is why BBR's cwnd floor includes three of them
+ * (bbr.ts quantizationBudget).
  */
 export const PACING_GAIN = 1.25
 export const DEFAULT_BURST_PACKETS = 4
-/**
- * The bucket also holds this many ms worth of the current rate: a Node timer fires at 1 ms
- * granularity at best, so a bucket smaller than ~2 ms of sending caps the rate at
- * bucket/1 ms however large the window is (quinn uses the same 2 ms burst interval).
- */
 export const BURST_INTERVAL_MS = 2
+/**
+ * A sender that was held back by the pacer and woke late (a busy event loop, a 1 ms timer
+ * firing after 3-10 ms) may catch up on the time it overslept, up to this many ms of the rate:
+ * otherwise every late timer is sending time lost for good, the delivery rate falls below the
+ * pacing rate, and BBR's estimate (what was delivered) follows it down.
+ */
+export const MAX_CATCH_UP_MS = 8
 
 export class Pacer {
   private tokens: number
   private lastRefill = -Infinity
+  /** The last nextSendTime said "later": the sender is pacing-limited, not idle. */
+  private held = false
   private readonly minCapacity: number
 
   constructor(
-    private readonly cc: { readonly cwnd: number },
+    private readonly cc: { readonly cwnd: number; pacingRate?(): number },
     private readonly rtt: { readonly smoothedRtt: number },
     readonly maxDatagramSize = 1200,
     burstPackets = DEFAULT_BURST_PACKETS,
@@ -28,13 +42,18 @@ export class Pacer {
     this.tokens = this.minCapacity
   }
 
-  private get capacity(): number {
+  /** Bytes that may leave back to back now (the send quantum). */
+  get capacity(): number {
     const r = this.rate()
     return r === Infinity ? Infinity : Math.max(this.minCapacity, r * BURST_INTERVAL_MS)
   }
 
   /** Current rate in bytes per ms; Infinity when the window is unlimited (bare mode). */
   rate(): number {
+    if (this.cc.pacingRate !== undefined) {
+      const r = this.cc.pacingRate()
+      if (r > 0) return r
+    }
     const srtt = Math.max(this.rtt.smoothedRtt, 0.001)
     return (this.gain * this.cc.cwnd) / srtt
   }
@@ -43,7 +62,12 @@ export class Pacer {
     if (now <= this.lastRefill) return
     const r = this.rate()
     if (this.lastRefill === -Infinity || r === Infinity) this.tokens = this.capacity
-    else this.tokens = Math.min(this.capacity, this.tokens + (now - this.lastRefill) * r)
+    else {
+      const elapsed = now - this.lastRefill
+      const cap = this.held ? Math.max(this.capacity, Math.min(elapsed, MAX_CATCH_UP_MS) * r) : this.capacity
+      this.tokens = Math.min(cap, this.tokens + elapsed * r)
+    }
+    this.held = false
     this.lastRefill = now
   }
 
@@ -51,6 +75,7 @@ export class Pacer {
   nextSendTime(now: number, bytes: number): number {
     this.refill(now)
     if (this.tokens >= bytes) return now
+    this.held = true
     return now + (bytes - this.tokens) / this.rate()
   }
 

@@ -3,12 +3,17 @@
  * session asks it (and the Pacer) whether a packet may be sent. Byte counts are datagram
  * sizes as put on the wire; times are ms on the caller's clock.
  *
- * Implementations: NewReno (RFC 9002 §7.3), CUBIC (RFC 9438), and the pass-through used in
- * bare mode. BBR can implement the same interface later (it will want onPacketAcked's
- * sentTime/now pairs for delivery-rate sampling).
+ * Implementations: BBR (draft-ietf-ccwg-bbr, BBRv3; the default), NewReno (RFC 9002 §7.3),
+ * CUBIC (RFC 9438), and the pass-through used in bare mode.
+ *
+ * Per packet the detector calls onPacketSent / onPacketAcked / onPacketLost; once per ACK
+ * frame it then hands model-based controllers a delivery-rate sample (onRateSample, see
+ * delivery-rate.ts), after the per-packet calls and loss detection of that ACK.
  */
+import type { LostPacketInfo, RateSample } from './delivery-rate.js'
+
 export interface CongestionController {
-  /** 'newreno' | 'cubic' | 'none' | ... */
+  /** 'bbr' | 'newreno' | 'cubic' | 'none' */
   readonly name: string
   /** Congestion window in bytes. */
   readonly cwnd: number
@@ -27,8 +32,12 @@ export interface CongestionController {
    * period began (RFC 9002 §7.3.2).
    */
   onPacketAcked(sentTime: number, bytes: number, now: number): void
-  /** An in-flight packet was declared lost or abandoned: it leaves bytesInFlight, nothing else. */
-  onPacketLost(bytes: number): void
+  /**
+   * An in-flight packet was declared lost or abandoned: it leaves bytesInFlight. `info` (when
+   * the detector tracks delivery rates) is the packet's send-time snapshot, which BBR uses to
+   * judge the loss rate of the flight it belonged to.
+   */
+  onPacketLost(bytes: number, info?: LostPacketInfo): void
   /**
    * Loss (or ECN-CE) of a packet sent at `sentTime` was detected at `now`. Reduces the window
    * at most once per recovery period (RFC 9002 §7.3.2: nothing if sentTime <= recovery start).
@@ -40,9 +49,31 @@ export interface CongestionController {
   availableWindow(): number
   /** True when a packet of `bytes` fits the window (a packet may overshoot by less than one datagram, §7). */
   canSend(bytes: number): boolean
+
+  /** Once per ACK frame that acknowledged or lost something: the delivery-rate sample. */
+  onRateSample?(rs: RateSample, now: number): void
+  /**
+   * Every loss of the last congestion event turned out spurious (the originals were acked
+   * after all): restore the state from before that event (RFC 8985 §9 / Eifel-style undo).
+   */
+  onSpuriousCongestion?(now: number): void
+  /** Pacing rate in bytes per ms, when the controller sets one itself (BBR). */
+  pacingRate?(): number
+  /** State for getStats(): phase name and model estimates. */
+  info?(): CongestionInfo
 }
 
-/** Options shared by the window-based controllers. */
+/** What getStats() reports about the controller beyond cwnd. */
+export interface CongestionInfo {
+  /** 'slow-start' | 'avoidance' | 'recovery' | BBR: 'startup' | 'drain' | 'probe-bw-down' | ... */
+  phase: string
+  /** Bottleneck bandwidth estimate in bytes per second (null: the controller has none). */
+  bandwidth: number | null
+  /** Pacing rate in bytes per second (null: unpaced). */
+  pacingRate: number | null
+}
+
+/** Options shared by the controllers. */
 export interface CongestionOptions {
   /** Largest datagram the session sends (RFC 9002 max_datagram_size). Default 1200. */
   maxDatagramSize?: number
@@ -52,4 +83,6 @@ export interface CongestionOptions {
   minimumWindow?: number
   /** Smoothed RTT source (CUBIC's target uses it); the session's RttEstimator. */
   rtt?: { readonly smoothedRtt: number; readonly minRtt: number }
+  /** Randomness in [0, 1) for BBR's probe timing (sans-I/O: injected; default a fixed sequence). */
+  random?: () => number
 }

@@ -1,0 +1,177 @@
+/**
+ * Delivery-rate estimation (draft-ietf-ccwg-bbr §4.1, from draft-cheng-iccrg-delivery-rate-
+ * estimation): every sent packet is stamped with the connection's delivery counters, and an
+ * ACK turns the newest acknowledged packet's stamp into one rate sample:
+ *
+ *   rate = (C.delivered - P.delivered) / max(P.sent_time - P.first_sent_time,   send_elapsed
+ *                                            now - P.delivered_time)             ack_elapsed
+ *
+ * Taking the larger interval keeps ACK compression from inflating the estimate. A sample whose
+ * flight was limited by the application (not by cwnd or pacing) is marked is_app_limited: BBR
+ * only lets it raise the bandwidth estimate, never lower it, so idle periods neither shrink
+ * nor (because the flight was small) inflate the model.
+ *
+ * Units: bytes and ms, so rates are bytes per ms.
+ */
+
+/** Per-packet snapshot taken at send time (fields live on the detector's SentPacket). */
+export interface RateStamp {
+  timeSent: number
+  size: number
+  /** C.delivered when sent. */
+  delivered: number
+  /** C.delivered_time when sent; -1 once the packet was acked or lost (no second sample). */
+  deliveredTime: number
+  /** C.first_sent_time when sent (start of the send interval). */
+  firstSentTime: number
+  isAppLimited: boolean
+  /** Bytes in flight right after this packet was sent (BBRv3 tx_in_flight). */
+  txInFlight: number
+  /** C.lost when sent: lost bytes after it, minus this, is the loss of its flight. */
+  lost: number
+}
+
+/** What BBR learns about a lost packet (BBRHandleLostPacket). */
+export interface LostPacketInfo {
+  size: number
+  txInFlight: number
+  /** C.lost (including this packet) minus the packet's stamp: bytes lost since it was sent. */
+  lostSince: number
+  isAppLimited: boolean
+}
+
+/** One sample per ACK (draft §4.1.2 rs). */
+export class RateSample {
+  /** Bytes per ms; 0 when the sample is invalid. */
+  deliveryRate = 0
+  isAppLimited = false
+  /** ms over which `delivered` was measured (-1: no valid sample). */
+  interval = -1
+  /** Bytes delivered over the interval. */
+  delivered = 0
+  /** C.delivered when the newest acked packet was sent (round counting). */
+  priorDelivered = 0
+  priorTime = -1
+  sendElapsed = 0
+  ackElapsed = 0
+  /** RTT of the newest acked packet (ms), -1 if none. */
+  rtt = -1
+  newlyAcked = 0
+  newlyLost = 0
+  /** tx_in_flight of the newest acked packet. */
+  txInFlight = 0
+  /** Bytes lost between the newest acked packet's send and now. */
+  lost = 0
+  /** Bytes in flight after this ACK was processed. */
+  inflight = 0
+  /** Some packet with a stamp was acked by this ACK. */
+  hasData = false
+}
+
+export class DeliveryRateSampler {
+  /** Total bytes delivered (acked) so far. */
+  delivered = 0
+  /** When `delivered` last grew. */
+  deliveredTime = 0
+  /** Send time of the newest acked packet's successor interval start. */
+  firstSentTime = 0
+  /** 0, or the C.delivered value after which samples stop being app-limited. */
+  appLimited = 0
+  /** Total bytes declared lost. */
+  lost = 0
+  readonly rs = new RateSample()
+  /** Send time of the packet the current sample is taken from. */
+  private newestSent = -Infinity
+
+  /** Stamps a packet being sent; `inflightBefore` excludes it. */
+  onPacketSent(p: RateStamp, now: number, inflightBefore: number): void {
+    if (inflightBefore === 0) {
+      // Restarting from idle: the send interval begins now (draft §4.1.2.2).
+      this.firstSentTime = now
+      this.deliveredTime = now
+    }
+    p.firstSentTime = this.firstSentTime
+    p.deliveredTime = this.deliveredTime
+    p.delivered = this.delivered
+    p.isAppLimited = this.appLimited !== 0
+    p.txInFlight = inflightBefore + p.size
+    p.lost = this.lost
+  }
+
+  /** The sender ran out of data (or flow-control credit) with the window open. */
+  onAppLimited(inflight: number): void {
+    this.appLimited = this.delivered + inflight || 1
+  }
+
+  /** Starts a new ACK's sample. */
+  beginAck(): void {
+    const rs = this.rs
+    rs.hasData = false
+    this.newestSent = -Infinity
+    rs.priorTime = -1
+    rs.priorDelivered = 0
+    rs.newlyAcked = 0
+    rs.newlyLost = 0
+    rs.rtt = -1
+    rs.deliveryRate = 0
+    rs.interval = -1
+    rs.delivered = 0
+    rs.isAppLimited = false
+  }
+
+  /** One newly acked packet (draft UpdateRateSample). */
+  onPacketAcked(p: RateStamp, now: number): void {
+    if (p.deliveredTime < 0) return
+    const rs = this.rs
+    this.delivered += p.size
+    this.deliveredTime = now
+    rs.newlyAcked += p.size
+    // The newest packet wins: most delivered at send time, then latest sent (packets sent
+    // back to back carry the same C.delivered; ranges are walked highest first).
+    if (!rs.hasData || p.delivered > rs.priorDelivered || (p.delivered === rs.priorDelivered && p.timeSent > this.newestSent)) {
+      rs.hasData = true
+      this.newestSent = p.timeSent
+      rs.priorDelivered = p.delivered
+      rs.priorTime = p.deliveredTime
+      rs.isAppLimited = p.isAppLimited
+      rs.sendElapsed = p.timeSent - p.firstSentTime
+      rs.ackElapsed = now - p.deliveredTime
+      rs.txInFlight = p.txInFlight
+      rs.lost = p.lost // turned into "lost since" in finishAck
+      rs.rtt = now - p.timeSent
+      // The next interval starts at this packet's send time.
+      this.firstSentTime = p.timeSent
+    }
+    p.deliveredTime = -1
+  }
+
+  /** One packet declared lost: returns what BBR needs to know about it. */
+  onPacketLost(p: RateStamp, out: LostPacketInfo): LostPacketInfo {
+    this.lost += p.size
+    this.rs.newlyLost += p.size
+    out.size = p.size
+    out.txInFlight = p.txInFlight
+    out.lostSince = this.lost - p.lost
+    out.isAppLimited = p.isAppLimited
+    p.deliveredTime = -1
+    return out
+  }
+
+  /** Finishes the sample (draft GenerateRateSample); minRtt guards against ACK compression. */
+  finishAck(minRtt: number, inflight: number): RateSample {
+    const rs = this.rs
+    rs.inflight = inflight
+    if (this.appLimited !== 0 && this.delivered > this.appLimited) this.appLimited = 0
+    if (!rs.hasData || rs.priorTime < 0) return rs
+    rs.lost = this.lost - rs.lost
+    rs.interval = Math.max(rs.sendElapsed, rs.ackElapsed)
+    rs.delivered = this.delivered - rs.priorDelivered
+    // An interval shorter than min_rtt cannot be trusted (ACK aggregation); draft §4.1.2.3.
+    if ((Number.isFinite(minRtt) && rs.interval < minRtt) || rs.interval <= 0) {
+      rs.interval = -1
+      return rs
+    }
+    rs.deliveryRate = rs.delivered / rs.interval
+    return rs
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Flow-control window auto-tuning (receive side) and send-buffer sizing, so a fast reader on
+ * a long path is never window-limited: a 1 Gbit/s, 100 ms path needs ~12.5 MB in flight, far
+ * more than the default windows (4 MiB per stream, 16 MiB per session).
+ *
+ * Receive: credit is extended when the reader has consumed half the window (recv-buffer.ts,
+ * session-flow.ts). When that happens again within 2 smoothed RTTs, the window was consumed
+ * faster than credit can round-trip, so it doubles (the rule of Chromium's QUIC and quinn),
+ * up to the session's memory limit. A slow reader never triggers growth: its window stays
+ * what the application configured, so a stalled reader still stops the writer within it.
+ *
+ * Send: a stream's send buffer must hold everything in flight plus what the next round trip
+ * sends, so its high-water mark follows 2 x cwnd (bounded by the same limit); the configured
+ * streamSendBuffer is the floor.
+ *
+ * Sans-I/O: the session writes the time and RTT into `FlowTuning` as it handles packets.
+ */
+
+/** Shared by a session's StreamManager, its streams and its SessionFlow. */
+export class FlowTuning {
+  /** Time of the latest event the session handled (ms). */
+  now = 0
+  /** Smoothed RTT (ms). */
+  srtt = 333
+  /** Current congestion window (bytes), for the send buffer. */
+  cwnd = 0
+
+  constructor(
+    /** Upper bound of any receive window and send buffer of the session (bytes). */
+    readonly limit: number,
+  ) {}
+
+  /** Send-buffer high-water mark: the configured floor, or 2 x cwnd when that is larger. */
+  sendHighWater(configured: number): number {
+    return Math.max(configured, Math.min(2 * this.cwnd, this.limit))
+  }
+}
+
+/** One receive window (a stream's or the session's) that may grow. */
+export class WindowTuner {
+  private lastUpdate = -Infinity
+
+  constructor(
+    public window: number,
+    private readonly tuning: FlowTuning | null,
+  ) {}
+
+  /**
+   * Called when credit is about to be extended, with the bytes received but not yet read;
+   * returns the (possibly grown) window. A reader holding a quarter of the window unread is
+   * the bottleneck itself: more credit would only buffer more (and `now` may be stale when
+   * the reader runs on its own timer with no packets arriving).
+   */
+  onCreditUpdate(unread: number): number {
+    const t = this.tuning
+    if (t === null) return this.window
+    if (t.now - this.lastUpdate < 2 * t.srtt && unread < this.window / 4 && this.window < t.limit) this.window = Math.min(2 * this.window, t.limit)
+    this.lastUpdate = t.now
+    return this.window
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * RACK-TLP loss detection state (RFC 8985), for the LossDetector.
+ *
+ * RACK: a packet is lost when a packet sent after it has been delivered and more than
+ * rack.rtt + reo_wnd has passed since it was sent (§6.2), where rack.rtt is the RTT of the most
+ * recently sent packet that was delivered. Our packet numbers are never reused (loss
+ * re-queues *data* into new packets, stream-record.ts), so "sent after" is "higher number" and
+ * every RTT sample is unambiguous.
+ *
+ * Reordering window (§6.2 step 4): min_rtt / 4, times a multiplier that grows by one (at most
+ * once per round trip) whenever a loss turns out spurious and falls back to 1 after 16
+ * recoveries without one, capped at srtt. Until reordering has been seen at all, the classic
+ * three-packet threshold also applies (as RFC 8985 keeps DupThresh before reordering is seen).
+ *
+ * Spurious losses (DSACK's role in TCP): an ACK for a packet number we had declared lost. The
+ * LostHistory remembers recent losses so such ACKs are recognised.
+ */
+import type { RttEstimator } from './rtt.js'
+
+/** RFC 8985 §6.2: reo_wnd_persist. */
+export const REO_WND_PERSIST = 16
+/** Packet threshold used until reordering is seen (RFC 9002 kPacketThreshold / DupThresh). */
+export const RACK_PACKET_THRESHOLD = 3
+/** Lost packets remembered for spurious-loss detection. */
+export const LOST_HISTORY_SIZE = 4096
+
+export class RackState {
+  /** Send time and number of the most recently sent packet that was delivered. */
+  xmitTime = -Infinity
+  pn = -1
+  /** RTT of that packet (RFC 8985 RACK.rtt). */
+  rtt = 0
+  reorderingSeen = false
+  reoWndMult = 1
+  private reoWndPersist = REO_WND_PERSIST
+  /** No second multiplier increase within one round trip (§6.2 step 4: "once per RTT"). */
+  private lastIncrease = -Infinity
+  /** Spurious losses detected over the session. */
+  spurious = 0
+
+  constructor(private readonly rttEst: RttEstimator) {}
+
+  /** A newly acked packet (pn, sent at timeSent) at `now`; `largestAckedBefore` as before this ACK. */
+  onAcked(pn: number, timeSent: number, now: number, largestAckedBefore: number): void {
+    if (pn < largestAckedBefore) this.reorderingSeen = true
+    if (pn > this.pn) {
+      this.pn = pn
+      this.xmitTime = timeSent
+      this.rtt = now - timeSent
+    }
+  }
+
+  /** RFC 8985 §6.2 RACK.reo_wnd. */
+  reoWnd(): number {
+    const minRtt = Number.isFinite(this.rttEst.minRtt) ? this.rttEst.minRtt : this.rttEst.smoothedRtt
+    return Math.min((this.reoWndMult * minRtt) / 4, this.rttEst.smoothedRtt)
+  }
+
+  /** The deadline at which an outstanding packet sent at `timeSent` (before rack.xmitTime) is lost. */
+  lossDeadline(timeSent: number): number {
+    return timeSent + this.rtt + this.reoWnd()
+  }
+
+  /** A packet declared lost was acked after all: reordering, so widen the window. */
+  onSpurious(now: number): void {
+    this.spurious++
+    this.reorderingSeen = true
+    if (now - this.lastIncrease >= this.rttEst.smoothedRtt) {
+      this.reoWndMult++
+      this.lastIncrease = now
+    }
+    this.reoWndPersist = REO_WND_PERSIST
+  }
+
+  /** A loss recovery episode ended: after 16 without spurious losses, reset the multiplier. */
+  onRecoveryEnd(): void {
+    if (--this.reoWndPersist <= 0) {
+      this.reoWndMult = 1
+      this.reoWndPersist = REO_WND_PERSIST
+    }
+  }
+
+  /** RFC 8985 §7.2 TLP timeout: 2 srtt, plus the peer's ack delay when it may hold back the ACK. */
+  tlpTimeout(fewInFlight: boolean): number {
+    return 2 * this.rttEst.smoothedRtt + (fewInFlight ? this.rttEst.maxAckDelay : 0)
+  }
+}
+
+/**
+ * Recently lost packet numbers (ascending, a ring buffer), each with the congestion episode it
+ * was counted in, so a late ACK of one of them is recognised as a spurious loss.
+ */
+export class LostHistory {
+  private readonly pns = new Float64Array(LOST_HISTORY_SIZE)
+  private readonly episodes = new Float64Array(LOST_HISTORY_SIZE)
+  private readonly lostAt = new Float64Array(LOST_HISTORY_SIZE)
+  private head = 0
+  private size = 0
+
+  get length(): number {
+    return this.size
+  }
+
+  private at(i: number): number {
+    return (this.head + i) % LOST_HISTORY_SIZE
+  }
+
+  /** Records a loss; packet numbers arrive mostly ascending (inserted in order otherwise). */
+  add(pn: number, episode: number, now: number): void {
+    if (this.size === LOST_HISTORY_SIZE) {
+      this.head = (this.head + 1) % LOST_HISTORY_SIZE
+      this.size--
+    }
+    let i = this.size
+    // Keep ascending order: shift larger entries up by one (rare: NACK order, timer order).
+    while (i > 0 && this.pns[this.at(i - 1)]! > pn) {
+      const from = this.at(i - 1)
+      const to = this.at(i)
+      this.pns[to] = this.pns[from]!
+      this.episodes[to] = this.episodes[from]!
+      this.lostAt[to] = this.lostAt[from]!
+      i--
+    }
+    const j = this.at(i)
+    this.pns[j] = pn
+    this.episodes[j] = episode
+    this.lostAt[j] = now
+    this.size++
+  }
+
+  /** Forgets losses declared before `before` (the original can no longer be in flight). */
+  expire(before: number): void {
+    while (this.size > 0 && this.lostAt[this.head]! < before) {
+      this.head = (this.head + 1) % LOST_HISTORY_SIZE
+      this.size--
+    }
+  }
+
+  /**
+   * Removes every remembered loss in [lo, hi] and calls `found(episode)` for each: those
+   * packets were declared lost but have now been acknowledged.
+   */
+  takeRange(lo: number, hi: number, found: (episode: number) => void): void {
+    if (this.size === 0) return
+    // Binary search for the first pn >= lo.
+    let a = 0
+    let b = this.size
+    while (a < b) {
+      const m = (a + b) >>> 1
+      if (this.pns[this.at(m)]! < lo) a = m + 1
+      else b = m
+    }
+    let end = a
+    while (end < this.size && this.pns[this.at(end)]! <= hi) {
+      found(this.episodes[this.at(end)]!)
+      end++
+    }
+    const n = end - a
+    if (n === 0) return
+    // Close the gap by moving the entries after it down.
+    for (let k = end; k < this.size; k++) {
+      const from = this.at(k)
+      const to = this.at(k - n)
+      this.pns[to] = this.pns[from]!
+      this.episodes[to] = this.episodes[from]!
+      this.lostAt[to] = this.lostAt[from]!
+    }
+    this.size -= n
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * BBR (the default controller) and RACK-TLP end to end in the simulator: real sessions, JS
+ * AEAD, seeded links. Goodput is stream bytes read per virtual second after a 2 s warm-up.
+ * Targets from issue 9: 1 % and 2 % random loss keep >= 80 % of the lossless goodput at 20 ms
+ * RTT, 10 % keeps >= 60 %; reordering costs < 10 % and its spurious losses are undone; flows
+ * share a bottleneck within 0.5x-2x; app-limited periods do not inflate the estimate.
+ */
+import { describe, expect, it } from 'vitest'
+import type { Bbr } from '../../src/protocol/congestion/bbr.js'
+import type { LinkConfig } from '../helpers/netsim.js'
+import { SimPair, timed } from '../helpers/sim-sessions.js'
+
+/** 40 Mbit/s: fast enough to matter, slow enough for the JS AEAD to simulate quickly. */
+const BW = 5e6
+
+interface Run {
+  goodput: number
+  pair: SimPair
+  stats: ReturnType<SimPair['cs']['getStats']>
+}
+
+function bulk(seed: number, link: LinkConfig, secs = 8, cc = 'bbr', start = 0): Run {
+  const p = new SimPair({ seed, link, options: { congestionControl: cc }, start })
+  p.connect()
+  const t = p.transfer({ streams: 1, bytesPerStream: 1 << 30 })
+  const t0 = p.now
+  p.run(() => p.now >= t0 + 2000, 60_000)
+  const b0 = t.bytesRead
+  p.run(() => p.now >= t0 + secs * 1000, 120_000)
+  const goodput = ((t.bytesRead - b0) * 1000) / (p.now - t0 - 2000)
+  return { goodput, pair: p, stats: p.cs.getStats() }
+}
+
+const mbit = (bytesPerSec: number): string => ((bytesPerSec * 8) / 1e6).toFixed(1)
+
+describe('sim: BBR', { timeout: 240_000 }, () => {
+  // The virtual clock starts far from 0, as performance.now() does in a real process: a timer
+  // stamped 0 would look long expired (this once sent BBR to PROBE_RTT on its first ACK, and
+  // Startup ended at a few Mbit/s).
+  it('STARTUP finds the bottleneck, then PROBE_BW holds an estimate within 10% of it; getStats() reports the model', () => {
+    timed('bbr model', () => {
+      const start = 123_456_789
+      const p = new SimPair({ seed: 911, link: { delayMs: 10, bandwidth: BW, queueBytes: 100_000 }, start })
+      p.connect()
+      const cc = (p.cs as unknown as { cc: Bbr }).cc
+      const t = p.transfer({ streams: 1, bytesPerStream: 1 << 30 })
+      const phases: string[] = []
+      let probeRttAt = -1
+      let bwAtFirstProbeBw = 0
+      const sample = (): void => {
+        if (phases[phases.length - 1] !== cc.state) phases.push(cc.state)
+        if (probeRttAt < 0 && cc.state === 'probe-rtt') probeRttAt = p.now - start
+        if (bwAtFirstProbeBw === 0 && cc.state.startsWith('probe-bw')) bwAtFirstProbeBw = cc.maxBw * 1000
+        if (p.now < start + 6000) p.sim.clock.after(5, sample)
+      }
+      sample()
+      p.run(() => p.now >= start + 2000, 10_000)
+      const b0 = t.bytesRead
+      p.run(() => p.now >= start + 6000, 10_000)
+      const goodput = ((t.bytesRead - b0) * 1000) / (p.now - start - 2000)
+      const c = p.cs.getStats().congestion
+      console.log(`[sim] bbr model: phases ${phases.join(' > ')}; PROBE_RTT at ${probeRttAt} ms; bw at first PROBE_BW ${mbit(bwAtFirstProbeBw)}; ${mbit(goodput)} Mbit/s, phase ${c.phase}, bw ${mbit(c.bandwidth ?? 0)} Mbit/s, minRtt ${c.minRtt?.toFixed(1)}, pacing ${mbit(c.pacingRate ?? 0)}`)
+      expect(phases[0]).toBe('startup')
+      expect(phases[1]).toMatch(/^(drain|probe-bw-down)$/)
+      // PROBE_RTT only once min_rtt is 5 s old (BBR_PROBE_RTT_INTERVAL), never at the start.
+      expect(probeRttAt === -1 || probeRttAt > 5000).toBe(true)
+      expect(bwAtFirstProbeBw).toBeGreaterThan(0.9 * BW)
+      expect(c.controller).toBe('bbr')
+      expect(c.phase).toMatch(/^probe-bw-/)
+      // The estimate counts datagram bytes, as the link does.
+      expect(Math.abs((c.bandwidth ?? 0) - BW) / BW).toBeLessThan(0.1)
+      expect(c.minRtt).toBeGreaterThanOrEqual(20)
+      expect(c.minRtt).toBeLessThan(23)
+      expect(c.pacingRate).toBeGreaterThan(0.8 * BW)
+      expect(goodput).toBeGreaterThan(0.9 * BW * (1400 / 1472))
+    })
+  })
+
+  // One lossless baseline for the three loss rates (20 Mbit/s keeps the JS AEAD's work small).
+  const lossLink = { delayMs: 10, bandwidth: BW / 2, queueBytes: 50_000 }
+  let lossless = 0
+  const baseline = (): number => (lossless ||= bulk(912, lossLink).goodput)
+  for (const [loss, target] of [
+    [0.01, 0.8],
+    [0.02, 0.8],
+    [0.1, 0.6],
+  ] as const) {
+    it(`${loss * 100} % random loss at 20 ms RTT keeps >= ${target * 100} % of the lossless goodput`, () => {
+      timed(`bbr ${loss * 100}% loss`, () => {
+        const base = baseline()
+        const r = bulk(912, { ...lossLink, loss })
+        console.log(`[sim] bbr ${loss * 100}% random loss: ${mbit(r.goodput)} of ${mbit(base)} Mbit/s lossless (${((100 * r.goodput) / base).toFixed(0)}%), lost ${r.stats.lostPackets}, spurious ${r.stats.spuriousLosses}`)
+        expect(r.goodput).toBeGreaterThanOrEqual(target * base)
+      })
+    }, 180_000)
+  }
+
+  it('2 ms RTT with 2 % loss keeps >= 80 % of the lossless goodput', () => {
+    timed('bbr 2ms loss', () => {
+      const link = { delayMs: 1, bandwidth: BW, queueBytes: 30_000 }
+      const base = bulk(913, link, 5).goodput
+      const lossy = bulk(913, { ...link, loss: 0.02 }, 5).goodput
+      console.log(`[sim] bbr 2 ms: lossless ${mbit(base)}, 2% loss ${mbit(lossy)} Mbit/s`)
+      expect(lossy).toBeGreaterThanOrEqual(0.8 * base)
+    })
+  })
+
+  it('app-limited periods neither inflate nor deflate the bandwidth estimate', () => {
+    timed('bbr app-limited', () => {
+      const p = new SimPair({ seed: 914, link: { delayMs: 10, bandwidth: BW, queueBytes: 100_000 } })
+      p.connect()
+      const cc = (p.cs as unknown as { cc: Bbr }).cc
+      // 1: bulk until the model is full.
+      const big = p.cs.streams.openStream()
+      const chunk = new Uint8Array(64 * 1024)
+      let bulkOn = true
+      const pump = (): void => {
+        let more = bulkOn
+        while (more) more = p.cs.streams.write(big, chunk)
+      }
+      p.onStream((side, _s, e) => {
+        if (side === 'client' && e.type === 'writable') pump()
+        if (side !== 'server' || (e.type !== 'readable' && e.type !== 'stream-opened')) return
+        let got = p.ss.streams.read(e.key, Infinity)
+        while (got !== null) got = p.ss.streams.read(e.key, Infinity)
+      })
+      pump()
+      p.run(() => p.now >= 3000, 10_000)
+      const full = cc.maxBw * 1000
+      expect(Math.abs(full - BW) / BW).toBeLessThan(0.1)
+      // 2: app-limited: 16 KB bursts every 20 ms (~6 % of the link), for 4 s (> two probe cycles).
+      bulkOn = false
+      p.run(() => p.cs.getStats().bytesInFlight === 0, 10_000)
+      const small = new Uint8Array(16 * 1024)
+      let maxSeen = 0
+      const burst = (): void => {
+        p.cs.streams.write(big, small)
+        maxSeen = Math.max(maxSeen, cc.maxBw * 1000)
+        if (p.now < 7000) p.sim.clock.after(20, burst)
+      }
+      burst()
+      p.run(() => p.now >= 7000, 10_000)
+      console.log(`[sim] bbr app-limited: full ${mbit(full)} Mbit/s; during 6 % app-limited traffic max ${mbit(maxSeen)}, end ${mbit(cc.maxBw * 1000)}, app-limited ${(p.cs as unknown as { recovery: { sampler: { appLimited: number } } }).recovery.sampler.appLimited > 0}`)
+      expect(maxSeen).toBeLessThan(1.1 * BW)
+      // App-limited samples (far below the estimate) never lowered it.
+      expect(cc.maxBw * 1000).toBeGreaterThan(0.9 * BW)
+    })
+  })
+})
+
+describe('sim: RACK reordering', { timeout: 240_000 }, () => {
+  it('reordering at 2 ms RTT causes spurious losses that are undone; goodput stays >= 90 % of the in-order path', () => {
+    timed('rack reordering', () => {
+      const link = { delayMs: 1, bandwidth: BW, queueBytes: 30_000 }
+      const base = bulk(915, link, 5)
+      // 20 % of packets held back 1 ms (as 1 ms of random jitter does on the real proxy).
+      const jit = bulk(915, { ...link, reorder: { rate: 0.2, extraDelayMs: 1 } }, 5)
+      const s = jit.stats
+      console.log(
+        `[sim] rack reordering: in order ${mbit(base.goodput)}, reordered ${mbit(jit.goodput)} Mbit/s; spurious ${s.spuriousLosses}, undos ${s.congestionUndos}, reo_wnd ${s.reorderingWindow.toFixed(2)} ms, lost ${s.lostPackets}`,
+      )
+      expect(s.spuriousLosses).toBeGreaterThan(0)
+      expect(s.congestionUndos).toBeGreaterThan(0)
+      // The window adapted beyond min_rtt / 4.
+      expect(s.reorderingWindow).toBeGreaterThan((s.congestion.minRtt ?? 0) / 4)
+      expect(jit.goodput).toBeGreaterThanOrEqual(0.9 * base.goodput)
+    })
+  })
+
+  for (const cc of ['cubic', 'newreno'] as const) {
+    it(`${cc}: spurious losses from reordering are undone, so the window is not cut for good`, () => {
+      timed(`rack undo ${cc}`, () => {
+        const link = { delayMs: 10, bandwidth: BW, queueBytes: 200_000 }
+        const r = bulk(916, { ...link, reorder: { rate: 0.02, extraDelayMs: 8 } }, 6, cc)
+        const s = r.stats
+        console.log(`[sim] rack undo ${cc}: ${mbit(r.goodput)} Mbit/s, spurious ${s.spuriousLosses}, undos ${s.congestionUndos}, congestion events ${s.congestionEvents}`)
+        expect(s.spuriousLosses).toBeGreaterThan(0)
+        expect(s.congestionUndos).toBeGreaterThan(0)
+        expect(r.goodput).toBeGreaterThan(0.5 * BW)
+      })
+    })
+  }
+})
+
+describe('sim: sharing a bottleneck', { timeout: 240_000 }, () => {
+  /** Two sessions, the second joining after 2 s; shares measured over 10-40 s. */
+  function share(a: string, b: string, queueBytes: number): { ra: number; rb: number } {
+    const bw = 2.5e6
+    // 2 ms of jitter breaks drop-tail phase locking (see congestion.test.ts).
+    const p = new SimPair({ seed: 917, link: { delayMs: 10, jitterMs: 2, bandwidth: bw, queueBytes }, options: { congestionControl: a } })
+    p.connect()
+    const t1 = p.transfer({ streams: 1, bytesPerStream: 1 << 30, sessions: { from: p.cs, to: p.ss } })
+    p.run(() => p.now >= 2000, 5000)
+    const before = { cs: p.cs, ss: p.ss }
+    p.client.connect(p.now, p.sim.address('client', 'server'), { congestionControl: b as 'cubic' })
+    p.run(() => p.cs !== before.cs && p.ss !== before.ss, 5000)
+    expect(p.cs.getStats().congestion.controller).toBe(b)
+    const t2 = p.transfer({ streams: 1, bytesPerStream: 1 << 30, sessions: { from: p.cs, to: p.ss } })
+    p.run(() => p.now >= 10_000, 20_000)
+    const a0 = t1.bytesRead
+    const b0 = t2.bytesRead
+    p.run(() => p.now >= 40_000, 60_000)
+    const ra = (t1.bytesRead - a0) / 30
+    const rb = (t2.bytesRead - b0) / 30
+    console.log(`[sim] share ${a}/${b}, queue ${queueBytes / 1000} KB: ${Math.round(ra / 1000)} vs ${Math.round(rb / 1000)} KB/s (ratio ${(ra / rb).toFixed(2)}), total ${Math.round((ra + rb) / 1000)} of ${bw / 1000} KB/s`)
+    expect(ra + rb).toBeGreaterThan(0.8 * bw)
+    return { ra, rb }
+  }
+
+  it('bbr vs bbr, queue of one BDP (50 KB): shares within 0.5x-2x and fills the link', () => {
+    timed('share bbr/bbr', () => {
+      const { ra, rb } = share('bbr', 'bbr', 50_000)
+      expect(ra / rb).toBeGreaterThan(0.5)
+      expect(ra / rb).toBeLessThan(2)
+    })
+  })
+
+  it('bbr vs cubic, queue of 4 BDP (200 KB, 80 ms: a router buffer like the tbf benchmark): shares within 0.5x-2x', () => {
+    timed('share bbr/cubic', () => {
+      const { ra, rb } = share('bbr', 'cubic', 200_000)
+      expect(ra / rb).toBeGreaterThan(0.5)
+      expect(ra / rb).toBeLessThan(2)
+    })
+  })
+
+  // Known limit (as for BBRv3 in general): with a queue of only one BDP, BBR's model-based
+  // flight keeps the queue full and CUBIC keeps backing off; it is not starved.
+  it('bbr vs cubic, queue of one BDP: cubic is not starved (keeps > 20 %)', () => {
+    timed('share bbr/cubic shallow', () => {
+      const { ra, rb } = share('bbr', 'cubic', 50_000)
+      expect(rb / (ra + rb)).toBeGreaterThan(0.2)
+    })
+  })
+})

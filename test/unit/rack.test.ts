@@ -1,0 +1,136 @@
+/**
+ * RACK-TLP pieces (rack.ts) and their use by the LossDetector: the reordering window, the
+ * lost-packet history, spurious-loss detection and congestion undo, delivery-rate samples.
+ */
+import { describe, expect, it } from 'vitest'
+import { Cubic } from '../../src/protocol/congestion/cubic.js'
+import { LossDetector } from '../../src/protocol/loss.js'
+import { LostHistory, RackState, REO_WND_PERSIST } from '../../src/protocol/rack.js'
+import { RttEstimator } from '../../src/protocol/rtt.js'
+
+const MDS = 1200
+const r = (lo: number, hi: number): [number, number] => [lo, hi]
+
+describe('RackState (RFC 8985 §6.2)', () => {
+  it('reo_wnd is min_rtt / 4, grows by one step per spurious loss (at most once per srtt), is capped at srtt, and resets after 16 recoveries', () => {
+    const rtt = new RttEstimator(100, 25)
+    rtt.update(40, 0, 0)
+    const rack = new RackState(rtt)
+    expect(rack.reoWnd()).toBe(10)
+    rack.onSpurious(100)
+    expect(rack.reoWnd()).toBe(20)
+    rack.onSpurious(110) // within one srtt of the last increase: no second step
+    expect(rack.reoWnd()).toBe(20)
+    rack.onSpurious(200)
+    rack.onSpurious(300)
+    rack.onSpurious(400)
+    expect(rack.reoWnd()).toBe(40) // 5 x 10 capped at srtt (40)
+    expect(rack.spurious).toBe(5)
+    for (let i = 0; i < REO_WND_PERSIST; i++) rack.onRecoveryEnd()
+    expect(rack.reoWnd()).toBe(10)
+  })
+
+  it('notices reordering when a lower packet number is acked after a higher one', () => {
+    const rack = new RackState(new RttEstimator())
+    rack.onAcked(5, 50, 100, -1)
+    expect(rack.reorderingSeen).toBe(false)
+    rack.onAcked(3, 30, 101, 5)
+    expect(rack.reorderingSeen).toBe(true)
+    expect(rack.pn).toBe(5)
+    expect(rack.rtt).toBe(50)
+  })
+})
+
+describe('LostHistory', () => {
+  it('keeps losses in ascending order and hands back those an ACK range covers, once', () => {
+    const h = new LostHistory()
+    h.add(10, 1, 0)
+    h.add(20, 1, 0)
+    h.add(15, 2, 1) // out of order: inserted in place
+    const found: number[] = []
+    h.takeRange(12, 20, (e) => found.push(e))
+    expect(found).toEqual([2, 1])
+    expect(h.length).toBe(1)
+    h.takeRange(12, 20, (e) => found.push(e))
+    expect(found.length).toBe(2)
+    h.expire(1)
+    expect(h.length).toBe(0)
+  })
+})
+
+describe('LossDetector with RACK', () => {
+  it('reordering: a loss whose original is acked later is spurious, the window widens and CUBIC undoes its reduction', () => {
+    const rtt = new RttEstimator(100, 25)
+    const cc = new Cubic({ maxDatagramSize: MDS, rtt })
+    const ld = new LossDetector<string>(rtt, cc)
+    for (let pn = 0; pn < 10; pn++) ld.onPacketSent(pn, pn, MDS, true, true, `p${pn}`)
+    ld.onAck([r(0, 0)], 0, 40)
+    // 1..4 acked, 5 delayed; 6..9 acked: 5 is lost by the packet threshold (no reordering seen yet).
+    const res = ld.onAck([r(6, 9), r(1, 4)], 0, 50)
+    expect(res.lost).toEqual(['p5'])
+    expect(cc.congestionEvents).toBe(1)
+    const reduced = cc.cwnd
+    expect(cc.ssthresh).toBeCloseTo(reduced, 5)
+    // The original of 5 arrives after all: spurious.
+    ld.onAck([r(5, 9), r(0, 4)], 0, 52)
+    const st = ld.stats()
+    expect(st.spuriousLosses).toBe(1)
+    expect(st.congestionUndos).toBe(1)
+    // Back to the window before the cut (reduced = 0.7 x that), still in slow start.
+    expect(cc.cwnd).toBeCloseTo(reduced / 0.7, 5)
+    expect(cc.ssthresh).toBe(Infinity)
+    expect(st.reorderingSeen).toBe(true)
+    expect(st.reorderingWindow).toBeGreaterThan(rtt.minRtt / 4)
+    // Reordering seen: a 3-packet gap alone is no longer a loss; only time is.
+    for (let pn = 10; pn < 15; pn++) ld.onPacketSent(pn, 60, MDS, true, true, `p${pn}`)
+    expect(ld.onAck([r(11, 14)], 0, 100).lost).toEqual([])
+    expect(ld.getTimeout()).toBeCloseTo(60 + ld.rack.rtt + ld.rack.reoWnd())
+  })
+
+  it('a real loss among spurious ones keeps the reduction', () => {
+    const rtt = new RttEstimator(100, 25)
+    const cc = new Cubic({ maxDatagramSize: MDS, rtt })
+    const ld = new LossDetector<string>(rtt, cc)
+    for (let pn = 0; pn < 12; pn++) ld.onPacketSent(pn, pn, MDS, true, true, `p${pn}`)
+    ld.onAck([r(0, 0)], 0, 40)
+    const res = ld.onAck([r(5, 11), r(3, 3), r(0, 0)], 0, 50)
+    expect([...res.lost].sort()).toEqual(['p1', 'p2', 'p4'])
+    const reduced = cc.cwnd
+    ld.onAck([r(4, 11), r(3, 3), r(0, 0)], 0, 51) // only 4 was reordered
+    expect(ld.stats().spuriousLosses).toBe(1)
+    expect(ld.stats().congestionUndos).toBe(0)
+    expect(cc.cwnd).toBe(reduced)
+    expect(cc.ssthresh).toBeLessThan(Infinity)
+  })
+
+  it('hands the controller one delivery-rate sample per ACK: bytes over the longer of the send and ACK intervals, never above the real rate', () => {
+    const rtt = new RttEstimator(100, 25)
+    const samples: Array<{ rate: number; delivered: number; interval: number; appLimited: boolean }> = []
+    const cc = new Cubic({ maxDatagramSize: MDS, rtt })
+    ;(cc as unknown as { onRateSample: (rs: { deliveryRate: number; delivered: number; interval: number; isAppLimited: boolean }) => void }).onRateSample = (rs) =>
+      samples.push({ rate: rs.deliveryRate, delivered: rs.delivered, interval: rs.interval, appLimited: rs.isAppLimited })
+    const ld = new LossDetector<string>(rtt, cc)
+    // A steady flow: one packet per ms, each acked 20 ms after it was sent (1.2 bytes/µs).
+    let pn = 0
+    for (let t = 0; t < 200; t++) {
+      ld.onPacketSent(pn++, t, MDS, true, true, `p${pn}`)
+      if (t >= 20) ld.onAck([r(0, t - 20)], 0, t)
+    }
+    const valid = samples.filter((s) => s.interval > 0)
+    expect(samples.length).toBe(180)
+    expect(valid.length).toBeGreaterThan(100)
+    for (const s of valid) {
+      // Intervals shorter than min_rtt are discarded (ACK compression guard).
+      expect(s.interval).toBeGreaterThanOrEqual(rtt.minRtt)
+      expect(s.rate).toBeLessThanOrEqual(MDS * 1.0001)
+    }
+    // In steady state the sample is exact.
+    expect(valid[valid.length - 1]!.rate).toBeCloseTo(MDS, 3)
+    expect(valid[valid.length - 1]!.appLimited).toBe(false)
+    // App-limited from here: the next packets' samples say so.
+    ld.onAppLimited()
+    ld.onPacketSent(pn, 200, MDS, true, true, 'last')
+    ld.onAck([r(0, pn)], 0, 220)
+    expect(samples[samples.length - 1]!.appLimited).toBe(true)
+  })
+})
