@@ -33,6 +33,9 @@
  * packets declared lost by one ACK) from looking like a black hole.
  */
 
+import { FrameType } from './constants.js'
+import { KEEP_ALIVE_DATA_SIZE, writeFrame } from './frames.js'
+
 export type PmtuState = 'disabled' | 'base' | 'searching' | 'search-complete' | 'error'
 
 /** RFC 8899 §5.1.2 BASE_PLPMTU for QUIC-like transports (RFC 9000 §14: 1200-byte UDP payloads). */
@@ -89,8 +92,10 @@ export class PmtuSearch {
 
   /** Smallest size known to fail (max + 1 when none has). */
   private failedAt: number
-  /** Size of the probe in flight (0: none) and when it counts as lost. */
+  /** Size and id of the probe in flight (0: none) and when it counts as lost. */
   private probeSize = 0
+  private probeId = 0
+  private lastProbeId = 0
   private probeDeadline = Infinity
   /** Lost probes of the size being tried, in a row. */
   private probeLosses = 0
@@ -149,22 +154,28 @@ export class PmtuSearch {
     return this.nextCandidate()
   }
 
-  /** The session sent a probe of `size`; it counts as lost after `timeout` ms without an ACK. */
-  onProbeSent(size: number, now: number, timeout: number): void {
+  /**
+   * The session sent a probe of `size`; it counts as lost after `timeout` ms without an ACK.
+   * Returns the probe's id (never 0), which its outcome must name: a probe that already timed
+   * out here can still be declared lost by loss recovery later, and must not count twice.
+   */
+  onProbeSent(size: number, now: number, timeout: number): number {
     this.probeSize = size
+    this.probeId = ++this.lastProbeId
     this.probeDeadline = now + timeout
     this.probesSent++
+    return this.probeId
   }
 
   /** The transport refused the probe (EMSGSIZE): lost at once. */
-  onProbeRefused(size: number, now: number): void {
-    if (size === this.probeSize) this.onProbeLost(size, now)
+  onProbeRefused(id: number, now: number): void {
+    this.onProbeLost(id, now)
   }
 
-  /** A probe of `size` was acknowledged: the path carries it. */
-  onProbeAcked(size: number, now: number): void {
+  /** Probe `id` of `size` bytes was acknowledged: the path carries it. */
+  onProbeAcked(id: number, size: number, now: number): void {
     this.probesAcked++
-    if (size === this.probeSize) this.cancelProbe()
+    if (id === this.probeId) this.cancelProbe()
     if (this.state === 'disabled') return
     // Late acks count too (the probe may have timed out here already): an ACK is proof.
     if (size > this.current) this.current = size
@@ -175,9 +186,10 @@ export class PmtuSearch {
     else this.maybeComplete(now)
   }
 
-  /** Loss recovery declared the probe of `size` lost (or its timer expired). */
-  onProbeLost(size: number, now: number): void {
-    if (size !== this.probeSize) return // an older probe; its size was already settled
+  /** Loss recovery declared probe `id` lost (or its timer expired). */
+  onProbeLost(id: number, now: number): void {
+    if (id !== this.probeId || this.probeSize === 0) return // settled already (timer, or an older probe)
+    const size = this.probeSize
     this.cancelProbe()
     this.probesLost++
     if (this.state !== 'searching') return
@@ -221,12 +233,28 @@ export class PmtuSearch {
     return size > this.base && size <= this.current
   }
 
+  /** Loss recovery acknowledged a packet (`probeId`: its probe id, 0 for any other packet). */
+  onAcked(probeId: number, size: number, now: number): void {
+    if (probeId !== 0) this.onProbeAcked(probeId, size, now)
+    else this.onPacketAcked(size, now)
+  }
+
+  /**
+   * Loss recovery declared a packet lost. Returns true when it is black-hole evidence; the
+   * caller sums those per loss-detection round for onPacketsLost.
+   */
+  onLost(probeId: number, size: number, now: number): boolean {
+    if (probeId === 0) return this.countsForBlackHole(size)
+    this.onProbeLost(probeId, now)
+    return false
+  }
+
   getTimeout(): number {
     return Math.min(this.probeDeadline, this.raiseAt)
   }
 
   onTimeout(now: number): void {
-    if (now >= this.probeDeadline) this.onProbeLost(this.probeSize, now)
+    if (now >= this.probeDeadline) this.onProbeLost(this.probeId, now)
     if (now >= this.raiseAt && this.state === 'search-complete') {
       // RFC 8899 §5.2: after PMTU_RAISE_TIMER, look for a larger size than the one in use.
       this.raiseAt = Infinity
@@ -275,6 +303,7 @@ export class PmtuSearch {
 
   private cancelProbe(): void {
     this.probeSize = 0
+    this.probeId = 0
     this.probeDeadline = Infinity
   }
 
@@ -298,4 +327,13 @@ export class PmtuSearch {
     this.state = 'search-complete'
     this.raiseAt = now + this.raiseInterval
   }
+}
+
+/**
+ * Frames of a probe packet: KEEP_ALIVE (the peer answers it at once, so the ACK is not delayed)
+ * and PADDING up to `end`. Nothing in it needs resending when it is lost.
+ */
+export function writeProbeFrames(buf: Uint8Array, pos: number, end: number, ping: Uint8Array): number {
+  pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE, data: ping.subarray(0, KEEP_ALIVE_DATA_SIZE) })
+  return writeFrame(buf, pos, { type: FrameType.PADDING, length: end - pos })
 }

@@ -14,13 +14,13 @@ function run(p: PmtuSearch, pathMax: number, opts: { rtt?: number; lossByRecover
     const size = p.probeDue()
     if (size === 0) break
     sizes.push(size)
-    p.onProbeSent(size, now, 3 * rtt)
+    const id = p.onProbeSent(size, now, 3 * rtt)
     if (size <= pathMax) {
       now += rtt
-      p.onProbeAcked(size, now)
+      p.onProbeAcked(id, size, now)
     } else if (opts.lossByRecovery) {
       now += rtt
-      p.onProbeLost(size, now)
+      p.onProbeLost(id, now)
     } else {
       now = p.getTimeout()
       p.onTimeout(now)
@@ -71,11 +71,14 @@ describe('PmtuSearch (DPLPMTUD state machine, virtual clock)', () => {
   it('a single lost probe does not fail a size (random loss); MAX_PROBES losses in a row do', () => {
     const p = new PmtuSearch({ max: 1472, ipOverhead: IPV4_UDP_OVERHEAD }, 0)
     expect(p.probeDue()).toBe(1472)
-    p.onProbeSent(1472, 0, 30)
-    p.onProbeLost(1472, 5)
+    const a = p.onProbeSent(1472, 0, 30)
+    p.onProbeLost(a, 5)
     expect(p.probeDue()).toBe(1472)
-    p.onProbeSent(1472, 5, 30)
-    p.onProbeAcked(1472, 10)
+    const b = p.onProbeSent(1472, 5, 30)
+    // The first probe's loss reported again (timer, then loss recovery) counts once.
+    p.onProbeLost(a, 6)
+    expect(p.stats().probesLost).toBe(1)
+    p.onProbeAcked(b, 1472, 10)
     expect(p.current).toBe(1472)
     expect(p.state).toBe('search-complete')
   })
@@ -84,8 +87,7 @@ describe('PmtuSearch (DPLPMTUD state machine, virtual clock)', () => {
     const p = new PmtuSearch({ max: 1472, ipOverhead: IPV4_UDP_OVERHEAD }, 0)
     for (let i = 0; i < 3; i++) {
       expect(p.probeDue()).toBe(1472)
-      p.onProbeSent(1472, i, 1000)
-      p.onProbeRefused(1472, i)
+      p.onProbeRefused(p.onProbeSent(1472, i, 1000), i)
     }
     expect(p.probeDue()).toBeLessThan(1472)
     expect(p.stats().probesLost).toBe(3)
@@ -93,10 +95,10 @@ describe('PmtuSearch (DPLPMTUD state machine, virtual clock)', () => {
 
   it('a late ACK of a probe that already timed out still raises the size', () => {
     const p = new PmtuSearch({ max: 1472, ipOverhead: IPV4_UDP_OVERHEAD }, 0)
-    p.onProbeSent(1472, 0, 30)
+    const id = p.onProbeSent(1472, 0, 30)
     p.onTimeout(30)
     expect(p.stats().probing).toBe(0)
-    p.onProbeAcked(1472, 40)
+    p.onProbeAcked(id, 1472, 40)
     expect(p.current).toBe(1472)
   })
 
