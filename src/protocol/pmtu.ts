@@ -96,6 +96,8 @@ export class PmtuSearch {
   private probeSize = 0
   private probeId = 0
   private lastProbeId = 0
+  /** Probes numbered below this were sent before a restart or a black hole: their ACKs prove nothing now. */
+  private firstValidProbeId = 1
   private probeDeadline = Infinity
   /** Lost probes of the size being tried, in a row. */
   private probeLosses = 0
@@ -136,6 +138,7 @@ export class PmtuSearch {
     this.suspicious = 0
     this.raiseAt = Infinity
     this.cancelProbe()
+    this.firstValidProbeId = this.lastProbeId + 1
     // The path already carried base-size packets (handshake padding, path validation), and
     // RFC 9000 requires 1200 bytes to work; start searching at once.
     this.startSearch(now)
@@ -167,16 +170,11 @@ export class PmtuSearch {
     return this.probeId
   }
 
-  /** The transport refused the probe (EMSGSIZE): lost at once. */
-  onProbeRefused(id: number, now: number): void {
-    this.onProbeLost(id, now)
-  }
-
   /** Probe `id` of `size` bytes was acknowledged: the path carries it. */
   onProbeAcked(id: number, size: number, now: number): void {
     this.probesAcked++
     if (id === this.probeId) this.cancelProbe()
-    if (this.state === 'disabled') return
+    if (this.state === 'disabled' || id < this.firstValidProbeId) return
     // Late acks count too (the probe may have timed out here already): an ACK is proof.
     if (size > this.current) this.current = size
     if (this.failedAt <= size) this.failedAt = this.max + 1
@@ -290,6 +288,7 @@ export class PmtuSearch {
     this.current = this.base
     this.probeLosses = 0
     this.cancelProbe()
+    this.firstValidProbeId = this.lastProbeId + 1
     this.state = 'base'
     this.raiseAt = Infinity
   }
