@@ -42,7 +42,7 @@ function run(args: string[], input?: string): void {
     execFileSync(args[0]!, args.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], input, encoding: 'utf8' })
   } catch (e) {
     const err = e as { stderr?: string }
-    throw new Error(`${args.join(' ')} failed: ${err.stderr ?? String(e)}`)
+    throw new Error(`${args.join(' ')} failed: ${err.stderr ?? String(e)}`, { cause: e })
   }
 }
 
