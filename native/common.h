@@ -13,7 +13,7 @@
 
 namespace stt {
 
-constexpr uint32_t ABI_VERSION = 1;
+constexpr uint32_t ABI_VERSION = 2;
 
 // Packet header (docs/PROTOCOL.md §2): version u8 | type u8 | flags u8 | session id 8 B |
 // packet number u64 big-endian. Mirrors src/protocol/constants.ts.
@@ -49,7 +49,10 @@ enum DebugFlag : uint32_t {
 };
 
 // UdpSocket capability bits (caps()).
-enum Capability : uint32_t { CAP_GSO = 1, CAP_GRO = 2, CAP_MMSG = 4, CAP_PKTINFO = 8 };
+// CAP_DONTFRAG: IP_PMTUDISC_PROBE / IPV6_PMTUDISC_PROBE (+ IPV6_DONTFRAG) is set: every datagram
+// leaves with DF and is never fragmented locally, whatever PMTU the kernel has cached (the
+// protocol's DPLPMTUD, src/protocol/pmtu.ts, decides packet sizes).
+enum Capability : uint32_t { CAP_GSO = 1, CAP_GRO = 2, CAP_MMSG = 4, CAP_PKTINFO = 8, CAP_DONTFRAG = 16 };
 
 // Address record, 12 x u32 = 48 bytes, used both for received datagrams (one per entry of the
 // receive metadata) and for a send destination. Layout mirrored in src/native/binding.ts.
@@ -78,6 +81,7 @@ enum Stat : uint32_t {
   STAT_RECV_ERRORS,
   STAT_GSO_DISABLED_ERRNO,  // errno that switched GSO off for good (0 while on)
   STAT_RECV_CALLBACKS,
+  STAT_SEND_EMSGSIZE,  // datagrams the kernel refused as larger than the interface MTU (e.g. a PMTU probe)
   STAT_COUNT,
 };
 
@@ -89,6 +93,7 @@ enum SendResultIndex : uint32_t {
   SEND_LAST_ERRNO,
   SEND_EAGAIN,         // 1 when the call stopped on EAGAIN
   SEND_GSO_DISABLED,   // errno when this call switched GSO off, else 0
+  SEND_EMSGSIZE,       // datagrams of this call refused with EMSGSIZE (also counted in SEND_ERRORS)
   SEND_RESULT_COUNT,
 };
 

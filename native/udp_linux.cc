@@ -12,7 +12,8 @@
 //      nothing is copied even when the datagrams are not contiguous in the slab;
 //   2. sendmmsg the groups (one UDP_SEGMENT cmsg each, plus PKTINFO when bound to a wildcard);
 //   3. EINVAL/EIO on a GSO message switches GSO off for good and resends that part without it;
-//      another error skips the failing message (counted), EAGAIN stops and reports progress.
+//      another error skips the failing message (counted; EMSGSIZE separately, as DF is always
+//      set: see SetDontFragment), EAGAIN stops and reports progress.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -66,6 +67,24 @@ bool IsWildcard(int family, const uint8_t* addr) {
   for (size_t i = 0; i < n; i++)
     if (addr[i] != 0) return false;
   return true;
+}
+
+// DF on every datagram and no local fragmentation, with the kernel's cached path MTU ignored
+// (PMTUDISC_PROBE rather than _DO): the protocol runs its own search (DPLPMTUD, RFC 8899;
+// src/protocol/pmtu.ts) and must see a probe above the path MTU lost rather than fragmented or
+// refused because of a stale ICMP-learned value. Linux's default for UDP, PMTUDISC_WANT,
+// fragments locally anything above the cached PMTU, so an oversized probe could even "succeed".
+// A datagram above the local interface MTU still fails with EMSGSIZE (counted, see SendBatch).
+bool SetDontFragment(int fd, int family) {
+  if (family == 6) {
+    const int probe = IPV6_PMTUDISC_PROBE, one = 1;
+    const bool ok = setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &probe, sizeof probe) == 0;
+    // IPV6_DONTFRAG: EMSGSIZE instead of local fragmentation, also for sockets of other kernels'
+    // PROBE semantics; harmless when PROBE already implies it.
+    return setsockopt(fd, IPPROTO_IPV6, IPV6_DONTFRAG, &one, sizeof one) == 0 && ok;
+  }
+  const int probe = IP_PMTUDISC_PROBE;
+  return setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof probe) == 0;
 }
 
 socklen_t FillSockaddr(int family, const uint8_t* addr, uint16_t port, sockaddr_storage* ss) {
@@ -203,6 +222,7 @@ OpenResult UdpCore::Open(int family, const uint8_t* addr, uint16_t port, int rec
   if (want_gro && !(debug_flags & DEBUG_NO_GRO) && setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0)
     caps_ |= CAP_GRO;
   if (!(debug_flags & DEBUG_NO_MMSG)) caps_ |= CAP_MMSG;
+  if (SetDontFragment(fd, family)) caps_ |= CAP_DONTFRAG;
   fail_next_gso_ = (debug_flags & DEBUG_GSO_EINVAL) != 0;
   sockaddr_storage bound;
   socklen_t bl = sizeof bound;
@@ -399,6 +419,12 @@ uint32_t UdpCore::SendBatch(const uint8_t* slab, size_t slab_len, const uint32_t
         stats[STAT_GSO_DISABLED_ERRNO] = e;
         result[SEND_GSO_DISABLED] = e;
         continue;  // rebuild from datagram i without GSO
+      }
+      if (e == EMSGSIZE) {
+        // Larger than the local interface MTU (DF is set): a PMTU probe above the link, or a
+        // path whose local MTU shrank. The protocol sees it as a lost packet; never fatal.
+        result[SEND_EMSGSIZE] += static_cast<int32_t>(dgrams[0]);
+        stats[STAT_SEND_EMSGSIZE] += dgrams[0];
       }
       result[SEND_ERRORS] += static_cast<int32_t>(dgrams[0]);
       result[SEND_LAST_ERRNO] = e;

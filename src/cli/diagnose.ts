@@ -188,7 +188,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
         message: seed ? 'no session: RTT, MTU and loss not measured' : 'give --seed-file for RTT p50/p99, the largest datagram that passes, and loss',
         data: { maxPacketSize: DEFAULTS.maxPacketSize },
       })
-      report({ check: 'MTU', level: 'INFO', message: `configured limit: packets of at most ${DEFAULTS.maxPacketSize} bytes (1500-byte Ethernet MTU - 28 bytes IPv4/UDP), so IP fragmentation is avoided on standard paths` })
+      report({ check: 'MTU', level: 'INFO', message: `configured limit: packets of at most ${DEFAULTS.maxPacketSize} bytes (1500-byte Ethernet MTU - 28 bytes IPv4/UDP); sessions start at 1200 and path MTU discovery probes up to it` })
     }
 
     // 7. What auto:// would choose
@@ -418,7 +418,8 @@ async function probeChecks(session: STTSession, count: number, timeout: number, 
       level: best === max ? 'OK' : 'WARN',
       message: best === max ? `datagrams up to the session limit of ${max} bytes pass (full-size packets are not fragmented or dropped on this path)` : `only datagrams up to ${best} bytes pass (session limit ${max})`,
       advice: best === max ? undefined : 'a path MTU below 1500 (VPN, PPPoE, tunnel): use smaller datagrams, stream frames (openStream({ maxFrameSize: 1200 })), or WebSocket',
-      data: { largest: best, limit: max },
+      // The session's own search (DPLPMTUD) ran meanwhile: what it settled on, and its state.
+      data: { largest: best, limit: max, pmtu: session.getStats().pmtu },
     })
     // Loss: a paced burst of probes, count the echoes.
     const got = new Set<number>()

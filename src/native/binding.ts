@@ -7,7 +7,7 @@
  * changes; src/native/load.ts refuses an addon with another one.
  */
 
-export const ABI_VERSION = 1
+export const ABI_VERSION = 2
 
 /** Per-packet status of decodeHeaders (native/common.h HeaderStatus). */
 export const HeaderStatus = { SHORT: 0, OK: 1, BAD_VERSION: 2 } as const
@@ -26,8 +26,8 @@ export const DebugFlag = {
   GSO_EINVAL: 16,
 } as const
 
-/** UdpSocket.caps() bits. */
-export const Capability = { GSO: 1, GRO: 2, MMSG: 4, PKTINFO: 8 } as const
+/** UdpSocket.caps() bits. DONTFRAG: IP(V6)_PMTUDISC_PROBE is set (DF, no local fragmentation). */
+export const Capability = { GSO: 1, GRO: 2, MMSG: 4, PKTINFO: 8, DONTFRAG: 16 } as const
 
 /**
  * Address record: 12 u32 (48 bytes) per received datagram, and the shape of a send destination.
@@ -62,7 +62,9 @@ export const Stat = {
   RECV_ERRORS: 11,
   GSO_DISABLED_ERRNO: 12,
   RECV_CALLBACKS: 13,
-  COUNT: 14,
+  /** Datagrams refused with EMSGSIZE (above the local interface MTU; DF is always set). */
+  SEND_EMSGSIZE: 14,
+  COUNT: 15,
 } as const
 
 /** Indexes of the Int32Array a send() fills (native/common.h SendResultIndex). */
@@ -73,7 +75,8 @@ export const SendResult = {
   LAST_ERRNO: 3,
   EAGAIN: 4,
   GSO_DISABLED: 5,
-  COUNT: 6,
+  EMSGSIZE: 6,
+  COUNT: 7,
 } as const
 
 /** Receive slots are this large with or without GRO: any UDP datagram (and any GRO super-datagram) fits. */

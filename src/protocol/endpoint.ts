@@ -580,6 +580,7 @@ export class Endpoint {
       }
       const pathTo = s.writePathChallenge(now, this.txSlab, this.txOffsets, this.txLengths)
       if (pathTo) return { slab: this.txSlab, offsets: this.txOffsets, lengths: this.txLengths, count: 1, to: pathTo }
+      if (s.writePmtuProbe(now, this.txSlab, this.txOffsets, this.txLengths)) return { slab: this.txSlab, offsets: this.txOffsets, lengths: this.txLengths, count: 1, to: s.address }
       // Over a connection (WebSocket) one batch must fit what the transport still takes above
       // its high-water mark: it drops beyond its hard cap, and in bare mode nothing resends.
       const max = s.address.reliable ? Math.max(1, Math.min(this.txBatchSize, Math.floor(RELIABLE_BATCH_BYTES / s.packetSize))) : this.txBatchSize

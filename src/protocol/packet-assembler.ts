@@ -21,6 +21,10 @@ export class SentRecord {
   readonly streams = new StreamRecord()
   /** Largest packet number covered by an ACK frame in this packet (-1: none). */
   ackLargest = -1
+  /** Packet size in bytes: path MTU black-hole detection tells full-size packets from small ones. */
+  size = 0
+  /** Id of the path MTU probe this packet was (src/protocol/pmtu.ts), 0 for any other packet. */
+  pmtuProbe = 0
 }
 
 /** What the frame source says about the packet it filled. */
@@ -80,6 +84,7 @@ export class PacketAssembler {
     const pn = this.space.nextPacketNumber()
     writeHeader(buf, off, PROTOCOL_VERSION, body.final ? PacketType.FINAL : PacketType.DATA, this.space.phaseFlags, this.sessionId, pn)
     const size = pos + AEAD_TAG_SIZE - off
+    rec.size = size
     const inFlight = body.ackEliciting && body.inFlight
     this.recovery.onPacketSent(pn, now, size, body.ackEliciting, inFlight, rec)
     if (inFlight) this.pacer.onPacketSent(now, size)
@@ -97,6 +102,7 @@ export class PacketAssembler {
   release(rec: SentRecord): void {
     rec.streams.clear()
     rec.ackLargest = -1
+    rec.pmtuProbe = 0
     if (this.recordPool.length < RECORD_POOL_MAX) this.recordPool.push(rec)
   }
 }

@@ -57,6 +57,11 @@ export class SessionLifecycle {
     this.nextKeepAlive = now + config.keepAliveInterval
   }
 
+  /** Both sides know the handshake finished (we heard the peer under the traffic keys, no FINAL owed). */
+  get confirmed(): boolean {
+    return this.finalHeard && !this.needFinal && this.state === 'active'
+  }
+
   /**
    * An authenticated packet arrived. Returns true when it confirmed the handshake (the
    * initiator's first packet from the responder, FINAL or data).

@@ -3,6 +3,7 @@ import type { CongestionController } from './congestion/types.js'
 import type { LossRecovery } from './loss.js'
 import type { RttEstimator } from './rtt.js'
 import type { StreamManager } from './streams.js'
+import type { PmtuSearch } from './pmtu.js'
 
 /** Per-session counters (plain fields: incremented on the hot path, copied out on demand). */
 export class SessionCounters {
@@ -45,6 +46,8 @@ export function sessionStats(s: {
   streams: StreamManager
   suite: string
   bare: boolean
+  packetSize: number
+  pmtu: PmtuSearch
 }, cc: CongestionController, pacer: Pacer | null) {
   const r = s.recovery.stats()
   const rtt = s.rtt
@@ -74,6 +77,9 @@ export function sessionStats(s: {
     bytesInFlight: r.bytesInFlight,
     congestionEvents: r.congestionEvents,
     ptoCount: r.ptoCount,
+    /** Largest UDP payload sent now (path MTU minus IP/UDP headers, or the reliable-transport limit). */
+    maxPacketSize: s.packetSize,
+    pmtu: s.pmtu.stats(),
     lossRate: s.counters.packetsSent ? s.counters.lostPackets / s.counters.packetsSent : 0,
     flow: s.streams.getFlowStats(),
     suite: s.suite,

@@ -26,7 +26,9 @@ import { type DataFrame, type Frame, frameSize, isAckEliciting, KEEP_ALIVE_DATA_
 import { FINAL_RANDOM_SIZE, type HandshakeResult } from './handshake.js'
 import { INTEGRITY_LIMIT, packetsPerKey } from './aead-limits.js'
 import { PathValidation } from './path-validation.js'
-import { udpPacketSize } from './udp-size.js'
+import { PmtuSearch } from './pmtu.js'
+import { PmtuProber } from './pmtu-probe.js'
+import { udpIpOverhead, udpPacketSize } from './udp-size.js'
 import { sessionKeyOf } from './header.js'
 import { LossDetector, type LossRecovery, PassThroughLossDetector } from './loss.js'
 import { type FrameSource, PacketAssembler, SentRecord } from './packet-assembler.js'
@@ -106,7 +108,11 @@ export class Session {
 
   private readonly queues: SessionQueues
   private readonly events: SessionEvent[] = []
-  private maxPacket: number
+  /** The smaller of both sides' packet limits for the current transport. */
+  private packetLimit: number
+  /** Path MTU search (DPLPMTUD) of the current path; disabled over reliable transports and in bare mode. */
+  readonly pmtu: PmtuSearch
+  private readonly prober: PmtuProber
   /** Packet size limits: ours for reliable paths, and the peer's. */
   private readonly packetLimits: { reliable: number; peer: number }
   private readonly config: ProtocolConfig
@@ -134,7 +140,9 @@ export class Session {
     this.life = new SessionLifecycle(config, init.isInitiator, now)
     this.queues = new SessionQueues(config.maxQueuedDatagrams, this.counters)
     this.packetLimits = { reliable: Math.max(init.localParams.maxPacketSize, config.reliablePacketSize), peer: result.peer.params.maxPacketSize }
-    this.maxPacket = Math.min(init.localParams.maxPacketSize, result.peer.params.maxPacketSize)
+    this.packetLimit = Math.min(init.localParams.maxPacketSize, result.peer.params.maxPacketSize)
+    this.pmtu = new PmtuSearch({ max: this.packetLimit, ipOverhead: udpIpOverhead(init.address) }, now)
+    if (this.bare || init.address.reliable) this.pmtu.disable()
 
     const mySecret = init.isInitiator ? result.i2r : result.r2i
     const peerSecret = init.isInitiator ? result.r2i : result.i2r
@@ -160,12 +168,14 @@ export class Session {
     this.rtt = new RttEstimator()
     this.tuning = new FlowTuning(Math.max(config.sessionMemoryLimit, config.sessionReceiveWindow, config.streamReceiveWindow))
     const algo = this.bare ? 'none' : (init.congestionControl ?? config.congestionControl)
-    this.cc = createCongestionController(algo, { maxDatagramSize: this.maxPacket, rtt: this.rtt, random: xorshift(init.random(4)) })
-    this.pacer = new Pacer(this.cc, this.rtt, this.maxPacket, 10)
+    // Sized by the path's upper limit; packets start at the PMTU base (1200) and grow.
+    this.cc = createCongestionController(algo, { maxDatagramSize: this.packetLimit, rtt: this.rtt, random: xorshift(init.random(4)) })
+    this.pacer = new Pacer(this.cc, this.rtt, this.packetLimit, 10)
     this.recovery = this.bare ? new PassThroughLossDetector<SentRecord>(this.rtt, this.cc) : new LossDetector<SentRecord>(this.rtt, this.cc)
-    this.assembler = new PacketAssembler(this.id, this.space, this.recovery, this.pacer, this.counters, this.bare ? (rec) => this.onRecordAcked(rec) : null)
+    this.assembler = new PacketAssembler(this.id, this.space, this.recovery, this.pacer, this.counters, this.bare ? (rec) => this.onRecordAcked(rec, 0) : null)
     // ACK every 8th ack-eliciting packet (or within max_ack_delay): at line rate ACK packets cost the
     // receiver as much CPU as data packets (bench: 2 -> 8 took JS-backend loopback from 0.36 to see bench/README.md).
+    this.prober = new PmtuProber(this.pmtu, this.assembler, this.space, this.cc, this.pacer, this.rtt, () => this.random8())
     this.acks = new AckTracker({ nack: !this.bare, ackElicitingThreshold: 8 }, this.rtt)
     this.streams = new StreamManager(
       {
@@ -210,7 +220,15 @@ export class Session {
   /** After a move to another transport: packets must fit a UDP path again, or may grow over TCP. */
   private fitPacketSize(addr: PeerAddress): void {
     const mine = addr.reliable ? this.packetLimits.reliable : udpPacketSize(this.config, addr)
-    this.maxPacket = Math.min(mine, this.packetLimits.peer)
+    this.packetLimit = Math.min(mine, this.packetLimits.peer)
+    // A new path's MTU is unknown: search again from base (RFC 9000 §14.2.1). Over TCP none applies.
+    if (this.bare || addr.reliable) this.pmtu.disable()
+    else this.pmtu.restart(this.packetLimit, udpIpOverhead(addr), this.lastReceived)
+  }
+
+  /** Largest packet sent now: the path MTU search's confirmed size (or base) while it runs. */
+  private get maxPacket(): number {
+    return this.pmtu.state === 'disabled' ? this.packetLimit : this.pmtu.current
   }
 
   /** Largest packet this session sends (the smaller of both sides' limits for its transport). */
@@ -310,15 +328,12 @@ export class Session {
       case FrameType.ACK: {
         const out = this.recovery.onAck(f.ranges, f.ackDelayMicros, now)
         if (out.error) return out.error
-        for (const rec of out.acked) this.onRecordAcked(rec)
-        for (const rec of out.lost) this.onRecordLost(rec)
-        if (out.lost.length) this.counters.lostPackets += out.lost.length
+        for (const rec of out.acked) this.onRecordAcked(rec, now)
+        this.onRecordsLost(out.lost, now)
         return 0
       }
       case FrameType.NACK: {
-        const lost = this.recovery.onNack(f.packetNumbers, now)
-        for (const rec of lost) this.onRecordLost(rec)
-        this.counters.lostPackets += lost.length
+        this.onRecordsLost(this.recovery.onNack(f.packetNumbers, now), now)
         return 0
       }
       case FrameType.KEEP_ALIVE:
@@ -345,15 +360,25 @@ export class Session {
     }
   }
 
-  private onRecordAcked(rec: SentRecord): void {
+  private onRecordAcked(rec: SentRecord, now: number): void {
     if (rec.ackLargest >= 0) this.acks.onAckFrameAcked(rec.ackLargest)
+    this.pmtu.onAcked(rec.pmtuProbe, rec.size, now)
     this.streams.onAcked(rec.streams)
     this.assembler.release(rec)
   }
 
-  private onRecordLost(rec: SentRecord): void {
-    this.streams.onLost(rec.streams)
-    this.assembler.release(rec)
+  /** Packets declared lost by one loss-detection round (ACK, NACK or timer). */
+  private onRecordsLost(lost: readonly SentRecord[], now: number): void {
+    if (lost.length === 0) return
+    this.counters.lostPackets += lost.length
+    let large = 0
+    for (const rec of lost) {
+      if (this.pmtu.onLost(rec.pmtuProbe, rec.size, now)) large++
+      this.streams.onLost(rec.streams)
+      this.assembler.release(rec)
+    }
+    // One round counts once for black-hole detection, however many packets it declared lost.
+    this.pmtu.onPacketsLost(large)
   }
 
   // -------------------------------------------------------------------------------------
@@ -374,7 +399,7 @@ export class Session {
     // packet or keep-alive (up to keepAliveInterval). An immediate deadline makes the endpoint
     // call handleTimeout, which wakes the session, and the events are polled.
     if (this.state === 'active' && this.streams.hasPendingEvents) return now
-    let t = Math.min(this.life.deadline(), this.path.retryAt, this.space.previousKeyDeadline)
+    let t = Math.min(this.life.deadline(), this.path.retryAt, this.space.previousKeyDeadline, this.pmtu.getTimeout())
     if (!this.bare) t = Math.min(t, this.recovery.getTimeout())
     if (!sendable) return t
     if (!this.bare) t = Math.min(t, this.acks.getTimeout())
@@ -393,13 +418,15 @@ export class Session {
     if (this.state === 'closing') return
     this.path.onTimeout(now)
     this.space.expire(now)
+    if (now >= this.pmtu.getTimeout()) this.pmtu.onTimeout(now)
     if (now >= this.recovery.getTimeout()) {
       const lost = this.recovery.onTimeout(now)
-      for (const rec of lost.lost) this.onRecordLost(rec)
-      this.counters.lostPackets += lost.lost.length
+      this.onRecordsLost(lost.lost, now)
       if (lost.probes > 0) {
         this.probesWanted = lost.probes
         for (const rec of lost.probeRecords) this.streams.onLost(rec.streams)
+        // Nothing acknowledged for a PTO: one black-hole suspicion when sending above base.
+        this.pmtu.onPtoExpired()
       }
     }
     this.wake(this)
@@ -416,6 +443,7 @@ export class Session {
     if (this.state === 'closing') return false
     return (
       this.path.due ||
+      (this.life.confirmed && this.pmtu.probeDue() > 0) ||
       this.life.needFinal ||
       this.life.keepAliveDue ||
       this.probesWanted > 0 ||
@@ -462,6 +490,11 @@ export class Session {
     body.ackEliciting = false
     body.inFlight = false
     return pos
+  }
+
+  /** Writes a path MTU probe into packet 0 of the slab when one is due (pmtu-probe.ts); true if it did. */
+  writePmtuProbe(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array): boolean {
+    return this.life.confirmed && !this.life.closeFrame && this.prober.write(now, slab, offsets, lengths)
   }
 
   /**

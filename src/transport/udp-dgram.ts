@@ -173,7 +173,9 @@ export class UdpDgramTransport implements Transport {
   }
 
   getStats(): TransportStats {
-    return { ...this.stats, dropped: { ...this.stats.dropped } }
+    // node:dgram cannot set IP_MTU_DISCOVER: Linux's default (IP_PMTUDISC_WANT) sets DF only up to
+    // the kernel's cached path MTU and fragments above it (docs/guide/07-troubleshooting.md#mtu).
+    return { ...this.stats, dropped: { ...this.stats.dropped }, dontFragment: false }
   }
 
   get address(): BoundAddress | null {

@@ -280,6 +280,10 @@ export class NativeUdpTransport implements Transport {
       gro: (caps & Capability.GRO) !== 0,
       mmsg: (caps & Capability.MMSG) !== 0,
       pktinfo: (caps & Capability.PKTINFO) !== 0,
+      // DF on every datagram, kernel PMTU cache ignored (IP(V6)_PMTUDISC_PROBE): packet sizes
+      // come from the protocol's path MTU search alone (src/protocol/pmtu.ts).
+      dontFragment: (caps & Capability.DONTFRAG) !== 0,
+      sendErrorsMsgSize: c[Stat.SEND_EMSGSIZE]!,
       gsoDisabledErrno: c[Stat.GSO_DISABLED_ERRNO] ? getSystemErrorName(-c[Stat.GSO_DISABLED_ERRNO]!) : undefined,
       recvSyscalls: c[Stat.RECV_SYSCALLS]!,
       sendSyscalls: c[Stat.SEND_SYSCALLS]!,
@@ -440,7 +444,10 @@ export class NativeUdpTransport implements Transport {
         code: 'STT_GSO_DISABLED',
       })
     }
-    if (r[SendResult.ERRORS]! > 0) {
+    // EMSGSIZE (a datagram above the local interface MTU: DF is always set) is what a path MTU
+    // probe larger than the link gets; it is counted (sendErrorsMsgSize) and the protocol sees a
+    // lost probe. Only other failures are worth an error event.
+    if (r[SendResult.ERRORS]! > r[SendResult.EMSGSIZE]!) {
       const cause = errnoError('sendmmsg', r[SendResult.LAST_ERRNO]!)
       this.events?.onError?.(
         new STTTransportError(ErrorCode.UDP_SEND_FAILED, `${r[SendResult.ERRORS]} datagram(s) to ${to} failed: ${cause.message}`, {

@@ -30,6 +30,11 @@ describe.each(MODES)('same STT features over %s', (_label, mode) => {
     const bare = mode === 'websocket'
     expect(sa.getStats().bare).toBe(bare)
     expect(sb.getStats().bare).toBe(bare)
+    // Path MTU discovery is for UDP; over TCP packets keep reliablePacketSize (64 KiB).
+    if (mode !== 'udp') {
+      expect(sa.getStats().pmtu.state).toBe('disabled')
+      expect(sa.getStats().maxPacketSize).toBe(65_536)
+    } else expect(sa.getStats().pmtu.state).not.toBe('disabled')
   })
 
   it('an 8 MiB stream arrives byte-exact (SHA-256)', async () => {

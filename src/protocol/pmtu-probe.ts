@@ -1,0 +1,51 @@
+/**
+ * Writes a session's path MTU probes (the search itself is pmtu.ts): one packet, alone in its
+ * batch, through the session's PacketAssembler like every other packet.
+ *
+ * - Alone: a datagram larger than its neighbours must never share a GSO super-datagram with
+ *   data (the kernel refuses a GSO segment size above the link MTU with EINVAL, and the native
+ *   socket would take that for "no GSO here").
+ * - KEEP_ALIVE + PADDING: the peer answers the KEEP_ALIVE at once, so the ACK is not delayed,
+ *   and nothing in the probe needs resending when it is lost.
+ * - Waits for the congestion window and the pacer like data, but is tracked outside bytes in
+ *   flight and arms no PTO: its loss never shrinks the window nor resends anything (RFC 9000
+ *   §14.4); the search's own timer (one PTO) or loss recovery settles it.
+ */
+import type { CongestionController } from './congestion/types.js'
+import type { Pacer } from './congestion/pacer.js'
+import { AEAD_TAG_SIZE, HEADER_SIZE } from './constants.js'
+import type { FrameSource, PacketAssembler } from './packet-assembler.js'
+import type { PacketSpace } from './packet-space.js'
+import { type PmtuSearch, writeProbeFrames } from './pmtu.js'
+import type { RttEstimator } from './rtt.js'
+
+export class PmtuProber {
+  private now = 0
+
+  constructor(
+    private readonly pmtu: PmtuSearch,
+    private readonly assembler: PacketAssembler,
+    private readonly space: PacketSpace,
+    private readonly cc: CongestionController,
+    private readonly pacer: Pacer,
+    private readonly rtt: RttEstimator,
+    private readonly ping: () => Uint8Array,
+  ) {}
+
+  /** Writes the probe the search wants into packet 0 of the slab, sealed; false when none goes now. */
+  write(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array): boolean {
+    const size = this.pmtu.probeDue()
+    if (size === 0 || slab.length - offsets[0]! < size || !this.cc.canSend(size) || this.pacer.nextSendTime(now, size) > now) return false
+    this.now = now
+    lengths[0] = this.assembler.assemble(now, slab, offsets[0]!, size, this.frames, false, false)
+    this.space.seal(slab, offsets, lengths, 1)
+    return true
+  }
+
+  private readonly frames: FrameSource = (buf, pos, end, rec, body) => {
+    body.ackEliciting = false
+    body.inFlight = false
+    rec.pmtuProbe = this.pmtu.onProbeSent(end + AEAD_TAG_SIZE - (pos - HEADER_SIZE), this.now, this.rtt.pto())
+    return writeProbeFrames(buf, pos, end, this.ping())
+  }
+}
