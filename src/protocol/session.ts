@@ -91,6 +91,9 @@ export class Session {
   private currentFrom: PeerAddress | null = null
 
   readonly createdAt: number
+  /** Slot in the endpoint's deadline heap (endpoint-scheduler.ts). */
+  heapIndex = -1
+  heapDeadline = Infinity
   /** Responder: digest of the AUTH_PROOF that created it (a repeat of it means FINAL was lost). */
   proofDigest: Uint8Array | null = null
   private probesWanted = 0
@@ -159,10 +162,6 @@ export class Session {
 
   get state(): SessionState {
     return this.life.state
-  }
-
-  get lastReceived(): number {
-    return this.life.lastReceived
   }
 
   /** Initiator: AUTH_PROOF retransmission deadline until the first packet from the responder. */
@@ -389,11 +388,6 @@ export class Session {
     )
   }
 
-  /** Earliest time the pacer lets the next full packet go (now when it may go now). */
-  nextSendTime(now: number): number {
-    return this.pacer.nextSendTime(now, this.maxPacket)
-  }
-
   /**
    * Writes the path-validation packet (KEEP_ALIVE with the challenge) for the candidate
    * address into packet 0 of the slab when one is due, sealed; returns its destination, or null.
@@ -546,11 +540,6 @@ export class Session {
     if (!this.life.takeClosedEvent()) return
     this.events.push({ type: 'closed', code, reason, remote })
     this.wake(this)
-  }
-
-  /** For the closing state: a late packet from the peer gets our SESSION_CLOSE again. */
-  get closeAcknowledgementNeeded(): boolean {
-    return this.state === 'closing' && this.life.closeSent
   }
 
   /** A packet arrived for this closing session: answer it with SESSION_CLOSE (rate-limited). */
