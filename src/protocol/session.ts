@@ -158,6 +158,7 @@ export class Session {
       },
       { maxStreams: result.peer.params.maxStreams, streamWindow: result.peer.params.streamWindow, sessionWindow: result.peer.params.sessionWindow },
     )
+    this.streams.onAppChange = () => this.wake(this)
   }
 
   get state(): SessionState {
