@@ -32,13 +32,6 @@ constexpr uint32_t IV_SIZE = 12;
 constexpr uint32_t TAG_SIZE = 16;
 enum Suite : uint32_t { SUITE_AES_256_GCM = 1, SUITE_CHACHA20_POLY1305 = 2 };
 
-// Per-packet result of decodeHeaders (same values in src/native/header-codec-js.ts).
-enum HeaderStatus : uint8_t {
-  HEADER_SHORT = 0,        // fewer than HEADER_SIZE bytes: every field is 0
-  HEADER_OK = 1,           // fields decoded, version == PROTOCOL_VERSION
-  HEADER_BAD_VERSION = 2,  // fields decoded, but a version this build does not speak
-};
-
 // UdpSocket debug flags: force the slow paths so tests reach them on any kernel.
 enum DebugFlag : uint32_t {
   DEBUG_NO_GSO = 1,         // never attach UDP_SEGMENT

@@ -9,9 +9,6 @@
 
 export const ABI_VERSION = 1
 
-/** Per-packet status of decodeHeaders (native/common.h HeaderStatus). */
-export const HeaderStatus = { SHORT: 0, OK: 1, BAD_VERSION: 2 } as const
-
 /** UdpSocket debug flags: force slow paths so tests reach them on any kernel. */
 export const DebugFlag = {
   /** Never attach UDP_SEGMENT (GSO). */
@@ -152,29 +149,6 @@ export interface NativeBinding {
   aeadSealOne(suiteId: number, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tagOut: Uint8Array): boolean
   /** One packet, explicit nonce; data is decrypted in place when the tag verifies. */
   aeadOpenOne(suiteId: number, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): boolean
-  decodeHeaders(
-    slab: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    count: number,
-    version: Uint8Array,
-    type: Uint8Array,
-    flags: Uint8Array,
-    sessionId: BigUint64Array,
-    pn: BigUint64Array,
-    status: Uint8Array,
-  ): void
-  encodeHeaders(
-    slab: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    count: number,
-    version: Uint8Array,
-    type: Uint8Array,
-    flags: Uint8Array,
-    sessionId: BigUint64Array,
-    pn: BigUint64Array,
-  ): void
   /** Linux only (absent elsewhere: the addon is built without the UDP socket). */
   UdpSocket?: NativeUdpSocketConstructor
   /** Parses an IP literal into 16 bytes; returns 4, 6 or 0 (not a literal). Linux only. */
