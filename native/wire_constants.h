@@ -71,7 +71,7 @@ enum Suite : uint32_t {
 };
 
 // The stt_native addon's ABI: layouts and indexes shared by src/native, src/crypto and native/*.cc.
-constexpr uint32_t ABI_VERSION = 2;  // Changes whenever this surface, a layout or an addon function signature changes; src/native/load.ts refuses a mismatch. 2: the header codec was removed.
+constexpr uint32_t ABI_VERSION = 1;  // Changes whenever a layout or an addon function signature changes; src/native/load.ts refuses a mismatch. (Removing the unused header codec left it at 1: an older addon still serves this TypeScript.)
 // AEAD
 constexpr uint32_t KEY_SIZE = 32;
 constexpr uint32_t IV_SIZE = 12;
