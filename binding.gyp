@@ -1,4 +1,4 @@
-# stt_native: the optional C++ hot path (batch AEAD, handshake X25519/HKDF, header codec, mmsg/GSO/GRO UDP socket).
+# stt_native: the optional C++ hot path (batch AEAD, handshake X25519/HKDF, mmsg/GSO/GRO UDP socket).
 # Built by scripts/build-native.mjs at `npm install` (node-gyp rebuild); src/native/load.ts falls
 # back to the pure-TypeScript backend when build/Release/stt_native.node is missing.
 {
@@ -9,8 +9,6 @@
         "native/addon.cc",
         "native/aead.cc",
         "native/aead_napi.cc",
-        "native/frame.cc",
-        "native/frame_napi.cc",
         "native/handshake_crypto.cc",
         "native/handshake_crypto_napi.cc"
       ],
@@ -28,7 +26,7 @@
       "cflags_cc": ["-O3", "-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
       "conditions": [
         # recvmmsg/sendmmsg, UDP_SEGMENT (GSO), UDP_GRO and IP_PKTINFO are Linux APIs. Elsewhere the
-        # addon ships AEAD and the header codec only, and TypeScript uses node:dgram for UDP.
+        # addon ships AEAD only, and TypeScript uses node:dgram for UDP.
         ["OS=='linux'", {
           "sources": ["native/udp_socket.cc", "native/udp_linux.cc"],
           "defines": ["STT_HAVE_UDP=1"]

@@ -38,7 +38,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   SetU32(env, exports, "SEND_RESULT_COUNT", SEND_RESULT_COUNT);
 
   InitAead(env, exports, data);
-  InitFrame(env, exports);
   InitHandshakeCrypto(env, exports);
 #ifdef STT_HAVE_UDP
   InitUdpSocket(env, exports, data);

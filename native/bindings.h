@@ -7,7 +7,6 @@
 
 namespace stt {
 void InitAead(Napi::Env env, Napi::Object exports, AddonData* data);
-void InitFrame(Napi::Env env, Napi::Object exports);
 void InitHandshakeCrypto(Napi::Env env, Napi::Object exports);
 #ifdef STT_HAVE_UDP
 void InitUdpSocket(Napi::Env env, Napi::Object exports, AddonData* data);

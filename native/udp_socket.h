@@ -33,13 +33,13 @@ struct OpenResult {
 class UdpCore {
  public:
   // Most messages per recvmmsg/sendmmsg call and receive slots used per round.
-  static constexpr uint32_t kMaxMsgs = 64;
+  static constexpr uint32_t kMaxMsgs = MAX_MSGS;
   // Most segments in one GSO super-datagram we send: UDP_MAX_SEGMENTS is 64 on older kernels
   // (EINVAL beyond it), 128 on 6.x; stay within both.
   static constexpr uint32_t kMaxGsoSegments = 64;
   // Most segments one received GRO super-datagram can carry (UDP_MAX_SEGMENTS on 6.x). The TS
   // side sizes its metadata arrays as slots * this when GRO is on.
-  static constexpr uint32_t kMaxGroSegments = 128;
+  static constexpr uint32_t kMaxGroSegments = MAX_GRO_SEGMENTS;
 
   UdpCore() = default;
   ~UdpCore() { Close(); }

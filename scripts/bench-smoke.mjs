@@ -6,7 +6,6 @@ import { spawnSync } from 'node:child_process'
 const node = process.execPath
 const runs = [
   ['bench/aead.bench.mjs', '--smoke'],
-  ['bench/codec.bench.mjs', '--smoke'],
   ['bench/udp-loopback.mjs', '--smoke'],
   ['bench/run-anchors.mjs', '--smoke'],
   ['bench/workloads/stt.mjs', 'throughput', '--smoke'],

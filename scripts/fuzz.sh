@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Builds and runs the libFuzzer harnesses of native/fuzz/ for a bounded time each.
+# Builds and runs the libFuzzer harness of native/fuzz/ (AEAD open) for a bounded time.
 #
 #   scripts/fuzz.sh [SECONDS]     (default 20 per harness)
 #
 # Installs nothing. Needs clang with libFuzzer + ASan runtimes and OpenSSL headers/libcrypto; on
 # Debian 12: apt-get install -y clang-14 libclang-rt-14-dev libssl-dev. CLANGXX overrides the
 # compiler. Exits non-zero when a harness finds a crash (or fails to build); libFuzzer then
-# writes the reproducer into test/native/fuzz-regressions/ (decoder, replayed by vitest) or
-# test/native/fuzz-regressions/aead/ (AEAD, replayed here): keep it, fix the bug, commit both.
+# writes the reproducer into test/native/fuzz-regressions/aead/ (replayed here first on every
+# run): keep it, fix the bug, commit both.
 set -euo pipefail
 
 secs="${1:-20}"
@@ -36,7 +36,6 @@ build() { # name sources...
   echo "fuzz.sh: building $name with $cxx"
   "$cxx" "${flags[@]}" -I"$root/native" "$@" -o "$out/$name" -lcrypto
 }
-build fuzz_decode_headers "$root/native/fuzz/fuzz_decode_headers.cc" "$root/native/frame.cc"
 build fuzz_aead_open "$root/native/fuzz/fuzz_aead_open.cc" "$root/native/aead.cc"
 
 status=0
@@ -65,6 +64,5 @@ run() { # name artifact-dir seed-dir
   fi
   grep -E '^stat::number_of_executed_units|^stat::new_units_added' "$out/$name.log" | sed "s/^/fuzz.sh: $name: /"
 }
-run fuzz_decode_headers "$regress" "$regress"
 run fuzz_aead_open "$regress/aead" "$regress/aead"
 exit "$status"

@@ -23,6 +23,7 @@ export const ErrorCode = {
   STREAM_ID_CONFLICT: 'STT_STREAM_ID_CONFLICT',
   FLOW_CONTROL: 'STT_FLOW_CONTROL',
   PROTOCOL: 'STT_PROTOCOL',
+  /** @deprecated Never produced: malformed frames surface as STT_PROTOCOL (STTProtocolError). */
   INVALID_FRAME: 'STT_INVALID_FRAME',
   ENCRYPTION: 'STT_ENCRYPTION',
   PAYLOAD_TOO_LARGE: 'STT_PAYLOAD_TOO_LARGE',

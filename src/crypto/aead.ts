@@ -10,15 +10,15 @@
  * big-endian u64 at header bytes [PN_OFFSET, PN_OFFSET + 8). See docs/PROTOCOL.md §4.
  */
 
+import { SuiteId } from '../protocol/wire-constants.js'
+
 export type CipherSuite = 'aes-256-gcm' | 'chacha20-poly1305'
 
-/** Wire identifiers of the cipher suites (HELLO / CHALLENGE). */
-export const SUITE_ID: Record<CipherSuite, number> = { 'aes-256-gcm': 1, 'chacha20-poly1305': 2 }
-export const SUITE_BY_ID: Record<number, CipherSuite | undefined> = { 1: 'aes-256-gcm', 2: 'chacha20-poly1305' }
+/** Wire identifiers of the cipher suites (HELLO / CHALLENGE); values from scripts/wire-constants.json. */
+export const SUITE_ID: Record<CipherSuite, number> = { 'aes-256-gcm': SuiteId.AES_256_GCM, 'chacha20-poly1305': SuiteId.CHACHA20_POLY1305 }
+export const SUITE_BY_ID: Record<number, CipherSuite | undefined> = { [SuiteId.AES_256_GCM]: 'aes-256-gcm', [SuiteId.CHACHA20_POLY1305]: 'chacha20-poly1305' }
 
-export const KEY_SIZE = 32
-export const IV_SIZE = 12
-export const TAG_SIZE = 16
+export { IV_SIZE, KEY_SIZE, TAG_SIZE } from '../native/abi-constants.js'
 
 /** One direction's key and IV under one cipher suite. */
 export interface PacketKey {

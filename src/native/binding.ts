@@ -3,86 +3,12 @@
  * and src/transport/udp-native.ts touch it; everything else goes through their typed wrappers,
  * which validate arguments first (the addon only asserts).
  *
- * Constants below mirror native/common.h. ABI_VERSION changes whenever this surface or a layout
- * changes; src/native/load.ts refuses an addon with another one.
+ * The constants are generated (abi-constants.ts, native/wire_constants.h). ABI_VERSION changes
+ * whenever this surface or a layout changes; src/native/load.ts refuses an addon with another one.
  */
 
-export const ABI_VERSION = 2
-
-/** Per-packet status of decodeHeaders (native/common.h HeaderStatus). */
-export const HeaderStatus = { SHORT: 0, OK: 1, BAD_VERSION: 2 } as const
-
-/** UdpSocket debug flags: force slow paths so tests reach them on any kernel. */
-export const DebugFlag = {
-  /** Never attach UDP_SEGMENT (GSO). */
-  NO_GSO: 1,
-  /** Never enable UDP_GRO. */
-  NO_GRO: 2,
-  /** recvmsg/sendmsg one datagram per syscall instead of recvmmsg/sendmmsg. */
-  NO_MMSG: 4,
-  /** Every send stops after its first message as if the socket said EAGAIN. */
-  SEND_EAGAIN: 8,
-  /** The first GSO send fails with EINVAL (exercises the sticky downgrade). */
-  GSO_EINVAL: 16,
-} as const
-
-/** UdpSocket.caps() bits. DONTFRAG: IP(V6)_PMTUDISC_PROBE is set (DF, no local fragmentation). */
-export const Capability = { GSO: 1, GRO: 2, MMSG: 4, PKTINFO: 8, DONTFRAG: 16 } as const
-
-/**
- * Address record: 12 u32 (48 bytes) per received datagram, and the shape of a send destination.
- * Byte offsets of the 16-byte address fields are index * 4.
- */
-export const Addr = {
-  FAMILY: 0,
-  PORT: 1,
-  /** 16 raw bytes (IPv4: the first 4). */
-  REMOTE: 2,
-  /** The local address the peer sent to (valid when FLAGS & FLAG_LOCAL). */
-  LOCAL: 6,
-  IFINDEX: 10,
-  FLAGS: 11,
-  STRIDE: 12,
-  FLAG_LOCAL: 1,
-} as const
-
-/** Indexes of the per-socket Float64Array of counters (native/common.h Stat). */
-export const Stat = {
-  PACKETS_RECEIVED: 0,
-  BYTES_RECEIVED: 1,
-  RECV_SYSCALLS: 2,
-  GRO_SUPER_DATAGRAMS: 3,
-  PACKETS_SENT: 4,
-  BYTES_SENT: 5,
-  SEND_SYSCALLS: 6,
-  SEND_ERRORS: 7,
-  SEND_EAGAIN: 8,
-  DROPPED_TRUNCATED: 9,
-  DROPPED_META_FULL: 10,
-  RECV_ERRORS: 11,
-  GSO_DISABLED_ERRNO: 12,
-  RECV_CALLBACKS: 13,
-  /** Datagrams refused with EMSGSIZE (above the local interface MTU; DF is always set). */
-  SEND_EMSGSIZE: 14,
-  COUNT: 15,
-} as const
-
-/** Indexes of the Int32Array a send() fills (native/common.h SendResultIndex). */
-export const SendResult = {
-  PROCESSED: 0,
-  SENT: 1,
-  ERRORS: 2,
-  LAST_ERRNO: 3,
-  EAGAIN: 4,
-  GSO_DISABLED: 5,
-  EMSGSIZE: 6,
-  COUNT: 7,
-} as const
-
-/** Receive slots are this large with or without GRO: any UDP datagram (and any GRO super-datagram) fits. */
-export const RECV_SLOT_SIZE = 65536
-/** Metadata entries one slot may need when GRO is on (native UdpCore::kMaxGroSegments). */
-export const MAX_GRO_SEGMENTS = 128
+// Layouts, indexes and flags shared with native/*.cc, from scripts/wire-constants.json.
+export { ABI_VERSION, Addr, Capability, DebugFlag, MAX_GRO_SEGMENTS, RECV_SLOT_SIZE, SendResult, Stat } from './abi-constants.js'
 
 export interface NativePacketKey {
   sealBatch(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, headerSize: number): number
@@ -165,29 +91,6 @@ export interface NativeBinding {
   aeadSealOne(suiteId: number, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tagOut: Uint8Array): boolean
   /** One packet, explicit nonce; data is decrypted in place when the tag verifies. */
   aeadOpenOne(suiteId: number, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): boolean
-  decodeHeaders(
-    slab: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    count: number,
-    version: Uint8Array,
-    type: Uint8Array,
-    flags: Uint8Array,
-    sessionId: BigUint64Array,
-    pn: BigUint64Array,
-    status: Uint8Array,
-  ): void
-  encodeHeaders(
-    slab: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    count: number,
-    version: Uint8Array,
-    type: Uint8Array,
-    flags: Uint8Array,
-    sessionId: BigUint64Array,
-    pn: BigUint64Array,
-  ): void
   /**
    * Handshake primitives (native/handshake_crypto_napi.cc). Optional: an addon built before they
    * existed still loads, and src/crypto/handshake-crypto.ts then uses node:crypto for them.

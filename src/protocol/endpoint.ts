@@ -33,6 +33,7 @@ import {
 import { sessionIdEquals, sessionKeyAt } from './header.js'
 import { deriveGroupKeys, deriveIdentity, type GroupKeys, type NodeIdentity } from './identity.js'
 import type { SessionParams } from './params.js'
+import { EndpointScheduler } from './endpoint-scheduler.js'
 import { ResponderState } from './responder-state.js'
 import { Session, type SessionEvent } from './session.js'
 import { openFinal } from './handshake-final.js'
@@ -101,13 +102,8 @@ export class Endpoint {
   private readonly pendingByHandle = new Map<number, PendingConnect>()
   private readonly responder: ResponderState
   private readonly outbox: Array<{ to: PeerAddress; data: Uint8Array }> = []
-  private readonly dirty = new Set<Session>()
-  private readonly eventful = new Set<Session>()
-  /**
-   * Paths (address keys) whose transport is above its high-water mark, with the sessions
-   * that wait for them: told by the driver (handleBlocked), released by handleWritable.
-   */
-  private readonly blockedPaths = new Map<string, Set<Session>>()
+  /** Ready set, event set, deadline heap and blocked paths: no pass scans idle sessions. */
+  private readonly sched = new EndpointScheduler<Session>()
   private readonly events: EndpointEvent[] = []
   private nextHandle = 1
   /** Accept inbound handshakes (a node that only dials can turn this off). */
@@ -188,9 +184,11 @@ export class Endpoint {
     this.onDrop?.(reason, from)
   }
 
-  private wake = (s: Session): void => {
-    this.dirty.add(s)
-    this.eventful.add(s)
+  private wake = (s: Session): void => this.sched.wake(s)
+
+  private removeSession(s: Session): void {
+    if (this.sessions.get(s.key) === s) this.sessions.delete(s.key)
+    this.sched.forget(s)
   }
 
   // -------------------------------------------------------------------------------------
@@ -239,7 +237,7 @@ export class Endpoint {
     this.pendingByHandle.delete(p.handle)
     if (p.session && p.session.state === 'handshaking') {
       p.session.finish(WireError.CONNECTION_TIMEOUT, 'handshake abandoned', false)
-      this.sessions.delete(p.session.key)
+      this.removeSession(p.session)
     }
   }
 
@@ -293,6 +291,7 @@ export class Endpoint {
     )
     p.session = session
     this.sessions.set(session.key, session)
+    this.sched.touch(session)
     session.handlePackets(now, slab, offsets, lengths, i, 1, from)
   }
 
@@ -504,7 +503,7 @@ export class Endpoint {
     for (const p of [...this.pending.values()]) {
       if (p.address.key === addr.key) this.fail(p, new STTTransportError(ErrorCode.WEBSOCKET_CLOSED, `connection to ${addr} closed during the handshake: ${reason}`))
     }
-    this.blockedPaths.delete(addr.key)
+    this.sched.unblock(addr.key)
     this.collectSessionEvents()
   }
 
@@ -516,15 +515,12 @@ export class Endpoint {
    * (test/integration/node-ws-backpressure.test.ts).
    */
   handleBlocked(pathKey: string): void {
-    if (!this.blockedPaths.has(pathKey)) this.blockedPaths.set(pathKey, new Set())
+    this.sched.block(pathKey)
   }
 
   /** The transport behind `pathKey` drained: its waiting sessions may send again. */
   handleWritable(pathKey: string): void {
-    const waiting = this.blockedPaths.get(pathKey)
-    if (!waiting) return
-    this.blockedPaths.delete(pathKey)
-    for (const s of waiting) this.dirty.add(s)
+    this.sched.unblock(pathKey)
   }
 
   handleTimeout(now: number): void {
@@ -540,18 +536,21 @@ export class Endpoint {
         )
       } else if (now >= p.nextSend) {
         this.sendHandshake(now, p)
-        if (p.session) p.session.handshakeDeadline = p.nextSend
+        if (p.session) {
+          p.session.handshakeDeadline = p.nextSend
+          this.sched.touch(p.session)
+        }
       }
     }
-    for (const s of this.sessions.values()) {
-      if (now >= s.pollTimeout(now)) s.handleTimeout(now)
-    }
+    // Only sessions whose deadline is due: the heap holds every session's next deadline.
+    this.sched.refresh(now)
+    for (let s = this.sched.popDue(now); s; s = this.sched.popDue(now)) s.handleTimeout(now)
     this.collectSessionEvents()
   }
 
   private collectSessionEvents(): void {
-    for (const s of this.eventful) {
-      if (s.state === 'closed' && this.sessions.get(s.key) === s) this.sessions.delete(s.key)
+    for (const s of this.sched.eventful) {
+      if (s.state === 'closed') this.removeSession(s)
     }
   }
 
@@ -566,18 +565,16 @@ export class Endpoint {
       this.one.lengths[0] = o.data.length
       return { slab: o.data, offsets: this.one.offsets, lengths: this.one.lengths, count: 1, to: o.to }
     }
-    for (const s of this.dirty) {
+    const ready = this.sched.ready
+    for (const s of ready) {
       if (!s.wantsToSend(now)) {
-        this.dirty.delete(s)
+        ready.delete(s)
         continue
       }
       // A blocked path (handleBlocked) parks the session until handleWritable.
-      const waiting = this.blockedPaths.get(s.address.key)
-      if (waiting) {
-        waiting.add(s)
-        this.dirty.delete(s)
-        continue
-      }
+      if (this.sched.parkIfBlocked(s)) continue
+      // Whatever it writes moves its deadlines (pacer, loss timer, path retry).
+      this.sched.touch(s)
       const pathTo = s.writePathChallenge(now, this.txSlab, this.txOffsets, this.txLengths)
       if (pathTo) return { slab: this.txSlab, offsets: this.txOffsets, lengths: this.txLengths, count: 1, to: pathTo }
       if (s.writePmtuProbe(now, this.txSlab, this.txOffsets, this.txLengths)) return { slab: this.txSlab, offsets: this.txOffsets, lengths: this.txLengths, count: 1, to: s.address }
@@ -586,12 +583,12 @@ export class Endpoint {
       const max = s.address.reliable ? Math.max(1, Math.min(this.txBatchSize, Math.floor(RELIABLE_BATCH_BYTES / s.packetSize))) : this.txBatchSize
       const n = s.writePackets(now, this.txSlab, this.txOffsets, this.txLengths, max)
       if (n === 0) {
-        this.dirty.delete(s)
+        ready.delete(s)
         continue
       }
       // Round-robin between sessions: a busy one goes to the back.
-      this.dirty.delete(s)
-      this.dirty.add(s)
+      ready.delete(s)
+      ready.add(s)
       return { slab: this.txSlab, offsets: this.txOffsets, lengths: this.txLengths, count: n, to: s.address }
     }
     return null
@@ -603,20 +600,16 @@ export class Endpoint {
     // Cookie keys are retired and wiped on time, even on an idle node (item 3).
     t = this.responder.cookieKeys.deadline()
     for (const p of this.pending.values()) t = Math.min(t, p.deadline, p.nextSend)
-    for (const s of this.sessions.values()) {
-      const st = s.pollTimeout(now, !this.blockedPaths.has(s.address.key))
-      if (st < t) t = st
-    }
-    return t
+    return Math.min(t, this.sched.nextDeadline(now))
   }
 
   pollEvent(): EndpointEvent | null {
     const e = this.events.shift()
     if (e) return e
-    for (const s of this.eventful) {
+    for (const s of this.sched.eventful) {
       const ev = s.pollEvent()
       if (!ev) {
-        this.eventful.delete(s)
+        this.sched.eventful.delete(s)
         continue
       }
       if (ev.type === 'established') {
@@ -629,7 +622,7 @@ export class Endpoint {
         }
         continue
       }
-      if (ev.type === 'closed' && s.state === 'closed' && this.sessions.get(s.key) === s) this.sessions.delete(s.key)
+      if (ev.type === 'closed' && s.state === 'closed') this.removeSession(s)
       return { type: 'session', session: s, event: ev }
     }
     return null

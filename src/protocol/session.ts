@@ -100,6 +100,9 @@ export class Session {
   private currentNewest = false
 
   readonly createdAt: number
+  /** Slot in the endpoint's deadline heap (endpoint-scheduler.ts). */
+  heapIndex = -1
+  heapDeadline = Infinity
   /** Responder: digest of the AUTH_PROOF that created it (a repeat of it means FINAL was lost). */
   proofDigest: Uint8Array | null = null
   private probesWanted = 0
@@ -190,14 +193,11 @@ export class Session {
       },
       { maxStreams: result.peer.params.maxStreams, streamWindow: result.peer.params.streamWindow, sessionWindow: result.peer.params.sessionWindow },
     )
+    this.streams.onAppChange = () => this.wake(this)
   }
 
   get state(): SessionState {
     return this.life.state
-  }
-
-  get lastReceived(): number {
-    return this.life.lastReceived
   }
 
   /** Initiator: AUTH_PROOF retransmission deadline until the first packet from the responder. */
@@ -223,7 +223,7 @@ export class Session {
     this.packetLimit = Math.min(mine, this.packetLimits.peer)
     // A new path's MTU is unknown: search again from base (RFC 9000 §14.2.1). Over TCP none applies.
     if (this.bare || addr.reliable) this.pmtu.disable()
-    else this.pmtu.restart(this.packetLimit, udpIpOverhead(addr), this.lastReceived)
+    else this.pmtu.restart(this.packetLimit, udpIpOverhead(addr), this.life.lastReceived)
   }
 
   /** Largest packet sent now: the path MTU search's confirmed size (or base) while it runs. */
@@ -455,11 +455,6 @@ export class Session {
     )
   }
 
-  /** Earliest time the pacer lets the next full packet go (now when it may go now). */
-  nextSendTime(now: number): number {
-    return this.pacer.nextSendTime(now, this.maxPacket)
-  }
-
   /**
    * Writes the path-validation packet (KEEP_ALIVE with the challenge) for the candidate
    * address into packet 0 of the slab when one is due, sealed; returns its destination, or null.
@@ -641,11 +636,6 @@ export class Session {
     if (!this.life.takeClosedEvent()) return
     this.events.push({ type: 'closed', code, reason, remote })
     this.wake(this)
-  }
-
-  /** For the closing state: a late packet from the peer gets our SESSION_CLOSE again. */
-  get closeAcknowledgementNeeded(): boolean {
-    return this.state === 'closing' && this.life.closeSent
   }
 
   /** A packet arrived for this closing session: answer it with SESSION_CLOSE (rate-limited). */

@@ -79,6 +79,12 @@ export class StreamManager {
   private readonly releasedPeer = new RangeSet()
   private messageStreams = 0
   private readonly hdr = new Uint8Array(8)
+  /**
+   * Called after every application call that may have made frames due or queued events
+   * (open, write, end, abort, read, sendMessage): the session wakes itself, so the endpoint
+   * needs no scan of idle sessions to notice (endpoint-scheduler.ts).
+   */
+  onAppChange: () => void = () => {}
 
   constructor(opts: StreamManagerOptions, peer: PeerLimits) {
     this.isInitiator = opts.isInitiator
@@ -107,6 +113,7 @@ export class StreamManager {
     if (opts.maxFrameSize !== undefined) s.maxFrameSize = opts.maxFrameSize
     s.openPending = true
     this.scheduler.addControl(s)
+    this.onAppChange()
     return s.key
   }
 
@@ -145,6 +152,7 @@ export class StreamManager {
     const ok = s.send.write(data)
     if (!ok) s.writeBlocked = true
     this.scheduler.addActive(s)
+    this.onAppChange()
     return ok
   }
 
@@ -157,6 +165,7 @@ export class StreamManager {
     if (s === undefined || s.aborted || s.send.finalSize >= 0) return
     s.send.end()
     this.scheduler.addActive(s)
+    this.onAppChange()
   }
 
   /** Aborts both directions with `code` (STREAM_CLOSE); buffered data is dropped. */
@@ -173,6 +182,7 @@ export class StreamManager {
     s.send.discard()
     this.flow.onConsumed(s.recv.discard())
     this.maybeRelease(s)
+    this.onAppChange()
   }
 
   /**
@@ -187,6 +197,7 @@ export class StreamManager {
     if (b !== null) this.onConsumed(s, b.length)
     if (b === null || !s.recv.readable) s.readableSignaled = false
     this.checkEnd(s)
+    if (b !== null) this.onAppChange()
     return b
   }
 
@@ -210,6 +221,7 @@ export class StreamManager {
     const ok = s.send.write(data)
     if (!ok) s.writeBlocked = true
     this.scheduler.addActive(s)
+    this.onAppChange()
     return ok
   }
 

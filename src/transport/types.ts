@@ -54,10 +54,9 @@ export interface Transport {
   readonly kind: TransportKind
   /** True when the transport itself delivers reliably and in order (TCP-based). */
   readonly reliable: boolean
-  /** How many datagrams one `send` call can usefully carry (1 for node:dgram). */
-  readonly batchSize: number
-  /** Largest datagram this transport carries. */
-  readonly maxDatagramSize: number
+  // No batchSize / maxDatagramSize here (issue 13: nobody read them): `send` takes a batch of
+  // any length and splits it as the socket needs, and packet sizes come from the node's
+  // options (maxPacketSize, reliablePacketSize) and the peer's limit.
   /** Installs the receiver. Called once by the node before `listen`/`dial`. */
   attach(events: TransportEvents): void
   /** Starts listening for inbound datagrams (servers). Resolves with the bound address. */

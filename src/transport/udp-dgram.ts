@@ -1,5 +1,5 @@
 /**
- * UDP on node:dgram: the pure-JavaScript transport (batchSize 1: node:dgram has no mmsg).
+ * UDP on node:dgram: the pure-JavaScript transport (one datagram per send call: node:dgram has no mmsg).
  * One socket per address family, created on demand, so a node bound to IPv4 can still dial
  * an IPv6 peer. Socket buffers are set large and the sizes the kernel granted are reported.
  */
@@ -41,8 +41,6 @@ class UdpPeer implements PeerAddress {
 export class UdpDgramTransport implements Transport {
   readonly kind = 'udp'
   readonly reliable = false
-  readonly batchSize = 1
-  readonly maxDatagramSize = 65_507
   private events: TransportEvents | null = null
   private readonly sockets: { 4?: dgram.Socket; 6?: dgram.Socket } = {}
   private readonly peers = new Map<string, UdpPeer>()

@@ -16,8 +16,6 @@ import { NativeUdpTransport, type NativeUdpOptions } from './udp-native.js'
 export class DualStackNativeUdp implements Transport {
   readonly kind = 'udp'
   readonly reliable = false
-  readonly batchSize: number
-  readonly maxDatagramSize: number
   readonly #options: NativeUdpOptions
   readonly #primary: NativeUdpTransport
   /** The socket of the other family, once a dial needed it. */
@@ -28,8 +26,6 @@ export class DualStackNativeUdp implements Transport {
   constructor(options: NativeUdpOptions = {}) {
     this.#options = options
     this.#primary = new NativeUdpTransport(options)
-    this.batchSize = this.#primary.batchSize
-    this.maxDatagramSize = this.#primary.maxDatagramSize
   }
 
   attach(events: TransportEvents): void {

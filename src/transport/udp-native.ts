@@ -62,8 +62,6 @@ export interface NativeUdpOptions {
 const DEFAULT_BUFFER_SIZE = 4 << 20
 /** Largest IPv4 UDP payload; also used for IPv6 so both families accept the same datagrams. */
 const MAX_DATAGRAM_SIZE = 65507
-/** Matches the native kMaxMsgs: one sendmmsg/recvmmsg call carries up to 64 messages. */
-const BATCH_SIZE = 64
 const MAX_SLOTS = 64
 
 /** A remote UDP endpoint of one NativeUdpTransport; `dest` is the native send record. */
@@ -123,7 +121,6 @@ export class NativeUdpTransport implements Transport {
   /** Tells this transport's addresses from another's (see send). */
   private readonly id = nextTransportId++
   readonly reliable = false
-  readonly batchSize = BATCH_SIZE
   readonly maxDatagramSize = MAX_DATAGRAM_SIZE
 
   private readonly b: NativeBinding

@@ -64,8 +64,6 @@ export const HARD_CAP_FACTOR = 4
 export const DEFAULT_CONNECT_TIMEOUT = 10_000
 /** After sending a close frame, how long a peer gets to answer before the socket is destroyed (ws waits 30 s). */
 const CLOSE_GRACE_MS = 2_000
-/** Datagrams per send call: all go out in one corked writev (see the header comment). */
-const BATCH_SIZE = 64
 /** Raw sockets allowed beyond maxConnections (handshakes in flight, answers being written). */
 const SOCKET_SLACK = 64
 /** WebSocket framing overhead per message, worst case without masking key (RFC 6455 §5.2). */
@@ -169,7 +167,6 @@ function normaliseRemote(addr: string | undefined): string {
 export class WebSocketTransport implements Transport {
   readonly kind = 'websocket'
   readonly reliable = true
-  readonly batchSize = BATCH_SIZE
   readonly maxDatagramSize: number
 
   private readonly opts: WebSocketTransportOptions

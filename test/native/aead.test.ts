@@ -242,35 +242,3 @@ describe.skipIf(backend !== 'native')(`native AEAD (${backend === 'native' ? 'ad
     }
   })
 })
-
-describe.skipIf(backend !== 'native')(`batch-size routing (${backend === 'native' ? 'addon loaded' : SKIP_REASON})`, () => {
-  it('createRoutedAead sends small batches to one backend and large ones to the other, same bytes', async () => {
-    const { createRoutedAead } = await import('../../src/crypto/index.js')
-    const calls: string[] = []
-    const spy = (b: typeof jsAead, tag: string): typeof jsAead => ({
-      name: b.name,
-      createKey: (s, k, iv) => {
-        const key = b.createKey(s, k, iv)
-        return {
-          suite: s,
-          sealBatch: (...a) => (calls.push(`${tag}:${a[3]}`), key.sealBatch(...a)),
-          openBatch: (...a) => (calls.push(`${tag}:${a[3]}`), key.openBatch(...a)),
-          destroy: () => key.destroy(),
-        }
-      },
-    })
-    const routed = createRoutedAead(spy(nativeAead!, 'native'), spy(jsAead, 'js'), 4)
-    const key = randomBytes(32)
-    const iv = randomBytes(12)
-    const k = routed.createKey('aes-256-gcm', key, iv)
-    const a = makeBatch(50, 3, 1)
-    const b = makeBatch(50, 8, 2)
-    k.sealBatch(a.slab, a.offsets, a.lengths, 3, HEADER_SIZE)
-    k.sealBatch(b.slab, b.offsets, b.lengths, 8, HEADER_SIZE)
-    expect(calls).toEqual(['js:3', 'native:8'])
-    const st = new Uint8Array(8)
-    jsAead.createKey('aes-256-gcm', key, iv).openBatch(b.slab, b.offsets, b.lengths, 8, HEADER_SIZE, st)
-    expect(Array.from(st)).toEqual(new Array(8).fill(1))
-    k.destroy()
-  })
-})
