@@ -52,10 +52,10 @@ export class CookieKeys {
       this.previous = null
       this.previousUntil = Infinity
     }
-    if (this.current && now >= this.current.createdAt + COOKIE_KEY_LIFETIME_MS) {
-      // A generation only retires after the previous one is gone (its lifetime is far longer
-      // than maxAge), so at most two generations exist at any time.
-      if (this.previous) wipe(this.previous)
+    if (this.current && !this.previous && now >= this.current.createdAt + COOKIE_KEY_LIFETIME_MS) {
+      // A generation only retires once the previous one is gone, so at most two exist and none
+      // is wiped while a cookie it sealed may still be accepted (with handshakeTimeout above the
+      // 120 s lifetime the current one seals a little longer instead: review of issue 10).
       this.previous = this.current
       this.previousUntil = now + this.maxAgeMs + 1000
       this.current = null
@@ -64,9 +64,8 @@ export class CookieKeys {
 
   /** Next time `onTimeout` has work (Infinity: no key in memory). */
   deadline(): number {
-    let t = this.previous ? this.previousUntil : Infinity
-    if (this.current) t = Math.min(t, this.current.createdAt + COOKIE_KEY_LIFETIME_MS)
-    return t
+    if (this.previous) return this.previousUntil
+    return this.current ? this.current.createdAt + COOKIE_KEY_LIFETIME_MS : Infinity
   }
 
   /** The generation to seal new cookies/tokens with (created on first use). */

@@ -34,7 +34,7 @@ import { sessionIdEquals, sessionKeyAt } from './header.js'
 import { deriveGroupKeys, deriveIdentity, type GroupKeys, type NodeIdentity } from './identity.js'
 import type { SessionParams } from './params.js'
 import { EndpointScheduler } from './endpoint-scheduler.js'
-import { ResponderState } from './responder-state.js'
+import { ResponderState, sourceOf } from './responder-state.js'
 import { Session, type SessionEvent } from './session.js'
 import { openFinal } from './handshake-final.js'
 import { udpPacketSize } from './udp-size.js'
@@ -355,7 +355,7 @@ export class Endpoint {
       return
     }
     // Under load: prove the address (RETRY) before we spend a Diffie-Hellman on it.
-    const admitted = this.responder.admit(parsed, from.key, now, { forceRetry: this.requireRetry, ...this.config })
+    const admitted = this.responder.admit(parsed, from.key, sourceOf(from), now, { forceRetry: this.requireRetry, ...this.config })
     if (admitted.kind === 'drop') return this.drop(admitted.reason, from)
     if (admitted.kind === 'retry') {
       this.counters.retriesSent++
@@ -397,6 +397,8 @@ export class Endpoint {
     // Item 1: an AUTH_PROOF is accepted once, whether or not its session still exists.
     const nonce = cookieNonceOf(pkt)
     if (nonce && this.responder.accepted.has(nonce, now)) return this.drop('proof-replayed', from)
+    // Fail closed before the two X25519 operations, not after them (review of issue 10).
+    if (this.responder.accepted.full(now)) return this.drop('proof-store-full', from)
     const out = consumeAuthProof(pkt, this.responder.cookieKeys.opening(now).map((g) => g.cookie), from.key, now, this.config.handshakeTimeout, this.random)
     if (out.kind === 'drop') return this.drop(`proof-${out.reason}`, from)
     const r = out.result

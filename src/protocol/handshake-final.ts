@@ -19,5 +19,10 @@ export function openFinal(aead: AeadBackend, hs: InitiatorHandshake, pkt: Uint8A
   const status = new Uint8Array(1)
   k.key.openBatch(trial, new Uint32Array([0]), new Uint32Array([trial.length]), 1, HEADER_SIZE, status)
   k.key.destroy()
-  return status[0] ? result : null
+  trial.fill(0)
+  if (status[0]) return result
+  // A forged or altered FINAL: the keys derived for it are never used; leave no copy of them.
+  result.i2r.fill(0)
+  result.r2i.fill(0)
+  return null
 }

@@ -54,6 +54,12 @@ export class AcceptedHandshakes {
     return true
   }
 
+  /** True when no new handshake could be recorded now: checked before the AUTH_PROOF's DH work. */
+  full(now: number): boolean {
+    this.prune(now)
+    return this.expiry.size >= this.cap
+  }
+
   get size(): number {
     return this.expiry.size
   }

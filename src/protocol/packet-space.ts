@@ -48,8 +48,10 @@ export class PacketSpace {
   private nextPn = 0
   private packetsUnderKey = 0
   private keyStartedAt: number
-  /** Cleared after a key update we started, until the peer is seen using the new phase. */
-  private updateConfirmed = true
+  // False until the peer is heard in the current phase: no update before the handshake is
+  // confirmed (RFC 9001 §6.1), or a resent FINAL would be sealed under a phase the initiator,
+  // still without keys, cannot open (review of issue 10).
+  private updateConfirmed = false
   private readonly statusScratch = new Uint8Array(OPEN_CHUNK)
   private readonly openOffsets = new Uint32Array(OPEN_CHUNK)
   private readonly openLengths = new Uint32Array(OPEN_CHUNK)

@@ -34,6 +34,8 @@ export class ResponderState {
   admit(
     hello: ParsedHello,
     from: string,
+    /** Who the per-source cache share is charged to: the host, not host:port (sourceOf). */
+    source: string,
     now: number,
     o: { forceRetry: boolean; retryThreshold: number; handshakeTimeout: number; helloMaxSkew: number },
   ): { kind: 'ok' } | { kind: 'retry'; token: Uint8Array } | { kind: 'drop'; reason: string } {
@@ -48,7 +50,7 @@ export class ResponderState {
     } else if (o.forceRetry || load > o.retryThreshold || this.hellos.underLoad) {
       return { kind: 'retry', token: createRetryToken(this.cookieKeys.sealing(now).token, now, hello.sessionId, from) }
     }
-    const verdict = this.hellos.remember(hello.nonce, from, expiry, now)
+    const verdict = this.hellos.remember(hello.nonce, source, expiry, now)
     if (verdict !== 'ok') return { kind: 'drop', reason: verdict === 'replayed' ? 'replayed-hello' : `hello-${verdict}` }
     return { kind: 'ok' }
   }
@@ -72,4 +74,25 @@ export class ResponderState {
     this.replyTokens--
     return true
   }
+}
+
+/**
+ * The per-source share of the HELLO cache is charged to a host, not to one of its ports (a
+ * member with 16 ports would otherwise fill the cache: review of issue 10), and to an IPv6 /64,
+ * which one end host usually holds whole. Addresses without a host (a WebSocket connection id,
+ * a test channel) are charged to their key.
+ */
+export function sourceOf(addr: { key: string; host?: string; family?: 'IPv4' | 'IPv6' }): string {
+  if (!addr.host) return addr.key
+  if (addr.family !== 'IPv6' && !addr.host.includes(':')) return addr.host
+  return ipv6Prefix64(addr.host)
+}
+
+/** The first four 16-bit groups of an IPv6 literal (its /64), expanding '::'. */
+function ipv6Prefix64(host: string): string {
+  const h = host.split('%')[0]!.toLowerCase()
+  const [head, tail] = h.includes('::') ? h.split('::') as [string, string] : [h, undefined]
+  const left = head ? head.split(':') : []
+  const groups = tail === undefined ? left : [...left, ...new Array(Math.max(0, 8 - left.length - (tail ? tail.split(':').length : 0))).fill('0'), ...(tail ? tail.split(':') : [])]
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`
 }

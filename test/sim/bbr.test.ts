@@ -77,22 +77,28 @@ describe('sim: BBR', { timeout: 240_000 }, () => {
   })
 
   // One lossless baseline for the three loss rates (20 Mbit/s keeps the JS AEAD's work small).
+  // Each figure is the median of three seeds: which packets a seed drops moves one 8 s run by
+  // up to ~15 points at 10 % loss (seeds 912-916 gave 57-77 %), so a single seed tests luck.
   const lossLink = { delayMs: 10, bandwidth: BW / 2, queueBytes: 50_000 }
+  const SEEDS = [912, 913, 914]
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
   let lossless = 0
-  const baseline = (): number => (lossless ||= bulk(912, lossLink).goodput)
+  const baseline = (): number => (lossless ||= median(SEEDS.map((seed) => bulk(seed, lossLink).goodput)))
   for (const [loss, target] of [
     [0.01, 0.8],
     [0.02, 0.8],
     [0.1, 0.6],
   ] as const) {
-    it(`${loss * 100} % random loss at 20 ms RTT keeps >= ${target * 100} % of the lossless goodput`, () => {
+    it(`${loss * 100} % random loss at 20 ms RTT keeps >= ${target * 100} % of the lossless goodput (median of 3 seeds)`, () => {
       timed(`bbr ${loss * 100}% loss`, () => {
         const base = baseline()
-        const r = bulk(912, { ...lossLink, loss })
-        console.log(`[sim] bbr ${loss * 100}% random loss: ${mbit(r.goodput)} of ${mbit(base)} Mbit/s lossless (${((100 * r.goodput) / base).toFixed(0)}%), lost ${r.stats.lostPackets}, spurious ${r.stats.spuriousLosses}`)
-        expect(r.goodput).toBeGreaterThanOrEqual(target * base)
+        const runs = SEEDS.map((seed) => bulk(seed, { ...lossLink, loss }))
+        const goodput = median(runs.map((r) => r.goodput))
+        const per = runs.map((r) => `${((100 * r.goodput) / base).toFixed(0)}%`).join(' ')
+        console.log(`[sim] bbr ${loss * 100}% random loss: median ${mbit(goodput)} of ${mbit(base)} Mbit/s lossless (${((100 * goodput) / base).toFixed(0)}%; seeds ${per}), lost ${runs.map((r) => r.stats.lostPackets).join('/')}, spurious ${runs.map((r) => r.stats.spuriousLosses).join('/')}`)
+        expect(goodput).toBeGreaterThanOrEqual(target * base)
       })
-    }, 180_000)
+    }, 300_000)
   }
 
   it('2 ms RTT with 2 % loss keeps >= 80 % of the lossless goodput', () => {

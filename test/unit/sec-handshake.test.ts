@@ -9,6 +9,7 @@ import { COOKIE_KEY_LIFETIME_MS, CookieKeys } from '../../src/protocol/cookie-ke
 import { HEADER_SIZE } from '../../src/protocol/constants.js'
 import { consumeAuthProof, createChallenge, createHandshakeError, InitiatorHandshake, parseHello, type HandshakeKeys } from '../../src/protocol/handshake.js'
 import { HELLO_CACHE_PER_SOURCE, HelloCache } from '../../src/protocol/hello-cache.js'
+import { sourceOf } from '../../src/protocol/responder-state.js'
 import { deriveGroupKeys, deriveIdentity } from '../../src/protocol/identity.js'
 import { readU64 } from '../../src/protocol/header.js'
 import { fakeAddress } from '../helpers/endpoint-pair.js'
@@ -56,6 +57,26 @@ describe('item 1: an AUTH_PROOF is accepted once', () => {
     p.advance(5000) // the initiator keeps retransmitting AUTH_PROOF
     expect(p.accepted()).toHaveLength(1)
     expect(p.b.counters.dropped['proof-replayed']).toBeGreaterThan(0)
+  })
+
+  it('the HELLO cache share is charged per host (IPv4) or /64 (IPv6), not per port', () => {
+    expect(sourceOf({ key: 'udp:10.0.0.1:1', host: '10.0.0.1', family: 'IPv4' })).toBe(sourceOf({ key: 'udp:10.0.0.1:2', host: '10.0.0.1', family: 'IPv4' }))
+    expect(sourceOf({ key: 'udp:[2001:db8:1:2::5]:1', host: '2001:db8:1:2::5', family: 'IPv6' })).toBe(sourceOf({ key: 'udp:[2001:db8:1:2:ff::9]:7', host: '2001:db8:1:2:ff::9', family: 'IPv6' }))
+    expect(sourceOf({ key: 'x', host: '2001:db8:1:3::5', family: 'IPv6' })).not.toBe(sourceOf({ key: 'y', host: '2001:db8:1:2::5', family: 'IPv6' }))
+    expect(sourceOf({ key: 'ws:17' })).toBe('ws:17')
+  })
+
+  it('no key update before the handshake is confirmed: FINAL held back past rekeyAfterMs still completes it', () => {
+    // Review of issue 10: the responder could start a key update before hearing the initiator,
+    // and every resent FINAL was then sealed under phase 1, which an initiator without keys
+    // cannot open.
+    const p = new CorePair({ seed: 'sec-final-late', b: { rekeyAfterMs: 1000 } })
+    const heldUntil = p.now + 1500
+    p.tap = (d) => (d.from === 'b' && typeOf(d.data) === PT.FINAL && p.now < heldUntil ? [] : [d.data])
+    p.a.connect(p.now, p.addrB)
+    p.run(() => p.connected().length === 1 || p.failures().length > 0, 20_000)
+    expect(p.failures()).toHaveLength(0)
+    expect(p.connected()).toHaveLength(1)
   })
 
   it('the traffic keys of one AUTH_PROOF are new at every acceptance (responder FINAL random)', () => {
