@@ -111,17 +111,34 @@ describe('bench/netem/emu.c', () => {
     const emu = await startEmu(echo.address().port, ['--delay', '20ms'])
     const client = await udp()
     const rtts: number[] = []
-    for (let i = 0; i < 5; i++) {
+    let sent = 0
+    // A datagram lost on the shared loopback must not hang the test: each ping is resent after
+    // 1 s with a new tag, and only the answer to the tag just sent counts.
+    for (let i = 0; rtts.length < 5 && i < 50; i++) {
+      const tag = `ping${i}`
       const t0 = performance.now()
-      const back = new Promise((resolve) => client.once('message', resolve))
-      client.send(Buffer.from('ping'), emu.listen, '127.0.0.1')
-      await back
-      rtts.push(performance.now() - t0)
+      const back = new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          client.off('message', onMessage)
+          resolve(false)
+        }, 1000)
+        const onMessage = (m: Buffer): void => {
+          if (String(m) !== tag) return
+          clearTimeout(timer)
+          client.off('message', onMessage)
+          resolve(true)
+        }
+        client.on('message', onMessage)
+      })
+      client.send(Buffer.from(tag), emu.listen, '127.0.0.1')
+      sent++
+      if (await back) rtts.push(performance.now() - t0)
     }
+    expect(rtts).toHaveLength(5)
     expect(Math.min(...rtts)).toBeGreaterThanOrEqual(39.5)
     const s = await emu.stop()
-    expect(s.fwd.tx_pkts).toBe(5)
-    expect(s.rev.tx_pkts).toBe(5)
+    expect(s.fwd.tx_pkts).toBeLessThanOrEqual(sent)
+    expect(s.rev.tx_pkts).toBeGreaterThanOrEqual(5)
   })
 
   it('a rate-limited link drops at the tail of a bounded queue', async () => {
