@@ -69,12 +69,15 @@ const bulk = {
     return { bytes: r.bytes }
   },
   async sender(ctx) {
-    const { session, stream } = await dial(ctx)
+    const { node, session, stream } = await dial(ctx)
     const r = await pumpWritable(ctx, stream)
     const extra = sessionExtra(session)
     // 'finish' only means handed to STT: wait until the peer acknowledged everything before
-    // this process exits (outside the measured window).
+    // this process exits (outside the measured window). Over WebSocket in bare mode 'acked'
+    // means handed to the connection, so stop the node too: its graceful close flushes what the
+    // connection still buffers, where exiting at once could reset it under the last packets.
     await session.close('done')
+    await node.stop()
     return { ...r, extra }
   },
 }
