@@ -500,7 +500,11 @@ export class Endpoint {
   /** A connection-oriented transport lost the connection: sessions on it are closed. */
   handlePeerClosed(addr: PeerAddress, reason: string): void {
     for (const s of this.sessions.values()) {
-      if (s.address.key === addr.key && s.state !== 'closed') s.finish(WireError.WEBSOCKET_CLOSED, `transport connection closed: ${reason}`, true)
+      if (s.address.key !== addr.key || s.state === 'closed') continue
+      // A session already closing (SESSION_CLOSE sent or received) ends as it was closing: the
+      // peer releasing the connection after it saw our SESSION_CLOSE is not an error.
+      if (s.state === 'closing') s.finish(s.closeCode, s.closeReason, false)
+      else s.finish(WireError.WEBSOCKET_CLOSED, `transport connection closed: ${reason}`, true)
     }
     for (const p of [...this.pending.values()]) {
       if (p.address.key === addr.key) this.fail(p, new STTTransportError(ErrorCode.WEBSOCKET_CLOSED, `connection to ${addr} closed during the handshake: ${reason}`))
