@@ -123,9 +123,9 @@ export class Driver {
   #transportEvents(t: Transport): TransportEvents {
     return {
       onReceive: (batch: RxBatch) => this.#onReceive(batch),
-      onPeerClosed: (addr: PeerAddress, reason: string) => {
+      onPeerClosed: (addr: PeerAddress, reason: string, clean?: boolean) => {
         this.#garbage.delete(addr.key)
-        this.endpoint.handlePeerClosed(addr, reason)
+        this.endpoint.handlePeerClosed(addr, reason, clean === true)
         this.#service()
       },
       onError: (err: Error) => {

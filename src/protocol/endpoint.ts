@@ -498,12 +498,15 @@ export class Endpoint {
   }
 
   /** A connection-oriented transport lost the connection: sessions on it are closed. */
-  handlePeerClosed(addr: PeerAddress, reason: string): void {
+  handlePeerClosed(addr: PeerAddress, reason: string, clean = false): void {
     for (const s of this.sessions.values()) {
       if (s.address.key !== addr.key || s.state === 'closed') continue
       // A session already closing (SESSION_CLOSE sent or received) ends as it was closing: the
       // peer releasing the connection after it saw our SESSION_CLOSE is not an error.
       if (s.state === 'closing') s.finish(s.closeCode, s.closeReason, false)
+      // The peer released the connection on purpose (e.g. it dropped a duplicate auto://
+      // attempt): a remote close without an error, as a TCP FIN is for net.Socket.
+      else if (clean) s.finish(WireError.NO_ERROR, `transport connection closed: ${reason}`, true)
       else s.finish(WireError.WEBSOCKET_CLOSED, `transport connection closed: ${reason}`, true)
     }
     for (const p of [...this.pending.values()]) {

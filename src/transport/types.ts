@@ -43,7 +43,11 @@ export interface TransportEvents {
   /** A batch of datagrams arrived. */
   onReceive(batch: RxBatch): void
   /** A connection-oriented transport lost the connection behind `addr` (e.g. WebSocket close). */
-  onPeerClosed?(addr: PeerAddress, reason: string): void
+  /**
+   * `clean`: the peer closed the connection on purpose (WebSocket 1000), like a TCP FIN; a
+   * session on it then ends without an error, as net.Socket ends without one.
+   */
+  onPeerClosed?(addr: PeerAddress, reason: string, clean?: boolean): void
   /** `writable(addr)` turned true again (drain) after it said false. */
   onWritable?(addr: PeerAddress): void
   /** A send could not be completed and the caller should know (counted in stats as well). */

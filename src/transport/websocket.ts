@@ -535,7 +535,7 @@ export class WebSocketTransport implements Transport {
     const why =
       conn.closeReason ??
       (code === 1006 ? 'connection lost (1006)' : `closed by peer (${code}${reason ? `: ${reason}` : ''})`)
-    this.events?.onPeerClosed?.(conn.addr, why)
+    this.events?.onPeerClosed?.(conn.addr, why, conn.closeReason === undefined && code === 1000)
   }
 
   /** Sends a close frame and destroys the socket if the peer does not answer in time. */
