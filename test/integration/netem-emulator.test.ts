@@ -69,6 +69,13 @@ async function udp(): Promise<dgram.Socket> {
   return s
 }
 
+/**
+ * The emulator's client port, fixed up front: learned from the first datagram instead, a stray
+ * datagram from another suite to a just-reused loopback port would become "the client" and every
+ * real datagram would be dropped as a second client (seen under the full parallel run).
+ */
+const fixedClient = (s: dgram.Socket): string[] => ['--client', String(s.address().port)]
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Sends `n` numbered datagrams through a fresh emulator; returns the indices that arrived. */
@@ -76,8 +83,8 @@ async function throughEmu(n: number, args: string[]) {
   const sink = await udp()
   const got = new Set<number>()
   sink.on('message', (m) => got.add(m.readUInt32BE(0)))
-  const emu = await startEmu(sink.address().port, args)
   const src = await udp()
+  const emu = await startEmu(sink.address().port, [...args, ...fixedClient(src)])
   for (let i = 0; i < n; i++) {
     const b = Buffer.alloc(200)
     b.writeUInt32BE(i, 0)
@@ -108,8 +115,8 @@ describe('bench/netem/emu.c', () => {
   it('delays both directions: a ping through a 20 ms each-way path is back no sooner than 40 ms', async () => {
     const echo = await udp()
     echo.on('message', (m, r) => echo.send(m, r.port, r.address))
-    const emu = await startEmu(echo.address().port, ['--delay', '20ms'])
     const client = await udp()
+    const emu = await startEmu(echo.address().port, ['--delay', '20ms', ...fixedClient(client)])
     const rtts: number[] = []
     let sent = 0
     // A datagram lost on the shared loopback must not hang the test: each ping is resent after
@@ -145,8 +152,8 @@ describe('bench/netem/emu.c', () => {
     const sink = await udp()
     let got = 0
     sink.on('message', () => got++)
-    const emu = await startEmu(sink.address().port, ['--rate', '8mbit', '--queue', '20000'])
     const src = await udp()
+    const emu = await startEmu(sink.address().port, ['--rate', '8mbit', '--queue', '20000', ...fixedClient(src)])
     for (let i = 0; i < 200; i++) src.send(Buffer.alloc(1000), emu.listen, '127.0.0.1')
     await sleep(600) // 8 Mbit/s drains the 20 kB queue in 20 ms
     const s = await emu.stop()
