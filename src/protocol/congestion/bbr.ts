@@ -11,49 +11,21 @@
  * DOWN (0.9) -> CRUISE (1.0) -> REFILL (1.0, one round) -> UP (1.25) -> DOWN ..., and PROBE_RTT
  * (cwnd = BDP/2 for 200 ms) when min_rtt has not been refreshed for 5 s.
  *
- * Deviation (documented in docs/ARCHITECTURE.md): the 2 % loss threshold (BBRLossThresh)
- * becomes max(2 %, 1.5 x base + 1 %) where `base` is the loss rate measured while not
- * probing (DOWN/CRUISE) and without a standing queue. On a path with random, non-congestive
- * loss (Wi-Fi, the issue's 1 and 10 % scenarios) every round has losses, and BBRv3 as written
- * would keep cutting bw_lo and inflight_hi to whatever the last lossy round delivered; random
- * loss does not come with a queue and does not grow when we send more, congestive loss does.
- * So the lower bounds (bw_lo/inflight_lo) react to any loss in a round that also showed a
- * standing queue (as the draft: a competing CUBIC flow keeps one), and otherwise only to a
- * loss rate above the threshold; a flight is "too high" only with at least two lost packets.
- * On a clean path base = 0 and everything is as in the draft.
+ * Deviation (documented in docs/ARCHITECTURE.md and in bbr-loss-rounds.ts): random,
+ * non-congestive loss raises the loss threshold instead of cutting the model every round.
  */
 import type { LostPacketInfo, RateSample } from './delivery-rate.js'
 import type { CongestionController, CongestionInfo, CongestionOptions } from './types.js'
 import { WindowedMax } from './windowed-max.js'
+import { BbrLossRounds } from './bbr-loss-rounds.js'
+import { BbrAckAggregation, BbrFullPipe, BbrMinRttFilter } from './bbr-filters.js'
+import {
+  BBR_BETA, BBR_DEFAULT_CWND_GAIN, BBR_DRAIN_PACING_GAIN, BBR_HEADROOM, BBR_MAX_BW_FILTER_LEN, BBR_PACING_MARGIN,
+  BBR_PROBE_RTT_CWND_GAIN, BBR_PROBE_RTT_DURATION, BBR_PROBE_UP_CWND_GAIN, BBR_STARTUP_CWND_GAIN, BBR_STARTUP_PACING_GAIN,
+  type BbrState,
+} from './bbr-constants.js'
 
-export const BBR_STARTUP_PACING_GAIN = 2.77 // 4 ln 2
-export const BBR_STARTUP_CWND_GAIN = 2
-export const BBR_DRAIN_PACING_GAIN = 0.35
-export const BBR_DEFAULT_CWND_GAIN = 2
-export const BBR_PROBE_UP_CWND_GAIN = 2.25
-export const BBR_LOSS_THRESH = 0.02
-export const BBR_BETA = 0.7
-export const BBR_HEADROOM = 0.15
-export const BBR_PACING_MARGIN = 0.01
-export const BBR_PROBE_RTT_CWND_GAIN = 0.5
-export const BBR_PROBE_RTT_DURATION = 200
-export const BBR_PROBE_RTT_INTERVAL = 5000
-export const BBR_MIN_RTT_FILTER_LEN = 10_000
-export const BBR_MAX_BW_FILTER_LEN = 2
-export const BBR_EXTRA_ACKED_FILTER_LEN = 10
-export const BBR_STARTUP_FULL_LOSS_COUNT = 6
-/** Startup ends after this many rounds without 25 % bandwidth growth. */
-export const BBR_FULL_BW_COUNT = 3
-export const BBR_FULL_BW_THRESH = 1.25
-/**
- * A round "had a queue" when its smallest RTT sample exceeded min_rtt x (1 + fraction) + slack
- * (ms). The slack covers 1 ms timer granularity and ACK batching; a quarter of min_rtt is what
- * a 1.25x probe adds, so our own probing alone stays near the line (deviation, see header).
- */
-export const BBR_QUEUE_RTT_FRACTION = 0.25
-export const BBR_QUEUE_RTT_SLACK = 1
-
-export type BbrState = 'startup' | 'drain' | 'probe-bw-down' | 'probe-bw-cruise' | 'probe-bw-refill' | 'probe-bw-up' | 'probe-rtt'
+export type { BbrState } from './bbr-constants.js'
 
 const enum AckPhase {
   INIT,
@@ -83,41 +55,22 @@ export class Bbr implements CongestionController {
   /** Model. */
   maxBw = 0
   bw = 0
-  minRtt = Infinity
-  private minRttStamp = 0
-  private probeRttMinDelay = Infinity
-  private probeRttMinStamp = 0
-  private probeRttExpired = false
-  extraAcked = 0
+  private readonly minRttFilter = new BbrMinRttFilter()
+  private readonly ackAggregation = new BbrAckAggregation()
   private readonly maxBwFilter = new WindowedMax(BBR_MAX_BW_FILTER_LEN)
-  private readonly extraAckedFilter = new WindowedMax(BBR_EXTRA_ACKED_FILTER_LEN)
-  private extraAckedIntervalStart = 0
-  private extraAckedDelivered = 0
   private cycleCount = 0
   /** Bounds. */
   inflightHi = Infinity
   inflightLo = Infinity
   bwLo = Infinity
-  private bwLatest = 0
-  private inflightLatest = 0
   /** Rounds. */
   roundCount = 0
   private roundStart = false
   private nextRoundDelivered = 0
-  private lossRoundStart = false
-  private lossRoundDelivered = 0
-  private lossInRound = false
-  private lossEventsInRound = 0
-  private lostInRound = 0
-  private ackedInRound = 0
-  /** Loss rate while not probing (deviation, see the header). */
-  private baseLost = 0
-  private baseTotal = 0
+  /** Loss rounds: congestion signals and the random-loss base rate (bbr-loss-rounds.ts). */
+  private readonly rounds = new BbrLossRounds()
   /** Startup. */
-  fullBwReached = false
-  private fullBwNow = false
-  private fullBw = 0
-  private fullBwCount = 0
+  private readonly fullPipe = new BbrFullPipe()
   /** PROBE_BW. */
   private cycleStamp = 0
   private ackPhase = AckPhase.INIT
@@ -165,6 +118,21 @@ export class Bbr implements CongestionController {
     this.pacing = BBR_STARTUP_PACING_GAIN * nominal
   }
 
+  /** min_rtt of the model (ms). */
+  get minRtt(): number {
+    return this.minRttFilter.minRtt
+  }
+
+  /** extra_acked: the ACK-aggregation allowance in cwnd (bytes). */
+  get extraAcked(): number {
+    return this.ackAggregation.extraAcked
+  }
+
+  /** Startup found the pipe full (bandwidth stopped growing, or too much loss). */
+  get fullBwReached(): boolean {
+    return this.fullPipe.reached
+  }
+
   get inSlowStart(): boolean {
     return this.state === 'startup'
   }
@@ -177,8 +145,7 @@ export class Bbr implements CongestionController {
     if (this.bytesInFlight === 0 && this.delivered > 0 && this.appLimitedIdle) {
       // §5.4.1 restart from idle: resume at the model's rate instead of a stale burst.
       this.idleRestart = true
-      this.extraAckedIntervalStart = _now
-      this.extraAckedDelivered = 0
+      this.ackAggregation.restart(_now)
       if (this.isInProbeBw()) this.setPacingRateWithGain(1)
       else if (this.state === 'probe-rtt') this.checkProbeRttDone(_now)
     }
@@ -200,8 +167,7 @@ export class Bbr implements CongestionController {
 
   onPacketLost(bytes: number, info?: LostPacketInfo): void {
     this.bytesInFlight = Math.max(0, this.bytesInFlight - bytes)
-    this.lossEventsInRound++
-    this.lostInRound += bytes
+    this.rounds.onPacketLost(bytes)
     if (info !== undefined) this.handleLostPacket(info)
   }
 
@@ -256,28 +222,27 @@ export class Bbr implements CongestionController {
       // Timers count from the first ACK: the caller's clock has an arbitrary origin
       // (performance.now() is large), so "stamp 0" would look like an expired min_rtt.
       this.clockStarted = true
-      this.minRttStamp = now
-      this.probeRttMinStamp = now
+      this.minRttFilter.start(now)
       this.cycleStamp = now
-      this.extraAckedIntervalStart = now
+      this.ackAggregation.restart(now)
     }
     this.delivered += rs.newlyAcked
-    if (this.undo !== null && rs.newlyLost === 0 && this.lossRoundStart) this.undo = null
+    if (this.undo !== null && rs.newlyLost === 0 && this.rounds.roundStart) this.undo = null
     this.updateModelAndState(rs, now)
     this.updateControlParameters(rs)
   }
 
   private updateModelAndState(rs: RateSample, now: number): void {
-    this.updateLatestDeliverySignals(rs)
+    this.rounds.update(rs, this.delivered, this.minRtt, this.state)
     this.updateCongestionSignals(rs)
-    this.updateAckAggregation(rs, now)
-    this.checkFullBwReached(rs)
+    this.ackAggregation.update(rs, now, this.bw, this.cwnd, this.roundCount)
+    if (this.roundStart && !rs.isAppLimited) this.fullPipe.check(this.maxBw)
     this.checkStartupDone(rs, now)
     this.checkDrainDone(rs, now)
     this.updateProbeBwCyclePhase(rs, now)
-    this.updateMinRtt(rs, now)
+    this.minRttFilter.update(rs.rtt, now)
     this.checkProbeRtt(rs, now)
-    this.advanceLatestDeliverySignals(rs)
+    this.rounds.advance(rs)
     this.boundBwForModel()
   }
 
@@ -316,60 +281,20 @@ export class Bbr implements CongestionController {
     this.cycleCount++
   }
 
-  // §5.5.9 ACK aggregation
-  private updateAckAggregation(rs: RateSample, now: number): void {
-    const interval = now - this.extraAckedIntervalStart
-    let expected = this.bw * interval
-    if (this.extraAckedDelivered <= expected) {
-      this.extraAckedDelivered = 0
-      this.extraAckedIntervalStart = now
-      expected = 0
-    }
-    this.extraAckedDelivered += rs.newlyAcked
-    const extra = Math.min(this.extraAckedDelivered - expected, this.cwnd)
-    this.extraAcked = this.extraAckedFilter.update(Math.max(0, extra), this.roundCount)
-  }
-
-  // §5.3.1.3 full pipe
-  private checkFullBwReached(rs: RateSample): void {
-    if (this.fullBwNow || !this.roundStart || rs.isAppLimited) return
-    if (this.maxBw >= this.fullBw * BBR_FULL_BW_THRESH) {
-      this.resetFullBw()
-      this.fullBw = this.maxBw
-      return
-    }
-    this.fullBwCount++
-    this.fullBwNow = this.fullBwCount >= BBR_FULL_BW_COUNT
-    if (this.fullBwNow) this.fullBwReached = true
-  }
-
-  private resetFullBw(): void {
-    this.fullBw = 0
-    this.fullBwCount = 0
-    this.fullBwNow = false
-  }
-
   private checkStartupDone(rs: RateSample, now: number): void {
     this.checkStartupHighLoss(rs)
-    if (this.state === 'startup' && this.fullBwReached) this.enterDrain(now)
+    if (this.state === 'startup' && this.fullPipe.reached) this.enterDrain(now)
   }
 
   /** §5.3.1.3: leave Startup when a round lost too much (and, see header, bw stopped growing). */
   private checkStartupHighLoss(rs: RateSample): void {
-    if (this.state !== 'startup' || this.fullBwReached || !this.lossRoundStart) return
-    const total = this.lostInRoundPrev + this.ackedInRoundPrev
-    if (this.lossEventsInRoundPrev < BBR_STARTUP_FULL_LOSS_COUNT || total === 0) return
-    if (this.lostInRoundPrev <= total * this.lossThresh()) return
+    if (this.state !== 'startup' || this.fullPipe.reached || !this.rounds.roundStart) return
+    if (!this.rounds.prevRoundHighLossInStartup()) return
     // Random loss does not stop Startup's doubling; only loss at a bandwidth plateau ends it.
-    if (this.fullBwCount === 0) return
-    this.fullBwReached = true
-    this.inflightHi = Math.max(this.bdpMultiple(this.maxBw, 1), this.inflightLatest, rs.inflight)
+    if (this.fullPipe.count === 0) return
+    this.fullPipe.reached = true
+    this.inflightHi = Math.max(this.bdpMultiple(this.maxBw, 1), this.rounds.inflightLatest, rs.inflight)
   }
-  private lostInRoundPrev = 0
-  private ackedInRoundPrev = 0
-  private roundMinRtt = Infinity
-  private queueInRoundPrev = false
-  private lossEventsInRoundPrev = 0
 
   private enterDrain(now: number): void {
     this.state = 'drain'
@@ -388,7 +313,7 @@ export class Bbr implements CongestionController {
   }
 
   private startProbeBwDown(now: number): void {
-    this.resetCongestionSignals()
+    this.rounds.reset()
     this.probeUpCnt = Infinity
     this.pickProbeWait()
     this.cycleStamp = now
@@ -419,8 +344,7 @@ export class Bbr implements CongestionController {
   private startProbeBwUp(rs: RateSample, now: number): void {
     this.ackPhase = AckPhase.PROBE_STARTING
     this.startRound()
-    this.resetFullBw()
-    this.fullBw = rs.deliveryRate
+    this.fullPipe.reset(rs.deliveryRate)
     this.state = 'probe-bw-up'
     this.pacingGain = 1.25
     this.cwndGain = BBR_PROBE_UP_CWND_GAIN
@@ -429,7 +353,7 @@ export class Bbr implements CongestionController {
   }
 
   private updateProbeBwCyclePhase(rs: RateSample, now: number): void {
-    if (!this.fullBwReached) return
+    if (!this.fullPipe.reached) return
     this.adaptUpperBounds(rs)
     if (!this.isInProbeBw()) return
     switch (this.state) {
@@ -459,9 +383,8 @@ export class Bbr implements CongestionController {
 
   private isTimeToGoDown(rs: RateSample): boolean {
     if (this.cwndLimited && this.cwnd >= this.inflightHi) {
-      this.resetFullBw()
-      this.fullBw = rs.deliveryRate
-    } else if (this.fullBwNow) {
+      this.fullPipe.reset(rs.deliveryRate)
+    } else if (this.fullPipe.now) {
       return true
     }
     return false
@@ -531,8 +454,7 @@ export class Bbr implements CongestionController {
 
   private isInflightTooHigh(lost: number, txInFlight: number): boolean {
     // With a standing queue (a competing flow), the draft's 2 %; else above random loss.
-    const thresh = this.queueInRoundPrev ? BBR_LOSS_THRESH : this.lossThresh()
-    return lost >= 2 * this.mds && lost > txInFlight * thresh
+    return lost >= 2 * this.mds && lost > txInFlight * this.rounds.inflightLossThresh()
   }
 
   private handleInflightTooHigh(isAppLimited: boolean, txInFlight: number): void {
@@ -546,7 +468,7 @@ export class Bbr implements CongestionController {
     if (!this.bwProbeSamples) return
     if (!this.isInflightTooHigh(info.lostSince, info.txInFlight)) return
     // Estimate the flight at which losses crossed the threshold (BBRInflightAtLoss).
-    const thresh = this.queueInRoundPrev ? BBR_LOSS_THRESH : this.lossThresh()
+    const thresh = this.rounds.inflightLossThresh()
     const inflightPrev = info.txInFlight - info.size
     const lostPrev = info.lostSince - info.size
     const lostPrefix = (thresh * inflightPrev - lostPrev) / (1 - thresh)
@@ -555,77 +477,28 @@ export class Bbr implements CongestionController {
 
   /** Loss threshold: the draft's 2 %, raised above a measured non-congestive base rate. */
   lossThresh(): number {
-    const base = this.baseTotal > 0 ? this.baseLost / this.baseTotal : 0
-    return Math.min(0.25, Math.max(BBR_LOSS_THRESH, 1.5 * base + 0.01))
+    return this.rounds.lossThresh()
   }
 
   // §5.5.10.3 lower bounds (congestion signals)
-  private updateLatestDeliverySignals(rs: RateSample): void {
-    this.lossRoundStart = false
-    this.bwLatest = Math.max(this.bwLatest, rs.deliveryRate)
-    this.inflightLatest = Math.max(this.inflightLatest, rs.delivered)
-    this.ackedInRound += rs.newlyAcked
-    if (rs.rtt >= 0 && rs.rtt < this.roundMinRtt) this.roundMinRtt = rs.rtt
-    if (rs.hasData && rs.priorDelivered >= this.lossRoundDelivered) {
-      this.lossRoundDelivered = this.delivered
-      this.lossRoundStart = true
-      this.lostInRoundPrev = this.lostInRound
-      this.ackedInRoundPrev = this.ackedInRound
-      this.lossEventsInRoundPrev = this.lossEventsInRound
-      // Queueing: even the smallest RTT of the round was well above min_rtt (a standing queue).
-      this.queueInRoundPrev = this.roundMinRtt !== Infinity && this.roundMinRtt > this.minRtt * (1 + BBR_QUEUE_RTT_FRACTION) + BBR_QUEUE_RTT_SLACK
-      // Only a round that kept the path empty (RTT at its floor) measures random loss.
-      const clean = this.roundMinRtt !== Infinity && this.roundMinRtt <= this.minRtt * 1.05 + 0.5
-      this.roundMinRtt = Infinity
-      if (clean && (this.state === 'probe-bw-down' || this.state === 'probe-bw-cruise')) {
-        // Non-probing rounds measure the base (non-congestive) loss rate, decaying by 7/8.
-        this.baseLost = 0.875 * this.baseLost + this.lostInRound
-        this.baseTotal = 0.875 * this.baseTotal + this.lostInRound + this.ackedInRound
-      }
-      this.lostInRound = 0
-      this.ackedInRound = 0
-      this.lossEventsInRound = 0
-    }
-  }
-
-  private advanceLatestDeliverySignals(rs: RateSample): void {
-    if (this.lossRoundStart) {
-      this.bwLatest = rs.deliveryRate
-      this.inflightLatest = rs.delivered
-    }
-  }
-
   private updateCongestionSignals(rs: RateSample): void {
     this.updateMaxBw(rs)
-    if (rs.lost > 0 || rs.newlyLost > 0) this.lossInRound = true
-    if (!this.lossRoundStart) return
+    if (!this.rounds.roundStart) return
     this.adaptLowerBoundsFromCongestion()
-    this.lossInRound = false
+    this.rounds.lossInRound = false
   }
 
   private adaptLowerBoundsFromCongestion(): void {
     if (this.isProbingBw()) return
-    if (!this.lossInRound) return
-    // Loss with a standing queue is congestion (as in the draft: any loss in the round);
-    // without one, only a loss rate above the random-loss threshold is.
-    if (!this.queueInRoundPrev) {
-      const total = this.lostInRoundPrev + this.ackedInRoundPrev
-      if (this.lostInRoundPrev < 2 * this.mds || this.lostInRoundPrev <= total * this.lossThresh()) return
-    }
+    if (!this.rounds.lossInRound || !this.rounds.prevRoundCongested(this.mds)) return
     if (this.bwLo === Infinity) this.bwLo = this.maxBw
     if (this.inflightLo === Infinity) this.inflightLo = this.cwnd
-    this.bwLo = Math.max(this.bwLatest, BBR_BETA * this.bwLo)
-    this.inflightLo = Math.max(this.inflightLatest, BBR_BETA * this.inflightLo)
+    this.bwLo = Math.max(this.rounds.bwLatest, BBR_BETA * this.bwLo)
+    this.inflightLo = Math.max(this.rounds.inflightLatest, BBR_BETA * this.inflightLo)
   }
 
   private isProbingBw(): boolean {
     return this.state === 'startup' || this.state === 'probe-bw-refill' || this.state === 'probe-bw-up'
-  }
-
-  private resetCongestionSignals(): void {
-    this.lossInRound = false
-    this.bwLatest = 0
-    this.inflightLatest = 0
   }
 
   private resetLowerBounds(): void {
@@ -638,21 +511,8 @@ export class Bbr implements CongestionController {
   }
 
   // §5.3.4 PROBE_RTT and min_rtt
-  private updateMinRtt(rs: RateSample, now: number): void {
-    this.probeRttExpired = now > this.probeRttMinStamp + BBR_PROBE_RTT_INTERVAL
-    if (rs.rtt >= 0 && (rs.rtt < this.probeRttMinDelay || this.probeRttExpired)) {
-      this.probeRttMinDelay = rs.rtt
-      this.probeRttMinStamp = now
-    }
-    const minRttExpired = now > this.minRttStamp + BBR_MIN_RTT_FILTER_LEN
-    if (this.probeRttMinDelay < this.minRtt || minRttExpired) {
-      this.minRtt = this.probeRttMinDelay
-      this.minRttStamp = this.probeRttMinStamp
-    }
-  }
-
   private checkProbeRtt(rs: RateSample, now: number): void {
-    if (this.state !== 'probe-rtt' && this.probeRttExpired && !this.idleRestart) {
+    if (this.state !== 'probe-rtt' && this.minRttFilter.probeRttExpired && !this.idleRestart) {
       this.state = 'probe-rtt'
       this.pacingGain = 1
       this.cwndGain = BBR_PROBE_RTT_CWND_GAIN
@@ -678,10 +538,10 @@ export class Bbr implements CongestionController {
 
   private checkProbeRttDone(now: number): void {
     if (this.probeRttDoneStamp !== 0 && now > this.probeRttDoneStamp) {
-      this.probeRttMinStamp = now
+      this.minRttFilter.probeRttDone(now)
       this.restoreCwnd()
       this.resetLowerBounds()
-      if (this.fullBwReached) {
+      if (this.fullPipe.reached) {
         this.startProbeBwDown(now)
         this.startProbeBwCruise()
       } else {
@@ -735,7 +595,7 @@ export class Bbr implements CongestionController {
   private setPacingRate(): void {
     const rate = this.pacingGain * this.bw * (1 - BBR_PACING_MARGIN)
     if (rate <= 0) return
-    if (this.fullBwReached || rate > this.pacing) this.pacing = rate
+    if (this.fullPipe.reached || rate > this.pacing) this.pacing = rate
   }
 
   private setPacingRateWithGain(gain: number): void {
@@ -744,8 +604,8 @@ export class Bbr implements CongestionController {
   }
 
   private setCwnd(rs: RateSample): void {
-    const maxInflight = this.quantizationBudget(this.bdpMultiple(this.bw, this.cwndGain) + this.extraAcked)
-    if (this.fullBwReached) this.cwnd = Math.min(this.cwnd + rs.newlyAcked, maxInflight)
+    const maxInflight = this.quantizationBudget(this.bdpMultiple(this.bw, this.cwndGain) + this.ackAggregation.extraAcked)
+    if (this.fullPipe.reached) this.cwnd = Math.min(this.cwnd + rs.newlyAcked, maxInflight)
     else if (this.cwnd < maxInflight || this.delivered < this.initialCwnd) this.cwnd += rs.newlyAcked
     this.cwnd = Math.max(this.cwnd, this.minPipeCwnd)
     if (this.state === 'probe-rtt') this.cwnd = Math.min(this.cwnd, this.probeRttCwnd())

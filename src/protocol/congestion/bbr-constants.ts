@@ -1,0 +1,32 @@
+/**
+ * BBRv3's constants (the draft's names in SCREAMING_CASE) and state names, shared by bbr.ts
+ * and bbr-loss-rounds.ts.
+ */
+export const BBR_STARTUP_PACING_GAIN = 2.77 // 4 ln 2
+export const BBR_STARTUP_CWND_GAIN = 2
+export const BBR_DRAIN_PACING_GAIN = 0.35
+export const BBR_DEFAULT_CWND_GAIN = 2
+export const BBR_PROBE_UP_CWND_GAIN = 2.25
+export const BBR_LOSS_THRESH = 0.02
+export const BBR_BETA = 0.7
+export const BBR_HEADROOM = 0.15
+export const BBR_PACING_MARGIN = 0.01
+export const BBR_PROBE_RTT_CWND_GAIN = 0.5
+export const BBR_PROBE_RTT_DURATION = 200
+export const BBR_PROBE_RTT_INTERVAL = 5000
+export const BBR_MIN_RTT_FILTER_LEN = 10_000
+export const BBR_MAX_BW_FILTER_LEN = 2
+export const BBR_EXTRA_ACKED_FILTER_LEN = 10
+export const BBR_STARTUP_FULL_LOSS_COUNT = 6
+/** Startup ends after this many rounds without 25 % bandwidth growth. */
+export const BBR_FULL_BW_COUNT = 3
+export const BBR_FULL_BW_THRESH = 1.25
+/**
+ * A round "had a queue" when its smallest RTT sample exceeded min_rtt x (1 + fraction) + slack
+ * (ms). The slack covers 1 ms timer granularity and ACK batching; a quarter of min_rtt is what
+ * a 1.25x probe adds, so our own probing alone stays near the line (deviation, see header).
+ */
+export const BBR_QUEUE_RTT_FRACTION = 0.25
+export const BBR_QUEUE_RTT_SLACK = 1
+
+export type BbrState = 'startup' | 'drain' | 'probe-bw-down' | 'probe-bw-cruise' | 'probe-bw-refill' | 'probe-bw-up' | 'probe-rtt'

@@ -1,0 +1,99 @@
+/**
+ * BBR's model filters (draft-ietf-ccwg-bbr §5.3.4, §5.5.9, §5.3.1.3): min_rtt with the shorter
+ * PROBE_RTT window inside it, the ACK-aggregation estimate extra_acked, and the full-pipe detector.
+ */
+import type { RateSample } from './delivery-rate.js'
+import { BBR_EXTRA_ACKED_FILTER_LEN, BBR_FULL_BW_COUNT, BBR_FULL_BW_THRESH, BBR_MIN_RTT_FILTER_LEN, BBR_PROBE_RTT_INTERVAL } from './bbr-constants.js'
+import { WindowedMax } from './windowed-max.js'
+
+/** min_rtt over 10 s, and probe_rtt_min_delay over 5 s, whose expiry calls for PROBE_RTT. */
+export class BbrMinRttFilter {
+  minRtt = Infinity
+  /** The 5 s window passed without a new minimum: time for PROBE_RTT. */
+  probeRttExpired = false
+  private minRttStamp = 0
+  private probeRttMinDelay = Infinity
+  private probeRttMinStamp = 0
+
+  /** Timers count from the first ACK (the caller's clock has an arbitrary origin). */
+  start(now: number): void {
+    this.minRttStamp = now
+    this.probeRttMinStamp = now
+  }
+
+  /** BBRUpdateMinRTT. */
+  update(rtt: number, now: number): void {
+    this.probeRttExpired = now > this.probeRttMinStamp + BBR_PROBE_RTT_INTERVAL
+    if (rtt >= 0 && (rtt < this.probeRttMinDelay || this.probeRttExpired)) {
+      this.probeRttMinDelay = rtt
+      this.probeRttMinStamp = now
+    }
+    const minRttExpired = now > this.minRttStamp + BBR_MIN_RTT_FILTER_LEN
+    if (this.probeRttMinDelay < this.minRtt || minRttExpired) {
+      this.minRtt = this.probeRttMinDelay
+      this.minRttStamp = this.probeRttMinStamp
+    }
+  }
+
+  /** PROBE_RTT finished: its minimum is fresh as of now. */
+  probeRttDone(now: number): void {
+    this.probeRttMinStamp = now
+  }
+}
+
+/** extra_acked: how far ACKs run ahead of the estimated bandwidth (aggregation), max over 10 rounds. */
+export class BbrAckAggregation {
+  extraAcked = 0
+  private readonly filter = new WindowedMax(BBR_EXTRA_ACKED_FILTER_LEN)
+  private intervalStart = 0
+  private intervalDelivered = 0
+
+  /** A new measurement interval (first ACK, restart from idle). */
+  restart(now: number): void {
+    this.intervalStart = now
+    this.intervalDelivered = 0
+  }
+
+  /** BBRUpdateACKAggregation. */
+  update(rs: RateSample, now: number, bw: number, cwnd: number, roundCount: number): void {
+    let expected = bw * (now - this.intervalStart)
+    if (this.intervalDelivered <= expected) {
+      this.restart(now)
+      expected = 0
+    }
+    this.intervalDelivered += rs.newlyAcked
+    const extra = Math.min(this.intervalDelivered - expected, cwnd)
+    this.extraAcked = this.filter.update(Math.max(0, extra), roundCount)
+  }
+}
+
+/**
+ * §5.3.1.3 full pipe: bandwidth stopped growing by 25 % for three rounds (`now`: this round;
+ * `reached`: ever, which ends Startup), restarted by each PROBE_BW up-probe.
+ */
+export class BbrFullPipe {
+  reached = false
+  now = false
+  /** Rounds without growth since the last 25 % step. */
+  count = 0
+  private bw = 0
+
+  /** BBRCheckFullBWReached, on a round start with a non-app-limited sample. */
+  check(maxBw: number): void {
+    if (this.now) return
+    if (maxBw >= this.bw * BBR_FULL_BW_THRESH) {
+      this.reset(maxBw)
+      return
+    }
+    this.count++
+    this.now = this.count >= BBR_FULL_BW_COUNT
+    if (this.now) this.reached = true
+  }
+
+  /** BBRResetFullBW, measuring growth from `bw` on. */
+  reset(bw: number): void {
+    this.bw = bw
+    this.count = 0
+    this.now = false
+  }
+}
