@@ -12,7 +12,7 @@
 import { isIP, type Socket } from 'node:net'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import { WebSocket, type ClientOptions } from 'ws'
-import { ErrorCode, STTError, STTTransportError } from '../errors.js'
+import { ErrorCode, STTConfigError, STTError, STTTransportError } from '../errors.js'
 import {
   isTLSError,
   tlsError,
@@ -173,4 +173,22 @@ export function classifyDialError(err: unknown, display: string): STTError {
         { cause: err },
       )
   }
+}
+
+/** A ws:// or wss:// dial target, parsed; `display` never shows credentials that may sit in the URL. */
+export function parseDialTarget(target: string): { url: URL; secure: boolean; host: string; port: number; display: string } {
+  let url: URL
+  try {
+    url = new URL(target)
+  } catch {
+    throw new STTConfigError(`invalid WebSocket URL ${JSON.stringify(target)} (expected ws://host:port/path)`)
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new STTConfigError(`unsupported scheme ${url.protocol} for the WebSocket transport (use ws:// or wss://)`)
+  }
+  const secure = url.protocol === 'wss:'
+  const host = url.hostname.replace(/^\[|\]$/g, '')
+  const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port)
+  const display = `${url.protocol}//${url.host}${url.pathname}${url.search}`
+  return { url, secure, host, port, display }
 }

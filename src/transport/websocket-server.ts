@@ -17,7 +17,9 @@
  * Plain (non-upgrade) requests get 426 Upgrade Required with the same explanation.
  */
 
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import { loadServerTLS, type WebSocketTLSOptions } from './tls-options.js'
 import type { Duplex } from 'node:stream'
 
 /** Why a connection or upgrade was turned away; the keys of `stats.rejected`. */
@@ -148,4 +150,31 @@ export function answerPlainRequest(req: IncomingMessage, res: ServerResponse, pa
     'Content-Length': Buffer.byteLength(body),
   })
   res.end(req.method === 'HEAD' ? undefined : body)
+}
+
+/** Raw sockets allowed beyond maxConnections (handshakes in flight, answers being written). */
+export const SOCKET_SLACK = 64
+
+/**
+ * The http(s) server a listening transport owns: TLS when `cert`/`key` are given, request
+ * timeouts tied to idleTimeout, and a bound on raw TCP sockets.
+ */
+export async function createOwnedServer(
+  tls: WebSocketTLSOptions | undefined,
+  idleTimeout: number,
+  maxConnections: number,
+): Promise<{ server: HttpServer; tls: boolean }> {
+  const loaded = await loadServerTLS(tls ?? {})
+  // A socket that never finishes its HTTP request must not outlive idleTimeout either
+  // (Node checks these every connectionsCheckingInterval, 30 s by default: tighten it).
+  const httpOptions = {
+    headersTimeout: idleTimeout,
+    requestTimeout: idleTimeout,
+    connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(idleTimeout / 2))),
+  }
+  const server = loaded !== undefined ? createHttpsServer({ ...loaded, ...httpOptions }) : createHttpServer(httpOptions)
+  // Bound raw TCP sockets too (before any upgrade, e.g. stuck in the TLS handshake). The
+  // slack leaves room to answer 503 to the excess instead of resetting it.
+  server.maxConnections = maxConnections + SOCKET_SLACK
+  return { server, tls: loaded !== undefined }
 }

@@ -18,14 +18,8 @@
  * send crossed the mark) the transport calls `events.onWritable(addr)` when the socket drains.
  */
 
-import {
-  createServer as createHttpServer,
-  type IncomingMessage,
-  type Server as HttpServer,
-  type ServerResponse,
-} from 'node:http'
-import { createServer as createHttpsServer } from 'node:https'
-import { isIP, type AddressInfo, type Socket } from 'node:net'
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
 import { Server as TlsServer } from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer, type ClientOptions, type RawData } from 'ws'
@@ -39,130 +33,25 @@ import type {
   TransportStats,
   TxBatch,
 } from './types.js'
-import { openTunnel, parseProxyUrl, type ProxyAuth } from './proxy-connect.js'
+import { openTunnel, parseProxyUrl } from './proxy-connect.js'
+import { loadClientTLS } from './tls-options.js'
+import { hostForUrl, normaliseRemote, SEND_OPTIONS, socketOf, WebSocketPeerAddress, type Conn } from './websocket-conn.js'
+import { classifyDialError, parseDialTarget, pickClientTls, startTls, upgrade } from './websocket-dial.js'
+import { answerPlainRequest, checkUpgrade, createOwnedServer, pathOf, writeRejection, type RejectReason } from './websocket-server.js'
+
 import {
-  loadClientTLS,
-  loadServerTLS,
-  type WebSocketClientTLSOptions,
-  type WebSocketTLSOptions,
-} from './tls-options.js'
-import { classifyDialError, pickClientTls, startTls, upgrade } from './websocket-dial.js'
-import { answerPlainRequest, checkUpgrade, pathOf, writeRejection, type RejectReason } from './websocket-server.js'
+  CLOSE_GRACE_MS, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HIGH_WATER_MARK, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_PAYLOAD, DEFAULT_WEBSOCKET_PATH, FRAME_OVERHEAD, HARD_CAP_FACTOR, positive,
+  type WebSocketDialOptions, type WebSocketTransportEvents, type WebSocketTransportOptions,
+} from './websocket-options.js'
 
 export type { ProxyAuth } from './proxy-connect.js'
 export type { WebSocketClientTLSOptions, WebSocketServerTLSOptions, WebSocketTLSOptions } from './tls-options.js'
-
-export const DEFAULT_WEBSOCKET_PATH = '/stt'
-/** ws's own default; far above any STT packet, low enough that one message cannot hurt. */
-export const DEFAULT_MAX_PAYLOAD = 1024 * 1024
-export const DEFAULT_MAX_CONNECTIONS = 1024
-export const DEFAULT_IDLE_TIMEOUT = 10_000
-/** 4 MiB: a few RTTs of data at LAN speeds before the session layer is asked to wait. */
-export const DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024
-/** The hard cap on bufferedAmount is this many high-water marks; beyond it datagrams drop. */
-export const HARD_CAP_FACTOR = 4
-export const DEFAULT_CONNECT_TIMEOUT = 10_000
-/** After sending a close frame, how long a peer gets to answer before the socket is destroyed (ws waits 30 s). */
-const CLOSE_GRACE_MS = 2_000
-/** Raw sockets allowed beyond maxConnections (handshakes in flight, answers being written). */
-const SOCKET_SLACK = 64
-/** WebSocket framing overhead per message, worst case without masking key (RFC 6455 §5.2). */
-const FRAME_OVERHEAD = 14
-
-export type WebSocketTransportOptions = {
-  /** Listen address (default: all interfaces, as node:net does). */
-  host?: string
-  /** Listen port; 0 (the default) picks a free one. */
-  port?: number
-  /** Upgrade path (default `/stt`). */
-  websocketPath?: string
-  /** WSS: `cert`/`key` for the server; `ca`/`rejectUnauthorized`/`servername` for dialing. */
-  tls?: WebSocketTLSOptions
-  /** HTTP CONNECT proxy for `dial`, e.g. `http://proxy:8080`. */
-  proxy?: string
-  proxyAuth?: ProxyAuth
-  /** Largest message accepted (and datagram sent); bigger ones close the connection with 1009. */
-  maxPayload?: number
-  /** Inbound connections at once; more are answered 503 at the upgrade. */
-  maxConnections?: number
-  /** An inbound connection must deliver its first datagram within this many ms. */
-  idleTimeout?: number
-  /** `writable()` turns false at this bufferedAmount (bytes). */
-  highWaterMark?: number
-  /** bufferedAmount above which datagrams are dropped (default 4 × highWaterMark). */
-  maxBufferedAmount?: number
-  /** Timeout for `dial` (proxy, TLS and upgrade together). */
-  connectTimeout?: number
-  /** Attach to an existing http(s) server instead of creating one; it is never closed by us. */
-  server?: HttpServer
-}
-
-export type WebSocketDialOptions = {
-  tls?: WebSocketClientTLSOptions
-  /** Overrides the transport's proxy for this dial; `null` dials directly. */
-  proxy?: string | null
-  proxyAuth?: ProxyAuth
-  connectTimeout?: number
-  signal?: AbortSignal
-}
-
-/** TransportEvents plus the drain notification this transport emits (see report / types.ts). */
-export interface WebSocketTransportEvents extends TransportEvents {
-  /** `writable(addr)` went from false to true. */
-  onWritable?(addr: PeerAddress): void
-}
-
-class WebSocketPeerAddress implements PeerAddress {
-  readonly kind = 'websocket'
-  readonly reliable = true
-  constructor(
-    readonly key: string,
-    readonly host: string,
-    readonly port: number,
-    private readonly text: string,
-  ) {}
-  toString(): string {
-    return this.text
-  }
-}
-
-interface Conn {
-  addr: WebSocketPeerAddress
-  ws: WebSocket
-  socket: Duplex
-  inbound: boolean
-  secure: boolean
-  /** A binary message arrived (the idle timer is off). */
-  active: boolean
-  /** writable() said false (or a send crossed the high-water mark): notify on drain. */
-  blocked: boolean
-  /** release()/close() took it: no onPeerClosed, no more delivery. */
-  released: boolean
-  /** Set when this side decided to close, so onPeerClosed can say why. */
-  closeReason?: string
-  idleTimer?: NodeJS.Timeout
-  graceTimer?: NodeJS.Timeout
-  drainPoll?: NodeJS.Timeout
-  closed: Promise<void>
-  markClosed: () => void
-}
-
-const SEND_OPTIONS = { binary: true, compress: false, fin: true } as const
-
-function socketOf(ws: WebSocket): Duplex {
-  // ws keeps the upgraded socket in `_socket` (not in its typings); we need it for
-  // cork/uncork around a batch and for the 'drain' event.
-  return (ws as unknown as { _socket: Duplex })._socket
-}
-
-function hostForUrl(host: string): string {
-  return host.includes(':') ? `[${host}]` : host
-}
-
-function normaliseRemote(addr: string | undefined): string {
-  if (addr === undefined) return 'unknown'
-  return addr.startsWith('::ffff:') && isIP(addr.slice(7)) === 4 ? addr.slice(7) : addr
-}
+export {
+  DEFAULT_CONNECT_TIMEOUT, DEFAULT_HIGH_WATER_MARK, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PAYLOAD,
+  DEFAULT_WEBSOCKET_PATH, HARD_CAP_FACTOR,
+} from './websocket-options.js'
+export type { WebSocketDialOptions, WebSocketTransportEvents, WebSocketTransportOptions } from './websocket-options.js'
 
 export class WebSocketTransport implements Transport {
   readonly kind = 'websocket'
@@ -240,20 +129,10 @@ export class WebSocketTransport implements Transport {
       server = external
       this.serverTls = external instanceof TlsServer
     } else {
-      const loaded = await loadServerTLS(this.opts.tls ?? {})
-      this.serverTls = loaded !== undefined
-      // A socket that never finishes its HTTP request must not outlive idleTimeout either
-      // (Node checks these every connectionsCheckingInterval, 30 s by default: tighten it).
-      const httpOptions = {
-        headersTimeout: this.idleTimeout,
-        requestTimeout: this.idleTimeout,
-        connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(this.idleTimeout / 2))),
-      }
-      server = loaded !== undefined ? createHttpsServer({ ...loaded, ...httpOptions }) : createHttpServer(httpOptions)
+      const owned = await createOwnedServer(this.opts.tls, this.idleTimeout, this.maxConnections)
+      server = owned.server
+      this.serverTls = owned.tls
       this.ownsServer = true
-      // Bound raw TCP sockets too (before any upgrade, e.g. stuck in the TLS handshake). The
-      // slack leaves room to answer 503 to the excess instead of resetting it.
-      server.maxConnections = this.maxConnections + SOCKET_SLACK
     }
     this.server = server
     this.wss = new WebSocketServer({
@@ -367,20 +246,7 @@ export class WebSocketTransport implements Transport {
 
   async dial(target: string, options: WebSocketDialOptions = {}): Promise<PeerAddress> {
     this.requireUsable()
-    let url: URL
-    try {
-      url = new URL(target)
-    } catch {
-      throw new STTConfigError(`invalid WebSocket URL ${JSON.stringify(target)} (expected ws://host:port/path)`)
-    }
-    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-      throw new STTConfigError(`unsupported scheme ${url.protocol} for the WebSocket transport (use ws:// or wss://)`)
-    }
-    const secure = url.protocol === 'wss:'
-    const host = url.hostname.replace(/^\[|\]$/g, '')
-    const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port)
-    // Messages and toString never show credentials that may sit in the URL.
-    const display = `${url.protocol}//${url.host}${url.pathname}${url.search}`
+    const { url, secure, host, port, display } = parseDialTarget(target)
     const proxySetting = options.proxy !== undefined ? options.proxy : this.opts.proxy
     const proxy = proxySetting !== undefined && proxySetting !== null ? parseProxyUrl(proxySetting) : undefined
     const timeout = options.connectTimeout ?? this.connectTimeout
@@ -724,10 +590,4 @@ export class WebSocketTransport implements Transport {
   private countReject(reason: RejectReason): void {
     this.rejected[reason] = (this.rejected[reason] ?? 0) + 1
   }
-}
-
-function positive(v: number | undefined, dflt: number, name: string): number {
-  if (v === undefined) return dflt
-  if (!Number.isFinite(v) || v <= 0) throw new STTConfigError(`${name} must be a positive number (got ${v})`)
-  return v
 }
