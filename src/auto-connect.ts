@@ -8,6 +8,7 @@ import { ErrorCode, STTError, STTHandshakeError } from './errors.js'
 import type { ConnectOptions, STTNode } from './node.js'
 import type { STTSession } from './session.js'
 import type { HostPort } from './transport/address.js'
+import { resumeTargets } from './resume-dialer.js'
 
 export const DEFAULT_FALLBACK_DELAY = 300
 
@@ -28,7 +29,9 @@ export async function connectAuto(node: STTNode, t: HostPort, opts: ConnectOptio
   let udpError: Error | null = null
   let wsStarted = false
 
-  const udp = node.connect(`udp://${host}:${t.port}`, { ...opts, transport: 'udp', signal: udpCtl.signal }).then(
+  const udpUrl = `udp://${host}:${t.port}`
+  const wsUrl = `${wsScheme}://${host}:${t.port}${path}`
+  const udp = node.connect(udpUrl, { ...opts, transport: 'udp', signal: udpCtl.signal }).then(
     (s) => ({ s, via: 'udp' as const }),
     (e: Error) => {
       udpError = e
@@ -39,7 +42,7 @@ export async function connectAuto(node: STTNode, t: HostPort, opts: ConnectOptio
     const go = () => {
       if (wsCtl.signal.aborted) return reject(new STTError(ErrorCode.ABORTED, 'cancelled'))
       wsStarted = true
-      node.connect(`${wsScheme}://${host}:${t.port}${path}`, { ...opts, transport: 'websocket', signal: wsCtl.signal }).then((s) => resolve({ s, via: 'websocket' }), reject)
+      node.connect(wsUrl, { ...opts, transport: 'websocket', signal: wsCtl.signal }).then((s) => resolve({ s, via: 'websocket' }), reject)
     }
     const timer = setTimeout(go, delay)
     // UDP failing outright (e.g. an ICMP error, auth failure) starts WebSocket at once.
@@ -62,6 +65,8 @@ export async function connectAuto(node: STTNode, t: HostPort, opts: ConnectOptio
       const why = udpError ? `UDP failed (${(udpError as Error).message})` : `no UDP handshake answer within ${delay} ms`
       winner.s.transportReason = `${why}; WebSocket connected in ${Date.now() - started} ms`
     }
+    // A suspended session tries both again (issue 12): UDP first, then WebSocket.
+    resumeTargets.set(winner.s, [udpUrl, wsUrl])
     return winner.s
   } catch (err) {
     const errors = (err as AggregateError).errors ?? [err]

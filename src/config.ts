@@ -7,6 +7,7 @@ import { STTConfigError } from './errors.js'
 import { MAX_NAME_BYTES } from './protocol/handshake.js'
 import { MIN_SEED_BYTES } from './protocol/identity.js'
 import { MAX_PACKETS_PER_KEY } from './protocol/aead-limits.js'
+import { DEFAULT_RESUME_TIMEOUT, MAX_RESUME_TIMEOUT } from './protocol/suspension.js'
 
 export interface ProtocolConfig {
   /** Group secret (>= 32 bytes): only holders can complete a handshake. */
@@ -69,6 +70,13 @@ export interface ProtocolConfig {
    * so tests can reach them. resolveProtocolConfig never sets it.
    */
   integrityLimitOverride?: number
+  /**
+   * A session whose peer is silent past keepAliveTimeout (or whose connection dropped) is
+   * suspended instead of closed, and resumes when the peer is heard again (suspension.ts).
+   */
+  resumable: boolean
+  /** How long a suspended session waits before it closes with STT_SESSION_EXPIRED (ms, <= 24 h). */
+  resumeTimeout: number
 }
 
 export const DEFAULTS: Omit<ProtocolConfig, 'sharedSeed' | 'nodeSeed'> = {
@@ -96,6 +104,8 @@ export const DEFAULTS: Omit<ProtocolConfig, 'sharedSeed' | 'nodeSeed'> = {
   retryThreshold: 2000,
   stealth: false,
   maxQueuedDatagrams: 256,
+  resumable: true,
+  resumeTimeout: DEFAULT_RESUME_TIMEOUT,
 }
 
 export function toBytes(v: unknown, what: string): Uint8Array {
@@ -166,6 +176,7 @@ export function resolveProtocolConfig(o: Record<string, unknown>, random: (n: nu
     ['helloMaxSkew', 1_000, 86_400_000],
     ['retryThreshold', 0, 1 << 30],
     ['maxQueuedDatagrams', 1, 1 << 20],
+    ['resumeTimeout', 1_000, MAX_RESUME_TIMEOUT],
   ]
   for (const [k, min, max] of ints) {
     if (o[k] !== undefined) (c as unknown as Record<string, number>)[k] = positiveInt(o[k], k, min, max)
@@ -174,5 +185,17 @@ export function resolveProtocolConfig(o: Record<string, unknown>, random: (n: nu
   if (c.keepAliveTimeout <= c.keepAliveInterval) throw new STTConfigError('keepAliveTimeout must be larger than keepAliveInterval')
   if (o.congestionControl !== undefined) c.congestionControl = congestionControlOption(o.congestionControl)
   if (o.stealth !== undefined) c.stealth = Boolean(o.stealth)
+  if (o.resumable !== undefined) c.resumable = resumableOption(o.resumable)
   return c
+}
+
+/** Validates a resumable option (node or connect). */
+export function resumableOption(v: unknown): boolean {
+  if (typeof v !== 'boolean') throw new STTConfigError(`resumable must be true or false (got ${String(v)})`)
+  return v
+}
+
+/** Validates a resumeTimeout option (node or connect): ms, 1 s to 24 h. */
+export function resumeTimeoutOption(v: unknown): number {
+  return positiveInt(v, 'resumeTimeout', 1_000, MAX_RESUME_TIMEOUT)
 }

@@ -18,6 +18,7 @@ import { ErrorCode, STTConfigError, STTError, STTSessionError, WireError } from 
 import { Endpoint, type EndpointEvent } from './protocol/endpoint.js'
 import type { Session as CoreSession } from './protocol/session.js'
 import { ReceiveQueue } from './receive-queue.js'
+import { ResumeDialer, resumeTargets } from './resume-dialer.js'
 import { TransportRouter, type StartResult } from './router.js'
 import { sessionInternals, STTSession, type MigrateOptions } from './session.js'
 import type { TransportSetOptions } from './transport/factory.js'
@@ -50,6 +51,8 @@ export interface DialRequest {
   /** Per-connect congestion controller (default: the node's). */
   congestionControl?: 'bbr' | 'cubic' | 'newreno'
   signal?: AbortSignal
+  resumable?: boolean
+  resumeTimeout?: number
 }
 
 export class Driver {
@@ -69,6 +72,11 @@ export class Driver {
   #pendingReceives = 0
   #started = false
   #stopping = false
+  readonly #resumer = new ResumeDialer({
+    dial: (target) => this.#dialFor(target, {}),
+    release: (addr) => this.router.transportOf(addr)?.release?.(addr),
+    schedule: () => this.schedule(true),
+  })
 
   constructor(node: EventEmitter, config: ProtocolConfig, aead: AeadBackend, random: (n: number) => Uint8Array, options: DriverOptions) {
     this.#node = node
@@ -125,7 +133,7 @@ export class Driver {
       onReceive: (batch: RxBatch) => this.#onReceive(batch),
       onPeerClosed: (addr: PeerAddress, reason: string, clean?: boolean) => {
         this.#garbage.delete(addr.key)
-        this.endpoint.handlePeerClosed(addr, reason, clean === true)
+        this.endpoint.handlePeerClosed(addr, reason, clean === true, this.#now())
         this.#service()
       },
       onError: (err: Error) => {
@@ -258,6 +266,7 @@ export class Driver {
       case 'session': {
         const s = this.#byCore.get(e.session)
         if (!s) return
+        if (e.event.type === 'resume-attempt') return this.#resumer.onAttempt(e.session, resumeTargets.get(s), e.event.attempt)
         sessionInternals.dispatch(s, e.event)
         if (e.event.type === 'closed') {
           this.sessions.delete(s.id)
@@ -322,9 +331,13 @@ export class Driver {
       transport.release?.(addr)
       throw new STTError(ErrorCode.ABORTED, 'connect aborted')
     }
-    const handle = ep.connect(this.#now(), addr, { peerNodeId: req.peerNodeId, timeout: req.timeout, bare: req.bare, congestionControl: req.congestionControl })
+    const handle = ep.connect(this.#now(), addr, { peerNodeId: req.peerNodeId, timeout: req.timeout, bare: req.bare, congestionControl: req.congestionControl, resumable: req.resumable, resumeTimeout: req.resumeTimeout })
     const promise = new Promise<STTSession>((resolve, reject) => {
-      this.#connects.set(handle, { resolve, reject })
+      const done = (s: STTSession) => {
+        if (!resumeTargets.has(s)) resumeTargets.set(s, [req.url])
+        resolve(s)
+      }
+      this.#connects.set(handle, { resolve: done, reject })
       signal?.addEventListener(
         'abort',
         () => {

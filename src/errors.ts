@@ -38,6 +38,10 @@ export const ErrorCode = {
   TIMEOUT: 'STT_TIMEOUT',
   NATIVE_UNAVAILABLE: 'STT_NATIVE_UNAVAILABLE',
   RESOURCE_EXHAUSTED: 'STT_RESOURCE_EXHAUSTED',
+  /** A suspended session was not resumed within resumeTimeout (issue 12). */
+  SESSION_EXPIRED: 'STT_SESSION_EXPIRED',
+  /** A resumption token was refused and the connect asked for requireResume (issue 12). */
+  RESUME_REJECTED: 'STT_RESUME_REJECTED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -56,6 +60,8 @@ export const WireError = {
   SESSION_TIMEOUT: 0x0202,
   TOO_MANY_SESSIONS: 0x0203,
   SESSION_NOT_FOUND: 0x0204,
+  /** Not in appendix D: the next free code of its category (issue 12, suspended past resumeTimeout). */
+  SESSION_EXPIRED: 0x0205,
   STREAM_CLOSED: 0x0301,
   TOO_MANY_STREAMS: 0x0302,
   STREAM_ID_CONFLICT: 0x0303,
@@ -106,6 +112,8 @@ const numericFor: Record<ErrorCode, number> = {
   STT_TIMEOUT: WireError.TIMEOUT,
   STT_NATIVE_UNAVAILABLE: WireError.RESOURCE_EXHAUSTED,
   STT_RESOURCE_EXHAUSTED: WireError.RESOURCE_EXHAUSTED,
+  STT_SESSION_EXPIRED: WireError.SESSION_EXPIRED,
+  STT_RESUME_REJECTED: WireError.AUTHENTICATION_FAILED,
 }
 
 export interface STTErrorOptions {
@@ -152,6 +160,8 @@ export const ERROR_FAMILY = {
   STT_TIMEOUT: 'transport',
   STT_ABORTED: 'error',
   STT_NATIVE_UNAVAILABLE: 'error',
+  STT_SESSION_EXPIRED: 'session',
+  STT_RESUME_REJECTED: 'handshake',
 } as const satisfies Record<ErrorCode, 'error' | 'config' | 'handshake' | 'session' | 'stream' | 'protocol' | 'transport'>
 type CodesOf<F extends string> = { [C in ErrorCode]: (typeof ERROR_FAMILY)[C] extends F ? C : never }[ErrorCode]
 /** Codes a plain `STTError` carries (no subclass fits them). */
@@ -258,6 +268,8 @@ export function codeForWire(wire: number): ErrorCode {
       return ErrorCode.TOO_MANY_SESSIONS
     case WireError.SESSION_TIMEOUT:
       return ErrorCode.SESSION_TIMEOUT
+    case WireError.SESSION_EXPIRED:
+      return ErrorCode.SESSION_EXPIRED
     case WireError.TOO_MANY_STREAMS:
       return ErrorCode.TOO_MANY_STREAMS
     case WireError.FLOW_CONTROL_VIOLATION:

@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import { connectAuto } from './auto-connect.js'
-import { DEFAULTS, congestionControlOption, resolveProtocolConfig } from './config.js'
+import { DEFAULTS, congestionControlOption, resolveProtocolConfig, resumableOption, resumeTimeoutOption } from './config.js'
 import { TEST_RANDOM } from './internal/test-hooks.js'
 import { aead as defaultAead, jsAead, nativeAead } from './crypto/index.js'
 import type { AeadBackend } from './crypto/aead.js'
@@ -65,6 +65,10 @@ export interface STTNodeOptions extends TransportSetOptions {
   maxReceiveQueueBytes?: number
   /** Force this node's packet protection backend ('js' also makes UDP use node:dgram). */
   backend?: 'native' | 'js'
+  /** Suspend a session whose peer is silent past keepAliveTimeout instead of closing it (default true; not in bare mode). */
+  resumable?: boolean
+  /** How long a suspended session waits for its peer before STT_SESSION_EXPIRED (ms, default 10 min, at most 24 h). */
+  resumeTimeout?: number
 }
 
 export interface ConnectOptions {
@@ -88,6 +92,9 @@ export interface ConnectOptions {
   connectTimeout?: number
   /** Congestion controller of this session (default: the node's congestionControl). */
   congestionControl?: 'bbr' | 'cubic' | 'newreno'
+  /** Per-connect resumable / resumeTimeout (default: the node's). */
+  resumable?: boolean
+  resumeTimeout?: number
 }
 
 const NODE_OPTION_KEYS = keysOf<STTNodeOptions>({
@@ -118,6 +125,8 @@ const NODE_OPTION_KEYS = keysOf<STTNodeOptions>({
   maxQueuedDatagrams: true,
   maxReceiveQueueBytes: true,
   backend: true,
+  resumable: true,
+  resumeTimeout: true,
   // TransportSetOptions
   host: true,
   port: true,
@@ -156,6 +165,8 @@ const CONNECT_OPTION_KEYS = keysOf<ConnectOptions>({
   proxyAuth: true,
   connectTimeout: true,
   congestionControl: true,
+  resumable: true,
+  resumeTimeout: true,
 })
 
 export class STTNode extends EventEmitter {
@@ -239,6 +250,8 @@ export class STTNode extends EventEmitter {
       bare: transport.reliable && opts.fullReliability !== true,
       congestionControl: opts.congestionControl === undefined ? undefined : congestionControlOption(opts.congestionControl),
       signal: opts.signal,
+      resumable: opts.resumable === undefined ? undefined : resumableOption(opts.resumable),
+      resumeTimeout: opts.resumeTimeout === undefined ? undefined : resumeTimeoutOption(opts.resumeTimeout),
     })
   }
 

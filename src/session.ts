@@ -1,7 +1,8 @@
 /**
  * STTSession: the public face of one protocol session. Events: 'datagram' (bytes),
  * 'message' ({ streamId, data }), 'stream' (STTStream opened by the peer), 'frame'
- * (application frame type, bytes), 'migrated', 'key-update', 'peer-error', 'error' (an
+ * (application frame type, bytes), 'migrated', 'key-update', 'peer-error', 'suspended' (the
+ * peer went silent; nothing is lost), 'resumed' ({ pausedMs }), 'error' (an
  * STTError, when the session ends because of one) and 'close' ({ code, reason, remote,
  * hadError }). Internals are `#private`; the driver reaches them through `sessionInternals`,
  * which the package does not export.
@@ -136,6 +137,23 @@ export class STTSession extends EventEmitter {
     this.#host.schedule(urgent)
   }
 
+  /** 'handshaking' | 'active' | 'suspended' (peer silent, waiting to resume) | 'closing' | 'closed'. */
+  get state(): string {
+    return this.#closeInfo ? 'closed' : this.#core.state
+  }
+
+  /**
+   * Resumes a suspended session now: moves it to `target` when given (any transport of the
+   * node, as migrate does) and probes the peer at once instead of waiting for the backoff.
+   * Resolves when the probe is queued; 'resumed' fires when the peer answers.
+   */
+  async resume(target?: string, options: MigrateOptions = {}): Promise<void> {
+    if (target !== undefined) await this.migrate(target, options)
+    this.#ensureOpen()
+    this.#core.resumeNow(this.#host.now())
+    this.#schedule(true)
+  }
+
   /** The transport the session currently uses: 'udp' | 'websocket' | ... (changes on migration). */
   get transport(): string {
     return String(this.#core.address.kind)
@@ -255,6 +273,12 @@ export class STTSession extends EventEmitter {
       case 'key-update':
         this.emit('key-update', ev.direction)
         return
+      case 'suspended':
+        this.emit('suspended')
+        return
+      case 'resumed':
+        this.emit('resumed', { pausedMs: ev.pausedMs })
+        return
       case 'closed':
         this.#onClosed(ev.code, ev.reason, ev.remote)
         return
@@ -262,6 +286,7 @@ export class STTSession extends EventEmitter {
         this.#onStreamEvent(ev.event)
         return
       case 'established':
+      case 'resume-attempt':
         return
     }
   }

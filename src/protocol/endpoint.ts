@@ -56,6 +56,9 @@ export interface ConnectOptions {
   versionOverride?: number
   /** Congestion controller of this session (default: config.congestionControl). */
   congestionControl?: 'bbr' | 'cubic' | 'newreno'
+  /** Suspend instead of closing when the peer goes silent (default config.resumable), and for how long. */
+  resumable?: boolean
+  resumeTimeout?: number
 }
 
 interface PendingConnect {
@@ -69,6 +72,7 @@ interface PendingConnect {
   peerNodeId?: Uint8Array
   bare: boolean
   congestionControl?: 'bbr' | 'cubic' | 'newreno'
+  resume: { resumable?: boolean; resumeTimeout?: number }
   session: Session | null
   /** AUTH_FAILED answers seen (one may be a corrupted HELLO). */
   authFailures: number
@@ -216,6 +220,7 @@ export class Endpoint {
       peerNodeId: opts.peerNodeId,
       bare,
       congestionControl: opts.congestionControl,
+      resume: { resumable: opts.resumable, resumeTimeout: opts.resumeTimeout },
       session: null,
       authFailures: 0,
     }
@@ -286,7 +291,7 @@ export class Endpoint {
     const result = openFinal(this.aead, p.hs, slab.subarray(off, off + len))
     if (!result) return this.drop('final-auth', from[i]!)
     const session = new Session(
-      { result, isInitiator: true, config: this.config, aead: this.aead, address: p.address, localParams: this.localParams(p.bare, p.address), now, random: this.random, congestionControl: p.congestionControl },
+      { result, isInitiator: true, config: this.config, aead: this.aead, address: p.address, localParams: this.localParams(p.bare, p.address), now, random: this.random, congestionControl: p.congestionControl, ...p.resume },
       this.wake,
     )
     p.session = session
@@ -498,7 +503,7 @@ export class Endpoint {
   }
 
   /** A connection-oriented transport lost the connection: sessions on it are closed. */
-  handlePeerClosed(addr: PeerAddress, reason: string, clean = false): void {
+  handlePeerClosed(addr: PeerAddress, reason: string, clean = false, now = 0): void {
     for (const s of this.sessions.values()) {
       if (s.address.key !== addr.key || s.state === 'closed') continue
       // A session already closing (SESSION_CLOSE sent or received) ends as it was closing: the
@@ -506,6 +511,8 @@ export class Endpoint {
       if (s.state === 'closing') s.finish(s.closeCode, s.closeReason, false)
       // The peer released the connection on purpose (e.g. it dropped a duplicate auto://
       // attempt): a remote close without an error, as a TCP FIN is for net.Socket.
+      // A connection lost without a close (1006): a resumable session waits for its peer (issue 12).
+      else if (!clean && (s.state === 'suspended' || s.suspend(now))) continue
       else if (clean) s.finish(WireError.NO_ERROR, `transport connection closed: ${reason}`, true)
       else s.finish(WireError.WEBSOCKET_CLOSED, `transport connection closed: ${reason}`, true)
     }

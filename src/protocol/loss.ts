@@ -110,6 +110,8 @@ export interface LossRecovery<T> {
   onAppLimited(): void
   getTimeout(): number
   onTimeout(now: number): TimeoutOutcome<T>
+  /** A suspended session resumes: every outstanding packet is given up (its data re-queued), PTO backoff reset. */
+  abandonAll(now: number): T[]
   stats(): RecoveryStats
 }
 
@@ -471,6 +473,27 @@ export class LossDetector<T> implements LossRecovery<T> {
     return out
   }
 
+  /**
+   * Resumption after a suspension (suspension.ts): whatever was in flight went into the outage.
+   * It leaves bytesInFlight without a congestion event (the outage was not congestion; the
+   * persistent congestion it caused already collapsed the window) and its records go back so
+   * their data is sent again; the backed-off PTO restarts from zero.
+   */
+  abandonAll(now: number): T[] {
+    const out: T[] = []
+    for (let i = this.head; i < this.sent.length; i++) {
+      const p = this.sent[i]!
+      if (p.done) continue
+      this.markDone(p)
+      if (p.inFlight) this.cc.onPacketLost(p.size)
+      if (p.record !== undefined) out.push(p.record)
+    }
+    this.ptoCount = 0
+    this.lossTime = Infinity
+    this.compact(now)
+    return out
+  }
+
   stats(): RecoveryStats {
     return {
       cwnd: this.cc.cwnd,
@@ -518,6 +541,9 @@ export class PassThroughLossDetector<T> implements LossRecovery<T> {
   }
   onTimeout(): TimeoutOutcome<T> {
     return this.timeoutOut
+  }
+  abandonAll(): T[] {
+    return []
   }
   stats(): RecoveryStats {
     return {

@@ -83,6 +83,20 @@ export class RttEstimator {
     return this.pto() * K_PERSISTENT_CONGESTION_THRESHOLD
   }
 
+  /**
+   * Back to the initial estimate (a session resuming after a suspension, issue 12): the path
+   * may be another one, and the backed-off samples of the outage say nothing about it.
+   */
+  reset(): void {
+    this.latestRtt = 0
+    this.smoothedRtt = this.initialRtt
+    this.rttvar = this.initialRtt / 2
+    this.minRtt = Infinity
+    this.hasSample = false
+    this.firstSampleTime = -Infinity
+    this.minRttResetPending = false
+  }
+
   /** Called when persistent congestion is declared (RFC 9002 §5.2). */
   onPersistentCongestion(): void {
     this.minRttResetPending = true

@@ -6,7 +6,7 @@
  */
 import type { ProtocolConfig } from '../config.js'
 
-export type SessionState = 'handshaking' | 'active' | 'closing' | 'closed'
+export type SessionState = 'handshaking' | 'active' | 'suspended' | 'closing' | 'closed'
 
 /** Time a closing session keeps answering late packets with SESSION_CLOSE before it is forgotten. */
 const CLOSING_LINGER_MS = 1000
@@ -82,6 +82,7 @@ export class SessionLifecycle {
   deadline(): number {
     if (this.state === 'closed') return Infinity
     if (this.state === 'closing') return this.closingUntil
+    if (this.state === 'suspended') return this.handshakeDeadline
     return Math.min(this.lastReceived + this.config.keepAliveTimeout, this.nextKeepAlive, this.handshakeDeadline, this.finalResendAt)
   }
 
@@ -100,6 +101,19 @@ export class SessionLifecycle {
       this.nextKeepAlive = now + this.config.keepAliveInterval
     }
     return 'none'
+  }
+
+  /** The peer went silent (resumable session): no keep-alive or idle timers until resume(). */
+  suspend(): void {
+    if (this.state === 'active') this.state = 'suspended'
+  }
+
+  /** An authenticated packet on a validated path ended the suspension: timers restart from `now`. */
+  resume(now: number): void {
+    if (this.state !== 'suspended') return
+    this.state = 'active'
+    this.lastReceived = now
+    this.nextKeepAlive = now + this.config.keepAliveInterval
   }
 
   /** A packet went out; `final` when it was a FINAL packet (its resend timer starts). */

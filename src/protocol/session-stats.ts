@@ -48,6 +48,7 @@ export function sessionStats(s: {
   bare: boolean
   packetSize: number
   pmtu: PmtuSearch
+  suspension: { count: number; since: number } | null
 }, cc: CongestionController, pacer: Pacer | null) {
   const r = s.recovery.stats()
   const rtt = s.rtt
@@ -84,5 +85,8 @@ export function sessionStats(s: {
     flow: s.streams.getFlowStats(),
     suite: s.suite,
     bare: s.bare,
+    /** Times this session was suspended (peer silent past keepAliveTimeout), and since when (ms, null: it is not). */
+    suspensions: s.suspension?.count ?? 0,
+    suspendedSince: s.suspension && s.suspension.since >= 0 ? s.suspension.since : null,
   }
 }

@@ -37,6 +37,7 @@ import type { SessionParams } from './params.js'
 import { RttEstimator } from './rtt.js'
 import { SessionLifecycle, type SessionState } from './session-lifecycle.js'
 import { SessionQueues } from './session-queues.js'
+import { Suspension } from './suspension.js'
 import { SessionCounters, sessionStats } from './session-stats.js'
 import { type StreamEvent, StreamManager } from './streams.js'
 import { Reader, varintSize } from './varint.js'
@@ -52,6 +53,9 @@ export type SessionEvent =
   | { type: 'migrated'; from: PeerAddress; to: PeerAddress }
   | { type: 'key-update'; direction: 'send' | 'receive' }
   | { type: 'closed'; code: number; reason: string; remote: boolean }
+  | { type: 'suspended' }
+  | { type: 'resumed'; pausedMs: number }
+  | { type: 'resume-attempt'; attempt: number }
   | { type: 'stream'; event: StreamEvent }
 
 export interface SessionInit {
@@ -65,6 +69,9 @@ export interface SessionInit {
   random: (n: number) => Uint8Array
   /** Per-connect override of config.congestionControl. */
   congestionControl?: ProtocolConfig['congestionControl']
+  /** Per-connect overrides of config.resumable / config.resumeTimeout (suspension.ts). */
+  resumable?: boolean
+  resumeTimeout?: number
 }
 
 /** A pure-ACK stream asks for an ACK itself every this many packets (RFC 9000 §13.2.4). */
@@ -93,6 +100,8 @@ export class Session {
   private readonly space: PacketSpace
   private readonly assembler: PacketAssembler
   private readonly life: SessionLifecycle
+  /** Suspension instead of idle close (null: not resumable; bare mode never is: its data is freed once written). */
+  readonly suspension: Suspension | null = null
   /** Path validation of new peer addresses (roaming, migration); challenge = header + KEEP_ALIVE + tag. */
   private readonly path = new PathValidation(HEADER_SIZE + 1 + KEEP_ALIVE_DATA_SIZE + AEAD_TAG_SIZE)
   /** Address of the packet whose frames are being processed, and whether it was the newest. */
@@ -194,6 +203,10 @@ export class Session {
       { maxStreams: result.peer.params.maxStreams, streamWindow: result.peer.params.streamWindow, sessionWindow: result.peer.params.sessionWindow },
     )
     this.streams.onAppChange = () => this.wake(this)
+    if ((init.resumable ?? config.resumable) && !this.bare) {
+      const parts = { life: this.life, rtt: this.rtt, recovery: this.recovery, streams: this.streams, releaseRecord: (r: SentRecord) => this.assembler.release(r), push: (e: SessionEvent) => this.events.push(e), pathTimeout: (t: number) => this.path.onTimeout(t), refitPath: () => this.fitPacketSize(this.address), clearProbes: () => (this.probesWanted = 0), close: (c: number, r: string, t: number) => this.close(c, r, t) }
+      this.suspension = new Suspension(init.resumeTimeout ?? config.resumeTimeout, init.isInitiator, init.random, parts)
+    }
   }
 
   get state(): SessionState {
@@ -271,6 +284,7 @@ export class Session {
     this.currentNewest = pn >= this.space.largestReceived
     const back = this.path.consider(from, this.address, this.currentNewest, this.bare, len, this.random)
     if (back) this.moveTo(back, true, now)
+    else if (this.state === 'suspended' && this.currentNewest && from.key === this.address.key) this.suspension!.resume(now)
   }
 
   private onPathResponse(data: Uint8Array, now: number): void {
@@ -294,6 +308,7 @@ export class Session {
     this.fitPacketSize(addr)
     this.counters.migrations++
     this.events.push({ type: 'migrated', from: old, to: addr })
+    if (apparent) this.suspension?.resume(now)
   }
 
   private processFrames(now: number, pn: number, buf: Uint8Array, start: number, end: number): void {
@@ -399,6 +414,7 @@ export class Session {
     // packet or keep-alive (up to keepAliveInterval). An immediate deadline makes the endpoint
     // call handleTimeout, which wakes the session, and the events are polled.
     if (this.state === 'active' && this.streams.hasPendingEvents) return now
+    if (this.state === 'suspended') return this.streams.hasPendingEvents ? now : Math.min(this.suspension!.deadline(), this.path.retryAt)
     let t = Math.min(this.life.deadline(), this.path.retryAt, this.space.previousKeyDeadline, this.pmtu.getTimeout())
     if (!this.bare) t = Math.min(t, this.recovery.getTimeout())
     if (!sendable) return t
@@ -412,8 +428,10 @@ export class Session {
 
   handleTimeout(now: number): void {
     if (this.state === 'closed' || this.state === 'handshaking') return
+    if (this.state === 'suspended') return this.suspendedTimeout(now)
     const out = this.life.onTimeout(now)
     if (out === 'linger-over') return this.finish(this.closeCode, this.closeReason, false)
+    if (out === 'idle-timeout' && this.suspend(now)) return
     if (out === 'idle-timeout') return this.close(WireError.SESSION_TIMEOUT, `no authenticated packet for ${this.config.keepAliveTimeout} ms`, now)
     if (this.state === 'closing') return
     this.path.onTimeout(now)
@@ -460,7 +478,7 @@ export class Session {
    * address into packet 0 of the slab when one is due, sealed; returns its destination, or null.
    */
   writePathChallenge(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array): PeerAddress | null {
-    const probe = this.state === 'active' ? this.path.next() : null
+    const probe = this.state === 'active' || this.state === 'suspended' ? this.path.next() : null
     if (!probe) return null
     // Padding probes the new path's MTU for full packets as QUIC does, but never past 3x of
     // what came from an unvalidated address, retries included (issue 10, item 4; path.next()
@@ -576,7 +594,7 @@ export class Session {
       this.life.keepAliveDue = false
       ackEliciting = true
     }
-    if (cwndOpen && paced) {
+    if (cwndOpen && paced && this.state === 'active') {
       const before = pos
       pos = this.queues.writeData(buf, pos, end, start)
       pos = this.streams.writeFrames(buf, pos, end, rec.streams)
@@ -660,6 +678,24 @@ export class Session {
     if (addr.key === this.address.key) return
     this.moveTo(addr, false, this.life.lastReceived)
     this.life.keepAliveDue = true
+    this.wake(this)
+  }
+
+  /** Suspends instead of closing (peer silent, or its connection dropped); false when not resumable. */
+  suspend(now: number): boolean {
+    const done = this.suspension?.suspend(now) ?? false
+    this.wake(this)
+    return done
+  }
+
+  private suspendedTimeout(now: number): void {
+    this.suspension!.handleTimeout(now)
+    this.wake(this)
+  }
+
+  /** session.resume(): probe now (after the driver moved us to the address the application chose). */
+  resumeNow(now: number): void {
+    this.suspension?.resumeNow(now)
     this.wake(this)
   }
 

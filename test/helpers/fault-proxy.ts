@@ -45,6 +45,8 @@ export interface DirectionFaults {
 export interface FaultProxyOptions extends DirectionFaults {
   target: { host: string; port: number }
   seed?: number | string
+  /** UDP port to listen on (default 0: any), e.g. the TCP port of a WebSocket listener, so auto:// finds both. */
+  port?: number
   /** 4 (default) binds 127.0.0.1, 6 binds ::1. */
   family?: 4 | 6
   /** Overrides for client -> target, merged over the top-level faults. */
@@ -164,10 +166,10 @@ interface Upstream {
   ready: Promise<void>
 }
 
-function bindSocket(socket: dgram.Socket, host: string): Promise<void> {
+function bindSocket(socket: dgram.Socket, host: string, port = 0): Promise<void> {
   return new Promise((resolve, reject) => {
     socket.once('error', reject)
-    socket.bind(0, host, () => {
+    socket.bind(port, host, () => {
       socket.off('error', reject)
       resolve()
     })
@@ -204,7 +206,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const listener = dgram.createSocket(type)
   // Errors (e.g. ICMP port unreachable surfacing as ECONNREFUSED) must not crash the test run.
   listener.on('error', () => {})
-  await bindSocket(listener, loopback)
+  await bindSocket(listener, loopback, options.port ?? 0)
   const bound = listener.address()
 
   /** Applies one direction's faults and sends the survivors with `send`. */

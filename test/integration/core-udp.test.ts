@@ -114,8 +114,8 @@ for (const family of [4, 6] as const) {
       await roundTrip(sa, sb, 'after')
     })
 
-    it('keepAliveTimeout closes a session whose peer vanished (no SESSION_CLOSE) with SESSION_TIMEOUT', async () => {
-      const { sa, sb, proxy } = await pairVia(family, { keepAliveInterval: 100, keepAliveTimeout: 600 })
+    it('keepAliveTimeout closes a session whose peer vanished (no SESSION_CLOSE) with SESSION_TIMEOUT (resumable: false)', async () => {
+      const { sa, sb, proxy } = await pairVia(family, { keepAliveInterval: 100, keepAliveTimeout: 600, resumable: false })
       await roundTrip(sa, sb, 'alive')
       // Idle for several keep-alive intervals: still up.
       await new Promise((r) => setTimeout(r, 900))

@@ -68,8 +68,8 @@ describe('keep-alive', () => {
     expect(p.roundTrip(sa, sb, 'still-here')).toBe(true)
   })
 
-  it('keepAliveTimeout closes a session whose peer vanished, with SESSION_TIMEOUT', () => {
-    const p = new CorePair({ seed: 'ka-vanish', a: { keepAliveInterval: 1000, keepAliveTimeout: 3000 }, b: { keepAliveInterval: 1000, keepAliveTimeout: 3000 } })
+  it('keepAliveTimeout closes a session whose peer vanished, with SESSION_TIMEOUT (resumable: false; suspension: test/sim/suspension.test.ts)', () => {
+    const p = new CorePair({ seed: 'ka-vanish', a: { keepAliveInterval: 1000, keepAliveTimeout: 3000, resumable: false }, b: { keepAliveInterval: 1000, keepAliveTimeout: 3000, resumable: false } })
     const { sa } = p.handshake()
     p.advance(100)
     const vanishedAt = p.now

@@ -1,0 +1,100 @@
+/**
+ * Memory of suspended sessions (issue 12): 1,000 established sessions go silent past
+ * keepAliveTimeout and are suspended on both endpoints. What a suspended session holds is what
+ * the same idle session held (keys, streams, buffers bounded by the existing limits) plus the
+ * suspension's few numbers; the figures are printed and bounded here.
+ */
+import { randomBytes } from 'node:crypto'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { describe, expect, it } from 'vitest'
+import { resolveProtocolConfig } from '../../src/config.js'
+import { aead } from '../../src/crypto/index.js'
+import type { PeerAddress } from '../../src/net-types.js'
+import { Endpoint, type EndpointEvent } from '../../src/protocol/endpoint.js'
+import { fakeAddress } from '../helpers/endpoint-pair.js'
+
+const N = 1000
+const seed = new Uint8Array(32).fill(12)
+const opts = { sharedSeed: seed, maxSessions: N + 10, retryThreshold: 1_000_000, keepAliveInterval: 10_000, keepAliveTimeout: 30_000 }
+
+function endpoint(name: string, now: number): Endpoint {
+  const rnd = (n: number) => new Uint8Array(randomBytes(n))
+  return new Endpoint(resolveProtocolConfig({ ...opts, name }, rnd), aead, rnd, now)
+}
+
+function pump(a: Endpoint, b: Endpoint, addrA: PeerAddress, addrB: PeerAddress, now: number, events: EndpointEvent[], deliver = true): void {
+  for (let moved = true; moved; ) {
+    moved = false
+    for (const [from, to, fromAddr] of [[a, b, addrA], [b, a, addrB]] as const) {
+      for (let tx = from.pollTransmit(now); tx; tx = from.pollTransmit(now)) {
+        if (!deliver) continue
+        moved = true
+        for (let i = 0; i < tx.count; i++) {
+          const d = tx.slab.slice(tx.offsets[i]!, tx.offsets[i]! + tx.lengths[i]!)
+          to.handleBatch(now, { slab: d, offsets: new Uint32Array([0]), lengths: new Uint32Array([d.length]), count: 1, from: [fromAddr] })
+        }
+      }
+    }
+    for (const ep of [a, b]) for (let e = ep.pollEvent(); e; e = ep.pollEvent()) events.push(e)
+  }
+}
+
+function heap(): number {
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  gc()
+  gc()
+  return process.memoryUsage().heapUsed
+}
+
+describe('memory of suspended sessions', () => {
+  it(`${N} sessions suspended on both sides cost about what they cost idle, and stay bounded`, { timeout: 300_000 }, () => {
+    let now = 1_000_000
+    const base = heap()
+    const a = endpoint('a', now)
+    const b = endpoint('b', now)
+    const addrA = fakeAddress('a')
+    const addrB = fakeAddress('b')
+    const events: EndpointEvent[] = []
+    for (let i = 0; i < N; i++) a.connect(now, addrB)
+    pump(a, b, addrA, addrB, now, events)
+    expect(events.filter((e) => e.type === 'connected')).toHaveLength(N)
+    for (const s of a.allSessions()) s.streams.write(s.streams.openStream(), new Uint8Array(1024))
+    now += 1000
+    for (let t = 0; t < 5; t++, now += 100) {
+      a.handleTimeout(now)
+      b.handleTimeout(now)
+      pump(a, b, addrA, addrB, now, events)
+    }
+    events.length = 0
+    const idle = heap()
+    // Silence: nothing is delivered any more; timers run past keepAliveTimeout.
+    for (let t = 0; t < 80; t++, now += 500) {
+      a.handleTimeout(now)
+      b.handleTimeout(now)
+      pump(a, b, addrA, addrB, now, events, false)
+    }
+    expect(events.filter((e) => e.type === 'session' && e.event.type === 'suspended')).toHaveLength(2 * N)
+    events.length = 0
+    const states = [...a.allSessions(), ...b.allSessions()].map((s) => s.state)
+    expect(states.filter((s) => s === 'suspended')).toHaveLength(2 * N)
+    const suspended = heap()
+    // Nine more minutes of suspension (probes every ~10 s): nothing accumulates.
+    for (let t = 0; t < 540; t++, now += 1000) {
+      a.handleTimeout(now)
+      b.handleTimeout(now)
+      pump(a, b, addrA, addrB, now, events, false)
+      events.length = 0
+    }
+    expect([...a.allSessions()].every((s) => s.state === 'suspended' && s.getStats().suspensions === 1)).toBe(true)
+    const later = heap()
+    const per = (x: number) => (x - base) / (2 * N)
+    const kib = (x: number) => `${(per(x) / 1024).toFixed(1)} KiB`
+    console.log(`[memory] ${N} session pairs: per session ${kib(idle)} idle, ${kib(suspended)} suspended 10 s, ${kib(later)} suspended 9 min (heap ${((later - base) / 1048576).toFixed(1)} MiB for ${2 * N} sessions, including both endpoints' 2 MiB transmit slabs)`)
+    // Suspension adds a few numbers and at most one tracked probe per session, not buffers.
+    expect(per(suspended) - per(idle)).toBeLessThan(8 * 1024)
+    expect(per(later) - per(suspended)).toBeLessThan(1024)
+    expect(per(later)).toBeLessThan(64 * 1024)
+  })
+})
