@@ -53,9 +53,21 @@ export interface DialRequest {
   signal?: AbortSignal
   resumable?: boolean
   resumeTimeout?: number
+  /** A session the node keeps for itself (to a relay): no 'session' event, not in `sessions`. */
+  internal?: boolean
+}
+
+/** Hooks of the NAT traversal roles (src/nat/): relay envelopes in, control messages. */
+export interface DriverHooks {
+  /** Rewrites or consumes relay envelopes of a received batch (null: nothing left for the endpoint). */
+  receive?: (batch: RxBatch) => RxBatch | null
+  /** A message on a session; true when it was a rendezvous control message (not delivered). */
+  message?: (session: STTSession, streamId: number, data: Uint8Array) => boolean
 }
 
 export class Driver {
+  readonly hooks: DriverHooks = {}
+  readonly #internal = new Set<number>()
   readonly endpoint: Endpoint
   readonly router: TransportRouter
   readonly received: ReceiveQueue
@@ -149,7 +161,8 @@ export class Driver {
 
   #onReceive(batch: RxBatch): void {
     if (!this.#started) return
-    this.endpoint.handleBatch(this.#now(), batch)
+    const rx = this.hooks.receive ? this.hooks.receive(batch) : batch
+    if (rx) this.endpoint.handleBatch(this.#now(), rx)
     // node:dgram hands over one datagram per callback, many per event-loop turn: answer
     // (ACKs, echoes) once after the turn instead of once per datagram. Batching transports
     // already deliver a whole turn's worth at once.
@@ -228,7 +241,12 @@ export class Driver {
     for (let e = ep.pollEvent(); e; e = ep.pollEvent()) this.#handleEvent(e)
   }
 
-  #wrap(c: CoreSession): STTSession {
+  /** Monotonic time of the core's timers (ms). */
+  now(): number {
+    return this.#now()
+  }
+
+  #wrap(c: CoreSession, internal = false): STTSession {
     let s = this.#byCore.get(c)
     if (!s) {
       s = new STTSession(c, {
@@ -238,7 +256,7 @@ export class Driver {
         dial: (target, options) => this.#dialFor(target, options),
       })
       this.#byCore.set(c, s)
-      this.sessions.set(s.id, s)
+      if (!internal) this.sessions.set(s.id, s)
     }
     return s
   }
@@ -246,14 +264,16 @@ export class Driver {
   #handleEvent(e: EndpointEvent): void {
     switch (e.type) {
       case 'connected': {
-        const s = this.#wrap(e.session)
+        const internal = this.#internal.delete(e.handle)
+        const s = this.#wrap(e.session, internal)
         const p = this.#connects.get(e.handle)
         this.#connects.delete(e.handle)
-        this.#node.emit('session', s)
+        if (!internal) this.#node.emit('session', s)
         p?.resolve(s)
         return
       }
       case 'connect-failed': {
+        this.#internal.delete(e.handle)
         const p = this.#connects.get(e.handle)
         this.#connects.delete(e.handle)
         if (this.#node.listenerCount('handshake-failed') > 0) this.#node.emit('handshake-failed', e.error)
@@ -316,6 +336,7 @@ export class Driver {
   }
 
   #onMessage(session: STTSession, streamId: number, data: Uint8Array): void {
+    if (this.hooks.message?.(session, streamId, data)) return
     const p = { sessionId: session.id, streamId, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }
     session.emit('message', p)
     this.received.push(p)
@@ -332,6 +353,7 @@ export class Driver {
       throw new STTError(ErrorCode.ABORTED, 'connect aborted')
     }
     const handle = ep.connect(this.#now(), addr, { peerNodeId: req.peerNodeId, timeout: req.timeout, bare: req.bare, congestionControl: req.congestionControl, resumable: req.resumable, resumeTimeout: req.resumeTimeout })
+    if (req.internal) this.#internal.add(handle)
     const promise = new Promise<STTSession>((resolve, reject) => {
       const done = (s: STTSession) => {
         if (!resumeTargets.has(s)) resumeTargets.set(s, [req.url])

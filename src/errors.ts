@@ -42,6 +42,10 @@ export const ErrorCode = {
   SESSION_EXPIRED: 'STT_SESSION_EXPIRED',
   /** A resumption token was refused and the connect asked for requireResume (issue 12). */
   RESUME_REJECTED: 'STT_RESUME_REJECTED',
+  /** The relay refused to introduce or relay (not registered, unknown peer, a limit reached). */
+  RELAY_REFUSED: 'STT_RELAY_REFUSED',
+  /** A session that ran through a relay lost it (the session with the relay ended). */
+  RELAY_LOST: 'STT_RELAY_LOST',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -114,6 +118,8 @@ const numericFor: Record<ErrorCode, number> = {
   STT_RESOURCE_EXHAUSTED: WireError.RESOURCE_EXHAUSTED,
   STT_SESSION_EXPIRED: WireError.SESSION_EXPIRED,
   STT_RESUME_REJECTED: WireError.AUTHENTICATION_FAILED,
+  STT_RELAY_REFUSED: WireError.CONNECTION_REFUSED,
+  STT_RELAY_LOST: WireError.NETWORK_UNREACHABLE,
 }
 
 export interface STTErrorOptions {
@@ -162,6 +168,8 @@ export const ERROR_FAMILY = {
   STT_NATIVE_UNAVAILABLE: 'error',
   STT_SESSION_EXPIRED: 'session',
   STT_RESUME_REJECTED: 'handshake',
+  STT_RELAY_REFUSED: 'transport',
+  STT_RELAY_LOST: 'session',
 } as const satisfies Record<ErrorCode, 'error' | 'config' | 'handshake' | 'session' | 'stream' | 'protocol' | 'transport'>
 type CodesOf<F extends string> = { [C in ErrorCode]: (typeof ERROR_FAMILY)[C] extends F ? C : never }[ErrorCode]
 /** Codes a plain `STTError` carries (no subclass fits them). */
@@ -283,6 +291,9 @@ export function codeForWire(wire: number): ErrorCode {
       return ErrorCode.STREAM_ID_CONFLICT
     case WireError.RESOURCE_EXHAUSTED:
       return ErrorCode.RESOURCE_EXHAUSTED
+    // Only a session whose relay went away closes with it (src/nat/member.ts).
+    case WireError.NETWORK_UNREACHABLE:
+      return ErrorCode.RELAY_LOST
     case WireError.BUFFER_OVERFLOW:
       return ErrorCode.PAYLOAD_TOO_LARGE
     default:

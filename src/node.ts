@@ -18,6 +18,7 @@ import type { AeadBackend } from './crypto/aead.js'
 import { Driver } from './driver.js'
 import { ErrorCode, STTConfigError, STTError, STTSessionError } from './errors.js'
 import { checkKeys, keysOf } from './options.js'
+import { NatTraversal, type RelayLimits } from './nat/index.js'
 import type { ReceivedPacket } from './receive-queue.js'
 import type { StartResult } from './router.js'
 import type { STTSession } from './session.js'
@@ -69,6 +70,10 @@ export interface STTNodeOptions extends TransportSetOptions {
   resumable?: boolean
   /** How long a suspended session waits for its peer before STT_SESSION_EXPIRED (ms, default 10 min, at most 24 h). */
   resumeTimeout?: number
+  /** Serve as relay and rendezvous for the group (true, or limits); docs/guide/09-nat.md. */
+  relay?: boolean | RelayLimits
+  /** The relay this node registers with after start (udp://host:port); enables stt://<nodeId>. */
+  rendezvous?: string
 }
 
 export interface ConnectOptions {
@@ -127,6 +132,8 @@ const NODE_OPTION_KEYS = keysOf<STTNodeOptions>({
   backend: true,
   resumable: true,
   resumeTimeout: true,
+  relay: true,
+  rendezvous: true,
   // TransportSetOptions
   host: true,
   port: true,
@@ -172,6 +179,7 @@ const CONNECT_OPTION_KEYS = keysOf<ConnectOptions>({
 export class STTNode extends EventEmitter {
   readonly #driver: Driver
   readonly #nodeId: Buffer
+  readonly #nat: NatTraversal
 
   constructor(options: STTNodeOptions) {
     super()
@@ -195,6 +203,7 @@ export class STTNode extends EventEmitter {
     config.sharedSeed.fill(0)
     config.nodeSeed.fill(0)
     this.#nodeId = Buffer.from(this.#driver.endpoint.nodeId)
+    this.#nat = new NatTraversal(this, this.#driver, options)
   }
 
   /** This node's name as sent to peers (the `name` option). */
@@ -208,8 +217,21 @@ export class STTNode extends EventEmitter {
   }
 
   /** Opens the configured transports; resolves with every bound address. */
-  start(): Promise<StartResult> {
-    return this.#driver.start()
+  async start(): Promise<StartResult> {
+    const bound = await this.#driver.start()
+    this.#nat.started(bound)
+    return bound
+  }
+
+  /** Registers with the relay at `url` (udp://host:port); resolves with this node's reflexive address. */
+  register(url: string): Promise<{ host: string; port: number }> {
+    this.#driver.assertStarted()
+    return this.#nat.register(url)
+  }
+
+  /** Relay or rendezvous figures: members, channels, forwarded bytes, refusals (relay); relays, reflexive address (member). */
+  getNatStats() {
+    return this.#nat.stats()
   }
 
   /**
@@ -231,6 +253,7 @@ export class STTNode extends EventEmitter {
     const driver = this.#driver
     driver.assertStarted()
     const url = typeof target === 'string' ? target : `udp://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`
+    if (/^stt:\/\//i.test(url)) return this.#nat.connect(url, { timeout: opts.timeout, congestionControl: opts.congestionControl, signal: opts.signal })
     const route = await driver.router.route(url, opts.transport)
     if (route.kind === 'auto') return connectAuto(this, route.target, opts)
     let peerNodeId: Uint8Array | undefined
@@ -344,6 +367,7 @@ export class STTNode extends EventEmitter {
 
   /** Closes every session (SESSION_CLOSE to each peer) and every transport. */
   stop(reason = 'node stopping'): Promise<void> {
+    this.#nat.stopping()
     return this.#driver.stop(reason)
   }
 }

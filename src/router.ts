@@ -23,6 +23,8 @@ export class TransportRouter {
   readonly #options: TransportSetOptions
   readonly #events: (t: Transport) => TransportEvents
   readonly #transports = new Map<string, Transport>()
+  /** Transports layered on the others (the relayed path, src/nat/): routed to, not counted twice in stats. */
+  readonly #virtual = new Map<string, Transport>()
 
   constructor(options: TransportSetOptions, events: (t: Transport) => TransportEvents) {
     this.#options = options
@@ -113,7 +115,11 @@ export class TransportRouter {
 
   /** The transport that reaches `addr` (addresses are plain values): the one of its kind. */
   transportOf(addr: PeerAddress): Transport | undefined {
-    return this.#transports.get(String(addr.kind))
+    return this.#transports.get(String(addr.kind)) ?? this.#virtual.get(String(addr.kind))
+  }
+
+  addVirtual(t: Transport): void {
+    this.#virtual.set(String(t.kind), t)
   }
 
   get(name: string): Transport | undefined {

@@ -159,6 +159,11 @@ export class STTSession extends EventEmitter {
     return String(this.#core.address.kind)
   }
 
+  /** 'relayed' while the session runs through a relay channel, else 'direct' ('path' event on change). */
+  get path(): 'direct' | 'relayed' {
+    return this.#core.address.kind === 'relay' ? 'relayed' : 'direct'
+  }
+
   get remoteAddress(): string {
     return this.#core.address.toString()
   }
@@ -269,6 +274,7 @@ export class STTSession extends EventEmitter {
         return
       case 'migrated':
         this.emit('migrated', { from: ev.from.toString(), to: ev.to.toString() })
+        if ((ev.from.kind === 'relay') !== (ev.to.kind === 'relay')) this.emit('path', this.path, { from: ev.from.toString(), to: ev.to.toString() })
         return
       case 'key-update':
         this.emit('key-update', ev.direction)
@@ -381,6 +387,6 @@ export class STTSession extends EventEmitter {
   }
 
   getStats() {
-    return { id: this.id, peerName: this.peerName, transport: this.transport, remoteAddress: this.remoteAddress, streams: this.#streams.size, ...this.#core.getStats() }
+    return { id: this.id, peerName: this.peerName, transport: this.transport, remoteAddress: this.remoteAddress, path: this.path, punch: this.#core.punchStats, streams: this.#streams.size, ...this.#core.getStats() }
   }
 }

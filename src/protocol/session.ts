@@ -22,6 +22,8 @@ import { createCongestionController } from './congestion/index.js'
 import { Pacer } from './congestion/pacer.js'
 import { FlowTuning } from './flow-autotune.js'
 import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
+import type { AmplificationBudget } from './amplification.js'
+import { OffPathSender } from './off-path.js'
 import { type DataFrame, type Frame, frameSize, isAckEliciting, KEEP_ALIVE_DATA_SIZE, readFrame, writeFrame } from './frames.js'
 import { FINAL_RANDOM_SIZE, type HandshakeResult } from './handshake.js'
 import { INTEGRITY_LIMIT, packetsPerKey } from './aead-limits.js'
@@ -107,6 +109,8 @@ export class Session {
   /** Address of the packet whose frames are being processed, and whether it was the newest. */
   private currentFrom: PeerAddress | null = null
   private currentNewest = false
+  /** Hole punches and path responses, sent off the current path (off-path.ts). */
+  private readonly offPath = new OffPathSender()
 
   readonly createdAt: number
   /** Slot in the endpoint's deadline heap (endpoint-scheduler.ts). */
@@ -352,11 +356,15 @@ export class Session {
         return 0
       }
       case FrameType.KEEP_ALIVE:
-        this.queues.pushEcho(f.data)
+        if (!this.offPath.onKeepAlive(f.data, this.currentFrom, this.address)) this.queues.pushEcho(f.data)
         return 0
-      case FrameType.KEEP_ALIVE_ACK:
-        this.onPathResponse(f.data, now)
+      case FrameType.KEEP_ALIVE_ACK: {
+        // A punch echoed from the punched address: the direct path works both ways; move there.
+        const punched = this.offPath.answered(f.data, this.currentFrom)
+        if (punched) this.moveTo(punched, false, now)
+        else this.onPathResponse(f.data, now)
         return 0
+      }
       case FrameType.DATA:
         if ((f as DataFrame).datagram) {
           this.counters.datagramsReceived++
@@ -415,7 +423,7 @@ export class Session {
     // call handleTimeout, which wakes the session, and the events are polled.
     if (this.state === 'active' && this.streams.hasPendingEvents) return now
     if (this.state === 'suspended') return this.streams.hasPendingEvents ? now : Math.min(this.suspension!.deadline(), this.path.retryAt)
-    let t = Math.min(this.life.deadline(), this.path.retryAt, this.space.previousKeyDeadline, this.pmtu.getTimeout())
+    let t = Math.min(this.life.deadline(), this.path.retryAt, this.space.previousKeyDeadline, this.pmtu.getTimeout(), this.offPath.nextAt)
     if (!this.bare) t = Math.min(t, this.recovery.getTimeout())
     if (!sendable) return t
     if (!this.bare) t = Math.min(t, this.acks.getTimeout())
@@ -461,6 +469,7 @@ export class Session {
     if (this.state === 'closing') return false
     return (
       this.path.due ||
+      this.offPath.due(now) ||
       (this.life.confirmed && this.pmtu.probeDue() > 0) ||
       this.life.needFinal ||
       this.life.keepAliveDue ||
@@ -478,6 +487,13 @@ export class Session {
    * address into packet 0 of the slab when one is due, sealed; returns its destination, or null.
    */
   writePathChallenge(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array): PeerAddress | null {
+    const off = this.state === 'active' ? this.offPath.next(now) : null
+    if (off) {
+      lengths[0] = this.assembler.assemble(now, slab, offsets[0]!, HEADER_SIZE + 1 + KEEP_ALIVE_DATA_SIZE + AEAD_TAG_SIZE, this.offPath.frames, false, false)
+      this.space.seal(slab, offsets, lengths, 1)
+      this.offPath.sent(now, lengths[0]!)
+      return off
+    }
     const probe = this.state === 'active' || this.state === 'suspended' ? this.path.next() : null
     if (!probe) return null
     // Padding probes the new path's MTU for full packets as QUIC does, but never past 3x of
@@ -697,6 +713,16 @@ export class Session {
   resumeNow(now: number): void {
     this.suspension?.resumeNow(now)
     this.wake(this)
+  }
+
+  /** Starts hole punching toward the peer's candidate addresses (punch.ts), within `budget`. */
+  startPunch(now: number, addresses: PeerAddress[], budget: AmplificationBudget): void {
+    this.offPath.startPunch(addresses, now, this.random, budget)
+    this.wake(this)
+  }
+
+  get punchStats() {
+    return this.offPath.stats()
   }
 
   /** Responder: a duplicate AUTH_PROOF means our FINAL was lost; send one again. */

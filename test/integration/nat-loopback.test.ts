@@ -1,0 +1,115 @@
+/**
+ * Relay and rendezvous on the loopback (no NAT; the kernel NAT cases are in nat-netns.test.ts):
+ * registration and the reflexive address, connect by node id through the relay, the relayed
+ * path first and a punched direct path taking over with nothing lost, refusals with
+ * STT_RELAY_REFUSED (unknown peer, limits), non-members kept out, and the relay forwarding
+ * only envelopes it cannot read.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { afterEach, describe, expect, it } from 'vitest'
+import { STTNode, generateSeed, type STTSession, type STTStream } from '../../src/index.js'
+
+const nodes: STTNode[] = []
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.stop()))
+})
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
+
+function readAll(s: STTStream): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const c: Buffer[] = []
+    s.on('data', (d: Buffer) => c.push(d))
+    s.on('end', () => resolve(Buffer.concat(c)))
+    s.on('error', reject)
+  })
+}
+
+async function writeAll(st: STTStream, data: Buffer): Promise<void> {
+  for (let o = 0; o < data.length; o += 65536) {
+    if (!st.write(data.subarray(o, o + 65536))) await new Promise((r) => st.once('drain', r))
+  }
+  st.end()
+}
+
+async function group(relayOpts: ConstructorParameters<typeof STTNode>[0]['relay'] = true) {
+  const seed = generateSeed()
+  const relay = new STTNode({ sharedSeed: seed, host: '127.0.0.1', port: 0, relay: relayOpts, name: 'relay' })
+  nodes.push(relay)
+  const r = await relay.start()
+  const url = `udp://127.0.0.1:${r.port}`
+  const member = async (name: string) => {
+    const n = new STTNode({ sharedSeed: seed, host: '127.0.0.1', port: 0, rendezvous: url, name })
+    nodes.push(n)
+    await n.start()
+    await n.register(url)
+    return n
+  }
+  return { seed, relay, url, port: r.port, member }
+}
+
+describe('relay and rendezvous (loopback)', () => {
+  it('a member learns its reflexive address; connect by node id starts relayed and moves to the punched direct path, byte-exact', async () => {
+    const { relay, member, port } = await group()
+    const a = await member('a')
+    const b = await member('b')
+    const reflexive = await b.register(`udp://127.0.0.1:${port}`)
+    expect(reflexive.host).toBe('127.0.0.1')
+    expect(relay.getNatStats()).toMatchObject({ role: 'relay', members: 2 })
+    // The relay session is the node's own: no 'session' event, not among the active sessions.
+    expect(a.getActiveSessions()).toHaveLength(0)
+    const accepted = new Promise<STTSession>((r) => b.once('session', r))
+    const sa = await a.connect(`stt://${b.nodeId.toString('hex')}@127.0.0.1:${port}`)
+    const sb = await accepted
+    // Race, don't wait: the session is up over the relay before any punch could answer.
+    expect(sa.path).toBe('relayed')
+    expect(sa.getStats().remoteAddress).toMatch(/^relay\+udp/)
+    expect(sa.peerNodeId.equals(b.nodeId)).toBe(true)
+    expect(sb.peerNodeId.equals(a.nodeId)).toBe(true)
+    const paths: string[] = []
+    sa.on('path', (p: string) => paths.push(p))
+    const direct = sa.path === 'direct' ? Promise.resolve() : new Promise((r) => sa.once('path', r))
+    const data = randomBytes(4 << 20)
+    const got = new Promise<Buffer>((r) => sb.once('stream', (s: STTStream) => readAll(s).then(r)))
+    await writeAll(sa.openStream(), data)
+    expect(sha(await got)).toBe(sha(data))
+    await direct
+    expect(sa.path).toBe('direct')
+    expect(paths).toContain('direct')
+    const st = sa.getStats()
+    expect(st.punch?.punchesSent).toBeGreaterThan(0)
+    expect(st.punch?.succeeded).toMatch(/127\.0\.0\.1/)
+    const rs = relay.getNatStats() as { packetsForwarded: number; introductions: number }
+    expect(rs.introductions).toBe(1)
+    expect(rs.packetsForwarded).toBeGreaterThan(2)
+  })
+
+  it('refuses unknown peers and enforces the per-member limit with STT_RELAY_REFUSED', async () => {
+    const { member, port } = await group({ maxSessionsPerMember: 1 })
+    const a = await member('a')
+    const b = await member('b')
+    const c = await member('c')
+    await expect(a.connect(`stt://${'ab'.repeat(32)}@127.0.0.1:${port}`)).rejects.toMatchObject({ code: 'STT_RELAY_REFUSED' })
+    await a.connect(`stt://${b.nodeId.toString('hex')}`)
+    await expect(a.connect(`stt://${c.nodeId.toString('hex')}`)).rejects.toMatchObject({ code: 'STT_RELAY_REFUSED', message: /per member/ })
+    await expect(c.connect(`stt://${b.nodeId.toString('hex')}`)).rejects.toMatchObject({ code: 'STT_RELAY_REFUSED', message: /peer reached/ })
+  })
+
+  it('a node without the shared seed cannot register, look up or be relayed', async () => {
+    const { member, port } = await group()
+    const b = await member('b')
+    const outsider = new STTNode({ sharedSeed: generateSeed(), host: '127.0.0.1', port: 0, handshakeTimeout: 2000 })
+    nodes.push(outsider)
+    await outsider.start()
+    await expect(outsider.register(`udp://127.0.0.1:${port}`)).rejects.toMatchObject({ code: 'STT_AUTH_FAILED' })
+    await expect(outsider.connect(`stt://${b.nodeId.toString('hex')}@127.0.0.1:${port}`)).rejects.toMatchObject({ code: 'STT_AUTH_FAILED' })
+  })
+
+  it('rejects malformed stt:// targets and stt:// without a relay', async () => {
+    const seed = generateSeed()
+    const n = new STTNode({ sharedSeed: seed, host: '127.0.0.1', port: 0 })
+    nodes.push(n)
+    await n.start()
+    await expect(n.connect('stt://zz')).rejects.toMatchObject({ code: 'STT_CONFIG' })
+    await expect(n.connect(`stt://${'ab'.repeat(32)}`)).rejects.toMatchObject({ code: 'STT_CONFIG' })
+  })
+})
