@@ -40,6 +40,13 @@ import { RelayedAddress, RelayPathTransport } from './relay-path.js'
 const REQUEST_TIMEOUT_MS = 5_000
 const PING_MAX_MS = 15_000
 const PING_MIN_MS = 2_000
+/**
+ * While a session stays relayed it punches again (a NAT mapping or a firewall may change):
+ * first after 2 s, then with doubling gaps up to 60 s. Each round's budget is 3x the bytes
+ * the peer sent us through the relay since the previous round (the peer, a member, pays for it).
+ */
+const REPUNCH_FIRST_MS = 2_000
+const REPUNCH_MAX_MS = 60_000
 
 interface Pending {
   resolve: (m: ControlMessage) => void
@@ -126,8 +133,20 @@ export class RendezvousMember {
   }
 
   /** Registers with the relay at `url` (udp://host:port or ws://...); resolves with our reflexive address. */
-  async register(url: string): Promise<{ host: string; port: number }> {
+  register(url: string): Promise<{ host: string; port: number }> {
     const key = normalize(url)
+    // One session per relay: concurrent calls (the rendezvous option and register()) share it.
+    let p = this.registering.get(key)
+    if (!p) {
+      p = this.registerOnce(key).finally(() => this.registering.delete(key))
+      this.registering.set(key, p)
+    }
+    return p
+  }
+
+  private readonly registering = new Map<string, Promise<{ host: string; port: number }>>()
+
+  private async registerOnce(key: string): Promise<{ host: string; port: number }> {
     const existing = this.links.get(key)
     if (existing) {
       const c = await existing.registered
@@ -202,6 +221,8 @@ export class RendezvousMember {
       p.reject(err)
     }
     link.pending.clear()
+    // On node.stop() the driver closes every session itself, gracefully.
+    if (this.stopped) return
     // Sessions still running through this relay cannot continue: fail them with a typed error.
     const now = this.driver.now()
     for (const [key, ch] of [...this.channels]) {
@@ -339,7 +360,7 @@ export class RendezvousMember {
     void this.punch(s, ch)
   }
 
-  private async punch(s: STTSession, ch: ChannelInfo): Promise<void> {
+  private async punch(s: STTSession, ch: ChannelInfo, round = 0, lastBytes = 0): Promise<void> {
     const udp = this.driver.router.get('udp')
     if (!udp) return
     const addrs: PeerAddress[] = []
@@ -351,12 +372,18 @@ export class RendezvousMember {
       }
     }
     if (addrs.length === 0 || s.closed) return
-    // Every punch of this introduction counts against 3x the padded CONNECT that caused it.
+    // The first round counts against 3x the padded CONNECT that caused the introduction.
+    const core = sessionInternals.core(s)
     const budget = new AmplificationBudget()
-    budget.onReceived(PADDED_REQUEST_SIZE)
-    sessionInternals.core(s).startPunch(this.driver.now(), addrs, budget)
-    s.once('path', () => this.counters.punchedDirect++)
+    budget.onReceived(round === 0 ? PADDED_REQUEST_SIZE : core.counters.bytesReceived - lastBytes)
+    const bytes = core.counters.bytesReceived
+    core.startPunch(this.driver.now(), addrs, budget)
+    if (round === 0) s.on('path', (p: string) => p === 'direct' && this.counters.punchedDirect++)
     this.driver.schedule(true)
+    const t = setTimeout(() => {
+      if (!s.closed && s.path === 'relayed' && !this.stopped) void this.punch(s, ch, round + 1, bytes)
+    }, Math.min(REPUNCH_MAX_MS, REPUNCH_FIRST_MS * 2 ** round))
+    t.unref()
   }
 
   stats() {

@@ -77,7 +77,6 @@ describe('relay and rendezvous (loopback)', () => {
     expect(paths).toContain('direct')
     const st = sa.getStats()
     expect(st.punch?.punchesSent).toBeGreaterThan(0)
-    expect(st.punch?.succeeded).toMatch(/127\.0\.0\.1/)
     const rs = relay.getNatStats() as { packetsForwarded: number; introductions: number }
     expect(rs.introductions).toBe(1)
     expect(rs.packetsForwarded).toBeGreaterThan(2)
