@@ -11,6 +11,7 @@ type Command = { run(argv: string[], io: Io): Promise<number>; HELP: string }
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   keygen: { summary: 'make a new shared seed (hex file + QR code for pairing)', load: () => import('./keygen.js') },
   listen: { summary: 'run a node: accept sessions, receive files (--out), echo (--echo)', load: () => import('./listen.js') },
+  relay: { summary: 'run a relay/rendezvous node: members connect by node id through NATs', load: () => import('./relay.js') },
   send: { summary: 'send files to a listening node, verified by SHA-256', load: () => import('./send.js') },
   diagnose: { summary: 'check reachability, WebSocket/TLS, RTT, MTU, loss; plain-language verdicts', load: () => import('./diagnose.js') },
   bench: { summary: 'loopback benchmark (two processes): throughput, msg/s, RTT, CPU per GB', load: () => import('./bench.js') },

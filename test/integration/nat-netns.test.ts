@@ -31,7 +31,8 @@ async function setup(kinds: NatKind[], relayLimits: Msg | true = true) {
   const topo = new NatTopology(kinds)
   topologies.push(topo)
   const env = { STT_SEED: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex') }
-  const relay = topo.spawnNode(topo.pub, CHILD, ['relay', '0.0.0.0', JSON.stringify(relayLimits)], env)
+  // Bound to its address: node:dgram (STT_NATIVE=0) cannot answer from the address a datagram came to.
+  const relay = topo.spawnNode(topo.pub, CHILD, ['relay', RELAY_ADDR, JSON.stringify(relayLimits)], env)
   await relay.next((m) => m.event === 'ready', 30_000, 'relay ready')
   const members: Array<{ child: NodeChild; id: string; reflexive: { host: string; port: number } }> = []
   for (let i = 0; i < kinds.length; i++) {

@@ -1,0 +1,78 @@
+/** stt relay: a relay and rendezvous node for a group (docs/guide/09-nat.md). */
+import { STTNode, backend } from '../index.js'
+import { parse, parseIntArg, parseSize, str } from './args.js'
+import { CliError, EXIT, EXIT_HELP, describeError } from './exit.js'
+import { shortHex } from './format.js'
+import type { Io } from './io.js'
+import { seedFromArgs } from './common.js'
+
+export const HELP = `usage: stt relay --seed-file FILE [--port 7000] [--host 0.0.0.0]
+                 [--max-sessions-per-member 16] [--max-sessions 1024]
+                 [--rate 32M] [--total-rate 256M]
+
+Runs a relay until Ctrl-C / SIGTERM. Members of the group (holders of the same seed) register
+with it (rendezvous option, node.register), learn their reflexive address, and connect to each
+other by node id (stt://<node id>@host:port): the relay introduces them, they punch a direct
+path through their NATs, and it forwards their end-to-end encrypted packets meanwhile (or
+when punching fails). It never holds their session keys. Prints one machine-readable line:
+  relaying udp://0.0.0.0:7000
+and its figures (members, relayed sessions, bytes) every 60 s.
+
+  --seed-file FILE              the group's shared seed (stt keygen)           [required]
+  --port N                      UDP port                                       [7000]
+  --host ADDR                   listen address                                 [0.0.0.0]
+  --max-sessions-per-member N   relayed sessions one member may have at once   [16]
+  --max-sessions N              relayed sessions in total                      [1024]
+  --rate BYTES                  bytes/s one relayed session may move (K/M/G)   [32M]
+  --total-rate BYTES            bytes/s over all relayed sessions              [256M]
+
+${EXIT_HELP}`
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, {
+    'seed-file': { type: 'string', short: 's' },
+    port: { type: 'string', short: 'p' },
+    host: { type: 'string' },
+    'max-sessions-per-member': { type: 'string' },
+    'max-sessions': { type: 'string' },
+    rate: { type: 'string' },
+    'total-rate': { type: 'string' },
+  })
+  if (values.help) return io.out(HELP), EXIT.OK
+  const port = parseIntArg(str(values.port) ?? '7000', '--port', 0, 65535)!
+  const relay = {
+    maxSessionsPerMember: parseIntArg(str(values['max-sessions-per-member']) ?? '16', '--max-sessions-per-member', 1, 1 << 20)!,
+    maxSessions: parseIntArg(str(values['max-sessions']) ?? '1024', '--max-sessions', 1, 1 << 24)!,
+    bytesPerSecond: parseSize(str(values.rate) ?? '32M', '--rate'),
+    totalBytesPerSecond: parseSize(str(values['total-rate']) ?? '256M', '--total-rate'),
+  }
+  const node = new STTNode({ sharedSeed: seedFromArgs(values, io), name: 'stt-relay', host: str(values.host) ?? '0.0.0.0', port, transport: 'udp', relay })
+  let info
+  try {
+    info = await node.start()
+  } catch (err) {
+    if (/EADDRINUSE/.test(String((err as Error).message)) || (err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new CliError(`port ${port} is already in use (choose another --port)`, EXIT.CONFIG)
+    throw err
+  }
+  io.err(`stt relay: node ${shortHex(node.nodeId)}, backend ${backend}`)
+  io.out(`relaying udp://${info.host.includes(':') ? `[${info.host}]` : info.host}:${info.port}`)
+  const report = setInterval(() => {
+    const s = node.getNatStats() as { members: number; channels: number; bytesForwarded: number; refused: Record<string, number> }
+    io.out(`members ${s.members} relayed-sessions ${s.channels} bytes-forwarded ${s.bytesForwarded} refused ${JSON.stringify(s.refused)}`)
+  }, 60_000)
+  report.unref()
+  await new Promise<void>((resolveStop) => {
+    const stop = (sig: string) => {
+      io.err(`stt relay: ${sig}: stopping`)
+      node.stop(`relay shutting down (${sig})`).then(resolveStop, (err) => {
+        io.err(`stt relay: stop failed: ${describeError(err)}`)
+        resolveStop()
+      })
+    }
+    process.once('SIGINT', () => stop('SIGINT'))
+    process.once('SIGTERM', () => stop('SIGTERM'))
+  })
+  clearInterval(report)
+  return EXIT.OK
+}
