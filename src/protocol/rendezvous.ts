@@ -159,6 +159,11 @@ function readCandidates(b: Uint8Array, pos: number): [Candidate[], number] | nul
 // Control messages: type u8 | body | zero padding (REGISTER, CONNECT)
 // ---------------------------------------------------------------------------------------
 
+/** A plain Uint8Array copy (a Buffer's slice would stay a Buffer). */
+function copy(b: Uint8Array, start: number, end: number): Uint8Array {
+  return new Uint8Array(b.subarray(start, end))
+}
+
 function u32(out: number[], v: number): void {
   out.push((v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff)
 }
@@ -214,7 +219,7 @@ export function encodeControl(m: ControlMessage): Uint8Array {
 export function decodeControl(b: Uint8Array): ControlMessage | null {
   if (b.length < 1) return null
   const type = b[0]!
-  let pos = 1
+  const pos = 1
   switch (type) {
     case ControlType.REGISTER: {
       const r = readCandidates(b, pos)
@@ -226,11 +231,11 @@ export function decodeControl(b: Uint8Array): ControlMessage | null {
     }
     case ControlType.CONNECT:
       if (b.length < pos + 4 + 32) return null
-      return { type, requestId: readU32(b, pos), target: b.slice(pos + 4, pos + 36) }
+      return { type, requestId: readU32(b, pos), target: copy(b, pos + 4, pos + 36) }
     case ControlType.CONNECT_OK: {
       if (b.length < pos + 4 + CHANNEL_ID_SIZE) return null
       const requestId = readU32(b, pos)
-      const channel = b.slice(pos + 4, pos + 4 + CHANNEL_ID_SIZE)
+      const channel = copy(b, pos + 4, pos + 4 + CHANNEL_ID_SIZE)
       const r = readCandidates(b, pos + 4 + CHANNEL_ID_SIZE)
       return r ? { type, requestId, channel, candidates: r[0] } : null
     }
@@ -239,14 +244,14 @@ export function decodeControl(b: Uint8Array): ControlMessage | null {
       return { type, requestId: readU32(b, pos), reason: b[pos + 4]! as RefusalReason }
     case ControlType.INTRODUCE: {
       if (b.length < pos + CHANNEL_ID_SIZE + 32) return null
-      const channel = b.slice(pos, pos + CHANNEL_ID_SIZE)
-      const peer = b.slice(pos + CHANNEL_ID_SIZE, pos + CHANNEL_ID_SIZE + 32)
+      const channel = copy(b, pos, pos + CHANNEL_ID_SIZE)
+      const peer = copy(b, pos + CHANNEL_ID_SIZE, pos + CHANNEL_ID_SIZE + 32)
       const r = readCandidates(b, pos + CHANNEL_ID_SIZE + 32)
       return r ? { type, channel, peer, candidates: r[0] } : null
     }
     case ControlType.CHANNEL_CLOSED:
       if (b.length < pos + CHANNEL_ID_SIZE) return null
-      return { type, channel: b.slice(pos, pos + CHANNEL_ID_SIZE) }
+      return { type, channel: copy(b, pos, pos + CHANNEL_ID_SIZE) }
     case ControlType.PING:
       if (b.length < pos + 4) return null
       return { type, seq: readU32(b, pos) }
