@@ -105,6 +105,23 @@ function ipv6Bytes(host: string): number[] | null {
   return out
 }
 
+/** RFC 5952 text: the longest run (of two or more) of zero groups becomes '::'. */
+function compressIpv6(g: string[]): string {
+  let best = -1
+  let bestLen = 1
+  for (let i = 0; i < 8; ) {
+    let j = i
+    while (j < 8 && g[j] === '0') j++
+    if (j - i > bestLen) {
+      best = i
+      bestLen = j - i
+    }
+    i = j === i ? i + 1 : j
+  }
+  if (best < 0) return g.join(':')
+  return `${g.slice(0, best).join(':')}::${g.slice(best + bestLen).join(':')}`
+}
+
 export function candidateSize(c: Candidate): number {
   return c.host.includes(':') ? 20 : 8
 }
@@ -129,7 +146,7 @@ function readCandidate(b: Uint8Array, pos: number): [Candidate, number] | null {
   else {
     const g: string[] = []
     for (let i = 0; i < 16; i += 2) g.push(((a[i]! << 8) | a[i + 1]!).toString(16))
-    host = g.join(':')
+    host = compressIpv6(g)
   }
   const port = (b[pos + 2 + n]! << 8) | b[pos + 3 + n]!
   return [{ kind: kind as CandidateKind, host, port }, pos + 4 + n]
