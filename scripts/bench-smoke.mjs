@@ -18,6 +18,7 @@ const runs = [
   ['bin/stt.js', 'bench', '--smoke', '--json'],
   ['bench/wan.mjs', '--smoke'],
   ['bench/tbf.mjs', '--smoke'],
+  ['bench/nat.mjs', '--smoke'],
 ]
 let failed = 0
 for (const args of runs) {
