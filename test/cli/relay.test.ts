@@ -1,0 +1,50 @@
+/** `stt relay`: a real relay process; two in-process members connect by node id through it. */
+import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { STTNode, generateSeed } from '../../src/index.js'
+import { ensureBuilt, ROOT, stt, tempDir } from './cli-helpers.js'
+
+beforeAll(async () => {
+  await ensureBuilt()
+}, 600_000)
+
+describe('stt relay', () => {
+  it('--help documents the limits', async () => {
+    const r = await stt(['relay', '--help'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/--max-sessions-per-member/)
+  })
+
+  it('relays members of the group: connect by node id, byte-exact message', async () => {
+    const seed = generateSeed()
+    const file = join(tempDir(), 'group.key')
+    writeFileSync(file, Buffer.from(seed).toString('hex'), { mode: 0o600 })
+    const proc = spawn(process.execPath, [join(ROOT, 'bin', 'stt.js'), 'relay', '--port', '0', '--host', '127.0.0.1', '--seed-file', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const nodes: STTNode[] = []
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: proc.stdout! }).on('line', (l) => l.startsWith('relaying ') && resolve(l))
+        proc.on('exit', (c) => reject(new Error(`stt relay exited ${c}`)))
+      })
+      const url = line.slice('relaying '.length)
+      expect(url).toMatch(/^udp:\/\/127\.0\.0\.1:\d+$/)
+      for (const name of ['a', 'b']) {
+        const n = new STTNode({ sharedSeed: seed, host: '127.0.0.1', port: 0, rendezvous: url, name })
+        nodes.push(n)
+        await n.start()
+        await n.register(url)
+      }
+      const [a, b] = nodes as [STTNode, STTNode]
+      const got = new Promise<Buffer>((r) => b.once('session', (s) => s.once('message', (m: { data: Buffer }) => r(m.data))))
+      const s = await a.connect(`stt://${b.nodeId.toString('hex')}`)
+      await s.send(Buffer.from('through the relay'))
+      expect((await got).toString()).toBe('through the relay')
+    } finally {
+      await Promise.all(nodes.map((n) => n.stop()))
+      proc.kill('SIGTERM')
+    }
+  }, 60_000)
+})
