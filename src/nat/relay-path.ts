@@ -97,7 +97,7 @@ export class RelayPathTransport implements Transport {
    * Turns relay envelopes from a relay we use into the packets they carry, from the channel's
    * address. Returns the batch for the endpoint (the same object when it holds no envelope),
    * or null when nothing is left. Envelopes from anyone else, or naming a channel we do not
-   * use, are dropped and counted.
+   * use, go to the endpoint as they are, which drops and counts them ('unknown-type').
    */
   unwrap(batch: RxBatch): RxBatch | null {
     let any = false
@@ -113,15 +113,19 @@ export class RelayPathTransport implements Transport {
       let src = batch.from[i]!
       if (isRelayEnvelope(batch.slab, off, len)) {
         const ch = this.channels.get(relayChannelKey(batch.slab, off))
-        if (!ch || ch.relay.key !== src.key) {
-          this.drop(ch ? 'relay-wrong-source' : 'relay-unknown-channel')
-          continue
+        if (ch && ch.relay.key === src.key) {
+          this.stats.packetsReceived++
+          this.stats.bytesReceived += len - RELAY_HEADER_SIZE
+          offsets[n] = off + RELAY_HEADER_SIZE
+          lengths[n] = len - RELAY_HEADER_SIZE
+          src = ch
+        } else {
+          // Not from a relay we use, or a channel we do not know: the endpoint drops it and
+          // counts it with every other datagram it cannot use ('unknown-type').
+          if (ch) this.drop('relay-wrong-source')
+          offsets[n] = off
+          lengths[n] = len
         }
-        this.stats.packetsReceived++
-        this.stats.bytesReceived += len - RELAY_HEADER_SIZE
-        offsets[n] = off + RELAY_HEADER_SIZE
-        lengths[n] = len - RELAY_HEADER_SIZE
-        src = ch
       } else {
         offsets[n] = off
         lengths[n] = len
