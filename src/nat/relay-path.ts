@@ -8,7 +8,8 @@
  * the relayed path and a punched direct one like between any two addresses.
  */
 import type { PeerAddress, RxBatch, Transport, TransportEvents, TransportStats, TxBatch, BoundAddress } from '../transport/types.js'
-import { channelHex, isRelayEnvelope, RELAY_HEADER_SIZE, relayChannelKey, writeRelayHeader } from '../protocol/rendezvous.js'
+import { channelHex, RELAY_HEADER_SIZE, relayChannelKey, writeRelayHeader } from '../protocol/rendezvous.js'
+import { mapEnvelopes } from './envelope-batch.js'
 import { STTTransportError, ErrorCode } from '../errors.js'
 
 /** A relay channel: packets to it go to `relay` in an envelope naming `channel`. */
@@ -100,40 +101,18 @@ export class RelayPathTransport implements Transport {
    * use, go to the endpoint as they are, which drops and counts them ('unknown-type').
    */
   unwrap(batch: RxBatch): RxBatch | null {
-    let any = false
-    for (let i = 0; i < batch.count && !any; i++) any = isRelayEnvelope(batch.slab, batch.offsets[i]!, batch.lengths[i]!)
-    if (!any) return batch
-    const offsets = new Uint32Array(batch.count)
-    const lengths = new Uint32Array(batch.count)
-    const from: PeerAddress[] = []
-    let n = 0
-    for (let i = 0; i < batch.count; i++) {
-      const off = batch.offsets[i]!
-      const len = batch.lengths[i]!
-      let src = batch.from[i]!
-      if (isRelayEnvelope(batch.slab, off, len)) {
-        const ch = this.channels.get(relayChannelKey(batch.slab, off))
-        if (ch && ch.relay.key === src.key) {
-          this.stats.packetsReceived++
-          this.stats.bytesReceived += len - RELAY_HEADER_SIZE
-          offsets[n] = off + RELAY_HEADER_SIZE
-          lengths[n] = len - RELAY_HEADER_SIZE
-          src = ch
-        } else {
-          // Not from a relay we use, or a channel we do not know: the endpoint drops it and
-          // counts it with every other datagram it cannot use ('unknown-type').
-          if (ch) this.drop('relay-wrong-source')
-          offsets[n] = off
-          lengths[n] = len
-        }
-      } else {
-        offsets[n] = off
-        lengths[n] = len
+    return mapEnvelopes(batch, (slab, off, len, src) => {
+      const ch = this.channels.get(relayChannelKey(slab, off))
+      if (!ch || ch.relay.key !== src.key) {
+        // Not from a relay we use, or a channel we do not know: the endpoint drops it and
+        // counts it with every other datagram it cannot use ('unknown-type').
+        if (ch) this.drop('relay-wrong-source')
+        return 'keep'
       }
-      from.push(src)
-      n++
-    }
-    return n === 0 ? null : { slab: batch.slab, offsets, lengths, count: n, from }
+      this.stats.packetsReceived++
+      this.stats.bytesReceived += len - RELAY_HEADER_SIZE
+      return ch
+    })
   }
 
   private drop(reason: string): void {

@@ -21,13 +21,13 @@ import {
   ControlType,
   decodeControl,
   encodeControl,
-  isRelayEnvelope,
   relayChannelKey,
   RefusalReason,
   RENDEZVOUS_STREAM_ID,
   channelHex,
 } from '../protocol/rendezvous.js'
 import type { PeerAddress, RxBatch } from '../transport/types.js'
+import { mapEnvelopes } from './envelope-batch.js'
 import { STTConfigError } from '../errors.js'
 
 export interface RelayLimits {
@@ -244,27 +244,12 @@ export class RelayServer {
    * dropped and counted. Returns what is left for the endpoint.
    */
   receive(batch: RxBatch): RxBatch | null {
-    let any = false
-    for (let i = 0; i < batch.count && !any; i++) any = isRelayEnvelope(batch.slab, batch.offsets[i]!, batch.lengths[i]!)
-    if (!any) return batch
-    const offsets = new Uint32Array(batch.count)
-    const lengths = new Uint32Array(batch.count)
-    const from: PeerAddress[] = []
-    let n = 0
-    const now = this.driver.now()
-    for (let i = 0; i < batch.count; i++) {
-      const off = batch.offsets[i]!
-      const len = batch.lengths[i]!
-      if (!isRelayEnvelope(batch.slab, off, len)) {
-        offsets[n] = off
-        lengths[n] = len
-        from.push(batch.from[i]!)
-        n++
-        continue
-      }
-      this.forward(batch.slab, off, len, batch.from[i]!, now)
-    }
-    return n === 0 ? null : { slab: batch.slab, offsets, lengths, count: n, from }
+    let now = -1 // read once per batch, and only for a batch that holds an envelope
+    return mapEnvelopes(batch, (slab, off, len, src) => {
+      if (now < 0) now = this.driver.now()
+      this.forward(slab, off, len, src, now)
+      return null
+    })
   }
 
   private forward(slab: Uint8Array, off: number, len: number, src: PeerAddress, now: number): void {

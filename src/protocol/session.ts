@@ -28,9 +28,10 @@ import { type DataFrame, type Frame, frameSize, isAckEliciting, KEEP_ALIVE_DATA_
 import { FINAL_RANDOM_SIZE, type HandshakeResult } from './handshake.js'
 import { INTEGRITY_LIMIT, packetsPerKey } from './aead-limits.js'
 import { PathValidation } from './path-validation.js'
-import { PmtuSearch } from './pmtu.js'
+import { PATH_PROBE_SIZE, PathProber } from './path-probe.js'
+import type { PmtuSearch } from './pmtu.js'
+import { PacketSize } from './packet-size.js'
 import { PmtuProber } from './pmtu-probe.js'
-import { udpIpOverhead, udpPacketSize } from './udp-size.js'
 import { sessionKeyOf } from './header.js'
 import { LossDetector, type LossRecovery, PassThroughLossDetector } from './loss.js'
 import { type FrameSource, PacketAssembler, SentRecord } from './packet-assembler.js'
@@ -42,7 +43,8 @@ import { SessionQueues } from './session-queues.js'
 import { Suspension } from './suspension.js'
 import { SessionCounters, sessionStats } from './session-stats.js'
 import { type StreamEvent, StreamManager } from './streams.js'
-import { Reader, varintSize } from './varint.js'
+import { Reader } from './varint.js'
+import { seedOf, xorshift32 } from './xorshift.js'
 
 export type { SessionState } from './session-lifecycle.js'
 export { SentRecord } from './packet-assembler.js'
@@ -105,12 +107,13 @@ export class Session {
   /** Suspension instead of idle close (null: not resumable; bare mode never is: its data is freed once written). */
   readonly suspension: Suspension | null = null
   /** Path validation of new peer addresses (roaming, migration); challenge = header + KEEP_ALIVE + tag. */
-  private readonly path = new PathValidation(HEADER_SIZE + 1 + KEEP_ALIVE_DATA_SIZE + AEAD_TAG_SIZE)
+  private readonly path = new PathValidation(PATH_PROBE_SIZE)
   /** Address of the packet whose frames are being processed, and whether it was the newest. */
   private currentFrom: PeerAddress | null = null
   private currentNewest = false
   /** Hole punches and path responses, sent off the current path (off-path.ts). */
   private readonly offPath = new OffPathSender()
+  private readonly pathProber: PathProber
 
   readonly createdAt: number
   /** Slot in the endpoint's deadline heap (endpoint-scheduler.ts). */
@@ -124,13 +127,9 @@ export class Session {
 
   private readonly queues: SessionQueues
   private readonly events: SessionEvent[] = []
-  /** The smaller of both sides' packet limits for the current transport. */
-  private packetLimit: number
-  /** Path MTU search (DPLPMTUD) of the current path; disabled over reliable transports and in bare mode. */
-  readonly pmtu: PmtuSearch
+  /** Packet size limits of the current path and its MTU search (packet-size.ts). */
+  private readonly size: PacketSize
   private readonly prober: PmtuProber
-  /** Packet size limits: ours for reliable paths, and the peer's. */
-  private readonly packetLimits: { reliable: number; peer: number }
   private readonly config: ProtocolConfig
   private readonly random: (n: number) => Uint8Array
 
@@ -155,10 +154,7 @@ export class Session {
     this.random = init.random
     this.life = new SessionLifecycle(config, init.isInitiator, now)
     this.queues = new SessionQueues(config.maxQueuedDatagrams, this.counters)
-    this.packetLimits = { reliable: Math.max(init.localParams.maxPacketSize, config.reliablePacketSize), peer: result.peer.params.maxPacketSize }
-    this.packetLimit = Math.min(init.localParams.maxPacketSize, result.peer.params.maxPacketSize)
-    this.pmtu = new PmtuSearch({ max: this.packetLimit, ipOverhead: udpIpOverhead(init.address) }, now)
-    if (this.bare || init.address.reliable) this.pmtu.disable()
+    this.size = new PacketSize(config, init.localParams.maxPacketSize, result.peer.params.maxPacketSize, init.address, this.bare, now)
 
     const mySecret = init.isInitiator ? result.i2r : result.r2i
     const peerSecret = init.isInitiator ? result.r2i : result.i2r
@@ -185,12 +181,13 @@ export class Session {
     this.tuning = new FlowTuning(Math.max(config.sessionMemoryLimit, config.sessionReceiveWindow, config.streamReceiveWindow))
     const algo = this.bare ? 'none' : (init.congestionControl ?? config.congestionControl)
     // Sized by the path's upper limit; packets start at the PMTU base (1200) and grow.
-    this.cc = createCongestionController(algo, { maxDatagramSize: this.packetLimit, rtt: this.rtt, random: xorshift(init.random(4)) })
-    this.pacer = new Pacer(this.cc, this.rtt, this.packetLimit, 10)
+    this.cc = createCongestionController(algo, { maxDatagramSize: this.size.limit, rtt: this.rtt, random: xorshift32(seedOf(init.random(4))) })
+    this.pacer = new Pacer(this.cc, this.rtt, this.size.limit, 10)
     this.recovery = this.bare ? new PassThroughLossDetector<SentRecord>(this.rtt, this.cc) : new LossDetector<SentRecord>(this.rtt, this.cc)
     this.assembler = new PacketAssembler(this.id, this.space, this.recovery, this.pacer, this.counters, this.bare ? (rec) => this.onRecordAcked(rec, 0) : null)
     // ACK every 8th ack-eliciting packet (or within max_ack_delay): at line rate ACK packets cost the
     // receiver as much CPU as data packets (bench: 2 -> 8 took JS-backend loopback from 0.36 to see bench/README.md).
+    this.pathProber = new PathProber(this.path, this.offPath, this.assembler, this.space, this.rtt)
     this.prober = new PmtuProber(this.pmtu, this.assembler, this.space, this.cc, this.pacer, this.rtt, () => this.random8())
     this.acks = new AckTracker({ nack: !this.bare, ackElicitingThreshold: 8 }, this.rtt)
     this.streams = new StreamManager(
@@ -234,29 +231,28 @@ export class Session {
     return this.life.closeReason
   }
 
-  /** After a move to another transport: packets must fit a UDP path again, or may grow over TCP. */
-  private fitPacketSize(addr: PeerAddress): void {
-    const mine = addr.reliable ? this.packetLimits.reliable : udpPacketSize(this.config, addr)
-    this.packetLimit = Math.min(mine, this.packetLimits.peer)
-    // A new path's MTU is unknown: search again from base (RFC 9000 §14.2.1). Over TCP none applies.
-    if (this.bare || addr.reliable) this.pmtu.disable()
-    else this.pmtu.restart(this.packetLimit, udpIpOverhead(addr), this.life.lastReceived)
+  /** Path MTU search of the current path (stats, tests). */
+  get pmtu(): PmtuSearch {
+    return this.size.pmtu
   }
 
-  /** Largest packet sent now: the path MTU search's confirmed size (or base) while it runs. */
+  private fitPacketSize(addr: PeerAddress): void {
+    this.size.fit(addr, this.life.lastReceived)
+  }
+
+  /** Largest packet sent now. */
   private get maxPacket(): number {
-    return this.pmtu.state === 'disabled' ? this.packetLimit : this.pmtu.current
+    return this.size.current
   }
 
   /** Largest packet this session sends (the smaller of both sides' limits for its transport). */
   get packetSize(): number {
-    return this.maxPacket
+    return this.size.current
   }
 
   /** Largest datagram payload sendDatagram accepts. */
   get maxDatagramPayload(): number {
-    // DATA frame: type, flags, then the length as a varint (up to 4 bytes for 64 KiB packets).
-    return this.maxPacket - HEADER_SIZE - AEAD_TAG_SIZE - 2 - varintSize(this.maxPacket)
+    return this.size.maxDatagramPayload
   }
 
   // -------------------------------------------------------------------------------------
@@ -482,43 +478,9 @@ export class Session {
     )
   }
 
-  /**
-   * Writes the path-validation packet (KEEP_ALIVE with the challenge) for the candidate
-   * address into packet 0 of the slab when one is due, sealed; returns its destination, or null.
-   */
+  /** Writes the punch or path challenge due now into packet 0 of the slab (path-probe.ts); returns its destination, or null. */
   writePathChallenge(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array): PeerAddress | null {
-    const off = this.state === 'active' ? this.offPath.next(now) : null
-    if (off) {
-      lengths[0] = this.assembler.assemble(now, slab, offsets[0]!, HEADER_SIZE + 1 + KEEP_ALIVE_DATA_SIZE + AEAD_TAG_SIZE, this.offPath.frames, false, false)
-      this.space.seal(slab, offsets, lengths, 1)
-      this.offPath.sent(now, lengths[0]!)
-      return off
-    }
-    const probe = this.state === 'active' || this.state === 'suspended' ? this.path.next() : null
-    if (!probe) return null
-    // Padding probes the new path's MTU for full packets as QUIC does, but never past 3x of
-    // what came from an unvalidated address, retries included (issue 10, item 4; path.next()
-    // only returns a probe whose budget holds at least the unpadded packet).
-    const room = Math.min(this.maxPacket, 1200, probe.budget ? probe.budget.allowance : Infinity)
-    this.challengeData = probe.challenge
-    const size = this.assembler.assemble(now, slab, offsets[0]!, room, this.pathChallengeFrames, false, false)
-    lengths[0] = size
-    this.space.seal(slab, offsets, lengths, 1)
-    this.path.sent(probe, size, now, Math.max(3 * this.rtt.smoothedRtt, 50))
-    return probe.address
-  }
-
-  /** The challenge pathChallengeFrames writes (set by writePathChallenge). */
-  private challengeData: Uint8Array = new Uint8Array(KEEP_ALIVE_DATA_SIZE)
-
-  /** Frame source of a path challenge: the challenge, padded to the end of the packet. */
-  private readonly pathChallengeFrames: FrameSource = (buf, pos, end, _rec, body) => {
-    pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE, data: this.challengeData })
-    pos = writeFrame(buf, pos, { type: FrameType.PADDING, length: end - pos })
-    // Sent to a candidate, not the session's path: neither in flight nor waited for.
-    body.ackEliciting = false
-    body.inFlight = false
-    return pos
+    return this.pathProber.write(now, slab, offsets, lengths, this.state === 'active', this.state === 'active' || this.state === 'suspended', this.maxPacket)
   }
 
   /** Writes a path MTU probe into packet 0 of the slab when one is due (pmtu-probe.ts); true if it did. */
@@ -739,16 +701,5 @@ export class Session {
 
   getStats() {
     return sessionStats(this, this.cc, this.bare ? null : this.pacer)
-  }
-}
-
-/** BBR's probe timing only needs desynchronising between flows: xorshift32 seeded from the session's randomness. */
-function xorshift(seedBytes: Uint8Array): () => number {
-  let x = (seedBytes[0]! | (seedBytes[1]! << 8) | (seedBytes[2]! << 16) | (seedBytes[3]! << 24)) >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    return (x >>> 0) / 2 ** 32
   }
 }

@@ -6,14 +6,11 @@
  * Measured by counting the Session methods a pass calls (pollTimeout, handleTimeout,
  * wantsToSend) with 10,000 established idle sessions and one busy one.
  */
-import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { resolveProtocolConfig } from '../../src/config.js'
-import { aead } from '../../src/crypto/index.js'
-import type { PeerAddress } from '../../src/net-types.js'
 import { Endpoint, type EndpointEvent } from '../../src/protocol/endpoint.js'
 import { Session } from '../../src/protocol/session.js'
 import { fakeAddress } from '../helpers/endpoint-pair.js'
+import { endpointWith, pumpAll } from '../helpers/many-sessions.js'
 
 // 1,000 keeps the suite quick (a handshake costs ~10 ms of CPU here); STT_IDLE_SESSIONS=10000
 // runs the issue's figure. A scan per pass would cost >= 2 * N visits per pass either way.
@@ -21,34 +18,8 @@ const N = Number(process.env.STT_IDLE_SESSIONS ?? 1000)
 const seed = new Uint8Array(32).fill(7)
 const opts = { sharedSeed: seed, maxSessions: N + 10, retryThreshold: 1_000_000, keepAliveInterval: 10_000, keepAliveTimeout: 30_000 }
 
-function endpoint(name: string, now: number): Endpoint {
-  const rnd = (n: number) => new Uint8Array(randomBytes(n))
-  return new Endpoint(resolveProtocolConfig({ ...opts, name }, rnd), aead, rnd, now)
-}
-
-/** Moves every datagram both ways at `now` until neither endpoint has anything to send. */
-function pump(a: Endpoint, b: Endpoint, addrA: PeerAddress, addrB: PeerAddress, now: number, events: EndpointEvent[]): void {
-  for (let moved = true; moved; ) {
-    moved = false
-    for (const [from, to, fromAddr] of [[a, b, addrA], [b, a, addrB]] as const) {
-      for (let tx = from.pollTransmit(now); tx; tx = from.pollTransmit(now)) {
-        moved = true
-        // Copy only the datagrams (the endpoint's transmit slab is megabytes).
-        const offsets = new Uint32Array(tx.count)
-        const lengths = tx.lengths.slice(0, tx.count)
-        let size = 0
-        for (let i = 0; i < tx.count; i++) size += lengths[i]!
-        const slab = new Uint8Array(size)
-        for (let i = 0, at = 0; i < tx.count; at += lengths[i]!, i++) {
-          offsets[i] = at
-          slab.set(tx.slab.subarray(tx.offsets[i]!, tx.offsets[i]! + lengths[i]!), at)
-        }
-        to.handleBatch(now, { slab, offsets, lengths, count: tx.count, from: new Array<PeerAddress>(tx.count).fill(fromAddr) })
-      }
-    }
-    for (const ep of [a, b]) for (let e = ep.pollEvent(); e; e = ep.pollEvent()) events.push(e)
-  }
-}
+const endpoint = (name: string, now: number): Endpoint => endpointWith(opts, name, now)
+const pump = pumpAll
 
 function countCalls() {
   const spies = [vi.spyOn(Session.prototype, 'pollTimeout'), vi.spyOn(Session.prototype, 'handleTimeout'), vi.spyOn(Session.prototype, 'wantsToSend')]

@@ -4,41 +4,19 @@
  * the same idle session held (keys, streams, buffers bounded by the existing limits) plus the
  * suspension's few numbers; the figures are printed and bounded here.
  */
-import { randomBytes } from 'node:crypto'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
-import { resolveProtocolConfig } from '../../src/config.js'
-import { aead } from '../../src/crypto/index.js'
-import type { PeerAddress } from '../../src/net-types.js'
 import { Endpoint, type EndpointEvent } from '../../src/protocol/endpoint.js'
 import { fakeAddress } from '../helpers/endpoint-pair.js'
+import { endpointWith, pumpAll } from '../helpers/many-sessions.js'
 
 const N = 1000
 const seed = new Uint8Array(32).fill(12)
 const opts = { sharedSeed: seed, maxSessions: N + 10, retryThreshold: 1_000_000, keepAliveInterval: 10_000, keepAliveTimeout: 30_000 }
 
-function endpoint(name: string, now: number): Endpoint {
-  const rnd = (n: number) => new Uint8Array(randomBytes(n))
-  return new Endpoint(resolveProtocolConfig({ ...opts, name }, rnd), aead, rnd, now)
-}
-
-function pump(a: Endpoint, b: Endpoint, addrA: PeerAddress, addrB: PeerAddress, now: number, events: EndpointEvent[], deliver = true): void {
-  for (let moved = true; moved; ) {
-    moved = false
-    for (const [from, to, fromAddr] of [[a, b, addrA], [b, a, addrB]] as const) {
-      for (let tx = from.pollTransmit(now); tx; tx = from.pollTransmit(now)) {
-        if (!deliver) continue
-        moved = true
-        for (let i = 0; i < tx.count; i++) {
-          const d = tx.slab.slice(tx.offsets[i]!, tx.offsets[i]! + tx.lengths[i]!)
-          to.handleBatch(now, { slab: d, offsets: new Uint32Array([0]), lengths: new Uint32Array([d.length]), count: 1, from: [fromAddr] })
-        }
-      }
-    }
-    for (const ep of [a, b]) for (let e = ep.pollEvent(); e; e = ep.pollEvent()) events.push(e)
-  }
-}
+const endpoint = (name: string, now: number): Endpoint => endpointWith(opts, name, now)
+const pump = pumpAll
 
 function heap(): number {
   setFlagsFromString('--expose-gc')

@@ -1,6 +1,7 @@
 /**
- * BBR's model filters (draft-ietf-ccwg-bbr §5.3.4, §5.5.9, §5.3.1.3): min_rtt with the shorter
- * PROBE_RTT window inside it, the ACK-aggregation estimate extra_acked, and the full-pipe detector.
+ * BBR's model filters and counters (draft-ietf-ccwg-bbr §5.3.4, §5.5.9, §5.3.1.3, §5.3.3.6): min_rtt
+ * with the shorter PROBE_RTT window inside it, extra_acked, the full-pipe detector and the
+ * growth step of inflight_hi while probing up.
  */
 import type { RateSample } from './delivery-rate.js'
 import { BBR_EXTRA_ACKED_FILTER_LEN, BBR_FULL_BW_COUNT, BBR_FULL_BW_THRESH, BBR_MIN_RTT_FILTER_LEN, BBR_PROBE_RTT_INTERVAL } from './bbr-constants.js'
@@ -95,5 +96,42 @@ export class BbrFullPipe {
     this.bw = bw
     this.count = 0
     this.now = false
+  }
+}
+
+/**
+ * §5.3.3.6 how fast inflight_hi grows while PROBE_BW_UP finds room: by one datagram per
+ * `cnt` bytes acked, the step doubling each round (exponential probing of the ceiling).
+ */
+export class BbrInflightHiProbe {
+  private rounds = 0
+  private acked = 0
+  private cnt = Infinity
+
+  /** PROBE_BW_REFILL: the next probe starts slow again. */
+  reset(): void {
+    this.rounds = 0
+    this.acked = 0
+  }
+
+  /** PROBE_BW_DOWN: no growth until the next probe. */
+  stop(): void {
+    this.cnt = Infinity
+  }
+
+  /** BBRRaiseInflightHiSlope. */
+  raiseSlope(cwnd: number, mds: number): void {
+    const growth = mds * 2 ** this.rounds
+    this.rounds = Math.min(this.rounds + 1, 30)
+    this.cnt = Math.max(cwnd / growth, 1)
+  }
+
+  /** BBRProbeInflightHiUpward, for a cwnd-limited flight at the ceiling: bytes to add to inflight_hi. */
+  grow(newlyAcked: number, mds: number): number {
+    this.acked += newlyAcked
+    if (this.acked < this.cnt) return 0
+    const delta = Math.floor(this.acked / this.cnt)
+    this.acked -= delta * this.cnt
+    return delta * mds
   }
 }

@@ -17,8 +17,9 @@
 import type { LostPacketInfo, RateSample } from './delivery-rate.js'
 import type { CongestionController, CongestionInfo, CongestionOptions } from './types.js'
 import { WindowedMax } from './windowed-max.js'
+import { xorshift32 } from '../xorshift.js'
 import { BbrLossRounds } from './bbr-loss-rounds.js'
-import { BbrAckAggregation, BbrFullPipe, BbrMinRttFilter } from './bbr-filters.js'
+import { BbrAckAggregation, BbrFullPipe, BbrInflightHiProbe, BbrMinRttFilter } from './bbr-filters.js'
 import {
   BBR_BETA, BBR_DEFAULT_CWND_GAIN, BBR_DRAIN_PACING_GAIN, BBR_HEADROOM, BBR_MAX_BW_FILTER_LEN, BBR_PACING_MARGIN,
   BBR_PROBE_RTT_CWND_GAIN, BBR_PROBE_RTT_DURATION, BBR_PROBE_UP_CWND_GAIN, BBR_STARTUP_CWND_GAIN, BBR_STARTUP_PACING_GAIN,
@@ -77,9 +78,7 @@ export class Bbr implements CongestionController {
   private bwProbeWait = 0
   private roundsSinceBwProbe = 0
   private bwProbeSamples = 0
-  private bwProbeUpRounds = 0
-  private bwProbeUpAcks = 0
-  private probeUpCnt = Infinity
+  private readonly inflightHiProbe = new BbrInflightHiProbe()
   /** PROBE_RTT. */
   private probeRttDoneStamp = 0
   private probeRttRoundDone = false
@@ -102,16 +101,8 @@ export class Bbr implements CongestionController {
     this.initialCwnd = opts.initialWindow ?? Math.min(10 * this.mds, Math.max(14720, 2 * this.mds))
     this.cwnd = this.initialCwnd
     this.srttSource = opts.rtt
-    let seed = 0x9e3779b9
-    this.rand =
-      opts.random ??
-      (() => {
-        // Fixed xorshift when nothing is injected: probe timing only needs to be desynchronised.
-        seed ^= seed << 13
-        seed ^= seed >>> 17
-        seed ^= seed << 5
-        return (seed >>> 0) / 2 ** 32
-      })
+    // A fixed sequence when nothing is injected: probe timing only needs to be desynchronised.
+    this.rand = opts.random ?? xorshift32(0x9e3779b9)
     const srtt = this.srttSource?.smoothedRtt ?? 0
     // §5.6.2 BBRInitPacingRate: nominal bandwidth = initial cwnd / srtt (1 ms if unknown).
     const nominal = this.initialCwnd / (srtt > 0 && srtt < 300 ? srtt : 1)
@@ -314,7 +305,7 @@ export class Bbr implements CongestionController {
 
   private startProbeBwDown(now: number): void {
     this.rounds.reset()
-    this.probeUpCnt = Infinity
+    this.inflightHiProbe.stop()
     this.pickProbeWait()
     this.cycleStamp = now
     this.ackPhase = AckPhase.PROBE_STOPPING
@@ -332,8 +323,7 @@ export class Bbr implements CongestionController {
 
   private startProbeBwRefill(): void {
     this.resetLowerBounds()
-    this.bwProbeUpRounds = 0
-    this.bwProbeUpAcks = 0
+    this.inflightHiProbe.reset()
     this.ackPhase = AckPhase.REFILLING
     this.startRound()
     this.state = 'probe-bw-refill'
@@ -349,7 +339,7 @@ export class Bbr implements CongestionController {
     this.pacingGain = 1.25
     this.cwndGain = BBR_PROBE_UP_CWND_GAIN
     this.cycleStamp = now
-    this.raiseInflightHiSlope()
+    this.inflightHiProbe.raiseSlope(this.cwnd, this.mds)
   }
 
   private updateProbeBwCyclePhase(rs: RateSample, now: number): void {
@@ -412,21 +402,10 @@ export class Bbr implements CongestionController {
     return Math.min(this.bdpMultiple(this.bw, 1), this.cwnd)
   }
 
-  private raiseInflightHiSlope(): void {
-    const growth = this.mds * 2 ** this.bwProbeUpRounds
-    this.bwProbeUpRounds = Math.min(this.bwProbeUpRounds + 1, 30)
-    this.probeUpCnt = Math.max(this.cwnd / growth, 1)
-  }
-
   private probeInflightHiUpward(rs: RateSample): void {
     if (!this.cwndLimited || this.cwnd < this.inflightHi) return
-    this.bwProbeUpAcks += rs.newlyAcked
-    if (this.bwProbeUpAcks >= this.probeUpCnt) {
-      const delta = Math.floor(this.bwProbeUpAcks / this.probeUpCnt)
-      this.bwProbeUpAcks -= delta * this.probeUpCnt
-      this.inflightHi += delta * this.mds
-    }
-    if (this.roundStart) this.raiseInflightHiSlope()
+    this.inflightHi += this.inflightHiProbe.grow(rs.newlyAcked, this.mds)
+    if (this.roundStart) this.inflightHiProbe.raiseSlope(this.cwnd, this.mds)
   }
 
   // §5.5.10 upper bounds
