@@ -28,7 +28,7 @@
         # recvmmsg/sendmmsg, UDP_SEGMENT (GSO), UDP_GRO and IP_PKTINFO are Linux APIs. Elsewhere the
         # addon ships AEAD only, and TypeScript uses node:dgram for UDP.
         ["OS=='linux'", {
-          "sources": ["native/udp_socket.cc", "native/udp_linux.cc"],
+          "sources": ["native/udp_socket.cc", "native/udp_linux.cc", "native/reuseport_cbpf.cc"],
           "defines": ["STT_HAVE_UDP=1"]
         }],
         ["OS=='mac'", {

@@ -18,6 +18,7 @@
  *   npm run build && node bench/scale.mjs [handshakes|idle|all] [--smoke]
  *   env: RUNS=3 CLIENTS=4 PER_CLIENT=500 CONCURRENCY=16 IDLE=1000,10000 PINGS=200
  *        CPU_PROF=dir (the handshake responder writes a --cpu-prof profile there)
+ *        HEAP_SNAPSHOT=dir (the idle responder writes a heap snapshot holding its sessions)
  */
 import { fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -94,7 +95,11 @@ async function responder() {
       const cpu = cpuAtFirst ? (now.user - cpuAtFirst.user + now.system - cpuAtFirst.system) / 1e6 : 0
       send({ type: 'stats', accepted, seconds: (last - first) / 1000, cpuSeconds: cpu })
     } else if (m.type === 'mem') {
-      send({ type: 'mem', mem: mem(), sessions: node.sessions?.size ?? accepted })
+      const at = mem()
+      // HEAP_SNAPSHOT=dir: a heap snapshot of the responder holding its sessions (what an idle
+      // session is made of: bench/heap-breakdown.mjs summarises it by constructor).
+      if (process.env.HEAP_SNAPSHOT && accepted > 0) (await import('node:v8')).writeHeapSnapshot(join(process.env.HEAP_SNAPSHOT, `responder-${accepted}.heapsnapshot`))
+      send({ type: 'mem', mem: at, sessions: node.sessions?.size ?? accepted })
     } else if (m.type === 'stop') {
       await node.stop()
       process.exit(0)

@@ -41,6 +41,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitHandshakeCrypto(env, exports);
 #ifdef STT_HAVE_UDP
   InitUdpSocket(env, exports, data);
+  InitReuseport(env, exports);
 #endif
   return exports;
 }

@@ -10,5 +10,6 @@ void InitAead(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitHandshakeCrypto(Napi::Env env, Napi::Object exports);
 #ifdef STT_HAVE_UDP
 void InitUdpSocket(Napi::Env env, Napi::Object exports, AddonData* data);
+void InitReuseport(Napi::Env env, Napi::Object exports);
 #endif
 }  // namespace stt

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -184,28 +185,56 @@ size_t PutSegment(uint8_t* at, size_t room, uint16_t seg) {
 }  // namespace
 
 OpenResult UdpCore::Open(int family, const uint8_t* addr, uint16_t port, int recv_buffer, int send_buffer,
-                         bool want_gso, bool want_gro, uint32_t debug_flags) {
+                         bool want_gso, bool want_gro, uint32_t debug_flags, int adopt_fd) {
   OpenResult r;
   STT_ASSERT(fd_ < 0 && (family == 4 || family == 6));
   family_ = family;
   debug_ = debug_flags;
-  int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
-  if (fd < 0) {
-    r.err = errno;
-    return r;
-  }
   const int one = 1, zero = 0;
-  // IPv6 sockets carry IPv6 only: a dual-stack socket would hand IPv4 peers over as
-  // ::ffff:a.b.c.d, a second spelling of the same peer for PeerAddress keys.
-  if (family == 6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  SetBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, recv_buffer);
-  SetBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, send_buffer);
-  sockaddr_storage ss;
-  socklen_t sl = FillSockaddr(family, addr, port, &ss);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), sl) < 0) {
-    r.err = errno;
-    ::close(fd);
-    return r;
+  int fd = -1;
+  uint8_t bound_addr[16] = {0};
+  if (adopt_fd >= 0) {
+    fd = fcntl(adopt_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+      r.err = errno;
+      return r;
+    }
+    sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int type = 0;
+    socklen_t tl = sizeof type;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0 ||
+        ss.ss_family != (family == 6 ? AF_INET6 : AF_INET) ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM) {
+      r.err = EINVAL;
+      ::close(fd);
+      return r;
+    }
+    if (family == 6)
+      std::memcpy(bound_addr, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, 16);
+    else
+      std::memcpy(bound_addr, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, 4);
+    addr = bound_addr;
+    SetBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, recv_buffer);
+    SetBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, send_buffer);
+  } else {
+    fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+    if (fd < 0) {
+      r.err = errno;
+      return r;
+    }
+    // IPv6 sockets carry IPv6 only: a dual-stack socket would hand IPv4 peers over as
+    // ::ffff:a.b.c.d, a second spelling of the same peer for PeerAddress keys.
+    if (family == 6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    SetBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, recv_buffer);
+    SetBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, send_buffer);
+    sockaddr_storage ss;
+    socklen_t sl = FillSockaddr(family, addr, port, &ss);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), sl) < 0) {
+      r.err = errno;
+      ::close(fd);
+      return r;
+    }
   }
   fd_ = fd;
   caps_ = 0;

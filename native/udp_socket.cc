@@ -103,7 +103,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     async_context_ = nullptr;
   }
 
-  // open(family, addr: Uint8Array(16), port, recvBuffer, sendBuffer, gso, gro, debugFlags)
+  // open(family, addr: Uint8Array(16), port, recvBuffer, sendBuffer, gso, gro, debugFlags, adoptFd = -1)
   //   -> { errno, port, recvBufferSize, sendBufferSize, caps }
   Napi::Value Open(const Napi::CallbackInfo& info) {
     STT_ASSERT(!opened_);
@@ -112,7 +112,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     STT_ASSERT(addr.length == 16);
     OpenResult r = core_.Open(static_cast<int>(family), addr.data, static_cast<uint16_t>(U32Arg(info, 2)),
                               static_cast<int>(U32Arg(info, 3)), static_cast<int>(U32Arg(info, 4)),
-                              info[5].ToBoolean().Value(), info[6].ToBoolean().Value(), U32Arg(info, 7));
+                              info[5].ToBoolean().Value(), info[6].ToBoolean().Value(), U32Arg(info, 7),
+                              info.Length() > 8 && info[8].IsNumber() ? info[8].As<Napi::Number>().Int32Value() : -1);
     Napi::Object out = Napi::Object::New(env_);
     out.Set("errno", Napi::Number::New(env_, r.err));
     out.Set("port", Napi::Number::New(env_, r.port));

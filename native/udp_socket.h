@@ -47,8 +47,10 @@ class UdpCore {
   UdpCore& operator=(const UdpCore&) = delete;
 
   // family 4 or 6; addr = 16 raw bytes (IPv4: first 4). Buffer sizes in bytes (0 = OS default).
+  // adopt_fd >= 0: use a dup of that already bound socket (a reuseport group member the main
+  // thread keeps, reuseport_cbpf.cc) instead of binding a new one; addr/port are then ignored.
   OpenResult Open(int family, const uint8_t* addr, uint16_t port, int recv_buffer, int send_buffer, bool want_gso,
-                  bool want_gro, uint32_t debug_flags);
+                  bool want_gro, uint32_t debug_flags, int adopt_fd = -1);
   void Close();
   int fd() const { return fd_; }
   uint32_t caps() const { return caps_; }

@@ -46,6 +46,8 @@ export const ErrorCode = {
   RELAY_REFUSED: 'STT_RELAY_REFUSED',
   /** A session that ran through a relay lost it (the session with the relay ended). */
   RELAY_LOST: 'STT_RELAY_LOST',
+  /** The worker thread that held the session exited (crashed): its sessions are gone. */
+  WORKER_EXITED: 'STT_WORKER_EXITED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -120,6 +122,7 @@ const numericFor: Record<ErrorCode, number> = {
   STT_RESUME_REJECTED: WireError.AUTHENTICATION_FAILED,
   STT_RELAY_REFUSED: WireError.CONNECTION_REFUSED,
   STT_RELAY_LOST: WireError.NETWORK_UNREACHABLE,
+  STT_WORKER_EXITED: WireError.SESSION_CLOSED,
 }
 
 export interface STTErrorOptions {
@@ -147,6 +150,7 @@ export const ERROR_FAMILY = {
   STT_SESSION_CLOSED: 'session',
   STT_SESSION_TIMEOUT: 'session',
   STT_SESSION_NOT_FOUND: 'session',
+  STT_WORKER_EXITED: 'session',
   STT_STREAM_CLOSED: 'stream',
   STT_TOO_MANY_STREAMS: 'stream',
   STT_STREAM_ID_CONFLICT: 'stream',

@@ -41,6 +41,8 @@ export interface NativeUdpSocket {
     gso: boolean,
     gro: boolean,
     debugFlags: number,
+    /** A bound socket to use a dup of (reuseport group member, src/workers/reuseport-group.ts); -1: bind a new one. */
+    adoptFd?: number,
   ): UdpOpenResult
   setReceiveBuffers(slab: Uint8Array, slotSize: number, offsets: Uint32Array, lengths: Uint32Array, addrs: Uint32Array): void
   start(): void
@@ -106,4 +108,19 @@ export interface NativeBinding {
   addrParse?(text: string, out: Uint8Array): number
   /** Canonical text of a 4- or 16-byte address. Linux only. */
   addrFormat?(family: number, bytes: Uint8Array): string
+  /**
+   * Binds `count` SO_REUSEPORT sockets in order and attaches the session-id steering program
+   * (native/reuseport_cbpf.cc). Linux only; the addon may predate it.
+   */
+  reuseportGroupOpen?(family: 4 | 6, addr: Uint8Array, port: number, count: number, steerOffset: number): ReuseportGroupResult
+  reuseportGroupClose?(fds: number[]): void
+}
+
+export interface ReuseportGroupResult {
+  errno: number
+  /** Which step failed: 'socket', 'bind', 'attach' ('' on success). */
+  stage: string
+  port: number
+  /** fds[i] is index i of the kernel's reuseport group (empty on failure). */
+  fds: number[]
 }

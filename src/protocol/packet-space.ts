@@ -19,6 +19,18 @@ import type { SessionCounters } from './session-stats.js'
 /** Largest run opened with one openBatch call (scratch arrays are this long). */
 const OPEN_CHUNK = 256
 
+/** The openBatch argument arrays of one `open` call. */
+class OpenScratch {
+  readonly status = new Uint8Array(OPEN_CHUNK)
+  readonly offsets = new Uint32Array(OPEN_CHUNK)
+  readonly lengths = new Uint32Array(OPEN_CHUNK)
+  readonly index = new Uint32Array(OPEN_CHUNK)
+}
+// One set shared by every session of the thread (3.3 KiB each was a large part of an idle
+// session's memory, issue 14). `open` takes it and puts it back, so a nested call (none exists
+// today) would get its own set rather than overwrite the outer one's.
+let spareScratch: OpenScratch | null = new OpenScratch()
+
 export interface KeyLimits {
   /** Packets per send key: the configured value capped by the suite (aead-limits.ts). */
   rekeyAfterPackets: number
@@ -52,10 +64,6 @@ export class PacketSpace {
   // confirmed (RFC 9001 §6.1), or a resent FINAL would be sealed under a phase the initiator,
   // still without keys, cannot open (review of issue 10).
   private updateConfirmed = false
-  private readonly statusScratch = new Uint8Array(OPEN_CHUNK)
-  private readonly openOffsets = new Uint32Array(OPEN_CHUNK)
-  private readonly openLengths = new Uint32Array(OPEN_CHUNK)
-  private readonly openIndex = new Uint32Array(OPEN_CHUNK)
   /** Packets that failed authentication, over all keys (integrity limit). */
   private authFailures = 0
 
@@ -103,6 +111,16 @@ export class PacketSpace {
    * authenticated one. Returns how many authenticated.
    */
   open(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, opened: OpenedPacket): number {
+    const sc = spareScratch ?? new OpenScratch()
+    spareScratch = null
+    try {
+      return this.openWith(sc, now, slab, offsets, lengths, first, count, opened)
+    } finally {
+      spareScratch = sc
+    }
+  }
+
+  private openWith(sc: OpenScratch, now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, opened: OpenedPacket): number {
     this.recvKeys.expire(now)
     let accepted = 0
     // Group packets by the key that should open them (nearly always one group).
@@ -139,22 +157,22 @@ export class PacketSpace {
         const k = this.recvKeys.keyFor(slab[off + FLAGS_OFFSET]! & HeaderFlag.KEY_PHASE, pn)
         if (key && k !== key) break
         key = k
-        this.openOffsets[n] = off
-        this.openLengths[n] = len
-        this.openIndex[n] = i
+        sc.offsets[n] = off
+        sc.lengths[n] = len
+        sc.index[n] = i
         n++
       }
       if (n === 0 || !key) continue
-      key.key.openBatch(slab, this.openOffsets, this.openLengths, n, HEADER_SIZE, this.statusScratch)
+      key.key.openBatch(slab, sc.offsets, sc.lengths, n, HEADER_SIZE, sc.status)
       for (let j = 0; j < n; j++) {
-        if (!this.statusScratch[j]) {
+        if (!sc.status[j]) {
           this.counters.drop('auth')
           // RFC 9001 §6.6: past the integrity limit forgeries may start to succeed; the
           // session closes (the caller checks integrityLimitReached).
           if (++this.authFailures >= this.limits.integrityLimit) return accepted
           continue
         }
-        const off = this.openOffsets[j]!
+        const off = sc.offsets[j]!
         const pn = readU64(slab, off + PN_OFFSET)
         if (!this.replay.accept(pn)) {
           this.counters.drop('replay')
@@ -163,7 +181,7 @@ export class PacketSpace {
         if (key !== this.recvKeys.current && key !== this.recvKeys.previous) this.onPeerKeyUpdate(pn, now)
         else if (key === this.recvKeys.current && !this.updateConfirmed && key.phase === this.sendKey.phase) this.updateConfirmed = true
         accepted++
-        if (!opened(pn, off, this.openLengths[j]!, this.openIndex[j]!)) return accepted
+        if (!opened(pn, off, sc.lengths[j]!, sc.index[j]!)) return accepted
       }
     }
     return accepted

@@ -23,6 +23,9 @@ export const REO_WND_PERSIST = 16
 export const RACK_PACKET_THRESHOLD = 3
 /** Lost packets remembered for spurious-loss detection. */
 export const LOST_HISTORY_SIZE = 4096
+/** First allocation of the history (grown by doubling). */
+const LOST_HISTORY_MIN = 16
+const EMPTY = new Float64Array(0)
 
 export class RackState {
   /** Send time and number of the most recently sent packet that was delivered. */
@@ -91,9 +94,13 @@ export class RackState {
  * was counted in, so a late ACK of one of them is recognised as a spurious loss.
  */
 export class LostHistory {
-  private readonly pns = new Float64Array(LOST_HISTORY_SIZE)
-  private readonly episodes = new Float64Array(LOST_HISTORY_SIZE)
-  private readonly lostAt = new Float64Array(LOST_HISTORY_SIZE)
+  // Allocated on the first loss and grown by doubling up to LOST_HISTORY_SIZE: a full-size
+  // history is 96 KiB, and most sessions (every idle one) never lose a packet (issue 14: memory
+  // per idle session; allocating it eagerly was also 13 % of the responder's handshake CPU).
+  private pns: Float64Array = EMPTY
+  private episodes: Float64Array = EMPTY
+  private lostAt: Float64Array = EMPTY
+  private cap = 0
   private head = 0
   private size = 0
 
@@ -101,14 +108,39 @@ export class LostHistory {
     return this.size
   }
 
+  /** Entries the history can hold before it grows (for tests and the memory budget). */
+  get capacity(): number {
+    return this.cap
+  }
+
   private at(i: number): number {
-    return (this.head + i) % LOST_HISTORY_SIZE
+    return (this.head + i) % this.cap
+  }
+
+  /** Doubles the arrays (up to LOST_HISTORY_SIZE), moving the ring to start at index 0. */
+  private grow(): void {
+    const cap = Math.min(LOST_HISTORY_SIZE, Math.max(LOST_HISTORY_MIN, this.cap * 2))
+    const pns = new Float64Array(cap)
+    const episodes = new Float64Array(cap)
+    const lostAt = new Float64Array(cap)
+    for (let i = 0; i < this.size; i++) {
+      const j = this.at(i)
+      pns[i] = this.pns[j]!
+      episodes[i] = this.episodes[j]!
+      lostAt[i] = this.lostAt[j]!
+    }
+    this.pns = pns
+    this.episodes = episodes
+    this.lostAt = lostAt
+    this.cap = cap
+    this.head = 0
   }
 
   /** Records a loss; packet numbers arrive mostly ascending (inserted in order otherwise). */
   add(pn: number, episode: number, now: number): void {
-    if (this.size === LOST_HISTORY_SIZE) {
-      this.head = (this.head + 1) % LOST_HISTORY_SIZE
+    if (this.size === this.cap && this.cap < LOST_HISTORY_SIZE) this.grow()
+    if (this.size === this.cap) {
+      this.head = (this.head + 1) % this.cap
       this.size--
     }
     let i = this.size
@@ -131,8 +163,14 @@ export class LostHistory {
   /** Forgets losses declared before `before` (the original can no longer be in flight). */
   expire(before: number): void {
     while (this.size > 0 && this.lostAt[this.head]! < before) {
-      this.head = (this.head + 1) % LOST_HISTORY_SIZE
+      this.head = (this.head + 1) % this.cap
       this.size--
+    }
+    // A session whose loss burst is over gives the memory back (idle sessions stay small).
+    if (this.size === 0 && this.cap > LOST_HISTORY_MIN) {
+      this.pns = this.episodes = this.lostAt = EMPTY
+      this.cap = 0
+      this.head = 0
     }
   }
 

@@ -57,6 +57,11 @@ export interface NativeUdpOptions {
   recvSlots?: number
   /** Most remote addresses remembered for PeerAddress reuse. Default 4096. */
   maxPeers?: number
+  /**
+   * Read and send through a dup of this already bound socket instead of binding one (a worker's
+   * member of a reuseport group, src/workers/reuseport-group.ts); `host` must name its family.
+   */
+  adoptFd?: number
 }
 
 const DEFAULT_BUFFER_SIZE = 4 << 20
@@ -169,6 +174,7 @@ export class NativeUdpTransport implements Transport {
     checkInt('debugFlags', options.debugFlags, 0, 0xff)
     checkInt('recvSlots', options.recvSlots, 1, MAX_SLOTS)
     checkInt('maxPeers', options.maxPeers, 1, 1 << 24)
+    checkInt('adoptFd', options.adoptFd, 0, 0x7fffffff)
     this.opts = {
       host: options.host ?? '0.0.0.0',
       port: options.port ?? 0,
@@ -179,6 +185,7 @@ export class NativeUdpTransport implements Transport {
       debugFlags: options.debugFlags ?? 0,
       recvSlots: options.recvSlots ?? MAX_SLOTS,
       maxPeers: options.maxPeers ?? 4096,
+      adoptFd: options.adoptFd ?? -1,
     }
   }
 
@@ -327,7 +334,7 @@ export class NativeUdpTransport implements Transport {
       this.counters,
       this.sendResult,
     )
-    const r = sock.open(family, addr, o.port, o.recvBufferSize, o.sendBufferSize, o.gso, o.gro, o.debugFlags)
+    const r = sock.open(family, addr, o.port, o.recvBufferSize, o.sendBufferSize, o.gso, o.gro, o.debugFlags, o.adoptFd)
     if (r.errno !== 0) {
       const cause = errnoError('bind', r.errno)
       // Same code and wording as the node:dgram transport: a port in use is a configuration problem.

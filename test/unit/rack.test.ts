@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { Cubic } from '../../src/protocol/congestion/cubic.js'
 import { LossDetector } from '../../src/protocol/loss.js'
-import { LostHistory, RackState, REO_WND_PERSIST } from '../../src/protocol/rack.js'
+import { LOST_HISTORY_SIZE, LostHistory, RackState, REO_WND_PERSIST } from '../../src/protocol/rack.js'
 import { RttEstimator } from '../../src/protocol/rtt.js'
 
 const MDS = 1200
@@ -55,6 +55,30 @@ describe('LostHistory', () => {
     expect(found.length).toBe(2)
     h.expire(1)
     expect(h.length).toBe(0)
+  })
+  it('allocates nothing until the first loss, grows across a wrapped ring keeping order, caps at LOST_HISTORY_SIZE and frees itself when emptied', () => {
+    const h = new LostHistory()
+    expect(h.capacity).toBe(0)
+    // Wrap the first ring: 16 entries, expire 10, add 20 more (growth while head != 0).
+    for (let pn = 0; pn < 16; pn++) h.add(pn, pn, pn)
+    expect(h.capacity).toBe(16)
+    h.expire(10)
+    for (let pn = 16; pn < 36; pn++) h.add(pn, pn, pn)
+    expect(h.length).toBe(26)
+    expect(h.capacity).toBe(32)
+    const found: number[] = []
+    h.takeRange(0, 1000, (e) => found.push(e))
+    expect(found).toEqual(Array.from({ length: 26 }, (_, i) => i + 10))
+    // Past the cap the oldest entry is dropped.
+    for (let pn = 0; pn < LOST_HISTORY_SIZE + 5; pn++) h.add(1000 + pn, 1, 5000)
+    expect(h.capacity).toBe(LOST_HISTORY_SIZE)
+    expect(h.length).toBe(LOST_HISTORY_SIZE)
+    const first: number[] = []
+    h.takeRange(1000, 1005, (e) => first.push(e))
+    expect(first.length).toBe(1) // 1000..1004 were dropped, 1005 kept
+    h.expire(5001)
+    expect(h.length).toBe(0)
+    expect(h.capacity).toBe(0)
   })
 })
 
