@@ -6,6 +6,9 @@ import { randomBytes } from 'node:crypto'
 export { STTNode, type STTNodeOptions, type ConnectOptions, type ReceivedPacket, type CipherName } from './node.js'
 export { STTSession, type CloseInfo, type CloseOptions, type MigrateOptions, type SendOptions } from './session.js'
 export { STTStream, type StreamOptions, type STTStreamStats } from './stream.js'
+/** One node on several cores: worker threads on one UDP port, sessions steered by id (docs/SCALE.md). */
+export { STTWorkerNode, WorkerSession, type STTWorkerNodeOptions } from './workers/worker-node.js'
+export type { WorkerStats } from './workers/worker-messages.js'
 export {
   STTError,
   STTConfigError,

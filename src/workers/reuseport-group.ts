@@ -6,7 +6,7 @@
  * worker that crashes and is replaced never changes which socket index a session id maps to.
  */
 import { lookup } from 'node:dns/promises'
-import { ErrorCode, STTConfigError, STTError } from '../errors.js'
+import { ErrorCode, STTConfigError, STTError, STTTransportError } from '../errors.js'
 import { binding } from '../native/load.js'
 import { SESSION_ID_OFFSET } from '../protocol/wire-constants.js'
 
@@ -63,7 +63,7 @@ export class ReuseportGroup {
     const r = b.reuseportGroupOpen!(family, addr, port, count, SESSION_ID_OFFSET)
     if (r.errno !== 0) {
       if (r.stage === 'bind' && r.errno === 98) throw new STTConfigError(`UDP port ${port} on ${host} is already in use`)
-      throw new STTError(ErrorCode.TRANSPORT, `cannot open the reuseport group on ${host}:${port} (${r.stage}: errno ${r.errno})`)
+      throw new STTTransportError(ErrorCode.TRANSPORT, `cannot open the reuseport group on ${host}:${port} (${r.stage}: errno ${r.errno})`)
     }
     return new ReuseportGroup(host, family, r.port, r.fds)
   }
