@@ -15,7 +15,11 @@
  * Medians of RUNS runs (default 3). Numbers depend on the machine and its load: bench/README.md
  * records the measured ones with the load at the time.
  *
- *   npm run build && node bench/scale.mjs [handshakes|idle|all] [--smoke]
+ *   workers     handshakes/s and aggregate datagram throughput (SESSIONS per client process
+ *               sending 1100-byte datagrams for MS ms, middle half measured) into an
+ *               STTWorkerNode with 1 and 2 workers (WORKER_COUNTS=1,2).
+ *
+ *   npm run build && node bench/scale.mjs [handshakes|idle|workers|all] [--smoke]
  *   env: RUNS=3 CLIENTS=4 PER_CLIENT=500 CONCURRENCY=16 IDLE=1000,10000 PINGS=200
  *        CPU_PROF=dir (the handshake responder writes a --cpu-prof profile there)
  *        HEAP_SNAPSHOT=dir (the idle responder writes a heap snapshot holding its sessions)
@@ -56,10 +60,16 @@ async function lib() {
 
 /** The node under test: accepts sessions, counts them, echoes datagrams, reports on request. */
 async function responder() {
-  const { STTNode, backend } = await lib()
+  const { STTNode, STTWorkerNode, backend } = await lib()
   const { handshakeCrypto } = await import(join(root, 'dist/crypto/handshake-crypto.js'))
   const seed = Buffer.from(process.env.SEED, 'hex')
-  const node = new STTNode({ sharedSeed: seed, host: '127.0.0.1', port: 0, name: 'responder', maxSessions: 1_000_000 })
+  // WORKERS=n: an STTWorkerNode (n worker threads on one reuseport port) instead of an STTNode.
+  const workers = process.env.WORKERS ? Number(process.env.WORKERS) : 0
+  const opts = { sharedSeed: seed, host: '127.0.0.1', port: 0, name: 'responder', maxSessions: 1_000_000 }
+  const node = workers ? new STTWorkerNode({ ...opts, workers }) : new STTNode(opts)
+  // SINK=1: count datagram bytes instead of echoing them (throughput mode).
+  const sink = process.env.SINK === '1'
+  let bytes = 0
   let accepted = 0
   let first = 0
   let last = 0
@@ -72,7 +82,8 @@ async function responder() {
     }
     accepted++
     last = t
-    s.on('datagram', (d) => s.sendDatagram(d))
+    if (sink) s.on('datagram', (d) => (bytes += d.length))
+    else s.on('datagram', (d) => s.sendDatagram(d))
     s.on('error', () => {})
   })
   node.on('error', () => {})
@@ -83,11 +94,13 @@ async function responder() {
     const m = process.memoryUsage()
     return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }
   }
-  send({ type: 'ready', port, backend, handshake: handshakeCrypto.name })
+  send({ type: 'ready', port, backend, handshake: handshakeCrypto.name, workers: node.workers ?? 1 })
   process.on('message', async (m) => {
     if (m.type === 'reset') {
       accepted = 0
       send({ type: 'reset-done' })
+    } else if (m.type === 'bytes') {
+      send({ type: 'bytes', bytes, t: performance.now(), cpu: process.cpuUsage() })
     } else if (m.type === 'stats') {
       // CPU from the first accepted session to now: the clients have all finished, so the tail
       // after the last session is a few ms of idle timers (sampled here, not per session).
@@ -151,6 +164,17 @@ async function client() {
         rtts.push(performance.now() - t0)
       }
       send({ type: 'pinged', rttMs: median(rtts) })
+    } else if (m.type === 'blast') {
+      // Every session sends `size`-byte datagrams as fast as its congestion window takes them,
+      // for `ms` milliseconds, yielding to the event loop between rounds.
+      const payload = Buffer.alloc(m.size, 1)
+      const end = performance.now() + m.ms
+      let sent = 0
+      while (performance.now() < end) {
+        for (const s of sessions) for (let i = 0; i < 8; i++) if (s.sendDatagram(payload)) sent++
+        await new Promise((r) => setImmediate(r))
+      }
+      send({ type: 'blasted', sent })
     } else if (m.type === 'stop') {
       await node.stop()
       process.exit(0)
@@ -188,11 +212,12 @@ async function stopAll(children) {
   )
 }
 
-async function handshakeRun(backendName, clients, perClient, concurrency) {
+async function handshakeRun(backendName, clients, perClient, concurrency, workers = 0) {
   const seed = randomBytes(32).toString('hex')
   // CPU_PROF=dir: the responder writes a V8 CPU profile there (node --cpu-prof), for hot spots.
   const prof = process.env.CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF] : []
-  const { r, ready } = await startResponder(seed, backendName === 'js' ? { STT_NATIVE: '0' } : {}, prof)
+  const env = { ...(backendName === 'js' ? { STT_NATIVE: '0' } : {}), ...(workers ? { WORKERS: String(workers) } : {}) }
+  const { r, ready } = await startResponder(seed, env, prof)
   const cs = await startClients(clients, seed)
   const t0 = performance.now()
   const results = await Promise.all(cs.map((c) => (c.send({ type: 'open', port: ready.port, count: perClient, concurrency }), nextMessage(c, 'opened'))))
@@ -266,6 +291,52 @@ async function idleSessions() {
   }
 }
 
+/** Aggregate datagram throughput into a responder with `workers` worker threads (0: a plain STTNode). */
+async function throughputRun(workers, clients, sessionsPerClient, ms, size) {
+  const seed = randomBytes(32).toString('hex')
+  const { r, ready } = await startResponder(seed, { SINK: '1', ...(workers ? { WORKERS: String(workers) } : {}) })
+  const cs = await startClients(clients, seed)
+  await Promise.all(cs.map((c) => (c.send({ type: 'open', port: ready.port, count: sessionsPerClient, concurrency: 4 }), nextMessage(c, 'opened'))))
+  const sample = async () => (r.send({ type: 'bytes' }), nextMessage(r, 'bytes'))
+  const blasted = Promise.all(cs.map((c) => (c.send({ type: 'blast', ms, size }), nextMessage(c, 'blasted'))))
+  // Skip the first quarter (slow start), measure the middle half.
+  await new Promise((res) => setTimeout(res, ms / 4))
+  const a = await sample()
+  await new Promise((res) => setTimeout(res, ms / 2))
+  const b = await sample()
+  await blasted
+  await stopAll([...cs, r])
+  const sec = (b.t - a.t) / 1000
+  const cpu = (b.cpu.user - a.cpu.user + b.cpu.system - a.cpu.system) / 1e6
+  return { workers: ready.workers, mbps: ((b.bytes - a.bytes) * 8) / sec / 1e6, cpuCores: cpu / sec }
+}
+
+async function workersBench() {
+  const runs = Number(process.env.RUNS ?? (SMOKE ? 1 : 3))
+  const list = (process.env.WORKER_COUNTS ?? (SMOKE ? '1,2' : '1,2')).split(',').map(Number)
+  const clients = Number(process.env.CLIENTS ?? 2)
+  const perClient = Number(process.env.PER_CLIENT ?? (SMOKE ? 20 : 250))
+  const sessions = Number(process.env.SESSIONS ?? (SMOKE ? 4 : 16))
+  const ms = Number(process.env.MS ?? (SMOKE ? 1000 : 4000))
+  const hs = {}
+  const tp = {}
+  for (const w of list) {
+    const h = []
+    const t = []
+    for (let i = 0; i < runs; i++) {
+      const x = await handshakeRun('native', clients, perClient, 16, w)
+      h.push(x)
+      const y = await throughputRun(w, clients, sessions, ms, 1100)
+      t.push(y)
+      console.log(`  workers=${w} run ${i + 1}: handshakes ${x.rate.toFixed(0)}/s wall, ${x.perCpuSecond.toFixed(0)}/responder-CPU-s; throughput ${y.mbps.toFixed(0)} Mbit/s (${y.workers} workers, responder ${y.cpuCores.toFixed(2)} cores)`)
+    }
+    hs[w] = median(h.map((x) => x.rate))
+    tp[w] = median(t.map((x) => x.mbps))
+  }
+  console.log(`workers, median of ${runs} (${clients} client processes; throughput: ${clients * sessions} sessions of 1100-byte datagrams):`)
+  for (const w of list) console.log(`  ${String(w).padStart(2)} worker(s): ${hs[w].toFixed(0).padStart(6)} handshakes/s   ${tp[w].toFixed(0).padStart(6)} Mbit/s   (${(tp[w] / tp[list[0]]).toFixed(2)}x throughput, ${(hs[w] / hs[list[0]]).toFixed(2)}x handshakes vs ${list[0]})`)
+}
+
 const roleAt = argv.indexOf('--role')
 if (roleAt >= 0) {
   const role = argv[roleAt + 1]
@@ -280,4 +351,5 @@ if (roleAt >= 0) {
   console.log(`scale bench (${what}${SMOKE ? ', smoke' : ''}); ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, node ${process.version}`)
   if (what === 'handshakes' || what === 'all') await handshakes()
   if (what === 'idle' || what === 'all') await idleSessions()
+  if (what === 'workers' || what === 'all') await workersBench()
 }
