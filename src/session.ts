@@ -15,6 +15,7 @@ import type { Session as CoreSession, SessionEvent } from './protocol/session.js
 import type { StreamEvent } from './protocol/streams.js'
 import { STTStream, streamEvents, type StreamHost, type StreamOptions } from './stream.js'
 import type { PeerAddress } from './transport/types.js'
+import { SessionStreamHost } from './session-stream-host.js'
 import type { ProxyAuth, WebSocketClientTLSOptions } from './transport/websocket.js'
 
 /** How long close() waits for written stream data to be acknowledged, ms. */
@@ -104,31 +105,7 @@ export class STTSession extends EventEmitter {
     this.peerNodeId = Buffer.from(core.peerNodeId)
     this.peerName = core.peerName
     this.initiator = core.isInitiator
-    const streams = core.streams
-    this.#streamHost = {
-      sessionId: this.id,
-      write: (key, data, urgent) => {
-        const ok = streams.write(key, data)
-        this.#schedule(urgent)
-        return ok
-      },
-      end: (key) => {
-        streams.end(key)
-        this.#schedule(true)
-      },
-      read: (key, max) => streams.read(key, max),
-      consumed: () => this.#schedule(false),
-      abort: (key, code) => {
-        streams.abort(key, code)
-        this.#schedule(true)
-      },
-      stats: (key) => {
-        const s = streams.getStreamStats(key)
-        if (!s) return null
-        const st = core.getStats()
-        return { ...s, rtt: st.rtt, cwnd: st.cwnd, bytesInFlightSession: st.bytesInFlight }
-      },
-    }
+    this.#streamHost = new SessionStreamHost(this.id, core, host)
   }
 
   /** Every application call may have produced protocol events or due frames: poke the core. */

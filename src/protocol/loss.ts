@@ -112,6 +112,8 @@ export interface LossRecovery<T> {
   onTimeout(now: number): TimeoutOutcome<T>
   /** A suspended session resumes: every outstanding packet is given up (its data re-queued), PTO backoff reset. */
   abandonAll(now: number): T[]
+  /** Sent packets still tracked (0: everything was acknowledged or declared lost). */
+  readonly outstanding: number
   stats(): RecoveryStats
 }
 
@@ -218,6 +220,9 @@ export class LossDetector<T> implements LossRecovery<T> {
     if (this.head === s.length) {
       s.length = 0
       this.head = 0
+      // Nothing outstanding: an idle session keeps one recycled packet, not a burst's worth
+      // (issue 14: memory per idle session; a busy sender refills the pool within a flight).
+      if (this.pool.length > 1) this.pool.length = 1
       return
     }
     if (this.doneCount > 64 && this.doneCount * 2 > s.length - this.head) {
@@ -528,6 +533,7 @@ export class PassThroughLossDetector<T> implements LossRecovery<T> {
     readonly rtt: RttEstimator = new RttEstimator(),
     readonly cc: CongestionController = new PassThroughController(),
   ) {}
+  readonly outstanding = 0
   onPacketSent(): void {}
   onAck(): AckOutcome<T> {
     return this.ackOut

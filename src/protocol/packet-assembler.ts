@@ -103,6 +103,10 @@ export class PacketAssembler {
     rec.streams.clear()
     rec.ackLargest = -1
     rec.pmtuProbe = 0
-    if (this.recordPool.length < RECORD_POOL_MAX) this.recordPool.push(rec)
+    // With nothing outstanding an idle session keeps one record, not a burst's worth (issue 14;
+    // bare mode releases every record at once, so its pool is never trimmed).
+    const limit = this.onWrittenBare === null && this.recovery.outstanding === 0 ? 1 : RECORD_POOL_MAX
+    if (this.recordPool.length > limit) this.recordPool.length = limit
+    if (this.recordPool.length < limit) this.recordPool.push(rec)
   }
 }

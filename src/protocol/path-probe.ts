@@ -22,9 +22,12 @@ import type { RttEstimator } from './rtt.js'
 /** Header + KEEP_ALIVE with its 8 bytes + tag: the smallest challenge or punch. */
 export const PATH_PROBE_SIZE = HEADER_SIZE + 1 + KEEP_ALIVE_DATA_SIZE + AEAD_TAG_SIZE
 
+// Placeholder until a path challenge is due: shared, so an idle session allocates none.
+const NO_CHALLENGE = new Uint8Array(KEEP_ALIVE_DATA_SIZE)
+
 export class PathProber {
-  /** The challenge `challengeFrames` writes (set by write). */
-  private challenge: Uint8Array = new Uint8Array(KEEP_ALIVE_DATA_SIZE)
+  /** The challenge `challengeFrames` writes (set by write; replaced, never written). */
+  private challenge: Uint8Array = NO_CHALLENGE
 
   constructor(
     private readonly path: PathValidation,

@@ -42,6 +42,10 @@ import {
 export * from './stream-types.js'
 export { StreamRecord, RecordTag, StreamKind }
 
+// Scratch for a message header: send.write copies writes this small (send-buffer.ts), so one
+// per thread serves every session (it was 200 bytes of each idle session, issue 14).
+const MESSAGE_HEADER = new Uint8Array(8)
+
 /** Index of a byte stream within its opener's id sequence (1,3,5.. or 2,4,6..). */
 function streamIndex(id: number): number {
   return id % 2 === 1 ? (id - 1) / 2 : id / 2 - 1
@@ -78,7 +82,6 @@ export class StreamManager {
   /** Indices of released peer byte streams: frames for them are late retransmissions. */
   private readonly releasedPeer = new RangeSet()
   private messageStreams = 0
-  private readonly hdr = new Uint8Array(8)
   /**
    * Called after every application call that may have made frames due or queued events
    * (open, write, end, abort, read, sendMessage): the session wakes itself, so the endpoint
@@ -215,8 +218,8 @@ export class StreamManager {
       s = this.create(key, true, 0)
     }
     if (s.aborted) throw new STTStreamError(ErrorCode.STREAM_CLOSED, `message stream ${streamId} was aborted`)
-    const n = encodeMessageHeader(this.hdr, data.length)
-    s.send.write(this.hdr.subarray(0, n))
+    const n = encodeMessageHeader(MESSAGE_HEADER, data.length)
+    s.send.write(MESSAGE_HEADER.subarray(0, n))
     s.send.highWaterMark = this.sendHighWater(s)
     const ok = s.send.write(data)
     if (!ok) s.writeBlocked = true

@@ -5,33 +5,36 @@
  * rounds).
  */
 export class WindowedMax {
-  private readonly values: Float64Array
-  private readonly keys: Float64Array
+  // Keys in [0, length), values in [length, 2 length): one typed array instead of two saves
+  // ~180 bytes per filter, two filters per BBR session (issue 14: memory per idle session).
+  private readonly slots: Float64Array
   best = 0
 
   constructor(readonly length: number) {
-    this.values = new Float64Array(length)
-    this.keys = new Float64Array(length).fill(-Infinity)
+    this.slots = new Float64Array(2 * length)
+    this.slots.fill(-Infinity, 0, length)
   }
 
   update(value: number, key: number): number {
-    const i = key % this.length
-    if (this.keys[i] !== key) {
-      this.keys[i] = key
-      this.values[i] = value
-    } else if (value > this.values[i]!) {
-      this.values[i] = value
+    const n = this.length
+    const s = this.slots
+    const i = key % n
+    if (s[i] !== key) {
+      s[i] = key
+      s[n + i] = value
+    } else if (value > s[n + i]!) {
+      s[n + i] = value
     }
     let best = 0
-    for (let j = 0; j < this.length; j++) {
-      if (this.keys[j]! > key - this.length && this.values[j]! > best) best = this.values[j]!
+    for (let j = 0; j < n; j++) {
+      if (s[j]! > key - n && s[n + j]! > best) best = s[n + j]!
     }
     this.best = best
     return best
   }
 
   reset(): void {
-    this.keys.fill(-Infinity)
+    this.slots.fill(-Infinity, 0, this.length)
     this.best = 0
   }
 }
