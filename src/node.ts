@@ -186,6 +186,12 @@ export class STTNode extends EventEmitter {
     if (!options || typeof options !== 'object') throw new STTConfigError('STTNode needs an options object with at least sharedSeed')
     // Deterministic randomness is a test-only door (src/internal/test-hooks.ts), never an option.
     if ('random' in options) throw new STTConfigError("'random' is not an option: a node always uses crypto.randomBytes")
+    // Several cores are STTWorkerNode's job (src/workers/, docs/SCALE.md); `workers: 1` is this.
+    if ('workers' in options) {
+      const { workers, ...rest } = options as STTNodeOptions & { workers?: unknown }
+      if (workers !== 1) throw new STTConfigError('an STTNode runs on one thread: use STTWorkerNode (the same options plus workers) for several')
+      options = rest
+    }
     checkKeys(options, NODE_OPTION_KEYS, 'STTNode option')
     const testRandom = (options as { [TEST_RANDOM]?: (n: number) => Uint8Array })[TEST_RANDOM]
     const random = testRandom ?? ((n: number) => new Uint8Array(randomBytes(n)))

@@ -221,3 +221,13 @@ describe.skipIf(steering)('STTWorkerNode without steering', () => {
     expect(warnings.filter((w) => (w as { code?: string }).code === 'STT_WORKERS_FALLBACK').length).toBe(1)
   })
 })
+
+describe('workers option', () => {
+  it('STTNode takes workers: 1 and points to STTWorkerNode for more; STTWorkerNode checks its count and transports', () => {
+    expect(() => new STTNode({ sharedSeed: seed, workers: 1 } as never)).not.toThrow()
+    expect(() => new STTNode({ sharedSeed: seed, workers: 2 } as never)).toThrow(/STTWorkerNode/)
+    for (const workers of [0, 1.5, 65, 'many']) expect(() => new STTWorkerNode({ sharedSeed: seed, workers } as never)).toThrow(expect.objectContaining({ code: 'STT_CONFIG' }))
+    expect(() => new STTWorkerNode({ sharedSeed: seed, transport: 'websocket' })).toThrow(expect.objectContaining({ code: 'STT_CONFIG' }))
+    expect(new STTWorkerNode({ sharedSeed: seed }).workers).toBe(1)
+  })
+})
