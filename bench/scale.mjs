@@ -99,6 +99,14 @@ async function responder() {
     if (m.type === 'reset') {
       accepted = 0
       send({ type: 'reset-done' })
+    } else if (m.type === 'idlecpu') {
+      // CPU of the responder holding its sessions, over m.ms with no application traffic: at
+      // least one keep-alive round over all of them (keepAliveInterval 10 s by default).
+      const c0 = process.cpuUsage()
+      const t0 = performance.now()
+      await new Promise((r) => setTimeout(r, m.ms))
+      const c1 = process.cpuUsage()
+      send({ type: 'idlecpu', cores: (c1.user - c0.user + c1.system - c0.system) / 1e3 / (performance.now() - t0) })
     } else if (m.type === 'bytes') {
       send({ type: 'bytes', bytes, t: performance.now(), cpu: process.cpuUsage() })
     } else if (m.type === 'stats') {
@@ -263,6 +271,8 @@ async function idleRun(n) {
   const idle = opened.reduce((a, x) => a + x.opened, 0)
   r.send({ type: 'mem' })
   const after = (await nextMessage(r, 'mem')).mem
+  r.send({ type: 'idlecpu', ms: Number(process.env.IDLE_CPU_MS ?? (SMOKE ? 500 : 12_000)) })
+  const { cores: idleCores } = await nextMessage(r, 'idlecpu')
   active.send({ type: 'open', port: ready.port, count: 1, concurrency: 1 })
   await nextMessage(active, 'opened')
   const pings = Number(process.env.PINGS ?? (SMOKE ? 20 : 200))
@@ -270,7 +280,7 @@ async function idleRun(n) {
   const { rttMs } = await nextMessage(active, 'pinged')
   await stopAll([...cs, active, r])
   const kib = (k) => (idle ? (after[k] - before[k]) / 1024 / idle : 0)
-  return { idle, rttMs, heapKiB: kib('heapUsed'), extKiB: kib('external'), rssKiB: kib('rss'), jsKiB: kib('heapUsed') + kib('external') }
+  return { idle, rttMs, idleCores, heapKiB: kib('heapUsed'), extKiB: kib('external'), rssKiB: kib('rss'), jsKiB: kib('heapUsed') + kib('external') }
 }
 
 async function idleSessions() {
@@ -281,12 +291,13 @@ async function idleSessions() {
     for (let i = 0; i < runs; i++) {
       const base = await idleRun(0)
       const x = await idleRun(n)
-      console.log(`  run ${i + 1}: ${x.idle} idle sessions: heap ${x.heapKiB.toFixed(2)} + external ${x.extKiB.toFixed(2)} KiB/session (rss ${x.rssKiB.toFixed(2)}); RTT ${x.rttMs.toFixed(3)} ms vs ${base.rttMs.toFixed(3)} ms with none`)
-      rows.push({ ...x, baseRtt: base.rttMs })
+      console.log(`  run ${i + 1}: ${x.idle} idle sessions: heap ${x.heapKiB.toFixed(2)} + external ${x.extKiB.toFixed(2)} KiB/session (rss ${x.rssKiB.toFixed(2)}); RTT ${x.rttMs.toFixed(3)} ms vs ${base.rttMs.toFixed(3)} ms with none; idle CPU ${(100 * x.idleCores).toFixed(2)} % of a core vs ${(100 * base.idleCores).toFixed(2)} % with none`)
+      rows.push({ ...x, baseRtt: base.rttMs, baseCores: base.idleCores })
     }
     console.log(
       `${n} idle sessions, median of ${runs}: ${median(rows.map((x) => x.jsKiB)).toFixed(2)} KiB/session (heap+external; rss ${median(rows.map((x) => x.rssKiB)).toFixed(2)}), ` +
-        `64-byte RTT ${median(rows.map((x) => x.rttMs)).toFixed(3)} ms vs ${median(rows.map((x) => x.baseRtt)).toFixed(3)} ms with none (${median(rows.map((x) => x.rttMs / x.baseRtt)).toFixed(2)}x)`,
+        `64-byte RTT ${median(rows.map((x) => x.rttMs)).toFixed(3)} ms vs ${median(rows.map((x) => x.baseRtt)).toFixed(3)} ms with none (${median(rows.map((x) => x.rttMs / x.baseRtt)).toFixed(2)}x), ` +
+        `idle CPU (a keep-alive round included) ${(100 * median(rows.map((x) => x.idleCores))).toFixed(2)} % of a core`,
     )
   }
 }
