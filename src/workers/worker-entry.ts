@@ -8,25 +8,34 @@ import { STTError } from '../errors.js'
 import { STTNode, type STTNodeOptions } from '../node.js'
 import type { STTSession } from '../session.js'
 import { NativeUdpTransport } from '../transport/udp-native.js'
-import { DatagramBatchWriter, readDatagramBatch } from './datagram-batch.js'
+import { DATAGRAM_TAG, DatagramBatchWriter, readDatagramBatch } from './datagram-batch.js'
 import type { FromWorker, ToWorker, WorkerInit, WorkerStats } from './worker-messages.js'
 
 const init = workerData as WorkerInit
 const port = parentPort!
 const counters = new Int32Array(init.counters)
 const sessions = new Map<number, STTSession>()
-const stats: WorkerStats = { sessions: 0, accepted: 0, refused: 0, datagramsIn: 0, datagramsOut: 0 }
+const stats: WorkerStats = { sessions: 0, accepted: 0, refused: 0, datagramsIn: 0, datagramsOut: 0, messagesIn: 0, messagesOut: 0 }
 let nextKey = 1
 const post = (m: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer ?? [])
 
 // Datagrams for the main thread, flushed once per event-loop turn as one transferred buffer.
 const out = new DatagramBatchWriter()
 let flushQueued = false
+const acked: number[] = []
+const failed: Array<{ id: number; code: string; message: string }> = []
 function flush(): void {
   flushQueued = false
+  if (acked.length > 0 || failed.length > 0) post({ t: 'acks', ok: acked.splice(0), failed: failed.splice(0) })
   if (out.empty) return
   const buf = out.take()
   post({ t: 'dgrams', buf }, [buf])
+}
+function queueFlush(): void {
+  if (!flushQueued) {
+    flushQueued = true
+    setImmediate(flush)
+  }
 }
 
 const options = { ...init.options } as unknown as STTNodeOptions
@@ -60,10 +69,12 @@ node.on('session', (s: STTSession) => {
   s.on('datagram', (d: Uint8Array) => {
     stats.datagramsIn++
     out.add(key, d)
-    if (!flushQueued) {
-      flushQueued = true
-      setImmediate(flush)
-    }
+    queueFlush()
+  })
+  s.on('message', (p: { streamId: number; data: Uint8Array }) => {
+    stats.messagesIn++
+    out.add(key, p.data, p.streamId)
+    queueFlush()
   })
   s.on('close', (info) => {
     sessions.delete(key)
@@ -78,12 +89,32 @@ node.on('session', (s: STTSession) => {
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'dgrams':
-      readDatagramBatch(m.buf, (key, data) => {
+      readDatagramBatch(m.buf, (key, data, tag, sendId) => {
         const s = sessions.get(key)
-        if (s && !s.closed) {
-          stats.datagramsOut++
-          s.sendDatagram(data)
+        if (tag === DATAGRAM_TAG) {
+          if (s && !s.closed) {
+            stats.datagramsOut++
+            s.sendDatagram(data)
+          }
+          return
         }
+        // A message: the batch buffer is ours now, and send() keeps large writes by reference.
+        if (!s || s.closed) {
+          failed.push({ id: sendId, code: 'STT_SESSION_CLOSED', message: 'session closed before the message was sent' })
+          queueFlush()
+          return
+        }
+        stats.messagesOut++
+        s.send(data, { streamId: tag }).then(
+          () => {
+            acked.push(sendId)
+            queueFlush()
+          },
+          (e: unknown) => {
+            failed.push({ id: sendId, code: e instanceof STTError ? e.code : 'STT_SESSION_CLOSED', message: e instanceof Error ? e.message : String(e) })
+            queueFlush()
+          },
+        )
       })
       break
     case 'close':

@@ -39,6 +39,8 @@ export type FromWorker =
   | { t: 'closed'; key: number; info: CloseInfo; error?: { code: string; message: string } }
   | { t: 'stats'; stats: WorkerStats }
   | { t: 'start-failed'; code: string; message: string }
+  /** Sends (WorkerSession.send) that completed, by send id; failed ones with their error. */
+  | { t: 'acks'; ok: number[]; failed: Array<{ id: number; code: string; message: string }> }
 
 export interface WorkerStats {
   sessions: number
@@ -46,4 +48,6 @@ export interface WorkerStats {
   refused: number
   datagramsIn: number
   datagramsOut: number
+  messagesIn: number
+  messagesOut: number
 }

@@ -3,8 +3,8 @@
  * its own socket of one SO_REUSEPORT group (reuseport-group.ts), and the kernel steers every
  * datagram to a worker by the session id of its cleartext header: a handshake and all later
  * packets of that session (from any address: roaming, NAT rebinding) reach the same worker.
- * The application stays in the main thread: 'session' gives a WorkerSession whose datagrams
- * cross threads in transferred batches (datagram-batch.ts).
+ * The application stays in the main thread: 'session' gives a WorkerSession whose datagrams and
+ * messages cross threads in transferred batches (datagram-batch.ts).
  *
  * Where steering is unavailable (not Linux, or the pure-TypeScript backend) it runs ONE worker
  * and warns once. A worker that crashes closes only its own sessions (error STT_WORKER_EXITED)
@@ -21,7 +21,7 @@ import { DEFAULTS } from '../config.js'
 import { ErrorCode, errorFor, STTConfigError, STTSessionError } from '../errors.js'
 import type { STTNodeOptions } from '../node.js'
 import type { CloseInfo } from '../session.js'
-import { DatagramBatchWriter, readDatagramBatch } from './datagram-batch.js'
+import { DATAGRAM_TAG, DatagramBatchWriter, readDatagramBatch } from './datagram-batch.js'
 import { MAX_GROUP_SOCKETS, ReuseportGroup, reuseportUnavailableReason } from './reuseport-group.js'
 import type { FromWorker, SessionInfo, ToWorker, WorkerInit, WorkerStats } from './worker-messages.js'
 
@@ -51,6 +51,7 @@ function workerScript(): URL {
 export class WorkerSession extends EventEmitter {
   #closed = false
   #closeWaiters: Array<() => void> = []
+  readonly #pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>()
   readonly #owner: STTWorkerNode
   constructor(
     owner: STTWorkerNode,
@@ -83,6 +84,32 @@ export class WorkerSession extends EventEmitter {
     return this.#owner._send(this, data)
   }
 
+  /**
+   * Sends a message (delivered whole and reliably, as STTSession.send) on message stream
+   * `streamId` (default 0); resolves once the worker's session has taken it.
+   */
+  send(data: Uint8Array, opts: { streamId?: number } = {}): Promise<void> {
+    if (!(data instanceof Uint8Array)) return Promise.reject(new STTConfigError('send takes a Uint8Array/Buffer'))
+    const streamId = opts.streamId ?? 0
+    if (!Number.isInteger(streamId) || streamId < 0 || streamId >= DATAGRAM_TAG) return Promise.reject(new STTConfigError('streamId must be an integer 0..2^32-2 on a WorkerSession'))
+    if (this.#closed) return Promise.reject(new STTSessionError(ErrorCode.SESSION_CLOSED, `session ${this.id} is closed`))
+    return new Promise((resolve, reject) => {
+      const id = this.#owner._sendMessage(this, data, streamId)
+      if (id === 0) reject(new STTSessionError(ErrorCode.SESSION_CLOSED, `session ${this.id} is closed`))
+      else this.#pending.set(id, { resolve, reject })
+    })
+  }
+
+  /** @internal a send's outcome from the worker */
+  _settle(id: number, error?: Error): boolean {
+    const p = this.#pending.get(id)
+    if (!p) return false
+    this.#pending.delete(id)
+    if (error) p.reject(error)
+    else p.resolve()
+    return true
+  }
+
   /** Closes the session (in its worker); resolves once it is closed. */
   close(reason = 'closed by application'): Promise<void> {
     if (this.#closed) return Promise.resolve()
@@ -96,6 +123,9 @@ export class WorkerSession extends EventEmitter {
     if (this.#closed) return
     this.#closed = true
     for (const w of this.#closeWaiters.splice(0)) w()
+    const pendingErr = error ?? new STTSessionError(ErrorCode.SESSION_CLOSED, `session ${this.id} closed: ${info.reason}`)
+    for (const p of this.#pending.values()) p.reject(pendingErr)
+    this.#pending.clear()
     process.nextTick(() => {
       if (error) this.emit('error', error)
       this.emit('close', info)
@@ -125,6 +155,9 @@ export class STTWorkerNode extends EventEmitter {
   #host = '0.0.0.0'
   #port = 0
   #state: 'new' | 'started' | 'stopped' = 'new'
+  #sendIds = 0
+  /** Send id -> the session waiting for it (acks name only the id). */
+  readonly #sends = new Map<number, WorkerSession>()
 
   constructor(options: STTWorkerNodeOptions) {
     super()
@@ -224,6 +257,20 @@ export class STTWorkerNode extends EventEmitter {
     return true
   }
 
+  /** @internal WorkerSession.send: queues the message, returns its send id (0: session gone). */
+  _sendMessage(s: WorkerSession, data: Uint8Array, streamId: number): number {
+    const slot = this.#slots[s.worker]
+    if (!slot || slot.sessions.get(s.key) !== s) return 0
+    const id = (this.#sendIds = (this.#sendIds % 0xfffffffe) + 1)
+    this.#sends.set(id, s)
+    slot.out.add(s.key, data, streamId, id)
+    if (!slot.flushQueued) {
+      slot.flushQueued = true
+      setImmediate(() => this.#flush(slot))
+    }
+    return id
+  }
+
   /** @internal WorkerSession.close */
   _close(s: WorkerSession, reason: string): void {
     const slot = this.#slots[s.worker]
@@ -236,6 +283,10 @@ export class STTWorkerNode extends EventEmitter {
   _crashForTest(index: number): void {
     if (!this.#testHooks) throw new STTConfigError('not a test node')
     this.#slots[index]?.worker.postMessage({ t: 'crash' } satisfies ToWorker)
+  }
+
+  #forgetSends(s: WorkerSession): void {
+    for (const [id, owner] of this.#sends) if (owner === s) this.#sends.delete(id)
   }
 
   #flush(slot: Slot): void {
@@ -289,12 +340,28 @@ export class STTWorkerNode extends EventEmitter {
         break
       }
       case 'dgrams':
-        readDatagramBatch(m.buf, (key, data) => slot.sessions.get(key)?.emit('datagram', data))
+        readDatagramBatch(m.buf, (key, data, tag) => {
+          const s = slot.sessions.get(key)
+          if (!s) return
+          if (tag === DATAGRAM_TAG) s.emit('datagram', data)
+          else s.emit('message', { sessionId: s.id, streamId: tag, data })
+        })
+        break
+      case 'acks':
+        for (const id of m.ok) {
+          this.#sends.get(id)?._settle(id)
+          this.#sends.delete(id)
+        }
+        for (const f of m.failed) {
+          this.#sends.get(f.id)?._settle(f.id, errorFor(f.code as ErrorCode, f.message))
+          this.#sends.delete(f.id)
+        }
         break
       case 'closed': {
         const s = slot.sessions.get(m.key)
         if (!s) break
         slot.sessions.delete(m.key)
+        this.#forgetSends(s)
         s._closed(m.info, m.error ? errorFor(m.error.code as ErrorCode, m.error.message) : undefined)
         break
       }
@@ -308,10 +375,11 @@ export class STTWorkerNode extends EventEmitter {
     // Its sessions are gone with it: close each with a typed reason.
     const lost = [...slot.sessions.values()]
     slot.sessions.clear()
+    for (const s of lost) this.#forgetSends(s)
     const counters = new Int32Array(this.#counters)
     const held = Atomics.exchange(counters, 1 + slot.index, 0)
     Atomics.sub(counters, 0, held)
-    for (const w of slot.statsWaiters.splice(0)) w({ sessions: 0, accepted: 0, refused: 0, datagramsIn: 0, datagramsOut: 0 })
+    for (const w of slot.statsWaiters.splice(0)) w({ sessions: 0, accepted: 0, refused: 0, datagramsIn: 0, datagramsOut: 0, messagesIn: 0, messagesOut: 0 })
     if (slot.stopping || this.#state !== 'started') {
       for (const s of lost) s._closed({ code: 0, reason: 'node stopped', remote: false, hadError: false })
       return

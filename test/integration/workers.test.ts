@@ -231,3 +231,32 @@ describe('workers option', () => {
     expect(new STTWorkerNode({ sharedSeed: seed }).workers).toBe(1)
   })
 })
+
+describe('WorkerSession messages (both backends; one worker without steering)', () => {
+  it('messages cross threads both ways whole and in order, small and large; send() resolves once the worker took them', async () => {
+    const srv = new STTWorkerNode({ sharedSeed: seed, host: '127.0.0.1', port: 0, workers: 2 })
+    srv.on('session', (s: WorkerSession) => {
+      s.on('error', () => {})
+      s.on('message', (p: { streamId: number; data: Buffer }) => void s.send(Buffer.concat([Buffer.from('re:'), p.data]), { streamId: p.streamId }))
+    })
+    const { port } = await srv.start()
+    cleanup.push(() => srv.stop())
+    const c = await client()
+    const s = await c.connect(`udp://127.0.0.1:${port}`)
+    const got: Array<{ streamId: number; data: Buffer }> = []
+    s.on('message', (p: { streamId: number; data: Buffer }) => got.push(p))
+    const big = Buffer.alloc(300_000)
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff
+    await s.send(Buffer.from('one'), { streamId: 3 })
+    await s.send(big, { streamId: 3 })
+    await s.send(Buffer.from('two'), { streamId: 3 })
+    await until(() => got.length === 3, 30_000)
+    expect(got.map((p) => p.streamId)).toEqual([3, 3, 3])
+    expect(String(got[0]!.data)).toBe('re:one')
+    expect(got[1]!.data.equals(Buffer.concat([Buffer.from('re:'), big]))).toBe(true)
+    expect(String(got[2]!.data)).toBe('re:two')
+    const st = await srv.stats()
+    expect(st.reduce((a, x) => a + x.messagesIn, 0)).toBe(3)
+    expect(st.reduce((a, x) => a + x.messagesOut, 0)).toBe(3)
+  })
+})
