@@ -5,9 +5,11 @@
  *   than the session's current one is echoed back to the address it came from (RFC 9000
  *   §8.2.2: a PATH_RESPONSE goes on the path of its PATH_CHALLENGE), in a small unpadded
  *   packet of its own. That is what lets a hole-punch challenge that crossed two NATs be
- *   answered directly while the session still runs over the relay. The response is no larger
- *   than the authenticated packet that asked for it (at most 1x, within the 3x rule), only the
- *   latest one is kept, and the replay window already dropped repeats of old packets.
+ *   answered directly while the session still runs over the relay. The response is charged to
+ *   the same 3x account as the path challenge that the same packet starts (path-validation.ts):
+ *   one packet from a new address used to buy a 3x challenge *plus* an uncharged echo (4x).
+ *   An echo that no longer fits the account is not sent (counted, 'echo-over-budget'); only
+ *   the latest one is kept, and the replay window already dropped repeats of old packets.
  * - **Punches** (punch.ts) to the peer's candidate addresses.
  *
  * Both are neither ack-eliciting nor in flight: congestion control and loss recovery never see
@@ -24,22 +26,46 @@ import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
 export const OFF_PATH_PACKET_SIZE = HEADER_SIZE + 1 + KEEP_ALIVE_DATA_SIZE + AEAD_TAG_SIZE
 
 export class OffPathSender {
-  private response: { to: PeerAddress; data: Uint8Array } | null = null
+  /** `onRefused`: an echo was not sent because its address's 3x account could not pay for it. */
+  constructor(private readonly onRefused: () => void) {}
+
+  private response: { to: PeerAddress; data: Uint8Array; budget: AmplificationBudget | null } | null = null
   private punch: PunchSchedule | null = null
   /** What the frame source writes for the packet being assembled. */
   private frameType: number = FrameType.KEEP_ALIVE
   private frameData: Uint8Array = new Uint8Array(KEEP_ALIVE_DATA_SIZE)
   private pending: ReturnType<PunchSchedule['next']> = null
+  /** The account the echo picked by next() is charged to once sent. */
+  private responseBudget: AmplificationBudget | null = null
 
   startPunch(addresses: PeerAddress[], now: number, random: (n: number) => Uint8Array, budget: AmplificationBudget): void {
     this.punch = new PunchSchedule(addresses, now, random, budget)
   }
 
-  /** A KEEP_ALIVE arrived from `from`; true when it is answered here (off the current path). */
-  onKeepAlive(data: Uint8Array, from: PeerAddress | null, current: PeerAddress): boolean {
+  /**
+   * A KEEP_ALIVE arrived from `from`; true when it is handled here (off the current path):
+   * answered, or refused because `budget` (the 3x account of `from`: null for an address
+   * validated before, undefined for one with no account) cannot pay for the echo.
+   */
+  onKeepAlive(data: Uint8Array, from: PeerAddress | null, current: PeerAddress, budget: AmplificationBudget | null | undefined): boolean {
     if (!from || from.key === current.key) return false
-    this.response = { to: from, data: data.slice(0, KEEP_ALIVE_DATA_SIZE) }
+    if (budget === undefined || (budget !== null && budget.allowance < OFF_PATH_PACKET_SIZE)) {
+      this.onRefused()
+      return true
+    }
+    this.response = { to: from, data: data.slice(0, KEEP_ALIVE_DATA_SIZE), budget }
     return true
+  }
+
+  /** The queued echo, unless its address's account can no longer pay for it (then dropped). */
+  private takeResponse(): OffPathSender['response'] {
+    const r = this.response
+    if (r?.budget && r.budget.allowance < OFF_PATH_PACKET_SIZE) {
+      this.response = null
+      this.onRefused()
+      return null
+    }
+    return r
   }
 
   /** A KEEP_ALIVE_ACK arrived from `from`: the punched address it validates, or null. */
@@ -48,7 +74,7 @@ export class OffPathSender {
   }
 
   due(now: number): boolean {
-    return this.response !== null || (this.punch?.due(now, OFF_PATH_PACKET_SIZE) ?? false)
+    return this.takeResponse() !== null || (this.punch?.due(now, OFF_PATH_PACKET_SIZE) ?? false)
   }
 
   get nextAt(): number {
@@ -57,14 +83,16 @@ export class OffPathSender {
 
   /** Picks the next off-path packet: its destination (the frame source then writes it), or null. */
   next(now: number): PeerAddress | null {
-    if (this.response) {
+    const r = this.takeResponse()
+    if (r) {
       this.frameType = FrameType.KEEP_ALIVE_ACK
-      this.frameData = this.response.data
-      const to = this.response.to
+      this.frameData = r.data
       this.response = null
       this.pending = null
-      return to
+      this.responseBudget = r.budget
+      return r.to
     }
+    this.responseBudget = null
     const t = this.punch?.next(now, OFF_PATH_PACKET_SIZE) ?? null
     if (!t) return null
     this.frameType = FrameType.KEEP_ALIVE
@@ -76,6 +104,8 @@ export class OffPathSender {
   /** The packet picked by next() went out with `bytes`. */
   sent(now: number, bytes: number): void {
     if (this.pending) this.punch!.sent(this.pending, bytes, now)
+    this.responseBudget?.onSent(bytes)
+    this.responseBudget = null
     this.pending = null
   }
 

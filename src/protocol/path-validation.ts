@@ -47,6 +47,12 @@ function probe(address: PeerAddress, random: (n: number) => Uint8Array, budget: 
   return { address, challenge: random(KEEP_ALIVE_DATA_SIZE), due: true, retryAt: Infinity, tries: 0, budget }
 }
 
+function budgetOf(received: number): AmplificationBudget {
+  const b = new AmplificationBudget()
+  b.onReceived(received)
+  return b
+}
+
 function matches(p: PathProbe, data: Uint8Array): boolean {
   let d = 0
   for (let i = 0; i < KEEP_ALIVE_DATA_SIZE; i++) d |= data[i]! ^ p.challenge[i]!
@@ -56,6 +62,11 @@ function matches(p: PathProbe, data: Uint8Array): boolean {
 export class PathValidation {
   private cand: PathProbe | null = null
   private prev: PreviousPath | null = null
+  /**
+   * The latest unvalidated address that sent only non-newest packets (no candidate): its
+   * budget, so an off-path echo to it is charged too; a candidate made for it later takes it over.
+   */
+  private stray: { address: PeerAddress; budget: AmplificationBudget } | null = null
 
   /** Smallest challenge packet: header + KEEP_ALIVE frame + AEAD tag. */
   constructor(private readonly minChallengeBytes: number) {}
@@ -101,12 +112,30 @@ export class PathValidation {
       this.cand.budget?.onReceived(len)
       return null
     }
-    if (!newest) return null
-    if (bare && !from.reliable) return null
-    const budget = new AmplificationBudget()
+    const stray = this.stray?.address.key === from.key ? this.stray : null
+    if (!newest || (bare && !from.reliable)) {
+      if (stray) stray.budget.onReceived(len)
+      else this.stray = { address: from, budget: budgetOf(len) }
+      return null
+    }
+    // One account per address: what a stray address was already sent stays charged.
+    const budget = stray?.budget ?? new AmplificationBudget()
     budget.onReceived(len)
+    this.stray = null
     this.cand = probe(from, random, budget)
     return null
+  }
+
+  /**
+   * The budget a packet sent to `addr` off the current path is charged to: null when `addr`
+   * was validated before (the path just left), undefined when it never sent us anything
+   * authenticated (nothing may go there), else its 3x account.
+   */
+  budgetFor(addr: PeerAddress): AmplificationBudget | null | undefined {
+    if (this.cand && this.cand.address.key === addr.key) return this.cand.budget
+    if (this.prev && this.prev.address.key === addr.key) return null
+    if (this.stray && this.stray.address.key === addr.key) return this.stray.budget
+    return undefined
   }
 
   /**

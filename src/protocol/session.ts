@@ -112,7 +112,7 @@ export class Session {
   private currentFrom: PeerAddress | null = null
   private currentNewest = false
   /** Hole punches and path responses, sent off the current path (off-path.ts). */
-  private readonly offPath = new OffPathSender()
+  private readonly offPath = new OffPathSender(() => this.counters.drop('echo-over-budget'))
   private readonly pathProber: PathProber
 
   readonly createdAt: number
@@ -352,7 +352,8 @@ export class Session {
         return 0
       }
       case FrameType.KEEP_ALIVE:
-        if (!this.offPath.onKeepAlive(f.data, this.currentFrom, this.address)) this.queues.pushEcho(f.data)
+        // Off the current path the echo is charged to the sender address's 3x account.
+        if (!this.offPath.onKeepAlive(f.data, this.currentFrom, this.address, this.currentFrom && this.path.budgetFor(this.currentFrom))) this.queues.pushEcho(f.data)
         return 0
       case FrameType.KEEP_ALIVE_ACK: {
         // A punch echoed from the punched address: the direct path works both ways; move there.

@@ -6,6 +6,8 @@
 import { describe, expect, it } from 'vitest'
 import { fakeAddress } from '../helpers/endpoint-pair.js'
 import { CorePair, PT, typeOf } from './core-harness.js'
+import { AmplificationBudget } from '../../src/protocol/amplification.js'
+import { OFF_PATH_PACKET_SIZE } from '../../src/protocol/off-path.js'
 
 const V = fakeAddress('v') // the attacker's own address
 
@@ -85,5 +87,47 @@ describe('item 4: path challenges to an unvalidated address stay within 3x, retr
     expect(bytesToV).toBeGreaterThan(0) // a challenge did go out
     expect(bytesToV).toBeLessThanOrEqual(3 * raced.length)
     expect(sb.candidateBudget?.bytesSent).toBe(bytesToV)
+  })
+})
+
+describe('NAT review item 1: the echo of a KEEP_ALIVE from a new address is charged to the same 3x account', () => {
+  it('a punch from an unvalidated address buys at most 3x its size: echo and path challenge together', () => {
+    const p = new CorePair({ seed: 'sec-amplify-echo' })
+    const { sa, sb } = p.handshake()
+    expect(p.roundTrip(sa, sb, 'warm')).toBe(true)
+    const budget = new AmplificationBudget()
+    budget.onReceived(100_000)
+    const before = p.log.length
+    sa.startPunch(p.now, [V], budget) // A punches V: a KEEP_ALIVE with a fresh challenge
+    p.flush()
+    const punch = p.log.slice(before).find((d) => d.from === 'a' && d.toKey === V.key)!.data
+    expect(punch.length).toBe(OFF_PATH_PACKET_SIZE)
+    const mark = p.log.length
+    p.deliver('b', punch, V) // arrives at B from V, an address B never validated
+    p.advance(10_000)
+    const toV = p.log.slice(mark).filter((d) => d.from === 'b' && d.toKey === V.key)
+    expect(toV.length).toBeGreaterThanOrEqual(1) // the echo did go out (punching still works)
+    const bytesToV = toV.reduce((n, d) => n + d.data.length, 0)
+    expect(bytesToV).toBeLessThanOrEqual(3 * punch.length) // was 176 > 132 before the fix
+    expect(sb.candidateBudget?.bytesSent).toBe(bytesToV)
+  })
+
+  it('raced copies of one punch from an unvalidated address buy no more than 3x of the one accepted', () => {
+    const p = new CorePair({ seed: 'sec-amplify-echo-2' })
+    const { sa, sb } = p.handshake()
+    expect(p.roundTrip(sa, sb, 'warm')).toBe(true)
+    const budget = new AmplificationBudget()
+    budget.onReceived(100_000)
+    sa.startPunch(p.now, [V], budget)
+    const before = p.log.length
+    p.flush()
+    const punch = p.log.slice(before).find((d) => d.from === 'a' && d.toKey === V.key)!.data
+    // Its 3x account spent by many raced copies of the same punch: the replay window drops the
+    // copies, and however many arrive, B sends V no more than 3x the one it accepted.
+    const mark = p.log.length
+    for (let i = 0; i < 5; i++) p.deliver('b', punch, V)
+    p.advance(10_000)
+    const bytesToV = p.log.slice(mark).filter((d) => d.from === 'b' && d.toKey === V.key).reduce((n, d) => n + d.data.length, 0)
+    expect(bytesToV).toBeLessThanOrEqual(3 * punch.length)
   })
 })
