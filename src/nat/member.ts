@@ -24,13 +24,12 @@ import { AmplificationBudget } from '../protocol/amplification.js'
 import {
   type Candidate,
   CandidateKind,
-  channelHex,
   type ControlMessage,
   ControlType,
   decodeControl,
   encodeControl,
-  PADDED_REQUEST_SIZE,
   RefusalReason,
+  punchableCandidates,
   RENDEZVOUS_STREAM_ID,
 } from '../protocol/rendezvous.js'
 import { sessionInternals, type STTSession } from '../session.js'
@@ -82,6 +81,7 @@ const REFUSAL_TEXT: Record<number, string> = {
   [RefusalReason.PEER_LIMIT]: 'the peer reached the relay limit of relayed sessions per member',
   [RefusalReason.NOT_REGISTERED]: 'this node is not registered with the relay',
   [RefusalReason.SELF]: 'a node cannot be introduced to itself',
+  [RefusalReason.PENDING_LIMIT]: 'the peer has not answered the introductions this node already asked for',
 }
 
 export interface NatConnectOptions {
@@ -95,7 +95,7 @@ export class RendezvousMember {
   private readonly links = new Map<string, RelayLink>()
   private readonly channels = new Map<string, ChannelInfo>()
   private requestSeq = 1
-  private readonly counters = { introductions: 0, refused: 0, relayLost: 0, punchedDirect: 0 }
+  private readonly counters = { introductions: 0, refused: 0, relayLost: 0, punchedDirect: 0, channelsClosedByRelay: 0, controlMalformed: 0, candidatesFiltered: 0 }
   private retryTimer: NodeJS.Timeout | null = null
   private stopped = false
 
@@ -225,16 +225,10 @@ export class RendezvousMember {
     if (this.stopped) return
     // Sessions still running through this relay cannot continue: fail them with a typed error.
     const now = this.driver.now()
-    for (const [key, ch] of [...this.channels]) {
+    for (const ch of [...this.channels.values()]) {
       if (ch.link !== link) continue
-      this.channels.delete(key)
-      this.path.channels.delete(key)
-      for (const core of this.driver.endpoint.allSessions()) {
-        if (core.address.key === ch.address.key && core.state !== 'closed' && core.state !== 'closing') {
-          this.counters.relayLost++
-          core.close(WireError.NETWORK_UNREACHABLE, `relay ${link.url} lost`, now)
-        }
-      }
+      this.forget(ch)
+      this.counters.relayLost += this.closeRelayed(ch, `relay ${link.url} lost`, now)
     }
     this.driver.schedule(true)
     if (this.rendezvous && normalize(this.rendezvous) === link.url && !this.stopped) this.registerInBackground(link.url, 1_000)
@@ -251,7 +245,10 @@ export class RendezvousMember {
     if (!link) return false
     if (streamId !== RENDEZVOUS_STREAM_ID) return true
     const m = decodeControl(data)
-    if (!m) return true
+    if (!m) {
+      this.counters.controlMalformed++
+      return true
+    }
     switch (m.type) {
       case ControlType.REGISTERED:
         link.reflexive = m.reflexive
@@ -285,9 +282,12 @@ export class RendezvousMember {
         return true
       }
       case ControlType.CHANNEL_CLOSED: {
-        const key = channelHex(m.channel)
-        this.channels.delete(key)
-        this.path.channels.delete(key)
+        const ch = this.channels.get(new RelayedAddress(link.relay, m.channel).key)
+        if (!ch) return true
+        this.forget(ch)
+        // A session still on the channel cannot go on (one that went direct is untouched).
+        this.counters.channelsClosedByRelay += this.closeRelayed(ch, `relay ${link.url} closed the channel`, this.driver.now())
+        this.driver.schedule(true)
         return true
       }
       default:
@@ -296,8 +296,33 @@ export class RendezvousMember {
   }
 
   private addChannel(ch: ChannelInfo): void {
-    this.channels.set(ch.address.channelKey, ch)
-    this.path.channels.set(ch.address.channelKey, ch.address)
+    this.channels.set(ch.address.key, ch)
+    this.path.channels.set(ch.address.key, ch.address)
+  }
+
+  private forget(ch: ChannelInfo): void {
+    if (this.channels.get(ch.address.key) !== ch) return
+    this.channels.delete(ch.address.key)
+    this.path.channels.delete(ch.address.key)
+  }
+
+  /** We are done with `ch`: forgotten here, and CHANNEL_CLOSE tells the relay (§8.3). */
+  private release(ch: ChannelInfo): void {
+    if (this.channels.get(ch.address.key) !== ch) return
+    this.forget(ch)
+    if (this.links.get(ch.link.url) === ch.link) this.send(ch.link, { type: ControlType.CHANNEL_CLOSE, channel: ch.address.channel })
+  }
+
+  /** Closes the sessions still running over `ch`; returns how many. */
+  private closeRelayed(ch: ChannelInfo, reason: string, now: number): number {
+    let n = 0
+    for (const core of this.driver.endpoint.allSessions()) {
+      if (core.address.key === ch.address.key && core.state !== 'closed' && core.state !== 'closing') {
+        n++
+        core.close(WireError.NETWORK_UNREACHABLE, reason, now)
+      }
+    }
+    return n
   }
 
   /** Connects to `nodeId` through the relay at `relayUrl` (or the `rendezvous` one). */
@@ -336,11 +361,11 @@ export class RendezvousMember {
         congestionControl: opts.congestionControl,
         signal: opts.signal,
       })
+      s.once('close', () => this.release(ch))
       void this.punch(s, ch)
       return s
     } catch (e) {
-      this.channels.delete(address.channelKey)
-      this.path.channels.delete(address.channelKey)
+      this.release(ch)
       throw e
     }
   }
@@ -349,9 +374,10 @@ export class RendezvousMember {
   private onSession(s: STTSession): void {
     const core = sessionInternals.core(s)
     if (core.address.kind !== 'relay') return
-    const ch = this.channels.get((core.address as RelayedAddress).channelKey)
+    const ch = this.channels.get(core.address.key)
     if (!ch) return
     if (s.initiator) return
+    s.once('close', () => this.release(ch))
     if (s.peerNodeId.toString('hex') !== ch.peer) {
       core.close(WireError.AUTHENTICATION_FAILED, 'not the peer the relay introduced', this.driver.now())
       this.driver.schedule(true)
@@ -364,7 +390,10 @@ export class RendezvousMember {
     const udp = this.driver.router.get('udp')
     if (!udp) return
     const addrs: PeerAddress[] = []
-    for (const c of ch.candidates) {
+    // Never at an address a punch would reflect at a victim (§8.5), whatever the relay said.
+    const cands = punchableCandidates(ch.candidates, ch.link.relay.host ?? '')
+    if (round === 0) this.counters.candidatesFiltered += ch.candidates.length - cands.length
+    for (const c of cands) {
       try {
         addrs.push(await udp.dial(`udp://${c.host.includes(':') ? `[${c.host}]` : c.host}:${c.port}`))
       } catch {
@@ -372,11 +401,12 @@ export class RendezvousMember {
       }
     }
     if (addrs.length === 0 || s.closed) return
-    // The first round counts against 3x the padded CONNECT that caused the introduction.
+    // Each round counts against 3x what the peer really sent us through the relay since the
+    // previous one (the first: since the channel opened, its handshake included).
     const core = sessionInternals.core(s)
     const budget = new AmplificationBudget()
-    budget.onReceived(round === 0 ? PADDED_REQUEST_SIZE : core.counters.bytesReceived - lastBytes)
-    const bytes = core.counters.bytesReceived
+    const bytes = ch.address.bytesReceived
+    budget.onReceived(bytes - lastBytes)
     core.startPunch(this.driver.now(), addrs, budget)
     if (round === 0) s.on('path', (p: string) => p === 'direct' && this.counters.punchedDirect++)
     this.driver.schedule(true)

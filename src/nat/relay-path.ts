@@ -12,6 +12,11 @@ import { channelHex, RELAY_HEADER_SIZE, relayChannelKey, writeRelayHeader } from
 import { mapEnvelopes } from './envelope-batch.js'
 import { STTTransportError, ErrorCode } from '../errors.js'
 
+/** The key of channel `channelKey` (hex) at `relay`: RelayedAddress.key, and the key of `channels`. */
+export function relayedKey(relay: PeerAddress, channelKey: string): string {
+  return `relay:${relay.key}#${channelKey}`
+}
+
 /** A relay channel: packets to it go to `relay` in an envelope naming `channel`. */
 export class RelayedAddress implements PeerAddress {
   readonly kind = 'relay'
@@ -19,13 +24,18 @@ export class RelayedAddress implements PeerAddress {
   readonly key: string
   readonly family: 'IPv4' | 'IPv6'
   readonly channelKey: string
+  /**
+   * Bytes of packets that came in on this channel (envelopes stripped): what the peer really
+   * sent us through the relay, the 3x account of the punches sent on its behalf (§8.5).
+   */
+  bytesReceived = 0
 
   constructor(
     readonly relay: PeerAddress,
     readonly channel: Uint8Array,
   ) {
     this.channelKey = channelHex(channel)
-    this.key = `relay:${relay.key}#${this.channelKey}`
+    this.key = relayedKey(relay, this.channelKey)
     this.family = relay.family === 'IPv6' || relay.host?.includes(':') === true ? 'IPv6' : 'IPv4'
   }
 
@@ -37,7 +47,10 @@ export class RelayedAddress implements PeerAddress {
 export class RelayPathTransport implements Transport {
   readonly kind = 'relay'
   readonly reliable = false
-  /** Channels this node uses, by channel key (hex). */
+  /**
+   * Channels this node uses, by address key: relay and channel id together, so two relays
+   * choosing the same id cannot touch each other's channel.
+   */
   readonly channels = new Map<string, RelayedAddress>()
   private slab = new Uint8Array(0)
   private offsets = new Uint32Array(0)
@@ -55,7 +68,8 @@ export class RelayPathTransport implements Transport {
 
   /** `target` is the key of a channel registered in `channels`. */
   dial(target: string): Promise<PeerAddress> {
-    for (const a of this.channels.values()) if (a.key === target) return Promise.resolve(a)
+    const a = this.channels.get(target)
+    if (a) return Promise.resolve(a)
     return Promise.reject(new STTTransportError(ErrorCode.NETWORK_UNREACHABLE, 'unknown relay channel'))
   }
 
@@ -102,21 +116,15 @@ export class RelayPathTransport implements Transport {
    */
   unwrap(batch: RxBatch): RxBatch | null {
     return mapEnvelopes(batch, (slab, off, len, src) => {
-      const ch = this.channels.get(relayChannelKey(slab, off))
-      if (!ch || ch.relay.key !== src.key) {
-        // Not from a relay we use, or a channel we do not know: the endpoint drops it and
-        // counts it with every other datagram it cannot use ('unknown-type').
-        if (ch) this.drop('relay-wrong-source')
-        return 'keep'
-      }
+      const ch = this.channels.get(relayedKey(src, relayChannelKey(slab, off)))
+      // Not from a relay we use, or a channel we do not have with it: the endpoint drops it
+      // and counts it with every other datagram it cannot use ('unknown-type').
+      if (!ch) return 'keep'
       this.stats.packetsReceived++
       this.stats.bytesReceived += len - RELAY_HEADER_SIZE
+      ch.bytesReceived += len - RELAY_HEADER_SIZE
       return ch
     })
-  }
-
-  private drop(reason: string): void {
-    this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1
   }
 
   getStats(): TransportStats {

@@ -7,8 +7,13 @@
  * address, and asks to be introduced to another member by node id. An introduction allocates
  * a channel: 8 random bytes both members get over their authenticated sessions. Relay
  * envelopes naming the channel are forwarded from one member's session address to the
- * other's, unchanged, and only those: the relay reads the 11-byte envelope and nothing of the
- * end-to-end packet inside, which the two members protect with their own handshake's keys.
+ * other's, unchanged, and only those: the relay reads the 11-byte envelope (and could read
+ * the 19-byte clear header of the packet inside) and nothing of the end-to-end packet's
+ * payload, which the two members protect with their own handshake's keys.
+ *
+ * Channel lockout (§8.3): a channel counts against the dialler at once, but against the target
+ * only once the target has sent on it (it took the call); unanswered channels per (dialler,
+ * target) pair are capped and expire, so no member can fill another's quota.
  */
 import { randomBytes } from 'node:crypto'
 import type { Driver } from '../driver.js'
@@ -25,6 +30,8 @@ import {
   RefusalReason,
   RENDEZVOUS_STREAM_ID,
   channelHex,
+  isUnpaddedRequest,
+  punchableCandidates,
 } from '../protocol/rendezvous.js'
 import type { PeerAddress, RxBatch } from '../transport/types.js'
 import { mapEnvelopes } from './envelope-batch.js'
@@ -39,9 +46,14 @@ export interface RelayLimits {
   bytesPerSecond?: number
   /** Bytes per second over all relayed sessions (default 256 MiB/s). */
   totalBytesPerSecond?: number
-  /** A channel that forwarded nothing for this long is forgotten (ms, default 60 s). */
+  /** A channel on which either member sent nothing for this long is closed (ms, default 60 s). */
   channelIdleTimeout?: number
+  /** A channel the target never sent on is closed after this long (ms, default 10 s). */
+  channelPendingTimeout?: number
 }
+
+/** Unanswered channels one dialler may hold toward one target (§8.3). */
+export const MAX_PENDING_PER_PAIR = 2
 
 const DEFAULT_LIMITS: Required<RelayLimits> = {
   maxSessionsPerMember: 16,
@@ -49,10 +61,11 @@ const DEFAULT_LIMITS: Required<RelayLimits> = {
   bytesPerSecond: 32 << 20,
   totalBytesPerSecond: 256 << 20,
   channelIdleTimeout: 60_000,
+  channelPendingTimeout: 10_000,
 }
 
 /** Token bucket: `rate` bytes/s with one second of burst. */
-class Bucket {
+export class Bucket {
   private tokens: number
   private at: number
   constructor(
@@ -62,13 +75,33 @@ class Bucket {
     this.tokens = rate
     this.at = now
   }
-  take(bytes: number, now: number): boolean {
+  /** Refills up to `now`; true when `bytes` could be taken. Debits nothing: see take(). */
+  has(bytes: number, now: number): boolean {
     this.tokens = Math.min(this.rate, this.tokens + ((now - this.at) * this.rate) / 1000)
     this.at = now
-    if (this.tokens < bytes) return false
-    this.tokens -= bytes
-    return true
+    return this.tokens >= bytes
   }
+  /** Only after has() said yes for every bucket involved: a refusal by one debits none. */
+  take(bytes: number): void {
+    this.tokens -= bytes
+  }
+  /** Tokens now (tests). */
+  get available(): number {
+    return this.tokens
+  }
+}
+
+/**
+ * Admits `bytes` against a channel's bucket and the total one: both are checked before either
+ * is debited, so a packet the total refuses costs its channel nothing. Returns the refusing
+ * limit, or null when admitted (both debited).
+ */
+export function admit(channel: Bucket, total: Bucket, bytes: number, now: number): 'relay-rate-limit' | 'relay-total-limit' | null {
+  if (!channel.has(bytes, now)) return 'relay-rate-limit'
+  if (!total.has(bytes, now)) return 'relay-total-limit'
+  channel.take(bytes)
+  total.take(bytes)
+  return null
 }
 
 interface Member {
@@ -81,10 +114,16 @@ interface Member {
 interface Channel {
   key: string
   id: Uint8Array
+  /** The dialler. */
   a: Member
+  /** The target: the channel counts against it only once `answered`. */
   b: Member
+  answered: boolean
   bucket: Bucket
-  lastActive: number
+  createdAt: number
+  /** Last envelope from a, from b: the channel lives while *both* send (one side alone cannot keep it). */
+  lastA: number
+  lastB: number
   packets: number
   bytes: number
 }
@@ -115,7 +154,7 @@ export class RelayServer {
   private readonly bySession = new Map<STTSession, Member>()
   private readonly total: Bucket
   private timer: NodeJS.Timeout | null = null
-  private readonly counters = { registrations: 0, introductions: 0, refused: {} as Record<string, number>, packetsForwarded: 0, bytesForwarded: 0, dropped: {} as Record<string, number> }
+  private readonly counters = { registrations: 0, introductions: 0, candidatesFiltered: 0, channelsExpired: 0, refused: {} as Record<string, number>, packetsForwarded: 0, bytesForwarded: 0, dropped: {} as Record<string, number> }
   // Reused for one-packet sends of forwarded envelopes.
   private readonly one = { offsets: new Uint32Array(1), lengths: new Uint32Array(1) }
 
@@ -128,7 +167,7 @@ export class RelayServer {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.expire(), Math.min(10_000, this.limits.channelIdleTimeout / 2))
+    this.timer = setInterval(() => this.expire(), Math.min(10_000, this.limits.channelIdleTimeout / 2, this.limits.channelPendingTimeout / 2))
     this.timer.unref()
   }
 
@@ -143,6 +182,11 @@ export class RelayServer {
   /** A control message on a session with this relay; true when it was one (not delivered). */
   onMessage(session: STTSession, streamId: number, data: Uint8Array): boolean {
     if (streamId !== RENDEZVOUS_STREAM_ID) return false
+    if (isUnpaddedRequest(data)) {
+      // The padding is what pays for the punches a REGISTER or CONNECT causes (§8.5).
+      this.drop('control-unpadded')
+      return true
+    }
     const m = decodeControl(data)
     if (!m) {
       this.drop('control-malformed')
@@ -156,6 +200,13 @@ export class RelayServer {
       case ControlType.CONNECT:
         this.connect(from, session, m.requestId, m.target)
         return true
+      case ControlType.CHANNEL_CLOSE: {
+        const ch = this.channels.get(channelHex(m.channel))
+        // Only a member of the channel may close it (it could stop sending anyway).
+        if (!ch || !from || (ch.a !== from && ch.b !== from)) this.drop('control-unexpected')
+        else this.closeChannel(ch.key, from)
+        return true
+      }
       case ControlType.PING: {
         const reflexive = this.reflexive(session)
         if (reflexive) this.send(session, { type: ControlType.PONG, seq: m.seq, reflexive })
@@ -204,6 +255,16 @@ export class RelayServer {
     for (const m of [ch.a, ch.b]) if (m !== by && !m.session.closed) this.send(m.session, { type: ControlType.CHANNEL_CLOSED, channel: ch.id })
   }
 
+  /** Channels counted against `m`: those it dialled, and those it was called on and answered. */
+  private counted(m: Member): number {
+    let n = 0
+    for (const key of m.channels) {
+      const ch = this.channels.get(key)
+      if (ch && (ch.a === m || ch.answered)) n++
+    }
+    return n
+  }
+
   private refuse(session: STTSession, requestId: number, reason: RefusalReason, name: string): void {
     this.counters.refused[name] = (this.counters.refused[name] ?? 0) + 1
     this.send(session, { type: ControlType.REFUSED, requestId, reason })
@@ -215,22 +276,33 @@ export class RelayServer {
     if (!to) return this.refuse(session, requestId, RefusalReason.UNKNOWN_PEER, 'unknown-peer')
     if (to === from) return this.refuse(session, requestId, RefusalReason.SELF, 'self')
     if (this.channels.size >= this.limits.maxSessions) return this.refuse(session, requestId, RefusalReason.TOTAL_LIMIT, 'total-limit')
-    if (from.channels.size >= this.limits.maxSessionsPerMember) return this.refuse(session, requestId, RefusalReason.MEMBER_LIMIT, 'member-limit')
-    if (to.channels.size >= this.limits.maxSessionsPerMember) return this.refuse(session, requestId, RefusalReason.PEER_LIMIT, 'peer-limit')
+    if (this.counted(from) >= this.limits.maxSessionsPerMember) return this.refuse(session, requestId, RefusalReason.MEMBER_LIMIT, 'member-limit')
+    if (this.counted(to) >= this.limits.maxSessionsPerMember) return this.refuse(session, requestId, RefusalReason.PEER_LIMIT, 'peer-limit')
+    let pending = 0
+    for (const key of from.channels) {
+      const ch = this.channels.get(key)
+      if (ch && ch.a === from && ch.b === to && !ch.answered) pending++
+    }
+    if (pending >= MAX_PENDING_PER_PAIR) return this.refuse(session, requestId, RefusalReason.PENDING_LIMIT, 'pending-limit')
     const id = new Uint8Array(randomBytes(8))
     const key = channelHex(id)
     const now = this.driver.now()
-    this.channels.set(key, { key, id, a: from, b: to, bucket: new Bucket(this.limits.bytesPerSecond, now), lastActive: now, packets: 0, bytes: 0 })
+    this.channels.set(key, { key, id, a: from, b: to, answered: false, bucket: new Bucket(this.limits.bytesPerSecond, now), createdAt: now, lastA: now, lastB: now, packets: 0, bytes: 0 })
     from.channels.add(key)
     to.channels.add(key)
     this.counters.introductions++
-    const cands = (m: Member) => {
+    // `m`'s candidates as `other` may punch them: nothing a punch would reflect at a victim
+    // (loopback only between members that both reach us over loopback, §8.5).
+    const cands = (m: Member, other: Member) => {
       const r = this.reflexive(m.session)
-      return r ? [r, ...m.candidates] : m.candidates
+      const all = r ? [r, ...m.candidates] : m.candidates
+      const ok = punchableCandidates(all, this.reflexive(other.session)?.host ?? '')
+      this.counters.candidatesFiltered += all.length - ok.length
+      return ok
     }
     // The target first: its INTRODUCE is on its way before the dialler's HELLO can be.
-    this.send(to.session, { type: ControlType.INTRODUCE, channel: id, peer: from.session.peerNodeId, candidates: cands(from) })
-    this.send(from.session, { type: ControlType.CONNECT_OK, requestId, channel: id, candidates: cands(to) })
+    this.send(to.session, { type: ControlType.INTRODUCE, channel: id, peer: from.session.peerNodeId, candidates: cands(from, to) })
+    this.send(from.session, { type: ControlType.CONNECT_OK, requestId, channel: id, candidates: cands(to, from) })
   }
 
   private send(session: STTSession, m: ControlMessage): void {
@@ -261,11 +333,21 @@ export class RelayServer {
     // sends each address at most what the other member sent (1x), never to an unvalidated one.
     const to = src.key === aAddr.key ? bAddr : src.key === bAddr.key ? aAddr : null
     if (!to) return this.drop('relay-wrong-source')
-    if (!ch.bucket.take(len, now)) return this.drop('relay-rate-limit')
-    if (!this.total.take(len, now)) return this.drop('relay-total-limit')
     const t = this.driver.router.transportOf(to)
     if (!t) return this.drop('relay-no-transport')
-    ch.lastActive = now
+    const fromB = to === aAddr
+    if (fromB && !ch.answered) {
+      // The target takes the call: only now does the channel count against it.
+      if (this.counted(ch.b) >= this.limits.maxSessionsPerMember) {
+        this.drop('relay-peer-limit')
+        return this.closeChannel(ch.key, null)
+      }
+      ch.answered = true
+    }
+    const refused = admit(ch.bucket, this.total, len, now)
+    if (refused) return this.drop(refused)
+    if (fromB) ch.lastB = now
+    else ch.lastA = now
     ch.packets++
     ch.bytes += len
     this.counters.packetsForwarded++
@@ -277,7 +359,12 @@ export class RelayServer {
 
   private expire(): void {
     const now = this.driver.now()
-    for (const ch of [...this.channels.values()]) if (now - ch.lastActive > this.limits.channelIdleTimeout) this.closeChannel(ch.key, null)
+    for (const ch of [...this.channels.values()]) {
+      const expired = ch.answered ? now - Math.min(ch.lastA, ch.lastB) > this.limits.channelIdleTimeout : now - ch.createdAt > this.limits.channelPendingTimeout
+      if (!expired) continue
+      this.counters.channelsExpired++
+      this.closeChannel(ch.key, null)
+    }
   }
 
   private drop(reason: string): void {

@@ -10,9 +10,10 @@
  * the session then moves there (path validation, nothing lost: streams are above paths).
  *
  * Pacing: tries at 0, 20, 60, 140, 300, 620 ms after the start (doubling gaps), at most one
- * packet per candidate per try. Budget: every punch counts against 3x the padded request
- * (REGISTER/CONNECT, 1200 bytes) that caused the introduction, over all candidates; an
- * address that never answers gets at most MAX_TRIES small packets.
+ * packet per candidate per try. Budget: every punch of a round counts against 3x the bytes
+ * the peer really sent us through the relay (since the channel opened, or since the previous
+ * round), over all candidates; an address that never answers gets at most MAX_TRIES small
+ * packets per round.
  */
 import { AmplificationBudget } from './amplification.js'
 import { KEEP_ALIVE_DATA_SIZE } from './frames.js'
@@ -31,6 +32,8 @@ interface PunchTarget {
 export interface PunchStats {
   candidates: number
   punchesSent: number
+  /** Bytes received that this round's budget rests on (3x of it may be sent). */
+  creditBytes: number
   succeeded: string | null
 }
 
@@ -95,6 +98,6 @@ export class PunchSchedule {
   }
 
   stats(): PunchStats {
-    return { candidates: this.targets.length, punchesSent: this.sentPackets, succeeded: this.done?.toString() ?? null }
+    return { candidates: this.targets.length, punchesSent: this.sentPackets, creditBytes: this.budget.bytesReceived, succeeded: this.done?.toString() ?? null }
   }
 }

@@ -36,6 +36,8 @@ export enum ControlType {
   CHANNEL_CLOSED = 7,
   PING = 8,
   PONG = 9,
+  /** member → relay: the sender is done with a channel it is on (§8.3). */
+  CHANNEL_CLOSE = 10,
 }
 
 export enum CandidateKind {
@@ -51,6 +53,8 @@ export const RefusalReason = {
   PEER_LIMIT: 4,
   NOT_REGISTERED: 5,
   SELF: 6,
+  /** The dialler already has 2 introductions to this peer that the peer has not answered. */
+  PENDING_LIMIT: 7,
 } as const
 export type RefusalReason = (typeof RefusalReason)[keyof typeof RefusalReason]
 
@@ -70,6 +74,7 @@ export type ControlMessage =
   | { type: ControlType.CHANNEL_CLOSED; channel: Uint8Array }
   | { type: ControlType.PING; seq: number }
   | { type: ControlType.PONG; seq: number; reflexive: Candidate }
+  | { type: ControlType.CHANNEL_CLOSE; channel: Uint8Array }
 
 // ---------------------------------------------------------------------------------------
 // Candidates: kind u8 | family u8 (4 | 6) | address (4 | 16) | port u16
@@ -120,6 +125,54 @@ function compressIpv6(g: string[]): string {
   }
   if (best < 0) return g.join(':')
   return `${g.slice(0, best).join(':')}::${g.slice(best + bestLen).join(':')}`
+}
+
+/**
+ * Where a candidate address can be meant (§8.5): `unusable` nowhere (unspecified, multicast,
+ * broadcast and reserved IPv4, port 0), `loopback` and `link-local` only on the same host or
+ * link. A punch at any of these would be reflected at a victim: the puncher's own host,
+ * every host of a group, or a neighbour.
+ */
+export type AddressScope = 'unusable' | 'loopback' | 'link-local' | 'global'
+
+export function addressScope(host: string): AddressScope {
+  let v4 = ipv4Bytes(host.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1'))
+  if (!v4) {
+    const v6 = ipv6Bytes(host)
+    if (!v6) return 'unusable'
+    // IPv4-mapped (::ffff:a.b.c.d written in hex groups): the IPv4 rules apply.
+    if (v6.slice(0, 10).every((x) => x === 0) && v6[10] === 0xff && v6[11] === 0xff) v4 = v6.slice(12)
+    else {
+      if (v6.every((x) => x === 0)) return 'unusable'
+      if (v6.slice(0, 15).every((x) => x === 0) && v6[15] === 1) return 'loopback'
+      if (v6[0] === 0xff) return 'unusable'
+      if (v6[0] === 0xfe && (v6[1]! & 0xc0) === 0x80) return 'link-local'
+      return 'global'
+    }
+  }
+  const [a, b] = v4 as [number, number]
+  if (a === 0 || a >= 224) return 'unusable' // this network, multicast, reserved, broadcast
+  if (a === 127) return 'loopback'
+  if (a === 169 && b === 254) return 'link-local'
+  return 'global'
+}
+
+/**
+ * The candidates that may be punched by a node that reaches the other side (the relay, or the
+ * recipient of an introduction) at `via`: never unusable ones, loopback only when `via` is
+ * loopback itself (everyone on one host), IPv6 link-local never (the wire has no zone), IPv4
+ * link-local only when `via` is link-local too.
+ */
+export function punchableCandidates(cs: readonly Candidate[], via: string): Candidate[] {
+  const scope = addressScope(via)
+  return cs.filter((c) => {
+    if (c.port === 0) return false
+    const s = addressScope(c.host)
+    if (s === 'global') return true
+    if (s === 'unusable') return false
+    if (s === 'link-local' && c.host.includes(':')) return false
+    return s === scope
+  })
 }
 
 export function candidateSize(c: Candidate): number {
@@ -216,6 +269,7 @@ export function encodeControl(m: ControlMessage): Uint8Array {
       writeCandidates(out, m.candidates)
       break
     case ControlType.CHANNEL_CLOSED:
+    case ControlType.CHANNEL_CLOSE:
       out.push(...m.channel)
       break
     case ControlType.PING:
@@ -232,9 +286,17 @@ export function encodeControl(m: ControlMessage): Uint8Array {
   return b
 }
 
-/** Decodes one control message; null when malformed (the caller drops and counts it). */
+/**
+ * REGISTER and CONNECT shorter than PADDED_REQUEST_SIZE: the padding that pays for the punches
+ * they cause is missing (the relay drops and counts them, 'control-unpadded').
+ */
+export function isUnpaddedRequest(b: Uint8Array): boolean {
+  return b.length >= 1 && (b[0] === ControlType.REGISTER || b[0] === ControlType.CONNECT) && b.length < PADDED_REQUEST_SIZE
+}
+
+/** Decodes one control message; null when malformed or unpadded (the caller drops and counts it). */
 export function decodeControl(b: Uint8Array): ControlMessage | null {
-  if (b.length < 1) return null
+  if (b.length < 1 || isUnpaddedRequest(b)) return null
   const type = b[0]!
   const pos = 1
   switch (type) {
@@ -267,6 +329,7 @@ export function decodeControl(b: Uint8Array): ControlMessage | null {
       return r ? { type, channel, peer, candidates: r[0] } : null
     }
     case ControlType.CHANNEL_CLOSED:
+    case ControlType.CHANNEL_CLOSE:
       if (b.length < pos + CHANNEL_ID_SIZE) return null
       return { type, channel: copy(b, pos, pos + CHANNEL_ID_SIZE) }
     case ControlType.PING:
