@@ -352,7 +352,6 @@ export class Session {
         return 0
       }
       case FrameType.KEEP_ALIVE:
-        // Off the current path the echo is charged to the sender address's 3x account.
         if (!this.offPath.onKeepAlive(f.data, this.currentFrom, this.address, this.currentFrom && this.path.budgetFor(this.currentFrom))) this.queues.pushEcho(f.data)
         return 0
       case FrameType.KEEP_ALIVE_ACK: {
