@@ -58,6 +58,10 @@ interface ChannelInfo {
   peer: string
   candidates: Candidate[]
   link: RelayLink
+  /** The next punch round while the session stays relayed. */
+  repunch?: NodeJS.Timeout | null
+  /** Channel bytes received when the last punch round started (its credit was counted up to there). */
+  punched?: number
 }
 
 interface RelayLink {
@@ -95,7 +99,7 @@ export class RendezvousMember {
   private readonly links = new Map<string, RelayLink>()
   private readonly channels = new Map<string, ChannelInfo>()
   private requestSeq = 1
-  private readonly counters = { introductions: 0, refused: 0, relayLost: 0, punchedDirect: 0, channelsClosedByRelay: 0, controlMalformed: 0, candidatesFiltered: 0 }
+  private readonly counters = { introductions: 0, refused: 0, relayLost: 0, punchedDirect: 0, channelsClosedByRelay: 0, controlMalformed: 0, candidatesFiltered: 0, fellBack: 0 }
   private retryTimer: NodeJS.Timeout | null = null
   private stopped = false
 
@@ -313,10 +317,11 @@ export class RendezvousMember {
     if (this.links.get(ch.link.url) === ch.link) this.send(ch.link, { type: ControlType.CHANNEL_CLOSE, channel: ch.address.channel })
   }
 
-  /** Closes the sessions still running over `ch`; returns how many. */
+  /** Closes the sessions still running over `ch` (others lose it as their fallback); returns how many. */
   private closeRelayed(ch: ChannelInfo, reason: string, now: number): number {
     let n = 0
     for (const core of this.driver.endpoint.allSessions()) {
+      if (core.fallback.address?.key === ch.address.key) core.fallback.address = null
       if (core.address.key === ch.address.key && core.state !== 'closed' && core.state !== 'closing') {
         n++
         core.close(WireError.NETWORK_UNREACHABLE, reason, now)
@@ -406,14 +411,28 @@ export class RendezvousMember {
     const core = sessionInternals.core(s)
     const budget = new AmplificationBudget()
     const bytes = ch.address.bytesReceived
+    ch.punched = bytes
     budget.onReceived(bytes - lastBytes)
     core.startPunch(this.driver.now(), addrs, budget)
-    if (round === 0) s.on('path', (p: string) => p === 'direct' && this.counters.punchedDirect++)
+    if (round === 0) {
+      // A direct path that dies sends the session back to this channel (path-fallback.ts);
+      // punching then starts over from its second round.
+      core.fallback.address = ch.address
+      s.on('path', (p: string) => {
+        if (p === 'direct') this.counters.punchedDirect++
+        else if (!s.closed && !this.stopped) {
+          this.counters.fellBack++
+          void this.punch(s, ch, 1, ch.punched ?? 0)
+        }
+      })
+    }
     this.driver.schedule(true)
-    const t = setTimeout(() => {
+    if (ch.repunch) clearTimeout(ch.repunch)
+    ch.repunch = setTimeout(() => {
+      ch.repunch = null
       if (!s.closed && s.path === 'relayed' && !this.stopped) void this.punch(s, ch, round + 1, bytes)
     }, Math.min(REPUNCH_MAX_MS, REPUNCH_FIRST_MS * 2 ** round))
-    t.unref()
+    ch.repunch.unref()
   }
 
   stats() {

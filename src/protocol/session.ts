@@ -24,6 +24,7 @@ import { FlowTuning } from './flow-autotune.js'
 import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
 import type { AmplificationBudget } from './amplification.js'
 import { OffPathSender } from './off-path.js'
+import { PathFallback } from './path-fallback.js'
 import { type DataFrame, type Frame, frameSize, isAckEliciting, KEEP_ALIVE_DATA_SIZE, readFrame, writeFrame } from './frames.js'
 import { FINAL_RANDOM_SIZE, type HandshakeResult } from './handshake.js'
 import { INTEGRITY_LIMIT, packetsPerKey } from './aead-limits.js'
@@ -114,6 +115,8 @@ export class Session {
   /** Hole punches and path responses, sent off the current path (off-path.ts). */
   private readonly offPath = new OffPathSender(() => this.counters.drop('echo-over-budget'))
   private readonly pathProber: PathProber
+  /** The relay channel to go back to when a punched direct path dies (path-fallback.ts). */
+  readonly fallback = new PathFallback()
 
   readonly createdAt: number
   /** Slot in the endpoint's deadline heap (endpoint-scheduler.ts). */
@@ -282,7 +285,7 @@ export class Session {
     if (this.life.onAuthenticated(now)) this.events.push({ type: 'established' })
     this.currentFrom = from
     this.currentNewest = pn >= this.space.largestReceived
-    const back = this.path.consider(from, this.address, this.currentNewest, this.bare, len, this.random)
+    const back = this.path.consider(from, this.address, this.currentNewest, this.bare, len, this.random) ?? this.fallback.onPacket(from, this.address, this.currentNewest, now, this.rtt.pto())
     if (back) this.moveTo(back, true, now)
     else if (this.state === 'suspended' && this.currentNewest && from.key === this.address.key) this.suspension!.resume(now)
   }
@@ -304,6 +307,7 @@ export class Session {
   private moveTo(addr: PeerAddress, apparent: boolean, now: number): void {
     const old = this.address
     this.path.moved(old, apparent, now, this.rtt.pto(), this.random)
+    this.fallback.moved(now)
     this.address = addr
     this.fitPacketSize(addr)
     this.counters.migrations++
@@ -449,6 +453,8 @@ export class Session {
         for (const rec of lost.probeRecords) this.streams.onLost(rec.streams)
         // Nothing acknowledged for a PTO: one black-hole suspicion when sending above base.
         this.pmtu.onPtoExpired()
+        const back = this.fallback.onPto(this.recovery.stats().ptoCount, this.address)
+        if (back) this.migrateTo(back)
       }
     }
     this.wake(this)

@@ -162,6 +162,28 @@ describe.skipIf(skip !== null && !required)(`NAT traversal through kernel NATs${
     expect(written.path).toBe('direct')
   }, 180_000)
 
+  it('the direct path blocked mid-transfer: the session falls back to the relay by itself (path event), byte-exact', async () => {
+    const { topo, members } = await setup(['cone', 'cone'])
+    const c = await connect(members, 0, 1)
+    if (c.path !== 'direct') await members[0]!.child.next((m) => m.event === 'path' && m.path === 'direct', 10_000, 'direct path')
+    cmd(members[0]!.child, { cmd: 'send', bytes: SIZE, pauseAt: SIZE / 2 })
+    const paused = await members[0]!.child.next((m) => m.event === 'paused', 60_000, 'half written')
+    expect(paused.path).toBe('direct')
+    topo.blockDirect(true) // everything between the two NATs is dropped from now on
+    cmd(members[0]!.child, { cmd: 'go' })
+    const back = await members[0]!.child.next((m) => m.event === 'path' && m.path === 'relayed', 30_000, 'back on the relay')
+    const followed = await members[1]!.child.next((m) => m.event === 'path' && m.path === 'relayed', 30_000, 'the receiver follows')
+    console.log(`${label} fallback: relayed again ${String(back.ms)} ms after connect (receiver ${String(followed.ms)} ms)`)
+    const written = await members[0]!.child.next((m) => m.event === 'written', 60_000, 'written')
+    const received = await members[1]!.child.next((m) => m.event === 'received', 60_000, 'received')
+    expect(received.sha256).toBe(written.sha256)
+    expect(received.bytes).toBe(SIZE)
+    expect(written.path).toBe('relayed')
+    expect(received.path).toBe('relayed')
+    const st = (await stats(members[0]!.child)).nat as { fellBack: number }
+    expect(st.fellBack).toBeGreaterThanOrEqual(1)
+  }, 180_000)
+
   it('NAT mappings flushed mid-transfer (conntrack -F): a direct and a relayed session both recover, byte-exact', async () => {
     const { topo, members } = await setup(['cone', 'cone', 'symmetric', 'symmetric'])
     const d = await connect(members, 0, 1)
