@@ -72,11 +72,11 @@ export interface HandshakeKeys {
   identity: NodeIdentity
 }
 
-function mac16(key: Uint8Array, data: Uint8Array): Uint8Array {
+export function mac16(key: Uint8Array, data: Uint8Array): Uint8Array {
   return hmacSha256(key, data).subarray(0, HELLO_MAC_SIZE)
 }
 
-function encodePayload(p: HandshakePayload, suite?: CipherSuite): Uint8Array {
+export function encodePayload(p: HandshakePayload, suite?: CipherSuite): Uint8Array {
   const name = enc.encode(p.name)
   const params = encodeParams(p.params)
   const out = new Uint8Array((suite ? 1 : 0) + params.length + 1 + name.length)
@@ -89,7 +89,7 @@ function encodePayload(p: HandshakePayload, suite?: CipherSuite): Uint8Array {
   return out
 }
 
-function decodePayload(b: Uint8Array, withSuite: boolean): { payload: HandshakePayload; suite?: CipherSuite } | null {
+export function decodePayload(b: Uint8Array, withSuite: boolean): { payload: HandshakePayload; suite?: CipherSuite } | null {
   const r = new Reader(b, 0, b.length)
   let suite: CipherSuite | undefined
   if (withSuite) {

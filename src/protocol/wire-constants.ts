@@ -28,6 +28,10 @@ export const PacketType = {
   CHALLENGE: 0x02,
   AUTH_PROOF: 0x03,
   FINAL: 0x04,
+  /** Abbreviated handshake with a resumption ticket (§8). */
+  RESUME: 0x05,
+  /** Answer to RESUME (§8). */
+  RESUME_ACCEPT: 0x06,
   /** A protected packet carrying frames (STT's DATA). */
   DATA: 0x10,
   /** Handshake-phase error (cleartext, see §3.6). */
