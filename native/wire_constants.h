@@ -57,6 +57,7 @@ enum FrameType : uint8_t {
   FRAME_STREAM_CREDIT = 0x23,
   FRAME_SESSION_CREDIT = 0x24,
   FRAME_STREAMS_CREDIT = 0x25,
+  FRAME_NEW_TICKET = 0x26,  // Responder -> initiator: a resumption ticket (§8).
   FRAME_SESSION_CLOSE = 0x30,
   FRAME_ERROR = 0xff,
 };

@@ -195,6 +195,14 @@ export function resumableOption(v: unknown): boolean {
   return v
 }
 
+/** Validates connect()'s resume / requireResume (the token's contents are checked by the endpoint). */
+export function resumeOptions(o: { resume?: unknown; requireResume?: unknown }): { resume?: Uint8Array; requireResume?: boolean } {
+  if (o.resume !== undefined && !(o.resume instanceof Uint8Array)) throw new STTConfigError('resume must be the bytes of a session.resumptionToken')
+  if (o.requireResume !== undefined && typeof o.requireResume !== 'boolean') throw new STTConfigError('requireResume must be true or false')
+  if (o.requireResume && o.resume === undefined) throw new STTConfigError('requireResume needs a resume token')
+  return { resume: o.resume as Uint8Array | undefined, requireResume: o.requireResume as boolean | undefined }
+}
+
 /** Validates a resumeTimeout option (node or connect): ms, 1 s to 24 h. */
 export function resumeTimeoutOption(v: unknown): number {
   return positiveInt(v, 'resumeTimeout', 1_000, MAX_RESUME_TIMEOUT)

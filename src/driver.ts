@@ -53,6 +53,8 @@ export interface DialRequest {
   signal?: AbortSignal
   resumable?: boolean
   resumeTimeout?: number
+  resume?: Uint8Array
+  requireResume?: boolean
   /** A session the node keeps for itself (to a relay): no 'session' event, not in `sessions`. */
   internal?: boolean
 }
@@ -352,7 +354,7 @@ export class Driver {
       transport.release?.(addr)
       throw new STTError(ErrorCode.ABORTED, 'connect aborted')
     }
-    const handle = ep.connect(this.#now(), addr, { peerNodeId: req.peerNodeId, timeout: req.timeout, bare: req.bare, congestionControl: req.congestionControl, resumable: req.resumable, resumeTimeout: req.resumeTimeout })
+    const handle = ep.connect(this.#now(), addr, { peerNodeId: req.peerNodeId, timeout: req.timeout, bare: req.bare, congestionControl: req.congestionControl, resumable: req.resumable, resumeTimeout: req.resumeTimeout, resume: req.resume, requireResume: req.requireResume })
     if (req.internal) this.#internal.add(handle)
     const promise = new Promise<STTSession>((resolve, reject) => {
       const done = (s: STTSession) => {

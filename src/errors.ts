@@ -68,6 +68,8 @@ export const WireError = {
   SESSION_NOT_FOUND: 0x0204,
   /** Not in appendix D: the next free code of its category (issue 12, suspended past resumeTimeout). */
   SESSION_EXPIRED: 0x0205,
+  /** Not in appendix D: a RESUME was refused (expired, unknown, replayed ticket, §8). */
+  RESUME_REJECTED: 0x0106,
   STREAM_CLOSED: 0x0301,
   TOO_MANY_STREAMS: 0x0302,
   STREAM_ID_CONFLICT: 0x0303,
@@ -119,7 +121,7 @@ const numericFor: Record<ErrorCode, number> = {
   STT_NATIVE_UNAVAILABLE: WireError.RESOURCE_EXHAUSTED,
   STT_RESOURCE_EXHAUSTED: WireError.RESOURCE_EXHAUSTED,
   STT_SESSION_EXPIRED: WireError.SESSION_EXPIRED,
-  STT_RESUME_REJECTED: WireError.AUTHENTICATION_FAILED,
+  STT_RESUME_REJECTED: WireError.RESUME_REJECTED,
   STT_RELAY_REFUSED: WireError.CONNECTION_REFUSED,
   STT_RELAY_LOST: WireError.NETWORK_UNREACHABLE,
   STT_WORKER_EXITED: WireError.SESSION_CLOSED,

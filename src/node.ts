@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import { connectAuto } from './auto-connect.js'
-import { DEFAULTS, congestionControlOption, resolveProtocolConfig, resumableOption, resumeTimeoutOption } from './config.js'
+import { DEFAULTS, congestionControlOption, resolveProtocolConfig, resumableOption, resumeOptions, resumeTimeoutOption } from './config.js'
 import { TEST_RANDOM } from './internal/test-hooks.js'
 import { aead as defaultAead, jsAead, nativeAead } from './crypto/index.js'
 import type { AeadBackend } from './crypto/aead.js'
@@ -100,6 +100,10 @@ export interface ConnectOptions {
   /** Per-connect resumable / resumeTimeout (default: the node's). */
   resumable?: boolean
   resumeTimeout?: number
+  /** A session.resumptionToken: resume that session (same id) with a 1-RTT handshake, or fall back to a full one. */
+  resume?: Uint8Array
+  /** With `resume`: fail with STT_RESUME_REJECTED instead of falling back. */
+  requireResume?: boolean
 }
 
 const NODE_OPTION_KEYS = keysOf<STTNodeOptions>({
@@ -174,6 +178,8 @@ const CONNECT_OPTION_KEYS = keysOf<ConnectOptions>({
   congestionControl: true,
   resumable: true,
   resumeTimeout: true,
+  resume: true,
+  requireResume: true,
 })
 
 export class STTNode extends EventEmitter {
@@ -281,6 +287,7 @@ export class STTNode extends EventEmitter {
       signal: opts.signal,
       resumable: opts.resumable === undefined ? undefined : resumableOption(opts.resumable),
       resumeTimeout: opts.resumeTimeout === undefined ? undefined : resumeTimeoutOption(opts.resumeTimeout),
+      ...resumeOptions(opts),
     })
   }
 

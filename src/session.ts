@@ -2,7 +2,8 @@
  * STTSession: the public face of one protocol session. Events: 'datagram' (bytes),
  * 'message' ({ streamId, data }), 'stream' (STTStream opened by the peer), 'frame'
  * (application frame type, bytes), 'migrated', 'key-update', 'peer-error', 'suspended' (the
- * peer went silent; nothing is lost), 'resumed' ({ pausedMs }), 'error' (an
+ * peer went silent; nothing is lost), 'resumed' ({ pausedMs }), 'resumption-token' (bytes to
+ * store for node.connect(url, { resume })), 'error' (an
  * STTError, when the session ends because of one) and 'close' ({ code, reason, remote,
  * hadError }). Internals are `#private`; the driver reaches them through `sessionInternals`,
  * which the package does not export.
@@ -94,6 +95,7 @@ export class STTSession extends EventEmitter {
   readonly #writeWaiters: Array<{ key: number; resolve: () => void; reject: (e: Error) => void }> = []
   readonly #closeWaiters: Array<() => void> = []
   #closeInfo: CloseInfo | null = null
+  #resumptionToken: Buffer | null = null
   readonly #streamHost: StreamHost
 
   /** @internal Sessions are made by the node ('session' event, connect()). */
@@ -129,6 +131,15 @@ export class STTSession extends EventEmitter {
     this.#ensureOpen()
     this.#core.resumeNow(this.#host.now())
     this.#schedule(true)
+  }
+
+  /**
+   * Initiator: the newest resumption token (null until the peer sent a ticket). Pass it to
+   * node.connect(url, { resume }) after a restart to get this session id back in one round trip.
+   * It is a credential of this node identity: store it as you store the nodeSeed.
+   */
+  get resumptionToken(): Buffer | null {
+    return this.#resumptionToken
   }
 
   /** The transport the session currently uses: 'udp' | 'websocket' | ... (changes on migration). */
@@ -262,6 +273,10 @@ export class STTSession extends EventEmitter {
       case 'resumed':
         this.emit('resumed', { pausedMs: ev.pausedMs })
         return
+      case 'resumption-token':
+        this.#resumptionToken = Buffer.from(ev.token)
+        this.emit('resumption-token', this.#resumptionToken)
+        return
       case 'closed':
         this.#onClosed(ev.code, ev.reason, ev.remote)
         return
@@ -270,6 +285,7 @@ export class STTSession extends EventEmitter {
         return
       case 'established':
       case 'resume-attempt':
+      case 'ticket':
         return
     }
   }

@@ -37,6 +37,7 @@ import { EndpointScheduler } from './endpoint-scheduler.js'
 import { ResponderState, sourceOf } from './responder-state.js'
 import { Session, type SessionEvent } from './session.js'
 import { openFinal } from './handshake-final.js'
+import { ResumptionManager } from './resume-endpoint.js'
 import { udpPacketSize } from './udp-size.js'
 
 export type EndpointEvent =
@@ -59,6 +60,9 @@ export interface ConnectOptions {
   /** Suspend instead of closing when the peer goes silent (default config.resumable), and for how long. */
   resumable?: boolean
   resumeTimeout?: number
+  /** A resumption token (session.resumptionToken): abbreviated handshake (§8); requireResume: no fallback. */
+  resume?: Uint8Array
+  requireResume?: boolean
 }
 
 interface PendingConnect {
@@ -105,6 +109,9 @@ export class Endpoint {
   private readonly pending = new Map<number, PendingConnect>()
   private readonly pendingByHandle = new Map<number, PendingConnect>()
   private readonly responder: ResponderState
+  private readonly resumption: ResumptionManager
+  /** Connect options of resumption attempts, for the full handshake they fall back to. */
+  private readonly resumeFallback = new Map<number, ConnectOptions>()
   private readonly outbox: Array<{ to: PeerAddress; data: Uint8Array }> = []
   /** Ready set, event set, deadline heap and blocked paths: no pass scans idle sessions. */
   private readonly sched = new EndpointScheduler<Session>()
@@ -142,6 +149,48 @@ export class Endpoint {
     this.#identity = deriveIdentity(config.nodeSeed)
     this.config = { ...config, sharedSeed: new Uint8Array(0), nodeSeed: new Uint8Array(0) }
     this.responder = new ResponderState(random, config.handshakeTimeout)
+    // Resumption (resume-endpoint.ts) borrows the endpoint's private parts through these closures.
+    this.resumption = new ResumptionManager(
+      {
+        config: this.config,
+        group: this.#group,
+        nodeId: this.#identity.nodeId,
+        random,
+        wall: (t) => this.wall(t),
+        send: (to, data) => this.outbox.push({ to, data }),
+        drop: (r, from) => this.drop(r, from),
+        seenNonce: (n, t) => this.responder.hellos.seen(n, t),
+        payload: (bare, addr) => ({ name: this.config.name, params: this.localParams(bare, addr) }),
+        createSession: (result, isInitiator, address, t, bare) => {
+          const s = new Session({ result, isInitiator, config: this.config, aead, address, localParams: this.localParams(bare, address), now: t, random }, this.wake)
+          this.sessions.set(s.key, s)
+          this.sched.touch(s)
+          this.wake(s)
+          return s
+        },
+        replace: (s) => {
+          s.finish(WireError.NO_ERROR, 'the peer resumed this session from a new connection', true)
+          this.removeSession(s)
+        },
+        sessionCount: () => this.sessions.size,
+        accepted: (s) => {
+          this.counters.handshakesAccepted++
+          this.events.push({ type: 'accepted', session: s })
+        },
+        connected: () => {},
+        failed: (handle, error) => {
+          this.resumeFallback.delete(handle)
+          this.counters.handshakesFailed++
+          this.events.push({ type: 'connect-failed', handle, error })
+        },
+        connectFull: (t, addr, handle) => void this.connect(t, addr, this.resumeFallback.get(handle) ?? {}, handle),
+      },
+      config.nodeSeed,
+    )
+    this.resumption.lookup = (id) => {
+      const s = this.sessions.get(sessionKeyAt(id, -3))
+      return s && sessionIdEquals(id, -3, s.id) && s.state !== 'closed' ? s : undefined
+    }
     void now
     const stride = Math.max(config.maxPacketSize, config.reliablePacketSize)
     this.txSlab = new Uint8Array(txBatchSize * stride)
@@ -200,8 +249,15 @@ export class Endpoint {
   // -------------------------------------------------------------------------------------
 
   /** Starts a handshake with `address`; the outcome arrives as a connected/connect-failed event. */
-  connect(now: number, address: PeerAddress, opts: ConnectOptions = {}): number {
+  connect(now: number, address: PeerAddress, opts: ConnectOptions = {}, handle = this.nextHandle++): number {
     const bare = opts.bare === true && address.reliable
+    if (opts.resume) {
+      this.resumeFallback.set(handle, { ...opts, resume: undefined })
+      this.counters.handshakesInitiated++
+      this.resumption.connect(now, address, { resume: opts.resume, requireResume: opts.requireResume, timeout: opts.timeout }, handle, bare)
+      return handle
+    }
+    this.resumeFallback.delete(handle)
     const hs = new InitiatorHandshake(
       { group: this.#group, identity: this.#identity },
       { name: this.config.name, params: this.localParams(bare, address) },
@@ -210,7 +266,7 @@ export class Endpoint {
       opts.versionOverride,
     )
     const p: PendingConnect = {
-      handle: this.nextHandle++,
+      handle,
       hs,
       address,
       deadline: now + (opts.timeout ?? this.config.handshakeTimeout),
@@ -235,6 +291,8 @@ export class Endpoint {
   cancel(handle: number): void {
     const p = this.pendingByHandle.get(handle)
     if (p) this.removePending(p)
+    this.resumption.cancel(handle)
+    this.resumeFallback.delete(handle)
   }
 
   private removePending(p: PendingConnect): void {
@@ -423,6 +481,7 @@ export class Endpoint {
     this.sessions.set(session.key, session)
     this.counters.handshakesAccepted++
     this.events.push({ type: 'accepted', session })
+    this.resumption.issue(session, now)
     this.wake(session)
   }
 
@@ -481,7 +540,14 @@ export class Endpoint {
           this.onAuthProof(now, pkt, from[i]!)
           break
         case PacketType.ERROR:
-          this.onHandshakeError(now, pkt, from[i]!)
+          if (!this.resumption.onError(now, pkt)) this.onHandshakeError(now, pkt, from[i]!)
+          break
+        case PacketType.RESUME:
+          if (this.acceptingConnections) this.resumption.onResume(now, pkt, from[i]!)
+          else this.drop('not-accepting', from[i]!)
+          break
+        case PacketType.RESUME_ACCEPT:
+          this.resumption.onAccept(now, pkt, from[i]!)
           break
         default:
           this.drop('unknown-type', from[i]!)
@@ -541,6 +607,7 @@ export class Endpoint {
 
   handleTimeout(now: number): void {
     this.responder.cookieKeys.onTimeout(now)
+    this.resumption.handleTimeout(now)
     for (const p of [...this.pending.values()]) {
       if (now >= p.deadline) {
         this.fail(
@@ -614,7 +681,7 @@ export class Endpoint {
     let t = Infinity
     if (this.outbox.length) return now
     // Cookie keys are retired and wiped on time, even on an idle node (item 3).
-    t = this.responder.cookieKeys.deadline()
+    t = Math.min(this.responder.cookieKeys.deadline(), this.resumption.deadline())
     for (const p of this.pending.values()) t = Math.min(t, p.deadline, p.nextSend)
     return Math.min(t, this.sched.nextDeadline(now))
   }
@@ -636,6 +703,15 @@ export class Endpoint {
           this.counters.handshakesCompleted++
           return { type: 'connected', handle: p.handle, session: s }
         }
+        const handle = this.resumption.established(s)
+        if (handle === null) continue
+        this.resumeFallback.delete(handle)
+        this.counters.handshakesCompleted++
+        return { type: 'connected', handle, session: s }
+      }
+      if (ev.type === 'ticket') {
+        const token = this.resumption.tokenFor(s, ev.ticket, ev.expires)
+        if (token) return { type: 'session', session: s, event: { type: 'resumption-token', token } }
         continue
       }
       if (ev.type === 'closed' && s.state === 'closed') this.removeSession(s)
@@ -647,6 +723,7 @@ export class Endpoint {
   /** Closes every session (SESSION_CLOSE to each) and abandons pending connects. */
   closeAll(now: number, code: number, reason: string): void {
     for (const p of [...this.pending.values()]) this.fail(p, new STTSessionError(ErrorCode.SESSION_CLOSED, `node stopping: ${reason}`))
+    this.resumption.failAll(new STTSessionError(ErrorCode.SESSION_CLOSED, `node stopping: ${reason}`))
     for (const s of this.sessions.values()) s.close(code, reason, now)
   }
 }

@@ -26,6 +26,8 @@ export interface StreamFinFrame { type: typeof FrameType.STREAM_FIN; streamKey: 
 export interface StreamCreditFrame { type: typeof FrameType.STREAM_CREDIT; streamKey: number; maxOffset: number }
 export interface SessionCreditFrame { type: typeof FrameType.SESSION_CREDIT; maxData: number }
 export interface StreamsCreditFrame { type: typeof FrameType.STREAMS_CREDIT; maxStreams: number }
+/** A resumption ticket (responder -> initiator, §8): opaque bytes and their expiry (wall-clock ms). */
+export interface NewTicketFrame { type: typeof FrameType.NEW_TICKET; expires: number; ticket: Uint8Array }
 export interface SessionCloseFrame { type: typeof FrameType.SESSION_CLOSE; errorCode: number; reason: string }
 export interface ErrorFrame { type: typeof FrameType.ERROR; errorCode: number; frameType: number; reason: string }
 /** Application-defined frame, types 0x80..0xFE. */
@@ -43,6 +45,7 @@ export type Frame =
   | StreamCreditFrame
   | SessionCreditFrame
   | StreamsCreditFrame
+  | NewTicketFrame
   | SessionCloseFrame
   | ErrorFrame
   | AppFrame
@@ -108,6 +111,8 @@ export function frameSize(f: Frame): number {
       return 1 + varintSize(f.maxData)
     case FrameType.STREAMS_CREDIT:
       return 1 + varintSize(f.maxStreams)
+    case FrameType.NEW_TICKET:
+      return 1 + varintSize(f.expires) + varintSize(f.ticket.length) + f.ticket.length
     case FrameType.SESSION_CLOSE: {
       const r = encodeReason(f.reason)
       return 1 + varintSize(f.errorCode) + varintSize(r.length) + r.length
@@ -178,6 +183,11 @@ export function writeFrame(buf: Uint8Array, pos: number, f: Frame): number {
       return writeVarint(buf, pos, f.maxData)
     case FrameType.STREAMS_CREDIT:
       return writeVarint(buf, pos, f.maxStreams)
+    case FrameType.NEW_TICKET:
+      pos = writeVarint(buf, pos, f.expires)
+      pos = writeVarint(buf, pos, f.ticket.length)
+      buf.set(f.ticket, pos)
+      return pos + f.ticket.length
     case FrameType.SESSION_CLOSE: {
       const r = encodeReason(f.reason)
       pos = writeVarint(buf, pos, f.errorCode)
@@ -283,6 +293,13 @@ export function readFrame(r: Reader): Frame | FrameError {
     case FrameType.STREAMS_CREDIT:
       f = { type, maxStreams: r.varint() }
       break
+    case FrameType.NEW_TICKET: {
+      const expires = r.varint()
+      const len = r.varint()
+      if (len > 1024) return 'bad-value'
+      f = { type, expires, ticket: r.bytes(len).slice() }
+      break
+    }
     case FrameType.SESSION_CLOSE: {
       const errorCode = r.varint()
       const len = r.varint()

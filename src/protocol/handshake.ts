@@ -309,7 +309,7 @@ export function createHandshakeError(sessionId: Uint8Array, echo: Uint8Array, co
   return out
 }
 
-function parseHandshakeError(pkt: Uint8Array): { code: number; echo: Uint8Array; versions: number[]; macOffset: number } | null {
+export function parseHandshakeError(pkt: Uint8Array): { code: number; echo: Uint8Array; versions: number[]; macOffset: number } | null {
   const r = new Reader(pkt, HEADER_SIZE, pkt.length)
   const code = (r.u8() << 8) | r.u8()
   const echo = r.bytes(HELLO_NONCE_SIZE)

@@ -25,6 +25,8 @@ export class SentRecord {
   size = 0
   /** Id of the path MTU probe this packet was (src/protocol/pmtu.ts), 0 for any other packet. */
   pmtuProbe = 0
+  /** A resumption ticket this packet carried (sent again if the packet is lost). */
+  ticket: { ticket: Uint8Array; expires: number } | null = null
 }
 
 /** What the frame source says about the packet it filled. */
@@ -103,6 +105,7 @@ export class PacketAssembler {
     rec.streams.clear()
     rec.ackLargest = -1
     rec.pmtuProbe = 0
+    rec.ticket = null
     // With nothing outstanding an idle session keeps one record, not a burst's worth (issue 14;
     // bare mode releases every record at once, so its pool is never trimmed).
     const limit = this.onWrittenBare === null && this.recovery.outstanding === 0 ? 1 : RECORD_POOL_MAX

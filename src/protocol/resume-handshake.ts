@@ -94,6 +94,11 @@ export class InitiatorResume {
     return pkt
   }
 
+  /** True for the nonce of a RESUME we sent (an ERROR must echo one). */
+  knowsNonce(n: Uint8Array): boolean {
+    return this.nonces.some((x) => constantTimeEqual(x, n))
+  }
+
   /** RESUME_ACCEPT: the traffic secrets, or a drop reason. */
   consumeAccept(pkt: Uint8Array): { kind: 'ok'; result: HandshakeResult } | { kind: 'drop'; reason: string } {
     const r = new Reader(pkt, HEADER_SIZE, pkt.length)

@@ -42,6 +42,7 @@ import { RttEstimator } from './rtt.js'
 import { SessionLifecycle, type SessionState } from './session-lifecycle.js'
 import { SessionQueues } from './session-queues.js'
 import { Suspension } from './suspension.js'
+import { resumptionMaster, ticketSecret } from './tickets.js'
 import { SessionCounters, sessionStats } from './session-stats.js'
 import { type StreamEvent, StreamManager } from './streams.js'
 import { Reader } from './varint.js'
@@ -61,6 +62,8 @@ export type SessionEvent =
   | { type: 'suspended' }
   | { type: 'resumed'; pausedMs: number }
   | { type: 'resume-attempt'; attempt: number }
+  | { type: 'ticket'; ticket: Uint8Array; expires: number }
+  | { type: 'resumption-token'; token: Uint8Array }
   | { type: 'stream'; event: StreamEvent }
 
 export interface SessionInit {
@@ -107,6 +110,12 @@ export class Session {
   private readonly life: SessionLifecycle
   /** Suspension instead of idle close (null: not resumable; bare mode never is: its data is freed once written). */
   readonly suspension: Suspension | null = null
+  /** Resumption master secret (tickets.ts): in a true private field, never reachable. */
+  readonly #master: Uint8Array
+  /** Responder: a ticket to send (NEW_TICKET); a lost one comes back here. */
+  private pendingTicket: { ticket: Uint8Array; expires: number } | null = null
+  /** Responder, resumed session: the RESUME's e_i and our answer, repeated if RESUME is. */
+  resumed: { ePub: Uint8Array; accept: Uint8Array } | null = null
   /** Path validation of new peer addresses (roaming, migration); challenge = header + KEEP_ALIVE + tag. */
   private readonly path = new PathValidation(PATH_PROBE_SIZE)
   /** Address of the packet whose frames are being processed, and whether it was the newest. */
@@ -155,6 +164,7 @@ export class Session {
     this.createdAt = now
     this.config = config
     this.random = init.random
+    this.#master = resumptionMaster(result.i2r, result.r2i, result.transcript)
     this.life = new SessionLifecycle(config, init.isInitiator, now)
     this.queues = new SessionQueues(config.maxQueuedDatagrams, this.counters)
     this.size = new PacketSize(config, init.localParams.maxPacketSize, result.peer.params.maxPacketSize, init.address, this.bare, now)
@@ -375,6 +385,9 @@ export class Session {
       case FrameType.SESSION_CLOSE:
         this.finish(f.errorCode, f.reason, true)
         return 0
+      case FrameType.NEW_TICKET:
+        if (this.isInitiator) this.events.push({ type: 'ticket', ticket: f.ticket, expires: f.expires })
+        return 0
       case FrameType.ERROR:
         this.events.push({ type: 'peer-error', code: f.errorCode, frameType: f.frameType, reason: f.reason })
         return 0
@@ -398,6 +411,7 @@ export class Session {
     for (const rec of lost) {
       if (this.pmtu.onLost(rec.pmtuProbe, rec.size, now)) large++
       this.streams.onLost(rec.streams)
+      if (rec.ticket && !this.pendingTicket) this.pendingTicket = rec.ticket
       this.assembler.release(rec)
     }
     // One round counts once for black-hole detection, however many packets it declared lost.
@@ -480,6 +494,7 @@ export class Session {
       this.acks.ackDue(now) ||
       this.acks.nackDue(now) ||
       this.queues.hasData ||
+      this.pendingTicket !== null ||
       this.streams.wantsToSend()
     )
   }
@@ -578,6 +593,13 @@ export class Session {
       this.life.keepAliveDue = false
       ackEliciting = true
     }
+    const t = this.pendingTicket
+    if (t && this.state === 'active' && frameSize({ type: FrameType.NEW_TICKET, ...t }) <= end - pos) {
+      pos = writeFrame(buf, pos, { type: FrameType.NEW_TICKET, ...t })
+      rec.ticket = t
+      this.pendingTicket = null
+      ackEliciting = true
+    }
     if (cwndOpen && paced && this.state === 'active') {
       const before = pos
       pos = this.queues.writeData(buf, pos, end, start)
@@ -630,6 +652,7 @@ export class Session {
   finish(code: number, reason: string, remote: boolean): void {
     if (!this.life.end(code, reason)) return
     this.space.destroy()
+    this.#master.fill(0)
     this.emitClosed(code, reason, remote)
     this.wake(this)
   }
@@ -691,6 +714,17 @@ export class Session {
 
   get punchStats() {
     return this.offPath.stats()
+  }
+
+  /** Responder: sends `ticket` (sealed by the endpoint with sealTicket and this session's secret). */
+  queueTicket(ticket: Uint8Array, expires: number): void {
+    this.pendingTicket = { ticket, expires }
+    this.wake(this)
+  }
+
+  /** This session's resumption secret for ticket `id` (the master itself never leaves). */
+  ticketSecret(id: Uint8Array): Uint8Array {
+    return ticketSecret(this.#master, id)
   }
 
   /** Responder: a duplicate AUTH_PROOF means our FINAL was lost; send one again. */

@@ -61,10 +61,10 @@ export function tokenWrapKey(nodeSeed: Uint8Array): Uint8Array {
   return hkdf(nodeSeed, 'STT v1', 'resumption token wrap', 32)
 }
 
-/** Responder: a new ticket for `master`'s session; the secret inside is HKDF(master, ticket id). */
-export function sealTicket(gen: TicketKeyGen, master: Uint8Array, t: Omit<TicketContents, 'secret'>, random: (n: number) => Uint8Array): Uint8Array {
+/** Responder: a new ticket for a session; the secret inside is `secretFor(ticket id)` = HKDF(master, ticket id). */
+export function sealTicket(gen: TicketKeyGen, secretFor: (ticketId: Uint8Array) => Uint8Array, t: Omit<TicketContents, 'secret'>, random: (n: number) => Uint8Array): Uint8Array {
   const id = random(TICKET_ID_SIZE)
-  const secret = ticketSecret(master, id)
+  const secret = secretFor(id)
   const plain = new Uint8Array(TICKET_PLAIN_SIZE)
   plain[0] = TOKEN_VERSION
   plain[1] = SUITE_ID[t.suite]

@@ -60,6 +60,8 @@ export const FrameType = {
   STREAM_CREDIT: 0x23,
   SESSION_CREDIT: 0x24,
   STREAMS_CREDIT: 0x25,
+  /** Responder -> initiator: a resumption ticket (§8). */
+  NEW_TICKET: 0x26,
   SESSION_CLOSE: 0x30,
   ERROR: 0xff,
 } as const

@@ -14,6 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { STTNode, type STTSession, type STTStream } from '../../src/index.js'
 import { deriveGroupKeys } from '../../src/protocol/identity.js'
 import { hkdf } from '../../src/crypto/primitives.js'
+import { decodeToken, tokenWrapKey } from '../../src/protocol/tickets.js'
 
 /** Seeds without touching Buffer's shared pool (a pooled copy would itself be a leak). */
 function seed(): Uint8Array {
@@ -157,6 +158,14 @@ describe('no secret is reachable from the public API', () => {
       st.write(Buffer.from('hello'))
       const sbStream = await incoming
       await new Promise((r) => sbStream.once('data', r))
+      // Issue 12: the resumption token is public (the application stores it); the ticket secret
+      // inside it is wrapped under a key from the node seed, and neither may appear in clear.
+      const token = await new Promise<Buffer>((r) => (sa.resumptionToken ? r(sa.resumptionToken) : sa.once('resumption-token', r)))
+      const wrap = tokenWrapKey(nodeSeedA)
+      needles.add('token wrap key A', wrap)
+      const unwrapped = decodeToken(wrap, token)
+      if (typeof unwrapped === 'string') throw new Error(`token did not unwrap: ${unwrapped}`)
+      needles.add('ticket secret', unwrapped.secret)
       const roots: Array<[string, unknown]> = [
         ['nodeA', a],
         ['nodeB', b],

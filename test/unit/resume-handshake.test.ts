@@ -29,7 +29,7 @@ function world(seed = rnd(32)) {
   const sessionId = rnd(8)
   const master = resumptionMaster(orig.i2r, orig.r2i, orig.transcript)
   const issue = (at = wall): Uint8Array => {
-    const ticket = sealTicket(keys.sealing(now), master, { suite: 'aes-256-gcm', sessionId, initiatorNodeId: idI.nodeId, issued: at, expires: at + LIFETIME }, rnd)
+    const ticket = sealTicket(keys.sealing(now), (id) => ticketSecret(master, id), { suite: 'aes-256-gcm', sessionId, initiatorNodeId: idI.nodeId, issued: at, expires: at + LIFETIME }, rnd)
     const secret = ticketSecret(master, ticketIdOf(ticket))
     return encodeToken(tokenWrapKey(seedI), { suite: 'aes-256-gcm', expires: at + LIFETIME, sessionId, peerNodeId: idR.nodeId, secret, ticket }, rnd)
   }
