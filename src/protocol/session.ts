@@ -494,7 +494,7 @@ export class Session {
       this.acks.ackDue(now) ||
       this.acks.nackDue(now) ||
       this.queues.hasData ||
-      this.pendingTicket !== null ||
+      (this.pendingTicket !== null && this.life.confirmed) ||
       this.streams.wantsToSend()
     )
   }
@@ -594,7 +594,8 @@ export class Session {
       ackEliciting = true
     }
     const t = this.pendingTicket
-    if (t && this.state === 'active' && frameSize({ type: FrameType.NEW_TICKET, ...t }) <= end - pos) {
+    // Only once the initiator was heard under the traffic keys: FINAL stays as small as before.
+    if (t && this.life.confirmed && frameSize({ type: FrameType.NEW_TICKET, ...t }) <= end - pos) {
       pos = writeFrame(buf, pos, { type: FrameType.NEW_TICKET, ...t })
       rec.ticket = t
       this.pendingTicket = null
