@@ -58,6 +58,7 @@ interface PendingResume {
   nextSend: number
   backoff: number
   require: boolean
+  bare: boolean
   session: Session | null
 }
 
@@ -150,7 +151,7 @@ export class ResumptionManager {
     const init = new InitiatorResume(h.group, h.nodeId, token, h.payload(bare, address), (n) => h.random(n))
     token.secret.fill(0)
     const timeout = opts.timeout ?? h.config.handshakeTimeout
-    const p: PendingResume = { handle, init, address, deadline: now + timeout, nextSend: now, backoff: h.config.handshakeRetryInitial, require: opts.requireResume === true, session: null }
+    const p: PendingResume = { handle, init, address, deadline: now + timeout, nextSend: now, backoff: h.config.handshakeRetryInitial, require: opts.requireResume === true, bare, session: null }
     this.pending.set(sessionKeyAt(init.sessionId, -3), p)
     this.send(now, p)
   }
@@ -167,7 +168,7 @@ export class ResumptionManager {
     if (!p || p.session) return this.host.drop('unknown-handshake', from)
     const out = p.init.consumeAccept(pkt)
     if (out.kind === 'drop') return this.host.drop(`resume-accept-${out.reason}`, from)
-    p.session = this.host.createSession(out.result, true, p.address, now, false)
+    p.session = this.host.createSession(out.result, true, p.address, now, p.bare)
   }
 
   /** A keyed RESUME_REJECTED for one of our RESUMEs: fall back (or fail). True when it was ours. */
