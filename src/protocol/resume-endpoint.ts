@@ -85,7 +85,7 @@ export class ResumptionManager {
   issue(s: Session, now: number): void {
     if (s.isInitiator) return
     const lifetime = this.ticketKeys.lifetime
-    const wall = this.host.wall(now)
+    const wall = Math.floor(this.host.wall(now))
     const ticket = sealTicket(this.ticketKeys.sealing(now), (id) => s.ticketSecret(id), { suite: s.suite as 'aes-256-gcm', sessionId: s.id, initiatorNodeId: s.peerNodeId, issued: wall, expires: wall + lifetime }, (n) => this.host.random(n))
     s.queueTicket(ticket, wall + lifetime)
     this.counters.issued++
