@@ -39,31 +39,9 @@ import { Session, type SessionEvent } from './session.js'
 import { openFinal } from './handshake-final.js'
 import { ResumptionManager } from './resume-endpoint.js'
 import { udpPacketSize } from './udp-size.js'
+import type { ConnectOptions, EndpointCounters, EndpointEvent } from './endpoint-types.js'
 
-export type EndpointEvent =
-  | { type: 'connected'; handle: number; session: Session }
-  | { type: 'connect-failed'; handle: number; error: STTError }
-  | { type: 'accepted'; session: Session }
-  | { type: 'session'; session: Session; event: SessionEvent }
-
-export interface ConnectOptions {
-  /** Expected node id of the peer: a different one fails with STT_PEER_MISMATCH. */
-  peerNodeId?: Uint8Array
-  /** Rely on the transport for delivery (only over reliable transports). */
-  bare?: boolean
-  /** Handshake timeout for this connect (ms). */
-  timeout?: number
-  /** Overrides the version byte of HELLO (tests of version negotiation only). */
-  versionOverride?: number
-  /** Congestion controller of this session (default: config.congestionControl). */
-  congestionControl?: 'bbr' | 'cubic' | 'newreno'
-  /** Suspend instead of closing when the peer goes silent (default config.resumable), and for how long. */
-  resumable?: boolean
-  resumeTimeout?: number
-  /** A resumption token (session.resumptionToken): abbreviated handshake (§8); requireResume: no fallback. */
-  resume?: Uint8Array
-  requireResume?: boolean
-}
+export type { ConnectOptions, EndpointCounters, EndpointEvent } from './endpoint-types.js'
 
 interface PendingConnect {
   handle: number
@@ -80,15 +58,6 @@ interface PendingConnect {
   session: Session | null
   /** AUTH_FAILED answers seen (one may be a corrupted HELLO). */
   authFailures: number
-}
-
-export interface EndpointCounters {
-  handshakesInitiated: number
-  handshakesCompleted: number
-  handshakesFailed: number
-  handshakesAccepted: number
-  retriesSent: number
-  dropped: Record<string, number>
 }
 
 // 1 s: under 30 % loss a handshake needs several tries of each round; 2 s left ~0.5 % of them
@@ -110,8 +79,6 @@ export class Endpoint {
   private readonly pendingByHandle = new Map<number, PendingConnect>()
   private readonly responder: ResponderState
   private readonly resumption: ResumptionManager
-  /** Connect options of resumption attempts, for the full handshake they fall back to. */
-  private readonly resumeFallback = new Map<number, ConnectOptions>()
   private readonly outbox: Array<{ to: PeerAddress; data: Uint8Array }> = []
   /** Ready set, event set, deadline heap and blocked paths: no pass scans idle sessions. */
   private readonly sched = new EndpointScheduler<Session>()
@@ -151,46 +118,11 @@ export class Endpoint {
     this.responder = new ResponderState(random, config.handshakeTimeout)
     // Resumption (resume-endpoint.ts) borrows the endpoint's private parts through these closures.
     this.resumption = new ResumptionManager(
-      {
-        config: this.config,
-        group: this.#group,
-        nodeId: this.#identity.nodeId,
-        random,
-        wall: (t) => this.wall(t),
-        send: (to, data) => this.outbox.push({ to, data }),
-        drop: (r, from) => this.drop(r, from),
-        seenNonce: (n, t) => this.responder.hellos.seen(n, t),
-        payload: (bare, addr) => ({ name: this.config.name, params: this.localParams(bare, addr) }),
-        createSession: (result, isInitiator, address, t, bare) => {
-          const s = new Session({ result, isInitiator, config: this.config, aead, address, localParams: this.localParams(bare, address), now: t, random }, this.wake)
-          this.sessions.set(s.key, s)
-          this.sched.touch(s)
-          this.wake(s)
-          return s
-        },
-        replace: (s) => {
-          s.finish(WireError.NO_ERROR, 'the peer resumed this session from a new connection', true)
-          this.removeSession(s)
-        },
-        sessionCount: () => this.sessions.size,
-        accepted: (s) => {
-          this.counters.handshakesAccepted++
-          this.events.push({ type: 'accepted', session: s })
-        },
-        connected: () => {},
-        failed: (handle, error) => {
-          this.resumeFallback.delete(handle)
-          this.counters.handshakesFailed++
-          this.events.push({ type: 'connect-failed', handle, error })
-        },
-        connectFull: (t, addr, handle) => void this.connect(t, addr, this.resumeFallback.get(handle) ?? {}, handle),
-      },
+      { config: this.config, group: this.#group, nodeId: this.#identity.nodeId, random, sessions: this.sessions, events: this.events, counters: this.counters, wall: (t) => this.wall(t), send: (to, data) => this.outbox.push({ to, data }), drop: (r, from) => this.drop(r, from) },
+      { seenNonce: (n, t) => this.responder.hellos.seen(n, t), payload: (bare, addr) => ({ name: this.config.name, params: this.localParams(bare, addr) }), remove: (x) => this.removeSession(x), connectFull: (t, addr, opts, handle) => void this.connect(t, addr, opts, handle) },
+      (init, bare) => this.addSession(new Session({ ...init, config: this.config, aead, random, localParams: this.localParams(bare, init.address) }, this.wake)),
       config.nodeSeed,
     )
-    this.resumption.lookup = (id) => {
-      const s = this.sessions.get(sessionKeyAt(id, -3))
-      return s && sessionIdEquals(id, -3, s.id) && s.state !== 'closed' ? s : undefined
-    }
     void now
     const stride = Math.max(config.maxPacketSize, config.reliablePacketSize)
     this.txSlab = new Uint8Array(txBatchSize * stride)
@@ -239,6 +171,13 @@ export class Endpoint {
 
   private wake = (s: Session): void => this.sched.wake(s)
 
+  private addSession(s: Session): Session {
+    this.sessions.set(s.key, s)
+    this.sched.touch(s)
+    this.wake(s)
+    return s
+  }
+
   private removeSession(s: Session): void {
     if (this.sessions.get(s.key) === s) this.sessions.delete(s.key)
     this.sched.forget(s)
@@ -251,13 +190,7 @@ export class Endpoint {
   /** Starts a handshake with `address`; the outcome arrives as a connected/connect-failed event. */
   connect(now: number, address: PeerAddress, opts: ConnectOptions = {}, handle = this.nextHandle++): number {
     const bare = opts.bare === true && address.reliable
-    if (opts.resume) {
-      this.resumeFallback.set(handle, { ...opts, resume: undefined })
-      this.counters.handshakesInitiated++
-      this.resumption.connect(now, address, { resume: opts.resume, requireResume: opts.requireResume, timeout: opts.timeout }, handle, bare)
-      return handle
-    }
-    this.resumeFallback.delete(handle)
+    if (opts.resume) return this.resumption.connect(now, address, opts, handle, bare)
     const hs = new InitiatorHandshake(
       { group: this.#group, identity: this.#identity },
       { name: this.config.name, params: this.localParams(bare, address) },
@@ -292,7 +225,6 @@ export class Endpoint {
     const p = this.pendingByHandle.get(handle)
     if (p) this.removePending(p)
     this.resumption.cancel(handle)
-    this.resumeFallback.delete(handle)
   }
 
   private removePending(p: PendingConnect): void {
@@ -329,7 +261,7 @@ export class Endpoint {
     }
     const r = out.responder
     if (p.peerNodeId && !Buffer.from(p.peerNodeId).equals(Buffer.from(r.peerNodeId))) {
-      return this.fail(p, new STTHandshakeError(ErrorCode.PEER_MISMATCH, `peer at ${p.address} has node id ${hex(r.peerNodeId).slice(0, 16)}…, expected ${hex(p.peerNodeId).slice(0, 16)}…`))
+      return this.fail(p, new STTHandshakeError(ErrorCode.PEER_MISMATCH, `peer at ${p.address} has node id ${Buffer.from(r.peerNodeId).toString('hex', 0, 8)}…, expected ${Buffer.from(p.peerNodeId).toString('hex', 0, 8)}…`))
     }
     // The traffic keys wait for FINAL's random (§3.6): AUTH_PROOF is retransmitted until then.
     p.backoff = this.config.handshakeRetryInitial
@@ -543,11 +475,8 @@ export class Endpoint {
           if (!this.resumption.onError(now, pkt)) this.onHandshakeError(now, pkt, from[i]!)
           break
         case PacketType.RESUME:
-          if (this.acceptingConnections) this.resumption.onResume(now, pkt, from[i]!)
-          else this.drop('not-accepting', from[i]!)
-          break
         case PacketType.RESUME_ACCEPT:
-          this.resumption.onAccept(now, pkt, from[i]!)
+          this.resumption.onPacket(now, type, pkt, from[i]!, this.acceptingConnections)
           break
         default:
           this.drop('unknown-type', from[i]!)
@@ -703,15 +632,10 @@ export class Endpoint {
           this.counters.handshakesCompleted++
           return { type: 'connected', handle: p.handle, session: s }
         }
-        const handle = this.resumption.established(s)
-        if (handle === null) continue
-        this.resumeFallback.delete(handle)
-        this.counters.handshakesCompleted++
-        return { type: 'connected', handle, session: s }
       }
-      if (ev.type === 'ticket') {
-        const token = this.resumption.tokenFor(s, ev.ticket, ev.expires)
-        if (token) return { type: 'session', session: s, event: { type: 'resumption-token', token } }
+      if (ev.type === 'established' || ev.type === 'ticket') {
+        const out = this.resumption.sessionEvent(s, ev)
+        if (out) return out
         continue
       }
       if (ev.type === 'closed' && s.state === 'closed') this.removeSession(s)
@@ -727,8 +651,3 @@ export class Endpoint {
     for (const s of this.sessions.values()) s.close(code, reason, now)
   }
 }
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex')
-}
-

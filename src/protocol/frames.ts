@@ -26,7 +26,7 @@ export interface StreamFinFrame { type: typeof FrameType.STREAM_FIN; streamKey: 
 export interface StreamCreditFrame { type: typeof FrameType.STREAM_CREDIT; streamKey: number; maxOffset: number }
 export interface SessionCreditFrame { type: typeof FrameType.SESSION_CREDIT; maxData: number }
 export interface StreamsCreditFrame { type: typeof FrameType.STREAMS_CREDIT; maxStreams: number }
-/** A resumption ticket (responder -> initiator, §8): opaque bytes and their expiry (wall-clock ms). */
+/** A resumption ticket (responder -> initiator, §9): opaque bytes and their expiry (wall-clock ms). */
 export interface NewTicketFrame { type: typeof FrameType.NEW_TICKET; expires: number; ticket: Uint8Array }
 export interface SessionCloseFrame { type: typeof FrameType.SESSION_CLOSE; errorCode: number; reason: string }
 export interface ErrorFrame { type: typeof FrameType.ERROR; errorCode: number; frameType: number; reason: string }

@@ -1,6 +1,6 @@
 /**
  * Resumption tickets and the abbreviated handshake inside the endpoint (issue 12, part 2;
- * PROTOCOL.md §8). The endpoint owns sessions and sockets-free I/O; this owns what resumption
+ * PROTOCOL.md §9). The endpoint owns sessions and sockets-free I/O; this owns what resumption
  * adds to it:
  *
  *   responder: ticket keys, the single-use store, a NEW_TICKET for every session (again every
@@ -12,43 +12,44 @@ import type { ProtocolConfig } from '../config.js'
 import { ErrorCode, STTHandshakeError, WireError, type STTError } from '../errors.js'
 import type { PeerAddress } from '../net-types.js'
 import { AcceptedHandshakes } from './handshake-replay.js'
-import { createHandshakeError, mac16, parseHandshakeError, type HandshakePayload, type HandshakeResult } from './handshake.js'
-import { sessionKeyAt } from './header.js'
+import { createHandshakeError, mac16, parseHandshakeError, type HandshakePayload } from './handshake.js'
+import { sessionIdEquals, sessionKeyAt } from './header.js'
+import { PacketType } from './constants.js'
+import type { ConnectOptions, EndpointCounters, EndpointEvent } from './endpoint-types.js'
 import type { GroupKeys } from './identity.js'
 import { consumeResume, InitiatorResume, parseResume } from './resume-handshake.js'
-import type { Session } from './session.js'
+import type { Session, SessionEvent, SessionInit } from './session.js'
+import { ResumeBinding } from './session-resumption.js'
 import { TicketKeys } from './ticket-keys.js'
 import { decodeToken, encodeToken, sealTicket, ticketIdOf, TICKET_ID_SIZE, tokenWrapKey } from './tickets.js'
 import { constantTimeEqual } from '../crypto/handshake-crypto.js'
 
-export interface ResumeConnect {
-  resume: Uint8Array
-  requireResume?: boolean
-  timeout?: number
-}
-
-/** What the endpoint lends this (its private parts, as closures). */
+/** What the endpoint lends this: its configuration, keys and collections (not copies). */
 export interface ResumeHost {
   readonly config: ProtocolConfig
   readonly group: GroupKeys
   readonly nodeId: Uint8Array
+  readonly sessions: Map<number, Session>
+  readonly events: EndpointEvent[]
+  readonly counters: EndpointCounters
   random(n: number): Uint8Array
   wall(now: number): number
   send(to: PeerAddress, data: Uint8Array): void
   drop(reason: string, from: PeerAddress): void
+}
+
+/** Endpoint operations resumption needs. */
+export interface ResumeHooks {
   seenNonce(nonce: Uint8Array, now: number): boolean
   payload(bare: boolean, addr: PeerAddress): HandshakePayload
-  /** Builds, registers and schedules a session from a handshake result. */
-  createSession(result: HandshakeResult, isInitiator: boolean, addr: PeerAddress, now: number, bare: boolean): Session
-  /** Ends and forgets an existing session (it is being replaced by its resumption). */
-  replace(s: Session, now: number): void
-  sessionCount(): number
-  accepted(s: Session): void
-  connected(handle: number, s: Session): void
-  failed(handle: number, err: STTError): void
+  /** Forgets a session (ended, or replaced by its resumption). */
+  remove(s: Session): void
   /** Full handshake under the same connect handle (fallback). */
-  connectFull(now: number, addr: PeerAddress, handle: number): void
+  connectFull(now: number, addr: PeerAddress, opts: ConnectOptions, handle: number): void
 }
+
+/** Builds, registers and schedules a session (the endpoint fills in config, keys, params). */
+export type NewSession = (init: Omit<SessionInit, 'config' | 'aead' | 'random' | 'localParams'>, bare: boolean) => Session
 
 interface PendingResume {
   handle: number
@@ -57,7 +58,8 @@ interface PendingResume {
   deadline: number
   nextSend: number
   backoff: number
-  require: boolean
+  /** The connect's options: for its session, and for the full handshake it may fall back to. */
+  opts: ConnectOptions
   bare: boolean
   session: Session | null
 }
@@ -73,9 +75,11 @@ export class ResumptionManager {
 
   constructor(
     private readonly host: ResumeHost,
+    private readonly hooks: ResumeHooks,
+    private readonly newSession: NewSession,
     nodeSeed: Uint8Array,
   ) {
-    this.#wrapKey = tokenWrapKey(nodeSeed)
+    this.#wrapKey = tokenWrapKey(nodeSeed, host.group.psk)
     this.ticketKeys = new TicketKeys((n) => host.random(n), host.config.resumeTimeout)
   }
 
@@ -86,28 +90,41 @@ export class ResumptionManager {
     if (s.isInitiator) return
     const lifetime = this.ticketKeys.lifetime
     const wall = Math.floor(this.host.wall(now))
-    const ticket = sealTicket(this.ticketKeys.sealing(now), (id) => s.ticketSecret(id), { suite: s.suite as 'aes-256-gcm', sessionId: s.id, initiatorNodeId: s.peerNodeId, issued: wall, expires: wall + lifetime }, (n) => this.host.random(n))
+    const generation = s.resumption.generation
+    const ticket = sealTicket(this.ticketKeys.sealing(now), (id) => s.resumption.ticketSecret(id), { suite: s.suite as 'aes-256-gcm', sessionId: s.id, initiatorNodeId: s.peerNodeId, issued: wall, expires: wall + lifetime, generation }, (n) => this.host.random(n))
     s.queueTicket(ticket, wall + lifetime)
     this.counters.issued++
     // Same lifetime for every ticket: due times only grow, so a FIFO is a heap here.
     this.reissue.push({ s: new WeakRef(s), at: now + lifetime / 2 })
   }
 
-  onResume(now: number, pkt: Uint8Array, from: PeerAddress): void {
+  /** RESUME (responder) or RESUME_ACCEPT (initiator). */
+  onPacket(now: number, type: number, pkt: Uint8Array, from: PeerAddress, accepting: boolean): void {
+    if (type === PacketType.RESUME_ACCEPT) this.onAccept(now, pkt, from)
+    else if (accepting) this.onResume(now, pkt, from)
+    else this.host.drop('not-accepting', from)
+  }
+
+  private onResume(now: number, pkt: Uint8Array, from: PeerAddress): void {
     const h = this.host
     const parsed = parseResume(pkt, h.group.helloMacKey)
     if (parsed === 'bad-mac') return h.drop('resume-bad-mac', from)
     if (parsed === 'malformed') return h.drop('resume-malformed', from)
     if (Math.abs(h.wall(now) - parsed.timestamp) > h.config.helloMaxSkew) return h.drop('stale-resume', from)
-    if (h.seenNonce(parsed.nonce, now)) return h.drop('replayed-hello', from)
+    if (this.hooks.seenNonce(parsed.nonce, now)) return h.drop('replayed-hello', from)
     const current = this.sessionOf(parsed.sessionId)
-    // RESUME_ACCEPT was lost and the initiator repeats RESUME: answer it again, derive nothing.
-    if (current?.resumed && constantTimeEqual(current.resumed.ePub, parsed.ePub)) {
-      h.send(from, current.resumed.accept)
+    // RESUME_ACCEPT was lost and the initiator repeats RESUME: answer it again, derive nothing,
+    // and only to the address the resumption is bound to, within its budget (§9.6).
+    const bound = current?.resumption.binding
+    if (bound && constantTimeEqual(bound.ePub, parsed.ePub)) {
+      const again = bound.repeat(from, pkt.length)
+      if (again) h.send(from, again)
+      else h.drop(from.key === bound.address.key ? 'resume-amplification' : 'resume-other-address', from)
       return
     }
     const bare = false
-    const out = consumeResume(h.group, this.ticketKeys, this.used, parsed, h.payload(bare, from), now, h.wall(now), (n) => h.random(n))
+    const live = current ? current.resumption.generation : -1
+    const out = consumeResume(h.group, this.ticketKeys, this.used, parsed, this.hooks.payload(bare, from), now, h.wall(now), (n) => h.random(n), live)
     if (out.kind === 'reject') {
       this.counters.rejected++
       h.drop(`resume-${out.reason}`, from)
@@ -117,13 +134,18 @@ export class ResumptionManager {
     if (out.result.peer.params.bareMode && !from.reliable) return h.drop('bad-params', from)
     // The initiator proved the ticket's secret: it is the session's peer (e.g. restarted), so
     // what is left of the old session (suspended, or never told) gives way.
-    if (current) h.replace(current, now)
-    else if (h.sessionCount() >= h.config.maxSessions) return h.drop('too-many-sessions', from)
-    const s = h.createSession(out.result, false, from, now, out.result.peer.params.bareMode)
-    s.resumed = { ePub: parsed.ePub.slice(), accept: out.accept }
+    if (current) {
+      current.finish(WireError.NO_ERROR, 'the peer resumed this session from a new connection', true)
+      this.hooks.remove(current)
+    } else if (h.sessions.size >= h.config.maxSessions) return h.drop('too-many-sessions', from)
+    const s = this.newSession({ result: out.result, isInitiator: false, address: from, now, generation: out.ticket.generation + 1 }, out.result.peer.params.bareMode)
+    // The RESUME's source is not validated: 3x its bytes until the peer is heard from it.
+    s.resumption.binding = new ResumeBinding(from, parsed.ePub.slice(), out.accept, pkt.length)
+    s.resumption.onSent(from, out.accept.length)
     this.counters.resumed++
     h.send(from, out.accept)
-    h.accepted(s)
+    h.counters.handshakesAccepted++
+    h.events.push({ type: 'accepted', session: s })
     this.issue(s, now)
   }
 
@@ -131,29 +153,51 @@ export class ResumptionManager {
     return this.lookup(id)
   }
 
-  /** Set by the endpoint: finds a live session by id. */
-  lookup: (id: Uint8Array) => Session | undefined = () => undefined
+  /** The live session with this id, if any. */
+  private lookup(id: Uint8Array): Session | undefined {
+    const s = this.host.sessions.get(sessionKeyAt(id, -3))
+    return s && sessionIdEquals(id, -3, s.id) && s.state !== 'closed' ? s : undefined
+  }
 
   // ------------------------------------------------------------------ initiator
 
-  /** A connect with a token; the outcome comes through host.connected / failed / connectFull. */
-  connect(now: number, address: PeerAddress, opts: ResumeConnect, handle: number, bare: boolean): void {
+  /** A connect with a token (endpoint.connect); the outcome is an endpoint event, as for a full handshake. */
+  connect(now: number, address: PeerAddress, opts: ConnectOptions, handle: number, bare: boolean): number {
     const h = this.host
-    const token = decodeToken(this.#wrapKey, opts.resume)
+    h.counters.handshakesInitiated++
+    const token = decodeToken(this.#wrapKey, opts.resume!)
+    const fallback = { ...opts, resume: undefined }
     const reject = (why: string) => {
-      if (opts.requireResume) h.failed(handle, new STTHandshakeError(ErrorCode.RESUME_REJECTED, `resumption token refused: ${why}`))
-      else h.connectFull(now, address, handle)
+      if (typeof token === 'object') token.secret.fill(0)
+      if (opts.requireResume) this.failed(handle, new STTHandshakeError(ErrorCode.RESUME_REJECTED, `resumption token refused: ${why}`))
+      else this.hooks.connectFull(now, address, fallback, handle)
+      return handle
     }
     if (token === 'malformed') return reject('not a resumption token of this library')
-    if (token === 'other-node') return reject('it was issued to another node identity (nodeSeed)')
+    if (token === 'foreign') return reject('it was issued to another node identity (nodeSeed) or in another group (sharedSeed)')
+    // The application pinned its peer: a token for another one must not quietly connect there.
+    if (opts.peerNodeId && !constantTimeEqual(opts.peerNodeId, token.peerNodeId)) {
+      token.secret.fill(0)
+      this.failed(handle, new STTHandshakeError(ErrorCode.PEER_MISMATCH, 'the resumption token is for another peer than the pinned peerNodeId'))
+      return handle
+    }
     if (h.wall(now) >= token.expires) return reject('it expired')
     if (this.lookup(token.sessionId)) return reject('its session is still open on this node')
-    const init = new InitiatorResume(h.group, h.nodeId, token, h.payload(bare, address), (n) => h.random(n))
+    // Two connects with one token: the second would collide with the first (one session id);
+    // it is refused at once rather than left waiting for an answer that goes to the first.
+    if (this.pending.has(sessionKeyAt(token.sessionId, -3))) return reject('a resumption with it is already in progress on this node')
+    const init = new InitiatorResume(h.group, h.nodeId, token, this.hooks.payload(bare, address), (n) => h.random(n))
     token.secret.fill(0)
     const timeout = opts.timeout ?? h.config.handshakeTimeout
-    const p: PendingResume = { handle, init, address, deadline: now + timeout, nextSend: now, backoff: h.config.handshakeRetryInitial, require: opts.requireResume === true, bare, session: null }
+    const p: PendingResume = { handle, init, address, deadline: now + timeout, nextSend: now, backoff: h.config.handshakeRetryInitial, opts: fallback, bare, session: null }
     this.pending.set(sessionKeyAt(init.sessionId, -3), p)
     this.send(now, p)
+    return handle
+  }
+
+  private failed(handle: number, error: STTError): void {
+    this.host.counters.handshakesFailed++
+    this.host.events.push({ type: 'connect-failed', handle, error })
   }
 
   private send(now: number, p: PendingResume): void {
@@ -163,12 +207,13 @@ export class ResumptionManager {
   }
 
   /** RESUME_ACCEPT: the session exists from here; FINAL (sent with it) confirms it. */
-  onAccept(now: number, pkt: Uint8Array, from: PeerAddress): void {
+  private onAccept(now: number, pkt: Uint8Array, from: PeerAddress): void {
     const p = this.pending.get(sessionKeyAt(pkt, 0))
     if (!p || p.session) return this.host.drop('unknown-handshake', from)
     const out = p.init.consumeAccept(pkt)
     if (out.kind === 'drop') return this.host.drop(`resume-accept-${out.reason}`, from)
-    p.session = this.host.createSession(out.result, true, p.address, now, p.bare)
+    const { congestionControl, resumable, resumeTimeout } = p.opts
+    p.session = this.newSession({ result: out.result, isInitiator: true, address: p.address, now, congestionControl, resumable, resumeTimeout }, p.bare)
   }
 
   /** A keyed RESUME_REJECTED for one of our RESUMEs: fall back (or fail). True when it was ours. */
@@ -180,17 +225,22 @@ export class ResumptionManager {
     if (!constantTimeEqual(mac16(this.host.group.helloMacKey, pkt.subarray(0, e.macOffset)), pkt.subarray(e.macOffset))) return false
     if (e.code !== WireError.RESUME_REJECTED) return false
     this.forget(p)
-    if (p.require) this.host.failed(p.handle, new STTHandshakeError(ErrorCode.RESUME_REJECTED, `peer at ${p.address} refused the resumption token (expired, unknown, already used, or another node's)`))
-    else this.host.connectFull(now, p.address, p.handle)
+    if (p.opts.requireResume) this.failed(p.handle, new STTHandshakeError(ErrorCode.RESUME_REJECTED, `peer at ${p.address} refused the resumption token (expired, unknown, already used, superseded, or another node's)`))
+    else this.hooks.connectFull(now, p.address, p.opts, p.handle)
     return true
   }
 
-  /** Session `s` heard its first packet: the connect it belongs to, if it is a resumption. */
-  established(s: Session): number | null {
+  /** A session's 'established' (a resumption's connect completes) or 'ticket' (a new token) event. */
+  sessionEvent(s: Session, ev: SessionEvent): EndpointEvent | null {
+    if (ev.type === 'ticket') {
+      const token = this.tokenFor(s, ev.ticket, ev.expires)
+      return token && { type: 'session', session: s, event: { type: 'resumption-token', token } }
+    }
     const p = this.pending.get(s.key)
     if (!p || p.session !== s) return null
     this.forget(p)
-    return p.handle
+    this.host.counters.handshakesCompleted++
+    return { type: 'connected', handle: p.handle, session: s }
   }
 
   cancel(handle: number): boolean {
@@ -206,18 +256,19 @@ export class ResumptionManager {
   failAll(err: STTError): void {
     for (const p of [...this.pending.values()]) {
       this.forget(p)
-      this.host.failed(p.handle, err)
+      this.failed(p.handle, err)
     }
   }
 
   private forget(p: PendingResume): void {
     this.pending.delete(sessionKeyAt(p.init.sessionId, -3))
+    p.init.wipe()
   }
 
   /** The token the application stores, for a NEW_TICKET that session `s` received. */
-  tokenFor(s: Session, ticket: Uint8Array, expires: number): Uint8Array | null {
+  private tokenFor(s: Session, ticket: Uint8Array, expires: number): Uint8Array | null {
     if (ticket.length < 4 + TICKET_ID_SIZE) return null
-    const secret = s.ticketSecret(ticketIdOf(ticket))
+    const secret = s.resumption.ticketSecret(ticketIdOf(ticket))
     const token = encodeToken(this.#wrapKey, { suite: s.suite as 'aes-256-gcm', expires, sessionId: s.id, peerNodeId: s.peerNodeId, secret, ticket }, (n) => this.host.random(n))
     secret.fill(0)
     return token
@@ -234,7 +285,7 @@ export class ResumptionManager {
     for (const p of [...this.pending.values()]) {
       if (now >= p.deadline) {
         this.forget(p)
-        this.host.failed(p.handle, new STTHandshakeError(ErrorCode.HANDSHAKE_TIMEOUT, `no answer to the resumption from ${p.address} within the handshake timeout`))
+        this.failed(p.handle, new STTHandshakeError(ErrorCode.HANDSHAKE_TIMEOUT, `no answer to the resumption from ${p.address} within the handshake timeout`))
       } else if (now >= p.nextSend && !p.session) {
         this.send(now, p)
       }

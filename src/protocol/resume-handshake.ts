@@ -1,5 +1,5 @@
 /**
- * The abbreviated 1-RTT handshake with a resumption ticket (issue 12, part 2; PROTOCOL.md §8),
+ * The abbreviated 1-RTT handshake with a resumption ticket (issue 12, part 2; PROTOCOL.md §9),
  * after TLS 1.3's psk_dhe_ke: the group PSK and the ticket's resumption secret enter the
  * chaining key first, then a fresh ephemeral X25519 exchange and a fresh responder random, so
  * the traffic keys are new for every resumption (no nonce is ever reused across the closed and
@@ -7,6 +7,11 @@
  * secret (only the holder of the node seed it was issued to can unwrap it from the token, and
  * the responder checks the node id sealed in the ticket), the responder proves it could open
  * the ticket. No 0-RTT data: application data waits for RESUME_ACCEPT.
+ *
+ * Ephemeral secrets are wiped once used, as the full handshake's are: the raw private bytes
+ * right after the key is made, the DH output after it is mixed, the key object (native keys
+ * are cleansed by OpenSSL) and the initiator's saved chaining state once RESUME_ACCEPT is in
+ * or the attempt is abandoned (wipe()).
  *
  *   initiator                                            responder
  *   RESUME  e_i, nonce, timestamp, ticket,
@@ -24,6 +29,20 @@ import { SymmetricState } from './noise.js'
 import type { TicketKeys } from './ticket-keys.js'
 import { openTicket, ticketIdOf, type ResumptionToken, type TicketContents } from './tickets.js'
 import { Reader } from './varint.js'
+
+/** A key pair from fresh random bytes, the raw bytes zeroed at once. */
+function ephemeral(random: (n: number) => Uint8Array): X25519KeyPair {
+  const raw = random(32)
+  const k = x25519FromPrivate(raw)
+  raw.fill(0)
+  return k
+}
+
+/** Drops a private key: a native key is freed and cleansed now, a KeyObject when collected. */
+function dropKey(k: X25519KeyPair | null): void {
+  const p = k?.privateKey as { destroy?: () => void } | undefined
+  p?.destroy?.()
+}
 
 const PROLOGUE = new TextEncoder().encode('STT v1 resume')
 
@@ -49,7 +68,8 @@ function finish(s: SymmetricState, rf: Uint8Array): { i2r: Uint8Array; r2i: Uint
 
 export class InitiatorResume {
   readonly sessionId: Uint8Array
-  private readonly e: X25519KeyPair
+  /** Null once used or abandoned (wipe). */
+  private e: X25519KeyPair | null
   private readonly nonces: Uint8Array[] = []
   private attempt = 0
   /** Symmetric state after RESUME's payload (the same in every attempt: e_i is kept). */
@@ -64,7 +84,8 @@ export class InitiatorResume {
     private readonly random: (n: number) => Uint8Array,
   ) {
     this.sessionId = token.sessionId
-    this.e = x25519FromPrivate(random(32))
+    this.e = ephemeral(random)
+    this.ePub.set(this.e.publicKey)
     const s = resumeTranscript(group.psk, token.sessionId, token.secret, token.ticket, this.e.publicKey)
     const body = encodePayload(payload)
     const plain = new Uint8Array(32 + body.length)
@@ -80,7 +101,7 @@ export class InitiatorResume {
     const size = HEADER_SIZE + 32 + HELLO_NONCE_SIZE + 8 + 2 + t.length + 2 + this.encPayload.length + HELLO_MAC_SIZE
     const pkt = new Uint8Array(size)
     let pos = writeHeader(pkt, 0, PROTOCOL_VERSION, PacketType.RESUME, 0, this.sessionId, this.attempt++)
-    pkt.set(this.e.publicKey, pos)
+    pkt.set(this.ePub, pos)
     pos += 32
     const nonce = this.random(HELLO_NONCE_SIZE)
     this.nonces.push(nonce)
@@ -92,6 +113,21 @@ export class InitiatorResume {
     pos = putBlock(pkt, pos, this.encPayload)
     pkt.set(mac16(this.group.helloMacKey, pkt.subarray(0, pos)), pos)
     return pkt
+  }
+
+  private readonly ePub = new Uint8Array(32)
+
+  /** True while the ephemeral private key and the saved chaining state exist (tests). */
+  get holdsSecrets(): boolean {
+    return this.e !== null
+  }
+
+  /** Forgets the ephemeral key and the chaining state (after RESUME_ACCEPT, or abandoned). */
+  wipe(): void {
+    dropKey(this.e)
+    this.e = null
+    this.afterPayload.ck.fill(0)
+    this.afterPayload.key?.fill(0)
   }
 
   /** True for the nonce of a RESUME we sent (an ERROR must echo one). */
@@ -109,17 +145,20 @@ export class InitiatorResume {
     const rf = r.bytes(FINAL_RANDOM_SIZE)
     if (!r.ok || r.remaining !== 0) return { kind: 'drop', reason: 'malformed' }
     if (!this.nonces.some((n) => constantTimeEqual(n, echo))) return { kind: 'drop', reason: 'unexpected' }
-    const s = SymmetricState.restore(this.afterPayload.ck, this.afterPayload.h, this.afterPayload.key!, this.afterPayload.counter)
+    if (!this.e) return { kind: 'drop', reason: 'unexpected' }
+    const s = SymmetricState.restore(this.afterPayload.ck.slice(), this.afterPayload.h, this.afterPayload.key!.slice(), this.afterPayload.counter)
     s.mixHash(eR)
     s.mixKey(eR)
     const ee = x25519(this.e.privateKey, eR)
     if (!ee) return { kind: 'drop', reason: 'bad-key' }
     s.mixKey(ee)
+    ee.fill(0)
     const plain = s.decryptAndHash(encR)
     const decoded = plain && decodePayload(plain, true)
     if (!decoded || !decoded.suite) return { kind: 'drop', reason: 'auth' }
     if (decoded.suite !== this.token.suite) return { kind: 'drop', reason: 'bad-suite' }
     const keys = finish(s, rf)
+    this.wipe()
     return {
       kind: 'ok',
       result: { sessionId: this.sessionId, suite: decoded.suite, ...keys, finalRandom: rf.slice(), peerNodeId: this.token.peerNodeId, peerStaticKey: new Uint8Array(0), peer: decoded.payload },
@@ -170,12 +209,13 @@ export interface UsedTickets {
 
 export type ResumeOutcome =
   | { kind: 'ok'; result: HandshakeResult; accept: Uint8Array; ticket: TicketContents }
-  | { kind: 'reject'; reason: 'unknown-ticket' | 'expired' | 'bad-ticket' | 'replayed' | 'auth' | 'other-node' | 'store-full' | 'bad-key' }
+  | { kind: 'reject'; reason: 'unknown-ticket' | 'expired' | 'bad-ticket' | 'old-generation' | 'replayed' | 'auth' | 'other-node' | 'store-full' | 'bad-key' }
 
 /**
  * Responder: a parsed, MAC-checked RESUME (skew and nonce cache are the endpoint's). The
  * ticket is marked used only once the initiator proved its secret, so a forged RESUME cannot
- * burn someone's ticket; a replayed one finds it used.
+ * burn someone's ticket; a replayed one finds it used. `liveGeneration` is the generation of
+ * the session with this id that is still open here (-1: none): an older ticket is refused.
  */
 export function consumeResume(
   group: GroupKeys,
@@ -186,11 +226,13 @@ export function consumeResume(
   now: number,
   wallNow: number,
   random: (n: number) => Uint8Array,
+  liveGeneration = -1,
 ): ResumeOutcome {
   const t = openTicket(ticketKeys, hello.ticket, now, wallNow)
   if (t === 'unknown-ticket' || t === 'expired') return { kind: 'reject', reason: t }
   const wipe = () => t.secret.fill(0)
   if (!constantTimeEqual(t.sessionId, hello.sessionId)) return wipe(), { kind: 'reject', reason: 'bad-ticket' }
+  if (t.generation < liveGeneration) return wipe(), { kind: 'reject', reason: 'old-generation' }
   const id = ticketIdOf(hello.ticket)
   if (used.has(id, wallNow)) return wipe(), { kind: 'reject', reason: 'replayed' }
   if (used.full(wallNow)) return wipe(), { kind: 'reject', reason: 'store-full' }
@@ -201,12 +243,14 @@ export function consumeResume(
   if (!plain || !decoded) return { kind: 'reject', reason: 'auth' }
   if (!constantTimeEqual(plain.subarray(0, 32), t.initiatorNodeId)) return { kind: 'reject', reason: 'other-node' }
   if (!used.add(id, t.expires, wallNow)) return { kind: 'reject', reason: 'store-full' }
-  const eR = x25519FromPrivate(random(32))
+  const eR = ephemeral(random)
   s.mixHash(eR.publicKey)
   s.mixKey(eR.publicKey)
   const ee = x25519(eR.privateKey, hello.ePub)
+  dropKey(eR)
   if (!ee) return { kind: 'reject', reason: 'bad-key' }
   s.mixKey(ee)
+  ee.fill(0)
   const encR = s.encryptAndHash(encodePayload(payload, t.suite))
   const rf = random(FINAL_RANDOM_SIZE)
   const keys = finish(s, rf)

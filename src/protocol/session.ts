@@ -40,9 +40,10 @@ import { PacketSpace } from './packet-space.js'
 import type { SessionParams } from './params.js'
 import { RttEstimator } from './rtt.js'
 import { SessionLifecycle, type SessionState } from './session-lifecycle.js'
+import type { SessionEvent, SessionInit } from './session-types.js'
 import { SessionQueues } from './session-queues.js'
 import { Suspension } from './suspension.js'
-import { resumptionMaster, ticketSecret } from './tickets.js'
+import { SessionResumption } from './session-resumption.js'
 import { SessionCounters, sessionStats } from './session-stats.js'
 import { type StreamEvent, StreamManager } from './streams.js'
 import { Reader } from './varint.js'
@@ -51,36 +52,7 @@ import { seedOf, xorshift32 } from './xorshift.js'
 export type { SessionState } from './session-lifecycle.js'
 export { SentRecord } from './packet-assembler.js'
 
-export type SessionEvent =
-  | { type: 'established' }
-  | { type: 'datagram'; data: Uint8Array }
-  | { type: 'app-frame'; frameType: number; data: Uint8Array }
-  | { type: 'peer-error'; code: number; frameType: number; reason: string }
-  | { type: 'migrated'; from: PeerAddress; to: PeerAddress }
-  | { type: 'key-update'; direction: 'send' | 'receive' }
-  | { type: 'closed'; code: number; reason: string; remote: boolean }
-  | { type: 'suspended' }
-  | { type: 'resumed'; pausedMs: number }
-  | { type: 'resume-attempt'; attempt: number }
-  | { type: 'ticket'; ticket: Uint8Array; expires: number }
-  | { type: 'resumption-token'; token: Uint8Array }
-  | { type: 'stream'; event: StreamEvent }
-
-export interface SessionInit {
-  result: HandshakeResult
-  isInitiator: boolean
-  config: ProtocolConfig
-  aead: AeadBackend
-  address: PeerAddress
-  localParams: SessionParams
-  now: number
-  random: (n: number) => Uint8Array
-  /** Per-connect override of config.congestionControl. */
-  congestionControl?: ProtocolConfig['congestionControl']
-  /** Per-connect overrides of config.resumable / config.resumeTimeout (suspension.ts). */
-  resumable?: boolean
-  resumeTimeout?: number
-}
+export type { SessionEvent, SessionInit } from './session-types.js'
 
 /** A pure-ACK stream asks for an ACK itself every this many packets (RFC 9000 §13.2.4). */
 const ACK_ONLY_RUN_LIMIT = 16
@@ -110,12 +82,8 @@ export class Session {
   private readonly life: SessionLifecycle
   /** Suspension instead of idle close (null: not resumable; bare mode never is: its data is freed once written). */
   readonly suspension: Suspension | null = null
-  /** Resumption master secret (tickets.ts): in a true private field, never reachable. */
-  readonly #master: Uint8Array
-  /** Responder: a ticket to send (NEW_TICKET); a lost one comes back here. */
-  private pendingTicket: { ticket: Uint8Array; expires: number } | null = null
-  /** Responder, resumed session: the RESUME's e_i and our answer, repeated if RESUME is. */
-  resumed: { ePub: Uint8Array; accept: Uint8Array } | null = null
+  /** Resumption secret, tickets, and the gate of a session made by RESUME (session-resumption.ts). */
+  readonly resumption: SessionResumption
   /** Path validation of new peer addresses (roaming, migration); challenge = header + KEEP_ALIVE + tag. */
   private readonly path = new PathValidation(PATH_PROBE_SIZE)
   /** Address of the packet whose frames are being processed, and whether it was the newest. */
@@ -164,7 +132,7 @@ export class Session {
     this.createdAt = now
     this.config = config
     this.random = init.random
-    this.#master = resumptionMaster(result.i2r, result.r2i, result.transcript)
+    this.resumption = new SessionResumption(result, init.generation)
     this.life = new SessionLifecycle(config, init.isInitiator, now)
     this.queues = new SessionQueues(config.maxQueuedDatagrams, this.counters)
     this.size = new PacketSize(config, init.localParams.maxPacketSize, result.peer.params.maxPacketSize, init.address, this.bare, now)
@@ -293,6 +261,7 @@ export class Session {
     this.counters.packetsReceived++
     this.counters.bytesReceived += len
     if (this.life.onAuthenticated(now)) this.events.push({ type: 'established' })
+    this.resumption.onHeard(from)
     this.currentFrom = from
     this.currentNewest = pn >= this.space.largestReceived
     const back = this.path.consider(from, this.address, this.currentNewest, this.bare, len, this.random) ?? this.fallback.onPacket(from, this.address, this.currentNewest, now, this.rtt.pto())
@@ -321,6 +290,7 @@ export class Session {
     this.address = addr
     this.fitPacketSize(addr)
     this.counters.migrations++
+    this.resumption.onMoved()
     this.events.push({ type: 'migrated', from: old, to: addr })
     if (apparent) this.suspension?.resume(now)
   }
@@ -411,7 +381,7 @@ export class Session {
     for (const rec of lost) {
       if (this.pmtu.onLost(rec.pmtuProbe, rec.size, now)) large++
       this.streams.onLost(rec.streams)
-      if (rec.ticket && !this.pendingTicket) this.pendingTicket = rec.ticket
+      this.resumption.onLost(rec)
       this.assembler.release(rec)
     }
     // One round counts once for black-hole detection, however many packets it declared lost.
@@ -494,7 +464,7 @@ export class Session {
       this.acks.ackDue(now) ||
       this.acks.nackDue(now) ||
       this.queues.hasData ||
-      (this.pendingTicket !== null && this.life.confirmed) ||
+      this.resumption.wants(this.life.confirmed) ||
       this.streams.wantsToSend()
     )
   }
@@ -520,11 +490,14 @@ export class Session {
     let finalAt = -1
     this.tune(now)
     this.writeNow = now
+    // Until a resumed session's address is validated, 3x what it sent (session-resumption.ts).
+    let allowance = this.resumption.allowance(this.address)
     while (n < max) {
       const off = offsets[n]!
       const final = this.life.needFinal
       // A FINAL leaves room for the FINAL random that trails it (§3.6).
-      const room = Math.min(this.maxPacket, slab.length - off) - (final ? FINAL_RANDOM_SIZE : 0)
+      const room = Math.min(this.maxPacket, slab.length - off, allowance) - (final ? FINAL_RANDOM_SIZE : 0)
+      if (room < HEADER_SIZE + AEAD_TAG_SIZE + 1 + KEEP_ALIVE_DATA_SIZE) break
       if (this.life.closeFrame !== null ? this.life.closeSent : this.state === 'closing') break
       this.writeRoom = room
       const len = this.assembler.assemble(now, slab, off, room, this.sessionFrames, final, n === 0)
@@ -535,6 +508,8 @@ export class Session {
       this.life.onPacketWritten(now, body.final)
       if (body.final) finalAt = n
       lengths[n] = len
+      allowance -= len + (body.final ? FINAL_RANDOM_SIZE : 0)
+      this.resumption.onSent(this.address, len + (body.final ? FINAL_RANDOM_SIZE : 0))
       n++
     }
     if (n > 0) this.space.seal(slab, offsets, lengths, n, finalAt)
@@ -593,15 +568,10 @@ export class Session {
       this.life.keepAliveDue = false
       ackEliciting = true
     }
-    const t = this.pendingTicket
-    // Only once the initiator was heard under the traffic keys: FINAL stays as small as before.
-    if (t && this.life.confirmed && frameSize({ type: FrameType.NEW_TICKET, ...t }) <= end - pos) {
-      pos = writeFrame(buf, pos, { type: FrameType.NEW_TICKET, ...t })
-      rec.ticket = t
-      this.pendingTicket = null
-      ackEliciting = true
-    }
-    if (cwndOpen && paced && this.state === 'active') {
+    const t = pos
+    pos = this.resumption.write(buf, pos, end, rec, this.life.confirmed)
+    if (pos !== t) ackEliciting = true
+    if (cwndOpen && paced && this.state === 'active' && this.resumption.dataAllowed) {
       const before = pos
       pos = this.queues.writeData(buf, pos, end, start)
       pos = this.streams.writeFrames(buf, pos, end, rec.streams)
@@ -653,7 +623,7 @@ export class Session {
   finish(code: number, reason: string, remote: boolean): void {
     if (!this.life.end(code, reason)) return
     this.space.destroy()
-    this.#master.fill(0)
+    this.resumption.wipe()
     this.emitClosed(code, reason, remote)
     this.wake(this)
   }
@@ -719,13 +689,8 @@ export class Session {
 
   /** Responder: sends `ticket` (sealed by the endpoint with sealTicket and this session's secret). */
   queueTicket(ticket: Uint8Array, expires: number): void {
-    this.pendingTicket = { ticket, expires }
+    this.resumption.queue(ticket, expires)
     this.wake(this)
-  }
-
-  /** This session's resumption secret for ticket `id` (the master itself never leaves). */
-  ticketSecret(id: Uint8Array): Uint8Array {
-    return ticketSecret(this.#master, id)
   }
 
   /** Responder: a duplicate AUTH_PROOF means our FINAL was lost; send one again. */

@@ -161,7 +161,7 @@ describe('no secret is reachable from the public API', () => {
       // Issue 12: the resumption token is public (the application stores it); the ticket secret
       // inside it is wrapped under a key from the node seed, and neither may appear in clear.
       const token = await new Promise<Buffer>((r) => (sa.resumptionToken ? r(sa.resumptionToken) : sa.once('resumption-token', r)))
-      const wrap = tokenWrapKey(nodeSeedA)
+      const wrap = tokenWrapKey(nodeSeedA, g.psk)
       needles.add('token wrap key A', wrap)
       const unwrapped = decodeToken(wrap, token)
       if (typeof unwrapped === 'string') throw new Error(`token did not unwrap: ${unwrapped}`)

@@ -1,7 +1,9 @@
 /**
  * The resumption ticket, token and abbreviated handshake (issue 12, part 2), sans-I/O: both
  * roles end with the same fresh traffic secrets, the same session id and peer; replayed,
- * expired, other-group, other-node and forged resumptions are each refused.
+ * expired, other-group, other-node and forged resumptions are each refused. Tickets and
+ * tokens are sealed under per-message keys; an older generation's ticket is refused while a
+ * newer session lives; ephemeral secrets are wiped once used.
  */
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
@@ -28,16 +30,16 @@ function world(seed = rnd(32)) {
   const orig = { i2r: rnd(32), r2i: rnd(32), transcript: rnd(32) }
   const sessionId = rnd(8)
   const master = resumptionMaster(orig.i2r, orig.r2i, orig.transcript)
-  const issue = (at = wall): Uint8Array => {
-    const ticket = sealTicket(keys.sealing(now), (id) => ticketSecret(master, id), { suite: 'aes-256-gcm', sessionId, initiatorNodeId: idI.nodeId, issued: at, expires: at + LIFETIME }, rnd)
+  const issue = (at = wall, generation = 0, random = rnd): Uint8Array => {
+    const ticket = sealTicket(keys.sealing(now), (id) => ticketSecret(master, id), { suite: 'aes-256-gcm', sessionId, initiatorNodeId: idI.nodeId, issued: at, expires: at + LIFETIME, generation }, random)
     const secret = ticketSecret(master, ticketIdOf(ticket))
-    return encodeToken(tokenWrapKey(seedI), { suite: 'aes-256-gcm', expires: at + LIFETIME, sessionId, peerNodeId: idR.nodeId, secret, ticket }, rnd)
+    return encodeToken(tokenWrapKey(seedI, group.psk), { suite: 'aes-256-gcm', expires: at + LIFETIME, sessionId, peerNodeId: idR.nodeId, secret, ticket }, random)
   }
-  const token = (bytes: Uint8Array, seed = seedI) => decodeToken(tokenWrapKey(seed), bytes) as ResumptionToken
-  const respond = (pkt: Uint8Array, at = wall, g = group, k = keys) => {
+  const token = (bytes: Uint8Array, seed = seedI) => decodeToken(tokenWrapKey(seed, group.psk), bytes) as ResumptionToken
+  const respond = (pkt: Uint8Array, at = wall, g = group, k = keys, live = -1, random = rnd) => {
     const parsed = parseResume(pkt, g.helloMacKey)
     if (typeof parsed === 'string') return { kind: 'reject' as const, reason: parsed }
-    return consumeResume(g, k, used, parsed as ParsedResume, { name: 'R', params }, now, at, rnd)
+    return consumeResume(g, k, used, parsed as ParsedResume, { name: 'R', params }, now, at, random, live)
   }
   return { group, seedI, idI, idR, now, wall, keys, used, orig, sessionId, issue, token, respond }
 }
@@ -100,7 +102,7 @@ describe('abbreviated handshake with a resumption ticket', () => {
     const w = world()
     const bytes = w.issue()
     // Another nodeSeed cannot unwrap the token's secret...
-    expect(decodeToken(tokenWrapKey(rnd(32)), bytes)).toBe('other-node')
+    expect(decodeToken(tokenWrapKey(rnd(32), w.group.psk), bytes)).toBe('foreign')
     // ...and a node that got the secret anyway but is not the ticket's initiator is refused by the responder.
     const thief = deriveIdentity(rnd(32))
     const init = new InitiatorResume(w.group, thief.nodeId, w.token(bytes), { name: 'X', params }, rnd)
@@ -123,7 +125,7 @@ describe('abbreviated handshake with a resumption ticket', () => {
     for (const i of [1, 5, 12, 30, 60, bytes.length - 1]) {
       const bad = bytes.slice()
       bad[i]! ^= 1
-      expect(decodeToken(tokenWrapKey(w.seedI), bad)).not.toHaveProperty('secret')
+      expect(decodeToken(tokenWrapKey(w.seedI, w.group.psk), bad)).not.toHaveProperty('secret')
     }
   })
 
@@ -136,5 +138,68 @@ describe('abbreviated handshake with a resumption ticket', () => {
     w.keys.onTimeout(w.now + 2 * LIFETIME + 1001)
     expect(w.keys.held).toBe(0)
     expect(w.respond(pkt)).toMatchObject({ kind: 'reject', reason: 'unknown-ticket' })
+  })
+
+  it('F8: a token carried into another group does not unwrap there (fails before any RESUME is sent)', () => {
+    const w = world()
+    const bytes = w.issue()
+    expect(decodeToken(tokenWrapKey(w.seedI, w.group.psk), bytes)).toHaveProperty('secret')
+    expect(decodeToken(tokenWrapKey(w.seedI, deriveGroupKeys(rnd(32)).psk), bytes)).toBe('foreign')
+  })
+
+  it('F3: a ticket of an older generation is refused while a newer session with that id lives', () => {
+    const w = world()
+    const old = new InitiatorResume(w.group, w.idI.nodeId, w.token(w.issue(w.wall, 0)), { name: 'I', params }, rnd)
+    // The live session is generation 1 (resumed once): generation-0 tickets no longer open it.
+    expect(w.respond(old.createResume(w.wall), w.wall, w.group, w.keys, 1)).toMatchObject({ kind: 'reject', reason: 'old-generation' })
+    const cur = new InitiatorResume(w.group, w.idI.nodeId, w.token(w.issue(w.wall, 1)), { name: 'I', params }, rnd)
+    const out = w.respond(cur.createResume(w.wall), w.wall, w.group, w.keys, 1)
+    expect(out.kind).toBe('ok')
+    if (out.kind === 'ok') expect(out.ticket.generation).toBe(1)
+  })
+
+  it('F4: tickets and tokens are sealed under per-message keys: the same random nonce never meets the same key', () => {
+    const w = world()
+    // A random source that repeats itself: every draw returns the same bytes. Two tokens then
+    // share ticket id and wrap nonce, yet under a per-token key that mixes both, equal inputs
+    // give an equal ciphertext (the same message), and a different ticket gives another key.
+    const stuck = (n: number) => new Uint8Array(n).fill(7)
+    const a = w.issue(w.wall, 0, stuck)
+    const b = w.issue(w.wall, 0, stuck)
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true)
+    const c = w.issue(w.wall, 0, rnd)
+    // Ticket id (bytes 4..20 of the ticket, which ends the token) and wrap nonce differ: so do the keys.
+    const wrapped = (t: Uint8Array) => Buffer.from(t.subarray(50 + 12, 50 + 12 + 48)).toString('hex')
+    expect(wrapped(c)).not.toBe(wrapped(a))
+    expect(w.token(c).secret).toHaveLength(32)
+    // The ticket id is 16 bytes; tickets open only under their own per-ticket key.
+    expect(ticketIdOf(w.token(c).ticket)).toHaveLength(16)
+  })
+
+  it('F6: the ephemeral private keys and DH outputs are wiped once used', () => {
+    const w = world()
+    // Record the first 32-byte draw of each side: that is its ephemeral private key.
+    const firstDraw = () => {
+      const seen: Uint8Array[] = []
+      const f = (n: number) => {
+        const b = rnd(n)
+        if (n === 32) seen.push(b)
+        return b
+      }
+      return { f, seen }
+    }
+    const i = firstDraw()
+    const r = firstDraw()
+    const init = new InitiatorResume(w.group, w.idI.nodeId, w.token(w.issue()), { name: 'I', params }, i.f)
+    expect(init.holdsSecrets).toBe(true)
+    const out = w.respond(init.createResume(w.wall), w.wall, w.group, w.keys, -1, r.f)
+    expect(out.kind).toBe('ok')
+    if (out.kind !== 'ok') return
+    expect(init.consumeAccept(out.accept).kind).toBe('ok')
+    expect(init.holdsSecrets).toBe(false)
+    expect(i.seen[0]!.every((x) => x === 0)).toBe(true)
+    expect(r.seen[0]!.every((x) => x === 0)).toBe(true)
+    // A second RESUME_ACCEPT (a repeat) finds nothing left to use.
+    expect(init.consumeAccept(out.accept)).toMatchObject({ kind: 'drop' })
   })
 })
