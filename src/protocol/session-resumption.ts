@@ -15,13 +15,16 @@
  */
 import type { PeerAddress } from '../net-types.js'
 import { AmplificationBudget } from './amplification.js'
-import { FrameType } from './constants.js'
-import { frameSize, writeFrame } from './frames.js'
-import type { HandshakeResult } from './handshake.js'
+import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
+import { frameSize, KEEP_ALIVE_DATA_SIZE, writeFrame } from './frames.js'
+import { FINAL_RANDOM_SIZE, type HandshakeResult } from './handshake.js'
 import type { SentRecord } from './packet-assembler.js'
 import { resumptionMaster, ticketSecret } from './tickets.js'
 
 type PendingTicket = { ticket: Uint8Array; expires: number }
+
+/** The smallest packet the session writes (a FINAL with one KEEP_ALIVE): below it, it is blocked. */
+const MIN_PACKET = HEADER_SIZE + 1 + KEEP_ALIVE_DATA_SIZE + AEAD_TAG_SIZE + FINAL_RANDOM_SIZE
 
 /** Responder, session made by RESUME: its address until the peer proves it receives there. */
 export class ResumeBinding {
@@ -122,6 +125,14 @@ export class SessionResumption {
   /** Bytes that may still be sent to `to` (Infinity: no resumption limit). */
   allowance(to: PeerAddress): number {
     return this.binding ? this.binding.allowance(to) : Infinity
+  }
+
+  /**
+   * True when the gate leaves less than one packet for `to`: the session then sets no timer
+   * that only leads to sending (ACK delay, pacer), as for a blocked transport, or it would spin.
+   */
+  blocked(to: PeerAddress): boolean {
+    return this.allowance(to) < MIN_PACKET
   }
 
   onSent(to: PeerAddress, bytes: number): void {

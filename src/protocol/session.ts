@@ -409,10 +409,10 @@ export class Session {
     if (this.state === 'suspended') return this.streams.hasPendingEvents ? now : Math.min(this.suspension!.deadline(), this.path.retryAt)
     let t = Math.min(this.life.deadline(), this.path.retryAt, this.space.previousKeyDeadline, this.pmtu.getTimeout(), this.offPath.nextAt)
     if (!this.bare) t = Math.min(t, this.recovery.getTimeout())
-    if (!sendable) return t
+    if (!sendable || this.resumption.blocked(this.address)) return t
     if (!this.bare) t = Math.min(t, this.acks.getTimeout())
     // Data held back only by the pacer needs a wake-up when tokens are back.
-    if (this.state === 'active' && (this.streams.wantsToSend() || this.queues.hasDatagrams) && this.cc.canSend(this.maxPacket)) {
+    if (this.state === 'active' && this.resumption.dataAllowed && (this.streams.wantsToSend() || this.queues.hasDatagrams) && this.cc.canSend(this.maxPacket)) {
       t = Math.min(t, this.pacer.nextSendTime(now, this.maxPacket))
     }
     return t
