@@ -31,7 +31,7 @@ const group = deriveGroupKeys(rnd(32))
 const seedI = rnd(32)
 const idI = deriveIdentity(seedI)
 const idR = deriveIdentity(rnd(32))
-const wrapKey = tk.tokenWrapKey(seedI)
+const wrapKey = tk.tokenWrapKey(seedI, group.psk)
 const cookieKey = rnd(32)
 
 function full(now) {
@@ -45,7 +45,7 @@ function full(now) {
 }
 
 function abbreviated(now, keys, used, master, sessionId) {
-  const ticket = tk.sealTicket(keys.sealing(now), (id) => tk.ticketSecret(master, id), { suite: 'aes-256-gcm', sessionId, initiatorNodeId: idI.nodeId, issued: now, expires: now + 600_000 }, rnd)
+  const ticket = tk.sealTicket(keys.sealing(now), (id) => tk.ticketSecret(master, id), { suite: 'aes-256-gcm', sessionId, initiatorNodeId: idI.nodeId, issued: now, expires: now + 600_000, generation: 0 }, rnd)
   const secret = tk.ticketSecret(master, tk.ticketIdOf(ticket))
   const token = tk.decodeToken(wrapKey, tk.encodeToken(wrapKey, { suite: 'aes-256-gcm', expires: now + 600_000, sessionId, peerNodeId: idR.nodeId, secret, ticket }, rnd))
   const ini = new rs.InitiatorResume(group, idI.nodeId, token, { name: 'i', params }, rnd)

@@ -31,8 +31,8 @@ enum PacketType : uint8_t {
   PACKET_CHALLENGE = 0x02,
   PACKET_AUTH_PROOF = 0x03,
   PACKET_FINAL = 0x04,
-  PACKET_RESUME = 0x05,  // Abbreviated handshake with a resumption ticket (§8).
-  PACKET_RESUME_ACCEPT = 0x06,  // Answer to RESUME (§8).
+  PACKET_RESUME = 0x05,  // Abbreviated handshake with a resumption ticket (§9).
+  PACKET_RESUME_ACCEPT = 0x06,  // Answer to RESUME (§9).
   PACKET_DATA = 0x10,  // A protected packet carrying frames (STT's DATA).
   PACKET_ERROR = 0xff,  // Handshake-phase error (cleartext, see §3.6).
 };
@@ -57,7 +57,7 @@ enum FrameType : uint8_t {
   FRAME_STREAM_CREDIT = 0x23,
   FRAME_SESSION_CREDIT = 0x24,
   FRAME_STREAMS_CREDIT = 0x25,
-  FRAME_NEW_TICKET = 0x26,  // Responder -> initiator: a resumption ticket (§8).
+  FRAME_NEW_TICKET = 0x26,  // Responder -> initiator: a resumption ticket (§9).
   FRAME_SESSION_CLOSE = 0x30,
   FRAME_ERROR = 0xff,
 };

@@ -1,5 +1,5 @@
 /**
- * The responder's resumption-ticket keys (issue 12, part 2; docs/PROTOCOL.md §8). Distinct
+ * The responder's resumption-ticket keys (issue 12, part 2; docs/PROTOCOL.md §9). Distinct
  * from the cookie keys (cookie-keys.ts): a ticket lives for up to 24 h, a cookie for seconds,
  * and compromise of one must not open the other.
  *

@@ -28,9 +28,9 @@ export const PacketType = {
   CHALLENGE: 0x02,
   AUTH_PROOF: 0x03,
   FINAL: 0x04,
-  /** Abbreviated handshake with a resumption ticket (§8). */
+  /** Abbreviated handshake with a resumption ticket (§9). */
   RESUME: 0x05,
-  /** Answer to RESUME (§8). */
+  /** Answer to RESUME (§9). */
   RESUME_ACCEPT: 0x06,
   /** A protected packet carrying frames (STT's DATA). */
   DATA: 0x10,
@@ -60,7 +60,7 @@ export const FrameType = {
   STREAM_CREDIT: 0x23,
   SESSION_CREDIT: 0x24,
   STREAMS_CREDIT: 0x25,
-  /** Responder -> initiator: a resumption ticket (§8). */
+  /** Responder -> initiator: a resumption ticket (§9). */
   NEW_TICKET: 0x26,
   SESSION_CLOSE: 0x30,
   ERROR: 0xff,
