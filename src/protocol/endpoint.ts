@@ -35,7 +35,7 @@ import { deriveGroupKeys, deriveIdentity, type GroupKeys, type NodeIdentity } fr
 import type { SessionParams } from './params.js'
 import { EndpointScheduler } from './endpoint-scheduler.js'
 import { ResponderState, sourceOf } from './responder-state.js'
-import { Session, type SessionEvent } from './session.js'
+import { Session } from './session.js'
 import { openFinal } from './handshake-final.js'
 import { ResumptionManager } from './resume-endpoint.js'
 import { udpPacketSize } from './udp-size.js'

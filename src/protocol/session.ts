@@ -13,7 +13,7 @@
  * PacketAssembler, then one seal for all packets written. The path challenge is another
  * frame source through the same assembler.
  */
-import type { AeadBackend, CipherSuite } from '../crypto/aead.js'
+import type { CipherSuite } from '../crypto/aead.js'
 import { WireError } from '../errors.js'
 import type { PeerAddress } from '../net-types.js'
 import type { ProtocolConfig } from '../config.js'
@@ -26,7 +26,7 @@ import type { AmplificationBudget } from './amplification.js'
 import { OffPathSender } from './off-path.js'
 import { PathFallback } from './path-fallback.js'
 import { type DataFrame, type Frame, frameSize, isAckEliciting, KEEP_ALIVE_DATA_SIZE, readFrame, writeFrame } from './frames.js'
-import { FINAL_RANDOM_SIZE, type HandshakeResult } from './handshake.js'
+import { FINAL_RANDOM_SIZE } from './handshake.js'
 import { INTEGRITY_LIMIT, packetsPerKey } from './aead-limits.js'
 import { PathValidation } from './path-validation.js'
 import { PATH_PROBE_SIZE, PathProber } from './path-probe.js'
@@ -45,7 +45,7 @@ import { SessionQueues } from './session-queues.js'
 import { Suspension } from './suspension.js'
 import { SessionResumption } from './session-resumption.js'
 import { SessionCounters, sessionStats } from './session-stats.js'
-import { type StreamEvent, StreamManager } from './streams.js'
+import { StreamManager } from './streams.js'
 import { Reader } from './varint.js'
 import { seedOf, xorshift32 } from './xorshift.js'
 
