@@ -2,7 +2,8 @@
  * BBR (the default controller) and RACK-TLP end to end in the simulator: real sessions, JS
  * AEAD, seeded links. Goodput is stream bytes read per virtual second after a 2 s warm-up.
  * Targets from issue 9: 1 % and 2 % random loss keep >= 80 % of the lossless goodput at 20 ms
- * RTT, 10 % keeps >= 60 %; reordering costs < 10 % and its spurious losses are undone; flows
+ * RTT, 10 % keeps >= 60 % (tightened to 90 % at 2 % and 78 % at 10 %, which the Poisson slack
+ * of bbr-loss-rounds.ts's lossAboveThresh reaches and the plain threshold did not: 88 %, 75 %); reordering costs < 10 % and its spurious losses are undone; flows
  * share a bottleneck within 0.5x-2x; app-limited periods do not inflate the estimate.
  */
 import { describe, expect, it } from 'vitest'
@@ -86,8 +87,8 @@ describe('sim: BBR', { timeout: 240_000 }, () => {
   const baseline = (): number => (lossless ||= median(SEEDS.map((seed) => bulk(seed, lossLink).goodput)))
   for (const [loss, target] of [
     [0.01, 0.8],
-    [0.02, 0.8],
-    [0.1, 0.6],
+    [0.02, 0.9],
+    [0.1, 0.78],
   ] as const) {
     it(`${loss * 100} % random loss at 20 ms RTT keeps >= ${target * 100} % of the lossless goodput (median of 3 seeds)`, () => {
       timed(`bbr ${loss * 100}% loss`, () => {

@@ -2,6 +2,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createCongestionController, Cubic, NewReno, Pacer } from '../../src/protocol/congestion/index.js'
 import { CUBIC_BETA } from '../../src/protocol/congestion/cubic.js'
+import { lossAboveThresh } from '../../src/protocol/congestion/bbr-loss-rounds.js'
+import { xorshift32 } from '../../src/protocol/xorshift.js'
 
 const MDS = 1200
 
@@ -236,4 +238,31 @@ describe('congestion controller properties', () => {
       )
     })
   }
+})
+
+describe('BBR loss-rate test (lossAboveThresh)', () => {
+  it('needs two lost packets and one Poisson standard deviation above the expected count', () => {
+    // 100 packets at a 2 % threshold: 2 expected, sd 1.41, so 3 lost is chance and 4 is not.
+    expect(lossAboveThresh(3 * MDS, 100 * MDS, 0.02, MDS)).toBe(false)
+    expect(lossAboveThresh(4 * MDS, 100 * MDS, 0.02, MDS)).toBe(true)
+    // A single lost packet in a tiny flight is never enough, whatever its rate.
+    expect(lossAboveThresh(1 * MDS, 3 * MDS, 0.02, MDS)).toBe(false)
+    expect(lossAboveThresh(2 * MDS, 3 * MDS, 0.02, MDS)).toBe(true)
+  })
+  it('random loss at the threshold rate rarely fires; twice the rate nearly always does (seeded)', () => {
+    const rng = xorshift32(7)
+    const rounds = (rate: number): number => {
+      let fired = 0
+      for (let r = 0; r < 2000; r++) {
+        let lost = 0
+        for (let i = 0; i < 200; i++) if (rng() < rate) lost++
+        if (lossAboveThresh(lost * MDS, 200 * MDS, 0.02, MDS)) fired++
+      }
+      return fired / 2000
+    }
+    // A plain "lost > n * thresh" fires on ~37 % of rounds at the threshold rate itself (P[X >= 5]
+    // for X ~ Poisson(4)); this test needs X >= 7 (~11 %). At 3.5x the rate (mean 14) it fires ~99 %.
+    expect(rounds(0.02)).toBeLessThan(0.2)
+    expect(rounds(0.07)).toBeGreaterThan(0.97)
+  })
 })

@@ -13,11 +13,28 @@
  * loss does not come with a queue and does not grow when we send more, congestive loss does.
  * So the lower bounds (bw_lo/inflight_lo) react to any loss in a round that also showed a
  * standing queue (as the draft: a competing CUBIC flow keeps one), and otherwise only to a
- * loss rate above the threshold; a flight is "too high" only with at least two lost packets.
+ * loss rate above the threshold; a flight or round counts as lossy only when its loss is beyond what the threshold explains
+ * by chance (`lossAboveThresh`: at least two packets and one Poisson standard deviation above).
  * On a clean path base = 0 and everything is as in the draft.
  */
 import type { RateSample } from './delivery-rate.js'
 import { BBR_LOSS_THRESH, BBR_QUEUE_RTT_FRACTION, BBR_QUEUE_RTT_SLACK, BBR_STARTUP_FULL_LOSS_COUNT, type BbrState } from './bbr-constants.js'
+
+/**
+ * The loss in a flight or round is beyond what the threshold explains by chance: at least two
+ * packets, and more than the expected count n·thresh plus one standard deviation of a Poisson
+ * count (sqrt(n·thresh)). With random loss near the threshold a plain "lost > n·thresh" fires
+ * on about half of all rounds and each firing cuts the bounds; the slack makes a cut mean
+ * "more loss than this path's random rate", while congestive loss, which grows with every
+ * round that overfills the queue, still crosses it within a round or two. Sizes are in bytes;
+ * `mds` converts them to packets.
+ */
+export function lossAboveThresh(lost: number, total: number, thresh: number, mds: number): boolean {
+  const lostPackets = lost / mds
+  if (lostPackets < 2) return false
+  const expected = (total / mds) * thresh
+  return lostPackets > expected + Math.sqrt(expected)
+}
 
 export class BbrLossRounds {
   /** True on the ACK that ends a loss round; the `*Prev` fields then describe that round. */
@@ -105,14 +122,12 @@ export class BbrLossRounds {
    */
   prevRoundCongested(mds: number): boolean {
     if (this.queueInRoundPrev) return true
-    const total = this.lostPrev + this.ackedPrev
-    return this.lostPrev >= 2 * mds && this.lostPrev > total * this.lossThresh()
+    return lossAboveThresh(this.lostPrev, this.lostPrev + this.ackedPrev, this.lossThresh(), mds)
   }
 
   /** §5.3.1.3: the finished round lost too much for Startup to go on. */
-  prevRoundHighLossInStartup(): boolean {
-    const total = this.lostPrev + this.ackedPrev
-    if (this.lossEventsPrev < BBR_STARTUP_FULL_LOSS_COUNT || total === 0) return false
-    return this.lostPrev > total * this.lossThresh()
+  prevRoundHighLossInStartup(mds: number): boolean {
+    if (this.lossEventsPrev < BBR_STARTUP_FULL_LOSS_COUNT) return false
+    return lossAboveThresh(this.lostPrev, this.lostPrev + this.ackedPrev, this.lossThresh(), mds)
   }
 }

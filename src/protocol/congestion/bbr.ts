@@ -18,10 +18,10 @@ import type { LostPacketInfo, RateSample } from './delivery-rate.js'
 import type { CongestionController, CongestionInfo, CongestionOptions } from './types.js'
 import { WindowedMax } from './windowed-max.js'
 import { xorshift32 } from '../xorshift.js'
-import { BbrLossRounds } from './bbr-loss-rounds.js'
+import { BbrLossRounds, lossAboveThresh } from './bbr-loss-rounds.js'
 import { BbrAckAggregation, BbrFullPipe, BbrInflightHiProbe, BbrMinRttFilter } from './bbr-filters.js'
 import {
-  BBR_BETA, BBR_DEFAULT_CWND_GAIN, BBR_DRAIN_PACING_GAIN, BBR_HEADROOM, BBR_MAX_BW_FILTER_LEN, BBR_PACING_MARGIN,
+  BBR_BETA, BBR_DEFAULT_CWND_GAIN, BBR_DRAIN_PACING_GAIN, BBR_HEADROOM, BBR_LOSS_THRESH, BBR_MAX_BW_FILTER_LEN, BBR_PACING_MARGIN,
   BBR_PROBE_RTT_CWND_GAIN, BBR_PROBE_RTT_DURATION, BBR_PROBE_UP_CWND_GAIN, BBR_STARTUP_CWND_GAIN, BBR_STARTUP_PACING_GAIN,
   type BbrState,
 } from './bbr-constants.js'
@@ -280,7 +280,7 @@ export class Bbr implements CongestionController {
   /** §5.3.1.3: leave Startup when a round lost too much (and, see header, bw stopped growing). */
   private checkStartupHighLoss(rs: RateSample): void {
     if (this.state !== 'startup' || this.fullPipe.reached || !this.rounds.roundStart) return
-    if (!this.rounds.prevRoundHighLossInStartup()) return
+    if (!this.rounds.prevRoundHighLossInStartup(this.mds)) return
     // Random loss does not stop Startup's doubling; only loss at a bandwidth plateau ends it.
     if (this.fullPipe.count === 0) return
     this.fullPipe.reached = true
@@ -432,8 +432,9 @@ export class Bbr implements CongestionController {
   }
 
   private isInflightTooHigh(lost: number, txInFlight: number): boolean {
-    // With a standing queue (a competing flow), the draft's 2 %; else above random loss.
-    return lost >= 2 * this.mds && lost > txInFlight * this.rounds.inflightLossThresh()
+    // With a standing queue (a competing flow), the draft's 2 %; else beyond random loss.
+    if (this.rounds.queueInRoundPrev) return lost >= 2 * this.mds && lost > txInFlight * BBR_LOSS_THRESH
+    return lossAboveThresh(lost, txInFlight, this.rounds.lossThresh(), this.mds)
   }
 
   private handleInflightTooHigh(isAppLimited: boolean, txInFlight: number): void {
