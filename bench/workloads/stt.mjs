@@ -4,6 +4,7 @@
 // with STT_NATIVE=0); ws: WebSocket in bare mode (TCP does delivery); ws-full: WebSocket with
 // STT's own reliability on. The backend (native addon or pure TypeScript) follows STT_NATIVE.
 // The handshake is not timed. Needs `npm run build` first (imports ../../dist).
+import { appendFileSync } from 'node:fs'
 import { STTNode, backend } from '../../dist/index.js'
 import { countReadable, pumpWritable, pingPong } from '../lib/workloads.mjs'
 import { sleep } from '../lib/proc.mjs'
@@ -61,6 +62,26 @@ const sessionExtra = (session) => {
   }
 }
 
+// STT_BENCH_TRACE=FILE: the sender's congestion state every 10 ms, one JSON line each (ms since
+// the start, phase, bandwidth estimate and pacing rate in Mbit/s, cwnd, srtt and min RTT, bytes
+// in flight, lost packets), for diagnosing a run; each run of a bench appends its own block.
+function traceCongestion(session) {
+  const file = process.env.STT_BENCH_TRACE
+  if (!file) return () => {}
+  const t0 = performance.now()
+  const lines = []
+  const timer = setInterval(() => {
+    const s = session.getStats()
+    const cc = s.congestion ?? {}
+    const mbps = (x) => (typeof x === 'number' ? +((x * 8) / 1e6).toFixed(1) : undefined)
+    lines.push(JSON.stringify({ t: Math.round(performance.now() - t0), phase: cc.phase, bw: mbps(cc.bandwidth), pacing: mbps(cc.pacingRate), cwnd: s.cwnd, inflight: s.bytesInFlight, srtt: +s.rtt?.toFixed(1), minRtt: +s.minRtt?.toFixed(1), lost: s.lostPackets, sent: s.packetsSent }))
+  }, 10)
+  return () => {
+    clearInterval(timer)
+    appendFileSync(file, `# run ${new Date().toISOString()}\n${lines.join('\n')}\n`)
+  }
+}
+
 // Byte stream: like a raw udx stream, writes are coalesced into packets, so msg/s = bytes / size.
 const bulk = {
   async receiver(ctx) {
@@ -70,7 +91,9 @@ const bulk = {
   },
   async sender(ctx) {
     const { node, session, stream } = await dial(ctx)
+    const stopTrace = traceCongestion(session)
     const r = await pumpWritable(ctx, stream)
+    stopTrace()
     const extra = sessionExtra(session)
     // 'finish' only means handed to STT: wait until the peer acknowledged everything before
     // this process exits (outside the measured window). Over WebSocket in bare mode 'acked'

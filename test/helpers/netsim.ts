@@ -188,6 +188,13 @@ export interface LinkConfig {
   corruptBits?: number
   /** Windows [start, end) of virtual time (by send time) during which everything is dropped. */
   blackouts?: ReadonlyArray<readonly [number, number]>
+  /**
+   * Windows [start, end) of virtual time (by arrival time) during which the receiving host is
+   * stalled: nothing is lost, but whatever would arrive is held until `end` and then delivered
+   * in order, like a process that stops reading its socket for a while (a loaded machine, a GC
+   * pause, a descheduled VM). RTT samples spike; the path itself does not change.
+   */
+  stalls?: ReadonlyArray<readonly [number, number]>
   /** Per-datagram hook, e.g. `({ index }) => index === 3 ? 'drop' : 'pass'`. Returning true also drops. */
   filter?: (d: LinkDatagram) => FilterVerdict | boolean
 }
@@ -309,6 +316,8 @@ export class Link {
 
     let arriveAt = departAt + (c.delayMs ?? 0)
     if (c.jitterMs !== undefined && c.jitterMs > 0) arriveAt += this.rngJitter.float() * c.jitterMs
+    const stall = c.stalls?.find(([start, end]) => arriveAt >= start && arriveAt < end)
+    if (stall !== undefined) arriveAt = stall[1]
     if (c.reorder !== undefined && this.rngReorder.chance(c.reorder.rate)) {
       // Held back: not clamped, and does not hold back the in-order stream behind it.
       this.stats.reordered++

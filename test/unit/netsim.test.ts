@@ -245,6 +245,17 @@ describe('Link drops', () => {
     expect(seqs).toContain(20)
   })
 
+  it('a stall holds what arrives inside [start, end) until end, in order, and loses nothing', () => {
+    const net = netWith({ delayMs: 5, stalls: [[100, 200]] })
+    pump(net, 30, { everyMs: 10 }) // sent at 0..290, arriving at 5..295
+    const got = drain(net)
+    expect(got.map((d) => d.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i))
+    const at = new Map(got.map((d) => [d.seq, d.t]))
+    expect(at.get(9)).toBe(95)
+    for (let seq = 10; seq <= 19; seq++) expect(at.get(seq)).toBe(200) // arrivals 105..195 held
+    expect(at.get(20)).toBe(205)
+  })
+
   it('filter hook can drop the k-th datagram or a time window; MTU drops oversize', () => {
     const net = netWith({ filter: ({ index, now }) => index === 3 || now < 20, mtu: 1200 })
     pump(net, 8, { everyMs: 10 })

@@ -21,6 +21,8 @@ export const BBR_STARTUP_FULL_LOSS_COUNT = 6
 /** Startup ends after this many rounds without 25 % bandwidth growth. */
 export const BBR_FULL_BW_COUNT = 3
 export const BBR_FULL_BW_THRESH = 1.25
+/** An up-probe that found this much more bandwidth is followed by another at once (bbr.ts). */
+export const BBR_PROBE_SOON_GROWTH = 1.1
 /**
  * A round "had a queue" when its smallest RTT sample exceeded min_rtt x (1 + fraction) + slack
  * (ms). The slack covers 1 ms timer granularity and ACK batching; a quarter of min_rtt is what

@@ -82,7 +82,10 @@ export class BbrLossRounds {
     // Only a round that kept the path empty (RTT at its floor) measures random loss.
     const clean = this.roundMinRtt !== Infinity && this.roundMinRtt <= minRtt * 1.05 + 0.5
     this.roundMinRtt = Infinity
-    if (clean && (state === 'probe-bw-down' || state === 'probe-bw-cruise')) {
+    // Startup counts too: until the pipe is full its rounds find the path empty, so what they
+    // lose is random, and a Startup that read 10 % random loss as congestion ended at a few
+    // percent of the path's rate (real paths; the loss exit also needs a bandwidth plateau).
+    if (clean && (state === 'startup' || state === 'probe-bw-down' || state === 'probe-bw-cruise')) {
       this.baseLost = 0.875 * this.baseLost + this.lost
       this.baseTotal = 0.875 * this.baseTotal + this.lost + this.acked
     }

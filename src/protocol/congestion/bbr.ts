@@ -11,8 +11,9 @@
  * DOWN (0.9) -> CRUISE (1.0) -> REFILL (1.0, one round) -> UP (1.25) -> DOWN ..., and PROBE_RTT
  * (cwnd = BDP/2 for 200 ms) when min_rtt has not been refreshed for 5 s.
  *
- * Deviation (documented in docs/ARCHITECTURE.md and in bbr-loss-rounds.ts): random,
- * non-congestive loss raises the loss threshold instead of cutting the model every round.
+ * Deviations (documented in docs/ARCHITECTURE.md and in bbr-loss-rounds.ts): random,
+ * non-congestive loss raises the loss threshold instead of cutting the model every round, and
+ * a probe follows Startup and every fruitful up-probe at once (`probeSoon`).
  */
 import type { LostPacketInfo, RateSample } from './delivery-rate.js'
 import type { CongestionController, CongestionInfo, CongestionOptions } from './types.js'
@@ -21,7 +22,7 @@ import { xorshift32 } from '../xorshift.js'
 import { BbrLossRounds, lossAboveThresh } from './bbr-loss-rounds.js'
 import { BbrAckAggregation, BbrFullPipe, BbrInflightHiProbe, BbrMinRttFilter } from './bbr-filters.js'
 import {
-  BBR_BETA, BBR_DEFAULT_CWND_GAIN, BBR_DRAIN_PACING_GAIN, BBR_HEADROOM, BBR_LOSS_THRESH, BBR_MAX_BW_FILTER_LEN, BBR_PACING_MARGIN,
+  BBR_BETA, BBR_DEFAULT_CWND_GAIN, BBR_DRAIN_PACING_GAIN, BBR_HEADROOM, BBR_LOSS_THRESH, BBR_PROBE_SOON_GROWTH, BBR_MAX_BW_FILTER_LEN, BBR_PACING_MARGIN,
   BBR_PROBE_RTT_CWND_GAIN, BBR_PROBE_RTT_DURATION, BBR_PROBE_UP_CWND_GAIN, BBR_STARTUP_CWND_GAIN, BBR_STARTUP_PACING_GAIN,
   type BbrState,
 } from './bbr-constants.js'
@@ -76,6 +77,15 @@ export class Bbr implements CongestionController {
   private cycleStamp = 0
   private ackPhase = AckPhase.INIT
   private bwProbeWait = 0
+  /**
+   * The next probe comes after two rounds, not 2-3 s (deviation): set when Startup ends and
+   * when an up-probe found >= 10 % more bandwidth (BBR_PROBE_SOON_GROWTH). A Startup cut short by a loaded host (its
+   * rounds deliver what a starved process sends) left the estimate at a fraction of the path
+   * for the whole 2-3 s wait; probing again at once recovers in a few rounds, and an estimate
+   * that was right costs one 1.25x probe that ends at the first sign of a queue or loss.
+   */
+  private probeSoon = false
+  private bwAtUpStart = 0
   private roundsSinceBwProbe = 0
   private bwProbeSamples = 0
   private readonly inflightHiProbe = new BbrInflightHiProbe()
@@ -274,7 +284,10 @@ export class Bbr implements CongestionController {
 
   private checkStartupDone(rs: RateSample, now: number): void {
     this.checkStartupHighLoss(rs)
-    if (this.state === 'startup' && this.fullPipe.reached) this.enterDrain(now)
+    if (this.state === 'startup' && this.fullPipe.reached) {
+      this.probeSoon = true
+      this.enterDrain(now)
+    }
   }
 
   /** §5.3.1.3: leave Startup when a round lost too much (and, see header, bw stopped growing). */
@@ -304,6 +317,7 @@ export class Bbr implements CongestionController {
   }
 
   private startProbeBwDown(now: number): void {
+    if (this.state === 'probe-bw-up') this.probeSoon = this.maxBw >= this.bwAtUpStart * BBR_PROBE_SOON_GROWTH
     this.rounds.reset()
     this.inflightHiProbe.stop()
     this.pickProbeWait()
@@ -339,6 +353,7 @@ export class Bbr implements CongestionController {
     this.pacingGain = 1.25
     this.cwndGain = BBR_PROBE_UP_CWND_GAIN
     this.cycleStamp = now
+    this.bwAtUpStart = this.maxBw
     this.inflightHiProbe.raiseSlope(this.cwnd, this.mds)
   }
 
@@ -390,7 +405,8 @@ export class Bbr implements CongestionController {
 
   private pickProbeWait(): void {
     this.roundsSinceBwProbe = Math.floor(this.rand() * 2)
-    this.bwProbeWait = 2000 + this.rand() * 1000
+    this.bwProbeWait = this.probeSoon ? 2 * this.minRtt : 2000 + this.rand() * 1000
+    this.probeSoon = false
   }
 
   private isRenoCoexistenceProbeTime(): boolean {
