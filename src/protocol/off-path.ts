@@ -25,6 +25,10 @@ import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
 /** header + KEEP_ALIVE(_ACK) frame + tag: the whole size of a punch or a path response. */
 export const OFF_PATH_PACKET_SIZE = HEADER_SIZE + 1 + KEEP_ALIVE_DATA_SIZE + AEAD_TAG_SIZE
 
+// What the frame source writes between packets: shared, so a session that never punches or
+// echoes holds no buffer of its own, and none is kept after the packet is sent (issue 14).
+const NO_FRAME_DATA = new Uint8Array(KEEP_ALIVE_DATA_SIZE)
+
 export class OffPathSender {
   /** `onRefused`: an echo was not sent because its address's 3x account could not pay for it. */
   constructor(private readonly onRefused: () => void) {}
@@ -33,7 +37,7 @@ export class OffPathSender {
   private punch: PunchSchedule | null = null
   /** What the frame source writes for the packet being assembled. */
   private frameType: number = FrameType.KEEP_ALIVE
-  private frameData: Uint8Array = new Uint8Array(KEEP_ALIVE_DATA_SIZE)
+  private frameData: Uint8Array = NO_FRAME_DATA
   private pending: ReturnType<PunchSchedule['next']> = null
   /** The account the echo picked by next() is charged to once sent. */
   private responseBudget: AmplificationBudget | null = null
@@ -107,6 +111,7 @@ export class OffPathSender {
     this.responseBudget?.onSent(bytes)
     this.responseBudget = null
     this.pending = null
+    this.frameData = NO_FRAME_DATA
   }
 
   readonly frames: FrameSource = (buf, pos, _end, _rec, body) => {

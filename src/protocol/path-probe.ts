@@ -26,7 +26,7 @@ export const PATH_PROBE_SIZE = HEADER_SIZE + 1 + KEEP_ALIVE_DATA_SIZE + AEAD_TAG
 const NO_CHALLENGE = new Uint8Array(KEEP_ALIVE_DATA_SIZE)
 
 export class PathProber {
-  /** The challenge `challengeFrames` writes (set by write; replaced, never written). */
+  /** The challenge `challengeFrames` writes: set by write for one packet, then the placeholder again. */
   private challenge: Uint8Array = NO_CHALLENGE
 
   constructor(
@@ -55,6 +55,7 @@ export class PathProber {
     const room = Math.min(maxPacket, 1200, probe.budget ? probe.budget.allowance : Infinity)
     this.challenge = probe.challenge
     const size = this.assembler.assemble(now, slab, offsets[0]!, room, this.challengeFrames, false, false)
+    this.challenge = NO_CHALLENGE
     lengths[0] = size
     this.space.seal(slab, offsets, lengths, 1)
     this.path.sent(probe, size, now, Math.max(3 * this.rtt.smoothedRtt, 50))

@@ -166,12 +166,15 @@ export class LostHistory {
       this.head = (this.head + 1) % this.cap
       this.size--
     }
-    // A session whose loss burst is over gives the memory back (idle sessions stay small).
-    if (this.size === 0 && this.cap > LOST_HISTORY_MIN) {
-      this.pns = this.episodes = this.lostAt = EMPTY
-      this.cap = 0
-      this.head = 0
-    }
+    this.releaseIfEmpty()
+  }
+
+  /** A session whose loss burst is over gives the memory back (idle sessions stay small). */
+  private releaseIfEmpty(): void {
+    if (this.size !== 0 || this.cap === 0) return
+    this.pns = this.episodes = this.lostAt = EMPTY
+    this.cap = 0
+    this.head = 0
   }
 
   /**
@@ -204,5 +207,6 @@ export class LostHistory {
       this.lostAt[to] = this.lostAt[from]!
     }
     this.size -= n
+    this.releaseIfEmpty()
   }
 }

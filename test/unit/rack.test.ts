@@ -59,6 +59,14 @@ describe('LostHistory', () => {
   it('allocates nothing until the first loss, grows across a wrapped ring keeping order, caps at LOST_HISTORY_SIZE and frees itself when emptied', () => {
     const h = new LostHistory()
     expect(h.capacity).toBe(0)
+    // A burst at the smallest capacity frees itself too, by expiry or by late ACKs.
+    for (let pn = 0; pn < 3; pn++) h.add(pn, pn, pn)
+    expect(h.capacity).toBe(16)
+    h.expire(3)
+    expect(h.capacity).toBe(0)
+    h.add(7, 1, 7)
+    h.takeRange(7, 7, () => {})
+    expect(h.capacity).toBe(0)
     // Wrap the first ring: 16 entries, expire 10, add 20 more (growth while head != 0).
     for (let pn = 0; pn < 16; pn++) h.add(pn, pn, pn)
     expect(h.capacity).toBe(16)
