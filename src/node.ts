@@ -72,7 +72,7 @@ export interface STTNodeOptions extends TransportSetOptions {
   resumeTimeout?: number
   /** Serve as relay and rendezvous for the group (true, or limits); docs/guide/09-nat.md. */
   relay?: boolean | RelayLimits
-  /** The relay this node registers with after start (udp://host:port); enables stt://<nodeId>. */
+  /** The relay this node registers with after start (udp://, ws(s):// or auto://host:port); enables stt://<nodeId>. */
   rendezvous?: string
 }
 
@@ -235,7 +235,7 @@ export class STTNode extends EventEmitter {
     return bound
   }
 
-  /** Registers with the relay at `url` (udp://host:port); resolves with this node's reflexive address. */
+  /** Registers with the relay at `url` (udp://, ws(s):// or auto://host:port); resolves with this node's reflexive address. */
   register(url: string): Promise<{ host: string; port: number }> {
     this.#driver.assertStarted()
     return this.#nat.register(url)

@@ -6,7 +6,7 @@ import { shortHex } from './format.js'
 import type { Io } from './io.js'
 import { seedFromArgs } from './common.js'
 
-export const HELP = `usage: stt relay --seed-file FILE [--port 7000] [--host 0.0.0.0]
+export const HELP = `usage: stt relay --seed-file FILE [--port 7000] [--host 0.0.0.0] [--websocket]
                  [--max-sessions-per-member 16] [--max-sessions 1024]
                  [--rate 32M] [--total-rate 256M]
 
@@ -16,11 +16,15 @@ other by node id (stt://<node id>@host:port): the relay introduces them, they pu
 path through their NATs, and it forwards their end-to-end encrypted packets meanwhile (or
 when punching fails). It never holds their session keys. Prints one machine-readable line:
   relaying udp://0.0.0.0:7000
-and its figures (members, relayed sessions, bytes) every 60 s.
+(with --websocket a second one, relaying ws://0.0.0.0:7000/stt) and its figures (members,
+relayed sessions, bytes) every 60 s.
 
   --seed-file FILE              the group's shared seed (stt keygen)           [required]
   --port N                      UDP port                                       [7000]
   --host ADDR                   listen address                                 [0.0.0.0]
+  --websocket                   also listen on WebSocket, TCP port = the UDP port: members
+                                whose UDP is blocked register with ws:// or auto:// and
+                                are relayed all the same
   --max-sessions-per-member N   relayed sessions one member may have at once   [16]
   --max-sessions N              relayed sessions in total                      [1024]
   --rate BYTES                  bytes/s one relayed session may move (K/M/G)   [32M]
@@ -33,6 +37,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     'seed-file': { type: 'string', short: 's' },
     port: { type: 'string', short: 'p' },
     host: { type: 'string' },
+    websocket: { type: 'boolean' },
     'max-sessions-per-member': { type: 'string' },
     'max-sessions': { type: 'string' },
     rate: { type: 'string' },
@@ -46,17 +51,20 @@ export async function run(argv: string[], io: Io): Promise<number> {
     bytesPerSecond: parseSize(str(values.rate) ?? '32M', '--rate'),
     totalBytesPerSecond: parseSize(str(values['total-rate']) ?? '256M', '--total-rate'),
   }
-  const node = new STTNode({ sharedSeed: seedFromArgs(values, io), name: 'stt-relay', host: str(values.host) ?? '0.0.0.0', port, transport: 'udp', relay })
+  const websocket = values.websocket === true
+  const node = new STTNode({ sharedSeed: seedFromArgs(values, io), name: 'stt-relay', host: str(values.host) ?? '0.0.0.0', port, transport: websocket ? ['udp', 'websocket'] : 'udp', relay })
   let info
   try {
     info = await node.start()
   } catch (err) {
     if (/EADDRINUSE/.test(String((err as Error).message)) || (err as NodeJS.ErrnoException).code === 'EADDRINUSE')
-      throw new CliError(`port ${port} is already in use (choose another --port)`, EXIT.CONFIG)
+      throw new CliError(`port ${port} is already in use${websocket ? ' (UDP or TCP)' : ''} (choose another --port)`, EXIT.CONFIG)
     throw err
   }
   io.err(`stt relay: node ${shortHex(node.nodeId)}, backend ${backend}`)
-  io.out(`relaying udp://${info.host.includes(':') ? `[${info.host}]` : info.host}:${info.port}`)
+  const host = info.host.includes(':') ? `[${info.host}]` : info.host
+  io.out(`relaying udp://${host}:${info.port}`)
+  if (websocket) io.out(`relaying ws://${host}:${info.websocketPort}/stt`)
   const report = setInterval(() => {
     const s = node.getNatStats() as { members: number; channels: number; bytesForwarded: number; refused: Record<string, number> }
     io.out(`members ${s.members} relayed-sessions ${s.channels} bytes-forwarded ${s.bytesForwarded} refused ${JSON.stringify(s.refused)}`)

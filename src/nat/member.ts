@@ -18,7 +18,7 @@
 import { networkInterfaces } from 'node:os'
 import type { EventEmitter } from 'node:events'
 import type { Driver } from '../driver.js'
-import { ErrorCode, errorFor, STTConfigError, STTError, STTTransportError, WireError } from '../errors.js'
+import { ErrorCode, errorFor, STTConfigError, STTError, STTHandshakeError, STTTransportError, WireError } from '../errors.js'
 import type { StartResult } from '../router.js'
 import { AmplificationBudget } from '../protocol/amplification.js'
 import {
@@ -35,6 +35,7 @@ import {
 import { sessionInternals, type STTSession } from '../session.js'
 import type { PeerAddress } from '../transport/types.js'
 import { RelayedAddress, RelayPathTransport } from './relay-path.js'
+import { DEFAULT_FALLBACK_DELAY } from '../auto-connect.js'
 
 const REQUEST_TIMEOUT_MS = 5_000
 const PING_MAX_MS = 15_000
@@ -156,10 +157,7 @@ export class RendezvousMember {
       const c = await existing.registered
       return { host: c.host, port: c.port }
     }
-    const route = await this.driver.router.route(key)
-    if (route.kind !== 'transport') throw new STTConfigError('a relay is reached over udp:// or ws(s)://')
-    // Not resumable: a relay that went silent must end the session, so relayed sessions fail fast (STT_RELAY_LOST).
-    const session = await this.driver.connect({ transport: route.transport, url: key, dialOptions: {}, bare: false, internal: true, resumable: false })
+    const session = await this.dialRelay(key)
     let onRegistered: ((c: Candidate) => void) | null = null
     const registered = new Promise<Candidate>((r) => (onRegistered = r))
     const link: RelayLink = {
@@ -190,6 +188,65 @@ export class RendezvousMember {
     })
     this.schedulePing(link)
     return { host: c.host, port: c.port }
+  }
+
+  /**
+   * The internal session to the relay at `key`: udp://, ws(s)://, or auto:// (UDP first, WebSocket
+   * to the same host and port number after 300 ms or at once when UDP fails; the first session up
+   * wins, the other attempt is cancelled or closed). A member whose UDP to the relay is blocked is
+   * relayed over its WebSocket session all the same (relay envelopes ride any carrier).
+   */
+  private async dialRelay(key: string): Promise<STTSession> {
+    const router = this.driver.router
+    // Not resumable: a relay that went silent must end the session, so relayed sessions fail fast (STT_RELAY_LOST).
+    const dial = async (url: string, signal?: AbortSignal) => {
+      const route = await router.route(url)
+      if (route.kind !== 'transport') throw new STTConfigError('a relay is reached over udp://, ws(s):// or auto://')
+      return this.driver.connect({ transport: route.transport, url, dialOptions: {}, bare: false, internal: true, resumable: false, signal })
+    }
+    const route = await router.route(key)
+    if (route.kind === 'transport') return dial(key)
+    const t = route.target
+    const host = t.host.includes(':') ? `[${t.host}]` : t.host
+    const wsUrl = `ws://${host}:${t.port}${t.path && t.path !== '/' ? t.path : '/stt'}`
+    const udpCtl = new AbortController()
+    const wsCtl = new AbortController()
+    const udp = dial(`udp://${host}:${t.port}`, udpCtl.signal)
+    const ws = new Promise<STTSession>((resolve, reject) => {
+      let started = false
+      const go = () => {
+        if (started) return
+        started = true
+        if (wsCtl.signal.aborted) return reject(new STTError(ErrorCode.ABORTED, 'cancelled'))
+        dial(wsUrl, wsCtl.signal).then(resolve, reject)
+      }
+      const timer = setTimeout(go, DEFAULT_FALLBACK_DELAY)
+      udp.catch(() => {
+        clearTimeout(timer)
+        go()
+      })
+      wsCtl.signal.addEventListener('abort', () => {
+        clearTimeout(timer)
+        if (!started) reject(new STTError(ErrorCode.ABORTED, 'cancelled'))
+      }, { once: true })
+    })
+    const loser = (p: Promise<STTSession>) => p.then((s) => s.close('duplicate relay session', { drainTimeout: 0 }), () => {}).catch(() => {})
+    try {
+      const winner = await Promise.any([udp.then((s) => ({ s, udp: true })), ws.then((s) => ({ s, udp: false }))])
+      if (winner.udp) {
+        wsCtl.abort()
+        void loser(ws)
+      } else {
+        udpCtl.abort()
+        void loser(udp)
+      }
+      return winner.s
+    } catch (err) {
+      const errors = (err as AggregateError).errors ?? [err]
+      const auth = errors.find((e: unknown) => e instanceof STTError && (e.code === ErrorCode.AUTH_FAILED || e.code === ErrorCode.PEER_MISMATCH || e.code === ErrorCode.VERSION_MISMATCH))
+      if (auth) throw auth
+      throw new STTHandshakeError(ErrorCode.HANDSHAKE_TIMEOUT, `relay ${key}: neither UDP nor WebSocket reached it (${errors.map((e: Error) => e.message).join('; ')})`, { cause: err })
+    }
   }
 
   private hostCandidates(): Candidate[] {
@@ -438,6 +495,8 @@ export class RendezvousMember {
   stats() {
     const links = [...this.links.values()].map((l) => ({
       relay: l.url,
+      /** The transport of the session with the relay ('udp' or 'websocket'; auto:// picks one). */
+      transport: l.session.transport,
       reflexive: l.reflexive ? `${l.reflexive.host}:${l.reflexive.port}` : null,
       keepAliveMs: l.pingEvery,
       mappingChanges: l.mappingChanges,

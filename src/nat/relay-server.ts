@@ -294,7 +294,8 @@ export class RelayServer {
     // `m`'s candidates as `other` may punch them: nothing a punch would reflect at a victim
     // (loopback only between members that both reach us over loopback, §8.5).
     const cands = (m: Member, other: Member) => {
-      const r = this.reflexive(m.session)
+      // A member reached over WebSocket has a TCP reflexive address: no UDP punch can use its port.
+      const r = sessionInternals.core(m.session).address.kind === 'udp' ? this.reflexive(m.session) : null
       const all = r ? [r, ...m.candidates] : m.candidates
       const ok = punchableCandidates(all, this.reflexive(other.session)?.host ?? '')
       this.counters.candidatesFiltered += all.length - ok.length

@@ -47,4 +47,40 @@ describe('stt relay', () => {
       proc.kill('SIGTERM')
     }
   }, 60_000)
+
+  it('--websocket: a member registered over ws:// is relayed to one on UDP', async () => {
+    const seed = generateSeed()
+    const file = join(tempDir(), 'group.key')
+    writeFileSync(file, Buffer.from(seed).toString('hex'), { mode: 0o600 })
+    const proc = spawn(process.execPath, [join(ROOT, 'bin', 'stt.js'), 'relay', '--port', '0', '--host', '127.0.0.1', '--websocket', '--seed-file', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const nodes: STTNode[] = []
+    try {
+      const lines = await new Promise<string[]>((resolve, reject) => {
+        const got: string[] = []
+        createInterface({ input: proc.stdout! }).on('line', (l) => {
+          if (l.startsWith('relaying ')) got.push(l.slice('relaying '.length))
+          if (got.length === 2) resolve(got)
+        })
+        proc.on('exit', (c) => reject(new Error(`stt relay exited ${c}`)))
+      })
+      const [udpUrl, wsUrl] = lines as [string, string]
+      expect(udpUrl).toMatch(/^udp:\/\/127\.0\.0\.1:\d+$/)
+      expect(wsUrl).toBe(`ws://127.0.0.1:${udpUrl.split(':').pop()}/stt`)
+      const a = new STTNode({ sharedSeed: seed, host: '127.0.0.1', port: 0, transport: 'websocket', name: 'a' })
+      const b = new STTNode({ sharedSeed: seed, host: '127.0.0.1', port: 0, name: 'b' })
+      nodes.push(a, b)
+      await a.start()
+      await b.start()
+      await a.register(wsUrl)
+      await b.register(udpUrl)
+      const got = new Promise<Buffer>((r) => a.once('session', (s) => s.once('message', (m: { data: Buffer }) => r(m.data))))
+      const s = await b.connect(`stt://${a.nodeId.toString('hex')}@${udpUrl}`)
+      expect(s.path).toBe('relayed')
+      await s.send(Buffer.from('udp to websocket through the relay'))
+      expect((await got).toString()).toBe('udp to websocket through the relay')
+    } finally {
+      await Promise.all(nodes.map((n) => n.stop()))
+      proc.kill('SIGTERM')
+    }
+  }, 60_000)
 })
