@@ -16,10 +16,12 @@ import { ms, percentile } from './format.js'
 import type { Io } from './io.js'
 import { makeProbe, probeSeq } from './probe.js'
 import { readSeedFile } from './seed.js'
+import { natMappingCheck } from './nat-check.js'
 
 export const HELP = `usage: stt diagnose HOST[:PORT] | udp://HOST:PORT | ws[s]://HOST:PORT[/stt] | auto://HOST:PORT
                     [--seed-file FILE] [--ws-port N] [--tls] [--ca ca.pem] [--insecure]
-                    [--timeout MS] [--count N] [--json]
+                    [--timeout MS] [--count N] [--json] [--relay URL [--relay URL2]]
+       stt diagnose --relay URL [--relay URL2] --seed-file FILE [--timeout MS] [--json]
 
 Checks, one verdict line each (OK / WARN / FAIL, with advice):
   UDP        does an STT node answer on UDP? With --seed-file: a full handshake. Without: a
@@ -32,6 +34,11 @@ Checks, one verdict line each (OK / WARN / FAIL, with advice):
   MTU        the largest datagram that passes (binary search up to the session's limit)
   Loss       N probe datagrams echoed, how many came back
   Auto       which transport auto:// would pick, and why
+  NAT        with --relay (and --seed-file): how this host's NAT maps UDP, from the reflexive
+             addresses relays of the group see. Two --relay addresses (two relays, or two
+             addresses of one): endpoint-independent (hole punching works) or endpoint-
+             dependent ("symmetric": sessions stay relayed). One: whether the NAT keeps
+             source ports, which suggests but cannot prove either.
 
 PORT defaults to 8080; the WebSocket check uses the same port unless --ws-port is given.
 
@@ -43,9 +50,12 @@ PORT defaults to 8080; the WebSocket check uses the same port unless --ws-port i
   --timeout MS      per-check timeout                                          [3000]
   --count N         probe datagrams for RTT and loss                           [200]
   --json            one JSON object instead of the lines
+  --relay URL       a relay of the group (udp://HOST:PORT) for the NAT check; twice for a verdict
 
 Exit codes: 0 an STT node is reachable (UDP or WebSocket); 4 reachable, but it rejected the
-seed given with --seed-file; 5 not reachable; 2 usage; 3 unreadable seed file.`
+seed given with --seed-file; 5 not reachable; 2 usage; 3 unreadable seed file. With --relay
+only (no target): 0 registered with the relay (whatever the NAT verdict), 4 seed rejected,
+5 relay not reachable.`
 
 type Level = 'OK' | 'WARN' | 'FAIL' | 'INFO'
 interface Check {
@@ -96,16 +106,21 @@ export async function run(argv: string[], io: Io): Promise<number> {
       timeout: { type: 'string' },
       count: { type: 'string' },
       json: { type: 'boolean' },
+      relay: { type: 'string', multiple: true },
     },
     true,
   )
   if (values.help) return io.out(HELP), EXIT.OK
-  if (positionals.length !== 1) throw new CliError('give exactly one target: stt diagnose HOST[:PORT]', EXIT.USAGE)
-  const t = parseTargetArg(positionals[0]!, parseIntArg(str(values['ws-port']), '--ws-port', 1, 65535), values.tls === true)
+  const relays = relayArgs(values.relay)
+  if (relays.length > 2) throw new CliError('give --relay at most twice', EXIT.USAGE)
+  if (relays.length && !str(values['seed-file'])) throw new CliError('--relay needs --seed-file: only members of the group can register with its relay', EXIT.USAGE)
+  if (positionals.length > 1 || (positionals.length === 0 && relays.length === 0)) throw new CliError('give exactly one target: stt diagnose HOST[:PORT] (or only --relay URL)', EXIT.USAGE)
   const timeout = parseIntArg(str(values.timeout), '--timeout', 100, 120_000) ?? 3000
   const count = parseIntArg(str(values.count), '--count', 1, 100_000) ?? 200
   const seedPath = str(values['seed-file'])
   const seed = seedPath ? readSeedFile(seedPath, (w) => io.err(w)) : null
+  if (positionals.length === 0) return natOnly(seed!, relays, timeout, values.json === true, io)
+  const t = parseTargetArg(positionals[0]!, parseIntArg(str(values['ws-port']), '--ws-port', 1, 65535), values.tls === true)
   let ca: Buffer | undefined
   if (str(values.ca)) {
     try {
@@ -212,6 +227,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
         data: { transport: pick },
       })
     }
+
+    // 8. The NAT's mapping behaviour, through the group's relays
+    if (relays.length) report((await natMappingCheck(seed!, relays, timeout)).check)
   } finally {
     if (session && !session.closed) await Promise.race([session.close('diagnose done'), new Promise((r) => setTimeout(r, 500))])
     await node.stop('diagnose done')
@@ -225,6 +243,31 @@ export async function run(argv: string[], io: Io): Promise<number> {
       : `REACHABLE${udp === 'none' ? ' over WebSocket only (UDP blocked?)' : ''}`
   if (json) io.out(JSON.stringify({ target: t, reachable, verdict, exitCode: code, checks }))
   else io.out(`verdict: ${verdict}`)
+  return code
+}
+
+/** --relay values, each checked and given a scheme (udp:// by default). */
+function relayArgs(v: unknown): string[] {
+  const list = Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : []
+  return list.map((r) => {
+    const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(r) ? r : `udp://${r}`
+    if (!/^(udp|ws|wss|auto):\/\/[^/]+:\d+(\/.*)?$/i.test(url)) throw new CliError(`--relay must be udp://HOST:PORT (or ws://, wss://, auto://), got ${JSON.stringify(r)}`, EXIT.USAGE)
+    return url
+  })
+}
+
+/** `stt diagnose --relay URL [--relay URL2] --seed-file F`: the NAT check alone. */
+async function natOnly(seed: Uint8Array, relays: string[], timeout: number, json: boolean, io: Io): Promise<number> {
+  if (!json) io.out(`stt diagnose NAT through ${relays.join(' and ')}`)
+  const r = await natMappingCheck(seed, relays, timeout)
+  const c = r.check
+  const code = r.registered ? EXIT.OK : r.authRejected ? EXIT.AUTH : EXIT.UNREACHABLE
+  const verdict = r.registered ? `NAT mapping: ${r.mapping}` : r.authRejected ? 'the relay rejects this seed' : 'relay not reachable'
+  if (json) io.out(JSON.stringify({ relays, mapping: r.mapping, verdict, exitCode: code, checks: [c] }))
+  else {
+    io.out(`${c.level.padEnd(5)} ${c.check.padEnd(10)} ${c.message}${c.advice ? `\n${' '.repeat(17)}-> ${c.advice}` : ''}`)
+    io.out(`verdict: ${verdict}`)
+  }
   return code
 }
 
