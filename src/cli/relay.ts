@@ -9,6 +9,7 @@ import { seedFromArgs } from './common.js'
 export const HELP = `usage: stt relay --seed-file FILE [--port 7000] [--host 0.0.0.0] [--websocket]
                  [--max-sessions-per-member 16] [--max-sessions 1024]
                  [--rate 32M] [--total-rate 256M]
+                 [--channel-pending-timeout 10000] [--channel-idle-timeout 60000]
 
 Runs a relay until Ctrl-C / SIGTERM. Members of the group (holders of the same seed) register
 with it (rendezvous option, node.register), learn their reflexive address, and connect to each
@@ -29,6 +30,11 @@ relayed sessions, bytes) every 60 s.
   --max-sessions N              relayed sessions in total                      [1024]
   --rate BYTES                  bytes/s one relayed session may move (K/M/G)   [32M]
   --total-rate BYTES            bytes/s over all relayed sessions              [256M]
+  --channel-pending-timeout MS  a relayed session the called member has not
+                                answered is dropped after this long (the
+                                dialler gets STT_RELAY_REFUSED)                [10000]
+  --channel-idle-timeout MS     a relayed session on which either member sent
+                                nothing for this long is closed                [60000]
 
 ${EXIT_HELP}`
 
@@ -42,6 +48,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
     'max-sessions': { type: 'string' },
     rate: { type: 'string' },
     'total-rate': { type: 'string' },
+    'channel-pending-timeout': { type: 'string' },
+    'channel-idle-timeout': { type: 'string' },
   })
   if (values.help) return io.out(HELP), EXIT.OK
   const port = parseIntArg(str(values.port) ?? '7000', '--port', 0, 65535)!
@@ -50,6 +58,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
     maxSessions: parseIntArg(str(values['max-sessions']) ?? '1024', '--max-sessions', 1, 1 << 24)!,
     bytesPerSecond: parseSize(str(values.rate) ?? '32M', '--rate'),
     totalBytesPerSecond: parseSize(str(values['total-rate']) ?? '256M', '--total-rate'),
+    channelPendingTimeout: parseIntArg(str(values['channel-pending-timeout']) ?? '10000', '--channel-pending-timeout', 100, 3_600_000)!,
+    channelIdleTimeout: parseIntArg(str(values['channel-idle-timeout']) ?? '60000', '--channel-idle-timeout', 1000, 86_400_000)!,
   }
   const websocket = values.websocket === true
   const node = new STTNode({ sharedSeed: seedFromArgs(values, io), name: 'stt-relay', host: str(values.host) ?? '0.0.0.0', port, transport: websocket ? ['udp', 'websocket'] : 'udp', relay })

@@ -63,6 +63,8 @@ interface ChannelInfo {
   repunch?: NodeJS.Timeout | null
   /** Channel bytes received when the last punch round started (its credit was counted up to there). */
   punched?: number
+  /** The dialler's handshake on this channel, while it runs: CHANNEL_CLOSED aborts it. */
+  dialling?: AbortController
 }
 
 interface RelayLink {
@@ -346,6 +348,9 @@ export class RendezvousMember {
         const ch = this.channels.get(new RelayedAddress(link.relay, m.channel).key)
         if (!ch) return true
         this.forget(ch)
+        // Closed before our handshake on it completed: the target took the call at its limit, or
+        // never answered (§8.3). connect() fails at once with STT_RELAY_REFUSED.
+        ch.dialling?.abort()
         // A session still on the channel cannot go on (one that went direct is untouched).
         this.counters.channelsClosedByRelay += this.closeRelayed(ch, `relay ${link.url} closed the channel`, this.driver.now())
         this.driver.schedule(true)
@@ -409,7 +414,8 @@ export class RendezvousMember {
     }
     if (answer.type !== ControlType.CONNECT_OK) throw new STTTransportError(ErrorCode.RELAY_REFUSED, 'unexpected answer from the relay')
     const address = new RelayedAddress(link.relay, answer.channel)
-    const ch: ChannelInfo = { address, peer: Buffer.from(nodeId).toString('hex'), candidates: answer.candidates, link }
+    const dialling = new AbortController()
+    const ch: ChannelInfo = { address, peer: Buffer.from(nodeId).toString('hex'), candidates: answer.candidates, link, dialling }
     this.addChannel(ch)
     try {
       // The relayed path starts at once; punching runs beside it once the session is up.
@@ -421,13 +427,18 @@ export class RendezvousMember {
         timeout: opts.timeout,
         bare: false,
         congestionControl: opts.congestionControl,
-        signal: opts.signal,
+        signal: opts.signal ? AbortSignal.any([opts.signal, dialling.signal]) : dialling.signal,
       })
+      ch.dialling = undefined
       s.once('close', () => this.release(ch))
       void this.punch(s, ch)
       return s
     } catch (e) {
       this.release(ch)
+      if (dialling.signal.aborted && !opts.signal?.aborted) {
+        this.counters.refused++
+        throw new STTTransportError(ErrorCode.RELAY_REFUSED, 'relay refused: it closed the channel before the session was up (the peer is at the relay limit of relayed sessions per member, or did not answer within the pending timeout)')
+      }
       throw e
     }
   }

@@ -16,6 +16,8 @@ describe('stt relay', () => {
     const r = await stt(['relay', '--help'])
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/--max-sessions-per-member/)
+    expect(r.stdout).toMatch(/--channel-pending-timeout/)
+    expect(r.stdout).toMatch(/--websocket/)
   })
 
   it('relays members of the group: connect by node id, byte-exact message', async () => {
@@ -47,6 +49,44 @@ describe('stt relay', () => {
       proc.kill('SIGTERM')
     }
   }, 60_000)
+
+  it('--channel-pending-timeout: an introduction the peer never answers is dropped, the dialler gets STT_RELAY_REFUSED', async () => {
+    const seed = generateSeed()
+    const file = join(tempDir(), 'group.key')
+    writeFileSync(file, Buffer.from(seed).toString('hex'), { mode: 0o600 })
+    const proc = spawn(process.execPath, [join(ROOT, 'bin', 'stt.js'), 'relay', '--port', '0', '--host', '127.0.0.1', '--channel-pending-timeout', '400', '--seed-file', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const nodes: STTNode[] = []
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: proc.stdout! }).on('line', (l) => l.startsWith('relaying ') && resolve(l.slice('relaying '.length)))
+        proc.on('exit', (c) => reject(new Error(`stt relay exited ${c}`)))
+      })
+      for (const name of ['a', 'b']) {
+        const n = new STTNode({ sharedSeed: seed, host: '127.0.0.1', port: 0, name })
+        nodes.push(n)
+        await n.start()
+        await n.register(url)
+      }
+      const [a, b] = nodes as [STTNode, STTNode]
+      // B is registered but takes no call: the relay drops the channel after 400 ms, long
+      // before the 20 s handshake timeout of the dial.
+      b.disableAcceptConnections()
+      const err = await a.connect(`stt://${b.nodeId.toString('hex')}@${url}`, { timeout: 20_000 }).then(
+        () => null,
+        (e: Error & { code?: string }) => e,
+      )
+      expect(err).toMatchObject({ code: 'STT_RELAY_REFUSED', message: /closed the channel/ })
+    } finally {
+      await Promise.all(nodes.map((n) => n.stop()))
+      proc.kill('SIGTERM')
+    }
+  }, 60_000)
+
+  it('rejects a --channel-pending-timeout out of range (exit 2)', async () => {
+    const r = await stt(['relay', '--channel-pending-timeout', '5', '--seed-file', '/nonexistent'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--channel-pending-timeout/)
+  })
 
   it('--websocket: a member registered over ws:// is relayed to one on UDP', async () => {
     const seed = generateSeed()

@@ -93,6 +93,37 @@ describe('relay and rendezvous (loopback)', () => {
     await expect(c.connect(`stt://${b.nodeId.toString('hex')}`)).rejects.toMatchObject({ code: 'STT_RELAY_REFUSED', message: /peer reached/ })
   })
 
+  it('the target answering at its per-member limit: the relay closes the channel, the dialler gets STT_RELAY_REFUSED', async () => {
+    const { relay, member, port } = await group({ maxSessionsPerMember: 1 })
+    const a1 = await member('a1')
+    const a2 = await member('a2')
+    const b = await member('b')
+    // B takes no call yet: both introductions are made while neither counts against B.
+    b.disableAcceptConnections()
+    const target = `stt://${b.nodeId.toString('hex')}@127.0.0.1:${port}`
+    const dials = [a1.connect(target, { timeout: 20_000 }), a2.connect(target, { timeout: 20_000 })]
+    const rs = () => relay.getNatStats() as { introductions: number; channels: number; dropped: Record<string, number>; refused: Record<string, number> }
+    for (let i = 0; i < 200 && rs().introductions < 2; i++) await new Promise((r) => setTimeout(r, 20))
+    expect(rs()).toMatchObject({ introductions: 2, channels: 2 })
+    // Now B answers both (their HELLOs are retransmitted): the first answer takes B's one
+    // slot; B's first packet on the other channel finds B at its limit and closes that channel.
+    b.enableAcceptConnections()
+    const results = await Promise.allSettled(dials)
+    const ok = results.filter((r) => r.status === 'fulfilled')
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+    expect(ok).toHaveLength(1)
+    expect(failed).toHaveLength(1)
+    expect(failed[0]!.reason).toMatchObject({ code: 'STT_RELAY_REFUSED', message: /closed the channel/ })
+    expect(rs().dropped['relay-peer-limit']).toBe(1)
+    expect(rs().channels).toBe(1)
+    // The surviving session works; a third dial is refused outright (B is counted at its limit).
+    const s = (ok[0] as PromiseFulfilledResult<STTSession>).value
+    expect(s.path).toBe('relayed')
+    const c = await member('c')
+    await expect(c.connect(target)).rejects.toMatchObject({ code: 'STT_RELAY_REFUSED', message: /peer reached/ })
+    expect(rs().refused['peer-limit']).toBe(1)
+  }, 60_000)
+
   it('a node without the shared seed cannot register, look up or be relayed', async () => {
     const { member, port } = await group()
     const b = await member('b')
