@@ -16,7 +16,7 @@
 import type { AeadBackend, CipherSuite } from '../crypto/aead.js'
 import { sha256 } from '../crypto/handshake-crypto.js'
 import type { ProtocolConfig } from '../config.js'
-import { ErrorCode, STTConfigError, STTError, STTHandshakeError, STTSessionError, STTTransportError, WireError } from '../errors.js'
+import { ErrorCode, STTConfigError, STTError, STTHandshakeError, STTProtocolError, STTSessionError, STTTransportError, WireError } from '../errors.js'
 import type { PeerAddress, RxBatch, TxBatch } from '../net-types.js'
 import { HEADER_SIZE, HELLO_MIN_SIZE, PacketType, PROTOCOL_VERSION, TYPE_OFFSET, VERSION_OFFSET } from './constants.js'
 import {
@@ -119,7 +119,7 @@ export class Endpoint {
     // Resumption (resume-endpoint.ts) borrows the endpoint's private parts through these closures.
     this.resumption = new ResumptionManager(
       { config: this.config, group: this.#group, nodeId: this.#identity.nodeId, random, sessions: this.sessions, events: this.events, counters: this.counters, wall: (t) => this.wall(t), send: (to, data) => this.outbox.push({ to, data }), drop: (r, from) => this.drop(r, from) },
-      { seenNonce: (n, t) => this.responder.hellos.seen(n, t), payload: (bare, addr) => ({ name: this.config.name, params: this.localParams(bare, addr) }), remove: (x) => this.removeSession(x), connectFull: (t, addr, opts, handle) => void this.connect(t, addr, opts, handle) },
+      { seenNonce: (n, t) => this.responder.hellos.seen(n, t), payload: (bare, addr) => ({ name: this.config.name, params: this.localParams(bare, addr) }), remove: (x) => this.removeSession(x), connectFull: (t, addr, opts, handle) => void this.connect(t, addr, opts, handle), handshaking: (k) => this.pending.has(k) },
       (init, bare) => this.addSession(new Session({ ...init, config: this.config, aead, random, localParams: this.localParams(bare, init.address) }, this.wake)),
       config.nodeSeed,
     )
@@ -172,6 +172,9 @@ export class Endpoint {
   private wake = (s: Session): void => this.sched.wake(s)
 
   private addSession(s: Session): Session {
+    // Callers check the slot (resume-endpoint.ts collides): a live session is never overwritten.
+    const held = this.sessions.get(s.key)
+    if (held && held.state !== 'closed') throw new STTProtocolError(ErrorCode.PROTOCOL, 'internal: session-map slot in use')
     this.sessions.set(s.key, s)
     this.sched.touch(s)
     this.wake(s)
@@ -343,7 +346,7 @@ export class Endpoint {
     // Wall time: the initiator's clock and ours are compared, not our monotonic timers (item 6).
     if (Math.abs(this.wall(now) - parsed.timestamp) > this.config.helloMaxSkew) return this.drop('stale-hello', from)
     if (this.responder.hellos.seen(parsed.nonce, now)) return this.drop('replayed-hello', from)
-    if (this.sessions.has(sessionKeyAt(pkt, 0)) || this.pending.has(sessionKeyAt(pkt, 0))) return this.drop('session-id-collision', from)
+    if (this.sessions.has(sessionKeyAt(pkt, 0)) || this.pending.has(sessionKeyAt(pkt, 0)) || this.resumption.resuming(sessionKeyAt(pkt, 0))) return this.drop('session-id-collision', from)
     if (this.sessions.size >= this.config.maxSessions) {
       this.drop('too-many-sessions', from)
       this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.TOO_MANY_SESSIONS, this.#group.helloMacKey) })

@@ -17,7 +17,7 @@ import { sessionIdEquals, sessionKeyAt } from './header.js'
 import { PacketType } from './constants.js'
 import type { ConnectOptions, EndpointCounters, EndpointEvent } from './endpoint-types.js'
 import type { GroupKeys } from './identity.js'
-import { consumeResume, InitiatorResume, parseResume } from './resume-handshake.js'
+import { consumeResume, InitiatorResume, parseResume, type ParsedResume } from './resume-handshake.js'
 import type { Session, SessionEvent, SessionInit } from './session.js'
 import { ResumeBinding } from './session-resumption.js'
 import { TicketKeys } from './ticket-keys.js'
@@ -46,6 +46,8 @@ export interface ResumeHooks {
   remove(s: Session): void
   /** Full handshake under the same connect handle (fallback). */
   connectFull(now: number, addr: PeerAddress, opts: ConnectOptions, handle: number): void
+  /** True when a full handshake of this endpoint (initiator) holds the session-map slot `key`. */
+  handshaking(key: number): boolean
 }
 
 /** Builds, registers and schedules a session (the endpoint fills in config, keys, params). */
@@ -113,6 +115,9 @@ export class ResumptionManager {
     if (Math.abs(h.wall(now) - parsed.timestamp) > h.config.helloMaxSkew) return h.drop('stale-resume', from)
     if (this.hooks.seenNonce(parsed.nonce, now)) return h.drop('replayed-hello', from)
     const current = this.sessionOf(parsed.sessionId)
+    // Another session (or handshake) holds the map slot of this id (53 of its 64 bits): it
+    // must not be overwritten (review 12, finding 1). The initiator falls back (new id).
+    if (!current && (this.collides(parsed.sessionId) || this.pending.has(sessionKeyAt(parsed.sessionId, -3)))) return this.refuse(from, parsed, 'session-id-collision')
     // RESUME_ACCEPT was lost and the initiator repeats RESUME: answer it again, derive nothing,
     // and only to the address the resumption is bound to, within its budget (§9.6).
     const bound = current?.resumption.binding
@@ -125,12 +130,7 @@ export class ResumptionManager {
     const bare = false
     const live = current ? current.resumption.generation : -1
     const out = consumeResume(h.group, this.ticketKeys, this.used, parsed, this.hooks.payload(bare, from), now, h.wall(now), (n) => h.random(n), live)
-    if (out.kind === 'reject') {
-      this.counters.rejected++
-      h.drop(`resume-${out.reason}`, from)
-      h.send(from, createHandshakeError(parsed.sessionId, parsed.nonce, WireError.RESUME_REJECTED, h.group.helloMacKey))
-      return
-    }
+    if (out.kind === 'reject') return this.refuse(from, parsed, `resume-${out.reason}`)
     if (out.result.peer.params.bareMode && !from.reliable) return h.drop('bad-params', from)
     // The initiator proved the ticket's secret: it is the session's peer (e.g. restarted), so
     // what is left of the old session (suspended, or never told) gives way.
@@ -149,8 +149,27 @@ export class ResumptionManager {
     this.issue(s, now)
   }
 
+  /** Drops a MAC-checked RESUME and answers it with a keyed ERROR (RESUME_REJECTED unless `code`). */
+  private refuse(from: PeerAddress, r: ParsedResume, reason: string, code: number = WireError.RESUME_REJECTED): void {
+    if (code === WireError.RESUME_REJECTED) this.counters.rejected++
+    this.host.drop(reason, from)
+    this.host.send(from, createHandshakeError(r.sessionId, r.nonce, code, this.host.group.helloMacKey))
+  }
+
   private sessionOf(id: Uint8Array): Session | undefined {
     return this.lookup(id)
+  }
+
+  /** True when the map slot of `id` is held by a session with another id, or by a full handshake of ours. */
+  private collides(id: Uint8Array): boolean {
+    const key = sessionKeyAt(id, -3)
+    const s = this.host.sessions.get(key)
+    return (s !== undefined && s.state !== 'closed' && !sessionIdEquals(id, -3, s.id)) || this.hooks.handshaking(key)
+  }
+
+  /** True when a resumption of ours (initiator) holds the map slot `key` (HELLO's collision check). */
+  resuming(key: number): boolean {
+    return this.pending.has(key)
   }
 
   /** The live session with this id, if any. */
@@ -186,6 +205,7 @@ export class ResumptionManager {
     // Two connects with one token: the second would collide with the first (one session id);
     // it is refused at once rather than left waiting for an answer that goes to the first.
     if (this.pending.has(sessionKeyAt(token.sessionId, -3))) return reject('a resumption with it is already in progress on this node')
+    if (this.collides(token.sessionId)) return reject('its session id collides with another session or handshake on this node')
     const init = new InitiatorResume(h.group, h.nodeId, token, this.hooks.payload(bare, address), (n) => h.random(n))
     token.secret.fill(0)
     const timeout = opts.timeout ?? h.config.handshakeTimeout
@@ -212,6 +232,8 @@ export class ResumptionManager {
     if (!p || p.session) return this.host.drop('unknown-handshake', from)
     const out = p.init.consumeAccept(pkt)
     if (out.kind === 'drop') return this.host.drop(`resume-accept-${out.reason}`, from)
+    // The slot was taken since connect (an inbound session or a full handshake): never overwrite it.
+    if (this.collides(p.init.sessionId)) return this.refused(now, p, 'its session id now collides with another session on this node')
     const { congestionControl, resumable, resumeTimeout } = p.opts
     p.session = this.newSession({ result: out.result, isInitiator: true, address: p.address, now, congestionControl, resumable, resumeTimeout }, p.bare)
   }
@@ -224,10 +246,15 @@ export class ResumptionManager {
     if (!e || e.macOffset < 0 || !p.init.knowsNonce(e.echo)) return false
     if (!constantTimeEqual(mac16(this.host.group.helloMacKey, pkt.subarray(0, e.macOffset)), pkt.subarray(e.macOffset))) return false
     if (e.code !== WireError.RESUME_REJECTED) return false
-    this.forget(p)
-    if (p.opts.requireResume) this.failed(p.handle, new STTHandshakeError(ErrorCode.RESUME_REJECTED, `peer at ${p.address} refused the resumption token (expired, unknown, already used, superseded, or another node's)`))
-    else this.hooks.connectFull(now, p.address, p.opts, p.handle)
+    this.refused(now, p, `peer at ${p.address} refused the resumption token (expired, unknown, already used, superseded, or another node's)`)
     return true
+  }
+
+  /** The resumption `p` cannot go on: fail it (requireResume) or fall back to a full handshake. */
+  private refused(now: number, p: PendingResume, why: string): void {
+    this.forget(p)
+    if (p.opts.requireResume) this.failed(p.handle, new STTHandshakeError(ErrorCode.RESUME_REJECTED, why))
+    else this.hooks.connectFull(now, p.address, p.opts, p.handle)
   }
 
   /** A session's 'established' (a resumption's connect completes) or 'ticket' (a new token) event. */
