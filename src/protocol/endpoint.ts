@@ -119,7 +119,7 @@ export class Endpoint {
     // Resumption (resume-endpoint.ts) borrows the endpoint's private parts through these closures.
     this.resumption = new ResumptionManager(
       { config: this.config, group: this.#group, nodeId: this.#identity.nodeId, random, sessions: this.sessions, events: this.events, counters: this.counters, wall: (t) => this.wall(t), send: (to, data) => this.outbox.push({ to, data }), drop: (r, from) => this.drop(r, from) },
-      { seenNonce: (n, t) => this.responder.hellos.seen(n, t), payload: (bare, addr) => ({ name: this.config.name, params: this.localParams(bare, addr) }), remove: (x) => this.removeSession(x), connectFull: (t, addr, opts, handle) => void this.connect(t, addr, opts, handle), handshaking: (k) => this.pending.has(k) },
+      { rememberNonce: (n, from, t) => this.responder.rememberNonce(n, sourceOf(from), t, this.config.helloMaxSkew), payload: (bare, addr) => ({ name: this.config.name, params: this.localParams(bare, addr) }), remove: (x) => this.removeSession(x), connectFull: (t, addr, opts, handle) => void this.connect(t, addr, opts, handle), handshaking: (k) => this.pending.has(k) },
       (init, bare) => this.addSession(new Session({ ...init, config: this.config, aead, random, localParams: this.localParams(bare, init.address) }, this.wake)),
       config.nodeSeed,
     )

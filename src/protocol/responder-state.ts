@@ -55,6 +55,12 @@ export class ResponderState {
     return { kind: 'ok' }
   }
 
+  /** A RESUME's nonce (no RETRY round): remembered for the skew window, as a HELLO's; a drop reason or null. */
+  rememberNonce(nonce: Uint8Array, source: string, now: number, helloMaxSkew: number): string | null {
+    const verdict = this.hellos.remember(nonce, source, now + 2 * helloMaxSkew, now)
+    return verdict === 'ok' ? null : verdict === 'replayed' ? 'replayed-hello' : `hello-${verdict}`
+  }
+
   /** Counts one handshake attempt; returns the count in the current one-second window. */
   meter(now: number): number {
     if (now - this.windowStart >= 1000) {

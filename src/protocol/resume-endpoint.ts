@@ -40,7 +40,8 @@ export interface ResumeHost {
 
 /** Endpoint operations resumption needs. */
 export interface ResumeHooks {
-  seenNonce(nonce: Uint8Array, now: number): boolean
+  /** Puts a RESUME's nonce in the HELLO nonce cache (as HELLO's): a drop reason, or null when it is new. */
+  rememberNonce(nonce: Uint8Array, from: PeerAddress, now: number): string | null
   payload(bare: boolean, addr: PeerAddress): HandshakePayload
   /** Forgets a session (ended, or replaced by its resumption). */
   remove(s: Session): void
@@ -113,7 +114,9 @@ export class ResumptionManager {
     if (parsed === 'bad-mac') return h.drop('resume-bad-mac', from)
     if (parsed === 'malformed') return h.drop('resume-malformed', from)
     if (Math.abs(h.wall(now) - parsed.timestamp) > h.config.helloMaxSkew) return h.drop('stale-resume', from)
-    if (this.hooks.seenNonce(parsed.nonce, now)) return h.drop('replayed-hello', from)
+    // Remembered like a HELLO's nonce (per-source share included): a byte-exact replay stops here.
+    const seen = this.hooks.rememberNonce(parsed.nonce, from, now)
+    if (seen) return h.drop(seen, from)
     const current = this.sessionOf(parsed.sessionId)
     // Another session (or handshake) holds the map slot of this id (53 of its 64 bits): it
     // must not be overwritten (review 12, finding 1). The initiator falls back (new id).
