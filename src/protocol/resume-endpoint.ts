@@ -130,17 +130,18 @@ export class ResumptionManager {
       else h.drop(from.key === bound.address.key ? 'resume-amplification' : 'resume-other-address', from)
       return
     }
+    // No room: said before the ticket is opened, so it is not spent (finding 8); as for AUTH_PROOF.
+    if (!current && h.sessions.size >= h.config.maxSessions) return this.refuse(from, parsed, 'too-many-sessions', WireError.TOO_MANY_SESSIONS)
     const bare = false
     const live = current ? current.resumption.generation : -1
-    const out = consumeResume(h.group, this.ticketKeys, this.used, parsed, this.hooks.payload(bare, from), now, h.wall(now), (n) => h.random(n), live)
+    const out = consumeResume(h.group, this.ticketKeys, this.used, parsed, this.hooks.payload(bare, from), now, h.wall(now), (n) => h.random(n), live, { reliable: from.reliable })
     if (out.kind === 'reject') return this.refuse(from, parsed, `resume-${out.reason}`)
-    if (out.result.peer.params.bareMode && !from.reliable) return h.drop('bad-params', from)
     // The initiator proved the ticket's secret: it is the session's peer (e.g. restarted), so
     // what is left of the old session (suspended, or never told) gives way.
     if (current) {
       current.finish(WireError.NO_ERROR, 'the peer resumed this session from a new connection', true)
       this.hooks.remove(current)
-    } else if (h.sessions.size >= h.config.maxSessions) return h.drop('too-many-sessions', from)
+    }
     const s = this.newSession({ result: out.result, isInitiator: false, address: from, now, generation: out.ticket.generation + 1 }, out.result.peer.params.bareMode)
     // The RESUME's source is not validated: 3x its bytes until the peer is heard from it.
     s.resumption.binding = new ResumeBinding(from, parsed.ePub.slice(), out.accept, pkt.length)
@@ -241,13 +242,22 @@ export class ResumptionManager {
     p.session = this.newSession({ result: out.result, isInitiator: true, address: p.address, now, congestionControl, resumable, resumeTimeout }, p.bare)
   }
 
-  /** A keyed RESUME_REJECTED for one of our RESUMEs: fall back (or fail). True when it was ours. */
+  /** A keyed RESUME_REJECTED (fall back, or fail) or TOO_MANY_SESSIONS (fail) for one of our RESUMEs. True when it was ours. */
   onError(now: number, pkt: Uint8Array): boolean {
     const p = this.pending.get(sessionKeyAt(pkt, 0))
     if (!p) return false
+    // RESUME_ACCEPT already made the session (its FINAL is on the way): a later ERROR, even keyed
+    // (any group member can make one), must not orphan it and start a full handshake (finding 7).
+    if (p.session) return true
     const e = parseHandshakeError(pkt)
     if (!e || e.macOffset < 0 || !p.init.knowsNonce(e.echo)) return false
     if (!constantTimeEqual(mac16(this.host.group.helloMacKey, pkt.subarray(0, e.macOffset)), pkt.subarray(e.macOffset))) return false
+    if (e.code === WireError.TOO_MANY_SESSIONS) {
+      // A full handshake would meet the same limit: no fallback.
+      this.forget(p)
+      this.failed(p.handle, new STTHandshakeError(ErrorCode.TOO_MANY_SESSIONS, `peer at ${p.address} has no room for another session`, { wireCode: e.code }))
+      return true
+    }
     if (e.code !== WireError.RESUME_REJECTED) return false
     this.refused(now, p, `peer at ${p.address} refused the resumption token (expired, unknown, already used, superseded, or another node's)`)
     return true

@@ -209,12 +209,19 @@ export interface UsedTickets {
 
 export type ResumeOutcome =
   | { kind: 'ok'; result: HandshakeResult; accept: Uint8Array; ticket: TicketContents }
-  | { kind: 'reject'; reason: 'unknown-ticket' | 'expired' | 'bad-ticket' | 'old-generation' | 'replayed' | 'auth' | 'other-node' | 'store-full' | 'bad-key' }
+  | { kind: 'reject'; reason: 'unknown-ticket' | 'expired' | 'bad-ticket' | 'old-generation' | 'replayed' | 'auth' | 'other-node' | 'bad-params' | 'store-full' | 'bad-key' }
+
+/** The responder's policy for this RESUME, checked before the ticket is marked used. */
+export interface ResumePolicy {
+  /** The RESUME came over a connection (bare mode may be asked for); default true. */
+  reliable?: boolean
+}
 
 /**
  * Responder: a parsed, MAC-checked RESUME (skew and nonce cache are the endpoint's). The
- * ticket is marked used only once the initiator proved its secret, so a forged RESUME cannot
- * burn someone's ticket; a replayed one finds it used. `liveGeneration` is the generation of
+ * ticket is marked used only once the initiator proved its secret and nothing else refuses it
+ * (`policy`), so a forged RESUME cannot burn someone's ticket and an accepted one is never
+ * dropped after; a replayed one finds it used. `liveGeneration` is the generation of
  * the session with this id that is still open here (-1: none): an older ticket is refused.
  */
 export function consumeResume(
@@ -227,6 +234,7 @@ export function consumeResume(
   wallNow: number,
   random: (n: number) => Uint8Array,
   liveGeneration = -1,
+  policy: ResumePolicy = {},
 ): ResumeOutcome {
   const t = openTicket(ticketKeys, hello.ticket, now, wallNow)
   if (t === 'unknown-ticket' || t === 'expired') return { kind: 'reject', reason: t }
@@ -242,6 +250,8 @@ export function consumeResume(
   const decoded = plain && plain.length >= 32 ? decodePayload(plain.subarray(32), false) : null
   if (!plain || !decoded) return { kind: 'reject', reason: 'auth' }
   if (!constantTimeEqual(plain.subarray(0, 32), t.initiatorNodeId)) return { kind: 'reject', reason: 'other-node' }
+  // Every refusal comes before the ticket is spent (review 12, finding 8).
+  if (decoded.payload.params.bareMode && policy.reliable === false) return { kind: 'reject', reason: 'bad-params' }
   if (!used.add(id, t.expires, wallNow)) return { kind: 'reject', reason: 'store-full' }
   const eR = ephemeral(random)
   s.mixHash(eR.publicKey)
