@@ -31,7 +31,7 @@ export interface PathProbe {
   due: boolean
   retryAt: number
   tries: number
-  /** Null for an address validated before (the path just left): no amplification limit. */
+  /** Null for an address validated before (the path just left, unless it never was): no amplification limit. */
   budget: AmplificationBudget | null
 }
 
@@ -128,12 +128,12 @@ export class PathValidation {
 
   /**
    * The budget a packet sent to `addr` off the current path is charged to: null when `addr`
-   * was validated before (the path just left), undefined when it never sent us anything
+   * was validated before (the path just left, unless moved() gave it a budget), undefined when it never sent us anything
    * authenticated (nothing may go there), else its 3x account.
    */
   budgetFor(addr: PeerAddress): AmplificationBudget | null | undefined {
     if (this.cand && this.cand.address.key === addr.key) return this.cand.budget
-    if (this.prev && this.prev.address.key === addr.key) return null
+    if (this.prev && this.prev.address.key === addr.key) return this.prev.probe?.budget ?? null
     if (this.stray && this.stray.address.key === addr.key) return this.stray.budget
     return undefined
   }
@@ -159,11 +159,13 @@ export class PathValidation {
   /**
    * The session moved away from `old`. `apparent`: because the peer's address changed (the old
    * path is then validated too and remembered for 3 PTO); otherwise our own migration.
+   * `oldBudget`: the 3x account of `old` when it never proved it receives (a resumed session's
+   * RESUME address, review 12 finding 3); null when it was validated.
    */
-  moved(old: PeerAddress, apparent: boolean, now: number, pto: number, random: (n: number) => Uint8Array): void {
+  moved(old: PeerAddress, apparent: boolean, now: number, pto: number, random: (n: number) => Uint8Array, oldBudget: AmplificationBudget | null = null): void {
     this.cand = null
     this.prev = apparent
-      ? { address: old, probe: probe(old, random, null), validated: false, until: now + PREVIOUS_PATH_PTOS * pto }
+      ? { address: old, probe: probe(old, random, oldBudget), validated: false, until: now + PREVIOUS_PATH_PTOS * pto }
       : { address: old, probe: null, validated: false, until: Infinity }
   }
 

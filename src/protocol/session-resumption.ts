@@ -117,7 +117,10 @@ export class SessionResumption {
     if (from.key === b.address.key) b.validated = true
   }
 
-  /** The session moved to a path validated by path validation: the RESUME's address no longer matters. */
+  /**
+   * The session moved to a path validated by path validation: the RESUME's address no longer
+   * matters here (if it was the path left, the challenges to it stay within its budget: budgetFor).
+   */
   onMoved(): void {
     if (this.binding?.heard) this.binding.validated = true
   }
@@ -133,6 +136,12 @@ export class SessionResumption {
    */
   blocked(to: PeerAddress): boolean {
     return this.allowance(to) < MIN_PACKET
+  }
+
+  /** The 3x account of `addr` when it is the RESUME's address and not validated (path-validation moved), else null. */
+  budgetFor(addr: PeerAddress): AmplificationBudget | null {
+    const b = this.binding
+    return b && !b.validated && addr.key === b.address.key ? b.budget : null
   }
 
   onSent(to: PeerAddress, bytes: number): void {

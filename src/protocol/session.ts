@@ -285,7 +285,7 @@ export class Session {
    */
   private moveTo(addr: PeerAddress, apparent: boolean, now: number): void {
     const old = this.address
-    this.path.moved(old, apparent, now, this.rtt.pto(), this.random)
+    this.path.moved(old, apparent, now, this.rtt.pto(), this.random, this.resumption.budgetFor(old))
     this.fallback.moved(now)
     this.address = addr
     this.fitPacketSize(addr)
@@ -474,9 +474,9 @@ export class Session {
     return this.pathProber.write(now, slab, offsets, lengths, this.state === 'active', this.state === 'active' || this.state === 'suspended', this.maxPacket)
   }
 
-  /** Writes a path MTU probe into packet 0 of the slab when one is due (pmtu-probe.ts); true if it did. */
+  /** Writes a path MTU probe into packet 0 of the slab when one is due (pmtu-probe.ts; none to an unvalidated RESUME address); true if it did. */
   writePmtuProbe(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array): boolean {
-    return this.life.confirmed && !this.life.closeFrame && this.prober.write(now, slab, offsets, lengths)
+    return this.life.confirmed && !this.life.closeFrame && this.resumption.allowance(this.address) === Infinity && this.prober.write(now, slab, offsets, lengths)
   }
 
   /**

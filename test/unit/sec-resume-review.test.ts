@@ -109,7 +109,7 @@ describe('resumption review 12', () => {
     expect(net.bytesTo.get(victim.key) ?? 0).toBe(0)
   })
 
-  it.skip('R3: an on-path relay of the answers does not lift the 3x limit toward the spoofed RESUME address', () => {
+  it('R3: an on-path relay of the answers does not lift the 3x limit toward the spoofed RESUME address', () => {
     const { net, sharedSeed, clientSeed, token } = setup()
     net.eps.delete('client')
     const victim = fakeAddress('victim')
