@@ -200,7 +200,7 @@ export function parseResume(pkt: Uint8Array, macKey: Uint8Array): ParsedResume |
   return { sessionId: pkt.slice(3, 3 + SESSION_ID_SIZE), ePub, nonce, timestamp, ticket, encPayload }
 }
 
-/** Ticket ids already used (single use), until the ticket would have expired anyway. */
+/** Ticket ids already used (single use), until the ticket could no longer be opened (monotonic ms). */
 export interface UsedTickets {
   has(id: Uint8Array, now: number): boolean
   add(id: Uint8Array, until: number, now: number): boolean
@@ -242,8 +242,12 @@ export function consumeResume(
   if (!constantTimeEqual(t.sessionId, hello.sessionId)) return wipe(), { kind: 'reject', reason: 'bad-ticket' }
   if (t.generation < liveGeneration) return wipe(), { kind: 'reject', reason: 'old-generation' }
   const id = ticketIdOf(hello.ticket)
-  if (used.has(id, wallNow)) return wipe(), { kind: 'reject', reason: 'replayed' }
-  if (used.full(wallNow)) return wipe(), { kind: 'reject', reason: 'store-full' }
+  // The single-use store runs on monotonic time and keeps an id until the ticket key that
+  // opens it is dropped: no wall-clock step can make it forget a ticket that still opens
+  // (review 12, finding 5). openTicket found the generation, so it exists.
+  const until = ticketKeys.opening(hello.ticket.subarray(0, 4), now)!.retiresAt
+  if (used.has(id, now)) return wipe(), { kind: 'reject', reason: 'replayed' }
+  if (used.full(now)) return wipe(), { kind: 'reject', reason: 'store-full' }
   const s = resumeTranscript(group.psk, hello.sessionId, t.secret, hello.ticket, hello.ePub)
   wipe()
   const plain = s.decryptAndHash(hello.encPayload)
@@ -252,7 +256,7 @@ export function consumeResume(
   if (!constantTimeEqual(plain.subarray(0, 32), t.initiatorNodeId)) return { kind: 'reject', reason: 'other-node' }
   // Every refusal comes before the ticket is spent (review 12, finding 8).
   if (decoded.payload.params.bareMode && policy.reliable === false) return { kind: 'reject', reason: 'bad-params' }
-  if (!used.add(id, t.expires, wallNow)) return { kind: 'reject', reason: 'store-full' }
+  if (!used.add(id, until, now)) return { kind: 'reject', reason: 'store-full' }
   const eR = ephemeral(random)
   s.mixHash(eR.publicKey)
   s.mixKey(eR.publicKey)

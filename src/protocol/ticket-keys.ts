@@ -5,8 +5,8 @@
  *
  * A generation is 32 random bytes expanded with HKDF into the ticket AEAD key, the master
  * zeroed at once. It seals tickets for `lifetime`, then only opens what it sealed for
- * `lifetime` more, then it is zeroed and dropped: at most two generations exist, and a
- * ticket never outlives the key that can open it. Rotation runs on the endpoint's timer.
+ * `lifetime` more (until `retiresAt`, monotonic), then it is zeroed and dropped: at most two
+ * generations exist, and a ticket never outlives the key that can open it. Rotation runs on the endpoint's timer.
  */
 import { hkdf } from '../crypto/primitives.js'
 
@@ -16,12 +16,17 @@ export interface TicketKeyGen {
   /** 4-byte generation id in every ticket: picks the key without trial decryption. */
   readonly id: Uint8Array
   readonly createdAt: number
+  /**
+   * Monotonic time at which it is dropped: createdAt + 2 x lifetime + 1 s, fixed when it is
+   * made, so the single-use store can keep a ticket id exactly as long as the ticket can be
+   * opened, whatever the wall clock does (review 12, finding 5).
+   */
+  readonly retiresAt: number
 }
 
 export class TicketKeys {
   private current: TicketKeyGen | null = null
   private previous: TicketKeyGen | null = null
-  private previousUntil = Infinity
 
   constructor(
     private readonly random: (n: number) => Uint8Array,
@@ -30,20 +35,20 @@ export class TicketKeys {
   ) {}
 
   onTimeout(now: number): void {
-    if (this.previous && now >= this.previousUntil) {
+    if (this.previous && now >= this.previous.retiresAt) {
       this.previous.key.fill(0)
       this.previous = null
-      this.previousUntil = Infinity
     }
     if (this.current && !this.previous && now >= this.current.createdAt + this.lifetime) {
       this.previous = this.current
-      this.previousUntil = now + this.lifetime + 1000
       this.current = null
+      // A timer that fired very late: the generation may already be past its retirement.
+      if (now >= this.previous.retiresAt) this.onTimeout(now)
     }
   }
 
   deadline(): number {
-    if (this.previous) return this.previousUntil
+    if (this.previous) return this.previous.retiresAt
     return this.current ? this.current.createdAt + this.lifetime : Infinity
   }
 
@@ -51,7 +56,7 @@ export class TicketKeys {
     this.onTimeout(now)
     if (!this.current) {
       const master = this.random(32)
-      this.current = { key: hkdf(master, 'STT v1 ticket key', 'ticket aead', 32), id: this.random(4), createdAt: now }
+      this.current = { key: hkdf(master, 'STT v1 ticket key', 'ticket aead', 32), id: this.random(4), createdAt: now, retiresAt: now + 2 * this.lifetime + 1000 }
       master.fill(0)
     }
     return this.current
