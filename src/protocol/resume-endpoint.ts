@@ -21,7 +21,7 @@ import { consumeResume, InitiatorResume, parseResume, type ParsedResume } from '
 import type { Session, SessionEvent, SessionInit } from './session.js'
 import { ResumeBinding } from './session-resumption.js'
 import { TicketKeys } from './ticket-keys.js'
-import { decodeToken, encodeToken, sealTicket, ticketIdOf, TICKET_ID_SIZE, tokenWrapKey } from './tickets.js'
+import { decodeToken, encodeToken, MAX_GENERATION, sealTicket, ticketIdOf, TICKET_ID_SIZE, tokenWrapKey } from './tickets.js'
 import { constantTimeEqual } from '../crypto/handshake-crypto.js'
 
 /** What the endpoint lends this: its configuration, keys and collections (not copies). */
@@ -59,6 +59,8 @@ interface PendingResume {
   init: InitiatorResume
   address: PeerAddress
   deadline: number
+  /** No answer at all by then: a full handshake for the rest of the timeout (Infinity with requireResume). */
+  fallbackAt: number
   nextSend: number
   backoff: number
   /** The connect's options: for its session, and for the full handshake it may fall back to. */
@@ -90,7 +92,8 @@ export class ResumptionManager {
 
   /** A NEW_TICKET for `s`, and another before this one expires. */
   issue(s: Session, now: number): void {
-    if (s.isInitiator) return
+    // A session at the last generation issues no ticket (its successor's would wrap to 0).
+    if (s.isInitiator || s.resumption.generation >= MAX_GENERATION) return
     const lifetime = this.ticketKeys.lifetime
     const wall = Math.floor(this.host.wall(now))
     const generation = s.resumption.generation
@@ -134,7 +137,7 @@ export class ResumptionManager {
     if (!current && h.sessions.size >= h.config.maxSessions) return this.refuse(from, parsed, 'too-many-sessions', WireError.TOO_MANY_SESSIONS)
     const bare = false
     const live = current ? current.resumption.generation : -1
-    const out = consumeResume(h.group, this.ticketKeys, this.used, parsed, this.hooks.payload(bare, from), now, h.wall(now), (n) => h.random(n), live, { reliable: from.reliable })
+    const out = consumeResume(h.group, this.ticketKeys, this.used, parsed, this.hooks.payload(bare, from), now, h.wall(now), (n) => h.random(n), live, { reliable: from.reliable, ciphers: h.config.ciphers })
     if (out.kind === 'reject') return this.refuse(from, parsed, `resume-${out.reason}`)
     // The initiator proved the ticket's secret: it is the session's peer (e.g. restarted), so
     // what is left of the old session (suspended, or never told) gives way.
@@ -205,6 +208,7 @@ export class ResumptionManager {
       return handle
     }
     if (h.wall(now) >= token.expires) return reject('it expired')
+    if (!h.config.ciphers.includes(token.suite)) return reject(`its cipher suite (${token.suite}) is not among this node's ciphers`)
     if (this.lookup(token.sessionId)) return reject('its session is still open on this node')
     // Two connects with one token: the second would collide with the first (one session id);
     // it is refused at once rather than left waiting for an answer that goes to the first.
@@ -213,7 +217,10 @@ export class ResumptionManager {
     const init = new InitiatorResume(h.group, h.nodeId, token, this.hooks.payload(bare, address), (n) => h.random(n))
     token.secret.fill(0)
     const timeout = opts.timeout ?? h.config.handshakeTimeout
-    const p: PendingResume = { handle, init, address, deadline: now + timeout, nextSend: now, backoff: h.config.handshakeRetryInitial, opts: fallback, bare, session: null }
+    // Half the timeout for an answer to RESUME (a peer that does not know RESUME drops it), the
+    // rest for the full handshake it falls back to: the connect still ends within `timeout`.
+    const fallbackAt = opts.requireResume ? Infinity : now + timeout / 2
+    const p: PendingResume = { handle, init, address, deadline: now + timeout, fallbackAt, nextSend: now, backoff: h.config.handshakeRetryInitial, opts: fallback, bare, session: null }
     this.pending.set(sessionKeyAt(init.sessionId, -3), p)
     this.send(now, p)
     return handle
@@ -303,6 +310,11 @@ export class ResumptionManager {
   private forget(p: PendingResume): void {
     this.pending.delete(sessionKeyAt(p.init.sessionId, -3))
     p.init.wipe()
+    // Abandoned after RESUME_ACCEPT, before FINAL (timeout, cancel, node stopping): as a full handshake's.
+    if (p.session?.state === 'handshaking') {
+      p.session.finish(WireError.CONNECTION_TIMEOUT, 'handshake abandoned', false)
+      this.hooks.remove(p.session)
+    }
   }
 
   /** The token the application stores, for a NEW_TICKET that session `s` received. */
@@ -326,6 +338,9 @@ export class ResumptionManager {
       if (now >= p.deadline) {
         this.forget(p)
         this.failed(p.handle, new STTHandshakeError(ErrorCode.HANDSHAKE_TIMEOUT, `no answer to the resumption from ${p.address} within the handshake timeout`))
+      } else if (now >= p.fallbackAt && !p.session) {
+        this.forget(p)
+        this.hooks.connectFull(now, p.address, { ...p.opts, timeout: p.deadline - now }, p.handle)
       } else if (now >= p.nextSend && !p.session) {
         this.send(now, p)
       }
@@ -334,7 +349,7 @@ export class ResumptionManager {
 
   deadline(): number {
     let t = Math.min(this.ticketKeys.deadline(), this.reissue[0]?.at ?? Infinity)
-    for (const p of this.pending.values()) t = Math.min(t, p.deadline, p.session ? Infinity : p.nextSend)
+    for (const p of this.pending.values()) t = Math.min(t, p.deadline, p.session ? Infinity : Math.min(p.nextSend, p.fallbackAt))
     return t
   }
 }

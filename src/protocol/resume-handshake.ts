@@ -209,12 +209,14 @@ export interface UsedTickets {
 
 export type ResumeOutcome =
   | { kind: 'ok'; result: HandshakeResult; accept: Uint8Array; ticket: TicketContents }
-  | { kind: 'reject'; reason: 'unknown-ticket' | 'expired' | 'bad-ticket' | 'old-generation' | 'replayed' | 'auth' | 'other-node' | 'bad-params' | 'store-full' | 'bad-key' }
+  | { kind: 'reject'; reason: 'unknown-ticket' | 'expired' | 'bad-ticket' | 'old-generation' | 'replayed' | 'auth' | 'other-node' | 'bad-params' | 'bad-suite' | 'store-full' | 'bad-key' }
 
 /** The responder's policy for this RESUME, checked before the ticket is marked used. */
 export interface ResumePolicy {
   /** The RESUME came over a connection (bare mode may be asked for); default true. */
   reliable?: boolean
+  /** The suites the responder allows now (config.ciphers); default any (review 12, finding 9). */
+  ciphers?: readonly CipherSuite[]
 }
 
 /**
@@ -241,6 +243,8 @@ export function consumeResume(
   const wipe = () => t.secret.fill(0)
   if (!constantTimeEqual(t.sessionId, hello.sessionId)) return wipe(), { kind: 'reject', reason: 'bad-ticket' }
   if (t.generation < liveGeneration) return wipe(), { kind: 'reject', reason: 'old-generation' }
+  // A ticket of a suite the node no longer allows (its policy changed since it issued it).
+  if (policy.ciphers && !policy.ciphers.includes(t.suite)) return wipe(), { kind: 'reject', reason: 'bad-suite' }
   const id = ticketIdOf(hello.ticket)
   // The single-use store runs on monotonic time and keeps an id until the ticket key that
   // opens it is dropped: no wall-clock step can make it forget a ticket that still opens
