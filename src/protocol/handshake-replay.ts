@@ -10,61 +10,123 @@
  * Memory: one entry per accepted handshake within one cookie lifetime, i.e. bounded by the
  * handshake rate x handshakeTimeout; a hard cap (MAX_ACCEPTED) fails closed (the AUTH_PROOF is
  * dropped and the initiator retries) rather than forgetting an entry that is still needed.
- * Expiry is by time bucket, so pruning costs O(expired) and never scans live entries.
+ * Expiry is by time bucket, the buckets in a min-heap, so pruning costs O(expired) and never
+ * scans live entries or live buckets (review 12, finding 6: it used to walk every bucket).
+ * The resumption store (resume-endpoint.ts) charges each entry to the initiator's node id, at
+ * most MAX_PER_OWNER each, so one identity cannot fill it for everyone.
  */
 
 /** Upper bound on remembered handshakes (at 10 s cookie lifetime: 6,500 handshakes/s). */
 export const MAX_ACCEPTED = 65_536
+/** Entries one owner (a resumption's initiator node id) may hold: 1/16 of the store. */
+export const MAX_PER_OWNER = MAX_ACCEPTED / 16
 const BUCKET_MS = 1000
 
-export class AcceptedHandshakes {
-  private readonly expiry = new Map<string, number>()
-  /** bucket number (floor(expiry / BUCKET_MS)) -> keys expiring in it; insertion-ordered. */
-  private readonly buckets = new Map<number, string[]>()
+interface Entry {
+  until: number
+  owner: string | undefined
+}
 
-  constructor(private readonly cap = MAX_ACCEPTED) {}
+export class AcceptedHandshakes {
+  private readonly entries = new Map<string, Entry>()
+  /** bucket number (floor(expiry / BUCKET_MS)) -> keys expiring in it. */
+  private readonly buckets = new Map<number, string[]>()
+  /** The bucket numbers as a binary min-heap: pruning looks at expired buckets only. */
+  private readonly heap: number[] = []
+  private readonly perOwner = new Map<string, number>()
+
+  constructor(
+    private readonly cap = MAX_ACCEPTED,
+    private readonly ownerCap = MAX_PER_OWNER,
+  ) {}
 
   private prune(now: number): void {
-    for (const [b, keys] of this.buckets) {
-      if ((b + 1) * BUCKET_MS > now) continue
-      for (const k of keys) if ((this.expiry.get(k) ?? Infinity) <= now) this.expiry.delete(k)
+    while (this.heap.length > 0 && (this.heap[0]! + 1) * BUCKET_MS <= now) {
+      const b = popMin(this.heap)
+      for (const k of this.buckets.get(b) ?? []) {
+        const e = this.entries.get(k)
+        if (!e || e.until > now) continue
+        this.entries.delete(k)
+        this.release(e.owner)
+      }
       this.buckets.delete(b)
     }
   }
 
-  /** True when the handshake identified by `id` (cookie nonce) was accepted and may still be presented. */
+  private release(owner: string | undefined): void {
+    if (owner === undefined) return
+    const c = (this.perOwner.get(owner) ?? 1) - 1
+    if (c <= 0) this.perOwner.delete(owner)
+    else this.perOwner.set(owner, c)
+  }
+
+  /** True when the handshake identified by `id` (cookie nonce, ticket id) was accepted and may still be presented. */
   has(id: Uint8Array, now: number): boolean {
-    const exp = this.expiry.get(keyOf(id))
-    return exp !== undefined && exp > now
+    const e = this.entries.get(keyOf(id))
+    return e !== undefined && e.until > now
   }
 
   /**
-   * Records an accepted handshake whose cookie stops being acceptable at `until`.
-   * False when the store is full of live entries: the caller must refuse the handshake.
+   * Records an accepted handshake that stops being acceptable at `until`, charged to `owner`
+   * (if given). False when the store, or the owner's share, is full of live entries: the
+   * caller must refuse the handshake.
    */
-  add(id: Uint8Array, until: number, now: number): boolean {
-    this.prune(now)
-    if (this.expiry.size >= this.cap) return false
+  add(id: Uint8Array, until: number, now: number, owner?: string): boolean {
+    if (this.full(now, owner)) return false
     const k = keyOf(id)
-    this.expiry.set(k, until)
+    const old = this.entries.get(k)
+    if (old) this.release(old.owner)
+    this.entries.set(k, { until, owner })
+    if (owner !== undefined) this.perOwner.set(owner, (this.perOwner.get(owner) ?? 0) + 1)
     const b = Math.floor(until / BUCKET_MS)
     const list = this.buckets.get(b)
     if (list) list.push(k)
-    else this.buckets.set(b, [k])
+    else {
+      this.buckets.set(b, [k])
+      pushMin(this.heap, b)
+    }
     return true
   }
 
-  /** True when no new handshake could be recorded now: checked before the AUTH_PROOF's DH work. */
-  full(now: number): boolean {
+  /** True when no new handshake (of `owner`) could be recorded now: checked before the DH work. */
+  full(now: number, owner?: string): boolean {
     this.prune(now)
-    return this.expiry.size >= this.cap
+    return this.entries.size >= this.cap || (owner !== undefined && (this.perOwner.get(owner) ?? 0) >= this.ownerCap)
   }
 
   get size(): number {
-    return this.expiry.size
+    return this.entries.size
   }
 }
 
 function keyOf(id: Uint8Array): string {
   return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('base64')
+}
+
+function pushMin(h: number[], v: number): void {
+  let i = h.push(v) - 1
+  while (i > 0) {
+    const p = (i - 1) >> 1
+    if (h[p]! <= v) break
+    h[i] = h[p]!
+    i = p
+  }
+  h[i] = v
+}
+
+function popMin(h: number[]): number {
+  const top = h[0]!
+  const last = h.pop()!
+  if (h.length === 0) return top
+  let i = 0
+  for (;;) {
+    const l = 2 * i + 1
+    if (l >= h.length) break
+    const c = l + 1 < h.length && h[l + 1]! < h[l]! ? l + 1 : l
+    if (h[c]! >= last) break
+    h[i] = h[c]!
+    i = c
+  }
+  h[i] = last
+  return top
 }

@@ -203,8 +203,9 @@ export function parseResume(pkt: Uint8Array, macKey: Uint8Array): ParsedResume |
 /** Ticket ids already used (single use), until the ticket could no longer be opened (monotonic ms). */
 export interface UsedTickets {
   has(id: Uint8Array, now: number): boolean
-  add(id: Uint8Array, until: number, now: number): boolean
-  full(now: number): boolean
+  /** `owner`: the initiator's node id (hex), whose share of the store is capped. */
+  add(id: Uint8Array, until: number, now: number, owner?: string): boolean
+  full(now: number, owner?: string): boolean
 }
 
 export type ResumeOutcome =
@@ -251,7 +252,8 @@ export function consumeResume(
   // (review 12, finding 5). openTicket found the generation, so it exists.
   const until = ticketKeys.opening(hello.ticket.subarray(0, 4), now)!.retiresAt
   if (used.has(id, now)) return wipe(), { kind: 'reject', reason: 'replayed' }
-  if (used.full(now)) return wipe(), { kind: 'reject', reason: 'store-full' }
+  const owner = Buffer.from(t.initiatorNodeId).toString('hex')
+  if (used.full(now, owner)) return wipe(), { kind: 'reject', reason: 'store-full' }
   const s = resumeTranscript(group.psk, hello.sessionId, t.secret, hello.ticket, hello.ePub)
   wipe()
   const plain = s.decryptAndHash(hello.encPayload)
@@ -260,7 +262,7 @@ export function consumeResume(
   if (!constantTimeEqual(plain.subarray(0, 32), t.initiatorNodeId)) return { kind: 'reject', reason: 'other-node' }
   // Every refusal comes before the ticket is spent (review 12, finding 8).
   if (decoded.payload.params.bareMode && policy.reliable === false) return { kind: 'reject', reason: 'bad-params' }
-  if (!used.add(id, until, now)) return { kind: 'reject', reason: 'store-full' }
+  if (!used.add(id, until, now, owner)) return { kind: 'reject', reason: 'store-full' }
   const eR = ephemeral(random)
   s.mixHash(eR.publicKey)
   s.mixKey(eR.publicKey)

@@ -12,6 +12,8 @@
  * R7  a keyed RESUME_REJECTED after RESUME_ACCEPT does not orphan the resumed session;
  * R8  a RESUME refused for lack of room does not burn its ticket, and says TOO_MANY_SESSIONS;
  * R9  a ticket or token of a suite the node no longer allows is refused;
+ * R6  one initiator node id holds at most 1/16 of the single-use store; expiry works through
+ *     a min-heap of buckets (pruning no longer walks every live bucket);
  * R10 a RESUME without an answer falls back to a full handshake within the connect's timeout
  *     (requireResume: STT_HANDSHAKE_TIMEOUT).
  */
@@ -20,6 +22,7 @@ import { describe, expect, it } from 'vitest'
 import { resolveProtocolConfig } from '../../src/config.js'
 import { jsAead } from '../../src/crypto/js-aead.js'
 import { Endpoint, type EndpointEvent } from '../../src/protocol/endpoint.js'
+import { AcceptedHandshakes, MAX_PER_OWNER } from '../../src/protocol/handshake-replay.js'
 import { createHandshakeError } from '../../src/protocol/handshake.js'
 import { deriveGroupKeys } from '../../src/protocol/identity.js'
 import type { Session } from '../../src/protocol/session.js'
@@ -270,5 +273,30 @@ describe('resumption review 12', () => {
     const r2 = connectedOn(net, 'client2', h2) as { type: string; error: { code: string } }
     expect(r2?.type).toBe('connect-failed')
     expect(r2.error.code).toBe('STT_HANDSHAKE_TIMEOUT')
+  })
+
+  it('R6: one initiator node id holds at most its share of the single-use store; entries expire in order of their time, whatever the order of insertion', () => {
+    expect(MAX_PER_OWNER).toBe(4096)
+    const store = new AcceptedHandshakes(100, 4)
+    const id = (n: number) => new Uint8Array(16).fill(n)
+    for (let i = 0; i < 4; i++) expect(store.add(id(i), 10_000, 0, 'a')).toBe(true)
+    expect(store.full(0, 'a')).toBe(true)
+    expect(store.add(id(4), 10_000, 0, 'a')).toBe(false)
+    expect(store.add(id(5), 3_000, 0, 'b')).toBe(true)
+    expect(store.add(id(6), 1_000, 0)).toBe(true)
+    expect(store.add(id(7), 5_000, 0, 'b')).toBe(true)
+    expect(store.size).toBe(7)
+    // At 2.5 s only the entry of 1 s is gone; at 4 s the one of 3 s too; the rest stay.
+    expect(store.full(2_500)).toBe(false)
+    expect(store.size).toBe(6)
+    expect(store.has(id(6), 2_500)).toBe(false)
+    expect(store.has(id(5), 2_500)).toBe(true)
+    store.full(4_000)
+    expect(store.size).toBe(5)
+    expect(store.has(id(7), 4_000)).toBe(true)
+    // Once a's entries expire (whole buckets: up to 1 s late), a may be recorded again.
+    expect(store.add(id(8), 20_000, 11_000, 'a')).toBe(true)
+    expect(store.size).toBe(1)
+    expect(store.has(id(0), 11_000)).toBe(false)
   })
 })
