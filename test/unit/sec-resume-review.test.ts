@@ -7,6 +7,9 @@
  * R2  a RESUME's nonce enters the HELLO nonce cache: byte-exact replays are dropped unanswered;
  * R3  toward an unvalidated RESUME address the 3x limit holds for PMTU probes and for the
  *     challenges to the path a resumed session left;
+ * R4  the fallback after a refused RESUME is an ordinary full handshake: unpinned, it accepts
+ *     whichever member answers (as every connect without peerNodeId); pinned, it refuses
+ *     another node (not changed: documented, PROTOCOL.md §9.4; this test guards it);
  * R5  the single-use store runs on monotonic time: a wall-clock step forward and back does not
  *     make a used ticket acceptable again;
  * R7  a keyed RESUME_REJECTED after RESUME_ACCEPT does not orphan the resumed session;
@@ -131,6 +134,23 @@ describe('resumption review 12', () => {
     net.run(5000)
     expect(resumeBytes).toBeGreaterThan(0)
     expect(net.bytesTo.get(victim.key) ?? 0).toBeLessThanOrEqual(3 * resumeBytes)
+  })
+
+  it('R4: the fallback after a refused RESUME is pinned only by peerNodeId, as any connect', () => {
+    const { net, sharedSeed, clientSeed, server, token } = setup()
+    const other = net.add('other', { sharedSeed })
+    net.eps.delete('client')
+    const c2 = net.add('client2', { sharedSeed, nodeSeed: clientSeed })
+    const h = c2.connect(net.now, net.addr('other'), { resume: token, peerNodeId: server.nodeId })
+    net.run(50)
+    const r = connectedOn(net, 'client2', h) as { type: string; error: { code: string } }
+    expect(r?.type).toBe('connect-failed')
+    expect(r.error.code).toBe('STT_PEER_MISMATCH')
+    const h2 = c2.connect(net.now, net.addr('other'), { resume: token })
+    net.run(50)
+    const r2 = connectedOn(net, 'client2', h2) as { type: string; session: Session }
+    expect(r2?.type).toBe('connected')
+    expect(hex(r2.session.peerNodeId)).toBe(hex(other.nodeId))
   })
 
   it('R5: a wall-clock step forward and back does not make a used ticket acceptable again', () => {
