@@ -172,9 +172,8 @@ export class Endpoint {
   private wake = (s: Session): void => this.sched.wake(s)
 
   private addSession(s: Session): Session {
-    // Callers check the slot (resume-endpoint.ts collides): a live session is never overwritten.
-    const held = this.sessions.get(s.key)
-    if (held && held.state !== 'closed') throw new STTProtocolError(ErrorCode.PROTOCOL, 'internal: session-map slot in use')
+    // Callers check the slot first (resume-endpoint.ts collides): a live session is never overwritten.
+    if ((this.sessions.get(s.key)?.state ?? 'closed') !== 'closed') throw new STTProtocolError(ErrorCode.PROTOCOL, 'internal: session-map slot in use')
     this.sessions.set(s.key, s)
     this.sched.touch(s)
     this.wake(s)

@@ -202,4 +202,17 @@ describe('abbreviated handshake with a resumption ticket', () => {
     // A second RESUME_ACCEPT (a repeat) finds nothing left to use.
     expect(init.consumeAccept(out.accept)).toMatchObject({ kind: 'drop' })
   })
+
+  it('review 12 (findings 8, 9): a RESUME refused for bare mode over a datagram path or for a suite no longer allowed does not spend its ticket', () => {
+    const w = world()
+    const init = new InitiatorResume(w.group, w.idI.nodeId, w.token(w.issue()), { name: 'I', params: { ...params, bareMode: true } }, rnd)
+    const parsed = parseResume(init.createResume(w.wall), w.group.helloMacKey) as ParsedResume
+    const run = (policy: { reliable?: boolean; ciphers?: Array<'aes-256-gcm' | 'chacha20-poly1305'> }) => consumeResume(w.group, w.keys, w.used, parsed, { name: 'R', params }, w.now, w.wall, rnd, -1, policy)
+    expect(run({ reliable: false })).toMatchObject({ kind: 'reject', reason: 'bad-params' })
+    expect(run({ reliable: true, ciphers: ['chacha20-poly1305'] })).toMatchObject({ kind: 'reject', reason: 'bad-suite' })
+    expect(w.used.size).toBe(0)
+    expect(run({ reliable: true, ciphers: ['aes-256-gcm'] }).kind).toBe('ok')
+    expect(w.used.size).toBe(1)
+    expect(run({ reliable: true })).toMatchObject({ kind: 'reject', reason: 'replayed' })
+  })
 })
