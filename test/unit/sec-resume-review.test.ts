@@ -92,6 +92,40 @@ describe('resumption review 12', () => {
     expect(hex(r2.session.id)).not.toBe(hex(v.id))
   })
 
+  it("R1: an initiator does not resume into a slot its own other session holds", () => {
+    const { net, sharedSeed, clientSeed, server, session: v, token } = setup()
+    v.close(0, 'bye', net.now)
+    net.run(3000)
+    net.eps.delete('client')
+    // The restarted client's first full handshake (to another node) draws an id in V's slot.
+    let forced: Uint8Array | null = v.id.slice()
+    forced[7] ^= 1
+    const crand = (n: number) => {
+      if (n === 8 && forced) {
+        const f = forced
+        forced = null
+        return f
+      }
+      return new Uint8Array(randomBytes(n))
+    }
+    const c2 = new Endpoint(resolveProtocolConfig({ name: 'client2', sharedSeed, nodeSeed: clientSeed }, rnd), jsAead, crand, net.now)
+    c2.syncWallClock(net.now, 1_700_000_000_000 + net.now)
+    net.eps.set('client2', { ep: c2, addr: fakeAddress('client2'), events: [] })
+    net.add('other', { sharedSeed })
+    c2.connect(net.now, net.addr('other'))
+    net.run(50)
+    const os = (net.events('client2').find((e) => e.type === 'connected') as { session: Session }).session
+    expect(hex(os.id)).not.toBe(hex(v.id))
+    const h = c2.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
+    net.run(50)
+    const r = connectedOn(net, 'client2', h) as { type: string; error: { code: string; message: string } }
+    expect(r?.type).toBe('connect-failed')
+    expect(r.error.message).toMatch(/collides/)
+    expect(server.counters.handshakesAccepted).toBe(1)
+    expect([...c2.allSessions()].includes(os)).toBe(true)
+    expect(os.state).toBe('active')
+  })
+
   it('R2: byte-exact replays of a RESUME are dropped by the nonce cache and get no answer', () => {
     const { net, sharedSeed, clientSeed, server, token } = setup()
     net.eps.delete('client')
