@@ -6,7 +6,11 @@
  *   responder: ticket keys, the single-use store, a NEW_TICKET for every session (again every
  *              resumeTimeout / 2, so a live session always holds a valid one), RESUME handling;
  *   initiator: connects with a token (RESUME, retransmitted like HELLO), RESUME_ACCEPT, and the
- *              fallback to a full handshake (or STT_RESUME_REJECTED with requireResume).
+ *              fallback to a full handshake when the token is refused or RESUME gets no answer
+ *              within half the timeout (or STT_RESUME_REJECTED / STT_HANDSHAKE_TIMEOUT with
+ *              requireResume).
+ *
+ * The responder's order of checks, and why, is PROTOCOL.md §9.4 (review 12 changed it).
  */
 import type { ProtocolConfig } from '../config.js'
 import { ErrorCode, STTHandshakeError, WireError, type STTError } from '../errors.js'
