@@ -10,7 +10,8 @@ import type { Io } from './io.js'
 import { parseTransports } from './node-options.js'
 import { isProbe } from './probe.js'
 import { seedFromArgs } from './common.js'
-import { FILE_MAGIC, decodeHeader, readLine, receiveFile, reply } from './transfer.js'
+import { FILE_PREFIX, decodeHeader, readLine, receiveFile, reply } from './transfer.js'
+import { receiveResumable } from './transfer-resume.js'
 
 export const HELP = `usage: stt listen --seed-file FILE [--port 8080] [--host 0.0.0.0] [--transport udp,websocket]
                   [--websocket-port N] [--tls-cert cert.pem --tls-key key.pem]
@@ -29,7 +30,9 @@ and one line per session opening and closing (peer name, address, transport).
   --websocket-port N   WebSocket (TCP) port if not the same number as --port
   --tls-cert/--tls-key PEM files: serve wss:// instead of ws://
   --out DIR            accept files from stt send into DIR (SHA-256 verified; written to a
-                       temporary name, renamed when verified; never overwrites)
+                       .stt-<hash>-<size>.part file, renamed when verified; never overwrites).
+                       A broken transfer keeps its .part file, and the same stt send run again
+                       continues from its verified end (delete stale .stt-*.part files at will)
   --echo               echo every stream and datagram back (latency tests)
   --name NAME          name sent to peers in the handshake                          [hostname-less: stt-listen]
 
@@ -139,7 +142,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
 async function handleStream(st: Duplex & { id: number }, s: STTSession, o: { outDir?: string; echo: boolean; log: (s: string) => void; io: Io }): Promise<void> {
   st.on('error', () => {}) // reported through the paths below; never crash the listener
   const { line, head, rest, ended } = await readLine(st)
-  if (line !== null && line.startsWith(FILE_MAGIC) && (o.outDir || !o.echo)) {
+  if (line !== null && line.startsWith(FILE_PREFIX) && (o.outDir || !o.echo)) {
     let header
     try {
       header = decodeHeader(line)
@@ -153,9 +156,13 @@ async function handleStream(st: Duplex & { id: number }, s: STTSession, o: { out
       return reply(st, 'ERR this node does not accept files (start stt listen with --out DIR)\n')
     }
     const t0 = performance.now()
-    const r = await receiveFile(st, header, rest, o.outDir)
+    const r =
+      header.version === 2
+        ? await receiveResumable(st, header, rest, o.outDir, { sessionGone: () => s.closed || s.state === 'suspended', log: (l) => o.log(`file "${header.name}" from "${s.peerName}": ${l}`) })
+        : await receiveFile(st, header, rest, o.outDir)
     const secs = (performance.now() - t0) / 1000
-    if (r.ok) o.log(`received "${r.saved}" ${bytes(r.size)} from "${s.peerName}" sha256 ${r.sha256} verified (${secs.toFixed(2)} s)`)
+    const from = 'from' in r && r.from ? ` (resumed at ${r.from})` : ''
+    if (r.ok) o.log(`received "${r.saved}" ${bytes(r.size)} from "${s.peerName}" sha256 ${r.sha256} verified (${secs.toFixed(2)} s)${from}`)
     else o.log(`failed file "${r.name}" from "${s.peerName}": ${r.reason}`)
     return
   }

@@ -7,12 +7,13 @@ export interface Progress {
   stop(final: string): void
 }
 
-export function makeProgress(label: string, total: number, mode: 'tty' | 'plain' | 'none', write: (s: string) => void): Progress {
+/** `start`: bytes already done before this run (a resumed transfer), left out of the rate. */
+export function makeProgress(label: string, total: number, mode: 'tty' | 'plain' | 'none', write: (s: string) => void, start = 0): Progress {
   const t0 = performance.now()
   if (mode === 'none') return { update() {}, stop() {} }
   const stats = (done: number) => {
     const secs = (performance.now() - t0) / 1000
-    const r = secs > 0 ? done / secs : 0
+    const r = secs > 0 ? Math.max(0, done - start) / secs : 0
     const eta = r > 0 ? (total - done) / r : Infinity
     return { secs, r, eta }
   }

@@ -1,5 +1,28 @@
 /**
- * The file-transfer convention of `stt send` / `stt listen --out` (one file per stream):
+ * The file-transfer convention of `stt send` / `stt listen --out` (one file per stream).
+ *
+ * Version 2 (resumable; what `stt send` sends):
+ *
+ *   sender -> receiver:  STT-FILE 2 {"name":"a.txt","size":123,"sha256":"<64 hex>"}\n
+ *   receiver -> sender:  AT <offset> <sha256 of the first offset bytes>\n   (or ERR <reason>\n)
+ *   sender -> receiver:  FROM <from>\n    from = offset when the prefix hash matches the
+ *                                         sender's own file, else 0 (start again)
+ *                        then exactly `size - from` bytes (the file from `from`), then end
+ *   receiver -> sender:  OK <sha256> <saved name>\n  (whole file verified, renamed)
+ *                   or:  ERR <reason>\n
+ *
+ *   The receiver writes to `.stt-<first 32 hex of sha256>-<size>.part` in its output directory
+ *   (named from the announced hash and size, never from the untrusted name). It keeps that file
+ *   when the stream or session breaks (either process killed, network loss), so the same
+ *   transfer run again continues where the part file ends; `offset` is its length, never more
+ *   than `size` (a longer part file is discarded). The receiver re-hashes the part file for
+ *   each new header and continues the hash from there, so the SHA-256 it checks at the end is
+ *   over the whole file. It deletes the part file only when the whole file's hash is wrong or
+ *   the sender sent more than `size`. One transfer per part file at a time: a second one waits
+ *   while the first is still receiving data, takes over once the first has stalled or its
+ *   session is gone, and is refused (ERR busy) if the first keeps going (transfer-resume.ts).
+ *
+ * Version 1 (still accepted; no resumption):
  *
  *   sender -> receiver:  STT-FILE 1 {"name":"a.txt","size":123,"sha256":"<64 hex>"}\n
  *                        then exactly `size` bytes, then the sender ends its direction
@@ -17,20 +40,27 @@ import { extname, join } from 'node:path'
 import type { Duplex } from 'node:stream'
 
 export const FILE_MAGIC = 'STT-FILE 1 '
+export const FILE_MAGIC_V2 = 'STT-FILE 2 '
+/** Any version: what a listener recognises as a file transfer. */
+export const FILE_PREFIX = 'STT-FILE '
 export const MAX_HEADER = 4096
 
 export interface FileHeader {
   name: string
   size: number
   sha256: string
+  /** 1 (default) or 2 (resumable). */
+  version?: 1 | 2
 }
 
 export function encodeHeader(h: FileHeader): Buffer {
-  return Buffer.from(`${FILE_MAGIC}${JSON.stringify(h)}\n`)
+  const { version, ...rest } = h
+  return Buffer.from(`${version === 2 ? FILE_MAGIC_V2 : FILE_MAGIC}${JSON.stringify(rest)}\n`)
 }
 
 export function decodeHeader(line: string): FileHeader {
-  if (!line.startsWith(FILE_MAGIC)) throw new Error('not an STT-FILE header')
+  const version = line.startsWith(FILE_MAGIC) ? 1 : line.startsWith(FILE_MAGIC_V2) ? 2 : 0
+  if (version === 0) throw new Error(line.startsWith(FILE_PREFIX) ? 'unsupported STT-FILE version (this receiver speaks 1 and 2)' : 'not an STT-FILE header')
   let o: unknown
   try {
     o = JSON.parse(line.slice(FILE_MAGIC.length))
@@ -41,7 +71,9 @@ export function decodeHeader(line: string): FileHeader {
   if (typeof h?.name !== 'string' || h.name.length === 0) throw new Error('file header without a name')
   if (typeof h.size !== 'number' || !Number.isSafeInteger(h.size) || h.size < 0) throw new Error('file header with an invalid size')
   if (typeof h.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(h.sha256)) throw new Error('file header with an invalid sha256')
-  return { name: h.name, size: h.size, sha256: h.sha256 }
+  const header: FileHeader = { name: h.name, size: h.size, sha256: h.sha256 }
+  if (version === 2) header.version = 2
+  return header
 }
 
 /** Last path component, no control characters or separators, never '', '.' or '..'. */
@@ -65,6 +97,7 @@ export function readLine(stream: Duplex, max = MAX_HEADER): Promise<{ line: stri
     const done = (ended: boolean) => {
       stream.off('data', onData)
       stream.off('end', onEnd)
+      stream.off('close', onEnd)
       stream.off('error', onError)
       stream.pause()
       const all = Buffer.concat(chunks)
@@ -81,15 +114,19 @@ export function readLine(stream: Duplex, max = MAX_HEADER): Promise<{ line: stri
     const onError = (e: Error) => {
       stream.off('data', onData)
       stream.off('end', onEnd)
+      stream.off('close', onEnd)
       reject(e)
     }
     stream.on('data', onData)
     stream.once('end', onEnd)
+    // destroyed without an error (its session went away): as an end, so nobody waits forever
+    stream.once('close', onEnd)
     stream.once('error', onError)
+    stream.resume() // a 'data' listener alone does not restart a stream an earlier readLine paused
   })
 }
 
-async function exists(p: string): Promise<boolean> {
+export async function exists(p: string): Promise<boolean> {
   try {
     await stat(p)
     return true
@@ -99,7 +136,7 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /** Moves `tmp` to `dir/name`, or `name (1)`, `name (2)`... : never overwrites. */
-async function publish(tmp: string, dir: string, name: string): Promise<string> {
+export async function publish(tmp: string, dir: string, name: string): Promise<string> {
   const ext = extname(name)
   const stem = ext && ext !== name ? name.slice(0, -ext.length) : name
   for (let i = 0; i < 1000; i++) {
