@@ -152,6 +152,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
     }
     let closedWhy: string | null = null
     session.on('error', () => {}) // reported through closedWhy below
+    session.on('suspended', () =>
+      info(`session ${session!.id} suspended: the receiver went silent; waiting for it to come back (Ctrl-C and run the same command again later to continue from where the receiver is)`),
+    )
+    session.on('resumed', (e: { pausedMs: number }) => info(`session ${session!.id} resumed after ${(e.pausedMs / 1000).toFixed(1)} s`))
     session.once('close', (c: { reason: string; remote: boolean }) => {
       closedWhy = `session closed${c.remote ? ' by the peer' : ''}: ${c.reason}`
     })

@@ -40,6 +40,29 @@ const partOf = (hash: string, size: number) => join(out, `.stt-${hash.slice(0, 3
 const sizeOf = (p: string) => (existsSync(p) ? statSync(p).size : 0)
 const wireBytes = (stderr: string) => Number(/: (\d+) bytes sent on the wire/.exec(stderr)?.[1] ?? NaN)
 
+/** Starts `stt ...args`, and once `part` reaches `fraction` of `size` calls kill(proc) (default: SIGKILL it). */
+async function runUntil(args: string[], part: string, size: number, fraction = 0.5, kill?: () => void | Promise<unknown>) {
+  const t0 = performance.now()
+  const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  p.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  p.stdout.resume()
+  const exited = new Promise<void>((r) => p.once('close', () => r()))
+  let killedAt = -1
+  for (let i = 0; i < 2400 && p.exitCode === null; i++) {
+    const n = sizeOf(part)
+    if (n >= size * fraction) {
+      killedAt = n
+      await kill?.()
+      p.kill('SIGKILL')
+      break
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  await exited
+  return { killedAt, stderr, ms: performance.now() - t0, signal: p.signalCode }
+}
+
 beforeAll(async () => {
   await ensureBuilt()
   dir = tempDir('stt-resume-')
@@ -68,26 +91,9 @@ describe('stt send resumes an interrupted transfer', () => {
       const args = ['send', file, '--to', url, '--seed-file', key, '--state-dir', state]
 
       // Run 1: killed once the receiver's part file passes half the size.
-      const t0 = performance.now()
-      const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-      let err1 = ''
-      p.stderr.on('data', (d: Buffer) => (err1 += d.toString()))
-      p.stdout.resume()
-      const exited = new Promise<void>((r) => p.once('close', () => r()))
-      let killedAt = -1
-      for (let i = 0; i < 2400 && p.exitCode === null; i++) {
-        const n = sizeOf(part)
-        if (n >= BIG / 2) {
-          p.kill('SIGKILL')
-          killedAt = n
-          break
-        }
-        await new Promise((r) => setTimeout(r, 50))
-      }
-      await exited
-      const run1 = performance.now() - t0
+      const { killedAt, stderr: err1, ms: run1, signal } = await runUntil(args, part, BIG)
       expect(killedAt, `the first run never reached 50 %: ${err1}`).toBeGreaterThan(0)
-      expect(p.signalCode).toBe('SIGKILL')
+      expect(signal).toBe('SIGKILL')
       expect(err1).toMatch(/session [0-9a-f]{16} new \(full handshake, no stored token\)/)
       const sessionId = /session ([0-9a-f]{16}) new/.exec(err1)![1]!
       // The state file holds the token, private to the user.
@@ -159,5 +165,51 @@ describe('stt send resumes an interrupted transfer', () => {
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toMatch(new RegExp(`^sent whole\\.bin ${2 * MiB} sha256 ${want} confirmed \\(resumed at ${2 * MiB}, 0 bytes sent\\)`))
     expect(await sha256(join(out, 'whole.bin'))).toBe(want)
+  })
+
+  it('stale transfer of the same file (its sender killed, the new run not resumed): taken over once it stalls', { timeout: 120_000 }, async () => {
+    const size = 64 * MiB
+    const file = join(dir, 'stale.bin')
+    await makeFile(file, size)
+    const want = await sha256(file)
+    const part = partOf(want, size)
+    const one = await runUntil(['send', file, '--to', url, '--seed-file', key, '--no-state'], part, size)
+    expect(one.killedAt).toBeGreaterThan(0)
+    // A full handshake: the receiver's old session (and its transfer) lives on until it stalls.
+    const r = await stt(['send', file, '--to', url, '--seed-file', key, '--no-state'], { timeout: 100_000 })
+    expect(r.code, r.stderr).toBe(0)
+    const m = /confirmed \(resumed at (\d+), (\d+) bytes sent\)/.exec(r.stdout)
+    expect(m, r.stdout + r.stderr).not.toBeNull()
+    expect(Number(m![1])).toBeGreaterThanOrEqual(one.killedAt)
+    await rx.waitFor(/failed file "stale\.bin" from "stt-send": taken over by a newer transfer of the same file \(kept \d+ of 67108864 bytes to resume\)/)
+    expect(await sha256(join(out, 'stale.bin'))).toBe(want)
+  })
+
+  it('receiver SIGKILLed at ~50 % and restarted on the same port: the same command continues (the stored token is refused, full handshake)', { timeout: 180_000 }, async () => {
+    const size = 64 * MiB
+    const file = join(dir, 'rxkill.bin')
+    await makeFile(file, size)
+    const want = await sha256(file)
+    const out2 = join(dir, 'received-2')
+    const l1 = await listen(['--seed-file', key, '--out', out2, '--transport', 'udp'])
+    const part = join(out2, `.stt-${want.slice(0, 32)}-${size}.part`)
+    const args = ['send', file, '--to', `udp://127.0.0.1:${l1.port}`, '--seed-file', key, '--state-dir', state]
+    // The sender would wait for the dead receiver (its session suspended): it is killed as well.
+    const one = await runUntil(args, part, size, 0.5, () => l1.stop('SIGKILL'))
+    expect(one.killedAt).toBeGreaterThan(0)
+    expect(sizeOf(part)).toBeGreaterThanOrEqual(one.killedAt)
+    const l2 = await listen(['--seed-file', key, '--out', out2, '--transport', 'udp', '--port', String(l1.port)])
+    try {
+      const r = await stt(args, { timeout: 100_000 })
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stderr).toMatch(/new \(full handshake: the stored token was refused\)/)
+      const m = /confirmed \(resumed at (\d+), (\d+) bytes sent\)/.exec(r.stdout)
+      expect(m, r.stdout + r.stderr).not.toBeNull()
+      expect(Number(m![1])).toBeGreaterThanOrEqual(one.killedAt)
+      expect(Number(m![2])).toBeLessThan(0.6 * size)
+      expect(await sha256(join(out2, 'rxkill.bin'))).toBe(want)
+    } finally {
+      await l2.stop()
+    }
   })
 })
