@@ -9,6 +9,14 @@ describe('file-transfer header and name sanitising', () => {
     expect(decodeHeader(line.trimEnd())).toEqual(h)
   })
 
+  it('version 2 (resumable) round-trips; an unknown version is named as such', () => {
+    const h = { name: 'b.bin', size: 7, sha256: 'b'.repeat(64), version: 2 as const }
+    const line = encodeHeader(h).toString()
+    expect(line.startsWith('STT-FILE 2 {"name"')).toBe(true)
+    expect(decodeHeader(line.trimEnd())).toEqual(h)
+    expect(() => decodeHeader('STT-FILE 3 {}')).toThrow(/unsupported STT-FILE version/)
+  })
+
   it('rejects malformed headers', () => {
     expect(() => decodeHeader('STT-FILE 1 {')).toThrow(/malformed/)
     expect(() => decodeHeader('STT-FILE 1 {"name":"x","size":-1,"sha256":"' + 'a'.repeat(64) + '"}')).toThrow(/size/)

@@ -119,8 +119,10 @@ describe('stt send resumes an interrupted transfer', () => {
       expect(await sha256(join(out, 'big.bin'))).toBe(want)
       expect(existsSync(part)).toBe(false)
       await rx.waitFor(new RegExp(`received "big\\.bin" .* verified .*\\(resumed at ${from}\\)`))
+      const backend = /backend (\w+)/.exec(rx.stderr())?.[1]
+      expect(backend).toBe(process.env.STT_NATIVE === '0' ? 'js' : 'native')
       console.log(
-        `[${process.env.STT_NATIVE === '0' ? 'js' : 'native'}] ${BIG / MiB} MiB: run 1 killed after ${(run1 / 1000).toFixed(1)} s with ${(killedAt / MiB).toFixed(1)} MiB at the receiver; ` +
+        `[${backend}] ${BIG / MiB} MiB: run 1 killed after ${(run1 / 1000).toFixed(1)} s with ${(killedAt / MiB).toFixed(1)} MiB at the receiver; ` +
           `run 2 resumed at ${(from / MiB).toFixed(1)} MiB, sent ${(sent / MiB).toFixed(1)} MiB of file (${((100 * sent) / BIG).toFixed(1)} %), ${(wire / MiB).toFixed(1)} MiB on the wire, in ${(r.ms / 1000).toFixed(1)} s`,
       )
       rmSync(file)

@@ -1,0 +1,63 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { chmodSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { SendState, defaultStateDir, tokenSessionId } from '../../src/cli/send-state.js'
+import { CliError } from '../../src/cli/exit.js'
+import { tempDir } from './cli-helpers.js'
+
+const dirs: string[] = []
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+/** A token-shaped buffer: version, suite, expires u64, session id (PROTOCOL.md §9.3), then filler. */
+function fakeToken(expires: number, sessionId = '0123456789abcdef'): Buffer {
+  const b = Buffer.alloc(64)
+  b[0] = 1
+  b.writeBigUInt64BE(BigInt(expires), 2)
+  Buffer.from(sessionId, 'hex').copy(b, 10)
+  return b
+}
+
+describe('stt send state file', () => {
+  it('keeps one node seed and the newest token per group and URL, mode 0600; expired tokens are not used', () => {
+    const d = tempDir('stt-state-')
+    dirs.push(d)
+    const dir = join(d, 'state')
+    const seedA = Buffer.alloc(32, 1)
+    const seedB = Buffer.alloc(32, 2)
+    const s = SendState.open(dir)
+    expect(statSync(dir).mode & 0o777).toBe(0o700)
+    expect(statSync(join(dir, 'send.json')).mode & 0o777).toBe(0o600)
+    const t = fakeToken(Date.now() + 60_000)
+    s.saveToken(seedA, 'udp://h:1', t)
+    expect(statSync(join(dir, 'send.json')).mode & 0o777).toBe(0o600)
+    const again = SendState.open(dir)
+    expect(again.nodeSeed.equals(s.nodeSeed)).toBe(true)
+    expect(again.token(seedA, 'udp://h:1')?.equals(t)).toBe(true)
+    expect(again.token(seedB, 'udp://h:1')).toBeNull()
+    expect(again.token(seedA, 'udp://h:2')).toBeNull()
+    expect(tokenSessionId(t)).toBe('0123456789abcdef')
+    // the shared seed itself is not in the file
+    expect(readFileSync(join(dir, 'send.json'), 'utf8')).not.toContain(seedA.toString('hex'))
+    again.saveToken(seedA, 'udp://h:3', fakeToken(Date.now() - 1))
+    expect(again.token(seedA, 'udp://h:3')).toBeNull()
+    again.dropToken(seedA, 'udp://h:1')
+    expect(SendState.open(dir).token(seedA, 'udp://h:1')).toBeNull()
+  })
+
+  it('refuses a state file other users can read (exit 3)', () => {
+    const d = tempDir('stt-state-')
+    dirs.push(d)
+    SendState.open(d)
+    chmodSync(join(d, 'send.json'), 0o644)
+    expect(() => SendState.open(d)).toThrow(CliError)
+    expect(() => SendState.open(d)).toThrow(/readable by other users/)
+  })
+
+  it('default directory: $STT_STATE_DIR, $XDG_STATE_HOME/stt, ~/.local/state/stt', () => {
+    expect(defaultStateDir({ STT_STATE_DIR: '/x/y' })).toBe('/x/y')
+    expect(defaultStateDir({ XDG_STATE_HOME: '/s' })).toBe('/s/stt')
+    expect(defaultStateDir({})).toMatch(/\.local\/state\/stt$/)
+  })
+})
