@@ -23,6 +23,8 @@ interface TokenEntry {
   /** The ticket's expiry (the responder's wall clock, ms), from the token's header. */
   expires: number
   savedAt: number
+  /** The stt send process that saved it: its session may still be live (see token()). */
+  pid?: number
 }
 
 interface StateData {
@@ -50,6 +52,15 @@ function tokenExpires(token: Uint8Array): number {
 function keyOf(sharedSeed: Uint8Array, url: string): string {
   const group = createHash('sha256').update('stt send state group\0').update(sharedSeed).digest('hex').slice(0, 16)
   return `${group} ${url}`
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 export class SendState {
@@ -105,16 +116,21 @@ export class SendState {
     return Buffer.from(this.#data.nodeSeed, 'hex')
   }
 
-  /** The stored token for this group and URL, unless it has expired. */
-  token(sharedSeed: Uint8Array, url: string, now = Date.now()): Buffer | null {
+  /**
+   * The stored token for this group and URL, unless it has expired or the process that saved
+   * it still runs: resuming that session would take it over from a live `stt send` (the
+   * receiver replaces a session that is resumed), so `busy` names that process instead.
+   */
+  token(sharedSeed: Uint8Array, url: string, now = Date.now()): { token: Buffer | null; busy?: number } {
     const e = this.#data.tokens[keyOf(sharedSeed, url)]
-    if (!e || typeof e.token !== 'string' || !(e.expires > now)) return null
-    return Buffer.from(e.token, 'hex')
+    if (!e || typeof e.token !== 'string' || !(e.expires > now)) return { token: null }
+    if (typeof e.pid === 'number' && e.pid !== process.pid && alive(e.pid)) return { token: null, busy: e.pid }
+    return { token: Buffer.from(e.token, 'hex') }
   }
 
   /** Stores the newest token (replacing the one it came from: a token is single-use). */
   saveToken(sharedSeed: Uint8Array, url: string, token: Uint8Array, now = Date.now()): void {
-    this.#data.tokens[keyOf(sharedSeed, url)] = { token: Buffer.from(token).toString('hex'), expires: tokenExpires(token), savedAt: now }
+    this.#data.tokens[keyOf(sharedSeed, url)] = { token: Buffer.from(token).toString('hex'), expires: tokenExpires(token), savedAt: now, pid: process.pid }
     this.#save(now)
   }
 

@@ -127,7 +127,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
   try {
     const tls = str(values.ca) || values.insecure ? { ca: str(values.ca), rejectUnauthorized: values.insecure !== true } : undefined
     const t0 = performance.now()
-    const token = state?.token(sharedSeed, url) ?? null
+    const stored = state?.token(sharedSeed, url) ?? { token: null }
+    const token = stored.token
     session = await node.connect(url, { timeout, tls, proxy, connectTimeout: timeout, resume: token ?? undefined })
     // A token is single-use (used now, or refused): the session brings a new one.
     if (token) state!.dropToken(sharedSeed, url)
@@ -136,7 +137,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
       `connected to "${session.peerName}" at ${session.remoteAddress} via ${session.transport} in ${(performance.now() - t0).toFixed(0)} ms` +
         (session.transportReason ? ` (${session.transportReason})` : '') +
         `, session ${session.id} ` +
-        (resumed ? 'resumed (stored token, 1-RTT)' : `new (full handshake${token ? ': the stored token was refused' : state ? ', no stored token' : ', --no-state'})`),
+        (resumed
+          ? 'resumed (stored token, 1-RTT)'
+          : `new (full handshake${token ? ': the stored token was refused' : stored.busy ? `: the stored token belongs to a running stt send, pid ${stored.busy}` : state ? ', no stored token' : ', --no-state'})`),
     )
     if (state) {
       const s = session

@@ -54,11 +54,17 @@ export interface RunResult {
   ms: number
 }
 
-/** Runs `node bin/stt.js ...args` to completion. */
+let stateDir: string | undefined
+/** `stt send` keeps state (node seed, resumption tokens): in a temporary directory, not the tester's home. */
+function testStateDir(): string {
+  return (stateDir ??= mkdtempSync(join(tmpdir(), 'stt-cli-state-')))
+}
+
+/** Runs `node bin/stt.js ...args` to completion (STT_STATE_DIR: a temporary directory unless set). */
 export function stt(args: string[], opts: { cwd?: string; timeout?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now()
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: { STT_STATE_DIR: testStateDir(), ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()))

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { chmodSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { SendState, defaultStateDir, tokenSessionId } from '../../src/cli/send-state.js'
 import { CliError } from '../../src/cli/exit.js'
@@ -34,16 +34,33 @@ describe('stt send state file', () => {
     expect(statSync(join(dir, 'send.json')).mode & 0o777).toBe(0o600)
     const again = SendState.open(dir)
     expect(again.nodeSeed.equals(s.nodeSeed)).toBe(true)
-    expect(again.token(seedA, 'udp://h:1')?.equals(t)).toBe(true)
-    expect(again.token(seedB, 'udp://h:1')).toBeNull()
-    expect(again.token(seedA, 'udp://h:2')).toBeNull()
+    expect(again.token(seedA, 'udp://h:1').token?.equals(t)).toBe(true)
+    expect(again.token(seedB, 'udp://h:1').token).toBeNull()
+    expect(again.token(seedA, 'udp://h:2').token).toBeNull()
     expect(tokenSessionId(t)).toBe('0123456789abcdef')
     // the shared seed itself is not in the file
     expect(readFileSync(join(dir, 'send.json'), 'utf8')).not.toContain(seedA.toString('hex'))
     again.saveToken(seedA, 'udp://h:3', fakeToken(Date.now() - 1))
-    expect(again.token(seedA, 'udp://h:3')).toBeNull()
+    expect(again.token(seedA, 'udp://h:3').token).toBeNull()
     again.dropToken(seedA, 'udp://h:1')
-    expect(SendState.open(dir).token(seedA, 'udp://h:1')).toBeNull()
+    expect(SendState.open(dir).token(seedA, 'udp://h:1').token).toBeNull()
+  })
+
+  it('a token saved by a process that still runs is not used (its session may be live)', () => {
+    const d = tempDir('stt-state-')
+    dirs.push(d)
+    const seed = Buffer.alloc(32, 3)
+    SendState.open(d).saveToken(seed, 'udp://h:1', fakeToken(Date.now() + 60_000))
+    const path = join(d, 'send.json')
+    const o = JSON.parse(readFileSync(path, 'utf8')) as { tokens: Record<string, { pid: number }> }
+    const e = Object.values(o.tokens)[0]!
+    expect(e.pid).toBe(process.pid)
+    e.pid = process.ppid // alive, and not us
+    writeFileSync(path, JSON.stringify(o), { mode: 0o600 })
+    expect(SendState.open(d).token(seed, 'udp://h:1')).toEqual({ token: null, busy: process.ppid })
+    e.pid = 2 ** 22 + 12345 // above pid_max: no such process
+    writeFileSync(path, JSON.stringify(o), { mode: 0o600 })
+    expect(SendState.open(d).token(seed, 'udp://h:1').token).not.toBeNull()
   })
 
   it('refuses a state file other users can read (exit 3)', () => {
