@@ -45,6 +45,7 @@ Quick start:
 ${EXIT_HELP}
 
 Environment: STT_NATIVE=0 forces the pure-JavaScript backend, STT_NATIVE=1 requires the native one.
+             STT_STATE_DIR: where stt send keeps its state (see stt send --help).
 More: docs/CLI.md`
 
 export async function main(argv: string[]): Promise<number> {

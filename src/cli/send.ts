@@ -28,6 +28,7 @@ again: each file continues where the receiver's part file ends. Within one run, 
 outage shorter than the session's resume timeout (10 min) is bridged by the session itself.
 The session is resumed with the resumption token stored by the previous run (1-RTT, same
 session id) when there is one; a refused or expired token falls back to a full handshake.
+send does not reconnect by itself: after a receiver restart, stop it (Ctrl-C) and run it again.
 
   --to URL            udp://host:8080 | ws://host:8080/stt | wss://host:8443/stt | auto://host:8080
                       (auto: UDP first, WebSocket on the same port if UDP gets no answer)  [required]
