@@ -8,10 +8,10 @@
  *   2. lifecycle (session-lifecycle.ts): handshake confirmation, keep-alive clock
  *   3. roaming: an authenticated, newest packet from a new address starts path validation
  *   4. frames: ACK/NACK -> loss recovery; stream frames -> StreamManager; the rest here
- * Outbound (writePackets): the frame source below (ACK, NACK, control, datagrams, app frames,
- * stream frames, within the congestion window and pacer) fills packets through the one
- * PacketAssembler, then one seal for all packets written. The path challenge is another
- * frame source through the same assembler.
+ * Outbound (writePackets): session-writer.ts fills packets with the session's frames through
+ * the one PacketAssembler, then one seal for all packets written. The path challenge
+ * (path-probe.ts) and PMTU probe (pmtu-probe.ts) are other frame sources through the same
+ * assembler.
  */
 import type { CipherSuite } from '../crypto/aead.js'
 import { WireError } from '../errors.js'
@@ -25,8 +25,7 @@ import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
 import type { AmplificationBudget } from './amplification.js'
 import { OffPathSender } from './off-path.js'
 import { PathFallback } from './path-fallback.js'
-import { type DataFrame, type Frame, frameSize, isAckEliciting, KEEP_ALIVE_DATA_SIZE, readFrame, writeFrame } from './frames.js'
-import { FINAL_RANDOM_SIZE } from './handshake.js'
+import { type DataFrame, type Frame, isAckEliciting, KEEP_ALIVE_DATA_SIZE, readFrame } from './frames.js'
 import { INTEGRITY_LIMIT, packetsPerKey } from './aead-limits.js'
 import { PathValidation } from './path-validation.js'
 import { PATH_PROBE_SIZE, PathProber } from './path-probe.js'
@@ -35,7 +34,7 @@ import { PacketSize } from './packet-size.js'
 import { PmtuProber } from './pmtu-probe.js'
 import { sessionKeyOf } from './header.js'
 import { LossDetector, type LossRecovery, PassThroughLossDetector } from './loss.js'
-import { type FrameSource, PacketAssembler, SentRecord } from './packet-assembler.js'
+import { PacketAssembler, SentRecord } from './packet-assembler.js'
 import { PacketSpace } from './packet-space.js'
 import type { SessionParams } from './params.js'
 import { RttEstimator } from './rtt.js'
@@ -45,6 +44,7 @@ import { SessionQueues } from './session-queues.js'
 import { Suspension } from './suspension.js'
 import { SessionResumption } from './session-resumption.js'
 import { SessionCounters, sessionStats } from './session-stats.js'
+import { SessionWriter } from './session-writer.js'
 import { StreamManager } from './streams.js'
 import { Reader } from './varint.js'
 import { seedOf, xorshift32 } from './xorshift.js'
@@ -53,9 +53,6 @@ export type { SessionState } from './session-lifecycle.js'
 export { SentRecord } from './packet-assembler.js'
 
 export type { SessionEvent, SessionInit } from './session-types.js'
-
-/** A pure-ACK stream asks for an ACK itself every this many packets (RFC 9000 §13.2.4). */
-const ACK_ONLY_RUN_LIMIT = 16
 
 export class Session {
   readonly id: Uint8Array
@@ -101,9 +98,8 @@ export class Session {
   heapDeadline = Infinity
   /** Responder: digest of the AUTH_PROOF that created it (a repeat of it means FINAL was lost). */
   proofDigest: Uint8Array | null = null
-  private probesWanted = 0
-  /** Consecutive packets sent without an ack-eliciting frame. */
-  private ackOnlyRun = 0
+  /** Outbound packets on the current path (session-writer.ts). */
+  private readonly writer: SessionWriter
 
   private readonly queues: SessionQueues
   private readonly events: SessionEvent[] = []
@@ -169,7 +165,7 @@ export class Session {
     // ACK every 8th ack-eliciting packet (or within max_ack_delay): at line rate ACK packets cost the
     // receiver as much CPU as data packets (bench: 2 -> 8 took JS-backend loopback from 0.36 to see bench/README.md).
     this.pathProber = new PathProber(this.path, this.offPath, this.assembler, this.space, this.rtt)
-    this.prober = new PmtuProber(this.pmtu, this.assembler, this.space, this.cc, this.pacer, this.rtt, () => this.random8())
+    this.prober = new PmtuProber(this.pmtu, this.assembler, this.space, this.cc, this.pacer, this.rtt, () => this.random(KEEP_ALIVE_DATA_SIZE))
     this.acks = new AckTracker({ nack: !this.bare, ackElicitingThreshold: 8 }, this.rtt)
     this.streams = new StreamManager(
       {
@@ -185,8 +181,10 @@ export class Session {
       { maxStreams: result.peer.params.maxStreams, streamWindow: result.peer.params.streamWindow, sessionWindow: result.peer.params.sessionWindow },
     )
     this.streams.onAppChange = () => this.wake(this)
+    const { life, acks, queues, streams, resumption, assembler, space, recovery, cc, pacer, size, path, offPath, bare, random } = this
+    this.writer = new SessionWriter({ life, acks, queues, streams, resumption, assembler, space, recovery, cc, pacer, size, path, offPath, bare, random, onCloseSent: () => this.emitClosed(this.closeCode, this.closeReason, false) })
     if ((init.resumable ?? config.resumable) && !this.bare) {
-      const parts = { life: this.life, rtt: this.rtt, recovery: this.recovery, streams: this.streams, releaseRecord: (r: SentRecord) => this.assembler.release(r), push: (e: SessionEvent) => this.events.push(e), pathTimeout: (t: number) => this.path.onTimeout(t), refitPath: () => this.fitPacketSize(this.address), clearProbes: () => (this.probesWanted = 0), close: (c: number, r: string, t: number) => this.close(c, r, t) }
+      const parts = { life: this.life, rtt: this.rtt, recovery: this.recovery, streams: this.streams, releaseRecord: (r: SentRecord) => this.assembler.release(r), push: (e: SessionEvent) => this.events.push(e), pathTimeout: (t: number) => this.path.onTimeout(t), refitPath: () => this.fitPacketSize(this.address), clearProbes: () => (this.writer.probesWanted = 0), close: (c: number, r: string, t: number) => this.close(c, r, t) }
       this.suspension = new Suspension(init.resumeTimeout ?? config.resumeTimeout, init.isInitiator, init.random, parts)
     }
   }
@@ -433,7 +431,7 @@ export class Session {
       const lost = this.recovery.onTimeout(now)
       this.onRecordsLost(lost.lost, now)
       if (lost.probes > 0) {
-        this.probesWanted = lost.probes
+        this.writer.probesWanted = lost.probes
         for (const rec of lost.probeRecords) this.streams.onLost(rec.streams)
         // Nothing acknowledged for a PTO: one black-hole suspicion when sending above base.
         this.pmtu.onPtoExpired()
@@ -448,25 +446,9 @@ export class Session {
   // Outbound
   // -------------------------------------------------------------------------------------
 
-  /** True when writePackets would produce something now (ignoring pacing). */
+  /** True when a packet is due now, ignoring pacing (session-writer.ts). */
   wantsToSend(now: number): boolean {
-    if (this.state === 'closed' || this.state === 'handshaking') return false
-    if (this.life.closeFrame && !this.life.closeSent) return true
-    if (this.state === 'closing') return false
-    return (
-      this.path.due ||
-      this.offPath.due(now) ||
-      (this.life.confirmed && this.pmtu.probeDue() > 0) ||
-      this.life.needFinal ||
-      this.life.keepAliveDue ||
-      this.probesWanted > 0 ||
-      this.queues.hasEchoes ||
-      this.acks.ackDue(now) ||
-      this.acks.nackDue(now) ||
-      this.queues.hasData ||
-      this.resumption.wants(this.life.confirmed) ||
-      this.streams.wantsToSend()
-    )
+    return this.writer.wantsToSend(now)
   }
 
   /** Writes the punch or path challenge due now into packet 0 of the slab (path-probe.ts); returns its destination, or null. */
@@ -486,39 +468,8 @@ export class Session {
    */
   writePackets(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, max: number): number {
     if (this.state === 'closed' || this.state === 'handshaking') return 0
-    let n = 0
-    let finalAt = -1
     this.tune(now)
-    this.writeNow = now
-    // Until a resumed session's address is validated, 3x what it sent (session-resumption.ts).
-    let allowance = this.resumption.allowance(this.address)
-    while (n < max) {
-      const off = offsets[n]!
-      const final = this.life.needFinal
-      // A FINAL leaves room for the FINAL random that trails it (§3.6).
-      const room = Math.min(this.maxPacket, slab.length - off, allowance) - (final ? FINAL_RANDOM_SIZE : 0)
-      if (room < HEADER_SIZE + AEAD_TAG_SIZE + 1 + KEEP_ALIVE_DATA_SIZE) break
-      if (this.life.closeFrame !== null ? this.life.closeSent : this.state === 'closing') break
-      this.writeRoom = room
-      const len = this.assembler.assemble(now, slab, off, room, this.sessionFrames, final, n === 0)
-      if (len === 0) break
-      const body = this.assembler.last
-      if (body.ackEliciting && this.probesWanted > 0) this.probesWanted--
-      this.ackOnlyRun = body.ackEliciting ? 0 : this.ackOnlyRun + 1
-      this.life.onPacketWritten(now, body.final)
-      if (body.final) finalAt = n
-      lengths[n] = len
-      allowance -= len + (body.final ? FINAL_RANDOM_SIZE : 0)
-      this.resumption.onSent(this.address, len + (body.final ? FINAL_RANDOM_SIZE : 0))
-      n++
-    }
-    if (n > 0) this.space.seal(slab, offsets, lengths, n, finalAt)
-    // Out of data (or credit) with the window open: delivery-rate samples from now on are
-    // app-limited, so an idle period cannot drag the bandwidth estimate down.
-    if (n < max && !this.bare && this.state === 'active' && !this.queues.hasDatagrams && this.cc.availableWindow() >= this.maxPacket && !this.streams.wantsToSend()) {
-      this.recovery.onAppLimited()
-    }
-    return n
+    return this.writer.write(now, slab, offsets, lengths, max, this.address)
   }
 
   private tune(now: number): void {
@@ -526,75 +477,6 @@ export class Session {
     t.now = now
     t.srtt = this.rtt.smoothedRtt
     t.cwnd = this.bare ? 0 : this.cc.cwnd
-  }
-
-  /** `now` and room of the packet sessionFrames is filling (set by writePackets). */
-  private writeNow = 0
-  private writeRoom = 0
-
-  /**
-   * The session's frame source: ACK and NACK first, then either SESSION_CLOSE or keep-alive
-   * echoes, keep-alive, datagrams, application frames and stream frames (the last three only
-   * within the congestion window and pacer).
-   */
-  private readonly sessionFrames: FrameSource = (buf, pos, end, rec, body) => {
-    const now = this.writeNow
-    const room = this.writeRoom
-    const start = pos
-    const closing = this.life.closeFrame !== null
-    // ACK (piggybacked whenever there is something new to acknowledge) and NACK first.
-    if (this.acks.hasNewPackets) {
-      const p = this.acks.writeAck(buf, pos, end, now)
-      if (p !== pos) rec.ackLargest = this.acks.lastAckLargest
-      pos = p
-    }
-    if (!closing) pos = this.acks.writeNack(buf, pos, end, now)
-
-    if (closing) {
-      const c = this.life.closeFrame!
-      const f: Frame = { type: FrameType.SESSION_CLOSE, errorCode: c.code, reason: c.reason }
-      if (frameSize(f) <= end - pos) pos = writeFrame(buf, pos, f)
-      this.life.closeSent = true
-      // Closed as far as the application is concerned; we only linger to repeat the close.
-      this.emitClosed(this.closeCode, this.closeReason, false)
-      return pos
-    }
-    let ackEliciting = false
-    pos = this.queues.writeEchoes(buf, pos, end)
-    const cwndOpen = this.probesWanted > 0 || this.cc.canSend(room)
-    const paced = this.probesWanted > 0 || this.pacer.nextSendTime(now, room) <= now
-    if (this.life.keepAliveDue && end - pos >= 1 + KEEP_ALIVE_DATA_SIZE) {
-      pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE, data: this.random8() })
-      this.life.keepAliveDue = false
-      ackEliciting = true
-    }
-    const t = pos
-    pos = this.resumption.write(buf, pos, end, rec, this.life.confirmed)
-    if (pos !== t) ackEliciting = true
-    if (cwndOpen && paced && this.state === 'active' && this.resumption.dataAllowed) {
-      const before = pos
-      pos = this.queues.writeData(buf, pos, end, start)
-      pos = this.streams.writeFrames(buf, pos, end, rec.streams)
-      if (pos !== before) ackEliciting = true
-    }
-    // Every 16th packet of a pure ACK stream asks for an ACK itself, so the peer's ACKs of
-    // it let our AckTracker forget old ranges (RFC 9000 §13.2.4).
-    if (!ackEliciting && rec.ackLargest >= 0 && this.ackOnlyRun >= ACK_ONLY_RUN_LIMIT && end - pos >= 1 + KEEP_ALIVE_DATA_SIZE) {
-      pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE, data: this.random8() })
-      ackEliciting = true
-    }
-    if (this.probesWanted > 0 && !ackEliciting && end - pos >= 1 + KEEP_ALIVE_DATA_SIZE) {
-      // A probe must elicit an ACK even when there is no data to resend (RFC 9002 §6.2.4).
-      pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE, data: this.random8() })
-      ackEliciting = true
-    }
-    if (body.final && pos === start) pos = writeFrame(buf, pos, { type: FrameType.PADDING, length: 1 })
-    body.ackEliciting = ackEliciting
-    return pos
-  }
-
-  private random8(): Uint8Array {
-    return this.random(KEEP_ALIVE_DATA_SIZE)
   }
 
   // -------------------------------------------------------------------------------------

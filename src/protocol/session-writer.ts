@@ -1,0 +1,227 @@
+/**
+ * A session's outbound packets on its current path (writePackets): the session's frame source
+ * fills packets through the one PacketAssembler, then one seal for all packets written. The
+ * frame source writes ACK and NACK first, then either SESSION_CLOSE or keep-alive echoes,
+ * keep-alive, the NEW_TICKET of session-resumption.ts, datagrams, application frames and
+ * stream frames (the last three only within the congestion window and pacer).
+ *
+ * It also keeps the PTO probes still wanted and the run of ACK-only packets, and answers
+ * wantsToSend for the endpoint's ready set. Packets that leave off the current path
+ * (challenges, punches) are path-probe.ts, PMTU probes pmtu-probe.ts; both go through the
+ * same assembler.
+ */
+import type { PeerAddress } from '../net-types.js'
+import type { CongestionController } from './congestion/index.js'
+import type { Pacer } from './congestion/pacer.js'
+import type { AckTracker } from './ack-tracker.js'
+import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
+import { type Frame, frameSize, KEEP_ALIVE_DATA_SIZE, writeFrame } from './frames.js'
+import { FINAL_RANDOM_SIZE } from './handshake.js'
+import type { LossRecovery } from './loss.js'
+import type { OffPathSender } from './off-path.js'
+import type { FrameSource, PacketAssembler, SentRecord } from './packet-assembler.js'
+import type { PacketSize } from './packet-size.js'
+import type { PacketSpace } from './packet-space.js'
+import type { PathValidation } from './path-validation.js'
+import type { SessionLifecycle } from './session-lifecycle.js'
+import type { SessionQueues } from './session-queues.js'
+import type { SessionResumption } from './session-resumption.js'
+import type { StreamManager } from './streams.js'
+
+/** A pure-ACK stream asks for an ACK itself every this many packets (RFC 9000 §13.2.4). */
+const ACK_ONLY_RUN_LIMIT = 16
+
+/** The session's parts the writer reads and advances (its own objects, not copies). */
+export interface SessionWriterParts {
+  readonly life: SessionLifecycle
+  readonly acks: AckTracker
+  readonly queues: SessionQueues
+  readonly streams: StreamManager
+  readonly resumption: SessionResumption
+  readonly assembler: PacketAssembler
+  readonly space: PacketSpace
+  readonly recovery: LossRecovery<SentRecord>
+  readonly cc: CongestionController
+  readonly pacer: Pacer
+  /** Packet size limits of the current path (packet-size.ts). */
+  readonly size: PacketSize
+  /** For wantsToSend only: a path challenge, punch or echo off the path is due (path-probe.ts writes them). */
+  readonly path: PathValidation
+  readonly offPath: OffPathSender
+  readonly bare: boolean
+  readonly random: (n: number) => Uint8Array
+  /** The SESSION_CLOSE was written: the application sees the session closed. */
+  readonly onCloseSent: () => void
+}
+
+export class SessionWriter {
+  /** PTO probes still to send: each ack-eliciting packet is one (RFC 9002 §6.2.4). */
+  probesWanted = 0
+  /** Consecutive packets sent without an ack-eliciting frame. */
+  private ackOnlyRun = 0
+  /** `now` and room of the packet sessionFrames is filling (set by write). */
+  private writeNow = 0
+  private writeRoom = 0
+
+  private readonly life: SessionLifecycle
+  private readonly acks: AckTracker
+  private readonly queues: SessionQueues
+  private readonly streams: StreamManager
+  private readonly resumption: SessionResumption
+  private readonly assembler: PacketAssembler
+  private readonly space: PacketSpace
+  private readonly recovery: LossRecovery<SentRecord>
+  private readonly cc: CongestionController
+  private readonly pacer: Pacer
+  private readonly size: PacketSize
+  private readonly path: PathValidation
+  private readonly offPath: OffPathSender
+  private readonly bare: boolean
+  private readonly random: (n: number) => Uint8Array
+  private readonly onCloseSent: () => void
+
+  constructor(parts: SessionWriterParts) {
+    this.life = parts.life
+    this.acks = parts.acks
+    this.queues = parts.queues
+    this.streams = parts.streams
+    this.resumption = parts.resumption
+    this.assembler = parts.assembler
+    this.space = parts.space
+    this.recovery = parts.recovery
+    this.cc = parts.cc
+    this.pacer = parts.pacer
+    this.size = parts.size
+    this.path = parts.path
+    this.offPath = parts.offPath
+    this.bare = parts.bare
+    this.random = parts.random
+    this.onCloseSent = parts.onCloseSent
+  }
+
+  /** True when write, or a path challenge, punch or PMTU probe, would produce something now (ignoring pacing). */
+  wantsToSend(now: number): boolean {
+    const life = this.life
+    const state = life.state
+    if (state === 'closed' || state === 'handshaking') return false
+    if (life.closeFrame && !life.closeSent) return true
+    if (state === 'closing') return false
+    return (
+      this.path.due ||
+      this.offPath.due(now) ||
+      (life.confirmed && this.size.pmtu.probeDue() > 0) ||
+      life.needFinal ||
+      life.keepAliveDue ||
+      this.probesWanted > 0 ||
+      this.queues.hasEchoes ||
+      this.acks.ackDue(now) ||
+      this.acks.nackDue(now) ||
+      this.queues.hasData ||
+      this.resumption.wants(life.confirmed) ||
+      this.streams.wantsToSend()
+    )
+  }
+
+  /**
+   * Writes up to `max` packets to `address` (the session's current path) into `slab`, packet i
+   * at offsets[i] with the path's packet size of room (the caller laid the offsets out), seals
+   * them all in one batch, and returns how many it wrote (their sizes in lengths[i]).
+   */
+  write(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, max: number, address: PeerAddress): number {
+    const life = this.life
+    let n = 0
+    let finalAt = -1
+    this.writeNow = now
+    // Until a resumed session's address is validated, 3x what it sent (session-resumption.ts).
+    let allowance = this.resumption.allowance(address)
+    while (n < max) {
+      const off = offsets[n]!
+      const final = life.needFinal
+      // A FINAL leaves room for the FINAL random that trails it (§3.6).
+      const room = Math.min(this.size.current, slab.length - off, allowance) - (final ? FINAL_RANDOM_SIZE : 0)
+      if (room < HEADER_SIZE + AEAD_TAG_SIZE + 1 + KEEP_ALIVE_DATA_SIZE) break
+      if (life.closeFrame !== null ? life.closeSent : life.state === 'closing') break
+      this.writeRoom = room
+      const len = this.assembler.assemble(now, slab, off, room, this.sessionFrames, final, n === 0)
+      if (len === 0) break
+      const body = this.assembler.last
+      if (body.ackEliciting && this.probesWanted > 0) this.probesWanted--
+      this.ackOnlyRun = body.ackEliciting ? 0 : this.ackOnlyRun + 1
+      life.onPacketWritten(now, body.final)
+      if (body.final) finalAt = n
+      lengths[n] = len
+      allowance -= len + (body.final ? FINAL_RANDOM_SIZE : 0)
+      this.resumption.onSent(address, len + (body.final ? FINAL_RANDOM_SIZE : 0))
+      n++
+    }
+    if (n > 0) this.space.seal(slab, offsets, lengths, n, finalAt)
+    // Out of data (or credit) with the window open: delivery-rate samples from now on are
+    // app-limited, so an idle period cannot drag the bandwidth estimate down.
+    if (n < max && !this.bare && life.state === 'active' && !this.queues.hasDatagrams && this.cc.availableWindow() >= this.size.current && !this.streams.wantsToSend()) {
+      this.recovery.onAppLimited()
+    }
+    return n
+  }
+
+  /**
+   * The session's frame source: ACK and NACK first, then either SESSION_CLOSE or keep-alive
+   * echoes, keep-alive, datagrams, application frames and stream frames (the last three only
+   * within the congestion window and pacer).
+   */
+  private readonly sessionFrames: FrameSource = (buf, pos, end, rec, body) => {
+    const now = this.writeNow
+    const room = this.writeRoom
+    const start = pos
+    const life = this.life
+    const closing = life.closeFrame !== null
+    // ACK (piggybacked whenever there is something new to acknowledge) and NACK first.
+    if (this.acks.hasNewPackets) {
+      const p = this.acks.writeAck(buf, pos, end, now)
+      if (p !== pos) rec.ackLargest = this.acks.lastAckLargest
+      pos = p
+    }
+    if (!closing) pos = this.acks.writeNack(buf, pos, end, now)
+
+    if (closing) {
+      const c = life.closeFrame!
+      const f: Frame = { type: FrameType.SESSION_CLOSE, errorCode: c.code, reason: c.reason }
+      if (frameSize(f) <= end - pos) pos = writeFrame(buf, pos, f)
+      life.closeSent = true
+      // Closed as far as the application is concerned; we only linger to repeat the close.
+      this.onCloseSent()
+      return pos
+    }
+    let ackEliciting = false
+    pos = this.queues.writeEchoes(buf, pos, end)
+    const cwndOpen = this.probesWanted > 0 || this.cc.canSend(room)
+    const paced = this.probesWanted > 0 || this.pacer.nextSendTime(now, room) <= now
+    if (life.keepAliveDue && end - pos >= 1 + KEEP_ALIVE_DATA_SIZE) {
+      pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE, data: this.random(KEEP_ALIVE_DATA_SIZE) })
+      life.keepAliveDue = false
+      ackEliciting = true
+    }
+    const t = pos
+    pos = this.resumption.write(buf, pos, end, rec, life.confirmed)
+    if (pos !== t) ackEliciting = true
+    if (cwndOpen && paced && life.state === 'active' && this.resumption.dataAllowed) {
+      const before = pos
+      pos = this.queues.writeData(buf, pos, end, start)
+      pos = this.streams.writeFrames(buf, pos, end, rec.streams)
+      if (pos !== before) ackEliciting = true
+    }
+    // Every 16th packet of a pure ACK stream asks for an ACK itself, so the peer's ACKs of
+    // it let our AckTracker forget old ranges (RFC 9000 §13.2.4).
+    if (!ackEliciting && rec.ackLargest >= 0 && this.ackOnlyRun >= ACK_ONLY_RUN_LIMIT && end - pos >= 1 + KEEP_ALIVE_DATA_SIZE) {
+      pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE, data: this.random(KEEP_ALIVE_DATA_SIZE) })
+      ackEliciting = true
+    }
+    if (this.probesWanted > 0 && !ackEliciting && end - pos >= 1 + KEEP_ALIVE_DATA_SIZE) {
+      // A probe must elicit an ACK even when there is no data to resend (RFC 9002 §6.2.4).
+      pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE, data: this.random(KEEP_ALIVE_DATA_SIZE) })
+      ackEliciting = true
+    }
+    if (body.final && pos === start) pos = writeFrame(buf, pos, { type: FrameType.PADDING, length: 1 })
+    body.ackEliciting = ackEliciting
+    return pos
+  }
+}
