@@ -2,7 +2,8 @@
  * The sans-I/O endpoint: every session and handshake of one node, fed datagrams and `now`,
  * returning datagrams to send, the next deadline and events (quinn-proto's shape):
  *
- *   handleBatch(now, rx)   - demultiplex by packet type and session id
+ *   handleBatch(now, rx)   - demultiplex by packet type and session id (the handshakes this
+ *                            endpoint started are pending-connects.ts, resumption resume-endpoint.ts)
  *   handleTimeout(now)     - handshake retransmissions/timeouts, session timers
  *   handleBlocked(path) / handleWritable(path) - the transport behind a path is above its
  *                            high-water mark / drained (the driver asks the transport)
@@ -16,7 +17,7 @@
 import type { AeadBackend, CipherSuite } from '../crypto/aead.js'
 import { sha256 } from '../crypto/handshake-crypto.js'
 import type { ProtocolConfig } from '../config.js'
-import { ErrorCode, STTConfigError, STTError, STTHandshakeError, STTProtocolError, STTSessionError, STTTransportError, WireError } from '../errors.js'
+import { ErrorCode, STTProtocolError, STTSessionError, WireError } from '../errors.js'
 import type { PeerAddress, RxBatch, TxBatch } from '../net-types.js'
 import { HEADER_SIZE, HELLO_MIN_SIZE, PacketType, PROTOCOL_VERSION, TYPE_OFFSET, VERSION_OFFSET } from './constants.js'
 import {
@@ -27,7 +28,6 @@ import {
   createRetry,
   cookieNonceOf,
   HELLO_NONCE_SIZE,
-  InitiatorHandshake,
   parseHello,
 } from './handshake.js'
 import { sessionIdEquals, sessionKeyAt } from './header.js'
@@ -36,33 +36,13 @@ import type { SessionParams } from './params.js'
 import { EndpointScheduler } from './endpoint-scheduler.js'
 import { ResponderState, sourceOf } from './responder-state.js'
 import { Session } from './session.js'
-import { openFinal } from './handshake-final.js'
 import { ResumptionManager } from './resume-endpoint.js'
+import { PendingConnects } from './pending-connects.js'
 import { udpPacketSize } from './udp-size.js'
 import type { ConnectOptions, EndpointCounters, EndpointEvent } from './endpoint-types.js'
 
 export type { ConnectOptions, EndpointCounters, EndpointEvent } from './endpoint-types.js'
 
-interface PendingConnect {
-  handle: number
-  hs: InitiatorHandshake
-  address: PeerAddress
-  deadline: number
-  timeout: number
-  nextSend: number
-  backoff: number
-  peerNodeId?: Uint8Array
-  bare: boolean
-  congestionControl?: 'bbr' | 'cubic' | 'newreno'
-  resume: { resumable?: boolean; resumeTimeout?: number }
-  session: Session | null
-  /** AUTH_FAILED answers seen (one may be a corrupted HELLO). */
-  authFailures: number
-}
-
-// 1 s: under 30 % loss a handshake needs several tries of each round; 2 s left ~0.5 % of them
-// timing out within 10 s in the simulator (test/sim/transfer.test.ts).
-const MAX_HANDSHAKE_BACKOFF_MS = 1000
 /** Bytes per transmit batch on connection transports: well below their hard cap minus high-water mark. */
 const RELIABLE_BATCH_BYTES = 256 * 1024
 /** Packets one session may write per pollTransmit (one transport batch). */
@@ -75,8 +55,8 @@ export class Endpoint {
   /** Options without the seeds (they are only read once, to derive the keys above). */
   readonly config: ProtocolConfig
   private readonly sessions = new Map<number, Session>()
-  private readonly pending = new Map<number, PendingConnect>()
-  private readonly pendingByHandle = new Map<number, PendingConnect>()
+  /** Full handshakes this endpoint started (pending-connects.ts). */
+  private readonly connects: PendingConnects
   private readonly responder: ResponderState
   private readonly resumption: ResumptionManager
   private readonly outbox: Array<{ to: PeerAddress; data: Uint8Array }> = []
@@ -116,10 +96,33 @@ export class Endpoint {
     this.#identity = deriveIdentity(config.nodeSeed)
     this.config = { ...config, sharedSeed: new Uint8Array(0), nodeSeed: new Uint8Array(0) }
     this.responder = new ResponderState(random, config.handshakeTimeout)
+    // Pending connects (pending-connects.ts) borrow the endpoint's parts as resumption does.
+    this.connects = new PendingConnects(
+      {
+        config: this.config,
+        aead,
+        events: this.events,
+        counters: this.counters,
+        random,
+        wall: (t) => this.wall(t),
+        send: (to, data) => this.outbox.push({ to, data }),
+        drop: (r, from) => this.drop(r, from),
+        localParams: (bare, addr) => this.localParams(bare, addr),
+        adopt: (s) => {
+          this.sessions.set(s.key, s)
+          this.sched.touch(s)
+        },
+        remove: (s) => this.removeSession(s),
+        touch: (s) => this.sched.touch(s),
+        wake: this.wake,
+      },
+      this.#group,
+      this.#identity,
+    )
     // Resumption (resume-endpoint.ts) borrows the endpoint's private parts through these closures.
     this.resumption = new ResumptionManager(
       { config: this.config, group: this.#group, nodeId: this.#identity.nodeId, random, sessions: this.sessions, events: this.events, counters: this.counters, wall: (t) => this.wall(t), send: (to, data) => this.outbox.push({ to, data }), drop: (r, from) => this.drop(r, from) },
-      { rememberNonce: (n, from, t) => this.responder.rememberNonce(n, sourceOf(from), t, this.config.helloMaxSkew), payload: (bare, addr) => ({ name: this.config.name, params: this.localParams(bare, addr) }), remove: (x) => this.removeSession(x), connectFull: (t, addr, opts, handle) => void this.connect(t, addr, opts, handle), handshaking: (k) => this.pending.has(k) },
+      { rememberNonce: (n, from, t) => this.responder.rememberNonce(n, sourceOf(from), t, this.config.helloMaxSkew), payload: (bare, addr) => ({ name: this.config.name, params: this.localParams(bare, addr) }), remove: (x) => this.removeSession(x), connectFull: (t, addr, opts, handle) => void this.connect(t, addr, opts, handle), handshaking: (k) => this.connects.holds(k) },
       (init, bare) => this.addSession(new Session({ ...init, config: this.config, aead, random, localParams: this.localParams(bare, init.address) }, this.wake)),
       config.nodeSeed,
     )
@@ -193,129 +196,13 @@ export class Endpoint {
   connect(now: number, address: PeerAddress, opts: ConnectOptions = {}, handle = this.nextHandle++): number {
     const bare = opts.bare === true && address.reliable
     if (opts.resume) return this.resumption.connect(now, address, opts, handle, bare)
-    const hs = new InitiatorHandshake(
-      { group: this.#group, identity: this.#identity },
-      { name: this.config.name, params: this.localParams(bare, address) },
-      this.config.ciphers,
-      this.random,
-      opts.versionOverride,
-    )
-    const p: PendingConnect = {
-      handle,
-      hs,
-      address,
-      deadline: now + (opts.timeout ?? this.config.handshakeTimeout),
-      timeout: opts.timeout ?? this.config.handshakeTimeout,
-      nextSend: now,
-      backoff: this.config.handshakeRetryInitial,
-      peerNodeId: opts.peerNodeId,
-      bare,
-      congestionControl: opts.congestionControl,
-      resume: { resumable: opts.resumable, resumeTimeout: opts.resumeTimeout },
-      session: null,
-      authFailures: 0,
-    }
-    this.pending.set(sessionKeyAt(hs.sessionId, -3), p)
-    this.pendingByHandle.set(p.handle, p)
-    this.counters.handshakesInitiated++
-    this.sendHandshake(now, p)
-    return p.handle
+    return this.connects.connect(now, address, opts, handle, bare)
   }
 
   /** Abandons a pending connect (AbortSignal); no event follows. */
   cancel(handle: number): void {
-    const p = this.pendingByHandle.get(handle)
-    if (p) this.removePending(p)
+    this.connects.cancel(handle)
     this.resumption.cancel(handle)
-  }
-
-  private removePending(p: PendingConnect): void {
-    this.pending.delete(sessionKeyAt(p.hs.sessionId, -3))
-    this.pendingByHandle.delete(p.handle)
-    if (p.session && p.session.state === 'handshaking') {
-      p.session.finish(WireError.CONNECTION_TIMEOUT, 'handshake abandoned', false)
-      this.removeSession(p.session)
-    }
-  }
-
-  private fail(p: PendingConnect, error: STTError): void {
-    this.removePending(p)
-    this.counters.handshakesFailed++
-    this.events.push({ type: 'connect-failed', handle: p.handle, error })
-  }
-
-  private sendHandshake(now: number, p: PendingConnect): void {
-    const data = p.hs.proof ?? p.hs.createHello(this.wall(now))
-    this.outbox.push({ to: p.address, data })
-    p.nextSend = now + p.backoff
-    p.backoff = Math.min(p.backoff * 2, MAX_HANDSHAKE_BACKOFF_MS)
-  }
-
-  private onChallenge(now: number, pkt: Uint8Array, flags: number, from: PeerAddress): void {
-    const p = this.pending.get(sessionKeyAt(pkt, 0))
-    if (!p || !sessionIdEquals(pkt, 0, p.hs.sessionId)) return this.drop('unknown-handshake', from)
-    const out = p.hs.consumeChallenge(pkt, flags)
-    if (out.kind === 'drop') return this.drop(`challenge-${out.reason}`, from)
-    if (out.kind === 'retry') {
-      p.backoff = this.config.handshakeRetryInitial
-      this.sendHandshake(now, p)
-      return
-    }
-    const r = out.responder
-    if (p.peerNodeId && !Buffer.from(p.peerNodeId).equals(Buffer.from(r.peerNodeId))) {
-      return this.fail(p, new STTHandshakeError(ErrorCode.PEER_MISMATCH, `peer at ${p.address} has node id ${Buffer.from(r.peerNodeId).toString('hex', 0, 8)}…, expected ${Buffer.from(p.peerNodeId).toString('hex', 0, 8)}…`))
-    }
-    // The traffic keys wait for FINAL's random (§3.6): AUTH_PROOF is retransmitted until then.
-    p.backoff = this.config.handshakeRetryInitial
-    this.sendHandshake(now, p)
-  }
-
-  /**
-   * Initiator: a FINAL for a handshake that sent AUTH_PROOF. Its trailing random completes the
-   * key schedule; the packet must authenticate under the resulting r2i key before a session is
-   * built (a forged FINAL costs an HKDF and one AEAD open, then is dropped).
-   */
-  private onFinal(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, i: number, from: PeerAddress[]): void {
-    const off = offsets[i]!
-    const len = lengths[i]!
-    const p = this.pending.get(sessionKeyAt(slab, off))
-    if (!p || !sessionIdEquals(slab, off, p.hs.sessionId) || !p.hs.proof || p.session) return this.drop('unknown-session', from[i]!)
-    const result = openFinal(this.aead, p.hs, slab.subarray(off, off + len))
-    if (!result) return this.drop('final-auth', from[i]!)
-    const session = new Session(
-      { result, isInitiator: true, config: this.config, aead: this.aead, address: p.address, localParams: this.localParams(p.bare, p.address), now, random: this.random, congestionControl: p.congestionControl, ...p.resume },
-      this.wake,
-    )
-    p.session = session
-    this.sessions.set(session.key, session)
-    this.sched.touch(session)
-    session.handlePackets(now, slab, offsets, lengths, i, 1, from)
-  }
-
-  private onHandshakeError(now: number, pkt: Uint8Array, from: PeerAddress): void {
-    const p = this.pending.get(sessionKeyAt(pkt, 0))
-    if (!p || !sessionIdEquals(pkt, 0, p.hs.sessionId)) return this.drop('unknown-handshake', from)
-    const out = p.hs.consumeError(pkt)
-    if (out.kind === 'drop') return this.drop(`error-${out.reason}`, from)
-    switch (out.code) {
-      case WireError.PROTOCOL_VERSION_MISMATCH:
-        return this.fail(p, new STTHandshakeError(ErrorCode.VERSION_MISMATCH, `peer at ${p.address} speaks STT protocol version(s) ${out.versions.join(', ') || 'unknown'}; we speak ${PROTOCOL_VERSION}`, { wireCode: out.code }))
-      case WireError.AUTHENTICATION_FAILED:
-        // Unauthenticated, and a HELLO corrupted in flight earns one too: believe it only when
-        // a fresh HELLO is rejected again (a wrong seed still fails within two round trips).
-        if (++p.authFailures < 2 && !p.hs.proof) {
-          p.backoff = this.config.handshakeRetryInitial
-          this.sendHandshake(now, p)
-          return
-        }
-        return this.fail(p, new STTHandshakeError(ErrorCode.AUTH_FAILED, `peer at ${p.address} rejected our handshake: the shared seed does not match`, { wireCode: out.code }))
-      case WireError.TOO_MANY_SESSIONS:
-        return this.fail(p, new STTHandshakeError(ErrorCode.TOO_MANY_SESSIONS, `peer at ${p.address} has no room for another session`, { wireCode: out.code }))
-      case WireError.HANDSHAKE_FAILURE:
-        return this.fail(p, new STTConfigError(`peer at ${p.address} supports none of our cipher suites (${this.config.ciphers.join(', ')})`, { wireCode: out.code }))
-      default:
-        return this.fail(p, new STTHandshakeError(ErrorCode.AUTH_FAILED, `peer at ${p.address} refused the handshake (code 0x${out.code.toString(16)})`, { wireCode: out.code }))
-    }
   }
 
   // -------------------------------------------------------------------------------------
@@ -345,7 +232,7 @@ export class Endpoint {
     // Wall time: the initiator's clock and ours are compared, not our monotonic timers (item 6).
     if (Math.abs(this.wall(now) - parsed.timestamp) > this.config.helloMaxSkew) return this.drop('stale-hello', from)
     if (this.responder.hellos.seen(parsed.nonce, now)) return this.drop('replayed-hello', from)
-    if (this.sessions.has(sessionKeyAt(pkt, 0)) || this.pending.has(sessionKeyAt(pkt, 0)) || this.resumption.resuming(sessionKeyAt(pkt, 0))) return this.drop('session-id-collision', from)
+    if (this.sessions.has(sessionKeyAt(pkt, 0)) || this.connects.holds(sessionKeyAt(pkt, 0)) || this.resumption.resuming(sessionKeyAt(pkt, 0))) return this.drop('session-id-collision', from)
     if (this.sessions.size >= this.config.maxSessions) {
       this.drop('too-many-sessions', from)
       this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.TOO_MANY_SESSIONS, this.#group.helloMacKey) })
@@ -444,7 +331,7 @@ export class Endpoint {
         const key = sessionKeyAt(slab, off)
         const s = this.sessions.get(key)
         if ((!s || !sessionIdEquals(slab, off, s.id)) && type === PacketType.FINAL) {
-          this.onFinal(now, slab, offsets, lengths, i, from)
+          this.connects.onFinal(now, slab, offsets, lengths, i, from)
           i++
           continue
         }
@@ -468,13 +355,13 @@ export class Endpoint {
           this.onHello(now, pkt, from[i]!)
           break
         case PacketType.CHALLENGE:
-          this.onChallenge(now, pkt, pkt[2]!, from[i]!)
+          this.connects.onChallenge(now, pkt, pkt[2]!, from[i]!)
           break
         case PacketType.AUTH_PROOF:
           this.onAuthProof(now, pkt, from[i]!)
           break
         case PacketType.ERROR:
-          if (!this.resumption.onError(now, pkt)) this.onHandshakeError(now, pkt, from[i]!)
+          if (!this.resumption.onError(now, pkt)) this.connects.onHandshakeError(now, pkt, from[i]!)
           break
         case PacketType.RESUME:
         case PacketType.RESUME_ACCEPT:
@@ -513,9 +400,7 @@ export class Endpoint {
       else if (clean) s.finish(WireError.NO_ERROR, `transport connection closed: ${reason}`, true)
       else s.finish(WireError.WEBSOCKET_CLOSED, `transport connection closed: ${reason}`, true)
     }
-    for (const p of [...this.pending.values()]) {
-      if (p.address.key === addr.key) this.fail(p, new STTTransportError(ErrorCode.WEBSOCKET_CLOSED, `connection to ${addr} closed during the handshake: ${reason}`))
-    }
+    this.connects.onPeerClosed(addr, reason)
     this.sched.unblock(addr.key)
     this.collectSessionEvents()
   }
@@ -539,23 +424,7 @@ export class Endpoint {
   handleTimeout(now: number): void {
     this.responder.cookieKeys.onTimeout(now)
     this.resumption.handleTimeout(now)
-    for (const p of [...this.pending.values()]) {
-      if (now >= p.deadline) {
-        this.fail(
-          p,
-          new STTHandshakeError(
-            ErrorCode.HANDSHAKE_TIMEOUT,
-            `no handshake answer from ${p.address} within ${p.timeout} ms: the peer is unreachable, the path drops UDP, or the peer does not share our seed and runs in stealth mode`,
-          ),
-        )
-      } else if (now >= p.nextSend) {
-        this.sendHandshake(now, p)
-        if (p.session) {
-          p.session.handshakeDeadline = p.nextSend
-          this.sched.touch(p.session)
-        }
-      }
-    }
+    this.connects.handleTimeout(now)
     // Only sessions whose deadline is due: the heap holds every session's next deadline.
     this.sched.refresh(now)
     for (let s = this.sched.popDue(now); s; s = this.sched.popDue(now)) s.handleTimeout(now)
@@ -612,8 +481,7 @@ export class Endpoint {
     let t = Infinity
     if (this.outbox.length) return now
     // Cookie keys are retired and wiped on time, even on an idle node (item 3).
-    t = Math.min(this.responder.cookieKeys.deadline(), this.resumption.deadline())
-    for (const p of this.pending.values()) t = Math.min(t, p.deadline, p.nextSend)
+    t = Math.min(this.responder.cookieKeys.deadline(), this.resumption.deadline(), this.connects.deadline())
     return Math.min(t, this.sched.nextDeadline(now))
   }
 
@@ -627,13 +495,8 @@ export class Endpoint {
         continue
       }
       if (ev.type === 'established') {
-        const p = this.pending.get(s.key)
-        if (p && p.session === s) {
-          this.pending.delete(s.key)
-          this.pendingByHandle.delete(p.handle)
-          this.counters.handshakesCompleted++
-          return { type: 'connected', handle: p.handle, session: s }
-        }
+        const handle = this.connects.established(s)
+        if (handle !== null) return { type: 'connected', handle, session: s }
       }
       if (ev.type === 'established' || ev.type === 'ticket') {
         const out = this.resumption.sessionEvent(s, ev)
@@ -648,7 +511,7 @@ export class Endpoint {
 
   /** Closes every session (SESSION_CLOSE to each) and abandons pending connects. */
   closeAll(now: number, code: number, reason: string): void {
-    for (const p of [...this.pending.values()]) this.fail(p, new STTSessionError(ErrorCode.SESSION_CLOSED, `node stopping: ${reason}`))
+    this.connects.failAll(reason)
     this.resumption.failAll(new STTSessionError(ErrorCode.SESSION_CLOSED, `node stopping: ${reason}`))
     for (const s of this.sessions.values()) s.close(code, reason, now)
   }
