@@ -18,6 +18,14 @@
 export const HELLO_CACHE_CAPACITY = 65_536
 /** Live entries one source address may hold (1/16 of the cache). */
 export const HELLO_CACHE_PER_SOURCE = HELLO_CACHE_CAPACITY / 16
+/**
+ * RESUME nonces have a cache of their own (PROTOCOL.md §9.4 step 3; second review of issue 12,
+ * item 1): RESUME has no RETRY round, so a group member could fill a shared cache from forged
+ * sources and block every full handshake. In their own cache a flood only blocks resumptions,
+ * which fall back to a full handshake. Same size and per-source share as HELLO's.
+ */
+export const RESUME_CACHE_CAPACITY = 65_536
+export const RESUME_CACHE_PER_SOURCE = RESUME_CACHE_CAPACITY / 16
 const BUCKET_MS = 1000
 
 export type HelloVerdict = 'ok' | 'replayed' | 'source-limit' | 'full'

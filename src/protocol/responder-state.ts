@@ -7,7 +7,7 @@
 import { checkRetryToken, createRetryToken, type ParsedHello } from './handshake.js'
 import { CookieKeys } from './cookie-keys.js'
 import { AcceptedHandshakes } from './handshake-replay.js'
-import { HelloCache } from './hello-cache.js'
+import { HelloCache, RESUME_CACHE_CAPACITY, RESUME_CACHE_PER_SOURCE } from './hello-cache.js'
 
 export { COOKIE_KEY_LIFETIME_MS } from './cookie-keys.js'
 /** Unauthenticated error replies per second (they could otherwise be abused for reflection). */
@@ -16,6 +16,11 @@ export const AUTH_FAILED_REPLIES_PER_SECOND = 20
 export class ResponderState {
   readonly cookieKeys: CookieKeys
   readonly hellos = new HelloCache()
+  /**
+   * RESUME nonces, apart from HELLO's: RESUME has no RETRY round, so in the HELLO cache a flood
+   * of RESUMEs from forged sources could fill it and block every full handshake (§9.4 step 3).
+   */
+  readonly resumes = new HelloCache(RESUME_CACHE_CAPACITY, RESUME_CACHE_PER_SOURCE)
   readonly accepted = new AcceptedHandshakes()
   private windowStart = 0
   private windowCount = 0
@@ -55,10 +60,14 @@ export class ResponderState {
     return { kind: 'ok' }
   }
 
-  /** A RESUME's nonce (no RETRY round): remembered for the skew window, as a HELLO's; a drop reason or null. */
+  /**
+   * A RESUME's nonce (no RETRY round): remembered for the skew window, as a HELLO's, but in the
+   * RESUME cache (full or over the source's share: that RESUME is dropped, fail closed, and its
+   * initiator falls back to a full handshake); a drop reason or null.
+   */
   rememberNonce(nonce: Uint8Array, source: string, now: number, helloMaxSkew: number): string | null {
-    const verdict = this.hellos.remember(nonce, source, now + 2 * helloMaxSkew, now)
-    return verdict === 'ok' ? null : verdict === 'replayed' ? 'replayed-hello' : `hello-${verdict}`
+    const verdict = this.resumes.remember(nonce, source, now + 2 * helloMaxSkew, now)
+    return verdict === 'ok' ? null : verdict === 'replayed' ? 'replayed-resume' : `resume-${verdict}`
   }
 
   /** Counts one handshake attempt; returns the count in the current one-second window. */
