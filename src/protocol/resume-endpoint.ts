@@ -44,7 +44,7 @@ export interface ResumeHost {
 
 /** Endpoint operations resumption needs. */
 export interface ResumeHooks {
-  /** Puts a RESUME's nonce in the HELLO nonce cache (as HELLO's): a drop reason, or null when it is new. */
+  /** Puts a RESUME's nonce in the RESUME nonce cache (kept as HELLO's are): a drop reason, or null when it is new. */
   rememberNonce(nonce: Uint8Array, from: PeerAddress, now: number): string | null
   payload(bare: boolean, addr: PeerAddress): HandshakePayload
   /** Forgets a session (ended, or replaced by its resumption). */
@@ -121,7 +121,8 @@ export class ResumptionManager {
     if (parsed === 'bad-mac') return h.drop('resume-bad-mac', from)
     if (parsed === 'malformed') return h.drop('resume-malformed', from)
     if (Math.abs(h.wall(now) - parsed.timestamp) > h.config.helloMaxSkew) return h.drop('stale-resume', from)
-    // Remembered like a HELLO's nonce (per-source share included): a byte-exact replay stops here.
+    // Remembered like a HELLO's nonce (per-source share included), in a cache of its own so a
+    // RESUME flood cannot block full handshakes: a byte-exact replay stops here.
     const seen = this.hooks.rememberNonce(parsed.nonce, from, now)
     if (seen) return h.drop(seen, from)
     const current = this.sessionOf(parsed.sessionId)
@@ -278,7 +279,8 @@ export class ResumptionManager {
   private refused(now: number, p: PendingResume, why: string): void {
     this.forget(p)
     if (p.opts.requireResume) this.failed(p.handle, new STTHandshakeError(ErrorCode.RESUME_REJECTED, why))
-    else this.hooks.connectFull(now, p.address, p.opts, p.handle)
+    // The full handshake gets what is left of the connect's timeout, as after no answer (fallbackAt).
+    else this.hooks.connectFull(now, p.address, { ...p.opts, timeout: p.deadline - now }, p.handle)
   }
 
   /** A session's 'established' (a resumption's connect completes) or 'ticket' (a new token) event. */

@@ -62,6 +62,11 @@ export class SessionLifecycle {
     return this.finalHeard && !this.needFinal && this.state === 'active'
   }
 
+  /** We heard the peer under this session's traffic keys at least once (initiator: it heard FINAL or RESUME_ACCEPT first). */
+  get heard(): boolean {
+    return this.finalHeard
+  }
+
   /**
    * An authenticated packet arrived. Returns true when it confirmed the handshake (the
    * initiator's first packet from the responder, FINAL or data).

@@ -543,7 +543,11 @@ export class Session {
 
   /** Suspends instead of closing (peer silent, or its connection dropped); false when not resumable. */
   suspend(now: number): boolean {
-    const done = this.suspension?.suspend(now) ?? false
+    // A responder session never heard from under its keys (full or resumed: FINAL or
+    // RESUME_ACCEPT lost, and the initiator gave up or fell back to a full handshake under a
+    // new id) has no peer to wait for: it closes instead of holding a maxSessions slot for
+    // resumeTimeout (PROTOCOL.md §9.4, §9.7; second review of issue 12, item 2).
+    const done = this.isInitiator || this.life.heard ? this.suspension?.suspend(now) ?? false : false
     this.wake(this)
     return done
   }

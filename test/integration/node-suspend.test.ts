@@ -32,6 +32,17 @@ async function setup(serverOpts: Record<string, unknown> = {}) {
   return { server, client, addr, proxy }
 }
 
+/**
+ * Waits until the server has heard the client under the session keys: a responder session never
+ * heard from closes at keepAliveTimeout instead of suspending (PROTOCOL.md §9.7), so a test that
+ * cuts the path right after connect() must not race the client's first packets.
+ */
+async function heard(sc: STTSession, ss: STTSession): Promise<void> {
+  const m = new Promise((r) => ss.once('message', r))
+  await sc.send(Buffer.from('heard'))
+  await m
+}
+
 /** Hashes everything the stream delivers. */
 function hashAll(s: STTStream): Promise<{ digest: string; bytes: number }> {
   return new Promise((resolve, reject) => {
@@ -132,6 +143,7 @@ describe('suspension over real sockets', () => {
     const accepted = new Promise<STTSession>((r) => server.once('session', r))
     const sc = await client.connect(`udp://127.0.0.1:${proxy.port}`)
     const ss = await accepted
+    await heard(sc, ss)
     proxy.set({ blockAll: true }, 'both')
     await new Promise<void>((r) => sc.once('suspended', () => r()))
     const resumed = new Promise<{ pausedMs: number }>((r) => sc.once('resumed', r))
@@ -148,6 +160,7 @@ describe('suspension over real sockets', () => {
     const accepted = new Promise<STTSession>((r) => server.once('session', r))
     const sc = await client.connect(`udp://127.0.0.1:${proxy.port}`)
     const ss = await accepted
+    await heard(sc, ss)
     const errors: STTError[] = []
     sc.on('error', (e) => errors.push(e))
     ss.on('error', (e) => errors.push(e))

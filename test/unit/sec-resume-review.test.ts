@@ -19,6 +19,15 @@
  *     a min-heap of buckets (pruning no longer walks every live bucket);
  * R10 a RESUME without an answer falls back to a full handshake within the connect's timeout
  *     (requireResume: STT_HANDSHAKE_TIMEOUT).
+ *
+ * Second review of the fixes (fix12b):
+ * R11 RESUME nonces have a cache of their own: a RESUME flood from 17 forged sources (a group
+ *     member, valid MACs, no RETRY round) filled the shared HELLO cache and blocked every full
+ *     handshake (`hello-full`); now it only blocks resumptions, which fall back;
+ * R12 a responder session never heard from under its new keys (RESUME_ACCEPT lost, the
+ *     initiator fell back) closes at keepAliveTimeout instead of suspending for resumeTimeout;
+ * R13 the full handshake after RESUME_REJECTED gets the rest of the connect's timeout, not all
+ *     of it again.
  */
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
@@ -26,7 +35,8 @@ import { resolveProtocolConfig } from '../../src/config.js'
 import { jsAead } from '../../src/crypto/js-aead.js'
 import { Endpoint, type EndpointEvent } from '../../src/protocol/endpoint.js'
 import { AcceptedHandshakes, MAX_PER_OWNER } from '../../src/protocol/handshake-replay.js'
-import { createHandshakeError } from '../../src/protocol/handshake.js'
+import { createHandshakeError, mac16 } from '../../src/protocol/handshake.js'
+import { HEADER_SIZE } from '../../src/protocol/constants.js'
 import { deriveGroupKeys } from '../../src/protocol/identity.js'
 import type { Session } from '../../src/protocol/session.js'
 import { fakeAddress } from '../helpers/endpoint-pair.js'
@@ -35,6 +45,7 @@ import { connectedOn, rnd, setup } from '../helpers/resume-net.js'
 const RESUME = 0x05
 const RESUME_ACCEPT = 0x06
 const FINAL = 0x04
+const HELLO = 0x01
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 
 function tokenOf(events: EndpointEvent[]): Uint8Array | undefined {
@@ -144,7 +155,7 @@ describe('resumption review 12', () => {
     const victim = fakeAddress('victim')
     for (let i = 0; i < 5; i++) net.inject(net.addr('server'), captured!, victim)
     net.run(0)
-    expect(server.counters.dropped['replayed-hello']).toBe(5)
+    expect(server.counters.dropped['replayed-resume']).toBe(5)
     expect(server.counters.dropped['resume-replayed'] ?? 0).toBe(0)
     expect(net.bytesTo.get(victim.key) ?? 0).toBe(0)
   })
@@ -352,5 +363,102 @@ describe('resumption review 12', () => {
     expect(store.add(id(8), 20_000, 11_000, 'a')).toBe(true)
     expect(store.size).toBe(1)
     expect(store.has(id(0), 11_000)).toBe(false)
+  })
+
+  it('R11: a RESUME flood from forged sources fills only the RESUME nonce cache: full handshakes still work, resumptions fall back', () => {
+    const { net, sharedSeed, clientSeed, server, token } = setup()
+    net.eps.delete('client')
+    const c2 = net.add('client2', { sharedSeed, nodeSeed: clientSeed })
+    let captured: Uint8Array | null = null
+    net.tap = (d) => {
+      if (d[1] === RESUME && !captured) captured = d.slice()
+      return true
+    }
+    const h = c2.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
+    net.run(10)
+    expect(connectedOn(net, 'client2', h)?.type).toBe('connected')
+    const t2 = tokenOf(net.events('client2'))!
+    expect(t2).toBeDefined()
+    // A group member re-MACs the captured RESUME with fresh nonces, 4,096 (one source's share)
+    // from each of 17 forged hosts: more than the cache holds.
+    const key = deriveGroupKeys(sharedSeed).helloMacKey
+    for (let src = 0; src < 17; src++) {
+      const from = fakeAddress(`spoof${src}`)
+      for (let i = 0; i < 4096; i++) {
+        const p = captured!.slice()
+        p.set(rnd(16), HEADER_SIZE + 32)
+        p.set(mac16(key, p.subarray(0, p.length - 16)), p.length - 16)
+        net.inject(net.addr('server'), p, from)
+      }
+    }
+    net.run(0)
+    expect(server.counters.dropped['hello-full'] ?? 0).toBe(0)
+    expect(server.counters.dropped['resume-full']).toBeGreaterThan(0)
+    // A new full handshake is served (before: dropped as hello-full until the flood's nonces expired).
+    const c3 = net.add('client3', { sharedSeed })
+    const h3 = c3.connect(net.now, net.addr('server'), {})
+    net.run(3000)
+    expect(connectedOn(net, 'client3', h3)?.type).toBe('connected')
+    expect(server.counters.dropped['hello-full'] ?? 0).toBe(0)
+    // A resumption meets the full RESUME cache (no answer) and falls back to a full handshake.
+    net.eps.delete('client2')
+    const c4 = net.add('client4', { sharedSeed, nodeSeed: clientSeed })
+    const h4 = c4.connect(net.now, net.addr('server'), { resume: t2 })
+    net.run(10_000)
+    const r4 = connectedOn(net, 'client4', h4) as { type: string; session: Session }
+    expect(r4?.type).toBe('connected')
+    expect(hex(r4.session.id)).not.toBe(hex(token.subarray(10, 18)))
+  }, 60_000)
+
+  it('R12: a resumed session whose RESUME_ACCEPT never arrived closes at keepAliveTimeout, it does not suspend', () => {
+    const { net, sharedSeed, clientSeed, server, token, session } = setup()
+    const oldId = hex(session.id)
+    net.eps.delete('client')
+    const c2 = net.add('client2', { sharedSeed, nodeSeed: clientSeed })
+    // Every RESUME_ACCEPT is lost until the initiator falls back (half its 10 s timeout).
+    net.tap = (d) => d[1] !== RESUME_ACCEPT
+    const h = c2.connect(net.now, net.addr('server'), { resume: token })
+    for (let i = 0; i < 60; i++) net.run(100)
+    net.tap = () => true
+    net.run(100)
+    const r = connectedOn(net, 'client2', h) as { type: string; session: Session }
+    expect(r?.type).toBe('connected')
+    expect(hex(r.session.id)).not.toBe(oldId)
+    const orphan = () => [...server.allSessions()].find((s) => hex(s.id) === oldId)
+    // The responder spent the ticket and made the resumed session: it never hears from it.
+    expect(orphan()?.state).toBe('active')
+    const suspended: string[] = []
+    for (let i = 0; i < 40; i++) {
+      net.run(1000)
+      const o = orphan()
+      if (o?.state === 'suspended') suspended.push(o.state)
+    }
+    expect(suspended).toEqual([])
+    expect(orphan() === undefined || orphan()!.state === 'closed').toBe(true)
+    // The fallback session, heard from, is untouched.
+    expect(r.session.state).toBe('active')
+  })
+
+  it('R13: after RESUME_REJECTED the full handshake gets only the rest of the connect timeout', () => {
+    const { net, sharedSeed, clientSeed, token } = setup()
+    net.eps.delete('client')
+    // The server restarted: new ticket keys, the token is refused (unknown-ticket).
+    net.eps.delete('server')
+    const server2 = net.add('server', { sharedSeed })
+    const c2 = net.add('client2', { sharedSeed, nodeSeed: clientSeed })
+    const t0 = net.now
+    // RESUMEs are lost for 1.5 s (the one at ~1.75 s gets through and is refused); HELLOs always.
+    net.tap = (d) => d[1] !== HELLO && !(d[1] === RESUME && net.now < t0 + 1500)
+    const h = c2.connect(net.now, net.addr('server'), { resume: token, timeout: 4000 })
+    let failedAt = -1
+    for (let i = 0; i < 80 && failedAt < 0; i++) {
+      net.run(100)
+      if (connectedOn(net, 'client2', h)) failedAt = net.now - t0
+    }
+    expect(server2.counters.dropped['resume-unknown-ticket']).toBe(1)
+    const r = connectedOn(net, 'client2', h) as { type: string; error: { code: string } }
+    expect(r?.type).toBe('connect-failed')
+    expect(r.error.code).toBe('STT_HANDSHAKE_TIMEOUT')
+    expect(failedAt).toBeLessThanOrEqual(4100)
   })
 })
