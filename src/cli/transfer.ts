@@ -31,7 +31,8 @@
  *
  * The receiver never trusts `name`: it keeps the last path component only, drops control
  * characters, and writes to a temporary name in the output directory, renaming (never
- * overwriting) once the size and SHA-256 match.
+ * overwriting) once the size and SHA-256 match. Names starting with `.stt-` (the receiver's
+ * part files) are saved with a `_` in front.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
@@ -76,12 +77,24 @@ export function decodeHeader(line: string): FileHeader {
   return header
 }
 
-/** Last path component, no control characters or separators, never '', '.' or '..'. */
+/**
+ * The receiver's own names (part files `.stt-<hash>-<size>.part`) start with this: a received
+ * file is never published under it, or a later transfer could append to, truncate or delete it.
+ */
+export const RESERVED_PREFIX = '.stt-'
+
+/** Prefixes `_` to a name the receiver reserves for itself (any case: case-insensitive file systems). */
+export function unreserve(name: string): string {
+  return name.toLowerCase().startsWith(RESERVED_PREFIX) ? `_${name}` : name
+}
+
+/** Last path component, no control characters or separators, never '', '.', '..' or a `.stt-` name. */
 export function sanitizeName(name: string): string {
   const base = name.replace(/\\/g, '/').split('/').filter((p) => p.length > 0).pop() ?? ''
   // eslint-disable-next-line no-control-regex
   let s = base.replace(/[\x00-\x1f\x7f]/g, '').trim()
   if (s === '' || s === '.' || s === '..') s = 'received-file'
+  s = unreserve(s)
   while (Buffer.byteLength(s) > 200) s = s.slice(0, -1)
   return s
 }
@@ -137,6 +150,7 @@ export async function exists(p: string): Promise<boolean> {
 
 /** Moves `tmp` to `dir/name`, or `name (1)`, `name (2)`... : never overwrites. */
 export async function publish(tmp: string, dir: string, name: string): Promise<string> {
+  name = unreserve(name)
   const ext = extname(name)
   const stem = ext && ext !== name ? name.slice(0, -ext.length) : name
   for (let i = 0; i < 1000; i++) {

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { decodeHeader, encodeHeader, sanitizeName } from '../../src/cli/transfer.js'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { decodeHeader, encodeHeader, publish, sanitizeName } from '../../src/cli/transfer.js'
+import { partName } from '../../src/cli/transfer-resume.js'
 
 describe('file-transfer header and name sanitising', () => {
   it('round-trips the header', () => {
@@ -34,5 +38,22 @@ describe('file-transfer header and name sanitising', () => {
     expect(sanitizeName('evil\nname\x00.txt')).toBe('evilname.txt')
     expect(sanitizeName('')).toBe('received-file')
     expect(Buffer.byteLength(sanitizeName('x'.repeat(1000)))).toBeLessThanOrEqual(200)
+  })
+
+  it('never publishes under a part-file name (.stt- is the receiver\'s own prefix)', async () => {
+    const part = partName({ name: 'x', size: 5, sha256: 'c'.repeat(64) })
+    expect(sanitizeName(part)).toBe(`_${part}`)
+    expect(sanitizeName(`dir/ ${part}`)).toBe(`_${part}`)
+    expect(sanitizeName('.STT-x')).toBe('_.STT-x')
+    expect(sanitizeName('.stt')).toBe('.stt')
+    expect(sanitizeName('stt-x')).toBe('stt-x')
+    const d = mkdtempSync(join(tmpdir(), 'stt-publish-'))
+    try {
+      writeFileSync(join(d, 'tmp'), 'hello')
+      expect(await publish(join(d, 'tmp'), d, part)).toBe(`_${part}`)
+      expect(readdirSync(d)).toEqual([`_${part}`])
+    } finally {
+      rmSync(d, { recursive: true, force: true })
+    }
   })
 })
