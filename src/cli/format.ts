@@ -36,3 +36,20 @@ export function percentile(sorted: number[], p: number): number {
 export function shortHex(b: Uint8Array, n = 16): string {
   return Buffer.from(b).toString('hex').slice(0, n)
 }
+
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+
+/**
+ * Text that may hold a string from the network, for a log line: every control character (C0,
+ * DEL, C1) and bidi override as \uXXXX, so it cannot move the cursor, change colours or
+ * reorder the line on the reader's terminal.
+ */
+export function escapeControls(s: string): string {
+  return s.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+/** A string from the network (a file name, a peer name, a close reason) in double quotes, escaped (JSON, then escapeControls). */
+export function quoted(s: string): string {
+  return escapeControls(JSON.stringify(s))
+}

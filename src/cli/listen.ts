@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream'
 import { STTNode, backend, type STTSession, type STTStream } from '../index.js'
 import { parse, parseIntArg, str } from './args.js'
 import { CliError, EXIT, EXIT_HELP, describeError } from './exit.js'
-import { bytes, shortHex } from './format.js'
+import { bytes, escapeControls, quoted, shortHex } from './format.js'
 import type { Io } from './io.js'
 import { parseTransports } from './node-options.js'
 import { isProbe } from './probe.js'
@@ -98,11 +98,11 @@ export async function run(argv: string[], io: Io): Promise<number> {
 
   const log = (s: string) => io.out(s)
   node.on('session', (s: STTSession) => {
-    log(`session open ${s.id} peer="${s.peerName}" from ${s.remoteAddress} via ${s.transport}`)
+    log(`session open ${s.id} peer=${quoted(s.peerName)} from ${s.remoteAddress} via ${s.transport}`)
     // An error close (timeout, the peer's error code) is logged by the 'close' line below.
     s.on('error', () => {})
     s.on('close', (c: { code: number; reason: string; remote: boolean }) => {
-      log(`session closed ${s.id} peer="${s.peerName}" reason="${c.reason}"${c.remote ? ' (by peer)' : ''}${c.code ? ` code=0x${c.code.toString(16)}` : ''}`)
+      log(`session closed ${s.id} peer=${quoted(s.peerName)} reason=${quoted(c.reason)}${c.remote ? ' (by peer)' : ''}${c.code ? ` code=0x${c.code.toString(16)}` : ''}`)
     })
     s.on('datagram', (d: Buffer) => {
       if (!echo && !isProbe(d)) return
@@ -113,7 +113,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       }
     })
     s.on('stream', (st: STTStream) => {
-      handleStream(st, s, { outDir, echo, log, io }).catch((err) => log(`stream ${st.id} of ${s.id} failed: ${describeError(err)}`))
+      handleStream(st, s, { outDir, echo, log, io }).catch((err) => log(`stream ${st.id} of ${s.id} failed: ${escapeControls(describeError(err))}`))
     })
   })
 
@@ -152,18 +152,18 @@ async function handleStream(st: Duplex & { id: number }, s: STTSession, o: { out
     }
     if (!o.outDir) {
       st.resume() // drain, so the sender is not stalled by flow control while it reads our answer
-      o.log(`refused file "${header.name}" from "${s.peerName}": this listener has no --out`)
+      o.log(`refused file ${quoted(header.name)} from ${quoted(s.peerName)}: this listener has no --out`)
       return reply(st, 'ERR this node does not accept files (start stt listen with --out DIR)\n')
     }
     const t0 = performance.now()
     const r =
       header.version === 2
-        ? await receiveResumable(st, header, rest, o.outDir, { sessionGone: () => s.closed || s.state === 'suspended', log: (l) => o.log(`file "${header.name}" from "${s.peerName}": ${l}`) })
+        ? await receiveResumable(st, header, rest, o.outDir, { sessionGone: () => s.closed || s.state === 'suspended', log: (l) => o.log(`file ${quoted(header.name)} from ${quoted(s.peerName)}: ${l}`) })
         : await receiveFile(st, header, rest, o.outDir)
     const secs = (performance.now() - t0) / 1000
     const from = 'from' in r && r.from ? ` (resumed at ${r.from})` : ''
-    if (r.ok) o.log(`received "${r.saved}" ${bytes(r.size)} from "${s.peerName}" sha256 ${r.sha256} verified (${secs.toFixed(2)} s)${from}`)
-    else o.log(`failed file "${r.name}" from "${s.peerName}": ${r.reason}`)
+    if (r.ok) o.log(`received ${quoted(r.saved ?? r.name)} ${bytes(r.size)} from ${quoted(s.peerName)} sha256 ${r.sha256} verified (${secs.toFixed(2)} s)${from}`)
+    else o.log(`failed file ${quoted(r.name)} from ${quoted(s.peerName)}: ${escapeControls(r.reason ?? '')}`)
     return
   }
   if (o.echo) {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeHeader, encodeHeader, publish, sanitizeName } from '../../src/cli/transfer.js'
 import { partName } from '../../src/cli/transfer-resume.js'
+import { escapeControls, quoted } from '../../src/cli/format.js'
 
 describe('file-transfer header and name sanitising', () => {
   it('round-trips the header', () => {
@@ -55,5 +56,16 @@ describe('file-transfer header and name sanitising', () => {
     } finally {
       rmSync(d, { recursive: true, force: true })
     }
+  })
+
+  it('names from the network are logged quoted, control characters escaped (no terminal injection)', () => {
+    expect(quoted('a b.txt')).toBe('"a b.txt"')
+    const evil = 'x\x1b]0;pwned\x07\r\n\x9b2J\u202eexe.txt"'
+    const q = quoted(evil)
+    // eslint-disable-next-line no-control-regex
+    expect(q).not.toMatch(/[\x00-\x1f\x7f-\x9f\u202e]/)
+    expect(JSON.parse(q)).toBe(evil)
+    expect(q).toBe('"x\\u001b]0;pwned\\u0007\\r\\n\\u009b2J\\u202eexe.txt\\""')
+    expect(escapeControls('sha256 "a"\x1b[2J')).toBe('sha256 "a"\\u001b[2J')
   })
 })
