@@ -196,6 +196,12 @@ async function receiveRest(
       // Done at the announced size, without waiting for the sender's end (see receiveFile).
       if (count === header.size) finish()
     }
+    // A takeover (or the session going) while we truncated: its 'close' may have fired already,
+    // so the listeners below would wait for nothing, and the taker for our `done` forever.
+    if (stream.destroyed) {
+      broken = 'stream closed'
+      return finish()
+    }
     if (rest.length) take(rest)
     if (count === header.size) return finish()
     stream.on('data', take)

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { Duplex } from 'node:stream'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeHeader, encodeHeader, publish, sanitizeName } from '../../src/cli/transfer.js'
-import { partName } from '../../src/cli/transfer-resume.js'
+import { partName, receiveResumable } from '../../src/cli/transfer-resume.js'
 import { escapeControls, quoted } from '../../src/cli/format.js'
 
 describe('file-transfer header and name sanitising', () => {
@@ -67,5 +69,33 @@ describe('file-transfer header and name sanitising', () => {
     expect(JSON.parse(q)).toBe(evil)
     expect(q).toBe('"x\\u001b]0;pwned\\u0007\\r\\n\\u009b2J\\u202eexe.txt\\""')
     expect(escapeControls('sha256 "a"\x1b[2J')).toBe('sha256 "a"\\u001b[2J')
+  })
+
+  it('a stream destroyed while the part file is truncated (FROM 0) ends the receive instead of hanging', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'stt-resume-unit-'))
+    try {
+      const data = Buffer.from('0123456789')
+      const header = { name: 'f.bin', size: data.length, sha256: createHash('sha256').update(data).digest('hex'), version: 2 as const }
+      writeFileSync(join(d, partName(header)), 'xyz') // foreign prefix: the sender answers FROM 0
+      const stream = new Duplex({
+        read() {},
+        write(chunk: Buffer, _enc, cb) {
+          if (chunk.toString().startsWith('AT ')) setImmediate(() => stream.push('FROM 0\n'))
+          cb()
+        },
+      })
+      stream.on('error', () => {})
+      // the log line comes right before the truncate: a takeover destroying the stream then
+      const log = (l: string) => void (l.startsWith('restarting') && stream.destroy())
+      const r = await Promise.race([
+        receiveResumable(stream, header, Buffer.alloc(0), d, { sessionGone: () => false, log }),
+        new Promise<null>((res) => setTimeout(() => res(null), 3000)),
+      ])
+      expect(r).not.toBeNull()
+      expect(r!.ok).toBe(false)
+      expect(r!.reason).toMatch(/stream closed/)
+    } finally {
+      rmSync(d, { recursive: true, force: true })
+    }
   })
 })
