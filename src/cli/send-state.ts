@@ -7,11 +7,13 @@
  *
  * Both the node seed and the tokens are secrets (a token lets this identity resume a session
  * with the group while its ticket lives): the directory is created 0700, the file is written
- * 0600 to a temporary name and renamed over the old one, and a file that other users can read
- * is refused. Nothing here is ever printed.
+ * 0600 to a temporary name and renamed over the old one. A state file that is a symbolic link,
+ * not a regular file, not ours, or open to other users (any 077 mode bit) is refused, checked
+ * on the open handle (no race between the check and the read); so is a state directory that
+ * is not ours or that others may write to. Nothing here is ever printed.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, constants as fsc, fstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { CliError, EXIT } from './exit.js'
@@ -86,15 +88,37 @@ export class SendState {
     } catch (err) {
       fail('cannot create it', err)
     }
+    const posix = process.platform !== 'win32'
+    const uid = process.getuid?.()
+    if (posix) {
+      let dst
+      try {
+        dst = statSync(dir)
+      } catch (err) {
+        return fail('cannot read it', err)
+      }
+      if (!dst.isDirectory()) fail('not a directory')
+      if (uid !== undefined && dst.uid !== uid) fail(`owned by another user (uid ${dst.uid}); use a directory of your own`)
+      if ((dst.mode & 0o022) !== 0) fail(`writable by other users (mode ${(dst.mode & 0o777).toString(8)}); chmod 700 it`)
+    }
     const path = join(dir, STATE_FILE)
     let raw: string | null = null
+    let fd: number | null = null
     try {
-      const st = statSync(path)
-      if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) fail(`${STATE_FILE} is readable by other users (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`)
-      raw = readFileSync(path, 'utf8')
+      // no symlink; no blocking on a FIFO; the checks are on what was opened
+      fd = openSync(path, fsc.O_RDONLY | (fsc.O_NOFOLLOW ?? 0) | (fsc.O_NONBLOCK ?? 0))
+      const st = fstatSync(fd)
+      if (!st.isFile()) fail(`${STATE_FILE} is not a regular file`)
+      if (posix && uid !== undefined && st.uid !== uid) fail(`${STATE_FILE} belongs to another user (uid ${st.uid})`)
+      if (posix && (st.mode & 0o077) !== 0) fail(`${STATE_FILE} is open to other users (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`)
+      raw = readFileSync(fd, 'utf8')
     } catch (err) {
       if (err instanceof CliError) throw err
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') fail(`cannot read ${STATE_FILE}`, err)
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ELOOP' || code === 'EMLINK') fail(`${STATE_FILE} is a symbolic link`)
+      if (code !== 'ENOENT') fail(`cannot read ${STATE_FILE}`, err)
+    } finally {
+      if (fd !== null) closeSync(fd)
     }
     let data: StateData | null = null
     if (raw !== null) {

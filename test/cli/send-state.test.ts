@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { SendState, defaultStateDir, tokenSessionId } from '../../src/cli/send-state.js'
 import { CliError } from '../../src/cli/exit.js'
@@ -69,7 +69,44 @@ describe('stt send state file', () => {
     SendState.open(d)
     chmodSync(join(d, 'send.json'), 0o644)
     expect(() => SendState.open(d)).toThrow(CliError)
-    expect(() => SendState.open(d)).toThrow(/readable by other users/)
+    expect(() => SendState.open(d)).toThrow(/open to other users \(mode 644\)/)
+    chmodSync(join(d, 'send.json'), 0o620) // writable, not readable, by the group: refused too
+    expect(() => SendState.open(d)).toThrow(/open to other users/)
+  })
+
+  it('refuses a state file that is a symlink or not a regular file, and a directory others may write to', () => {
+    const d = tempDir('stt-state-')
+    dirs.push(d)
+    const real = join(d, 'real')
+    SendState.open(real)
+    const link = join(d, 'link')
+    mkdirSync(link, { mode: 0o700 })
+    symlinkSync(join(real, 'send.json'), join(link, 'send.json'))
+    expect(() => SendState.open(link)).toThrow(/send\.json is a symbolic link/)
+    const fifoLike = join(d, 'dir')
+    mkdirSync(join(fifoLike, 'send.json'), { recursive: true, mode: 0o700 })
+    chmodSync(fifoLike, 0o700)
+    expect(() => SendState.open(fifoLike)).toThrow(/not a regular file/)
+    chmodSync(real, 0o770)
+    expect(() => SendState.open(real)).toThrow(CliError)
+    expect(() => SendState.open(real)).toThrow(/writable by other users \(mode 770\)/)
+    chmodSync(real, 0o755) // readable by others is fine for the directory (the file is 0600)
+    expect(SendState.open(real).nodeSeed).toHaveLength(32)
+    // the message never carries the file's content
+    chmodSync(join(real, 'send.json'), 0o644)
+    const seed = JSON.parse(readFileSync(join(real, 'send.json'), 'utf8')).nodeSeed as string
+    expect(() => SendState.open(real)).toThrow(expect.objectContaining({ message: expect.not.stringContaining(seed) }) as Error)
+  })
+
+  it.skipIf(process.getuid?.() !== 0)('refuses a state file or directory owned by another user', () => {
+    const d = tempDir('stt-state-')
+    dirs.push(d)
+    SendState.open(d)
+    chownSync(join(d, 'send.json'), 12345, 12345)
+    expect(() => SendState.open(d)).toThrow(/send\.json belongs to another user \(uid 12345\)/)
+    chownSync(join(d, 'send.json'), 0, 0)
+    chownSync(d, 12345, 12345)
+    expect(() => SendState.open(d)).toThrow(/owned by another user/)
   })
 
   it('default directory: $STT_STATE_DIR, $XDG_STATE_HOME/stt, ~/.local/state/stt', () => {
