@@ -3,7 +3,7 @@ import { mkdirSync, accessSync, constants as fsc } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { STTNode, backend, type STTSession, type STTStream } from '../index.js'
-import { parse, parseIntArg, str } from './args.js'
+import { parse, parseIntArg, parseSize, str } from './args.js'
 import { CliError, EXIT, EXIT_HELP, describeError } from './exit.js'
 import { bytes, escapeControls, quoted, shortHex } from './format.js'
 import type { Io } from './io.js'
@@ -11,11 +11,11 @@ import { parseTransports } from './node-options.js'
 import { isProbe } from './probe.js'
 import { seedFromArgs } from './common.js'
 import { FILE_PREFIX, decodeHeader, readLine, receiveFile, reply } from './transfer.js'
-import { receiveResumable } from './transfer-resume.js'
+import { PART_MAX_AGE_MS, PART_MAX_BYTES, prunePartFiles, receiveResumable } from './transfer-resume.js'
 
 export const HELP = `usage: stt listen --seed-file FILE [--port 8080] [--host 0.0.0.0] [--transport udp,websocket]
                   [--websocket-port N] [--tls-cert cert.pem --tls-key key.pem]
-                  [--out DIR] [--echo] [--name NAME]
+                  [--out DIR [--part-max-age 7d] [--part-max-bytes 16Gi]] [--echo] [--name NAME]
 
 Runs a node until Ctrl-C / SIGTERM, then closes every session with a reason and exits 0.
 On start it prints its addresses, then one machine-readable line:
@@ -33,6 +33,10 @@ and one line per session opening and closing (peer name, address, transport).
                        .stt-<hash>-<size>.part file, renamed when verified; never overwrites).
                        A broken transfer keeps its .part file, and the same stt send run again
                        continues from its verified end (delete stale .stt-*.part files at will)
+  --part-max-age AGE   delete .part files not written for AGE (at start and whenever a transfer
+                       opens one): 30m, 12h, 7d; 0 = never                          [7d]
+  --part-max-bytes N   refuse a new .part file while the other .part files plus its size would
+                       exceed N (one .part file alone is always allowed); 0 = no bound  [16Gi]
   --echo               echo every stream and datagram back (latency tests)
   --name NAME          name sent to peers in the handshake                          [hostname-less: stt-listen]
 
@@ -50,6 +54,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     out: { type: 'string', short: 'o' },
+    'part-max-age': { type: 'string' },
+    'part-max-bytes': { type: 'string' },
     echo: { type: 'boolean' },
     name: { type: 'string', short: 'n' },
   })
@@ -69,6 +75,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
       throw new CliError(`cannot use --out ${outDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, EXIT.FILE)
     }
   }
+  const partMaxAgeMs = str(values['part-max-age']) === undefined ? PART_MAX_AGE_MS : parseAge(str(values['part-max-age'])!, '--part-max-age')
+  const partMaxBytes = str(values['part-max-bytes']) === undefined ? PART_MAX_BYTES : parseSize(str(values['part-max-bytes'])!, '--part-max-bytes')
   const sharedSeed = seedFromArgs(values, io)
   const node = new STTNode({
     sharedSeed,
@@ -86,6 +94,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' || /EADDRINUSE/.test(String((err as Error).message)))
       throw new CliError(`port ${port} is already in use (stop the other program or choose another --port)`, EXIT.CONFIG)
     throw err
+  }
+  if (outDir) {
+    const { removed } = await prunePartFiles(outDir, partMaxAgeMs)
+    if (removed.length) io.err(`stt listen: deleted ${removed.length} part file${removed.length === 1 ? '' : 's'} in ${outDir} not written for longer than --part-max-age`)
   }
   const echo = values.echo === true
   const urls: string[] = []
@@ -113,7 +125,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       }
     })
     s.on('stream', (st: STTStream) => {
-      handleStream(st, s, { outDir, echo, log, io }).catch((err) => log(`stream ${st.id} of ${s.id} failed: ${escapeControls(describeError(err))}`))
+      handleStream(st, s, { outDir, echo, log, io, partMaxAgeMs, partMaxBytes }).catch((err) => log(`stream ${st.id} of ${s.id} failed: ${escapeControls(describeError(err))}`))
     })
   })
 
@@ -139,7 +151,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   return EXIT.OK
 }
 
-async function handleStream(st: Duplex & { id: number }, s: STTSession, o: { outDir?: string; echo: boolean; log: (s: string) => void; io: Io }): Promise<void> {
+async function handleStream(st: Duplex & { id: number }, s: STTSession, o: { outDir?: string; echo: boolean; log: (s: string) => void; io: Io; partMaxAgeMs: number; partMaxBytes: number }): Promise<void> {
   st.on('error', () => {}) // reported through the paths below; never crash the listener
   const { line, head, rest, ended } = await readLine(st)
   if (line !== null && line.startsWith(FILE_PREFIX) && (o.outDir || !o.echo)) {
@@ -158,7 +170,7 @@ async function handleStream(st: Duplex & { id: number }, s: STTSession, o: { out
     const t0 = performance.now()
     const r =
       header.version === 2
-        ? await receiveResumable(st, header, rest, o.outDir, { sessionGone: () => s.closed || s.state === 'suspended', log: (l) => o.log(`file ${quoted(header.name)} from ${quoted(s.peerName)}: ${l}`) })
+        ? await receiveResumable(st, header, rest, o.outDir, { sessionGone: () => s.closed || s.state === 'suspended', partMaxAgeMs: o.partMaxAgeMs, partMaxBytes: o.partMaxBytes, log: (l) => o.log(`file ${quoted(header.name)} from ${quoted(s.peerName)}: ${l}`) })
         : await receiveFile(st, header, rest, o.outDir)
     const secs = (performance.now() - t0) / 1000
     const from = 'from' in r && r.from ? ` (resumed at ${r.from})` : ''
@@ -175,4 +187,14 @@ async function handleStream(st: Duplex & { id: number }, s: STTSession, o: { out
   }
   st.resume()
   reply(st, 'ERR unknown request (this listener takes files from stt send with --out, or echoes with --echo)\n')
+}
+
+/** "30m", "12h", "7d", "90s", "0" (a bare number is days) -> ms. */
+export function parseAge(s: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([smhd]?)$/i.exec(s.trim())
+  if (!m) throw new CliError(`${what} must be an age like 30m, 12h or 7d (got ${JSON.stringify(s)})`, EXIT.USAGE)
+  const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, '': 86400e3 }[m[2]!.toLowerCase() as 's' | 'm' | 'h' | 'd' | '']
+  const n = Math.round(Number(m[1]) * unit)
+  if (!Number.isSafeInteger(n)) throw new CliError(`${what} is too large`, EXIT.USAGE)
+  return n
 }

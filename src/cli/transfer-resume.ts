@@ -3,13 +3,20 @@
  * transfer.ts. The part file is `.stt-<first 32 hex of sha256>-<size>.part` in the output
  * directory; it survives a broken stream, and the next transfer of the same file continues
  * from its verified end.
+ *
+ * Part files are bounded (a group member could otherwise fill the receiver's disk with
+ * abandoned ones): those not written for `partMaxAgeMs` are deleted (when the listener starts
+ * and whenever a transfer opens a part file), and a new part file is refused while the other
+ * part files plus the announced size would exceed `partMaxBytes` (one part file alone is always
+ * allowed, so any single file can still be received).
  */
 import { createHash, type Hash } from 'node:crypto'
 import { constants as fsc, createWriteStream } from 'node:fs'
-import { open, unlink, type FileHandle } from 'node:fs/promises'
+import { lstat, open, readdir, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
-import { publish, readLine, reply, sanitizeName, type FileHeader, type ReceiveResult } from './transfer.js'
+import { bytes } from './format.js'
+import { exists, publish, readLine, reply, sanitizeName, type FileHeader, type ReceiveResult } from './transfer.js'
 
 /** A transfer that has received nothing for this long may be taken over by a newer one, ms. */
 export const STALL_MS = 3000
@@ -18,6 +25,45 @@ export const BUSY_WAIT_MS = 10_000
 
 export function partName(header: FileHeader): string {
   return `.stt-${header.sha256.slice(0, 32)}-${header.size}.part`
+}
+
+/** What partName() makes: only such files are ever pruned. */
+export const PART_RE = /^\.stt-[0-9a-f]{32}-\d+\.part$/
+/** Default of `stt listen --part-max-age`: a part file not written for this long is deleted, ms. */
+export const PART_MAX_AGE_MS = 7 * 24 * 3600 * 1000
+/** Default of `stt listen --part-max-bytes`: bound on all part files (see the file comment). */
+export const PART_MAX_BYTES = 16 * 1024 ** 3
+
+/**
+ * Deletes the part files in `outDir` not written for `maxAgeMs` (0: none), except `keep` and
+ * those a transfer holds. Returns the names deleted and the bytes of the part files left
+ * (`keep` not counted). Never throws (an unreadable directory counts as empty).
+ */
+export async function prunePartFiles(outDir: string, maxAgeMs: number, keep?: string, now = Date.now()): Promise<{ removed: string[]; bytes: number }> {
+  const removed: string[] = []
+  let total = 0
+  let names: string[]
+  try {
+    names = await readdir(outDir)
+  } catch {
+    return { removed, bytes: 0 }
+  }
+  for (const n of names) {
+    if (!PART_RE.test(n)) continue
+    const p = join(outDir, n)
+    if (p === keep) continue
+    try {
+      const st = await lstat(p)
+      if (!st.isFile()) continue
+      if (maxAgeMs > 0 && now - st.mtimeMs > maxAgeMs && !holders.has(p)) {
+        await unlink(p)
+        removed.push(n)
+      } else total += st.size
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return { removed, bytes: total }
 }
 
 interface Holder {
@@ -36,6 +82,10 @@ export interface ResumeContext {
   /** Whether the stream's session is gone or suspended (so a newer transfer may take over). */
   sessionGone(): boolean
   log?(line: string): void
+  /** Part files not written for this long are deleted, ms (0: never) [PART_MAX_AGE_MS]. */
+  partMaxAgeMs?: number
+  /** Bound on the part files' bytes for a new part file (0: none) [PART_MAX_BYTES]. */
+  partMaxBytes?: number
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -98,6 +148,12 @@ export async function receiveResumable(stream: Duplex, header: FileHeader, rest:
   }
   let fh: FileHandle | null = null
   try {
+    const isNew = !(await exists(path))
+    const maxBytes = ctx.partMaxBytes ?? PART_MAX_BYTES
+    const others = await prunePartFiles(outDir, ctx.partMaxAgeMs ?? PART_MAX_AGE_MS, path)
+    if (others.removed.length) ctx.log?.(`deleted ${others.removed.length} part file${others.removed.length === 1 ? '' : 's'} not written for longer than --part-max-age`)
+    if (isNew && maxBytes > 0 && others.bytes > 0 && others.bytes + header.size > maxBytes)
+      return fail(`the receiver keeps ${bytes(others.bytes)} of unfinished transfers; with this file that would exceed its --part-max-bytes ${bytes(maxBytes)} (try again later, or ask its operator to delete .stt-*.part files)`)
     try {
       fh = await open(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_APPEND | (fsc.O_NOFOLLOW ?? 0), 0o644)
     } catch (err) {

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { Duplex } from 'node:stream'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeHeader, encodeHeader, publish, sanitizeName } from '../../src/cli/transfer.js'
-import { partName, receiveResumable } from '../../src/cli/transfer-resume.js'
+import { partName, prunePartFiles, receiveResumable } from '../../src/cli/transfer-resume.js'
+import { parseAge } from '../../src/cli/listen.js'
 import { escapeControls, quoted } from '../../src/cli/format.js'
 
 describe('file-transfer header and name sanitising', () => {
@@ -97,5 +98,59 @@ describe('file-transfer header and name sanitising', () => {
     } finally {
       rmSync(d, { recursive: true, force: true })
     }
+  })
+
+  it('part files are bounded: old ones are deleted, a new one is refused past --part-max-bytes', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'stt-parts-unit-'))
+    try {
+      const h = (c: string, size: number) => ({ name: `${c}.bin`, size, sha256: c.repeat(64), version: 2 as const })
+      const old = join(d, partName(h('a', 100)))
+      const fresh = join(d, partName(h('b', 100)))
+      writeFileSync(old, Buffer.alloc(40))
+      writeFileSync(fresh, Buffer.alloc(30))
+      writeFileSync(join(d, '.stt-notapart.part'), 'x') // not a part-file name: never touched
+      writeFileSync(join(d, 'keep.bin'), 'x')
+      const tenDaysAgo = (Date.now() - 10 * 86400e3) / 1000
+      utimesSync(old, tenDaysAgo, tenDaysAgo)
+      utimesSync(join(d, '.stt-notapart.part'), tenDaysAgo, tenDaysAgo)
+      utimesSync(join(d, 'keep.bin'), tenDaysAgo, tenDaysAgo)
+      expect(await prunePartFiles(d, 0)).toEqual({ removed: [], bytes: 70 }) // 0: never
+      expect(await prunePartFiles(d, 7 * 86400e3, old)).toEqual({ removed: [], bytes: 30 }) // `keep` is spared
+      expect(await prunePartFiles(d, 7 * 86400e3)).toEqual({ removed: [partName(h('a', 100))], bytes: 30 })
+      expect(readdirSync(d).sort()).toEqual(['.stt-notapart.part', fresh.slice(d.length + 1), 'keep.bin'].sort())
+
+      // a new part file (announced 80 bytes) while 30 bytes of parts are kept: refused over 100
+      const answers: string[] = []
+      const stream = new Duplex({
+        read() {},
+        write(chunk: Buffer, _enc, cb) {
+          answers.push(chunk.toString())
+          cb()
+        },
+      })
+      stream.on('error', () => {})
+      const r = await receiveResumable(stream, h('c', 80), Buffer.alloc(0), d, { sessionGone: () => false, partMaxBytes: 100 })
+      expect(r.ok).toBe(false)
+      expect(r.reason).toMatch(/exceed its --part-max-bytes/)
+      expect(answers.join('')).toMatch(/^ERR the receiver keeps 30 B of unfinished transfers/)
+      expect(existsSync(join(d, partName(h('c', 80))))).toBe(false)
+      // a part file that exists may always continue (here: its sender leaves after AT)
+      const s2 = new Duplex({ read() {}, write: (c: Buffer, _e, cb) => (answers.push(c.toString()), s2.push(null), cb()) })
+      s2.on('error', () => {})
+      const r2 = await receiveResumable(s2, h('b', 100), Buffer.alloc(0), d, { sessionGone: () => false, partMaxBytes: 100 })
+      expect(r2.reason).toMatch(/kept 30 bytes/)
+    } finally {
+      rmSync(d, { recursive: true, force: true })
+    }
+  })
+
+  it('--part-max-age takes 90s, 30m, 12h, 7d (a bare number is days)', () => {
+    expect(parseAge('90s', 'x')).toBe(90e3)
+    expect(parseAge('30m', 'x')).toBe(30 * 60e3)
+    expect(parseAge('12h', 'x')).toBe(12 * 3600e3)
+    expect(parseAge('7d', 'x')).toBe(7 * 86400e3)
+    expect(parseAge('2', 'x')).toBe(2 * 86400e3)
+    expect(parseAge('0', 'x')).toBe(0)
+    expect(() => parseAge('7w', '--part-max-age')).toThrow(/--part-max-age must be an age/)
   })
 })

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream, createWriteStream, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BIN, ensureBuilt, listen, stt, tempDir, type Listener } from './cli-helpers.js'
 
@@ -212,6 +212,30 @@ describe('stt send resumes an interrupted transfer', () => {
       expect(await sha256(join(out2, 'rxkill.bin'))).toBe(want)
     } finally {
       await l2.stop()
+    }
+  })
+
+  it('listen deletes part files older than --part-max-age when it starts, and refuses a new part past --part-max-bytes', { timeout: 60_000 }, async () => {
+    const out3 = join(dir, 'received-3')
+    mkdirSync(out3, { recursive: true })
+    const oldPart = join(out3, `.stt-${'a'.repeat(32)}-100.part`)
+    const newPart = join(out3, `.stt-${'b'.repeat(32)}-100.part`)
+    writeFileSync(oldPart, Buffer.alloc(50))
+    writeFileSync(newPart, Buffer.alloc(50))
+    const twoHoursAgo = (Date.now() - 2 * 3600e3) / 1000
+    utimesSync(oldPart, twoHoursAgo, twoHoursAgo)
+    const l = await listen(['--seed-file', key, '--out', out3, '--transport', 'udp', '--part-max-age', '1h', '--part-max-bytes', '1000'])
+    try {
+      expect(existsSync(oldPart)).toBe(false)
+      expect(existsSync(newPart)).toBe(true)
+      expect(l.stderr()).toMatch(/deleted 1 part file in .* not written for longer than --part-max-age/)
+      const file = join(dir, 'bound.bin')
+      writeFileSync(file, randomBytes(2000))
+      const r = await stt(['send', file, '--to', `udp://127.0.0.1:${l.port}`, '--seed-file', key, '--no-state'], { timeout: 30_000 })
+      expect(r.code).toBe(6)
+      expect(r.stderr).toMatch(/the receiver keeps 50 B of unfinished transfers; with this file that would exceed its --part-max-bytes/)
+    } finally {
+      await l.stop()
     }
   })
 })
