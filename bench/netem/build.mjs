@@ -4,7 +4,7 @@
 // source. Needs only gcc/cc (no node-gyp: these are stand-alone programs, not addons).
 //   node bench/netem/build.mjs          (wan.mjs and tbf.mjs call ensureBuilt() themselves)
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 const DIR = fileURLToPath(new URL('.', import.meta.url))
@@ -20,7 +20,13 @@ export function ensureBuilt({ quiet = false } = {}) {
     const bin = `${BIN}/${p}`
     if (!existsSync(bin) || statSync(bin).mtimeMs < statSync(src).mtimeMs) {
       if (!quiet) process.stderr.write(`netem: ${cc} -O2 -o ${bin} ${src}\n`)
-      execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-Wno-unused-parameter', '-o', bin, src, '-lm'], { stdio: 'inherit' })
+      // Built under a temporary name and renamed into place: two processes may build at once
+      // (the test suite runs files in parallel, and `stt bench --wan` builds too), and one of
+      // them may spawn the program meanwhile. A rename never leaves a half-written binary to
+      // exec, and a running one keeps its old file.
+      const tmp = `${bin}.${process.pid}.tmp`
+      execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-Wno-unused-parameter', '-o', tmp, src, '-lm'], { stdio: 'inherit' })
+      renameSync(tmp, bin)
     }
     out[p] = bin
   }

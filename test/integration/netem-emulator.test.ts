@@ -31,6 +31,9 @@ afterEach(async () => {
 
 async function startEmu(target: number, args: string[]): Promise<Emu> {
   const proc = spawn(EMU, ['--target', String(target), ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+  // A spawn failure emits 'error' and may never emit 'close': without this a wait would hang.
+  let spawnError: Error | undefined
+  proc.on('error', (err) => (spawnError = err))
   const lines = createInterface({ input: proc.stdout })
   const events: Array<Record<string, unknown>> = []
   const waiters: Array<() => void> = []
@@ -42,9 +45,11 @@ async function startEmu(target: number, args: string[]): Promise<Emu> {
     for (;;) {
       const e = events.find((x) => x.event === event)
       if (e) return e
+      if (proc.exitCode !== null || proc.signalCode !== null || spawnError) throw new Error(`emu exited before ${event}: ${spawnError?.message ?? proc.exitCode ?? proc.signalCode}`)
       await new Promise<void>((resolve, reject) => {
         waiters.push(resolve)
         proc.once('close', () => reject(new Error(`emu exited before ${event}`)))
+        proc.once('error', (err) => reject(new Error(`emu could not run before ${event}: ${err.message}`)))
       })
     }
   }
