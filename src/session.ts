@@ -142,6 +142,15 @@ export class STTSession extends EventEmitter {
     return this.#resumptionToken
   }
 
+  /**
+   * True when this session was opened by the abbreviated handshake from a resumption token
+   * (`connect(url, { resume })`, either side); false after a full handshake, including the
+   * fallback when the token was refused.
+   */
+  get resumed(): boolean {
+    return this.#core.resumption.resumed
+  }
+
   /** The transport the session currently uses: 'udp' | 'websocket' | ... (changes on migration). */
   get transport(): string {
     return String(this.#core.address.kind)

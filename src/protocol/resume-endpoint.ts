@@ -150,7 +150,7 @@ export class ResumptionManager {
       current.finish(WireError.NO_ERROR, 'the peer resumed this session from a new connection', true)
       this.hooks.remove(current)
     }
-    const s = this.newSession({ result: out.result, isInitiator: false, address: from, now, generation: out.ticket.generation + 1 }, out.result.peer.params.bareMode)
+    const s = this.newSession({ result: out.result, isInitiator: false, address: from, now, generation: out.ticket.generation + 1, resumed: true }, out.result.peer.params.bareMode)
     // The RESUME's source is not validated: 3x its bytes until the peer is heard from it.
     s.resumption.binding = new ResumeBinding(from, parsed.ePub.slice(), out.accept, pkt.length)
     s.resumption.onSent(from, out.accept.length)
@@ -251,7 +251,7 @@ export class ResumptionManager {
     // The slot was taken since connect (an inbound session or a full handshake): never overwrite it.
     if (this.collides(p.init.sessionId)) return this.refused(now, p, 'its session id now collides with another session on this node')
     const { congestionControl, resumable, resumeTimeout } = p.opts
-    p.session = this.newSession({ result: out.result, isInitiator: true, address: p.address, now, congestionControl, resumable, resumeTimeout }, p.bare)
+    p.session = this.newSession({ result: out.result, isInitiator: true, address: p.address, now, congestionControl, resumable, resumeTimeout, resumed: true }, p.bare)
   }
 
   /** A keyed RESUME_REJECTED (fall back, or fail) or TOO_MANY_SESSIONS (fail) for one of our RESUMEs. True when it was ours. */

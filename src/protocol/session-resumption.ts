@@ -75,6 +75,8 @@ export class SessionResumption {
     result: HandshakeResult,
     /** 0 after a full handshake; the ticket's + 1 after a resumption. */
     readonly generation = 0,
+    /** Opened by the abbreviated handshake (RESUME), not a full one. */
+    readonly resumed = false,
   ) {
     this.#master = resumptionMaster(result.i2r, result.r2i, result.transcript)
   }

@@ -40,4 +40,6 @@ export interface SessionInit {
   resumeTimeout?: number
   /** Resumptions before this session (session-resumption.ts); 0 after a full handshake. */
   generation?: number
+  /** Opened by the abbreviated handshake (RESUME), on either side. */
+  resumed?: boolean
 }

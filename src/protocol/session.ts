@@ -128,7 +128,7 @@ export class Session {
     this.createdAt = now
     this.config = config
     this.random = init.random
-    this.resumption = new SessionResumption(result, init.generation)
+    this.resumption = new SessionResumption(result, init.generation, init.resumed)
     this.life = new SessionLifecycle(config, init.isInitiator, now)
     this.queues = new SessionQueues(config.maxQueuedDatagrams, this.counters)
     this.size = new PacketSize(config, init.localParams.maxPacketSize, result.peer.params.maxPacketSize, init.address, this.bare, now)

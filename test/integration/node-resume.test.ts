@@ -51,9 +51,12 @@ describe('resumption after the client process is killed', () => {
     const accepted = new Promise<STTSession>((r) => server.once('session', r))
     const resumed = await client.connect(`udp://127.0.0.1:${port}`, { resume: Buffer.from(token, 'hex'), requireResume: true })
     expect(resumed.id).toBe(id)
+    expect(resumed.resumed).toBe(true)
+    expect(stale.resumed).toBe(false)
     expect(resumed.peerNodeId.equals(server.nodeId)).toBe(true)
     const ss = await accepted
     expect(ss.id).toBe(id)
+    expect(ss.resumed).toBe(true)
     expect(ss.peerNodeId.equals(client.nodeId)).toBe(true)
     // The stale session (the killed process's) was replaced, not kept alongside.
     await expect.poll(() => stale.closed, { timeout: 5000 }).toBe(true)
@@ -82,6 +85,7 @@ describe('resumption after the client process is killed', () => {
     await expect(b.connect(`udp://127.0.0.1:${port}`, { resume: token, requireResume: true })).rejects.toMatchObject({ code: 'STT_RESUME_REJECTED' })
     const sb = await b.connect(`udp://127.0.0.1:${port}`, { resume: token })
     expect(sb.id).not.toBe(sa.id)
+    expect([sa.resumed, sb.resumed]).toEqual([false, false]) // sb: the fallback full handshake
     await expect(b.connect(`udp://127.0.0.1:${port}`, { resume: 'x' as never })).rejects.toMatchObject({ code: 'STT_CONFIG' })
   })
 })
