@@ -8,7 +8,7 @@
  * `lifetime` more (until `retiresAt`, monotonic), then it is zeroed and dropped: at most two
  * generations exist, and a ticket never outlives the key that can open it. Rotation runs on the endpoint's timer.
  */
-import { hkdf } from '../crypto/primitives.js'
+import { hkdf } from '../crypto/handshake-crypto.js'
 
 export interface TicketKeyGen {
   /** AES-256-GCM key sealing tickets. */

@@ -17,7 +17,9 @@
  * under its own key HKDF(wrap key, ticket id || 12 fresh random bytes) (§9.5).
  */
 import { SUITE_BY_ID, SUITE_ID, type CipherSuite } from '../crypto/aead.js'
-import { aeadOpen, aeadSeal, hkdf } from '../crypto/primitives.js'
+// The process's handshake backend (the addon's OpenSSL when it loaded): HKDF and the
+// one-shot AEAD of tickets and tokens cost less there than through node:crypto objects.
+import { aeadOpen, aeadSeal, hkdf } from '../crypto/handshake-crypto.js'
 import { readU64, writeU64 } from './header.js'
 import type { TicketKeyGen, TicketKeys } from './ticket-keys.js'
 
