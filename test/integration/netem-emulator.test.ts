@@ -117,40 +117,53 @@ describe('bench/netem/emu.c', () => {
     expect([...c.got].sort((x, y) => x - y)).not.toEqual([...a.got].sort((x, y) => x - y))
   })
 
-  it('delays both directions: a ping through a 20 ms each-way path is back no sooner than 40 ms', async () => {
+  it('delays both directions: a ping through a 20 ms each-way path is back no sooner than 40 ms', { timeout: 120_000 }, async () => {
     const echo = await udp()
     echo.on('message', (m, r) => echo.send(m, r.port, r.address))
     const client = await udp()
-    const emu = await startEmu(echo.address().port, ['--delay', '20ms', ...fixedClient(client)])
-    const rtts: number[] = []
-    let sent = 0
-    // A datagram lost on the shared loopback must not hang the test: each ping is resent after
-    // 1 s with a new tag, and only the answer to the tag just sent counts.
-    for (let i = 0; rtts.length < 5 && i < 50; i++) {
-      const tag = `ping${i}`
-      const t0 = performance.now()
-      const back = new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => {
-          client.off('message', onMessage)
-          resolve(false)
-        }, 1000)
-        const onMessage = (m: Buffer): void => {
-          if (String(m) !== tag) return
-          clearTimeout(timer)
-          client.off('message', onMessage)
-          resolve(true)
-        }
-        client.on('message', onMessage)
-      })
-      client.send(Buffer.from(tag), emu.listen, '127.0.0.1')
-      sent++
-      if (await back) rtts.push(performance.now() - t0)
+    // Under a loaded full-suite run this test has twice seen no answer at all for a whole minute
+    // (cause not found: the emulator's counters were not kept). So each attempt gets 15 pings,
+    // a silent emulator is stopped with its counters printed (where did the pings go?) and a
+    // fresh one started, up to 3 times; a delay shorter than 40 ms still fails at once.
+    const silent: string[] = []
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const emu = await startEmu(echo.address().port, ['--delay', '20ms', ...fixedClient(client)])
+      const rtts: number[] = []
+      let sent = 0
+      // A datagram lost on the shared loopback must not stop the test: each ping is resent after
+      // 1 s with a new tag, and only the answer to the tag just sent counts.
+      for (let i = 0; rtts.length < 5 && i < 15; i++) {
+        const tag = `ping${attempt}.${i}`
+        const t0 = performance.now()
+        const back = new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => {
+            client.off('message', onMessage)
+            resolve(false)
+          }, 1000)
+          const onMessage = (m: Buffer): void => {
+            if (String(m) !== tag) return
+            clearTimeout(timer)
+            client.off('message', onMessage)
+            resolve(true)
+          }
+          client.on('message', onMessage)
+        })
+        client.send(Buffer.from(tag), emu.listen, '127.0.0.1')
+        sent++
+        if (await back) rtts.push(performance.now() - t0)
+      }
+      const s = await emu.stop()
+      if (rtts.length < 5) {
+        silent.push(`attempt ${attempt}: ${rtts.length} answers to ${sent} pings; emulator counters ${JSON.stringify(s)}`)
+        console.log(`[netem] ${silent[silent.length - 1]}`)
+        continue
+      }
+      expect(Math.min(...rtts)).toBeGreaterThanOrEqual(39.5)
+      expect(s.fwd.tx_pkts).toBeLessThanOrEqual(sent)
+      expect(s.rev.tx_pkts).toBeGreaterThanOrEqual(5)
+      return
     }
-    expect(rtts).toHaveLength(5)
-    expect(Math.min(...rtts)).toBeGreaterThanOrEqual(39.5)
-    const s = await emu.stop()
-    expect(s.fwd.tx_pkts).toBeLessThanOrEqual(sent)
-    expect(s.rev.tx_pkts).toBeGreaterThanOrEqual(5)
+    expect.fail(`no emulator instance answered 5 pings:\n${silent.join('\n')}`)
   })
 
   it('a rate-limited link drops at the tail of a bounded queue', async () => {
