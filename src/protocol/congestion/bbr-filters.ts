@@ -4,7 +4,7 @@
  * growth step of inflight_hi while probing up.
  */
 import type { RateSample } from './delivery-rate.js'
-import { BBR_EXTRA_ACKED_FILTER_LEN, BBR_FULL_BW_COUNT, BBR_FULL_BW_THRESH, BBR_MIN_RTT_FILTER_LEN, BBR_PROBE_RTT_INTERVAL } from './bbr-constants.js'
+import { BBR_EXTRA_ACKED_FILTER_LEN, BBR_FULL_BW_COUNT, BBR_FULL_BW_THRESH, BBR_MIN_RTT_FILTER_LEN, BBR_PROBE_RTT_INTERVAL, BBR_PROBE_SOON_GROWTH } from './bbr-constants.js'
 import { WindowedMax } from './windowed-max.js'
 
 /** min_rtt over 10 s, and probe_rtt_min_delay over 5 s, whose expiry calls for PROBE_RTT. */
@@ -133,5 +133,53 @@ export class BbrInflightHiProbe {
     const delta = Math.floor(this.acked / this.cnt)
     this.acked -= delta * this.cnt
     return delta * mds
+  }
+}
+
+/**
+ * §5.3.3.5 when PROBE_BW probes next: after a random 2-3 s, or once as many rounds have passed
+ * as Reno would need (BBRCheckTimeToProbeBW). Deviation (docs/ARCHITECTURE.md): after Startup,
+ * and after an up-probe that found >= 10 % more bandwidth (BBR_PROBE_SOON_GROWTH), the next
+ * probe comes after two rounds. A Startup cut short by a loaded host (its rounds deliver what a
+ * starved process sends) left the estimate at a fraction of the path for the whole 2-3 s wait;
+ * probing again at once recovers in a few rounds, and an estimate that was right costs one
+ * 1.25x probe that ends at the first sign of a queue or loss.
+ */
+export class BbrProbeWait {
+  private waitMs = 0
+  private roundsSince = 0
+  private soon = false
+  private bwAtUpStart = 0
+
+  onRoundStart(): void {
+    this.roundsSince++
+  }
+
+  onStartupDone(): void {
+    this.soon = true
+  }
+
+  onUpStart(maxBw: number): void {
+    this.bwAtUpStart = maxBw
+  }
+
+  onUpEnd(maxBw: number): void {
+    this.soon = maxBw >= this.bwAtUpStart * BBR_PROBE_SOON_GROWTH
+  }
+
+  /** BBRPickProbeWait, at the start of PROBE_BW_DOWN. */
+  pick(rand: () => number, minRtt: number): void {
+    this.roundsSince = Math.floor(rand() * 2)
+    this.waitMs = this.soon ? 2 * minRtt : 2000 + rand() * 1000
+    this.soon = false
+  }
+
+  waited(elapsedMs: number): boolean {
+    return elapsedMs > this.waitMs
+  }
+
+  /** BBRIsRenoCoexistenceProbeTime. */
+  renoRoundsPassed(renoRounds: number): boolean {
+    return this.roundsSince >= renoRounds
   }
 }

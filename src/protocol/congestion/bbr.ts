@@ -13,16 +13,16 @@
  *
  * Deviations (documented in docs/ARCHITECTURE.md and in bbr-loss-rounds.ts): random,
  * non-congestive loss raises the loss threshold instead of cutting the model every round, and
- * a probe follows Startup and every fruitful up-probe at once (`probeSoon`).
+ * a probe follows Startup and every fruitful up-probe at once (`BbrProbeWait` in bbr-filters.ts).
  */
 import type { LostPacketInfo, RateSample } from './delivery-rate.js'
 import type { CongestionController, CongestionInfo, CongestionOptions } from './types.js'
 import { WindowedMax } from './windowed-max.js'
 import { xorshift32 } from '../xorshift.js'
 import { BbrLossRounds, lossAboveThresh } from './bbr-loss-rounds.js'
-import { BbrAckAggregation, BbrFullPipe, BbrInflightHiProbe, BbrMinRttFilter } from './bbr-filters.js'
+import { BbrAckAggregation, BbrFullPipe, BbrInflightHiProbe, BbrMinRttFilter, BbrProbeWait } from './bbr-filters.js'
 import {
-  BBR_BETA, BBR_DEFAULT_CWND_GAIN, BBR_DRAIN_PACING_GAIN, BBR_HEADROOM, BBR_LOSS_THRESH, BBR_PROBE_SOON_GROWTH, BBR_MAX_BW_FILTER_LEN, BBR_PACING_MARGIN,
+  BBR_BETA, BBR_DEFAULT_CWND_GAIN, BBR_DRAIN_PACING_GAIN, BBR_HEADROOM, BBR_LOSS_THRESH, BBR_MAX_BW_FILTER_LEN, BBR_PACING_MARGIN,
   BBR_PROBE_RTT_CWND_GAIN, BBR_PROBE_RTT_DURATION, BBR_PROBE_UP_CWND_GAIN, BBR_STARTUP_CWND_GAIN, BBR_STARTUP_PACING_GAIN,
   type BbrState,
 } from './bbr-constants.js'
@@ -76,17 +76,7 @@ export class Bbr implements CongestionController {
   /** PROBE_BW. */
   private cycleStamp = 0
   private ackPhase = AckPhase.INIT
-  private bwProbeWait = 0
-  /**
-   * The next probe comes after two rounds, not 2-3 s (deviation): set when Startup ends and
-   * when an up-probe found >= 10 % more bandwidth (BBR_PROBE_SOON_GROWTH). A Startup cut short by a loaded host (its
-   * rounds deliver what a starved process sends) left the estimate at a fraction of the path
-   * for the whole 2-3 s wait; probing again at once recovers in a few rounds, and an estimate
-   * that was right costs one 1.25x probe that ends at the first sign of a queue or loss.
-   */
-  private probeSoon = false
-  private bwAtUpStart = 0
-  private roundsSinceBwProbe = 0
+  private readonly probeWait = new BbrProbeWait()
   private bwProbeSamples = 0
   private readonly inflightHiProbe = new BbrInflightHiProbe()
   /** PROBE_RTT. */
@@ -257,7 +247,7 @@ export class Bbr implements CongestionController {
     if (rs.hasData && rs.priorDelivered >= this.nextRoundDelivered) {
       this.startRound()
       this.roundCount++
-      this.roundsSinceBwProbe++
+      this.probeWait.onRoundStart()
       this.roundStart = true
       this.cwndLimited = this.cwndLimitedThisRound
       this.cwndLimitedThisRound = this.bytesInFlight + this.mds > this.cwnd
@@ -285,7 +275,7 @@ export class Bbr implements CongestionController {
   private checkStartupDone(rs: RateSample, now: number): void {
     this.checkStartupHighLoss(rs)
     if (this.state === 'startup' && this.fullPipe.reached) {
-      this.probeSoon = true
+      this.probeWait.onStartupDone()
       this.enterDrain(now)
     }
   }
@@ -317,10 +307,10 @@ export class Bbr implements CongestionController {
   }
 
   private startProbeBwDown(now: number): void {
-    if (this.state === 'probe-bw-up') this.probeSoon = this.maxBw >= this.bwAtUpStart * BBR_PROBE_SOON_GROWTH
+    if (this.state === 'probe-bw-up') this.probeWait.onUpEnd(this.maxBw)
     this.rounds.reset()
     this.inflightHiProbe.stop()
-    this.pickProbeWait()
+    this.probeWait.pick(this.rand, this.minRtt)
     this.cycleStamp = now
     this.ackPhase = AckPhase.PROBE_STOPPING
     this.startRound()
@@ -353,7 +343,7 @@ export class Bbr implements CongestionController {
     this.pacingGain = 1.25
     this.cwndGain = BBR_PROBE_UP_CWND_GAIN
     this.cycleStamp = now
-    this.bwAtUpStart = this.maxBw
+    this.probeWait.onUpStart(this.maxBw)
     this.inflightHiProbe.raiseSlope(this.cwnd, this.mds)
   }
 
@@ -396,22 +386,11 @@ export class Bbr implements CongestionController {
   }
 
   private isTimeToProbeBw(now: number): boolean {
-    if (now - this.cycleStamp > this.bwProbeWait || this.isRenoCoexistenceProbeTime()) {
+    if (this.probeWait.waited(now - this.cycleStamp) || this.probeWait.renoRoundsPassed(Math.min(this.targetInflight() / this.mds, 63))) {
       this.startProbeBwRefill()
       return true
     }
     return false
-  }
-
-  private pickProbeWait(): void {
-    this.roundsSinceBwProbe = Math.floor(this.rand() * 2)
-    this.bwProbeWait = this.probeSoon ? 2 * this.minRtt : 2000 + this.rand() * 1000
-    this.probeSoon = false
-  }
-
-  private isRenoCoexistenceProbeTime(): boolean {
-    const renoRounds = Math.min(this.targetInflight() / this.mds, 63)
-    return this.roundsSinceBwProbe >= renoRounds
   }
 
   private targetInflight(): number {
