@@ -12,7 +12,7 @@
  * - above half of the capacity the endpoint answers every HELLO without a token with a
  *   (stateless) RETRY before it is cached, so what fills the upper half comes from addresses
  *   that receive, and lives no longer than a token (handshakeTimeout);
- * - full means fail closed for that HELLO only (`hello-cache-full`): the initiator retries.
+ * - full means fail closed for that HELLO only (`hello-full`): the initiator retries.
  */
 
 export const HELLO_CACHE_CAPACITY = 65_536

@@ -4,7 +4,8 @@
  * so parallel test files don't run tsc at the same time.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { createHash, randomBytes } from 'node:crypto'
+import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -139,4 +140,21 @@ export function listen(args: string[], opts: { cwd?: string } = {}): Promise<Lis
 
 export function tempDir(prefix = 'stt-cli-'): string {
   return mkdtempSync(join(tmpdir(), prefix))
+}
+
+/** SHA-256 of a file, hex, streamed (the transfer tests' files are up to 200 MiB). */
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256')
+  for await (const c of createReadStream(path)) h.update(c as Buffer)
+  return h.digest('hex')
+}
+
+/** Writes `size` random bytes to `path` in 4 MiB chunks, honouring back-pressure. */
+export async function makeRandomFile(path: string, size: number): Promise<void> {
+  const chunk = 4 << 20
+  const w = createWriteStream(path)
+  for (let left = size; left > 0; left -= chunk) {
+    if (!w.write(randomBytes(Math.min(left, chunk)))) await new Promise<void>((r) => w.once('drain', () => r()))
+  }
+  await new Promise<void>((r, j) => w.end((e?: Error | null) => (e ? j(e) : r())))
 }

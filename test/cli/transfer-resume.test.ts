@@ -8,10 +8,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawn } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BIN, ensureBuilt, listen, stt, tempDir, type Listener } from './cli-helpers.js'
+import { BIN, ensureBuilt, listen, makeRandomFile, sha256File, stt, tempDir, type Listener } from './cli-helpers.js'
 
 const MiB = 1 << 20
 const BIG = 200 * MiB
@@ -21,20 +21,6 @@ let out: string
 let state: string
 let rx: Listener
 let url: string
-
-async function sha256(path: string): Promise<string> {
-  const h = createHash('sha256')
-  for await (const c of createReadStream(path)) h.update(c as Buffer)
-  return h.digest('hex')
-}
-
-async function makeFile(path: string, size: number): Promise<void> {
-  const w = createWriteStream(path)
-  for (let left = size; left > 0; left -= 4 * MiB) {
-    if (!w.write(randomBytes(Math.min(left, 4 * MiB)))) await new Promise<void>((r) => w.once('drain', () => r()))
-  }
-  await new Promise<void>((r, j) => w.end((e?: Error | null) => (e ? j(e) : r())))
-}
 
 const partOf = (hash: string, size: number) => join(out, `.stt-${hash.slice(0, 32)}-${size}.part`)
 const sizeOf = (p: string) => (existsSync(p) ? statSync(p).size : 0)
@@ -85,8 +71,8 @@ describe('stt send resumes an interrupted transfer', () => {
     { timeout: 240_000 },
     async () => {
       const file = join(dir, 'big.bin')
-      await makeFile(file, BIG)
-      const want = await sha256(file)
+      await makeRandomFile(file, BIG)
+      const want = await sha256File(file)
       const part = partOf(want, BIG)
       const args = ['send', file, '--to', url, '--seed-file', key, '--state-dir', state]
 
@@ -116,7 +102,7 @@ describe('stt send resumes an interrupted transfer', () => {
       // What the session put on the wire (headers, acks, retransmissions included).
       const wire = wireBytes(r.stderr)
       expect(wire).toBeLessThan(0.6 * BIG)
-      expect(await sha256(join(out, 'big.bin'))).toBe(want)
+      expect(await sha256File(join(out, 'big.bin'))).toBe(want)
       expect(existsSync(part)).toBe(false)
       await rx.waitFor(new RegExp(`received "big\\.bin" .* verified .*\\(resumed at ${from}\\)`))
       const backend = /backend (\w+)/.exec(rx.stderr())?.[1]
@@ -132,22 +118,22 @@ describe('stt send resumes an interrupted transfer', () => {
 
   it('a foreign part file (prefix hash mismatch) restarts from 0 and still ends byte-exact', { timeout: 60_000 }, async () => {
     const file = join(dir, 'foreign.bin')
-    await makeFile(file, 8 * MiB)
-    const want = await sha256(file)
+    await makeRandomFile(file, 8 * MiB)
+    const want = await sha256File(file)
     writeFileSync(partOf(want, 8 * MiB), randomBytes(3 * MiB)) // same name, other bytes
     const r = await stt(['send', file, '--to', url, '--seed-file', key, '--state-dir', state], { timeout: 50_000 })
     expect(r.code, r.stderr).toBe(0)
     expect(r.stderr).toMatch(/foreign\.bin: the receiver's 3\.0 MiB do not match this file; starting again from 0/)
     expect(r.stdout).toMatch(new RegExp(`^sent foreign\\.bin ${8 * MiB} sha256 ${want} confirmed\\n`))
     expect(wireBytes(r.stderr)).toBeGreaterThan(8 * MiB)
-    expect(await sha256(join(out, 'foreign.bin'))).toBe(want)
+    expect(await sha256File(join(out, 'foreign.bin'))).toBe(want)
     expect(existsSync(partOf(want, 8 * MiB))).toBe(false)
   })
 
   it('a part file longer than the file is discarded; the file is sent whole, byte-exact', { timeout: 60_000 }, async () => {
     const file = join(dir, 'long.bin')
-    await makeFile(file, 4 * MiB)
-    const want = await sha256(file)
+    await makeRandomFile(file, 4 * MiB)
+    const want = await sha256File(file)
     // the whole file and more: a receiver that trusted it would report 4 MiB + 1 KiB
     writeFileSync(partOf(want, 4 * MiB), Buffer.concat([readFileSync(file), randomBytes(1024)]))
     const r = await stt(['send', file, '--to', url, '--seed-file', key, '--no-state'], { timeout: 50_000 })
@@ -155,25 +141,25 @@ describe('stt send resumes an interrupted transfer', () => {
     expect(r.stderr).toMatch(/new \(full handshake, --no-state\)/)
     expect(r.stdout).toMatch(new RegExp(`^sent long\\.bin ${4 * MiB} sha256 ${want} confirmed\\n`))
     await rx.waitFor(/file "long\.bin" from "stt-send": discarded \.stt-[0-9a-f]{32}-4194304\.part: 4195328 bytes, longer than the announced 4194304/)
-    expect(await sha256(join(out, 'long.bin'))).toBe(want)
+    expect(await sha256File(join(out, 'long.bin'))).toBe(want)
   })
 
   it('a complete part file (receiver killed before the rename) is published without sending the data again', { timeout: 60_000 }, async () => {
     const file = join(dir, 'whole.bin')
-    await makeFile(file, 2 * MiB)
-    const want = await sha256(file)
+    await makeRandomFile(file, 2 * MiB)
+    const want = await sha256File(file)
     writeFileSync(partOf(want, 2 * MiB), readFileSync(file))
     const r = await stt(['send', file, '--to', url, '--seed-file', key, '--state-dir', state], { timeout: 50_000 })
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toMatch(new RegExp(`^sent whole\\.bin ${2 * MiB} sha256 ${want} confirmed \\(resumed at ${2 * MiB}, 0 bytes sent\\)`))
-    expect(await sha256(join(out, 'whole.bin'))).toBe(want)
+    expect(await sha256File(join(out, 'whole.bin'))).toBe(want)
   })
 
   it('stale transfer of the same file (its sender killed, the new run not resumed): taken over once it stalls', { timeout: 120_000 }, async () => {
     const size = 64 * MiB
     const file = join(dir, 'stale.bin')
-    await makeFile(file, size)
-    const want = await sha256(file)
+    await makeRandomFile(file, size)
+    const want = await sha256File(file)
     const part = partOf(want, size)
     const one = await runUntil(['send', file, '--to', url, '--seed-file', key, '--no-state'], part, size)
     expect(one.killedAt).toBeGreaterThan(0)
@@ -184,14 +170,14 @@ describe('stt send resumes an interrupted transfer', () => {
     expect(m, r.stdout + r.stderr).not.toBeNull()
     expect(Number(m![1])).toBeGreaterThanOrEqual(one.killedAt)
     await rx.waitFor(/failed file "stale\.bin" from "stt-send": taken over by a newer transfer of the same file \(kept \d+ of 67108864 bytes to resume\)/)
-    expect(await sha256(join(out, 'stale.bin'))).toBe(want)
+    expect(await sha256File(join(out, 'stale.bin'))).toBe(want)
   })
 
   it('receiver SIGKILLed at ~50 % and restarted on the same port: the same command continues (the stored token is refused, full handshake)', { timeout: 180_000 }, async () => {
     const size = 64 * MiB
     const file = join(dir, 'rxkill.bin')
-    await makeFile(file, size)
-    const want = await sha256(file)
+    await makeRandomFile(file, size)
+    const want = await sha256File(file)
     const out2 = join(dir, 'received-2')
     const l1 = await listen(['--seed-file', key, '--out', out2, '--transport', 'udp'])
     const part = join(out2, `.stt-${want.slice(0, 32)}-${size}.part`)
@@ -209,7 +195,7 @@ describe('stt send resumes an interrupted transfer', () => {
       expect(m, r.stdout + r.stderr).not.toBeNull()
       expect(Number(m![1])).toBeGreaterThanOrEqual(one.killedAt)
       expect(Number(m![2])).toBeLessThan(0.6 * size)
-      expect(await sha256(join(out2, 'rxkill.bin'))).toBe(want)
+      expect(await sha256File(join(out2, 'rxkill.bin'))).toBe(want)
     } finally {
       await l2.stop()
     }

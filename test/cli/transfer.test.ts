@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream, createWriteStream, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
-import { ensureBuilt, listen, stt, tempDir, type Listener } from './cli-helpers.js'
+import { ensureBuilt, listen, makeRandomFile, sha256File, stt, tempDir, type Listener } from './cli-helpers.js'
 
 const MiB = 1 << 20
 let dir: string
@@ -11,20 +11,6 @@ let key: string
 let otherKey: string
 let rx: Listener
 let out: string
-
-async function sha256(path: string): Promise<string> {
-  const h = createHash('sha256')
-  for await (const c of createReadStream(path)) h.update(c as Buffer)
-  return h.digest('hex')
-}
-
-async function makeFile(path: string, size: number): Promise<void> {
-  const w = createWriteStream(path)
-  for (let left = size; left > 0; left -= 4 * MiB) {
-    if (!w.write(randomBytes(Math.min(left, 4 * MiB)))) await new Promise<void>((r) => w.once('drain', () => r()))
-  }
-  await new Promise<void>((r, j) => w.end((e?: Error | null) => (e ? j(e) : r())))
-}
 
 beforeAll(async () => {
   await ensureBuilt()
@@ -36,7 +22,7 @@ beforeAll(async () => {
   out = join(dir, 'received')
   writeFileSync(join(dir, 'empty.bin'), Buffer.alloc(0))
   writeFileSync(join(dir, 'one.bin'), Buffer.from([0x42]))
-  await makeFile(join(dir, 'ten.bin'), 10 * MiB)
+  await makeRandomFile(join(dir, 'ten.bin'), 10 * MiB)
   rx = await listen(['--seed-file', key, '--out', out, '--transport', 'udp,websocket', '--name', 'receiver'])
 }, 180_000)
 
@@ -64,12 +50,12 @@ describe('stt send -> stt listen --out', () => {
     const lines = r.stdout.trim().split('\n')
     expect(lines).toHaveLength(3)
     for (const [i, f] of files.entries()) {
-      const want = await sha256(join(dir, f))
+      const want = await sha256File(join(dir, f))
       expect(lines[i]).toMatch(new RegExp(`^sent ${f} ${statSync(join(dir, f)).size} sha256 ${want} confirmed`))
       // the receiver's copy (possibly "name (n).bin" when an earlier test saved one)
       const saved = / \(saved as (.*)\)$/.exec(lines[i]!)?.[1] ?? f
       expect(before.has(saved)).toBe(false)
-      expect(await sha256(received(saved))).toBe(want)
+      expect(await sha256File(received(saved))).toBe(want)
     }
     await rx.waitFor(new RegExp(`received "${files[2]!.replace('.', '\\.')}.*verified`))
     // no temporary files left behind
@@ -78,12 +64,12 @@ describe('stt send -> stt listen --out', () => {
 
   it('200 MiB over UDP, hash verified by the receiver', async () => {
     const big = join(dir, 'big.bin')
-    await makeFile(big, 200 * MiB)
-    const want = await sha256(big)
+    await makeRandomFile(big, 200 * MiB)
+    const want = await sha256File(big)
     const r = await stt(['send', big, '--to', `udp://127.0.0.1:${rx.port}`, '--seed-file', key], { timeout: 110_000 })
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toMatch(new RegExp(`^sent big.bin ${200 * MiB} sha256 ${want} confirmed`))
-    expect(await sha256(received('big.bin'))).toBe(want)
+    expect(await sha256File(received('big.bin'))).toBe(want)
     console.log(`200 MiB over UDP: stt send took ${(r.ms / 1000).toFixed(1)} s (incl. hashing and process start); ${/big.bin: .*/.exec(r.stderr)?.[0]}`)
     rmSync(big)
     rmSync(received('big.bin'))

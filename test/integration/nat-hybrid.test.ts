@@ -6,10 +6,11 @@
  * that the session starts relayed and the bytes arrive intact.
  */
 import dgram from 'node:dgram'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { STTNode, generateSeed, type STTSession, type STTStream } from '../../src/index.js'
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js'
+import { readAll, writeAll, sha256 as sha } from './node-ws-helpers.js'
 
 const nodes: STTNode[] = []
 const proxies: FaultProxy[] = []
@@ -17,23 +18,6 @@ afterEach(async () => {
   await Promise.all(nodes.splice(0).map((n) => n.stop()))
   await Promise.all(proxies.splice(0).map((p) => p.close()))
 })
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
-
-function readAll(s: STTStream): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const c: Buffer[] = []
-    s.on('data', (d: Buffer) => c.push(d))
-    s.on('end', () => resolve(Buffer.concat(c)))
-    s.on('error', reject)
-  })
-}
-
-async function writeAll(st: STTStream, data: Buffer): Promise<void> {
-  for (let o = 0; o < data.length; o += 65536) {
-    if (!st.write(data.subarray(o, o + 65536))) await new Promise((r) => st.once('drain', r))
-  }
-  st.end()
-}
 
 async function freeUdpPort(): Promise<number> {
   const s = dgram.createSocket('udp4')

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHash, randomBytes } from 'node:crypto'
 import { STTNode, generateSeed, type STTSession, type STTStream } from '../../src/index.js'
+import { readAll } from './node-ws-helpers.js'
 
 const nodes: STTNode[] = []
 afterEach(async () => {
@@ -36,15 +37,6 @@ async function writeWith(st: STTStream, data: Buffer, at: number, midway: () => 
     if (!st.write(data.subarray(o, o + 65536))) await new Promise((r) => st.once('drain', r))
   }
   st.end()
-}
-
-function readAll(s: STTStream): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const c: Buffer[] = []
-    s.on('data', (d: Buffer) => c.push(d))
-    s.on('end', () => resolve(Buffer.concat(c)))
-    s.on('error', reject)
-  })
 }
 
 describe('session migration across transports', () => {

@@ -53,6 +53,27 @@ function tokenOf(events: EndpointEvent[]): Uint8Array | undefined {
   return undefined
 }
 
+/**
+ * The client restarts as 'client2' (same node seed) and resumes with the token, requiring
+ * resumption; the first RESUME on the wire is kept for replay tests.
+ */
+function resumeCapturing(ctx: ReturnType<typeof setup>) {
+  const { net, sharedSeed, clientSeed, token } = ctx
+  net.eps.delete('client')
+  const c2 = net.add('client2', { sharedSeed, nodeSeed: clientSeed })
+  let first: Uint8Array | null = null
+  net.tap = (d) => {
+    if (d[1] === RESUME && !first) first = d.slice()
+    return true
+  }
+  const h = c2.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
+  const captured = (): Uint8Array => {
+    if (!first) throw new Error('no RESUME was sent')
+    return first
+  }
+  return { c2, h, captured }
+}
+
 describe('resumption review 12', () => {
   it("R1: a RESUME for another session id in a live session's map slot is refused; the live session keeps working", () => {
     const { net, sharedSeed, clientSeed, server, session: v, token } = setup()
@@ -138,22 +159,16 @@ describe('resumption review 12', () => {
   })
 
   it('R2: byte-exact replays of a RESUME are dropped by the nonce cache and get no answer', () => {
-    const { net, sharedSeed, clientSeed, server, token } = setup()
-    net.eps.delete('client')
-    const c2 = net.add('client2', { sharedSeed, nodeSeed: clientSeed })
-    let captured: Uint8Array | null = null
-    net.tap = (d) => {
-      if (d[1] === RESUME && !captured) captured = d.slice()
-      return true
-    }
-    const h = c2.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
+    const ctx = setup()
+    const { net, server } = ctx
+    const { h, captured } = resumeCapturing(ctx)
     net.run(10)
     const s = (connectedOn(net, 'client2', h) as { session: Session }).session
     expect(s).toBeDefined()
     for (const x of server.allSessions()) if (hex(x.id) === hex(s.id)) x.close(0, 'bye', net.now)
     net.run(2000)
     const victim = fakeAddress('victim')
-    for (let i = 0; i < 5; i++) net.inject(net.addr('server'), captured!, victim)
+    for (let i = 0; i < 5; i++) net.inject(net.addr('server'), captured(), victim)
     net.run(0)
     expect(server.counters.dropped['replayed-resume']).toBe(5)
     expect(server.counters.dropped['resume-replayed'] ?? 0).toBe(0)
@@ -366,15 +381,9 @@ describe('resumption review 12', () => {
   })
 
   it('R11: a RESUME flood from forged sources fills only the RESUME nonce cache: full handshakes still work, resumptions fall back', () => {
-    const { net, sharedSeed, clientSeed, server, token } = setup()
-    net.eps.delete('client')
-    const c2 = net.add('client2', { sharedSeed, nodeSeed: clientSeed })
-    let captured: Uint8Array | null = null
-    net.tap = (d) => {
-      if (d[1] === RESUME && !captured) captured = d.slice()
-      return true
-    }
-    const h = c2.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
+    const ctx = setup()
+    const { net, sharedSeed, clientSeed, server, token } = ctx
+    const { h, captured } = resumeCapturing(ctx)
     net.run(10)
     expect(connectedOn(net, 'client2', h)?.type).toBe('connected')
     const t2 = tokenOf(net.events('client2'))!
@@ -385,7 +394,7 @@ describe('resumption review 12', () => {
     for (let src = 0; src < 17; src++) {
       const from = fakeAddress(`spoof${src}`)
       for (let i = 0; i < 4096; i++) {
-        const p = captured!.slice()
+        const p = captured().slice()
         p.set(rnd(16), HEADER_SIZE + 32)
         p.set(mac16(key, p.subarray(0, p.length - 16)), p.length - 16)
         net.inject(net.addr('server'), p, from)
