@@ -19,7 +19,11 @@
  *               sending 1100-byte datagrams for MS ms, middle half measured) into an
  *               STTWorkerNode with 1 and 2 workers (WORKER_COUNTS=1,2).
  *
- *   npm run build && node bench/scale.mjs [handshakes|idle|workers|all] [--smoke]
+ *   flood       goodput of SESSIONS_TOTAL established sessions (1100-byte datagrams) with and
+ *               without a flood of FLOOD_RATE valid HELLOs/s from another process, and how the
+ *               flood was answered (RETRY vs CHALLENGE).
+ *
+ *   npm run build && node bench/scale.mjs [handshakes|idle|workers|flood|all] [--smoke]
  *   env: RUNS=3 CLIENTS=4 PER_CLIENT=500 CONCURRENCY=16 IDLE=1000,10000 PINGS=200
  *        CPU_PROF=dir (the handshake responder writes a --cpu-prof profile there)
  *        HEAP_SNAPSHOT=dir (the idle responder writes a heap snapshot holding its sessions)
@@ -65,7 +69,9 @@ async function responder() {
   const seed = Buffer.from(process.env.SEED, 'hex')
   // WORKERS=n: an STTWorkerNode (n worker threads on one reuseport port) instead of an STTNode.
   const workers = process.env.WORKERS ? Number(process.env.WORKERS) : 0
-  const opts = { sharedSeed: seed, host: '127.0.0.1', port: 0, name: 'responder', maxSessions: 1_000_000 }
+  // RETRY_THRESHOLD: the handshake-rate runs measure full handshakes (no RETRY round); the flood
+  // runs keep the default, whose RETRY defence is what they measure.
+  const opts = { sharedSeed: seed, host: '127.0.0.1', port: 0, name: 'responder', maxSessions: 1_000_000, ...(process.env.RETRY_THRESHOLD ? { retryThreshold: Number(process.env.RETRY_THRESHOLD) } : {}) }
   const node = workers ? new STTWorkerNode({ ...opts, workers }) : new STTNode(opts)
   // SINK=1: count datagram bytes instead of echoing them (throughput mode).
   const sink = process.env.SINK === '1'
@@ -108,7 +114,7 @@ async function responder() {
       const c1 = process.cpuUsage()
       send({ type: 'idlecpu', cores: (c1.user - c0.user + c1.system - c0.system) / 1e3 / (performance.now() - t0) })
     } else if (m.type === 'bytes') {
-      send({ type: 'bytes', bytes, t: performance.now(), cpu: process.cpuUsage() })
+      send({ type: 'bytes', bytes, t: performance.now(), cpu: process.cpuUsage(), handshakes: node.getTransportStats?.().handshakes })
     } else if (m.type === 'stats') {
       // CPU from the first accepted session to now: the clients have all finished, so the tail
       // after the last session is a few ms of idle timers (sampled here, not per session).
@@ -190,6 +196,58 @@ async function client() {
   })
 }
 
+/**
+ * A group member flooding the responder with valid HELLOs (fresh ephemeral key, nonce and
+ * session id each, made before the flood so the flooder's own CPU is spent outside the
+ * measured window) from FLOOD_HOSTS loopback hosts, at a fixed rate. It never answers: each
+ * HELLO costs the responder a CHALLENGE (X25519) or, with the RETRY defence on, one HMAC.
+ */
+async function flooder() {
+  const dgram = await import('node:dgram')
+  const { InitiatorHandshake } = await import(join(root, 'dist/protocol/handshake.js'))
+  const { deriveGroupKeys, deriveIdentity } = await import(join(root, 'dist/protocol/identity.js'))
+  const { PacketType, HeaderFlag } = await import(join(root, 'dist/protocol/constants.js'))
+  const group = deriveGroupKeys(Buffer.from(process.env.SEED, 'hex'))
+  const params = { maxStreams: 8, streamWindow: 65536, sessionWindow: 1 << 20, bareMode: false, maxPacketSize: 1472 }
+  const rnd = (n) => new Uint8Array(randomBytes(n))
+  const hosts = Number(process.env.FLOOD_HOSTS ?? 8)
+  const sockets = []
+  const replies = { retry: 0, challenge: 0, other: 0 }
+  for (let i = 0; i < hosts; i++) {
+    const s = dgram.createSocket('udp4')
+    await new Promise((r) => s.bind(0, `127.0.1.${1 + i}`, r))
+    s.on('message', (m) => {
+      if (m[1] !== PacketType.CHALLENGE) replies.other++
+      else if (m[2] & HeaderFlag.RETRY) replies.retry++
+      else replies.challenge++
+    })
+    sockets.push(s)
+  }
+  let hellos = []
+  send({ type: 'ready' })
+  process.on('message', async (m) => {
+    if (m.type === 'prepare') {
+      const identity = deriveIdentity(randomBytes(32))
+      hellos = Array.from({ length: m.count }, () => new InitiatorHandshake({ group, identity }, { name: 'flood', params }, ['aes-256-gcm'], rnd).createHello(Date.now()))
+      send({ type: 'prepared' })
+    } else if (m.type === 'flood') {
+      // Every 10 ms, the HELLOs due by then (rate per second), spread over the hosts.
+      const t0 = performance.now()
+      let sent = 0
+      while (sent < hellos.length && performance.now() - t0 < m.ms) {
+        const due = Math.min(hellos.length, Math.floor(((performance.now() - t0) / 1000) * m.rate))
+        for (; sent < due; sent++) sockets[sent % hosts].send(hellos[sent], m.port, '127.0.0.1')
+        await new Promise((r) => setTimeout(r, 10))
+      }
+      await new Promise((r) => setTimeout(r, 200)) // the last replies
+      send({ type: 'flooded', sent, replies })
+    } else if (m.type === 'stop') {
+      for (const s of sockets) s.close()
+      process.exit(0)
+    }
+  })
+}
+
 // ------------------------------------------------------------------ orchestration
 function spawn(role, env = {}, execArgv = []) {
   return fork(self, ['--role', role], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
@@ -224,7 +282,7 @@ async function handshakeRun(backendName, clients, perClient, concurrency, worker
   const seed = randomBytes(32).toString('hex')
   // CPU_PROF=dir: the responder writes a V8 CPU profile there (node --cpu-prof), for hot spots.
   const prof = process.env.CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF] : []
-  const env = { ...(backendName === 'js' ? { STT_NATIVE: '0' } : {}), ...(workers ? { WORKERS: String(workers) } : {}) }
+  const env = { RETRY_THRESHOLD: String(2 ** 30), ...(backendName === 'js' ? { STT_NATIVE: '0' } : {}), ...(workers ? { WORKERS: String(workers) } : {}) }
   const { r, ready } = await startResponder(seed, env, prof)
   const cs = await startClients(clients, seed)
   const t0 = performance.now()
@@ -303,23 +361,63 @@ async function idleSessions() {
 }
 
 /** Aggregate datagram throughput into a responder with `workers` worker threads (0: a plain STTNode). */
-async function throughputRun(workers, clients, sessionsPerClient, ms, size) {
+async function throughputRun(workers, clients, sessionsPerClient, ms, size, flood = null) {
   const seed = randomBytes(32).toString('hex')
   const { r, ready } = await startResponder(seed, { SINK: '1', ...(workers ? { WORKERS: String(workers) } : {}) })
   const cs = await startClients(clients, seed)
-  await Promise.all(cs.map((c) => (c.send({ type: 'open', port: ready.port, count: sessionsPerClient, concurrency: 4 }), nextMessage(c, 'opened'))))
+  await Promise.all(cs.map((c) => (c.send({ type: 'open', port: ready.port, count: sessionsPerClient, concurrency: 16 }), nextMessage(c, 'opened'))))
+  // flood = { rate }: a flooder process sends valid HELLOs at `rate`/s during the measured half.
+  const f = flood ? spawn('flooder', { SEED: seed }) : null
+  if (f) {
+    await nextMessage(f, 'ready')
+    f.send({ type: 'prepare', count: Math.ceil((flood.rate * ms) / 2000) })
+    await nextMessage(f, 'prepared')
+  }
   const sample = async () => (r.send({ type: 'bytes' }), nextMessage(r, 'bytes'))
   const blasted = Promise.all(cs.map((c) => (c.send({ type: 'blast', ms, size }), nextMessage(c, 'blasted'))))
   // Skip the first quarter (slow start), measure the middle half.
   await new Promise((res) => setTimeout(res, ms / 4))
   const a = await sample()
+  const flooded = f ? (f.send({ type: 'flood', port: ready.port, ms: ms / 2, rate: flood.rate }), nextMessage(f, 'flooded')) : null
   await new Promise((res) => setTimeout(res, ms / 2))
   const b = await sample()
   await blasted
-  await stopAll([...cs, r])
+  const fl = flooded ? await flooded : null
+  await stopAll([...cs, r, ...(f ? [f] : [])])
   const sec = (b.t - a.t) / 1000
   const cpu = (b.cpu.user - a.cpu.user + b.cpu.system - a.cpu.system) / 1e6
-  return { workers: ready.workers, mbps: ((b.bytes - a.bytes) * 8) / sec / 1e6, cpuCores: cpu / sec }
+  const hs = b.handshakes
+  return { workers: ready.workers, mbps: ((b.bytes - a.bytes) * 8) / sec / 1e6, cpuCores: cpu / sec, flood: fl, retriesSent: hs?.retriesSent ?? 0, accepted: hs?.handshakesAccepted ?? 0 }
+}
+
+/**
+ * Established sessions under a HELLO flood (issue 14): SESSIONS_TOTAL sessions (default 1,000,
+ * from CLIENTS processes) send 1100-byte datagrams into one responder; the middle half is
+ * measured without and with a flooder sending FLOOD_RATE valid HELLOs per second (default
+ * 20,000, ten times the default retryThreshold), interleaved. Reports the goodput kept and what
+ * the flood got back (RETRY vs full CHALLENGE).
+ */
+async function floodBench() {
+  const runs = Number(process.env.RUNS ?? (SMOKE ? 1 : 3))
+  const clients = Number(process.env.CLIENTS ?? 2)
+  const total = Number(process.env.SESSIONS_TOTAL ?? (SMOKE ? 40 : 1000))
+  const rate = Number(process.env.FLOOD_RATE ?? (SMOKE ? 2000 : 20_000))
+  const ms = Number(process.env.MS ?? (SMOKE ? 1000 : 4000))
+  const rows = []
+  for (let i = 0; i < runs; i++) {
+    const quiet = await throughputRun(0, clients, Math.ceil(total / clients), ms, 1100)
+    const loud = await throughputRun(0, clients, Math.ceil(total / clients), ms, 1100, { rate })
+    const fl = loud.flood
+    console.log(
+      `  run ${i + 1}: ${quiet.mbps.toFixed(0)} Mbit/s without flood, ${loud.mbps.toFixed(0)} with (${((100 * loud.mbps) / quiet.mbps).toFixed(0)} %); ` +
+        `flood ${fl.sent} HELLOs -> ${fl.replies.retry} RETRY, ${fl.replies.challenge} CHALLENGE, ${fl.replies.other} other; responder retriesSent ${loud.retriesSent}, sessions accepted ${loud.accepted}`,
+    )
+    rows.push({ kept: loud.mbps / quiet.mbps, quiet: quiet.mbps, loud: loud.mbps, retryShare: fl.sent ? fl.replies.retry / fl.sent : 0 })
+  }
+  console.log(
+    `HELLO flood (${rate}/s) beside ${total} sessions, median of ${runs}: ${median(rows.map((x) => x.quiet)).toFixed(0)} -> ${median(rows.map((x) => x.loud)).toFixed(0)} Mbit/s, ` +
+      `goodput kept ${(100 * median(rows.map((x) => x.kept))).toFixed(0)} % (target >= 80 %); flood answered by RETRY ${(100 * median(rows.map((x) => x.retryShare))).toFixed(0)} %`,
+  )
 }
 
 async function workersBench() {
@@ -356,11 +454,12 @@ if (roleAt >= 0) {
     send({ type: 'error', message: String(e?.stack ?? e) })
     process.exit(1)
   })
-  await (role === 'responder' ? responder() : client())
+  await (role === 'responder' ? responder() : role === 'flooder' ? flooder() : client())
 } else {
   const what = argv.find((a) => !a.startsWith('--')) ?? 'all'
   console.log(`scale bench (${what}${SMOKE ? ', smoke' : ''}); ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, node ${process.version}`)
   if (what === 'handshakes' || what === 'all') await handshakes()
   if (what === 'idle' || what === 'all') await idleSessions()
   if (what === 'workers' || what === 'all') await workersBench()
+  if (what === 'flood' || what === 'all') await floodBench()
 }

@@ -101,7 +101,7 @@ export const DEFAULTS: Omit<ProtocolConfig, 'sharedSeed' | 'nodeSeed'> = {
   rekeyAfterPackets: MAX_PACKETS_PER_KEY,
   rekeyAfterMs: 10 * 60_000,
   helloMaxSkew: 60_000,
-  retryThreshold: 2000,
+  retryThreshold: 200,
   stealth: false,
   maxQueuedDatagrams: 256,
   resumable: true,

@@ -239,7 +239,7 @@ export class Endpoint {
       return
     }
     // Under load: prove the address (RETRY) before we spend a Diffie-Hellman on it.
-    const admitted = this.responder.admit(parsed, from.key, sourceOf(from), now, { forceRetry: this.requireRetry, ...this.config })
+    const admitted = this.responder.admit(parsed, from.key, sourceOf(from), now, this.requireRetry, this.config)
     if (admitted.kind === 'drop') return this.drop(admitted.reason, from)
     if (admitted.kind === 'retry') {
       this.counters.retriesSent++
