@@ -23,7 +23,7 @@
  *               without a flood of FLOOD_RATE valid HELLOs/s from another process, and how the
  *               flood was answered (RETRY vs CHALLENGE).
  *
- *   npm run build && node bench/scale.mjs [handshakes|idle|workers|flood|all] [--smoke]
+ *   npm run build && node bench/scale.mjs [handshakes|idle|workers|flood|all] [--smoke] [--out FILE]
  *   env: RUNS=3 CLIENTS=4 PER_CLIENT=500 CONCURRENCY=16 IDLE=1000,10000 PINGS=200
  *        CPU_PROF=dir (the handshake responder writes a --cpu-prof profile there)
  *        HEAP_SNAPSHOT=dir (the idle responder writes a heap snapshot holding its sessions)
@@ -40,6 +40,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const self = fileURLToPath(import.meta.url)
 const argv = process.argv.slice(2)
 const SMOKE = argv.includes('--smoke')
+// --out FILE: every figure of this run as JSON (bench/report/scale-charts.mjs draws the charts).
+const OUT = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : null
+const results = { started: new Date().toISOString(), smoke: SMOKE, env: { cpus: os.cpus().length, node: process.version, loadStart: os.loadavg() } }
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
@@ -308,11 +311,12 @@ async function handshakes() {
       console.log(`  ${b} run ${i + 1}: ${x.accepted} accepted (${x.failed} failed) in ${x.wall.toFixed(2)} s; ${x.rate.toFixed(0)}/s wall, ${x.perCpuSecond.toFixed(0)}/responder-CPU-s [responder backend ${x.backend}, handshake ${x.handshake}]`)
       rs.push(x)
     }
-    out[b] = { rate: median(rs.map((x) => x.rate)), perCpuSecond: median(rs.map((x) => x.perCpuSecond)), handshake: rs[0].handshake, backend: rs[0].backend }
+    out[b] = { rate: median(rs.map((x) => x.rate)), perCpuSecond: median(rs.map((x) => x.perCpuSecond)), handshake: rs[0].handshake, backend: rs[0].backend, runs: rs }
   }
   console.log(`handshakes/s, one responder process, ${clients} client processes x ${perClient} sessions (${concurrency} in flight each), median of ${runs}:`)
   for (const [b, x] of Object.entries(out)) console.log(`  ${b.padEnd(6)} ${x.rate.toFixed(0).padStart(6)}/s wall   ${x.perCpuSecond.toFixed(0).padStart(6)}/responder-CPU-second`)
   console.log(`  native / js: ${(out.native.rate / out.js.rate).toFixed(2)}x wall, ${(out.native.perCpuSecond / out.js.perCpuSecond).toFixed(2)}x per CPU-second`)
+  results.handshakes = { clients, perClient, concurrency, runs, ...out }
   return out
 }
 
@@ -344,6 +348,7 @@ async function idleRun(n) {
 async function idleSessions() {
   const runs = Number(process.env.RUNS ?? (SMOKE ? 1 : 3))
   const sizes = (process.env.IDLE ?? (SMOKE ? '50' : '1000,10000')).split(',').map(Number)
+  results.idle = []
   for (const n of sizes) {
     const rows = []
     for (let i = 0; i < runs; i++) {
@@ -352,6 +357,7 @@ async function idleSessions() {
       console.log(`  run ${i + 1}: ${x.idle} idle sessions: heap ${x.heapKiB.toFixed(2)} + external ${x.extKiB.toFixed(2)} KiB/session (rss ${x.rssKiB.toFixed(2)}); RTT ${x.rttMs.toFixed(3)} ms vs ${base.rttMs.toFixed(3)} ms with none; idle CPU ${(100 * x.idleCores).toFixed(2)} % of a core vs ${(100 * base.idleCores).toFixed(2)} % with none`)
       rows.push({ ...x, baseRtt: base.rttMs, baseCores: base.idleCores })
     }
+    results.idle.push({ sessions: n, kib: median(rows.map((x) => x.jsKiB)), rttRatio: median(rows.map((x) => x.rttMs / x.baseRtt)), runs: rows })
     console.log(
       `${n} idle sessions, median of ${runs}: ${median(rows.map((x) => x.jsKiB)).toFixed(2)} KiB/session (heap+external; rss ${median(rows.map((x) => x.rssKiB)).toFixed(2)}), ` +
         `64-byte RTT ${median(rows.map((x) => x.rttMs)).toFixed(3)} ms vs ${median(rows.map((x) => x.baseRtt)).toFixed(3)} ms with none (${median(rows.map((x) => x.rttMs / x.baseRtt)).toFixed(2)}x), ` +
@@ -412,11 +418,14 @@ async function floodBench() {
       `  run ${i + 1}: ${quiet.mbps.toFixed(0)} Mbit/s without flood, ${loud.mbps.toFixed(0)} with (${((100 * loud.mbps) / quiet.mbps).toFixed(0)} %); ` +
         `flood ${fl.sent} HELLOs -> ${fl.replies.retry} RETRY, ${fl.replies.challenge} CHALLENGE, ${fl.replies.other} other; responder retriesSent ${loud.retriesSent}, sessions accepted ${loud.accepted}`,
     )
-    rows.push({ kept: loud.mbps / quiet.mbps, quiet: quiet.mbps, loud: loud.mbps, retryShare: fl.sent ? fl.replies.retry / fl.sent : 0 })
+    const answered = fl.replies.retry + fl.replies.challenge
+    rows.push({ kept: loud.mbps / quiet.mbps, quiet: quiet.mbps, loud: loud.mbps, retryShare: answered ? fl.replies.retry / answered : 0, unanswered: fl.sent ? 1 - answered / fl.sent : 0 })
   }
+  results.flood = { rate, sessions: total, kept: median(rows.map((x) => x.kept)), retryShare: median(rows.map((x) => x.retryShare)), runs: rows }
   console.log(
     `HELLO flood (${rate}/s) beside ${total} sessions, median of ${runs}: ${median(rows.map((x) => x.quiet)).toFixed(0)} -> ${median(rows.map((x) => x.loud)).toFixed(0)} Mbit/s, ` +
-      `goodput kept ${(100 * median(rows.map((x) => x.kept))).toFixed(0)} % (target >= 80 %); flood answered by RETRY ${(100 * median(rows.map((x) => x.retryShare))).toFixed(0)} %`,
+      `goodput kept ${(100 * median(rows.map((x) => x.kept))).toFixed(0)} % (target >= 80 %); of the HELLOs answered, ${(100 * median(rows.map((x) => x.retryShare))).toFixed(0)} % got a RETRY; ` +
+      `${(100 * median(rows.map((x) => x.unanswered))).toFixed(0)} % were never answered (not read in time: the kernel dropped them at the socket)`,
   )
 }
 
@@ -441,6 +450,7 @@ async function workersBench() {
     }
     hs[w] = median(h.map((x) => x.rate))
     tp[w] = median(t.map((x) => x.mbps))
+    ;(results.workers ??= []).push({ workers: w, handshakes: hs[w], handshakesPerCpuSecond: median(h.map((x) => x.perCpuSecond)), mbps: tp[w], runs: { handshakes: h, throughput: t } })
   }
   console.log(`workers, median of ${runs} (${clients} client processes; throughput: ${clients * sessions} sessions of 1100-byte datagrams):`)
   for (const w of list) console.log(`  ${String(w).padStart(2)} worker(s): ${hs[w].toFixed(0).padStart(6)} handshakes/s   ${tp[w].toFixed(0).padStart(6)} Mbit/s   (${(tp[w] / tp[list[0]]).toFixed(2)}x throughput, ${(hs[w] / hs[list[0]]).toFixed(2)}x handshakes vs ${list[0]})`)
@@ -456,10 +466,16 @@ if (roleAt >= 0) {
   })
   await (role === 'responder' ? responder() : role === 'flooder' ? flooder() : client())
 } else {
-  const what = argv.find((a) => !a.startsWith('--')) ?? 'all'
+  const what = argv.find((a, i) => !a.startsWith('--') && argv[i - 1] !== '--out') ?? 'all'
   console.log(`scale bench (${what}${SMOKE ? ', smoke' : ''}); ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, node ${process.version}`)
   if (what === 'handshakes' || what === 'all') await handshakes()
   if (what === 'idle' || what === 'all') await idleSessions()
   if (what === 'workers' || what === 'all') await workersBench()
   if (what === 'flood' || what === 'all') await floodBench()
+  if (OUT) {
+    const { writeFileSync } = await import('node:fs')
+    results.env.loadEnd = os.loadavg()
+    writeFileSync(OUT, JSON.stringify(results, null, 1))
+    console.log(`results written to ${OUT} (charts: node bench/report/scale-charts.mjs ${OUT} docs/benchmarks/scale)`)
+  }
 }

@@ -2,8 +2,12 @@
 // Every benchmark once, in a seconds-long smoke mode, so none of them rots (CI runs this).
 // Numbers printed here mean nothing; bench/README.md has the real runs.
 import { spawnSync } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const node = process.execPath
+const tmp = mkdtempSync(join(tmpdir(), 'stt-bench-smoke-'))
 const runs = [
   ['bench/aead.bench.mjs', '--smoke'],
   ['bench/udp-loopback.mjs', '--smoke'],
@@ -13,7 +17,8 @@ const runs = [
   ['bench/workloads/stt.mjs', 'msgrate', '--mode', 'msg', '--smoke'],
   ['bench/workloads/stt.mjs', 'rtt', '--smoke'],
   ['bench/handshake-rate.mjs', '0.5'],
-  ['bench/scale.mjs', 'all', '--smoke'],
+  ['bench/scale.mjs', 'all', '--smoke', '--out', join(tmp, 'scale.json')],
+  ['bench/report/scale-charts.mjs', join(tmp, 'scale.json'), join(tmp, 'scale-charts')],
   ['bench/ws-modes.mjs'],
   ['bin/stt.js', 'bench', '--smoke', '--json'],
   ['bench/wan.mjs', '--smoke'],
