@@ -9,7 +9,7 @@
  * See docs/guide/06-events-stats.md for when 'error' is (and is not) emitted.
  */
 import { EventEmitter } from 'node:events'
-import { randomBytes } from 'node:crypto'
+import { RandomPool } from './crypto/random-pool.js'
 import { connectAuto } from './auto-connect.js'
 import { DEFAULTS, congestionControlOption, resolveProtocolConfig, resumableOption, resumeOptions, resumeTimeoutOption } from './config.js'
 import { TEST_RANDOM } from './internal/test-hooks.js'
@@ -191,7 +191,7 @@ export class STTNode extends EventEmitter {
     super()
     if (!options || typeof options !== 'object') throw new STTConfigError('STTNode needs an options object with at least sharedSeed')
     // Deterministic randomness is a test-only door (src/internal/test-hooks.ts), never an option.
-    if ('random' in options) throw new STTConfigError("'random' is not an option: a node always uses crypto.randomBytes")
+    if ('random' in options) throw new STTConfigError("'random' is not an option: a node always uses crypto.randomFillSync")
     // Several cores are STTWorkerNode's job (src/workers/, docs/SCALE.md); `workers: 1` is this.
     if ('workers' in options) {
       const { workers, ...rest } = options as STTNodeOptions & { workers?: unknown }
@@ -200,7 +200,8 @@ export class STTNode extends EventEmitter {
     }
     checkKeys(options, NODE_OPTION_KEYS, 'STTNode option')
     const testRandom = (options as { [TEST_RANDOM]?: (n: number) => Uint8Array })[TEST_RANDOM]
-    const random = testRandom ?? ((n: number) => new Uint8Array(randomBytes(n)))
+    const pool = testRandom ? null : new RandomPool()
+    const random = testRandom ?? ((n: number) => pool!.take(n))
     const config = resolveProtocolConfig(options as unknown as Record<string, unknown>, random)
     const maxReceiveQueueBytes = options.maxReceiveQueueBytes ?? DEFAULT_RECEIVE_QUEUE_BYTES
     if (!Number.isInteger(maxReceiveQueueBytes) || maxReceiveQueueBytes < 0) throw new STTConfigError('maxReceiveQueueBytes must be a non-negative integer')
