@@ -72,9 +72,10 @@ async function responder() {
   const seed = Buffer.from(process.env.SEED, 'hex')
   // WORKERS=n: an STTWorkerNode (n worker threads on one reuseport port) instead of an STTNode.
   const workers = process.env.WORKERS ? Number(process.env.WORKERS) : 0
-  // RETRY_THRESHOLD: the handshake-rate runs measure full handshakes (no RETRY round); the flood
+  // RETRY_THRESHOLD: the handshake-rate runs measure full handshakes (no RETRY round, no HELLO
+  // rate limit); the flood
   // runs keep the default, whose RETRY defence is what they measure.
-  const opts = { sharedSeed: seed, host: '127.0.0.1', port: 0, name: 'responder', maxSessions: 1_000_000, ...(process.env.RETRY_THRESHOLD ? { retryThreshold: Number(process.env.RETRY_THRESHOLD) } : {}) }
+  const opts = { sharedSeed: seed, host: '127.0.0.1', port: 0, name: 'responder', maxSessions: 1_000_000, ...(process.env.RETRY_THRESHOLD ? { retryThreshold: Number(process.env.RETRY_THRESHOLD), helloRateLimit: 2 ** 30 } : {}) }
   const node = workers ? new STTWorkerNode({ ...opts, workers }) : new STTNode(opts)
   // SINK=1: count datagram bytes instead of echoing them (throughput mode).
   const sink = process.env.SINK === '1'
@@ -400,7 +401,7 @@ async function throughputRun(workers, clients, sessionsPerClient, ms, size, floo
  * Established sessions under a HELLO flood (issue 14): SESSIONS_TOTAL sessions (default 1,000,
  * from CLIENTS processes) send 1100-byte datagrams into one responder; the middle half is
  * measured without and with a flooder sending FLOOD_RATE valid HELLOs per second (default
- * 20,000, ten times the default retryThreshold), interleaved. Reports the goodput kept and what
+ * 20,000, 100 times the default retryThreshold and 10 times the default helloRateLimit), interleaved. Reports the goodput kept and what
  * the flood got back (RETRY vs full CHALLENGE).
  */
 async function floodBench() {

@@ -229,6 +229,8 @@ export class Endpoint {
       return
     }
     if (typeof parsed === 'string') return this.drop(`hello-${parsed}`, from)
+    // After the MAC (a non-member's junk cannot use up the members' budget), before the rest.
+    if (!this.responder.takeHelloToken(now, this.config.helloRateLimit)) return this.drop('hello-rate', from)
     // Wall time: the initiator's clock and ours are compared, not our monotonic timers (item 6).
     if (Math.abs(this.wall(now) - parsed.timestamp) > this.config.helloMaxSkew) return this.drop('stale-hello', from)
     if (this.responder.hellos.seen(parsed.nonce, now)) return this.drop('replayed-hello', from)

@@ -27,6 +27,8 @@ export class ResponderState {
   private previousWindowCount = 0
   private replyTokens = AUTH_FAILED_REPLIES_PER_SECOND
   private replyRefill = 0
+  private helloTokens = -1
+  private helloRefilledAt = 0
 
   constructor(random: (n: number) => Uint8Array, handshakeTimeout: number) {
     this.cookieKeys = new CookieKeys(random, handshakeTimeout)
@@ -48,7 +50,6 @@ export class ResponderState {
     // measurable share of a flooded responder's cost per HELLO.
     o: { readonly retryThreshold: number; readonly handshakeTimeout: number; readonly helloMaxSkew: number },
   ): { kind: 'ok' } | { kind: 'retry'; token: Uint8Array } | { kind: 'drop'; reason: string } {
-    const load = this.meter(now)
     // A nonce is remembered while its HELLO could be accepted: within the skew window, or
     // (with a token) no longer than the token is valid.
     let expiry = now + 2 * o.helloMaxSkew
@@ -56,7 +57,9 @@ export class ResponderState {
       const keys = this.cookieKeys.opening(now).map((g) => g.token)
       if (!checkRetryToken(keys, hello.token, now, o.handshakeTimeout, hello.sessionId, from)) return { kind: 'drop', reason: 'bad-token' }
       expiry = Math.min(expiry, now + o.handshakeTimeout + 1000)
-    } else if (forceRetry || load > o.retryThreshold || this.hellos.underLoad) {
+    } else if (forceRetry || this.meter(now) > o.retryThreshold || this.hellos.underLoad) {
+      // Only token-less HELLOs are metered: an honest initiator under RETRY sends two HELLOs,
+      // and counting the second kept RETRY on by itself at half the threshold (review of 433d372).
       return { kind: 'retry', token: createRetryToken(this.cookieKeys.sealing(now).token, now, hello.sessionId, from) }
     }
     const verdict = this.hellos.remember(hello.nonce, source, expiry, now)
@@ -75,19 +78,46 @@ export class ResponderState {
   }
 
   /**
-   * Counts one handshake attempt; returns the load: the count in the current one-second
-   * window, or in the previous one if that was higher. Why the previous one: with the current
-   * window alone, a sustained flood got `retryThreshold` full CHALLENGEs (an X25519 each)
-   * at the start of every second before RETRY engaged again (bench/scale.mjs flood).
+   * Counts one token-less HELLO; returns the load, HELLOs per sliding second: the count in the
+   * current one-second window plus the previous window's count weighted by how much of it
+   * still lies within the last second. Why not the current window alone: a sustained flood then
+   * got `retryThreshold` full CHALLENGEs (an X25519 each) at the start of every window before
+   * RETRY engaged again (bench/scale.mjs flood). Why not max(current, previous): one burst then
+   * held RETRY for up to 3 s (review of 433d372).
    */
   meter(now: number): number {
-    if (now - this.windowStart >= 1000) {
-      // A window that ended more than a second ago (no HELLO since) is not "previous" load.
-      this.previousWindowCount = now - this.windowStart < 2000 ? this.windowCount : 0
-      this.windowStart = now
+    const elapsed = now - this.windowStart
+    if (elapsed >= 1000) {
+      // The window just ended becomes the previous one only if it ended less than a second ago.
+      this.previousWindowCount = elapsed < 2000 ? this.windowCount : 0
+      this.windowStart = elapsed < 2000 ? this.windowStart + 1000 : now
       this.windowCount = 0
     }
-    return Math.max(++this.windowCount, this.previousWindowCount)
+    const previousShare = Math.max(0, 1 - (now - this.windowStart) / 1000)
+    return ++this.windowCount + this.previousWindowCount * previousShare
+  }
+
+  /**
+   * Takes a token for examining one HELLO (its MAC and everything after), from a bucket of
+   * `rate` per second that holds at most one second's worth; false: drop it unexamined.
+   *
+   * Why: a flood of HELLOs faster than the node can examine them fills the socket's receive
+   * buffer, and the kernel then drops the sessions' packets with the HELLOs. Examining one costs
+   * ~20 us even when it only earns a RETRY (two HMACs), so an unbounded flood could take the
+   * whole core; the bucket bounds it (2,000/s: a few % of a core) at the price of new
+   * handshakes, whose initiators retransmit their HELLO, and never of established sessions.
+   */
+  takeHelloToken(now: number, rate: number): boolean {
+    if (this.helloTokens < 0) {
+      this.helloTokens = rate
+      this.helloRefilledAt = now
+    } else if (now > this.helloRefilledAt) {
+      this.helloTokens = Math.min(rate, this.helloTokens + ((now - this.helloRefilledAt) * rate) / 1000)
+      this.helloRefilledAt = now
+    }
+    if (this.helloTokens < 1) return false
+    this.helloTokens--
+    return true
   }
 
   /** Takes a token for one unauthenticated reply; false when over the rate. */

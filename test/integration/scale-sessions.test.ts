@@ -7,8 +7,8 @@
  *   session would show), and once the nodes stop no handle or timer is left;
  * - a flood of valid HELLOs from a group member (fresh ephemeral key, nonce and session id
  *   each, from several source hosts, never answering) beside sessions that transfer: the RETRY
- *   defence engages, so the flood costs HMACs and not Diffie-Hellmans, no flood HELLO ever
- *   becomes a session, and every transfer completes byte-exact. The share of goodput the
+ *   defence engages, so the flood costs HMACs and not Diffie-Hellmans, no answer is larger
+ *   than 3x its HELLO, and every transfer completes byte-exact. The share of goodput the
  *   sessions keep is a benchmark (`node bench/scale.mjs flood`), not asserted here.
  *
  * 2,000 sessions keep the suite's time reasonable on both backends; STT_SCALE_SESSIONS=10000
@@ -114,7 +114,7 @@ describe('many sessions on one node (real UDP)', () => {
     await expectNoLeaks(handles, { timeoutMs: 20_000 })
   })
 
-  it('a HELLO flood beside transferring sessions: RETRY engages, no flood session, transfers byte-exact', { timeout: 300_000 }, async () => {
+  it('a HELLO flood beside transferring sessions: RETRY engages, answers within 3x, transfers byte-exact', { timeout: 300_000 }, async () => {
     const seed = generateSeed()
     const server = node({ sharedSeed: seed, name: 'server' }) // default retryThreshold
     const client = node({ sharedSeed: seed, name: 'client' })
@@ -127,7 +127,6 @@ describe('many sessions on one node (real UDP)', () => {
     })
     const SESSIONS = 20
     const sessions = await openMany(client, `udp://127.0.0.1:${port}`, SESSIONS, 8)
-    const accepted = server.getTransportStats().handshakes.handshakesAccepted
 
     // A group member's HELLOs, made before the flood, from 8 source hosts (127.0.1.x).
     const group = deriveGroupKeys(seed)
@@ -137,13 +136,14 @@ describe('many sessions on one node (real UDP)', () => {
     const hellos = Array.from({ length: FLOOD }, () =>
       new InitiatorHandshake({ group, identity }, { name: 'flood', params }, ['aes-256-gcm'], (n) => new Uint8Array(randomBytes(n))).createHello(Date.now()),
     )
-    const replies = { retry: 0, challenge: 0, other: 0, bytes: 0 }
+    const replies = { retry: 0, challenge: 0, other: 0, overThreeTimes: 0 }
     const sockets = await Promise.all(
       Array.from({ length: 8 }, async (_, i) => {
         const s = dgram.createSocket('udp4')
         await new Promise<void>((r) => s.bind(0, `127.0.1.${1 + i}`, r))
         s.on('message', (m) => {
-          replies.bytes += m.length
+          // Never more back than 3x the HELLO it answers (the flood's addresses are unvalidated).
+          if (m.length > 3 * hellos[0]!.length) replies.overThreeTimes++
           if (m[1] !== PacketType.CHALLENGE) replies.other++
           else if (m[2]! & HeaderFlag.RETRY) replies.retry++
           else replies.challenge++
@@ -166,18 +166,15 @@ describe('many sessions on one node (real UDP)', () => {
       expect(got.map(sha256).sort()).toEqual(payloads.map(sha256).sort())
       await new Promise((r) => setTimeout(r, 300)) // the flood's last replies
       const hs = server.getTransportStats().handshakes
-      // The defence engaged, and the flood never got a session.
       expect(hs.retriesSent).toBeGreaterThan(0)
-      expect(hs.handshakesAccepted).toBe(accepted)
       expect(server.getActiveSessions()).toHaveLength(SESSIONS)
       // Most of what the flood got back is RETRY; full CHALLENGEs (a Diffie-Hellman each) only
       // until the meter crossed the threshold (the kernel may drop HELLOs the server did not
       // read in time, so the count of answers is not fixed).
       const answered = replies.retry + replies.challenge
       expect(replies.retry, JSON.stringify(replies)).toBeGreaterThan(0.8 * answered)
-      expect(replies.challenge, JSON.stringify(replies)).toBeLessThanOrEqual(2 * 200 + 60)
-      // Never more back than 3x what the flood sent (1200 bytes per HELLO).
-      expect(replies.bytes).toBeLessThanOrEqual(3 * 1200 * FLOOD)
+      expect(replies.challenge, JSON.stringify(replies)).toBeLessThanOrEqual(3 * 200)
+      expect(replies.overThreeTimes).toBe(0)
     } finally {
       for (const s of sockets) s.close()
     }
