@@ -77,8 +77,10 @@ export class Session {
   private readonly space: PacketSpace
   private readonly assembler: PacketAssembler
   private readonly life: SessionLifecycle
-  /** Suspension instead of idle close (null: not resumable; bare mode never is: its data is freed once written). */
-  readonly suspension: Suspension | null = null
+  /** Suspension instead of idle close; made on first use (idle memory, issue 14), null until then. */
+  suspension: Suspension | null = null
+  /** -1: not resumable (bare mode never is: its data is freed once written). */
+  private readonly resumeTimeout: number
   /** Resumption secret, tickets, and the gate of a session made by RESUME (session-resumption.ts). */
   readonly resumption: SessionResumption
   /** Path validation of new peer addresses (roaming, migration); challenge = header + KEEP_ALIVE + tag. */
@@ -183,10 +185,12 @@ export class Session {
     this.streams.onAppChange = () => this.wake(this)
     const { life, acks, queues, streams, resumption, assembler, space, recovery, cc, pacer, size, path, offPath, bare, random } = this
     this.writer = new SessionWriter({ life, acks, queues, streams, resumption, assembler, space, recovery, cc, pacer, size, path, offPath, bare, random, onCloseSent: () => this.emitClosed(this.closeCode, this.closeReason, false) })
-    if ((init.resumable ?? config.resumable) && !this.bare) {
-      const parts = { life: this.life, rtt: this.rtt, recovery: this.recovery, streams: this.streams, releaseRecord: (r: SentRecord) => this.assembler.release(r), push: (e: SessionEvent) => this.events.push(e), pathTimeout: (t: number) => this.path.onTimeout(t), refitPath: () => this.fitPacketSize(this.address), clearProbes: () => (this.writer.probesWanted = 0), close: (c: number, r: string, t: number) => this.close(c, r, t) }
-      this.suspension = new Suspension(init.resumeTimeout ?? config.resumeTimeout, init.isInitiator, init.random, parts)
-    }
+    this.resumeTimeout = (init.resumable ?? config.resumable) && !this.bare ? init.resumeTimeout ?? config.resumeTimeout : -1
+  }
+
+  private createSuspension(): Suspension {
+    const parts = { life: this.life, rtt: this.rtt, recovery: this.recovery, streams: this.streams, releaseRecord: (r: SentRecord) => this.assembler.release(r), push: (e: SessionEvent) => this.events.push(e), pathTimeout: (t: number) => this.path.onTimeout(t), refitPath: () => this.fitPacketSize(this.address), clearProbes: () => (this.writer.probesWanted = 0), close: (c: number, r: string, t: number) => this.close(c, r, t) }
+    return (this.suspension = new Suspension(this.resumeTimeout, this.isInitiator, this.random, parts))
   }
 
   get state(): SessionState {
@@ -547,7 +551,7 @@ export class Session {
     // RESUME_ACCEPT lost, and the initiator gave up or fell back to a full handshake under a
     // new id) has no peer to wait for: it closes instead of holding a maxSessions slot for
     // resumeTimeout (PROTOCOL.md §9.4, §9.7; second review of issue 12, item 2).
-    const done = this.isInitiator || this.life.heard ? this.suspension?.suspend(now) ?? false : false
+    const done = (this.isInitiator || this.life.heard) && this.resumeTimeout >= 0 ? (this.suspension ?? this.createSuspension()).suspend(now) : false
     this.wake(this)
     return done
   }
@@ -559,7 +563,7 @@ export class Session {
 
   /** session.resume(): probe now (after the driver moved us to the address the application chose). */
   resumeNow(now: number): void {
-    this.suspension?.resumeNow(now)
+    if (this.resumeTimeout >= 0) (this.suspension ?? this.createSuspension()).resumeNow(now)
     this.wake(this)
   }
 
