@@ -17,7 +17,7 @@
  */
 import type { AmplificationBudget } from './amplification.js'
 import { KEEP_ALIVE_DATA_SIZE, writeFrame } from './frames.js'
-import type { FrameSource } from './packet-assembler.js'
+import type { FrameSource, PacketBody, SentRecord } from './packet-assembler.js'
 import { PunchSchedule, type PunchStats } from './punch.js'
 import type { PeerAddress } from '../net-types.js'
 import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
@@ -29,7 +29,7 @@ export const OFF_PATH_PACKET_SIZE = HEADER_SIZE + 1 + KEEP_ALIVE_DATA_SIZE + AEA
 // echoes holds no buffer of its own, and none is kept after the packet is sent (issue 14).
 const NO_FRAME_DATA = new Uint8Array(KEEP_ALIVE_DATA_SIZE)
 
-export class OffPathSender {
+export class OffPathSender implements FrameSource {
   /** `onRefused`: an echo was not sent because its address's 3x account could not pay for it. */
   constructor(private readonly onRefused: () => void) {}
 
@@ -114,7 +114,7 @@ export class OffPathSender {
     this.frameData = NO_FRAME_DATA
   }
 
-  readonly frames: FrameSource = (buf, pos, _end, _rec, body) => {
+  writeFrames(buf: Uint8Array, pos: number, _end: number, _rec: SentRecord, body: PacketBody): number {
     pos = writeFrame(buf, pos, { type: this.frameType as typeof FrameType.KEEP_ALIVE, data: this.frameData })
     body.ackEliciting = false
     body.inFlight = false

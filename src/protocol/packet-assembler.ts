@@ -41,8 +41,14 @@ export interface PacketBody {
   mayRekey: boolean
 }
 
-/** Fills buf[pos, end) with frames (recording what it wrote in `rec`); returns the new pos. */
-export type FrameSource = (buf: Uint8Array, pos: number, end: number, rec: SentRecord, body: PacketBody) => number
+/**
+ * What fills a packet: an object with a method rather than a closure, so a session holds no
+ * function and context per source (idle memory, issue 14).
+ */
+export interface FrameSource {
+  /** Fills buf[pos, end) with frames (recording what it wrote in `rec`); returns the new pos. */
+  writeFrames(buf: Uint8Array, pos: number, end: number, rec: SentRecord, body: PacketBody): number
+}
 
 /** Records kept for reuse: one per packet in flight would otherwise be garbage per packet. */
 const RECORD_POOL_MAX = 1024
@@ -73,7 +79,7 @@ export class PacketAssembler {
     body.mayRekey = mayRekey
     const rec = this.recordPool.pop() ?? new SentRecord()
     const start = off + HEADER_SIZE
-    const pos = source(buf, start, off + room - AEAD_TAG_SIZE, rec, body)
+    const pos = source.writeFrames(buf, start, off + room - AEAD_TAG_SIZE, rec, body)
     if (pos === start) {
       this.release(rec)
       return 0
