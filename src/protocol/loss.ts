@@ -138,6 +138,8 @@ export class LossDetector<T> implements LossRecovery<T> {
   private head = 0
   private doneCount = 0
   private pool: Array<SentPacket<T>> = []
+  /** The one recycled packet an idle session keeps, outside the pool (whose storage is freed then). */
+  private spare: SentPacket<T> | null = null
 
   largestSent = -1
   largestAcked = -1
@@ -172,7 +174,11 @@ export class LossDetector<T> implements LossRecovery<T> {
   /** Tracks a sent packet. Packet numbers must increase. ACK-only packets: ackEliciting=false, inFlight=false. */
   onPacketSent(pn: number, now: number, bytes: number, ackEliciting: boolean, inFlight: boolean, record: T): void {
     if (pn <= this.largestSent) throw new RangeError(`packet numbers must increase (${pn} after ${this.largestSent})`)
-    const p = this.pool.pop() ?? new SentPacket<T>()
+    let p = this.pool.pop()
+    if (p === undefined) {
+      p = this.spare ?? new SentPacket<T>()
+      this.spare = null
+    }
     p.pn = pn
     p.timeSent = now
     p.size = bytes
@@ -233,7 +239,7 @@ export class LossDetector<T> implements LossRecovery<T> {
       this.head = 0
       // Nothing outstanding: an idle session keeps one recycled packet, not a burst's worth
       // (issue 14: memory per idle session; a busy sender refills the pool within a flight).
-      if (this.pool.length > 1) this.pool.length = 1
+      if (this.pool.length > 0) this.pool.length = 0
       return
     }
     if (this.doneCount > 64 && this.doneCount * 2 > s.length - this.head) {
@@ -254,7 +260,8 @@ export class LossDetector<T> implements LossRecovery<T> {
 
   private release(p: SentPacket<T>): void {
     p.record = undefined
-    if (this.pool.length < 1024) this.pool.push(p)
+    if (this.spare === null) this.spare = p
+    else if (this.pool.length < 1024) this.pool.push(p)
   }
 
   /**

@@ -55,6 +55,8 @@ const RECORD_POOL_MAX = 1024
 
 export class PacketAssembler {
   private readonly recordPool: SentRecord[] = []
+  /** The one record an idle session keeps, outside the pool so the pool holds no storage then. */
+  private spare: SentRecord | null = null
   private readonly body: PacketBody = { ackEliciting: false, inFlight: true, final: false, mayRekey: false }
 
   constructor(
@@ -77,7 +79,11 @@ export class PacketAssembler {
     body.inFlight = true
     body.final = final
     body.mayRekey = mayRekey
-    const rec = this.recordPool.pop() ?? new SentRecord()
+    let rec = this.recordPool.pop()
+    if (rec === undefined) {
+      rec = this.spare ?? new SentRecord()
+      this.spare = null
+    }
     const start = off + HEADER_SIZE
     const pos = source.writeFrames(buf, start, off + room - AEAD_TAG_SIZE, rec, body)
     if (pos === start) {
@@ -112,10 +118,12 @@ export class PacketAssembler {
     rec.ackLargest = -1
     rec.pmtuProbe = 0
     rec.ticket = null
-    // With nothing outstanding an idle session keeps one record, not a burst's worth (issue 14;
-    // bare mode releases every record at once, so its pool is never trimmed).
-    const limit = this.onWrittenBare === null && this.recovery.outstanding === 0 ? 1 : RECORD_POOL_MAX
-    if (this.recordPool.length > limit) this.recordPool.length = limit
-    if (this.recordPool.length < limit) this.recordPool.push(rec)
+    // With nothing outstanding an idle session keeps one record, not a burst's worth, and the
+    // pool's storage is freed (length 0 does; issue 14). Bare mode releases every record at
+    // once, so its pool is never trimmed.
+    if (this.spare === null) this.spare = rec
+    else if (this.onWrittenBare === null && this.recovery.outstanding === 0) {
+      if (this.recordPool.length > 0) this.recordPool.length = 0
+    } else if (this.recordPool.length < RECORD_POOL_MAX) this.recordPool.push(rec)
   }
 }
