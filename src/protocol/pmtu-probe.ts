@@ -14,6 +14,7 @@
 import type { CongestionController } from './congestion/types.js'
 import type { Pacer } from './congestion/pacer.js'
 import { AEAD_TAG_SIZE, HEADER_SIZE } from './constants.js'
+import { KEEP_ALIVE_DATA_SIZE } from './frames.js'
 import type { FrameSource, PacketAssembler, PacketBody, SentRecord } from './packet-assembler.js'
 import type { PacketSpace } from './packet-space.js'
 import { type PmtuSearch, writeProbeFrames } from './pmtu.js'
@@ -29,7 +30,8 @@ export class PmtuProber implements FrameSource {
     private readonly cc: CongestionController,
     private readonly pacer: Pacer,
     private readonly rtt: RttEstimator,
-    private readonly ping: () => Uint8Array,
+    /** The endpoint's randomness: a probe's KEEP_ALIVE carries fresh bytes. */
+    private readonly random: (n: number) => Uint8Array,
   ) {}
 
   /** Writes the probe the search wants into packet 0 of the slab, sealed; false when none goes now. */
@@ -46,6 +48,6 @@ export class PmtuProber implements FrameSource {
     body.ackEliciting = false
     body.inFlight = false
     rec.pmtuProbe = this.pmtu.onProbeSent(end + AEAD_TAG_SIZE - (pos - HEADER_SIZE), this.now, this.rtt.pto())
-    return writeProbeFrames(buf, pos, end, this.ping())
+    return writeProbeFrames(buf, pos, end, this.random(KEEP_ALIVE_DATA_SIZE))
   }
 }

@@ -25,7 +25,7 @@ import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
 import type { AmplificationBudget } from './amplification.js'
 import { OffPathSender } from './off-path.js'
 import { PathFallback } from './path-fallback.js'
-import { type DataFrame, type Frame, isAckEliciting, KEEP_ALIVE_DATA_SIZE, readFrame } from './frames.js'
+import { type DataFrame, type Frame, isAckEliciting, readFrame } from './frames.js'
 import { INTEGRITY_LIMIT, packetsPerKey } from './aead-limits.js'
 import { PathValidation } from './path-validation.js'
 import { PATH_PROBE_SIZE, PathProber } from './path-probe.js'
@@ -36,6 +36,7 @@ import { sessionKeyOf } from './header.js'
 import { LossDetector, type LossRecovery, PassThroughLossDetector } from './loss.js'
 import { PacketAssembler, SentRecord } from './packet-assembler.js'
 import { PacketSpace } from './packet-space.js'
+import { packBytes } from './packed-bytes.js'
 import type { SessionParams } from './params.js'
 import { RttEstimator } from './rtt.js'
 import { SessionLifecycle, type SessionState } from './session-lifecycle.js'
@@ -47,7 +48,7 @@ import { SessionCounters, sessionStats } from './session-stats.js'
 import { SessionWriter } from './session-writer.js'
 import { StreamManager } from './streams.js'
 import { Reader } from './varint.js'
-import { seedOf, xorshift32 } from './xorshift.js'
+import { seedOf } from './xorshift.js'
 
 export type { SessionState } from './session-lifecycle.js'
 export { SentRecord } from './packet-assembler.js'
@@ -89,7 +90,7 @@ export class Session {
   private currentFrom: PeerAddress | null = null
   private currentNewest = false
   /** Hole punches and path responses, sent off the current path (off-path.ts). */
-  private readonly offPath = new OffPathSender(() => this.counters.drop('echo-over-budget'))
+  private readonly offPath = new OffPathSender(this.counters)
   private readonly pathProber: PathProber
   /** The relay channel to go back to when a punched direct path dies (path-fallback.ts). */
   readonly fallback = new PathFallback()
@@ -98,8 +99,8 @@ export class Session {
   /** Slot in the endpoint's deadline heap (endpoint-scheduler.ts). */
   heapIndex = -1
   heapDeadline = Infinity
-  /** Responder: digest of the AUTH_PROOF that created it (a repeat of it means FINAL was lost). */
-  proofDigest: Uint8Array | null = null
+  /** Responder: digest of the AUTH_PROOF that created it, set by the endpoint (a repeat means FINAL was lost). */
+  readonly proofDigest: Uint8Array
   /** Outbound packets on the current path (session-writer.ts). */
   private readonly writer: SessionWriter
 
@@ -117,15 +118,17 @@ export class Session {
     private readonly wake: (s: Session) => void,
   ) {
     const { result, config, aead, now } = init
-    this.id = result.sessionId
-    this.key = sessionKeyOf(result.sessionId)
+    const [id, peerNodeId, transcript, finalRandom, proofDigest] = packBytes([result.sessionId, result.peerNodeId, result.transcript, result.finalRandom, 32])
+    this.id = id!
+    this.key = sessionKeyOf(id!)
     this.isInitiator = init.isInitiator
-    this.peerNodeId = result.peerNodeId
+    this.peerNodeId = peerNodeId!
     this.peerName = result.peer.name
     this.peerParams = result.peer.params
     this.bare = init.localParams.bareMode
     this.suite = result.suite
-    this.transcript = result.transcript
+    this.transcript = transcript!
+    this.proofDigest = proofDigest!
     this.address = init.address
     this.createdAt = now
     this.config = config
@@ -135,6 +138,7 @@ export class Session {
     this.queues = new SessionQueues(config.maxQueuedDatagrams, this.counters)
     this.size = new PacketSize(config, init.localParams.maxPacketSize, result.peer.params.maxPacketSize, init.address, this.bare, now)
 
+    this.rtt = new RttEstimator()
     const mySecret = init.isInitiator ? result.i2r : result.r2i
     const peerSecret = init.isInitiator ? result.r2i : result.i2r
     const suite = result.suite as CipherSuite
@@ -143,31 +147,20 @@ export class Session {
       rekeyAfterMs: config.rekeyAfterMs,
       integrityLimit: Math.min(INTEGRITY_LIMIT[suite], config.integrityLimitOverride ?? Infinity),
     }
-    this.space = new PacketSpace(
-      aead,
-      suite,
-      mySecret,
-      peerSecret,
-      limits,
-      now,
-      this.counters,
-      (direction) => this.events.push({ type: 'key-update', direction }),
-      { random: result.finalRandom, accept: init.isInitiator },
-      () => 3 * this.rtt.pto(),
-    )
-
-    this.rtt = new RttEstimator()
+    const final = { random: finalRandom!, accept: init.isInitiator }
+    const onKeyUpdate = (direction: 'send' | 'receive') => this.events.push({ type: 'key-update', direction })
+    this.space = new PacketSpace(aead, suite, mySecret, peerSecret, limits, now, this.counters, onKeyUpdate, final, this.rtt)
     this.tuning = new FlowTuning(Math.max(config.sessionMemoryLimit, config.sessionReceiveWindow, config.streamReceiveWindow))
     const algo = this.bare ? 'none' : (init.congestionControl ?? config.congestionControl)
     // Sized by the path's upper limit; packets start at the PMTU base (1200) and grow.
-    this.cc = createCongestionController(algo, { maxDatagramSize: this.size.limit, rtt: this.rtt, random: xorshift32(seedOf(init.random(4))) })
+    this.cc = createCongestionController(algo, { maxDatagramSize: this.size.limit, rtt: this.rtt, seed: seedOf(init.random(4)) })
     this.pacer = new Pacer(this.cc, this.rtt, this.size.limit, 10)
     this.recovery = this.bare ? new PassThroughLossDetector<SentRecord>(this.rtt, this.cc) : new LossDetector<SentRecord>(this.rtt, this.cc)
     this.assembler = new PacketAssembler(this.id, this.space, this.recovery, this.pacer, this.counters, this.bare ? (rec) => this.onRecordAcked(rec, 0) : null)
     // ACK every 8th ack-eliciting packet (or within max_ack_delay): at line rate ACK packets cost the
     // receiver as much CPU as data packets (bench: 2 -> 8 took JS-backend loopback from 0.36 to see bench/README.md).
     this.pathProber = new PathProber(this.path, this.offPath, this.assembler, this.space, this.rtt)
-    this.prober = new PmtuProber(this.pmtu, this.assembler, this.space, this.cc, this.pacer, this.rtt, () => this.random(KEEP_ALIVE_DATA_SIZE))
+    this.prober = new PmtuProber(this.pmtu, this.assembler, this.space, this.cc, this.pacer, this.rtt, this.random)
     this.acks = new AckTracker({ nack: !this.bare, ackElicitingThreshold: 8 }, this.rtt)
     this.streams = new StreamManager(
       {
