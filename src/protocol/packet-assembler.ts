@@ -53,11 +53,14 @@ export interface FrameSource {
 /** Records kept for reuse: one per packet in flight would otherwise be garbage per packet. */
 const RECORD_POOL_MAX = 1024
 
+const packetBody: PacketBody = { ackEliciting: false, inFlight: true, final: false, mayRekey: false }
+
 export class PacketAssembler {
   private readonly recordPool: SentRecord[] = []
   /** The one record an idle session keeps, outside the pool so the pool holds no storage then. */
   private spare: SentRecord | null = null
-  private readonly body: PacketBody = { ackEliciting: false, inFlight: true, final: false, mayRekey: false }
+  /** The thread's one body (valid until the next assemble anywhere: callers read it at once). */
+  private readonly body = packetBody
 
   constructor(
     private readonly sessionId: Uint8Array,
