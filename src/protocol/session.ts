@@ -139,8 +139,11 @@ export class Session {
     this.size = new PacketSize(config, init.localParams.maxPacketSize, result.peer.params.maxPacketSize, init.address, this.bare, now)
 
     this.rtt = new RttEstimator()
-    const mySecret = init.isInitiator ? result.i2r : result.r2i
-    const peerSecret = init.isInitiator ? result.r2i : result.i2r
+    // The two traffic secrets in one buffer of their own (never beside bytes the application sees);
+    // the handshake's copies are zeroed, as destroyKey zeroes these.
+    const [mySecret, peerSecret] = packBytes(init.isInitiator ? [result.i2r, result.r2i] : [result.r2i, result.i2r])
+    result.i2r.fill(0)
+    result.r2i.fill(0)
     const suite = result.suite as CipherSuite
     const limits = {
       rekeyAfterPackets: packetsPerKey(suite, config.rekeyAfterPackets, Math.max(init.localParams.maxPacketSize, config.reliablePacketSize, result.peer.params.maxPacketSize)),
@@ -149,7 +152,7 @@ export class Session {
     }
     const final = { random: finalRandom!, accept: init.isInitiator }
     const onKeyUpdate = (direction: 'send' | 'receive') => this.events.push({ type: 'key-update', direction })
-    this.space = new PacketSpace(aead, suite, mySecret, peerSecret, limits, now, this.counters, onKeyUpdate, final, this.rtt)
+    this.space = new PacketSpace(aead, suite, mySecret!, peerSecret!, limits, now, this.counters, onKeyUpdate, final, this.rtt)
     this.tuning = new FlowTuning(Math.max(config.sessionMemoryLimit, config.sessionReceiveWindow, config.streamReceiveWindow))
     const algo = this.bare ? 'none' : (init.congestionControl ?? config.congestionControl)
     // Sized by the path's upper limit; packets start at the PMTU base (1200) and grow.
