@@ -1,8 +1,10 @@
 /**
- * A session's small byte strings (id, peer node id, transcript hash, FINAL random, proof
- * digest) copied into one ArrayBuffer. Each separate Uint8Array of 8-32 bytes costs ~230 bytes
- * of heap (the view, its own ArrayBuffer object and the bytes); views into one buffer share
- * the ArrayBuffer, which was ~0.4 KiB per idle session (issue 14).
+ * Small byte strings of a session copied into one ArrayBuffer: its id, peer node id, transcript
+ * hash, FINAL random and proof digest in one; its traffic and resumption secrets in another
+ * (a view's .buffer reaches its neighbours, so secrets never share a buffer with bytes the
+ * application may see). Each separate Uint8Array of 8-32 bytes costs ~230 bytes of heap (the
+ * view, its own ArrayBuffer object and the bytes); views into one buffer share the ArrayBuffer
+ * (~0.6 KiB per idle session, issue 14).
  */
 
 /** Copies each part (a byte string, or a length for a zeroed slot) into one buffer; returns the views, in order. */

@@ -133,15 +133,15 @@ export class Session {
     this.createdAt = now
     this.config = config
     this.random = init.random
-    this.resumption = new SessionResumption(result, init.generation, init.resumed)
     this.life = new SessionLifecycle(config, init.isInitiator, now)
     this.queues = new SessionQueues(config.maxQueuedDatagrams, this.counters)
     this.size = new PacketSize(config, init.localParams.maxPacketSize, result.peer.params.maxPacketSize, init.address, this.bare, now)
 
     this.rtt = new RttEstimator()
-    // The two traffic secrets in one buffer of their own (never beside bytes the application sees);
-    // the handshake's copies are zeroed, as destroyKey zeroes these.
-    const [mySecret, peerSecret] = packBytes(init.isInitiator ? [result.i2r, result.r2i] : [result.r2i, result.i2r])
+    // The traffic and resumption secrets in one buffer of their own (never beside bytes the
+    // application sees); the handshake's copies are zeroed, as destroyKey zeroes these.
+    const [mySecret, peerSecret, master] = packBytes(init.isInitiator ? [result.i2r, result.r2i, 32] : [result.r2i, result.i2r, 32])
+    this.resumption = new SessionResumption(result, master!, init.generation, init.resumed)
     result.i2r.fill(0)
     result.r2i.fill(0)
     const suite = result.suite as CipherSuite
