@@ -36,27 +36,31 @@ static EVP_CIPHER_CTX* KeyedContext(const EVP_CIPHER* cipher, const uint8_t* key
 AeadKey* AeadKey::Create(uint32_t suite, const uint8_t* key, const uint8_t* iv) {
   const EVP_CIPHER* cipher = CipherFor(suite);
   if (cipher == nullptr) return nullptr;
-  EVP_CIPHER_CTX* seal = KeyedContext(cipher, key, 1);
-  EVP_CIPHER_CTX* open = KeyedContext(cipher, key, 0);
-  if (seal == nullptr || open == nullptr) {
-    EVP_CIPHER_CTX_free(seal);
-    EVP_CIPHER_CTX_free(open);
-    ERR_clear_error();
-    return nullptr;
-  }
-  return new AeadKey(suite, seal, open, iv);
+  return new AeadKey(suite, cipher, key, iv);
 }
 
-AeadKey::AeadKey(uint32_t suite, EVP_CIPHER_CTX* seal, EVP_CIPHER_CTX* open, const uint8_t* iv)
-    : suite_(suite), seal_(seal), open_(open) {
+AeadKey::AeadKey(uint32_t suite, const EVP_CIPHER* cipher, const uint8_t* key, const uint8_t* iv)
+    : suite_(suite), cipher_(cipher) {
+  static_assert(sizeof key_ == KEY_SIZE, "key size");
+  std::memcpy(key_, key, KEY_SIZE);
   std::memcpy(iv_, iv, IV_SIZE);
 }
 
 AeadKey::~AeadKey() {
-  // EVP_CIPHER_CTX_free cleanses the key schedule; the IV is wiped here.
+  // EVP_CIPHER_CTX_free cleanses the key schedule; the key and IV are wiped here.
   EVP_CIPHER_CTX_free(seal_);
   EVP_CIPHER_CTX_free(open_);
+  OPENSSL_cleanse(key_, sizeof key_);
   OPENSSL_cleanse(iv_, sizeof iv_);
+}
+
+EVP_CIPHER_CTX* AeadKey::Context(int enc) {
+  EVP_CIPHER_CTX*& ctx = enc ? seal_ : open_;
+  if (ctx == nullptr) {
+    ctx = KeyedContext(cipher_, key_, enc);
+    if (ctx == nullptr) ERR_clear_error();
+  }
+  return ctx;
 }
 
 void AeadKey::NonceFor(const uint8_t* header, uint8_t* nonce) const {
@@ -66,29 +70,33 @@ void AeadKey::NonceFor(const uint8_t* header, uint8_t* nonce) const {
 
 bool AeadKey::SealOne(const uint8_t* nonce, const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
                       uint8_t* tag_out) {
+  EVP_CIPHER_CTX* seal = Context(1);
+  if (seal == nullptr) return false;
   int n = 0;
   uint8_t scratch[16];  // Final writes nothing for these AEADs, but needs a valid pointer.
-  bool ok = EVP_EncryptInit_ex(seal_, nullptr, nullptr, nullptr, nonce) == 1 &&
-            (aad_len == 0 || EVP_EncryptUpdate(seal_, nullptr, &n, aad, static_cast<int>(aad_len)) == 1) &&
-            (len == 0 || EVP_EncryptUpdate(seal_, data, &n, data, static_cast<int>(len)) == 1) &&
-            EVP_EncryptFinal_ex(seal_, scratch, &n) == 1 &&
-            EVP_CIPHER_CTX_ctrl(seal_, EVP_CTRL_AEAD_GET_TAG, TAG_SIZE, tag_out) == 1;
+  bool ok = EVP_EncryptInit_ex(seal, nullptr, nullptr, nullptr, nonce) == 1 &&
+            (aad_len == 0 || EVP_EncryptUpdate(seal, nullptr, &n, aad, static_cast<int>(aad_len)) == 1) &&
+            (len == 0 || EVP_EncryptUpdate(seal, data, &n, data, static_cast<int>(len)) == 1) &&
+            EVP_EncryptFinal_ex(seal, scratch, &n) == 1 &&
+            EVP_CIPHER_CTX_ctrl(seal, EVP_CTRL_AEAD_GET_TAG, TAG_SIZE, tag_out) == 1;
   if (!ok) ERR_clear_error();
   return ok;
 }
 
 bool AeadKey::OpenOne(const uint8_t* nonce, const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
                       const uint8_t* tag) {
+  EVP_CIPHER_CTX* open = Context(0);
+  if (open == nullptr) return false;
   int n = 0;
   uint8_t scratch[16];
   // The tag is copied because OpenSSL's ctrl takes a non-const pointer.
   uint8_t tag_copy[TAG_SIZE];
   std::memcpy(tag_copy, tag, TAG_SIZE);
-  bool ok = EVP_DecryptInit_ex(open_, nullptr, nullptr, nullptr, nonce) == 1 &&
-            EVP_CIPHER_CTX_ctrl(open_, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, tag_copy) == 1 &&
-            (aad_len == 0 || EVP_DecryptUpdate(open_, nullptr, &n, aad, static_cast<int>(aad_len)) == 1) &&
-            (len == 0 || EVP_DecryptUpdate(open_, data, &n, data, static_cast<int>(len)) == 1) &&
-            EVP_DecryptFinal_ex(open_, scratch, &n) == 1;
+  bool ok = EVP_DecryptInit_ex(open, nullptr, nullptr, nullptr, nonce) == 1 &&
+            EVP_CIPHER_CTX_ctrl(open, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, tag_copy) == 1 &&
+            (aad_len == 0 || EVP_DecryptUpdate(open, nullptr, &n, aad, static_cast<int>(aad_len)) == 1) &&
+            (len == 0 || EVP_DecryptUpdate(open, data, &n, data, static_cast<int>(len)) == 1) &&
+            EVP_DecryptFinal_ex(open, scratch, &n) == 1;
   // A forged packet is an ordinary outcome: leave nothing on OpenSSL's per-thread error queue,
   // where node:crypto could later pick it up as its own error.
   if (!ok) ERR_clear_error();

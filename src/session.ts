@@ -21,6 +21,8 @@ import type { ProxyAuth, WebSocketClientTLSOptions } from './transport/websocket
 
 /** How long close() waits for written stream data to be acknowledged, ms. */
 const DEFAULT_DRAIN_TIMEOUT = 5000
+/** The stream map of every session before its first stream (never added to; delete and clear are no-ops on it). */
+const NO_STREAMS = new Map<number, STTStream>()
 
 export interface CloseInfo {
   /** Wire code the session was closed with (NO_ERROR = 0 for a graceful close). */
@@ -91,7 +93,8 @@ export class STTSession extends EventEmitter {
   transportReason: string | undefined
   readonly #core: CoreSession
   readonly #host: SessionHost
-  readonly #streams = new Map<number, STTStream>()
+  /** NO_STREAMS (shared, stays empty) until the first stream: a Map costs ~180 bytes per idle session (issue 14). */
+  #streams = NO_STREAMS
   readonly #writeWaiters: Array<{ key: number; resolve: () => void; reject: (e: Error) => void }> = []
   readonly #closeWaiters: Array<() => void> = []
   #closeInfo: CloseInfo | null = null
@@ -219,6 +222,7 @@ export class STTSession extends EventEmitter {
 
   #wrap(key: number, opts: StreamOptions = {}): STTStream {
     const s = new STTStream(this.#streamHost, key, opts)
+    if (this.#streams === NO_STREAMS) this.#streams = new Map()
     this.#streams.set(key, s)
     return s
   }

@@ -27,6 +27,8 @@ export const MAX_TRACKED_RANGES = 256
 /** Missing packet numbers tracked for NACK at most (the newest ones win). */
 export const MAX_TRACKED_MISSING = 256
 export const MAX_NACKS_PER_PACKET = 2
+/** Placeholder of the missing-packet arrays while none is tracked (never written). */
+const NONE_MISSING: number[] = []
 
 export interface AckTrackerOptions {
   /** Our max_ack_delay in ms (what we promised the peer). Default 25. */
@@ -52,11 +54,12 @@ export class AckTracker {
   /** When an ACK must go out (Infinity: none due). */
   private ackDeadline = Infinity
 
-  // Missing packet numbers for NACK, in parallel arrays (ascending pn).
-  private missPn: number[] = []
-  private missSince: number[] = []
-  private missNacks: number[] = []
-  private missLastNack: number[] = []
+  // Missing packet numbers for NACK, in parallel arrays (ascending pn): the shared empty
+  // placeholder until a gap is seen and again once none is left (idle memory, issue 14).
+  private missPn: number[] = NONE_MISSING
+  private missSince: number[] = NONE_MISSING
+  private missNacks: number[] = NONE_MISSING
+  private missLastNack: number[] = NONE_MISSING
 
   private readonly maxAckDelay: number
   private readonly ackElicitingThreshold: number
@@ -109,6 +112,12 @@ export class AckTracker {
   private noteMissing(from: number, to: number, now: number): void {
     if (!this.nackEnabled) return
     if (to - from > MAX_TRACKED_MISSING) from = to - MAX_TRACKED_MISSING
+    if (from < to && this.missPn === NONE_MISSING) {
+      this.missPn = []
+      this.missSince = []
+      this.missNacks = []
+      this.missLastNack = []
+    }
     for (let pn = from; pn < to; pn++) {
       this.missPn.push(pn)
       this.missSince.push(now)
@@ -124,6 +133,7 @@ export class AckTracker {
     this.missSince.splice(i, n)
     this.missNacks.splice(i, n)
     this.missLastNack.splice(i, n)
+    if (this.missPn.length === 0) this.missPn = this.missSince = this.missNacks = this.missLastNack = NONE_MISSING
   }
 
   private forgetMissing(pn: number): void {

@@ -275,7 +275,7 @@ export class Endpoint {
     const existing = this.sessions.get(key)
     if (existing) {
       // Our FINAL was lost and the initiator repeats AUTH_PROOF: answer it again.
-      if (!existing.isInitiator && existing.proofDigest && Buffer.from(existing.proofDigest).equals(Buffer.from(sha256(pkt)))) existing.resendFinal()
+      if (!existing.isInitiator && Buffer.from(existing.proofDigest).equals(Buffer.from(sha256(pkt)))) existing.resendFinal()
       else this.drop('duplicate-session', from)
       return
     }
@@ -300,7 +300,7 @@ export class Endpoint {
       { result: r, isInitiator: false, config: this.config, aead: this.aead, address: from, localParams: this.localParams(r.peer.params.bareMode, from), now, random: this.random },
       this.wake,
     )
-    session.proofDigest = sha256(pkt)
+    session.proofDigest.set(sha256(pkt))
     this.sessions.set(session.key, session)
     this.counters.handshakesAccepted++
     this.events.push({ type: 'accepted', session })

@@ -4,8 +4,9 @@
  * rack.ts) as the loss rule, spurious-loss detection and undo, and delivery-rate sampling
  * for the congestion controller (congestion/delivery-rate.ts).
  *
- * Flow per call (sequential, one call at a time; results are written into arrays owned by
- * the detector and are valid until the next call):
+ * Flow per call (sequential, one call at a time; results are written into outcome arrays
+ * shared by every detector of the thread, valid until the next call on any detector: a session
+ * consumes them at once, and an idle session then holds none of them, issue 14):
  *   onPacketSent   -> track, charge the congestion controller
  *   onAck          -> mark newly acked, RTT sample (§5.1), detect losses (§6.1), feed CC
  *   onNack         -> the peer reported gaps: a hint to run RACK now (never a loss by itself:
@@ -34,6 +35,20 @@ export const PTO_PROBE_PACKETS = 2
  * max_ack_delay (session.ts: the peer ACKs every 8th packet), so the TLP waits for that too.
  */
 export const TLP_DELAYED_ACK_PACKETS = 8
+
+/**
+ * The outcome scratch of every detector of the thread (see the flow above). Shared rather than
+ * per detector: per session they were ~0.9 KiB of an idle session's memory, mostly the records
+ * of the last ACK they kept alive (issue 14).
+ */
+const ackOutcome: AckOutcome<unknown> = { acked: [], lost: [], rttSampled: false, error: 0 }
+const timeoutOutcome: TimeoutOutcome<unknown> = { lost: [], probes: 0, probeRecords: [] }
+const nackOutcome: unknown[] = []
+const lostPacketInfo: LostPacketInfo = { size: 0, txInFlight: 0, lostSince: 0, isAppLimited: false }
+/** Bare mode's outcomes: always empty. */
+const noAcks: AckOutcome<unknown> = { acked: [], lost: [], rttSampled: false, error: 0 }
+const noTimeout: TimeoutOutcome<unknown> = { lost: [], probes: 0, probeRecords: [] }
+const noSpuriousLoss = (): void => {}
 
 class SentPacket<T> implements RateStamp {
   pn = 0
@@ -123,6 +138,8 @@ export class LossDetector<T> implements LossRecovery<T> {
   private head = 0
   private doneCount = 0
   private pool: Array<SentPacket<T>> = []
+  /** The one recycled packet an idle session keeps, outside the pool (whose storage is freed then). */
+  private spare: SentPacket<T> | null = null
 
   largestSent = -1
   largestAcked = -1
@@ -135,7 +152,9 @@ export class LossDetector<T> implements LossRecovery<T> {
   private ackElicitingInFlight = 0
   readonly sampler = new DeliveryRateSampler()
   readonly rack: RackState
-  private readonly lostHistory = new LostHistory()
+  /** Created on the first loss, with the callback it reports spurious losses to. */
+  private lostHistory: LostHistory | null = null
+  private onSpuriousFound: (episode: number) => void = noSpuriousLoss
   /** Congestion episode bookkeeping for spurious-loss undo. */
   private episode = 0
   private episodeStart = -Infinity
@@ -143,13 +162,7 @@ export class LossDetector<T> implements LossRecovery<T> {
   private episodeSpurious = 0
   private episodeUndone = false
   congestionUndos = 0
-  private readonly lostInfo: LostPacketInfo = { size: 0, txInFlight: 0, lostSince: 0, isAppLimited: false }
   private spuriousNow = 0
-  private readonly onSpuriousFound = (episode: number): void => this.spuriousLoss(episode)
-
-  private readonly ackOut: AckOutcome<T> = { acked: [], lost: [], rttSampled: false, error: 0 }
-  private readonly timeoutOut: TimeoutOutcome<T> = { lost: [], probes: 0, probeRecords: [] }
-  private readonly nackOut: T[] = []
 
   constructor(
     readonly rtt: RttEstimator,
@@ -161,7 +174,11 @@ export class LossDetector<T> implements LossRecovery<T> {
   /** Tracks a sent packet. Packet numbers must increase. ACK-only packets: ackEliciting=false, inFlight=false. */
   onPacketSent(pn: number, now: number, bytes: number, ackEliciting: boolean, inFlight: boolean, record: T): void {
     if (pn <= this.largestSent) throw new RangeError(`packet numbers must increase (${pn} after ${this.largestSent})`)
-    const p = this.pool.pop() ?? new SentPacket<T>()
+    let p = this.pool.pop()
+    if (p === undefined) {
+      p = this.spare ?? new SentPacket<T>()
+      this.spare = null
+    }
     p.pn = pn
     p.timeSent = now
     p.size = bytes
@@ -210,7 +227,7 @@ export class LossDetector<T> implements LossRecovery<T> {
   private compact(now: number): void {
     // A reordered original arrives within the reordering delay; a second after its loss it
     // is long gone (or acked), so its loss can no longer prove spurious.
-    this.lostHistory.expire(now - Math.max(1000, 4 * this.rtt.smoothedRtt))
+    if (this.lostHistory !== null) this.lostHistory.expire(now - Math.max(1000, 4 * this.rtt.smoothedRtt))
     const s = this.sent
     while (this.head < s.length && s[this.head]!.done) {
       this.release(s[this.head]!)
@@ -222,7 +239,7 @@ export class LossDetector<T> implements LossRecovery<T> {
       this.head = 0
       // Nothing outstanding: an idle session keeps one recycled packet, not a burst's worth
       // (issue 14: memory per idle session; a busy sender refills the pool within a flight).
-      if (this.pool.length > 1) this.pool.length = 1
+      if (this.pool.length > 0) this.pool.length = 0
       return
     }
     if (this.doneCount > 64 && this.doneCount * 2 > s.length - this.head) {
@@ -243,7 +260,8 @@ export class LossDetector<T> implements LossRecovery<T> {
 
   private release(p: SentPacket<T>): void {
     p.record = undefined
-    if (this.pool.length < 1024) this.pool.push(p)
+    if (this.spare === null) this.spare = p
+    else if (this.pool.length < 1024) this.pool.push(p)
   }
 
   /**
@@ -251,7 +269,7 @@ export class LossDetector<T> implements LossRecovery<T> {
    * RFC 9002 Appendix A.7 with RACK (RFC 8985 §6) as the loss rule.
    */
   onAck(ranges: ReadonlyArray<readonly [number, number]>, ackDelayMicros: number, now: number): AckOutcome<T> {
-    const out = this.ackOut
+    const out = ackOutcome as AckOutcome<T>
     out.acked.length = 0
     out.lost.length = 0
     out.rttSampled = false
@@ -273,7 +291,7 @@ export class LossDetector<T> implements LossRecovery<T> {
       const lo = ranges[r]![0]
       const hi = ranges[r]![1]
       // Packets of this range we had declared lost: spurious losses (RFC 8985 §9 DSACK role).
-      if (this.lostHistory.length > 0) this.lostHistory.takeRange(lo, hi, this.onSpuriousFound)
+      if (this.lostHistory !== null && this.lostHistory.length > 0) this.lostHistory.takeRange(lo, hi, this.onSpuriousFound)
       for (let i = this.indexOf(lo); i < this.sent.length; i++) {
         const p = this.sent[i]!
         if (p.pn > hi) break
@@ -334,7 +352,7 @@ export class LossDetector<T> implements LossRecovery<T> {
    * Numbers never sent or already resolved are ignored.
    */
   onNack(packetNumbers: readonly number[], now: number): T[] {
-    const out = this.nackOut
+    const out = nackOutcome as T[]
     out.length = 0
     let any = false
     for (const pn of packetNumbers) {
@@ -364,9 +382,13 @@ export class LossDetector<T> implements LossRecovery<T> {
       this.episodeUndone = false
     }
     this.episodeLost++
+    if (this.lostHistory === null) {
+      this.lostHistory = new LostHistory()
+      this.onSpuriousFound = (episode) => this.spuriousLoss(episode)
+    }
     this.lostHistory.add(p.pn, this.episode, now)
     if (p.inFlight) {
-      if (p.deliveredTime >= 0) this.cc.onPacketLost(p.size, this.sampler.onPacketLost(p, this.lostInfo))
+      if (p.deliveredTime >= 0) this.cc.onPacketLost(p.size, this.sampler.onPacketLost(p, lostPacketInfo))
       else this.cc.onPacketLost(p.size)
     }
   }
@@ -439,7 +461,7 @@ export class LossDetector<T> implements LossRecovery<T> {
 
   /** RFC 9002 A.9 OnLossDetectionTimeout, with the first probe a TLP (RFC 8985 §7.3). */
   onTimeout(now: number): TimeoutOutcome<T> {
-    const out = this.timeoutOut
+    const out = timeoutOutcome as TimeoutOutcome<T>
     out.lost.length = 0
     out.probeRecords.length = 0
     out.probes = 0
@@ -527,8 +549,6 @@ export class LossDetector<T> implements LossRecovery<T> {
  * records need to come back.
  */
 export class PassThroughLossDetector<T> implements LossRecovery<T> {
-  private readonly ackOut: AckOutcome<T> = { acked: [], lost: [], rttSampled: false, error: 0 }
-  private readonly timeoutOut: TimeoutOutcome<T> = { lost: [], probes: 0, probeRecords: [] }
   constructor(
     readonly rtt: RttEstimator = new RttEstimator(),
     readonly cc: CongestionController = new PassThroughController(),
@@ -536,7 +556,7 @@ export class PassThroughLossDetector<T> implements LossRecovery<T> {
   readonly outstanding = 0
   onPacketSent(): void {}
   onAck(): AckOutcome<T> {
-    return this.ackOut
+    return noAcks as AckOutcome<T>
   }
   onNack(): T[] {
     return []
@@ -546,7 +566,7 @@ export class PassThroughLossDetector<T> implements LossRecovery<T> {
     return Infinity
   }
   onTimeout(): TimeoutOutcome<T> {
-    return this.timeoutOut
+    return noTimeout as TimeoutOutcome<T>
   }
   abandonAll(): T[] {
     return []

@@ -17,7 +17,8 @@
  */
 import type { AmplificationBudget } from './amplification.js'
 import { KEEP_ALIVE_DATA_SIZE, writeFrame } from './frames.js'
-import type { FrameSource } from './packet-assembler.js'
+import type { FrameSource, PacketBody, SentRecord } from './packet-assembler.js'
+import type { SessionCounters } from './session-stats.js'
 import { PunchSchedule, type PunchStats } from './punch.js'
 import type { PeerAddress } from '../net-types.js'
 import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
@@ -29,9 +30,9 @@ export const OFF_PATH_PACKET_SIZE = HEADER_SIZE + 1 + KEEP_ALIVE_DATA_SIZE + AEA
 // echoes holds no buffer of its own, and none is kept after the packet is sent (issue 14).
 const NO_FRAME_DATA = new Uint8Array(KEEP_ALIVE_DATA_SIZE)
 
-export class OffPathSender {
-  /** `onRefused`: an echo was not sent because its address's 3x account could not pay for it. */
-  constructor(private readonly onRefused: () => void) {}
+export class OffPathSender implements FrameSource {
+  /** `counters`: an echo not sent because its address's 3x account could not pay for it is counted there. */
+  constructor(private readonly counters: SessionCounters) {}
 
   private response: { to: PeerAddress; data: Uint8Array; budget: AmplificationBudget | null } | null = null
   private punch: PunchSchedule | null = null
@@ -54,7 +55,7 @@ export class OffPathSender {
   onKeepAlive(data: Uint8Array, from: PeerAddress | null, current: PeerAddress, budget: AmplificationBudget | null | undefined): boolean {
     if (!from || from.key === current.key) return false
     if (budget === undefined || (budget !== null && budget.allowance < OFF_PATH_PACKET_SIZE)) {
-      this.onRefused()
+      this.counters.drop('echo-over-budget')
       return true
     }
     this.response = { to: from, data: data.slice(0, KEEP_ALIVE_DATA_SIZE), budget }
@@ -66,7 +67,7 @@ export class OffPathSender {
     const r = this.response
     if (r?.budget && r.budget.allowance < OFF_PATH_PACKET_SIZE) {
       this.response = null
-      this.onRefused()
+      this.counters.drop('echo-over-budget')
       return null
     }
     return r
@@ -114,7 +115,7 @@ export class OffPathSender {
     this.frameData = NO_FRAME_DATA
   }
 
-  readonly frames: FrameSource = (buf, pos, _end, _rec, body) => {
+  writeFrames(buf: Uint8Array, pos: number, _end: number, _rec: SentRecord, body: PacketBody): number {
     pos = writeFrame(buf, pos, { type: this.frameType as typeof FrameType.KEEP_ALIVE, data: this.frameData })
     body.ackEliciting = false
     body.inFlight = false

@@ -41,15 +41,26 @@ export interface PacketBody {
   mayRekey: boolean
 }
 
-/** Fills buf[pos, end) with frames (recording what it wrote in `rec`); returns the new pos. */
-export type FrameSource = (buf: Uint8Array, pos: number, end: number, rec: SentRecord, body: PacketBody) => number
+/**
+ * What fills a packet: an object with a method rather than a closure, so a session holds no
+ * function and context per source (idle memory, issue 14).
+ */
+export interface FrameSource {
+  /** Fills buf[pos, end) with frames (recording what it wrote in `rec`); returns the new pos. */
+  writeFrames(buf: Uint8Array, pos: number, end: number, rec: SentRecord, body: PacketBody): number
+}
 
 /** Records kept for reuse: one per packet in flight would otherwise be garbage per packet. */
 const RECORD_POOL_MAX = 1024
 
+const packetBody: PacketBody = { ackEliciting: false, inFlight: true, final: false, mayRekey: false }
+
 export class PacketAssembler {
   private readonly recordPool: SentRecord[] = []
-  private readonly body: PacketBody = { ackEliciting: false, inFlight: true, final: false, mayRekey: false }
+  /** The one record an idle session keeps, outside the pool so the pool holds no storage then. */
+  private spare: SentRecord | null = null
+  /** The thread's one body (valid until the next assemble anywhere: callers read it at once). */
+  private readonly body = packetBody
 
   constructor(
     private readonly sessionId: Uint8Array,
@@ -71,9 +82,13 @@ export class PacketAssembler {
     body.inFlight = true
     body.final = final
     body.mayRekey = mayRekey
-    const rec = this.recordPool.pop() ?? new SentRecord()
+    let rec = this.recordPool.pop()
+    if (rec === undefined) {
+      rec = this.spare ?? new SentRecord()
+      this.spare = null
+    }
     const start = off + HEADER_SIZE
-    const pos = source(buf, start, off + room - AEAD_TAG_SIZE, rec, body)
+    const pos = source.writeFrames(buf, start, off + room - AEAD_TAG_SIZE, rec, body)
     if (pos === start) {
       this.release(rec)
       return 0
@@ -106,10 +121,12 @@ export class PacketAssembler {
     rec.ackLargest = -1
     rec.pmtuProbe = 0
     rec.ticket = null
-    // With nothing outstanding an idle session keeps one record, not a burst's worth (issue 14;
-    // bare mode releases every record at once, so its pool is never trimmed).
-    const limit = this.onWrittenBare === null && this.recovery.outstanding === 0 ? 1 : RECORD_POOL_MAX
-    if (this.recordPool.length > limit) this.recordPool.length = limit
-    if (this.recordPool.length < limit) this.recordPool.push(rec)
+    // With nothing outstanding an idle session keeps one record, not a burst's worth, and the
+    // pool's storage is freed (length 0 does; issue 14). Bare mode releases every record at
+    // once, so its pool is never trimmed.
+    if (this.spare === null) this.spare = rec
+    else if (this.onWrittenBare === null && this.recovery.outstanding === 0) {
+      if (this.recordPool.length > 0) this.recordPool.length = 0
+    } else if (this.recordPool.length < RECORD_POOL_MAX) this.recordPool.push(rec)
   }
 }

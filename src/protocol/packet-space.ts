@@ -78,8 +78,8 @@ export class PacketSpace {
     /** A key update happened in one direction (the session reports it as an event). */
     private readonly onKeyUpdate: (direction: 'send' | 'receive') => void,
     private readonly final: FinalTrailer,
-    /** How long the previous receive key is kept after a peer's update (3 PTO, RFC 9001 §6.5). */
-    private readonly previousKeyLifetime: () => number,
+    /** The previous receive key is kept 3 PTO after a peer's update (RFC 9001 §6.5). */
+    private readonly rtt: { pto(): number },
   ) {
     this.sendKey = makeKey(aead, suite, sendSecret, 0)
     this.recvKeys = new ReceiveKeys(aead, suite, recvSecret)
@@ -188,7 +188,7 @@ export class PacketSpace {
   }
 
   private onPeerKeyUpdate(pn: number, now: number): void {
-    this.recvKeys.advance(pn, now + this.previousKeyLifetime())
+    this.recvKeys.advance(pn, now + 3 * this.rtt.pto())
     this.counters.keyUpdates++
     this.onKeyUpdate('receive')
     // The peer moved to a new phase: follow it (RFC 9001 §6.2) unless we already did.

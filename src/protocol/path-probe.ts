@@ -14,7 +14,7 @@ import type { PeerAddress } from '../net-types.js'
 import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
 import { KEEP_ALIVE_DATA_SIZE, writeFrame } from './frames.js'
 import type { OffPathSender } from './off-path.js'
-import type { FrameSource, PacketAssembler } from './packet-assembler.js'
+import type { FrameSource, PacketAssembler, PacketBody, SentRecord } from './packet-assembler.js'
 import type { PacketSpace } from './packet-space.js'
 import type { PathValidation } from './path-validation.js'
 import type { RttEstimator } from './rtt.js'
@@ -25,8 +25,8 @@ export const PATH_PROBE_SIZE = HEADER_SIZE + 1 + KEEP_ALIVE_DATA_SIZE + AEAD_TAG
 // Placeholder until a path challenge is due: shared, so an idle session allocates none.
 const NO_CHALLENGE = new Uint8Array(KEEP_ALIVE_DATA_SIZE)
 
-export class PathProber {
-  /** The challenge `challengeFrames` writes: set by write for one packet, then the placeholder again. */
+export class PathProber implements FrameSource {
+  /** The challenge `writeFrames` writes: set by write for one packet, then the placeholder again. */
   private challenge: Uint8Array = NO_CHALLENGE
 
   constructor(
@@ -45,7 +45,7 @@ export class PathProber {
   write(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, punching: boolean, validating: boolean, maxPacket: number): PeerAddress | null {
     const off = punching ? this.offPath.next(now) : null
     if (off) {
-      lengths[0] = this.assembler.assemble(now, slab, offsets[0]!, PATH_PROBE_SIZE, this.offPath.frames, false, false)
+      lengths[0] = this.assembler.assemble(now, slab, offsets[0]!, PATH_PROBE_SIZE, this.offPath, false, false)
       this.space.seal(slab, offsets, lengths, 1)
       this.offPath.sent(now, lengths[0]!)
       return off
@@ -54,7 +54,7 @@ export class PathProber {
     if (!probe) return null
     const room = Math.min(maxPacket, 1200, probe.budget ? probe.budget.allowance : Infinity)
     this.challenge = probe.challenge
-    const size = this.assembler.assemble(now, slab, offsets[0]!, room, this.challengeFrames, false, false)
+    const size = this.assembler.assemble(now, slab, offsets[0]!, room, this, false, false)
     this.challenge = NO_CHALLENGE
     lengths[0] = size
     this.space.seal(slab, offsets, lengths, 1)
@@ -63,7 +63,7 @@ export class PathProber {
   }
 
   /** Frame source of a path challenge: the challenge, padded to the end of the packet. */
-  private readonly challengeFrames: FrameSource = (buf, pos, end, _rec, body) => {
+  writeFrames(buf: Uint8Array, pos: number, end: number, _rec: SentRecord, body: PacketBody): number {
     pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE, data: this.challenge })
     pos = writeFrame(buf, pos, { type: FrameType.PADDING, length: end - pos })
     body.ackEliciting = false

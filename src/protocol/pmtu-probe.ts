@@ -14,12 +14,13 @@
 import type { CongestionController } from './congestion/types.js'
 import type { Pacer } from './congestion/pacer.js'
 import { AEAD_TAG_SIZE, HEADER_SIZE } from './constants.js'
-import type { FrameSource, PacketAssembler } from './packet-assembler.js'
+import { KEEP_ALIVE_DATA_SIZE } from './frames.js'
+import type { FrameSource, PacketAssembler, PacketBody, SentRecord } from './packet-assembler.js'
 import type { PacketSpace } from './packet-space.js'
 import { type PmtuSearch, writeProbeFrames } from './pmtu.js'
 import type { RttEstimator } from './rtt.js'
 
-export class PmtuProber {
+export class PmtuProber implements FrameSource {
   private now = 0
 
   constructor(
@@ -29,7 +30,8 @@ export class PmtuProber {
     private readonly cc: CongestionController,
     private readonly pacer: Pacer,
     private readonly rtt: RttEstimator,
-    private readonly ping: () => Uint8Array,
+    /** The endpoint's randomness: a probe's KEEP_ALIVE carries fresh bytes. */
+    private readonly random: (n: number) => Uint8Array,
   ) {}
 
   /** Writes the probe the search wants into packet 0 of the slab, sealed; false when none goes now. */
@@ -37,15 +39,15 @@ export class PmtuProber {
     const size = this.pmtu.probeDue()
     if (size === 0 || slab.length - offsets[0]! < size || !this.cc.canSend(size) || this.pacer.nextSendTime(now, size) > now) return false
     this.now = now
-    lengths[0] = this.assembler.assemble(now, slab, offsets[0]!, size, this.frames, false, false)
+    lengths[0] = this.assembler.assemble(now, slab, offsets[0]!, size, this, false, false)
     this.space.seal(slab, offsets, lengths, 1)
     return true
   }
 
-  private readonly frames: FrameSource = (buf, pos, end, rec, body) => {
+  writeFrames(buf: Uint8Array, pos: number, end: number, rec: SentRecord, body: PacketBody): number {
     body.ackEliciting = false
     body.inFlight = false
     rec.pmtuProbe = this.pmtu.onProbeSent(end + AEAD_TAG_SIZE - (pos - HEADER_SIZE), this.now, this.rtt.pto())
-    return writeProbeFrames(buf, pos, end, this.ping())
+    return writeProbeFrames(buf, pos, end, this.random(KEEP_ALIVE_DATA_SIZE))
   }
 }

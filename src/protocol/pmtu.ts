@@ -79,13 +79,33 @@ export interface PmtuStats {
   searches: number
 }
 
+const NO_CANDIDATES: readonly number[] = []
+/**
+ * Candidate lists by (base, max, IP overhead): a handful of distinct paths, so sessions share
+ * the (never modified) arrays instead of holding one each (idle memory, issue 14).
+ */
+const candidateLists = new Map<string, readonly number[]>()
+const MAX_CANDIDATE_LISTS = 64
+
+function candidatesFor(base: number, max: number, ipOverhead: number): readonly number[] {
+  const key = `${base}/${max}/${ipOverhead}`
+  let list = candidateLists.get(key)
+  if (list === undefined) {
+    const sizes = COMMON_LINK_MTUS.map((m) => m - ipOverhead).filter((s) => s > base && s < max)
+    sizes.push(max)
+    list = Object.freeze([...new Set(sizes)].sort((a, b) => a - b))
+    if (candidateLists.size < MAX_CANDIDATE_LISTS) candidateLists.set(key, list)
+  }
+  return list
+}
+
 export class PmtuSearch {
   state: PmtuState = 'base'
   /** Largest confirmed UDP payload size (base until a probe is acknowledged). */
   current: number
   private readonly base: number
   private max: number
-  private candidates: number[] = []
+  private candidates: readonly number[] = NO_CANDIDATES
   private readonly maxProbes: number
   private readonly raiseInterval: number
   private readonly blackHoleEvents: number
@@ -128,9 +148,7 @@ export class PmtuSearch {
    */
   restart(max: number, ipOverhead: number, now: number): void {
     this.max = Math.max(this.base, Math.floor(max))
-    const sizes = COMMON_LINK_MTUS.map((m) => m - ipOverhead).filter((s) => s > this.base && s < this.max)
-    sizes.push(this.max)
-    this.candidates = [...new Set(sizes)].sort((a, b) => a - b)
+    this.candidates = candidatesFor(this.base, this.max, ipOverhead)
     this.current = this.base
     this.failedAt = this.max + 1
     this.probeLosses = 0

@@ -54,9 +54,14 @@ export class SessionQueues {
 
   /** Writes the KEEP_ALIVE_ACK echoes that fit. */
   writeEchoes(buf: Uint8Array, pos: number, end: number): number {
-    while (this.keepAliveAcks.length && end - pos >= 1 + KEEP_ALIVE_DATA_SIZE) {
-      pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE_ACK, data: this.keepAliveAcks.shift()! })
+    const q = this.keepAliveAcks
+    if (q.length === 0) return pos
+    while (q.length && end - pos >= 1 + KEEP_ALIVE_DATA_SIZE) {
+      pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE_ACK, data: q.shift()! })
     }
+    // Drained: setting the length frees the storage shift() left (an idle session's echo
+    // queue then holds none; issue 14).
+    if (q.length === 0) q.length = 0
     return pos
   }
 

@@ -73,12 +73,17 @@ export class SessionResumption {
 
   constructor(
     result: HandshakeResult,
+    /** Where the resumption master secret is kept (32 bytes; the session's secrets buffer). */
+    master: Uint8Array,
     /** 0 after a full handshake; the ticket's + 1 after a resumption. */
     readonly generation = 0,
     /** Opened by the abbreviated handshake (RESUME), not a full one. */
     readonly resumed = false,
   ) {
-    this.#master = resumptionMaster(result.i2r, result.r2i, result.transcript)
+    const derived = resumptionMaster(result.i2r, result.r2i, result.transcript)
+    master.set(derived)
+    derived.fill(0)
+    this.#master = master
   }
 
   /** This session's resumption secret for ticket `id`. */

@@ -6,6 +6,8 @@ import type { StreamManager } from './streams.js'
 import type { PmtuSearch } from './pmtu.js'
 
 /** Per-session counters (plain fields: incremented on the hot path, copied out on demand). */
+const NONE_DROPPED: Record<string, number> = Object.freeze({})
+
 export class SessionCounters {
   packetsSent = 0
   packetsReceived = 0
@@ -16,9 +18,11 @@ export class SessionCounters {
   lostPackets = 0
   keyUpdates = 0
   migrations = 0
-  readonly dropped: Record<string, number> = {}
+  /** Drops by reason; the shared empty NONE_DROPPED until the first (idle memory, issue 14). */
+  dropped: Record<string, number> = NONE_DROPPED
 
   drop(reason: string): void {
+    if (this.dropped === NONE_DROPPED) this.dropped = {}
     this.dropped[reason] = (this.dropped[reason] ?? 0) + 1
   }
 

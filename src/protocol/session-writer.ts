@@ -19,7 +19,7 @@ import { type Frame, frameSize, KEEP_ALIVE_DATA_SIZE, writeFrame } from './frame
 import { FINAL_RANDOM_SIZE } from './handshake.js'
 import type { LossRecovery } from './loss.js'
 import type { OffPathSender } from './off-path.js'
-import type { FrameSource, PacketAssembler, SentRecord } from './packet-assembler.js'
+import type { FrameSource, PacketAssembler, PacketBody, SentRecord } from './packet-assembler.js'
 import type { PacketSize } from './packet-size.js'
 import type { PacketSpace } from './packet-space.js'
 import type { PathValidation } from './path-validation.js'
@@ -54,12 +54,12 @@ export interface SessionWriterParts {
   readonly onCloseSent: () => void
 }
 
-export class SessionWriter {
+export class SessionWriter implements FrameSource {
   /** PTO probes still to send: each ack-eliciting packet is one (RFC 9002 §6.2.4). */
   probesWanted = 0
   /** Consecutive packets sent without an ack-eliciting frame. */
   private ackOnlyRun = 0
-  /** `now` and room of the packet sessionFrames is filling (set by write). */
+  /** `now` and room of the packet writeFrames is filling (set by write). */
   private writeNow = 0
   private writeRoom = 0
 
@@ -142,7 +142,7 @@ export class SessionWriter {
       if (room < HEADER_SIZE + AEAD_TAG_SIZE + 1 + KEEP_ALIVE_DATA_SIZE) break
       if (life.closeFrame !== null ? life.closeSent : life.state === 'closing') break
       this.writeRoom = room
-      const len = this.assembler.assemble(now, slab, off, room, this.sessionFrames, final, n === 0)
+      const len = this.assembler.assemble(now, slab, off, room, this, final, n === 0)
       if (len === 0) break
       const body = this.assembler.last
       if (body.ackEliciting && this.probesWanted > 0) this.probesWanted--
@@ -168,7 +168,7 @@ export class SessionWriter {
    * echoes, keep-alive, datagrams, application frames and stream frames (the last three only
    * within the congestion window and pacer).
    */
-  private readonly sessionFrames: FrameSource = (buf, pos, end, rec, body) => {
+  writeFrames(buf: Uint8Array, pos: number, end: number, rec: SentRecord, body: PacketBody): number {
     const now = this.writeNow
     const room = this.writeRoom
     const start = pos

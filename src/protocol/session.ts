@@ -25,7 +25,7 @@ import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
 import type { AmplificationBudget } from './amplification.js'
 import { OffPathSender } from './off-path.js'
 import { PathFallback } from './path-fallback.js'
-import { type DataFrame, type Frame, isAckEliciting, KEEP_ALIVE_DATA_SIZE, readFrame } from './frames.js'
+import { type DataFrame, type Frame, isAckEliciting, readFrame } from './frames.js'
 import { INTEGRITY_LIMIT, packetsPerKey } from './aead-limits.js'
 import { PathValidation } from './path-validation.js'
 import { PATH_PROBE_SIZE, PathProber } from './path-probe.js'
@@ -36,6 +36,7 @@ import { sessionKeyOf } from './header.js'
 import { LossDetector, type LossRecovery, PassThroughLossDetector } from './loss.js'
 import { PacketAssembler, SentRecord } from './packet-assembler.js'
 import { PacketSpace } from './packet-space.js'
+import { packBytes } from './packed-bytes.js'
 import type { SessionParams } from './params.js'
 import { RttEstimator } from './rtt.js'
 import { SessionLifecycle, type SessionState } from './session-lifecycle.js'
@@ -47,7 +48,7 @@ import { SessionCounters, sessionStats } from './session-stats.js'
 import { SessionWriter } from './session-writer.js'
 import { StreamManager } from './streams.js'
 import { Reader } from './varint.js'
-import { seedOf, xorshift32 } from './xorshift.js'
+import { seedOf } from './xorshift.js'
 
 export type { SessionState } from './session-lifecycle.js'
 export { SentRecord } from './packet-assembler.js'
@@ -77,8 +78,10 @@ export class Session {
   private readonly space: PacketSpace
   private readonly assembler: PacketAssembler
   private readonly life: SessionLifecycle
-  /** Suspension instead of idle close (null: not resumable; bare mode never is: its data is freed once written). */
-  readonly suspension: Suspension | null = null
+  /** Suspension instead of idle close; made on first use (idle memory, issue 14), null until then. */
+  suspension: Suspension | null = null
+  /** -1: not resumable (bare mode never is: its data is freed once written). */
+  private readonly resumeTimeout: number
   /** Resumption secret, tickets, and the gate of a session made by RESUME (session-resumption.ts). */
   readonly resumption: SessionResumption
   /** Path validation of new peer addresses (roaming, migration); challenge = header + KEEP_ALIVE + tag. */
@@ -87,7 +90,7 @@ export class Session {
   private currentFrom: PeerAddress | null = null
   private currentNewest = false
   /** Hole punches and path responses, sent off the current path (off-path.ts). */
-  private readonly offPath = new OffPathSender(() => this.counters.drop('echo-over-budget'))
+  private readonly offPath = new OffPathSender(this.counters)
   private readonly pathProber: PathProber
   /** The relay channel to go back to when a punched direct path dies (path-fallback.ts). */
   readonly fallback = new PathFallback()
@@ -96,8 +99,8 @@ export class Session {
   /** Slot in the endpoint's deadline heap (endpoint-scheduler.ts). */
   heapIndex = -1
   heapDeadline = Infinity
-  /** Responder: digest of the AUTH_PROOF that created it (a repeat of it means FINAL was lost). */
-  proofDigest: Uint8Array | null = null
+  /** Responder: digest of the AUTH_PROOF that created it, set by the endpoint (a repeat means FINAL was lost). */
+  readonly proofDigest: Uint8Array
   /** Outbound packets on the current path (session-writer.ts). */
   private readonly writer: SessionWriter
 
@@ -115,57 +118,52 @@ export class Session {
     private readonly wake: (s: Session) => void,
   ) {
     const { result, config, aead, now } = init
-    this.id = result.sessionId
-    this.key = sessionKeyOf(result.sessionId)
+    const [id, peerNodeId, transcript, finalRandom, proofDigest] = packBytes([result.sessionId, result.peerNodeId, result.transcript, result.finalRandom, 32])
+    this.id = id!
+    this.key = sessionKeyOf(id!)
     this.isInitiator = init.isInitiator
-    this.peerNodeId = result.peerNodeId
+    this.peerNodeId = peerNodeId!
     this.peerName = result.peer.name
     this.peerParams = result.peer.params
     this.bare = init.localParams.bareMode
     this.suite = result.suite
-    this.transcript = result.transcript
+    this.transcript = transcript!
+    this.proofDigest = proofDigest!
     this.address = init.address
     this.createdAt = now
     this.config = config
     this.random = init.random
-    this.resumption = new SessionResumption(result, init.generation, init.resumed)
     this.life = new SessionLifecycle(config, init.isInitiator, now)
     this.queues = new SessionQueues(config.maxQueuedDatagrams, this.counters)
     this.size = new PacketSize(config, init.localParams.maxPacketSize, result.peer.params.maxPacketSize, init.address, this.bare, now)
 
-    const mySecret = init.isInitiator ? result.i2r : result.r2i
-    const peerSecret = init.isInitiator ? result.r2i : result.i2r
+    this.rtt = new RttEstimator()
+    // The traffic and resumption secrets in one buffer of their own (never beside bytes the
+    // application sees); the handshake's copies are zeroed, as destroyKey zeroes these.
+    const [mySecret, peerSecret, master] = packBytes(init.isInitiator ? [result.i2r, result.r2i, 32] : [result.r2i, result.i2r, 32])
+    this.resumption = new SessionResumption(result, master!, init.generation, init.resumed)
+    result.i2r.fill(0)
+    result.r2i.fill(0)
     const suite = result.suite as CipherSuite
     const limits = {
       rekeyAfterPackets: packetsPerKey(suite, config.rekeyAfterPackets, Math.max(init.localParams.maxPacketSize, config.reliablePacketSize, result.peer.params.maxPacketSize)),
       rekeyAfterMs: config.rekeyAfterMs,
       integrityLimit: Math.min(INTEGRITY_LIMIT[suite], config.integrityLimitOverride ?? Infinity),
     }
-    this.space = new PacketSpace(
-      aead,
-      suite,
-      mySecret,
-      peerSecret,
-      limits,
-      now,
-      this.counters,
-      (direction) => this.events.push({ type: 'key-update', direction }),
-      { random: result.finalRandom, accept: init.isInitiator },
-      () => 3 * this.rtt.pto(),
-    )
-
-    this.rtt = new RttEstimator()
+    const final = { random: finalRandom!, accept: init.isInitiator }
+    const onKeyUpdate = (direction: 'send' | 'receive') => this.events.push({ type: 'key-update', direction })
+    this.space = new PacketSpace(aead, suite, mySecret!, peerSecret!, limits, now, this.counters, onKeyUpdate, final, this.rtt)
     this.tuning = new FlowTuning(Math.max(config.sessionMemoryLimit, config.sessionReceiveWindow, config.streamReceiveWindow))
     const algo = this.bare ? 'none' : (init.congestionControl ?? config.congestionControl)
     // Sized by the path's upper limit; packets start at the PMTU base (1200) and grow.
-    this.cc = createCongestionController(algo, { maxDatagramSize: this.size.limit, rtt: this.rtt, random: xorshift32(seedOf(init.random(4))) })
+    this.cc = createCongestionController(algo, { maxDatagramSize: this.size.limit, rtt: this.rtt, seed: seedOf(init.random(4)) })
     this.pacer = new Pacer(this.cc, this.rtt, this.size.limit, 10)
     this.recovery = this.bare ? new PassThroughLossDetector<SentRecord>(this.rtt, this.cc) : new LossDetector<SentRecord>(this.rtt, this.cc)
     this.assembler = new PacketAssembler(this.id, this.space, this.recovery, this.pacer, this.counters, this.bare ? (rec) => this.onRecordAcked(rec, 0) : null)
     // ACK every 8th ack-eliciting packet (or within max_ack_delay): at line rate ACK packets cost the
     // receiver as much CPU as data packets (bench: 2 -> 8 took JS-backend loopback from 0.36 to see bench/README.md).
     this.pathProber = new PathProber(this.path, this.offPath, this.assembler, this.space, this.rtt)
-    this.prober = new PmtuProber(this.pmtu, this.assembler, this.space, this.cc, this.pacer, this.rtt, () => this.random(KEEP_ALIVE_DATA_SIZE))
+    this.prober = new PmtuProber(this.pmtu, this.assembler, this.space, this.cc, this.pacer, this.rtt, this.random)
     this.acks = new AckTracker({ nack: !this.bare, ackElicitingThreshold: 8 }, this.rtt)
     this.streams = new StreamManager(
       {
@@ -183,10 +181,12 @@ export class Session {
     this.streams.onAppChange = () => this.wake(this)
     const { life, acks, queues, streams, resumption, assembler, space, recovery, cc, pacer, size, path, offPath, bare, random } = this
     this.writer = new SessionWriter({ life, acks, queues, streams, resumption, assembler, space, recovery, cc, pacer, size, path, offPath, bare, random, onCloseSent: () => this.emitClosed(this.closeCode, this.closeReason, false) })
-    if ((init.resumable ?? config.resumable) && !this.bare) {
-      const parts = { life: this.life, rtt: this.rtt, recovery: this.recovery, streams: this.streams, releaseRecord: (r: SentRecord) => this.assembler.release(r), push: (e: SessionEvent) => this.events.push(e), pathTimeout: (t: number) => this.path.onTimeout(t), refitPath: () => this.fitPacketSize(this.address), clearProbes: () => (this.writer.probesWanted = 0), close: (c: number, r: string, t: number) => this.close(c, r, t) }
-      this.suspension = new Suspension(init.resumeTimeout ?? config.resumeTimeout, init.isInitiator, init.random, parts)
-    }
+    this.resumeTimeout = (init.resumable ?? config.resumable) && !this.bare ? init.resumeTimeout ?? config.resumeTimeout : -1
+  }
+
+  private createSuspension(): Suspension {
+    const parts = { life: this.life, rtt: this.rtt, recovery: this.recovery, streams: this.streams, releaseRecord: (r: SentRecord) => this.assembler.release(r), push: (e: SessionEvent) => this.events.push(e), pathTimeout: (t: number) => this.path.onTimeout(t), refitPath: () => this.fitPacketSize(this.address), clearProbes: () => (this.writer.probesWanted = 0), close: (c: number, r: string, t: number) => this.close(c, r, t) }
+    return (this.suspension = new Suspension(this.resumeTimeout, this.isInitiator, this.random, parts))
   }
 
   get state(): SessionState {
@@ -547,7 +547,7 @@ export class Session {
     // RESUME_ACCEPT lost, and the initiator gave up or fell back to a full handshake under a
     // new id) has no peer to wait for: it closes instead of holding a maxSessions slot for
     // resumeTimeout (PROTOCOL.md §9.4, §9.7; second review of issue 12, item 2).
-    const done = this.isInitiator || this.life.heard ? this.suspension?.suspend(now) ?? false : false
+    const done = (this.isInitiator || this.life.heard) && this.resumeTimeout >= 0 ? (this.suspension ?? this.createSuspension()).suspend(now) : false
     this.wake(this)
     return done
   }
@@ -559,7 +559,7 @@ export class Session {
 
   /** session.resume(): probe now (after the driver moved us to the address the application chose). */
   resumeNow(now: number): void {
-    this.suspension?.resumeNow(now)
+    if (this.resumeTimeout >= 0) (this.suspension ?? this.createSuspension()).resumeNow(now)
     this.wake(this)
   }
 

@@ -23,10 +23,14 @@ import { writeVarint } from './varint.js'
 /** Do not start a DATA frame with fewer payload bytes than this when more is waiting (avoid slivers). */
 export const MIN_DATA_FRAGMENT = 32
 
+/** The lists of a scheduler that never had a stream to schedule (never written). */
+const NOTHING_SCHEDULED: StreamState[] = []
+
 export class StreamScheduler {
-  private readonly ctrl: StreamState[] = []
-  private readonly retx: StreamState[] = []
-  private readonly active: StreamState[] = []
+  // Allocated on the first stream added: a session that never uses streams holds none (issue 14).
+  private ctrl = NOTHING_SCHEDULED
+  private retx = NOTHING_SCHEDULED
+  private active = NOTHING_SCHEDULED
   private rrCursor = 0
 
   constructor(private readonly flow: SessionFlow) {}
@@ -34,6 +38,7 @@ export class StreamScheduler {
   addControl(s: StreamState): void {
     if (!s.inControl) {
       s.inControl = true
+      if (this.ctrl === NOTHING_SCHEDULED) this.ctrl = []
       this.ctrl.push(s)
     }
   }
@@ -41,6 +46,7 @@ export class StreamScheduler {
   addActive(s: StreamState): void {
     if (!s.inActive) {
       s.inActive = true
+      if (this.active === NOTHING_SCHEDULED) this.active = []
       this.active.push(s)
     }
   }
@@ -48,6 +54,7 @@ export class StreamScheduler {
   addRetransmit(s: StreamState): void {
     if (!s.inRetransmit) {
       s.inRetransmit = true
+      if (this.retx === NOTHING_SCHEDULED) this.retx = []
       this.retx.push(s)
     }
   }

@@ -51,8 +51,12 @@ function streamIndex(id: number): number {
   return id % 2 === 1 ? (id - 1) / 2 : id / 2 - 1
 }
 
+/** The stream map of a session with no stream open (never written; a Map costs ~180 bytes). */
+const NO_STREAMS: ReadonlyMap<number, StreamState> = new Map()
+
 export class StreamManager {
-  private readonly streams = new Map<number, StreamState>()
+  /** NO_STREAMS until a stream opens and again once none is left (idle memory, issue 14). */
+  private streams = NO_STREAMS as Map<number, StreamState>
   private readonly events: StreamEvent[] = []
   private eventHead = 0
   private readonly flow: SessionFlow
@@ -421,6 +425,7 @@ export class StreamManager {
       s.messages = new MessageAssembler(this.maxMessageSize)
       this.messageStreams++
     }
+    if (this.streams === NO_STREAMS) this.streams = new Map()
     this.streams.set(key, s)
     return s
   }
@@ -456,6 +461,7 @@ export class StreamManager {
     if (s.released || s.kind !== StreamKind.BYTES || !s.sendDone || !s.recvDone) return
     s.released = true
     this.streams.delete(s.key)
+    if (this.streams.size === 0) this.streams = NO_STREAMS as Map<number, StreamState>
     if (!s.local) {
       const idx = streamIndex(s.id)
       this.releasedPeer.add(idx, idx + 1)

@@ -3,13 +3,24 @@
  * waits), never for anything secret. A zero seed would stay zero, so it becomes 1.
  */
 export function xorshift32(seed: number): () => number {
-  let x = seed >>> 0 || 1
+  let x = xorshiftState(seed)
   return () => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
+    x = xorshiftNext(x)
     return (x >>> 0) / 2 ** 32
   }
+}
+
+/** The state xorshiftNext starts from for `seed` (an int32, so a field holding it is a small integer). */
+export function xorshiftState(seed: number): number {
+  return seed | 0 || 1
+}
+
+/** One xorshift32 step on a state kept by the caller (no closure per generator; issue 14). */
+export function xorshiftNext(x: number): number {
+  x ^= x << 13
+  x ^= x >>> 17
+  x ^= x << 5
+  return x
 }
 
 /** A seed from the first four bytes (little-endian). */

@@ -168,9 +168,9 @@ export class BbrProbeWait {
   }
 
   /** BBRPickProbeWait, at the start of PROBE_BW_DOWN. */
-  pick(rand: () => number, minRtt: number): void {
-    this.roundsSince = Math.floor(rand() * 2)
-    this.waitMs = this.soon ? 2 * minRtt : 2000 + rand() * 1000
+  pick(rand: { nextRandom(): number }, minRtt: number): void {
+    this.roundsSince = Math.floor(rand.nextRandom() * 2)
+    this.waitMs = this.soon ? 2 * minRtt : 2000 + rand.nextRandom() * 1000
     this.soon = false
   }
 

@@ -18,7 +18,7 @@
 import type { LostPacketInfo, RateSample } from './delivery-rate.js'
 import type { CongestionController, CongestionInfo, CongestionOptions } from './types.js'
 import { WindowedMax } from './windowed-max.js'
-import { xorshift32 } from '../xorshift.js'
+import { xorshiftNext, xorshiftState } from '../xorshift.js'
 import { BbrLossRounds, lossAboveThresh } from './bbr-loss-rounds.js'
 import { BbrAckAggregation, BbrFullPipe, BbrInflightHiProbe, BbrMinRttFilter, BbrProbeWait } from './bbr-filters.js'
 import {
@@ -47,7 +47,8 @@ export class Bbr implements CongestionController {
   readonly mds: number
   readonly minPipeCwnd: number
   readonly initialCwnd: number
-  private readonly rand: () => number
+  /** xorshift32 state of the probe timing (a number, not a generator closure: idle memory, issue 14). */
+  private randState: number
   private readonly srttSource: CongestionOptions['rtt']
 
   pacingGain = BBR_STARTUP_PACING_GAIN
@@ -102,7 +103,7 @@ export class Bbr implements CongestionController {
     this.cwnd = this.initialCwnd
     this.srttSource = opts.rtt
     // A fixed sequence when nothing is injected: probe timing only needs to be desynchronised.
-    this.rand = opts.random ?? xorshift32(0x9e3779b9)
+    this.randState = xorshiftState(opts.seed ?? 0x9e3779b9)
     const srtt = this.srttSource?.smoothedRtt ?? 0
     // §5.6.2 BBRInitPacingRate: nominal bandwidth = initial cwnd / srtt (1 ms if unknown).
     const nominal = this.initialCwnd / (srtt > 0 && srtt < 300 ? srtt : 1)
@@ -110,6 +111,11 @@ export class Bbr implements CongestionController {
   }
 
   /** min_rtt of the model (ms). */
+  nextRandom(): number {
+    this.randState = xorshiftNext(this.randState)
+    return (this.randState >>> 0) / 2 ** 32
+  }
+
   get minRtt(): number {
     return this.minRttFilter.minRtt
   }
@@ -310,7 +316,7 @@ export class Bbr implements CongestionController {
     if (this.state === 'probe-bw-up') this.probeWait.onUpEnd(this.maxBw)
     this.rounds.reset()
     this.inflightHiProbe.stop()
-    this.probeWait.pick(this.rand, this.minRtt)
+    this.probeWait.pick(this, this.minRtt)
     this.cycleStamp = now
     this.ackPhase = AckPhase.PROBE_STOPPING
     this.startRound()

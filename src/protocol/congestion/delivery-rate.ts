@@ -68,6 +68,12 @@ export class RateSample {
   hasData = false
 }
 
+/**
+ * The sample being built: one per thread, as a sample lives from beginAck to finishAck within one
+ * call of the loss detector and the controller copies what it keeps (idle memory, issue 14).
+ */
+const sample = new RateSample()
+
 export class DeliveryRateSampler {
   /** Total bytes delivered (acked) so far. */
   delivered = 0
@@ -79,7 +85,6 @@ export class DeliveryRateSampler {
   appLimited = 0
   /** Total bytes declared lost. */
   lost = 0
-  readonly rs = new RateSample()
   /** Send time of the packet the current sample is taken from. */
   private newestSent = -Infinity
 
@@ -105,7 +110,7 @@ export class DeliveryRateSampler {
 
   /** Starts a new ACK's sample. */
   beginAck(): void {
-    const rs = this.rs
+    const rs = sample
     rs.hasData = false
     this.newestSent = -Infinity
     rs.priorTime = -1
@@ -122,7 +127,7 @@ export class DeliveryRateSampler {
   /** One newly acked packet (draft UpdateRateSample). */
   onPacketAcked(p: RateStamp, now: number): void {
     if (p.deliveredTime < 0) return
-    const rs = this.rs
+    const rs = sample
     this.delivered += p.size
     this.deliveredTime = now
     rs.newlyAcked += p.size
@@ -148,7 +153,7 @@ export class DeliveryRateSampler {
   /** One packet declared lost: returns what BBR needs to know about it. */
   onPacketLost(p: RateStamp, out: LostPacketInfo): LostPacketInfo {
     this.lost += p.size
-    this.rs.newlyLost += p.size
+    sample.newlyLost += p.size
     out.size = p.size
     out.txInFlight = p.txInFlight
     out.lostSince = this.lost - p.lost
@@ -159,7 +164,7 @@ export class DeliveryRateSampler {
 
   /** Finishes the sample (draft GenerateRateSample); minRtt guards against ACK compression. */
   finishAck(minRtt: number, inflight: number): RateSample {
-    const rs = this.rs
+    const rs = sample
     rs.inflight = inflight
     if (this.appLimited !== 0 && this.delivered > this.appLimited) this.appLimited = 0
     if (!rs.hasData || rs.priorTime < 0) return rs

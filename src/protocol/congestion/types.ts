@@ -83,6 +83,6 @@ export interface CongestionOptions {
   minimumWindow?: number
   /** Smoothed RTT source (CUBIC's target uses it); the session's RttEstimator. */
   rtt?: { readonly smoothedRtt: number; readonly minRtt: number }
-  /** Randomness in [0, 1) for BBR's probe timing (sans-I/O: injected; default a fixed sequence). */
-  random?: () => number
+  /** Seed of BBR's probe-timing xorshift32 (sans-I/O: injected; default a fixed sequence). */
+  seed?: number
 }
