@@ -151,7 +151,7 @@ export class Driver {
 
   #transportEvents(t: Transport): TransportEvents {
     return {
-      onReceive: (batch: RxBatch) => this.#onReceive(batch),
+      onReceive: t.receivesBatches === true ? (batch: RxBatch) => this.#onReceiveBatch(batch) : (batch: RxBatch) => this.#onReceive(batch),
       onPeerClosed: (addr: PeerAddress, reason: string, clean?: boolean) => {
         this.#garbage.delete(addr.key)
         this.endpoint.handlePeerClosed(addr, reason, clean === true, this.#now())
@@ -168,13 +168,21 @@ export class Driver {
     }
   }
 
+  /** A transport that hands over all that was readable (Transport.receivesBatches): answer at once. */
+  #onReceiveBatch(batch: RxBatch): void {
+    if (!this.#started) return
+    const rx = this.hooks.receive ? this.hooks.receive(batch) : batch
+    if (rx) this.endpoint.handleBatch(this.#now(), rx)
+    this.#service()
+  }
+
   #onReceive(batch: RxBatch): void {
     if (!this.#started) return
     const rx = this.hooks.receive ? this.hooks.receive(batch) : batch
     if (rx) this.endpoint.handleBatch(this.#now(), rx)
     // node:dgram hands over one datagram per callback, many per event-loop turn: answer
-    // (ACKs, echoes) once after the turn instead of once per datagram. Batching transports
-    // already deliver a whole turn's worth at once.
+    // (ACKs, echoes) once after the turn instead of once per datagram (after at most
+    // MAX_DEFERRED_RECEIVES). Batching transports take #onReceiveBatch.
     if (batch.count === 1 && this.#pendingReceives++ < MAX_DEFERRED_RECEIVES) this.schedule(false)
     else {
       this.#pendingReceives = 0
