@@ -36,6 +36,10 @@ export class SessionStreamHost implements StreamHost {
     this.core.streams.abort(key, code)
   }
 
+  receivedAll(key: number): boolean {
+    return this.core.streams.receivedAll(key)
+  }
+
   stats(key: number): STTStreamStats | null {
     const s = this.core.streams.getStreamStats(key)
     if (!s) return null

@@ -35,6 +35,8 @@ export interface StreamHost {
   end(key: number): void
   read(key: number, max: number): Uint8Array | null
   abort(key: number, code: number): void
+  /** The peer ended the stream and every byte of it is here (read or not). */
+  receivedAll(key: number): boolean
   stats(key: number): STTStreamStats | null
   /** After core calls: events now, frames in this service pass or the next (`urgent`: at once). */
   afterCall(urgent: boolean): void
@@ -71,6 +73,7 @@ export class STTStream extends Duplex {
         if (s.destroyed) return
         s.#sessionGone = true
         if (err) s.destroy(err)
+        else if (s.#host.receivedAll(s.#key)) s.#endAfterSession()
         else s.destroy()
       },
       key: (s) => s.#key,
@@ -146,6 +149,21 @@ export class STTStream extends Duplex {
     }
     // Reading freed receive space (the peer may get credit) and may have ended the stream.
     if (granted) this.#host.afterCall(false)
+  }
+
+  /**
+   * A graceful session close behind a stream the peer had finished: as a TCP FIN after data,
+   * what arrived is still read, then 'end' (the peer's SESSION_CLOSE can follow its last
+   * bytes at once: in bare mode 'all-acked' means handed to the connection). The bytes are
+   * already in memory, so they move into the Duplex regardless of its highWaterMark; our
+   * direction ends (nothing more can be sent), and the stream closes once both are done.
+   */
+  #endAfterSession(): void {
+    for (let b = this.#host.read(this.#key, 64 * 1024); b !== null; b = this.#host.read(this.#key, 64 * 1024)) {
+      this.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+    }
+    this.push(null)
+    if (!this.writableEnded) this.end()
   }
 
   #onWritable(): void {

@@ -172,6 +172,12 @@ export class StreamManager<Owner = unknown> {
     return this.streams.has(key)
   }
 
+  /** The peer finished byte stream `key` and all of it arrived (what is unread can still be read). */
+  receivedAll(key: number): boolean {
+    const s = this.streams.get(key)
+    return s !== undefined && s.kind === StreamKind.BYTES && !s.aborted && s.recv.complete
+  }
+
   /** Copies `data` into the stream's send buffer. Returns false at or above the high-water mark (wait for 'writable'). */
   write(key: number, data: Uint8Array): boolean {
     const s = this.streams.get(key)

@@ -69,6 +69,39 @@ describe('StreamManager', () => {
     expect(b.handleFrame({ type: FrameType.STREAM_OPEN, streamKey: 4, priority: 0 }, 0)).toBe(WireError.STREAM_ID_CONFLICT)
   })
 
+  it("watchAllAcked: one 'all-acked' once everything written is acknowledged, none while data is unacked", () => {
+    const { a, b } = pair()
+    const acked: number[] = []
+    a.allAcked = () => acked.push(a.unackedBytes)
+    expect(a.watchAllAcked()).toBe(true) // nothing written: nothing to wait for, nothing armed
+    const k = a.openStream()
+    a.write(k, new Uint8Array(500))
+    expect(a.watchAllAcked()).toBe(false)
+    const first = packet(a, b, 300) // part of the data in flight
+    a.onAcked(first.rec)
+    expect(acked).toEqual([]) // still unacknowledged bytes
+    const rest = packet(a, b)
+    expect(acked).toEqual([])
+    a.onAcked(rest.rec)
+    expect(acked).toEqual([0])
+    // Not armed again: later acks say nothing.
+    a.write(k, new Uint8Array(10))
+    a.onAcked(packet(a, b).rec)
+    expect(acked).toEqual([0])
+  })
+
+  it("watchAllAcked: an abort drops the unacknowledged data, and that ends the wait", () => {
+    const { a, b } = pair()
+    let acked = 0
+    a.allAcked = () => acked++
+    const k = a.openStream()
+    a.write(k, new Uint8Array(200))
+    packet(a, b) // sent, never acknowledged
+    expect(a.watchAllAcked()).toBe(false)
+    a.abort(k, 7)
+    expect(acked).toBe(1)
+  })
+
   it('delivers bytes in order with FIN, then releases the stream on both sides', () => {
     const { a, b } = pair()
     const k = a.openStream()
