@@ -271,7 +271,7 @@ export class Session {
   }
 
   private onPathResponse(data: Uint8Array, now: number): void {
-    const c = this.path.validated(data, this.currentFrom, this.currentNewest)
+    const c = this.path.validated(data, this.currentFrom)
     if (c) this.moveTo(c, true, now)
   }
 
