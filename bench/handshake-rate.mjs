@@ -80,7 +80,7 @@ function measure(seconds, { retry = false } = {}) {
     tResp += performance.now() - t
     give(a, now, fin, B)
     let ok = false
-    for (let e = a.pollEvent(); e; e = a.pollEvent()) if (e.type === 'connected') ok = true
+    for (let e = a.pollEvent(); e; e = a.pollEvent()) if (e.kind === 'connected') ok = true
     if (!ok) throw new Error('handshake failed')
     n++
   }

@@ -2,20 +2,24 @@
  * The driver: connects the sans-I/O endpoint to real transports and timers. Internal; the
  * public face is STTNode (node.ts), which forwards to it.
  *
- * Service pass (after every received batch, timer, and application call):
+ * Service pass (after every received batch and timer, and as scheduled):
  *   1. endpoint.handleBatch / handleTimeout
- *   2. drain endpoint events -> public events, connect promises, stream callbacks
+ *   2. drain endpoint events: each goes straight to its STTSession / STTStream (core-events.ts)
  *   3. transmit: pollTransmit -> transport.send, at most MAX_TX_BATCHES_PER_TURN batches,
  *      then yield to the event loop (setImmediate) so receiving is never starved
- *   4. arm one timer for endpoint.pollTimeout()
- * `schedule(urgent)` is the one way to ask for a pass: a microtask when urgent, else after I/O.
+ *   4. drain again (events of the transmission: a session closed once its SESSION_CLOSE left)
+ *   5. arm one timer for endpoint.pollTimeout()
+ * Application calls (STTSession / STTStream) call the core, then afterAppCall: their events
+ * are drained at once, and what they made due is sent by the running pass (when the call came
+ * from step 2's handlers) or by a scheduled one. `schedule(urgent)` is the one way to ask for
+ * a pass: a microtask when urgent, else after I/O.
  */
 import type { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { ProtocolConfig } from './config.js'
 import type { AeadBackend } from './crypto/aead.js'
 import { ErrorCode, STTConfigError, STTError, STTSessionError, WireError } from './errors.js'
-import { Endpoint, type EndpointEvent } from './protocol/endpoint.js'
+import { Endpoint, type CoreEvent } from './protocol/endpoint.js'
 import type { Session as CoreSession } from './protocol/session.js'
 import { ReceiveQueue } from './receive-queue.js'
 import { ResumeDialer, resumeTargets } from './resume-dialer.js'
@@ -76,7 +80,6 @@ export class Driver {
   readonly sessions = new Map<string, STTSession>()
   readonly #node: EventEmitter
   readonly #options: DriverOptions
-  readonly #byCore = new Map<CoreSession, STTSession>()
   readonly #connects = new Map<number, PendingConnect>()
   readonly #garbage = new Map<string, number>()
   #timer: NodeJS.Timeout | null = null
@@ -84,6 +87,10 @@ export class Driver {
   #scheduled = false
   #urgentScheduled = false
   #pendingReceives = 0
+  /** Events are being drained: a nested drain (an app call from a handler) leaves them to it. */
+  #draining = false
+  /** A pass is in its first drain: what app calls make due goes out with its transmission. */
+  #beforeTransmit = false
   #started = false
   #stopping = false
   readonly #resumer = new ResumeDialer({
@@ -144,7 +151,7 @@ export class Driver {
 
   #transportEvents(t: Transport): TransportEvents {
     return {
-      onReceive: (batch: RxBatch) => this.#onReceive(batch),
+      onReceive: t.receivesBatches === true ? (batch: RxBatch) => this.#onReceiveBatch(batch) : (batch: RxBatch) => this.#onReceive(batch),
       onPeerClosed: (addr: PeerAddress, reason: string, clean?: boolean) => {
         this.#garbage.delete(addr.key)
         this.endpoint.handlePeerClosed(addr, reason, clean === true, this.#now())
@@ -161,13 +168,21 @@ export class Driver {
     }
   }
 
+  /** A transport that hands over all that was readable (Transport.receivesBatches): answer at once. */
+  #onReceiveBatch(batch: RxBatch): void {
+    if (!this.#started) return
+    const rx = this.hooks.receive ? this.hooks.receive(batch) : batch
+    if (rx) this.endpoint.handleBatch(this.#now(), rx)
+    this.#service()
+  }
+
   #onReceive(batch: RxBatch): void {
     if (!this.#started) return
     const rx = this.hooks.receive ? this.hooks.receive(batch) : batch
     if (rx) this.endpoint.handleBatch(this.#now(), rx)
     // node:dgram hands over one datagram per callback, many per event-loop turn: answer
-    // (ACKs, echoes) once after the turn instead of once per datagram. Batching transports
-    // already deliver a whole turn's worth at once.
+    // (ACKs, echoes) once after the turn instead of once per datagram (after at most
+    // MAX_DEFERRED_RECEIVES). Batching transports take #onReceiveBatch.
     if (batch.count === 1 && this.#pendingReceives++ < MAX_DEFERRED_RECEIVES) this.schedule(false)
     else {
       this.#pendingReceives = 0
@@ -195,10 +210,22 @@ export class Driver {
     })
   }
 
+  /** SessionHost.afterAppCall: an application call changed the core. */
+  afterAppCall(urgent: boolean): void {
+    if (!this.#started) return
+    this.#drainEvents()
+    if (!this.#beforeTransmit) this.schedule(urgent)
+  }
+
   #service(): void {
     if (!this.#started) return
     const ep = this.endpoint
-    this.#drainEvents(ep)
+    this.#beforeTransmit = true
+    try {
+      this.#drainEvents()
+    } finally {
+      this.#beforeTransmit = false
+    }
     const t = this.#now()
     let batches = 0
     for (let tx = ep.pollTransmit(t); tx; tx = ep.pollTransmit(t)) {
@@ -217,7 +244,7 @@ export class Driver {
         break
       }
     }
-    this.#drainEvents(ep)
+    this.#drainEvents()
     this.#armTimer(ep.pollTimeout(t))
   }
 
@@ -239,8 +266,20 @@ export class Driver {
     }, Math.ceil(delay))
   }
 
-  #drainEvents(ep: Endpoint): void {
-    for (let e = ep.pollEvent(); e; e = ep.pollEvent()) this.#handleEvent(e)
+  /**
+   * Hands every queued event to its owner. Re-entrancy: a handler's app call (a write from a
+   * 'data' listener) drains too; the nested drain returns at once and this loop takes the
+   * events that call queued after the ones already queued: no recursion, no reordering.
+   */
+  #drainEvents(): void {
+    if (this.#draining) return
+    this.#draining = true
+    const ep = this.endpoint
+    try {
+      for (let e = ep.pollEvent(); e !== null; e = ep.pollEvent()) this.#handleEvent(e)
+    } finally {
+      this.#draining = false
+    }
   }
 
   /** Monotonic time of the core's timers (ms). */
@@ -249,22 +288,25 @@ export class Driver {
   }
 
   #wrap(c: CoreSession, internal = false): STTSession {
-    let s = this.#byCore.get(c)
+    let s = c.owner as STTSession | null
     if (!s) {
-      s = new STTSession(c, {
-        schedule: (u) => this.schedule(u),
-        now,
-        onMessage: (sess, streamId, data) => this.#onMessage(sess, streamId, data),
-        dial: (target, options) => this.#dialFor(target, options),
-      })
-      this.#byCore.set(c, s)
+      s = new STTSession(c, this.#sessionHost)
+      c.owner = s
       if (!internal) this.sessions.set(s.id, s)
     }
     return s
   }
 
-  #handleEvent(e: EndpointEvent): void {
-    switch (e.type) {
+  /** What every STTSession of this node calls (one object, not closures per session). */
+  readonly #sessionHost = {
+    afterAppCall: (urgent: boolean) => this.afterAppCall(urgent),
+    now,
+    onMessage: (sess: STTSession, streamId: number, data: Uint8Array) => this.#onMessage(sess, streamId, data),
+    dial: (target: string, options: MigrateOptions) => this.#dialFor(target, options),
+  }
+
+  #handleEvent(e: CoreEvent): void {
+    switch (e.kind) {
       case 'connected': {
         const internal = this.#internal.delete(e.handle)
         const s = this.#wrap(e.session, internal)
@@ -285,14 +327,14 @@ export class Driver {
       case 'accepted':
         this.#node.emit('session', this.#wrap(e.session))
         return
-      case 'session': {
-        const s = this.#byCore.get(e.session)
+      default: {
+        const s = e.session.owner as STTSession | null
         if (!s) return
-        if (e.event.type === 'resume-attempt') return this.#resumer.onAttempt(e.session, resumeTargets.get(s), e.event.attempt)
-        sessionInternals.dispatch(s, e.event)
-        if (e.event.type === 'closed') {
+        if (e.kind === 'resume-attempt') return this.#resumer.onAttempt(e.session, resumeTargets.get(s), e.attempt)
+        sessionInternals.dispatch(s, e)
+        if (e.kind === 'closed') {
           this.sessions.delete(s.id)
-          this.#byCore.delete(e.session)
+          e.session.owner = null
           this.#releaseConnection(e.session)
         }
         return
@@ -396,9 +438,9 @@ export class Driver {
     // Give the SESSION_CLOSE packets a turn to leave.
     await new Promise((r) => setImmediate(r))
     this.#service()
-    for (const s of [...this.sessions.values()]) sessionInternals.dispatch(s, { type: 'closed', code: WireError.NO_ERROR, reason, remote: false })
+    for (const s of [...this.sessions.values()]) sessionInternals.dispatch(s, { kind: 'closed', session: sessionInternals.core(s), code: WireError.NO_ERROR, reason, remote: false })
     this.sessions.clear()
-    this.#byCore.clear()
+    for (const c of this.endpoint.allSessions()) c.owner = null
     for (const p of this.#connects.values()) p.reject(new STTSessionError(ErrorCode.SESSION_CLOSED, `node stopped: ${reason}`))
     this.#connects.clear()
     if (this.#timer) clearTimeout(this.#timer)

@@ -5,7 +5,7 @@
  * and a reader that falls behind loses the oldest messages, counted as 'receive-queue-full',
  * instead of growing memory without bound.
  */
-import { Fifo } from './fifo.js'
+import { Fifo } from './protocol/fifo.js'
 
 export interface ReceivedPacket {
   sessionId: string

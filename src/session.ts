@@ -12,7 +12,8 @@ import { EventEmitter } from 'node:events'
 import { APP_FRAME_MAX, APP_FRAME_MIN } from './protocol/constants.js'
 import { checkKeys, keysOf } from './options.js'
 import { codeForWire, ErrorCode, errorFor, errorFromWire, STTConfigError, STTError, STTSessionError, WireError } from './errors.js'
-import type { Session as CoreSession, SessionEvent } from './protocol/session.js'
+import type { CoreEvent } from './protocol/core-events.js'
+import type { Session as CoreSession } from './protocol/session.js'
 import type { StreamEvent } from './protocol/streams.js'
 import { STTStream, streamEvents, type StreamHost, type StreamOptions } from './stream.js'
 import type { PeerAddress } from './transport/types.js'
@@ -51,8 +52,13 @@ const MIGRATE_OPTION_KEYS = keysOf<MigrateOptions>({ tls: true, proxy: true, pro
 
 /** What a session needs from its node (the driver). */
 export interface SessionHost {
-  /** Schedule a service pass: at once (microtask) when `urgent`, else after I/O. */
-  schedule(urgent: boolean): void
+  /**
+   * The driver's one entry after every application call into the core: it hands the events
+   * the call produced to their sessions and streams at once (in order, also when a handler
+   * calls again), then has what the call made due sent: in the current service pass when one
+   * is running, else in one scheduled at once (microtask) when `urgent`, or after I/O.
+   */
+  afterAppCall(urgent: boolean): void
   /** The node's clock (ms): the core takes time as an argument. */
   now(): number
   onMessage(session: STTSession, streamId: number, data: Uint8Array): void
@@ -71,8 +77,8 @@ export interface MigrateOptions {
 /** Driver-side entry points of a session (not exported from the package). */
 export interface SessionInternals {
   core(s: STTSession): CoreSession
-  /** Dispatches one protocol event of this session (the driver's service loop). */
-  dispatch(s: STTSession, ev: SessionEvent): void
+  /** Hands one core event of this session (or of one of its streams) to it (the driver). */
+  dispatch(s: STTSession, ev: CoreEvent): void
 }
 export let sessionInternals!: SessionInternals
 
@@ -97,6 +103,8 @@ export class STTSession extends EventEmitter {
   #streams = NO_STREAMS
   readonly #writeWaiters: Array<{ key: number; resolve: () => void; reject: (e: Error) => void }> = []
   readonly #closeWaiters: Array<() => void> = []
+  /** close() waiting for 'all-acked' (or the session's end). */
+  #ackWaiter: (() => void) | null = null
   #closeInfo: CloseInfo | null = null
   #resumptionToken: Buffer | null = null
   readonly #streamHost: StreamHost
@@ -113,10 +121,9 @@ export class STTSession extends EventEmitter {
     this.#streamHost = new SessionStreamHost(this.id, core, host)
   }
 
-  /** Every application call may have produced protocol events or due frames: poke the core. */
-  #schedule(urgent: boolean): void {
-    this.#core.poke()
-    this.#host.schedule(urgent)
+  /** After every call into the core: its events now, its frames soon (SessionHost.afterAppCall). */
+  #afterCall(urgent: boolean): void {
+    this.#host.afterAppCall(urgent)
   }
 
   /** 'handshaking' | 'active' | 'suspended' (peer silent, waiting to resume) | 'closing' | 'closed'. */
@@ -133,7 +140,7 @@ export class STTSession extends EventEmitter {
     if (target !== undefined) await this.migrate(target, options)
     this.#ensureOpen()
     this.#core.resumeNow(this.#host.now())
-    this.#schedule(true)
+    this.#afterCall(true)
   }
 
   /**
@@ -189,7 +196,7 @@ export class STTSession extends EventEmitter {
       throw new STTError(ErrorCode.PAYLOAD_TOO_LARGE, `datagram of ${data.length} bytes exceeds the ${this.#core.maxDatagramPayload}-byte limit of this path (use a stream or session.send for larger data)`)
     }
     const ok = this.#core.sendDatagram(new Uint8Array(data))
-    this.#schedule(true)
+    this.#afterCall(true)
     return ok
   }
 
@@ -201,7 +208,7 @@ export class STTSession extends EventEmitter {
     this.#ensureOpen()
     if (data.length > this.#core.maxDatagramPayload) throw new STTError(ErrorCode.PAYLOAD_TOO_LARGE, `frame of ${data.length} bytes exceeds ${this.#core.maxDatagramPayload}`)
     this.#core.sendAppFrame(frameType, new Uint8Array(data))
-    this.#schedule(true)
+    this.#afterCall(true)
   }
 
   /** Opens a reliable, ordered byte stream (a Duplex). */
@@ -216,7 +223,7 @@ export class STTSession extends EventEmitter {
     }
     const key = this.#core.streams.openStream({ priority: opts.priority ?? 0, maxFrameSize: opts.maxFrameSize })
     const s = this.#wrap(key, opts)
-    this.#schedule(opts.noDelay === true)
+    this.#afterCall(opts.noDelay === true)
     return s
   }
 
@@ -239,7 +246,7 @@ export class STTSession extends EventEmitter {
     if (!Number.isInteger(streamId) || streamId < 0 || streamId > 2 ** 50) throw new STTConfigError('streamId must be a non-negative integer')
     this.#ensureOpen()
     const ok = this.#core.streams.sendMessage(streamId, data)
-    this.#schedule(false)
+    this.#afterCall(false)
     if (ok) return
     await new Promise<void>((resolve, reject) => this.#writeWaiters.push({ key: streamId * 2 + 1, resolve, reject }))
   }
@@ -259,11 +266,11 @@ export class STTSession extends EventEmitter {
       throw new STTConfigError(`session ${this.id} relies on its transport for delivery (bare mode) and cannot move to ${target}; connect with fullReliability: true to allow it`)
     }
     this.#core.migrateTo(addr)
-    this.#schedule(true)
+    this.#afterCall(true)
   }
 
-  #handleEvent(ev: SessionEvent): void {
-    switch (ev.type) {
+  #handleEvent(ev: CoreEvent): void {
+    switch (ev.kind) {
       case 'datagram':
         this.emit('datagram', Buffer.from(ev.data.buffer, ev.data.byteOffset, ev.data.byteLength))
         return
@@ -293,30 +300,41 @@ export class STTSession extends EventEmitter {
       case 'closed':
         this.#onClosed(ev.code, ev.reason, ev.remote)
         return
-      case 'stream':
-        this.#onStreamEvent(ev.event)
+      case 'all-acked': {
+        const w = this.#ackWaiter
+        this.#ackWaiter = null
+        w?.()
         return
-      case 'established':
-      case 'resume-attempt':
-      case 'ticket':
+      }
+      case 'stream-opened':
+      case 'readable':
+      case 'writable':
+      case 'end':
+      case 'aborted':
+      case 'stream-closed':
+      case 'message':
+        this.#onStreamEvent(ev)
+        return
+      default:
         return
     }
   }
 
   #onStreamEvent(e: StreamEvent): void {
-    if (e.type === 'message') {
+    if (e.kind === 'message') {
       this.#host.onMessage(this, e.streamId, e.data!)
       return
     }
-    if (e.kind === 1) {
-      if (e.type === 'writable') this.#releaseWriters(e.key)
+    // Odd keys are message streams: only 'writable' (send() waiting for buffer space) matters.
+    if ((e.stream & 1) === 1) {
+      if (e.kind === 'writable') this.#releaseWriters(e.stream)
       return
     }
-    let s = this.#streams.get(e.key)
-    switch (e.type) {
+    let s = this.#streams.get(e.stream)
+    switch (e.kind) {
       case 'stream-opened':
         if (!s) {
-          s = this.#wrap(e.key)
+          s = this.#wrap(e.stream)
           this.emit('stream', s)
         }
         return
@@ -332,8 +350,8 @@ export class STTSession extends EventEmitter {
       case 'aborted':
         if (s) streamEvents.aborted(s, e.code ?? WireError.STREAM_CLOSED)
         return
-      case 'closed':
-        this.#streams.delete(e.key)
+      case 'stream-closed':
+        this.#streams.delete(e.stream)
         return
     }
   }
@@ -365,6 +383,9 @@ export class STTSession extends EventEmitter {
     const pendingErr = error ?? new STTSessionError(ErrorCode.SESSION_CLOSED, `session ${this.id} closed: ${reason || 'no reason given'}`)
     for (const w of this.#writeWaiters.splice(0)) w.reject(pendingErr)
     for (const w of this.#closeWaiters.splice(0)) w()
+    const ackWaiter = this.#ackWaiter
+    this.#ackWaiter = null
+    ackWaiter?.()
     process.nextTick(() => {
       if (error) this.emit('error', error)
       this.emit('close', info)
@@ -379,17 +400,34 @@ export class STTSession extends EventEmitter {
     checkKeys(opts, CLOSE_OPTION_KEYS, 'close option')
     if (this.#closeInfo) return
     // Graceful, like a TCP close after write(): data already written to streams is delivered
-    // (acknowledged) first, for at most drainTimeout ms (0: close at once, dropping it).
-    const deadline = Date.now() + (opts.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT)
-    while (!this.closed && this.#core.streams.unackedBytes > 0 && Date.now() < deadline) {
-      this.#schedule(false)
-      await new Promise((r) => setTimeout(r, 5))
-    }
+    // (acknowledged) first, for at most drainTimeout ms (0: close at once, dropping it). The
+    // core says when ('all-acked'); the session ending meanwhile ends the wait too.
+    const drainTimeout = opts.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT
+    if (drainTimeout > 0 && !this.closed && !this.#core.streams.watchAllAcked()) await this.#allAcked(drainTimeout)
     if (this.#closeInfo) return
     const done = new Promise<void>((r) => this.#closeWaiters.push(r))
     this.#core.close(WireError.NO_ERROR, reason, this.#host.now())
-    this.#schedule(true)
+    this.#afterCall(true)
     return done
+  }
+
+  /** Resolves on 'all-acked', the session's end, or after `timeout` ms, whichever comes first. */
+  #allAcked(timeout: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeout)
+      function done(): void {
+        clearTimeout(timer)
+        resolve()
+      }
+      // Two close() calls at once both wait for the one event (a late call of done is a no-op).
+      const previous = this.#ackWaiter
+      this.#ackWaiter = previous
+        ? () => {
+            previous()
+            done()
+          }
+        : done
+    })
   }
 
   getStats() {

@@ -25,18 +25,21 @@ export interface StreamOptions {
 export type STTStreamStats = StreamStats & { rtt: number | null; cwnd: number; bytesInFlightSession: number }
 
 /**
- * What a stream needs from its session: the stream operations of the core, each of which
- * goes through the driver (which then handles the events the call produced).
+ * What a stream needs from its session: the stream operations of the core, and afterCall,
+ * which the stream calls after them once its own state is consistent: the driver then hands
+ * out the events they produced (synchronously) and sends what they made due.
  */
 export interface StreamHost {
   readonly sessionId: string
-  write(key: number, data: Uint8Array, urgent: boolean): boolean
+  write(key: number, data: Uint8Array): boolean
   end(key: number): void
   read(key: number, max: number): Uint8Array | null
-  /** Reading freed receive space: the peer may get credit. */
-  consumed(key: number): void
   abort(key: number, code: number): void
+  /** The peer ended the stream and every byte of it is here (read or not). */
+  receivedAll(key: number): boolean
   stats(key: number): STTStreamStats | null
+  /** After core calls: events now, frames in this service pass or the next (`urgent`: at once). */
+  afterCall(urgent: boolean): void
 }
 
 /** Driver-side entry points of a stream (not exported from the package). */
@@ -70,6 +73,7 @@ export class STTStream extends Duplex {
         if (s.destroyed) return
         s.#sessionGone = true
         if (err) s.destroy(err)
+        else if (s.#host.receivedAll(s.#key)) s.#endAfterSession()
         else s.destroy()
       },
       key: (s) => s.#key,
@@ -101,7 +105,7 @@ export class STTStream extends Duplex {
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     let accepted: boolean
     try {
-      accepted = this.#host.write(this.#key, chunk, this.#noDelay)
+      accepted = this.#host.write(this.#key, chunk)
     } catch (err) {
       cb(err as Error)
       return
@@ -110,6 +114,7 @@ export class STTStream extends Duplex {
     // buffers up to its own highWaterMark and write() returns false — real backpressure.
     if (accepted) cb()
     else this.#pendingWrite = cb
+    this.#host.afterCall(this.#noDelay)
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -120,6 +125,7 @@ export class STTStream extends Duplex {
       return
     }
     cb()
+    this.#host.afterCall(true)
   }
 
   override _read(): void {
@@ -141,7 +147,23 @@ export class STTStream extends Duplex {
         break
       }
     }
-    if (granted) this.#host.consumed(this.#key)
+    // Reading freed receive space (the peer may get credit) and may have ended the stream.
+    if (granted) this.#host.afterCall(false)
+  }
+
+  /**
+   * A graceful session close behind a stream the peer had finished: as a TCP FIN after data,
+   * what arrived is still read, then 'end' (the peer's SESSION_CLOSE can follow its last
+   * bytes at once: in bare mode 'all-acked' means handed to the connection). The bytes are
+   * already in memory, so they move into the Duplex regardless of its highWaterMark; our
+   * direction ends (nothing more can be sent), and the stream closes once both are done.
+   */
+  #endAfterSession(): void {
+    for (let b = this.#host.read(this.#key, 64 * 1024); b !== null; b = this.#host.read(this.#key, 64 * 1024)) {
+      this.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+    }
+    this.push(null)
+    if (!this.writableEnded) this.end()
   }
 
   #onWritable(): void {
@@ -165,6 +187,7 @@ export class STTStream extends Duplex {
     }
     pending?.(err ?? new STTStreamError(ErrorCode.STREAM_CLOSED, `stream ${this.id} destroyed`))
     cb(err)
+    if (abortOnWire) this.#host.afterCall(true)
   }
 
   /** Abort both directions with an application error code. */
@@ -174,6 +197,7 @@ export class STTStream extends Duplex {
     } finally {
       this.destroy()
     }
+    this.#host.afterCall(true)
   }
 
   getStats(): STTStreamStats | null {

@@ -37,8 +37,13 @@ function parseLine(line) {
 //   kill()       -> SIGKILL (used only on failure or after the watchdog fires)
 // wrap: a command prefix, e.g. ['ip', 'netns', 'exec', 'ns1'] to run the role in a network
 // namespace (bench/tbf.mjs).
+// STT_BENCH_NODE_ARGS: extra node flags for every role, e.g. '--cpu-prof --cpu-prof-dir=/tmp/p'
+// (NODE_OPTIONS does not take --cpu-prof).
+const NODE_ARGS = (process.env.STT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+
 export function spawnRole(script, args, { budget = 60, pin, env, label = script, wrap = [] } = {}) {
-  const inner = pin !== undefined ? ['taskset', '-c', String(pin), process.execPath, script, ...args] : [process.execPath, script, ...args]
+  const node = [process.execPath, ...NODE_ARGS, script, ...args]
+  const inner = pin !== undefined ? ['taskset', '-c', String(pin), ...node] : node
   const [cmd, ...argv] = [...wrap, ...inner]
   const proc = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } })
   proc.stdin.on('error', () => {}) // the child may exit before reading what we send it

@@ -2,10 +2,10 @@
  * Which of an endpoint's sessions a service pass must look at, so that the cost of a pass
  * grows with the sessions that have something to do, never with idle ones (10 k sessions):
  *
- *   ready     - sessions that may have something to send (woken since they last wrote all)
- *   eventful  - sessions that may have events to poll
- *   timers    - every session's next deadline in a heap; a woken session's deadline is
- *               recomputed lazily (stale), once per pass, however often it was woken
+ *   ready     - sessions that may have something to send (scheduled since they last wrote all)
+ *   timers    - every session's next deadline in a heap; a scheduled session's deadline is
+ *               recomputed lazily (stale), once per pass, however often it was scheduled
+ * (Events need no set: sessions push them into the endpoint's one queue, core-events.ts.)
  *   blocked   - paths whose transport is above its high-water mark, with the sessions parked
  *               on them until the driver says the path is writable again
  */
@@ -20,15 +20,13 @@ export interface Schedulable extends HeapSlot {
 
 export class EndpointScheduler<S extends Schedulable> {
   readonly ready = new Set<S>()
-  readonly eventful = new Set<S>()
   private readonly stale = new Set<S>()
   private readonly timers = new DeadlineHeap<S>()
   private readonly blockedPaths = new Map<string, Set<S>>()
 
-  /** `s` changed: it may want to send, may have events, and its deadline may have moved. */
-  wake(s: S): void {
+  /** `s` changed: it may want to send, and its deadline may have moved. */
+  schedule(s: S): void {
     this.ready.add(s)
-    this.eventful.add(s)
     this.stale.add(s)
   }
 

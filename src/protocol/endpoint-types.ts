@@ -1,16 +1,7 @@
 /**
- * The types of the endpoint's interface (endpoint.ts): what a connect takes, what the
- * endpoint reports and counts. Apart from endpoint.ts so that file stays its logic.
+ * The types of the endpoint's interface (endpoint.ts): what a connect takes and what the
+ * endpoint counts (what it reports: core-events.ts). Apart from endpoint.ts so that file stays its logic.
  */
-import type { STTError } from '../errors.js'
-import type { Session, SessionEvent } from './session.js'
-
-export type EndpointEvent =
-  | { type: 'connected'; handle: number; session: Session }
-  | { type: 'connect-failed'; handle: number; error: STTError }
-  | { type: 'accepted'; session: Session }
-  | { type: 'session'; session: Session; event: SessionEvent }
-
 export interface ConnectOptions {
   /** Expected node id of the peer: a different one fails with STT_PEER_MISMATCH. */
   peerNodeId?: Uint8Array

@@ -9,7 +9,7 @@
  *                            high-water mark / drained (the driver asks the transport)
  *   pollTransmit(now)      - next TxBatch (one destination), or null; send it before polling again
  *   pollTimeout(now)       - absolute time of the next deadline (Infinity: none)
- *   pollEvent()            - connected / connect-failed / accepted / per-session events
+ *   pollEvent()            - the next event (core-events.ts: one flat queue, in order)
  *
  * It never touches sockets, transports, timers or the wall clock; time, randomness and
  * transport writability come from outside.
@@ -39,9 +39,13 @@ import { Session } from './session.js'
 import { ResumptionManager } from './resume-endpoint.js'
 import { PendingConnects } from './pending-connects.js'
 import { udpPacketSize } from './udp-size.js'
-import type { ConnectOptions, EndpointCounters, EndpointEvent } from './endpoint-types.js'
+import type { ConnectOptions, EndpointCounters } from './endpoint-types.js'
+import type { CoreEvent } from './core-events.js'
+import { Fifo } from './fifo.js'
+import type { SessionLink } from './session-types.js'
 
-export type { ConnectOptions, EndpointCounters, EndpointEvent } from './endpoint-types.js'
+export type { ConnectOptions, EndpointCounters } from './endpoint-types.js'
+export type { CoreEvent } from './core-events.js'
 
 /** Bytes per transmit batch on connection transports: well below their hard cap minus high-water mark. */
 const RELIABLE_BATCH_BYTES = 256 * 1024
@@ -60,9 +64,21 @@ export class Endpoint {
   private readonly responder: ResponderState
   private readonly resumption: ResumptionManager
   private readonly outbox: Array<{ to: PeerAddress; data: Uint8Array }> = []
-  /** Ready set, event set, deadline heap and blocked paths: no pass scans idle sessions. */
+  /** Ready set, deadline heap and blocked paths: no pass scans idle sessions. */
   private readonly sched = new EndpointScheduler<Session>()
-  private readonly events: EndpointEvent[] = []
+  /** Every event of the endpoint and its sessions and streams, in the order they happened. */
+  private readonly events = new Fifo<CoreEvent>()
+  /** Sessions that ended since the last input: they leave the session map after it. */
+  private readonly closedSessions: Session[] = []
+  /** What every session holds of the endpoint: the event queue and the scheduler. */
+  private readonly link: SessionLink = {
+    events: this.events,
+    schedule: (s: Session): void => {
+      this.sched.schedule(s)
+      // A session that ended schedules itself once more (Session.finish).
+      if (s.state === 'closed') this.closedSessions.push(s)
+    },
+  }
   private nextHandle = 1
   /** Accept inbound handshakes (a node that only dials can turn this off). */
   acceptingConnections = true
@@ -114,7 +130,7 @@ export class Endpoint {
         },
         remove: (s) => this.removeSession(s),
         touch: (s) => this.sched.touch(s),
-        wake: this.wake,
+        link: this.link,
       },
       this.#group,
       this.#identity,
@@ -123,7 +139,7 @@ export class Endpoint {
     this.resumption = new ResumptionManager(
       { config: this.config, group: this.#group, nodeId: this.#identity.nodeId, random, sessions: this.sessions, events: this.events, counters: this.counters, wall: (t) => this.wall(t), send: (to, data) => this.outbox.push({ to, data }), drop: (r, from) => this.drop(r, from) },
       { rememberNonce: (n, from, t) => this.responder.rememberNonce(n, sourceOf(from), t, this.config.helloMaxSkew), payload: (bare, addr) => ({ name: this.config.name, params: this.localParams(bare, addr) }), remove: (x) => this.removeSession(x), connectFull: (t, addr, opts, handle) => void this.connect(t, addr, opts, handle), handshaking: (k) => this.connects.holds(k) },
-      (init, bare) => this.addSession(new Session({ ...init, config: this.config, aead, random, localParams: this.localParams(bare, init.address) }, this.wake)),
+      (init, bare) => this.addSession(new Session({ ...init, config: this.config, aead, random, localParams: this.localParams(bare, init.address) }, this.link)),
       config.nodeSeed,
     )
     void now
@@ -172,14 +188,12 @@ export class Endpoint {
     this.onDrop?.(reason, from)
   }
 
-  private wake = (s: Session): void => this.sched.wake(s)
-
   private addSession(s: Session): Session {
     // Callers check the slot first (resume-endpoint.ts collides): a live session is never overwritten.
     if ((this.sessions.get(s.key)?.state ?? 'closed') !== 'closed') throw new STTProtocolError(ErrorCode.PROTOCOL, 'internal: session-map slot in use')
     this.sessions.set(s.key, s)
     this.sched.touch(s)
-    this.wake(s)
+    this.sched.schedule(s)
     return s
   }
 
@@ -298,14 +312,14 @@ export class Endpoint {
     if (!this.responder.accepted.add(out.cookieNonce, out.cookieIssued + this.config.handshakeTimeout + 1, now)) return this.drop('proof-store-full', from)
     const session = new Session(
       { result: r, isInitiator: false, config: this.config, aead: this.aead, address: from, localParams: this.localParams(r.peer.params.bareMode, from), now, random: this.random },
-      this.wake,
+      this.link,
     )
     session.proofDigest.set(sha256(pkt))
     this.sessions.set(session.key, session)
     this.counters.handshakesAccepted++
-    this.events.push({ type: 'accepted', session })
+    this.events.push({ kind: 'accepted', session })
     this.resumption.issue(session, now)
-    this.wake(session)
+    this.sched.schedule(session)
   }
 
   // -------------------------------------------------------------------------------------
@@ -374,7 +388,7 @@ export class Endpoint {
       }
       i++
     }
-    this.collectSessionEvents()
+    this.removeClosed()
   }
 
   /** True when the datagram at `off` is one more protected packet of `type` for session `s`. */
@@ -404,7 +418,7 @@ export class Endpoint {
     }
     this.connects.onPeerClosed(addr, reason)
     this.sched.unblock(addr.key)
-    this.collectSessionEvents()
+    this.removeClosed()
   }
 
   /**
@@ -430,13 +444,14 @@ export class Endpoint {
     // Only sessions whose deadline is due: the heap holds every session's next deadline.
     this.sched.refresh(now)
     for (let s = this.sched.popDue(now); s; s = this.sched.popDue(now)) s.handleTimeout(now)
-    this.collectSessionEvents()
+    this.removeClosed()
   }
 
-  private collectSessionEvents(): void {
-    for (const s of this.sched.eventful) {
-      if (s.state === 'closed') this.removeSession(s)
-    }
+  /** Sessions closed by the last input leave the map at once, whether or not events are polled. */
+  private removeClosed(): void {
+    if (this.closedSessions.length === 0) return
+    for (const s of this.closedSessions) if (s.state === 'closed') this.removeSession(s)
+    this.closedSessions.length = 0
   }
 
   // -------------------------------------------------------------------------------------
@@ -487,26 +502,31 @@ export class Endpoint {
     return Math.min(t, this.sched.nextDeadline(now))
   }
 
-  pollEvent(): EndpointEvent | null {
-    const e = this.events.shift()
-    if (e) return e
-    for (const s of this.sched.eventful) {
-      const ev = s.pollEvent()
-      if (!ev) {
-        this.sched.eventful.delete(s)
-        continue
+  /**
+   * The next event (core-events.ts), or null. Events are returned in the order they happened;
+   * 'established' and 'ticket' are the endpoint's own ('connected', 'resumption-token').
+   */
+  pollEvent(): CoreEvent | null {
+    for (let e = this.events.shift(); e !== undefined; e = this.events.shift()) {
+      switch (e.kind) {
+        case 'established': {
+          const handle = this.connects.established(e.session)
+          if (handle !== null) return { kind: 'connected', session: e.session, handle }
+          const out = this.resumption.sessionEvent(e.session, e)
+          if (out) return out
+          continue
+        }
+        case 'ticket': {
+          const out = this.resumption.sessionEvent(e.session, e)
+          if (out) return out
+          continue
+        }
+        case 'closed':
+          if (e.session.state === 'closed') this.removeSession(e.session)
+          return e
+        default:
+          return e
       }
-      if (ev.type === 'established') {
-        const handle = this.connects.established(s)
-        if (handle !== null) return { type: 'connected', handle, session: s }
-      }
-      if (ev.type === 'established' || ev.type === 'ticket') {
-        const out = this.resumption.sessionEvent(s, ev)
-        if (out) return out
-        continue
-      }
-      if (ev.type === 'closed' && s.state === 'closed') this.removeSession(s)
-      return { type: 'session', session: s, event: ev }
     }
     return null
   }

@@ -139,19 +139,23 @@ export class PathValidation {
   }
 
   /**
-   * A KEEP_ALIVE_ACK echoing `data` arrived from `from` in a packet that was (or was not) the
-   * newest. Returns the address to move to: the validated candidate, or the previous path
-   * once it is validated and this packet is the newest; else null.
+   * A KEEP_ALIVE_ACK echoing `data` arrived from `from`. Returns the address to move to: the
+   * validated candidate, else null (an echo from the previous path only validates it).
    */
-  validated(data: Uint8Array, from: PeerAddress | null, newest: boolean): PeerAddress | null {
+  validated(data: Uint8Array, from: PeerAddress | null): PeerAddress | null {
     if (!from) return null
     const c = this.cand
     if (c && from.key === c.address.key && matches(c, data)) return c.address
     const p = this.prev
     if (p?.probe && from.key === p.address.key && matches(p.probe, data)) {
+      // Validated, but the answer itself moves nothing (RFC 9000 §9.3: only the newest
+      // non-probing packet does; consider() goes back on the peer's next newest packet there).
+      // Moving back on it made a deliberate migration ping-pong: the peer that moved answers
+      // our challenge on the path it left, and over a faster old path (UDP vs WebSocket)
+      // that answer is often the newest packet (node-migrate.test.ts, UDP -> WebSocket).
       p.validated = true
       p.probe = null
-      return newest ? p.address : null
+      return null
     }
     return null
   }

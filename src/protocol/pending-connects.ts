@@ -10,13 +10,14 @@ import type { ProtocolConfig } from '../config.js'
 import { ErrorCode, STTConfigError, STTHandshakeError, STTSessionError, STTTransportError, WireError, type STTError } from '../errors.js'
 import type { PeerAddress } from '../net-types.js'
 import { PROTOCOL_VERSION } from './constants.js'
-import type { ConnectOptions, EndpointCounters, EndpointEvent } from './endpoint-types.js'
+import type { CoreEventSink } from './core-events.js'
+import type { ConnectOptions, EndpointCounters } from './endpoint-types.js'
 import { InitiatorHandshake } from './handshake.js'
 import { openFinal } from './handshake-final.js'
 import { sessionIdEquals, sessionKeyAt } from './header.js'
 import type { GroupKeys, NodeIdentity } from './identity.js'
 import type { SessionParams } from './params.js'
-import { Session } from './session.js'
+import { Session, type SessionLink } from './session.js'
 
 interface PendingConnect {
   handle: number
@@ -43,7 +44,7 @@ const MAX_HANDSHAKE_BACKOFF_MS = 1000
 export interface ConnectHost {
   readonly config: ProtocolConfig
   readonly aead: AeadBackend
-  readonly events: EndpointEvent[]
+  readonly events: CoreEventSink
   readonly counters: EndpointCounters
   readonly random: (n: number) => Uint8Array
   wall(now: number): number
@@ -56,8 +57,8 @@ export interface ConnectHost {
   remove(s: Session): void
   /** A session's deadline moved (AUTH_PROOF retransmitted). */
   touch(s: Session): void
-  /** The endpoint's wake callback, handed to every session it builds. */
-  readonly wake: (s: Session) => void
+  /** The endpoint's link (event queue, scheduling), handed to every session it builds. */
+  readonly link: SessionLink
 }
 
 export class PendingConnects {
@@ -132,7 +133,7 @@ export class PendingConnects {
   private fail(p: PendingConnect, error: STTError): void {
     this.remove(p)
     this.host.counters.handshakesFailed++
-    this.host.events.push({ type: 'connect-failed', handle: p.handle, error })
+    this.host.events.push({ kind: 'connect-failed', session: null, handle: p.handle, error })
   }
 
   private sendHandshake(now: number, p: PendingConnect): void {
@@ -176,7 +177,7 @@ export class PendingConnects {
     if (!result) return host.drop('final-auth', from[i]!)
     const session = new Session(
       { result, isInitiator: true, config: host.config, aead: host.aead, address: p.address, localParams: host.localParams(p.bare, p.address), now, random: host.random, congestionControl: p.congestionControl, ...p.resume },
-      host.wake,
+      host.link,
     )
     p.session = session
     host.adopt(session)

@@ -186,6 +186,11 @@ export class RecvBuffer {
     return this.finalSize >= 0 && this.readOffset === this.finalSize
   }
 
+  /** Every byte up to the final size arrived (read, or buffered without a gap). */
+  get complete(): boolean {
+    return this.finalSize >= 0 && this.readOffset + this.bufferedBytes === this.finalSize
+  }
+
   /**
    * Returns up to `max` in-order bytes, or null: a view of the stored copy (no further copy)
    * whose memory is never written again, so the caller may keep it.

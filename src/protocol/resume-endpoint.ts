@@ -19,10 +19,11 @@ import { AcceptedHandshakes } from './handshake-replay.js'
 import { createHandshakeError, mac16, parseHandshakeError, type HandshakePayload } from './handshake.js'
 import { sessionIdEquals, sessionKeyAt } from './header.js'
 import { PacketType } from './constants.js'
-import type { ConnectOptions, EndpointCounters, EndpointEvent } from './endpoint-types.js'
+import type { CoreEvent, CoreEventSink } from './core-events.js'
+import type { ConnectOptions, EndpointCounters } from './endpoint-types.js'
 import type { GroupKeys } from './identity.js'
 import { consumeResume, InitiatorResume, parseResume, type ParsedResume } from './resume-handshake.js'
-import type { Session, SessionEvent, SessionInit } from './session.js'
+import type { Session, SessionInit } from './session.js'
 import { ResumeBinding } from './session-resumption.js'
 import { TicketKeys } from './ticket-keys.js'
 import { decodeToken, encodeToken, MAX_GENERATION, sealTicket, ticketIdOf, TICKET_ID_SIZE, tokenWrapKey } from './tickets.js'
@@ -34,7 +35,7 @@ export interface ResumeHost {
   readonly group: GroupKeys
   readonly nodeId: Uint8Array
   readonly sessions: Map<number, Session>
-  readonly events: EndpointEvent[]
+  readonly events: CoreEventSink
   readonly counters: EndpointCounters
   random(n: number): Uint8Array
   wall(now: number): number
@@ -157,7 +158,7 @@ export class ResumptionManager {
     this.counters.resumed++
     h.send(from, out.accept)
     h.counters.handshakesAccepted++
-    h.events.push({ type: 'accepted', session: s })
+    h.events.push({ kind: 'accepted', session: s })
     this.issue(s, now)
   }
 
@@ -233,7 +234,7 @@ export class ResumptionManager {
 
   private failed(handle: number, error: STTError): void {
     this.host.counters.handshakesFailed++
-    this.host.events.push({ type: 'connect-failed', handle, error })
+    this.host.events.push({ kind: 'connect-failed', session: null, handle, error })
   }
 
   private send(now: number, p: PendingResume): void {
@@ -284,16 +285,16 @@ export class ResumptionManager {
   }
 
   /** A session's 'established' (a resumption's connect completes) or 'ticket' (a new token) event. */
-  sessionEvent(s: Session, ev: SessionEvent): EndpointEvent | null {
-    if (ev.type === 'ticket') {
+  sessionEvent(s: Session, ev: Extract<CoreEvent, { kind: 'established' | 'ticket' }>): CoreEvent | null {
+    if (ev.kind === 'ticket') {
       const token = this.tokenFor(s, ev.ticket, ev.expires)
-      return token && { type: 'session', session: s, event: { type: 'resumption-token', token } }
+      return token && { kind: 'resumption-token', session: s, token }
     }
     const p = this.pending.get(s.key)
     if (!p || p.session !== s) return null
     this.forget(p)
     this.host.counters.handshakesCompleted++
-    return { type: 'connected', handle: p.handle, session: s }
+    return { kind: 'connected', session: s, handle: p.handle }
   }
 
   cancel(handle: number): boolean {

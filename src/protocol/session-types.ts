@@ -1,28 +1,22 @@
 /**
  * The types of a session's interface with the endpoint: what it is built from (SessionInit)
- * and what it reports (SessionEvent). Apart from session.ts so that file stays its glue.
+ * and what links it to its endpoint (SessionLink). Apart from session.ts so that file stays its glue.
  */
 import type { ProtocolConfig } from '../config.js'
 import type { AeadBackend } from '../crypto/aead.js'
 import type { PeerAddress } from '../net-types.js'
 import type { HandshakeResult } from './handshake.js'
 import type { SessionParams } from './params.js'
-import type { StreamEvent } from './streams.js'
+import type { CoreEventSink } from './core-events.js'
+import type { Session } from './session.js'
 
-export type SessionEvent =
-  | { type: 'established' }
-  | { type: 'datagram'; data: Uint8Array }
-  | { type: 'app-frame'; frameType: number; data: Uint8Array }
-  | { type: 'peer-error'; code: number; frameType: number; reason: string }
-  | { type: 'migrated'; from: PeerAddress; to: PeerAddress }
-  | { type: 'key-update'; direction: 'send' | 'receive' }
-  | { type: 'closed'; code: number; reason: string; remote: boolean }
-  | { type: 'suspended' }
-  | { type: 'resumed'; pausedMs: number }
-  | { type: 'resume-attempt'; attempt: number }
-  | { type: 'ticket'; ticket: Uint8Array; expires: number }
-  | { type: 'resumption-token'; token: Uint8Array }
-  | { type: 'stream'; event: StreamEvent }
+/** What a session holds of its endpoint (one object shared by all its sessions). */
+export interface SessionLink {
+  /** The endpoint's one event queue (core-events.ts). */
+  readonly events: CoreEventSink
+  /** `s` may have something to send, or its deadline moved: it joins the next service pass. */
+  schedule(s: Session): void
+}
 
 export interface SessionInit {
   result: HandshakeResult

@@ -40,9 +40,9 @@ import { packBytes } from './packed-bytes.js'
 import type { SessionParams } from './params.js'
 import { RttEstimator } from './rtt.js'
 import { SessionLifecycle, type SessionState } from './session-lifecycle.js'
-import type { SessionEvent, SessionInit } from './session-types.js'
+import type { SessionInit, SessionLink } from './session-types.js'
 import { SessionQueues } from './session-queues.js'
-import { Suspension } from './suspension.js'
+import { Suspension, type SuspensionEvent } from './suspension.js'
 import { SessionResumption } from './session-resumption.js'
 import { SessionCounters, sessionStats } from './session-stats.js'
 import { SessionWriter } from './session-writer.js'
@@ -53,7 +53,7 @@ import { seedOf } from './xorshift.js'
 export type { SessionState } from './session-lifecycle.js'
 export { SentRecord } from './packet-assembler.js'
 
-export type { SessionEvent, SessionInit } from './session-types.js'
+export type { SessionInit, SessionLink } from './session-types.js'
 
 export class Session {
   readonly id: Uint8Array
@@ -66,7 +66,7 @@ export class Session {
   readonly suite: string
   readonly transcript: Uint8Array
   address: PeerAddress
-  readonly streams: StreamManager
+  readonly streams: StreamManager<Session>
   readonly counters = new SessionCounters()
   readonly rtt: RttEstimator
   readonly recovery: LossRecovery<SentRecord>
@@ -99,13 +99,14 @@ export class Session {
   /** Slot in the endpoint's deadline heap (endpoint-scheduler.ts). */
   heapIndex = -1
   heapDeadline = Infinity
+  /** The driver's object for this session (its STTSession), so events reach it without a lookup; the core never reads it. */
+  owner: unknown = null
   /** Responder: digest of the AUTH_PROOF that created it, set by the endpoint (a repeat means FINAL was lost). */
   readonly proofDigest: Uint8Array
   /** Outbound packets on the current path (session-writer.ts). */
   private readonly writer: SessionWriter
 
   private readonly queues: SessionQueues
-  private readonly events: SessionEvent[] = []
   /** Packet size limits of the current path and its MTU search (packet-size.ts). */
   private readonly size: PacketSize
   private readonly prober: PmtuProber
@@ -114,8 +115,8 @@ export class Session {
 
   constructor(
     init: SessionInit,
-    /** Endpoint callback: this session has something to send or its deadline changed. */
-    private readonly wake: (s: Session) => void,
+    /** The endpoint's: its event queue, and where this session asks for a service pass. */
+    private readonly link: SessionLink,
   ) {
     const { result, config, aead, now } = init
     const [id, peerNodeId, transcript, finalRandom, proofDigest] = packBytes([result.sessionId, result.peerNodeId, result.transcript, result.finalRandom, 32])
@@ -151,7 +152,7 @@ export class Session {
       integrityLimit: Math.min(INTEGRITY_LIMIT[suite], config.integrityLimitOverride ?? Infinity),
     }
     const final = { random: finalRandom!, accept: init.isInitiator }
-    const onKeyUpdate = (direction: 'send' | 'receive') => this.events.push({ type: 'key-update', direction })
+    const onKeyUpdate = (direction: 'send' | 'receive') => link.events.push({ kind: 'key-update', session: this, direction })
     this.space = new PacketSpace(aead, suite, mySecret!, peerSecret!, limits, now, this.counters, onKeyUpdate, final, this.rtt)
     this.tuning = new FlowTuning(Math.max(config.sessionMemoryLimit, config.sessionReceiveWindow, config.streamReceiveWindow))
     const algo = this.bare ? 'none' : (init.congestionControl ?? config.congestionControl)
@@ -178,14 +179,17 @@ export class Session {
       },
       { maxStreams: result.peer.params.maxStreams, streamWindow: result.peer.params.streamWindow, sessionWindow: result.peer.params.sessionWindow },
     )
-    this.streams.onAppChange = () => this.wake(this)
+    this.streams.attach(this, link.events)
+    this.streams.schedule = () => link.schedule(this)
+    this.streams.allAcked = () => link.events.push({ kind: 'all-acked', session: this })
     const { life, acks, queues, streams, resumption, assembler, space, recovery, cc, pacer, size, path, offPath, bare, random } = this
     this.writer = new SessionWriter({ life, acks, queues, streams, resumption, assembler, space, recovery, cc, pacer, size, path, offPath, bare, random, onCloseSent: () => this.emitClosed(this.closeCode, this.closeReason, false) })
     this.resumeTimeout = (init.resumable ?? config.resumable) && !this.bare ? init.resumeTimeout ?? config.resumeTimeout : -1
   }
 
   private createSuspension(): Suspension {
-    const parts = { life: this.life, rtt: this.rtt, recovery: this.recovery, streams: this.streams, releaseRecord: (r: SentRecord) => this.assembler.release(r), push: (e: SessionEvent) => this.events.push(e), pathTimeout: (t: number) => this.path.onTimeout(t), refitPath: () => this.fitPacketSize(this.address), clearProbes: () => (this.writer.probesWanted = 0), close: (c: number, r: string, t: number) => this.close(c, r, t) }
+    const link = this.link
+    const parts = { life: this.life, rtt: this.rtt, recovery: this.recovery, streams: this.streams, releaseRecord: (r: SentRecord) => this.assembler.release(r), push: (e: SuspensionEvent) => link.events.push({ ...e, session: this }), pathTimeout: (t: number) => this.path.onTimeout(t), refitPath: () => this.fitPacketSize(this.address), clearProbes: () => (this.writer.probesWanted = 0), close: (c: number, r: string, t: number) => this.close(c, r, t) }
     return (this.suspension = new Suspension(this.resumeTimeout, this.isInitiator, this.random, parts))
   }
 
@@ -251,14 +255,14 @@ export class Session {
       return this.state !== 'closed'
     })
     if (this.space.integrityLimitReached) this.close(WireError.ENCRYPTION_ERROR, 'AEAD integrity limit reached (too many packets failed authentication)', now)
-    if (accepted > 0) this.wake(this)
+    if (accepted > 0) this.link.schedule(this)
     return accepted
   }
 
   private onAuthenticated(now: number, pn: number, from: PeerAddress, len: number): void {
     this.counters.packetsReceived++
     this.counters.bytesReceived += len
-    if (this.life.onAuthenticated(now)) this.events.push({ type: 'established' })
+    if (this.life.onAuthenticated(now)) this.link.events.push({ kind: 'established', session: this })
     this.resumption.onHeard(from)
     this.currentFrom = from
     this.currentNewest = pn >= this.space.largestReceived
@@ -268,7 +272,7 @@ export class Session {
   }
 
   private onPathResponse(data: Uint8Array, now: number): void {
-    const c = this.path.validated(data, this.currentFrom, this.currentNewest)
+    const c = this.path.validated(data, this.currentFrom)
     if (c) this.moveTo(c, true, now)
   }
 
@@ -289,7 +293,7 @@ export class Session {
     this.fitPacketSize(addr)
     this.counters.migrations++
     this.resumption.onMoved()
-    this.events.push({ type: 'migrated', from: old, to: addr })
+    this.link.events.push({ kind: 'migrated', session: this, from: old, to: addr })
     if (apparent) this.suspension?.resume(now)
   }
 
@@ -316,7 +320,7 @@ export class Session {
 
   private handleFrame(now: number, f: Frame): number {
     if ('app' in f) {
-      this.events.push({ type: 'app-frame', frameType: f.type, data: f.data.slice() })
+      this.link.events.push({ kind: 'app-frame', session: this, frameType: f.type, data: f.data.slice() })
       return 0
     }
     switch (f.type) {
@@ -346,7 +350,7 @@ export class Session {
       case FrameType.DATA:
         if ((f as DataFrame).datagram) {
           this.counters.datagramsReceived++
-          this.events.push({ type: 'datagram', data: f.data.slice() })
+          this.link.events.push({ kind: 'datagram', session: this, data: f.data.slice() })
           return 0
         }
         return this.streams.handleFrame(f, now)
@@ -354,10 +358,10 @@ export class Session {
         this.finish(f.errorCode, f.reason, true)
         return 0
       case FrameType.NEW_TICKET:
-        if (this.isInitiator) this.events.push({ type: 'ticket', ticket: f.ticket, expires: f.expires })
+        if (this.isInitiator) this.link.events.push({ kind: 'ticket', session: this, ticket: f.ticket, expires: f.expires })
         return 0
       case FrameType.ERROR:
-        this.events.push({ type: 'peer-error', code: f.errorCode, frameType: f.frameType, reason: f.reason })
+        this.link.events.push({ kind: 'peer-error', session: this, code: f.errorCode, frameType: f.frameType, reason: f.reason })
         return 0
       default:
         return this.streams.handleFrame(f, now)
@@ -398,13 +402,9 @@ export class Session {
   pollTimeout(now: number, sendable = true): number {
     if (this.state === 'closed') return Infinity
     if (this.state === 'closing') return this.life.deadline()
-    // Fix (test/sim/transfer.test.ts "slow reader"): stream events queued by app calls outside
-    // handlePackets/handleTimeout (e.g. 'end' when a backpressured reader reads the last bytes
-    // later) did not wake the session, so Endpoint.pollEvent never saw them until the next
-    // packet or keep-alive (up to keepAliveInterval). An immediate deadline makes the endpoint
-    // call handleTimeout, which wakes the session, and the events are polled.
-    if (this.state === 'active' && this.streams.hasPendingEvents) return now
-    if (this.state === 'suspended') return this.streams.hasPendingEvents ? now : Math.min(this.suspension!.deadline(), this.path.retryAt)
+    // Events need no deadline: they go into the endpoint's queue as they happen, app calls'
+    // included (test/sim/transfer.test.ts "slow reader").
+    if (this.state === 'suspended') return Math.min(this.suspension!.deadline(), this.path.retryAt)
     let t = Math.min(this.life.deadline(), this.path.retryAt, this.space.previousKeyDeadline, this.pmtu.getTimeout(), this.offPath.nextAt)
     if (!this.bare) t = Math.min(t, this.recovery.getTimeout())
     if (!sendable || this.resumption.blocked(this.address)) return t
@@ -439,7 +439,7 @@ export class Session {
         if (back) this.migrateTo(back)
       }
     }
-    this.wake(this)
+    this.link.schedule(this)
   }
 
   // -------------------------------------------------------------------------------------
@@ -486,18 +486,18 @@ export class Session {
   /** Queues an unreliable datagram; returns false when it was dropped (queue full). */
   sendDatagram(data: Uint8Array): boolean {
     if (!this.queues.pushDatagram(data)) return false
-    this.wake(this)
+    this.link.schedule(this)
     return true
   }
 
   sendAppFrame(frameType: number, data: Uint8Array): void {
     this.queues.pushAppFrame(frameType, data)
-    this.wake(this)
+    this.link.schedule(this)
   }
 
   /** Starts closing at `now`: one SESSION_CLOSE goes out, then the session lingers briefly and ends. */
   close(code: number, reason: string, now: number): void {
-    if (this.life.beginClose(code, reason, now)) this.wake(this)
+    if (this.life.beginClose(code, reason, now)) this.link.schedule(this)
     else if (this.state === 'handshaking') this.finish(code, reason, false)
   }
 
@@ -507,27 +507,18 @@ export class Session {
     this.space.destroy()
     this.resumption.wipe()
     this.emitClosed(code, reason, remote)
-    this.wake(this)
+    this.link.schedule(this)
   }
 
   private emitClosed(code: number, reason: string, remote: boolean): void {
     if (!this.life.takeClosedEvent()) return
-    this.events.push({ type: 'closed', code, reason, remote })
-    this.wake(this)
+    this.link.events.push({ kind: 'closed', session: this, code, reason, remote })
+    this.link.schedule(this)
   }
 
   /** A packet arrived for this closing session: answer it with SESSION_CLOSE (rate-limited). */
   resendClose(): void {
-    if (this.life.lateClosingPacket()) this.wake(this)
-  }
-
-  /**
-   * The application changed stream state (wrote, read, ended): events it produced (e.g. a
-   * stream's 'end' once its last bytes were read) and frames it made due (credit) must be
-   * picked up without waiting for the next packet.
-   */
-  poke(): void {
-    this.wake(this)
+    if (this.life.lateClosingPacket()) this.link.schedule(this)
   }
 
   /**
@@ -538,7 +529,7 @@ export class Session {
     if (addr.key === this.address.key) return
     this.moveTo(addr, false, this.life.lastReceived)
     this.life.keepAliveDue = true
-    this.wake(this)
+    this.link.schedule(this)
   }
 
   /** Suspends instead of closing (peer silent, or its connection dropped); false when not resumable. */
@@ -548,25 +539,25 @@ export class Session {
     // new id) has no peer to wait for: it closes instead of holding a maxSessions slot for
     // resumeTimeout (PROTOCOL.md §9.4, §9.7; second review of issue 12, item 2).
     const done = (this.isInitiator || this.life.heard) && this.resumeTimeout >= 0 ? (this.suspension ?? this.createSuspension()).suspend(now) : false
-    this.wake(this)
+    this.link.schedule(this)
     return done
   }
 
   private suspendedTimeout(now: number): void {
     this.suspension!.handleTimeout(now)
-    this.wake(this)
+    this.link.schedule(this)
   }
 
   /** session.resume(): probe now (after the driver moved us to the address the application chose). */
   resumeNow(now: number): void {
     if (this.resumeTimeout >= 0) (this.suspension ?? this.createSuspension()).resumeNow(now)
-    this.wake(this)
+    this.link.schedule(this)
   }
 
   /** Starts hole punching toward the peer's candidate addresses (punch.ts), within `budget`. */
   startPunch(now: number, addresses: PeerAddress[], budget: AmplificationBudget): void {
     this.offPath.startPunch(addresses, now, this.random, budget)
-    this.wake(this)
+    this.link.schedule(this)
   }
 
   get punchStats() {
@@ -576,19 +567,13 @@ export class Session {
   /** Responder: sends `ticket` (sealed by the endpoint with sealTicket and this session's secret). */
   queueTicket(ticket: Uint8Array, expires: number): void {
     this.resumption.queue(ticket, expires)
-    this.wake(this)
+    this.link.schedule(this)
   }
 
   /** Responder: a duplicate AUTH_PROOF means our FINAL was lost; send one again. */
   resendFinal(): void {
     this.life.needFinal = true
-    this.wake(this)
-  }
-
-  pollEvent(): SessionEvent | null {
-    const se = this.streams.pollEvent()
-    if (se) return { type: 'stream', event: se }
-    return this.events.shift() ?? null
+    this.link.schedule(this)
   }
 
   getStats() {

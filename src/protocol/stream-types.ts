@@ -29,13 +29,18 @@ export interface PeerLimits {
   sessionWindow: number
 }
 
-export type StreamEventType = 'stream-opened' | 'readable' | 'writable' | 'end' | 'aborted' | 'closed' | 'message'
+export type StreamEventKind = 'stream-opened' | 'readable' | 'writable' | 'end' | 'aborted' | 'stream-closed' | 'message'
 
-export interface StreamEvent {
-  type: StreamEventType
-  key: number
+/**
+ * One event of a stream, in the core's flat shape (core-events.ts): `session` is the owner the
+ * stream manager was given (the protocol session; null for a manager used on its own).
+ */
+export interface StreamEvent<Owner = unknown> {
+  kind: StreamEventKind
+  session: Owner
+  /** Wire key of the stream (id * 2 + kind). */
+  stream: number
   streamId: number
-  kind: number
   /** 'aborted': the peer's error code. */
   code?: number
   /** 'message': one whole message. */

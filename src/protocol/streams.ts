@@ -1,6 +1,7 @@
 /**
  * StreamManager: the multiplexer a session owns. Sans-I/O: frames in (handleFrame), frames
- * out into a caller buffer (writeFrames), events out (pollEvent), application calls in
+ * out into a caller buffer (writeFrames), events out (into the owner's sink: the endpoint's one
+ * queue, core-events.ts; pollEvent when used on its own), application calls in
  * (openStream / write / end / abort / read / sendMessage). Time never enters: loss and ACKs
  * are the session's LossDetector / AckTracker, which hand back the StreamRecord of each
  * packet through onAcked / onLost.
@@ -18,6 +19,7 @@
 import type { FlowTuning } from './flow-autotune.js'
 import { ErrorCode, STTError, STTStreamError, WireError } from '../errors.js'
 import { FrameType } from './constants.js'
+import { Fifo } from './fifo.js'
 import type { Frame } from './frames.js'
 import { MessageAssembler, encodeMessageHeader } from './messages.js'
 import { RangeSet } from './range-set.js'
@@ -34,7 +36,7 @@ import {
   type FlowStats,
   type PeerLimits,
   type StreamEvent,
-  type StreamEventType,
+  type StreamEventKind,
   type StreamManagerOptions,
   type StreamStats,
 } from './stream-types.js'
@@ -54,11 +56,15 @@ function streamIndex(id: number): number {
 /** The stream map of a session with no stream open (never written; a Map costs ~180 bytes). */
 const NO_STREAMS: ReadonlyMap<number, StreamState> = new Map()
 
-export class StreamManager {
+export class StreamManager<Owner = unknown> {
   /** NO_STREAMS until a stream opens and again once none is left (idle memory, issue 14). */
   private streams = NO_STREAMS as Map<number, StreamState>
-  private readonly events: StreamEvent[] = []
-  private eventHead = 0
+  /** Events of a manager used on its own (tests); an owned one pushes into its owner's sink. */
+  private ownEvents: Fifo<StreamEvent<Owner>> | null = null
+  private sink: { push(e: StreamEvent<Owner>): void } | null = null
+  private owner: Owner = null as Owner
+  /** watchAllAcked was called and 'all-acked' is not out yet. */
+  private watchingAcks = false
   private readonly flow: SessionFlow
   private readonly scheduler: StreamScheduler
 
@@ -87,11 +93,11 @@ export class StreamManager {
   private readonly releasedPeer = new RangeSet()
   private messageStreams = 0
   /**
-   * Called after every application call that may have made frames due or queued events
-   * (open, write, end, abort, read, sendMessage): the session wakes itself, so the endpoint
-   * needs no scan of idle sessions to notice (endpoint-scheduler.ts).
+   * Called after every application call that may have made frames due (open, write, end,
+   * abort, read, sendMessage): the session schedules itself, so the endpoint needs no scan of
+   * idle sessions to notice (endpoint-scheduler.ts).
    */
-  onAppChange: () => void = () => {}
+  schedule: () => void = () => {}
 
   constructor(opts: StreamManagerOptions, peer: PeerLimits) {
     this.isInitiator = opts.isInitiator
@@ -120,17 +126,23 @@ export class StreamManager {
     if (opts.maxFrameSize !== undefined) s.maxFrameSize = opts.maxFrameSize
     s.openPending = true
     this.scheduler.addControl(s)
-    this.onAppChange()
+    this.schedule()
     return s.key
   }
 
   /**
-   * Events queued and not yet polled. App calls (read -> 'end', abort -> 'closed', ...) queue
-   * events outside packet processing; the session uses this to get woken so they reach the app.
-   * (Added with test/sim/transfer.test.ts "slow reader".)
+   * Events go to `sink` from now on, each naming `owner` as its session (the protocol session
+   * and the endpoint's queue): an event an application call produces (read -> 'end', abort ->
+   * 'stream-closed') is in the driver's queue when the call returns.
    */
-  get hasPendingEvents(): boolean {
-    return this.eventHead < this.events.length
+  attach(owner: Owner, sink: { push(e: StreamEvent<Owner>): void }): void {
+    this.owner = owner
+    this.sink = sink
+  }
+
+  /** Where events go: the owner's sink, or (a manager used on its own) a queue made on first use. */
+  private eventSink(): { push(e: StreamEvent<Owner>): void } {
+    return this.sink ?? (this.sink = this.ownEvents = new Fifo<StreamEvent<Owner>>())
   }
 
   /** Number of live streams (both kinds); for stats and leak checks. */
@@ -145,8 +157,34 @@ export class StreamManager {
     return n
   }
 
+  /**
+   * Asks for one 'all-acked' event (in the owner's sink) once everything written so far is
+   * acknowledged or dropped by an abort. Returns true, and arms nothing, when that is already
+   * the case. The streams are only walked while someone waits (session.close()), not per ACK.
+   */
+  watchAllAcked(): boolean {
+    if (this.unackedBytes === 0) return true
+    this.watchingAcks = true
+    return false
+  }
+
+  private checkAllAcked(): void {
+    if (!this.watchingAcks || this.unackedBytes > 0) return
+    this.watchingAcks = false
+    this.allAcked()
+  }
+
+  /** Emits 'all-acked' (set by the session: the event is the session's, not a stream's). */
+  allAcked: () => void = () => {}
+
   has(key: number): boolean {
     return this.streams.has(key)
+  }
+
+  /** The peer finished byte stream `key` and all of it arrived (what is unread can still be read). */
+  receivedAll(key: number): boolean {
+    const s = this.streams.get(key)
+    return s !== undefined && s.kind === StreamKind.BYTES && !s.aborted && s.recv.complete
   }
 
   /** Copies `data` into the stream's send buffer. Returns false at or above the high-water mark (wait for 'writable'). */
@@ -159,7 +197,7 @@ export class StreamManager {
     const ok = s.send.write(data)
     if (!ok) s.writeBlocked = true
     this.scheduler.addActive(s)
-    this.onAppChange()
+    this.schedule()
     return ok
   }
 
@@ -172,7 +210,7 @@ export class StreamManager {
     if (s === undefined || s.aborted || s.send.finalSize >= 0) return
     s.send.end()
     this.scheduler.addActive(s)
-    this.onAppChange()
+    this.schedule()
   }
 
   /** Aborts both directions with `code` (STREAM_CLOSE); buffered data is dropped. */
@@ -189,7 +227,8 @@ export class StreamManager {
     s.send.discard()
     this.flow.onConsumed(s.recv.discard())
     this.maybeRelease(s)
-    this.onAppChange()
+    this.checkAllAcked()
+    this.schedule()
   }
 
   /**
@@ -204,7 +243,7 @@ export class StreamManager {
     if (b !== null) this.onConsumed(s, b.length)
     if (b === null || !s.recv.readable) s.readableSignaled = false
     this.checkEnd(s)
-    if (b !== null) this.onAppChange()
+    if (b !== null) this.schedule()
     return b
   }
 
@@ -228,7 +267,7 @@ export class StreamManager {
     const ok = s.send.write(data)
     if (!ok) s.writeBlocked = true
     this.scheduler.addActive(s)
-    this.onAppChange()
+    this.schedule()
     return ok
   }
 
@@ -250,18 +289,9 @@ export class StreamManager {
     return this.flow.stats()
   }
 
-  /** Next event for the session to turn into public events, or null. */
-  pollEvent(): StreamEvent | null {
-    if (this.eventHead >= this.events.length) {
-      if (this.events.length > 0) {
-        this.events.length = 0
-        this.eventHead = 0
-      }
-      return null
-    }
-    const e = this.events[this.eventHead]!
-    this.events[this.eventHead++] = undefined as unknown as StreamEvent
-    return e
+  /** A manager used on its own (no attach): its next event, or null. */
+  pollEvent(): StreamEvent<Owner> | null {
+    return this.ownEvents?.shift() ?? null
   }
 
   // ---------------------------------------------------------------- wire side: inbound
@@ -344,7 +374,7 @@ export class StreamManager {
     for (;;) {
       const m = asm.next(s.recv)
       if (m === null) break
-      this.events.push({ type: 'message', key: s.key, streamId: s.id, kind: s.kind, data: m })
+      this.eventSink().push({ kind: 'message', session: this.owner, stream: s.key, streamId: s.id, data: m })
     }
     this.onConsumed(s, s.recv.readOffset - start)
     return asm.error
@@ -383,8 +413,9 @@ export class StreamManager {
       this.scheduler.addControl(s)
     }
     s.send.discard()
-    if (!s.abortedLocally) this.events.push({ type: 'aborted', key: s.key, streamId: s.id, kind: s.kind, code: errorCode })
+    if (!s.abortedLocally) this.eventSink().push({ kind: 'aborted', session: this.owner, stream: s.key, streamId: s.id, code: errorCode })
     this.maybeRelease(s)
+    this.checkAllAcked()
     return 0
   }
 
@@ -467,11 +498,11 @@ export class StreamManager {
       this.releasedPeer.add(idx, idx + 1)
       this.flow.onPeerStreamReleased()
     }
-    this.emit('closed', s)
+    this.emit('stream-closed', s)
   }
 
-  private emit(type: StreamEventType, s: StreamState): void {
-    this.events.push({ type, key: s.key, streamId: s.id, kind: s.kind })
+  private emit(kind: StreamEventKind, s: StreamState): void {
+    this.eventSink().push({ kind, session: this.owner, stream: s.key, streamId: s.id })
   }
 
   // ---------------------------------------------------------------- wire side: outbound
@@ -521,6 +552,7 @@ export class StreamManager {
       if (acked) this.ackItem(s, tag, items[i + 2]!, items[i + 3]!)
       else this.scheduler.requeue(s, tag, items[i + 2]!, items[i + 3]!)
     }
+    if (acked) this.checkAllAcked()
   }
 
   private ackItem(s: StreamState, tag: number, a: number, b: number): void {

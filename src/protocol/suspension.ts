@@ -18,7 +18,6 @@ import { WireError } from '../errors.js'
 import type { LossRecovery } from './loss.js'
 import type { SentRecord } from './packet-assembler.js'
 import type { RttEstimator } from './rtt.js'
-import type { SessionEvent } from './session.js'
 import type { SessionLifecycle } from './session-lifecycle.js'
 import type { StreamManager } from './streams.js'
 
@@ -34,6 +33,8 @@ export const MAX_RESUME_TIMEOUT = 24 * 3_600_000
 
 export type SuspensionTimeout = 'none' | 'probe' | 'expired'
 
+export type SuspensionEvent = { kind: 'suspended' } | { kind: 'resume-attempt'; attempt: number } | { kind: 'resumed'; pausedMs: number }
+
 /** The parts of a Session that suspending and resuming touch (session.ts passes them in). */
 export interface SuspendableSession {
   readonly life: SessionLifecycle
@@ -41,7 +42,8 @@ export interface SuspendableSession {
   readonly recovery: LossRecovery<SentRecord>
   readonly streams: StreamManager
   releaseRecord(rec: SentRecord): void
-  push(ev: SessionEvent): void
+  /** Queues one of the suspension's events (the session adds itself to it). */
+  push(ev: SuspensionEvent): void
   /** Path-validation retries keep running while suspended (the responder validates the returning peer). */
   pathTimeout(now: number): void
   /** Search the current path's MTU again (it may be a new path). */
@@ -75,7 +77,7 @@ export class Suspension {
     this.s.life.suspend()
     this.begin(now)
     this.s.clearProbes()
-    this.s.push({ type: 'suspended' })
+    this.s.push({ kind: 'suspended' })
     return true
   }
 
@@ -89,7 +91,7 @@ export class Suspension {
       // Only the newest probe stays tracked: a day of probes must not pile up as sent packets.
       this.abandonInFlight(now)
       this.s.life.keepAliveDue = true
-      this.s.push({ type: 'resume-attempt', attempt: this.attempts })
+      this.s.push({ kind: 'resume-attempt', attempt: this.attempts })
     }
   }
 
@@ -116,7 +118,7 @@ export class Suspension {
     this.s.rtt.reset()
     this.abandonInFlight(now)
     this.s.refitPath()
-    this.s.push({ type: 'resumed', pausedMs })
+    this.s.push({ kind: 'resumed', pausedMs })
   }
 
   get active(): boolean {

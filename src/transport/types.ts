@@ -58,6 +58,12 @@ export interface Transport {
   readonly kind: TransportKind
   /** True when the transport itself delivers reliably and in order (TCP-based). */
   readonly reliable: boolean
+  /**
+   * True when one onReceive hands over everything that was readable (recvmmsg): the driver
+   * then answers each batch at once. Otherwise (one datagram per callback, as node:dgram) it
+   * answers once after the event-loop turn, so a burst gets one ACK, not one per datagram.
+   */
+  readonly receivesBatches?: boolean
   // No batchSize / maxDatagramSize here (issue 13: nobody read them): `send` takes a batch of
   // any length and splits it as the socket needs, and packet sizes come from the node's
   // options (maxPacketSize, reliablePacketSize) and the peer's limit.

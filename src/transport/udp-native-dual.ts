@@ -15,6 +15,8 @@ import { NativeUdpTransport, type NativeUdpOptions } from './udp-native.js'
 
 export class DualStackNativeUdp implements Transport {
   readonly kind = 'udp'
+  /** As NativeUdpTransport (each family's socket delivers its recvmmsg batches). */
+  readonly receivesBatches = true
   readonly reliable = false
   readonly #options: NativeUdpOptions
   readonly #primary: NativeUdpTransport

@@ -123,6 +123,8 @@ let nextTransportId = 1
 
 export class NativeUdpTransport implements Transport {
   readonly kind = 'udp'
+  /** One call per recvmmsg: everything readable at once. */
+  readonly receivesBatches = true
   /** Tells this transport's addresses from another's (see send). */
   private readonly id = nextTransportId++
   readonly reliable = false

@@ -110,21 +110,21 @@ class World {
   events(): void {
     const [a, b] = this.m
     for (let e = a.pollEvent(); e !== null; e = a.pollEvent()) {
-      const m = this.byKey.get(e.key)
-      if (m && e.type === 'writable') m.blocked = false
-      if (m && e.type === 'aborted') m.sawAborted = true
+      const m = this.byKey.get(e.stream)
+      if (m && e.kind === 'writable') m.blocked = false
+      if (m && e.kind === 'aborted') m.sawAborted = true
     }
     for (let e = b.pollEvent(); e !== null; e = b.pollEvent()) {
-      if (e.type === 'message') {
+      if (e.kind === 'message') {
         const l = this.gotMsgs.get(e.streamId) ?? []
         l.push(e.data!)
         this.gotMsgs.set(e.streamId, l)
         continue
       }
-      const m = this.byKey.get(e.key)
+      const m = this.byKey.get(e.stream)
       if (m === undefined) continue
-      if (e.type === 'aborted') m.sawAborted = true
-      if (e.type === 'stream-opened') b.end(e.key) // the reader never writes: end its direction
+      if (e.kind === 'aborted') m.sawAborted = true
+      if (e.kind === 'stream-opened') b.end(e.stream) // the reader never writes: end its direction
     }
   }
 

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { resolveProtocolConfig } from '../../src/config.js'
 import { jsAead } from '../../src/crypto/js-aead.js'
 import type { AeadBackend } from '../../src/crypto/aead.js'
-import { Endpoint, type EndpointEvent } from '../../src/protocol/endpoint.js'
+import { Endpoint, type CoreEvent } from '../../src/protocol/endpoint.js'
 import type { PeerAddress } from '../../src/net-types.js'
 
 /** A plain address value of the simulated transport kind `sim`. */
@@ -25,8 +25,8 @@ export class EndpointPair {
   readonly b: Endpoint
   readonly addrA: PeerAddress
   readonly addrB: PeerAddress
-  readonly eventsA: EndpointEvent[] = []
-  readonly eventsB: EndpointEvent[] = []
+  readonly eventsA: CoreEvent[] = []
+  readonly eventsB: CoreEvent[] = []
   /** Return false to drop a datagram in flight. */
   filter: (w: Wire, index: number) => boolean = () => true
   sent = 0

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { resolveProtocolConfig } from '../../src/config.js'
 import { aead } from '../../src/crypto/index.js'
 import type { PeerAddress } from '../../src/net-types.js'
-import { Endpoint, type EndpointEvent } from '../../src/protocol/endpoint.js'
+import { Endpoint, type CoreEvent } from '../../src/protocol/endpoint.js'
 
 /** An endpoint with the backend's AEAD and real randomness at virtual time `now`. */
 export function endpointWith(opts: Record<string, unknown>, name: string, now: number): Endpoint {
@@ -18,7 +18,7 @@ export function endpointWith(opts: Record<string, unknown>, name: string, now: n
  * Moves every datagram both ways at `now` until neither endpoint has anything to send, and
  * collects their events. `deliver` false: what they send is polled and lost (a blackout).
  */
-export function pumpAll(a: Endpoint, b: Endpoint, addrA: PeerAddress, addrB: PeerAddress, now: number, events: EndpointEvent[], deliver = true): void {
+export function pumpAll(a: Endpoint, b: Endpoint, addrA: PeerAddress, addrB: PeerAddress, now: number, events: CoreEvent[], deliver = true): void {
   for (let moved = true; moved; ) {
     moved = false
     for (const [from, to, fromAddr] of [[a, b, addrA], [b, a, addrB]] as const) {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { resolveProtocolConfig } from '../../src/config.js'
 import { jsAead } from '../../src/crypto/js-aead.js'
 import type { PeerAddress } from '../../src/net-types.js'
-import { Endpoint, type EndpointEvent } from '../../src/protocol/endpoint.js'
+import { Endpoint, type CoreEvent } from '../../src/protocol/endpoint.js'
 import type { Session } from '../../src/protocol/session.js'
 import { fakeAddress } from './endpoint-pair.js'
 
@@ -16,7 +16,7 @@ export const rnd = (n: number) => new Uint8Array(randomBytes(n))
 
 export class Net {
   now = 1_000_000
-  readonly eps = new Map<string, { ep: Endpoint; addr: PeerAddress; events: EndpointEvent[] }>()
+  readonly eps = new Map<string, { ep: Endpoint; addr: PeerAddress; events: CoreEvent[] }>()
   /** Datagrams (and round trips) seen, per packet type byte. */
   readonly types: number[] = []
   /** Bytes sent to each address key. */
@@ -32,7 +32,7 @@ export class Net {
   addr(name: string): PeerAddress {
     return this.eps.get(name)!.addr
   }
-  events(name: string): EndpointEvent[] {
+  events(name: string): CoreEvent[] {
     return this.eps.get(name)!.events
   }
   /** Delivers `d` to the endpoint at `to` (if any) as coming from `from`. */
@@ -77,14 +77,14 @@ export function setup(serverOpts: Record<string, unknown> = {}) {
   const client = net.add('client', { sharedSeed, nodeSeed: clientSeed })
   client.connect(net.now, net.addr('server'))
   net.run(10)
-  const connected = net.events('client').find((e) => e.type === 'connected') as { session: Session }
-  const token = (net.events('client').find((e) => e.type === 'session' && e.event.type === 'resumption-token') as { event: { token: Uint8Array } } | undefined)?.event.token
+  const connected = net.events('client').find((e) => e.kind === 'connected') as { session: Session }
+  const token = (net.events('client').find((e) => e.kind === 'resumption-token') as { token: Uint8Array } | undefined)?.token
   return { net, sharedSeed, clientSeed, server, client, session: connected.session, token: token! }
 }
 
 export function connectedOn(net: Net, name: string, handle: number) {
-  return net.events(name).find((e) => (e.type === 'connected' || e.type === 'connect-failed') && e.handle === handle) as
-    | { type: 'connected'; session: Session }
-    | { type: 'connect-failed'; error: { code: string } }
+  return net.events(name).find((e) => (e.kind === 'connected' || e.kind === 'connect-failed') && e.handle === handle) as
+    | { kind: 'connected'; session: Session }
+    | { kind: 'connect-failed'; error: { code: string } }
     | undefined
 }

@@ -16,7 +16,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import { resolveProtocolConfig } from '../../src/config.js'
 import { jsAead } from '../../src/crypto/js-aead.js'
-import { Endpoint, type EndpointEvent } from '../../src/protocol/endpoint.js'
+import { Endpoint, type CoreEvent } from '../../src/protocol/endpoint.js'
 import type { Session } from '../../src/protocol/session.js'
 import type { StreamEvent } from '../../src/protocol/streams.js'
 import { createSim, type LinkConfig, type RunResult, type SansIoEndpoint, type Sim } from './netsim.js'
@@ -52,7 +52,12 @@ function adapt(ep: Endpoint, sim: Sim): SansIoEndpoint {
   }
 }
 
-export type StreamHandler = (side: Side, session: Session, e: StreamEvent, now: number) => void
+export type StreamHandler = (side: Side, session: Session, e: StreamEvent<Session>, now: number) => void
+
+const STREAM_KINDS = new Set(['stream-opened', 'readable', 'writable', 'end', 'aborted', 'stream-closed', 'message'])
+function isStreamEvent(e: CoreEvent): e is StreamEvent<Session> {
+  return STREAM_KINDS.has(e.kind)
+}
 
 export class SimPair {
   readonly sim: Sim
@@ -60,13 +65,13 @@ export class SimPair {
   readonly server: Endpoint
   cs!: Session
   ss!: Session
-  readonly events: Array<{ side: Side; now: number; ev: EndpointEvent }> = []
+  readonly events: Array<{ side: Side; now: number; ev: CoreEvent }> = []
   /** Per-session (non-stream) events, e.g. key-update, migrated. */
-  readonly sessionEvents: Array<{ side: Side; now: number; type: string }> = []
+  readonly sessionEvents: Array<{ side: Side; now: number; kind: string }> = []
   private readonly streamHandlers: StreamHandler[] = []
   private readonly endpoints: Record<string, SansIoEndpoint>
   /** Called after every step-event batch; tests hook per-step checks here. */
-  onEvent: ((side: Side, ev: EndpointEvent, now: number) => void) | null = null
+  onEvent: ((side: Side, ev: CoreEvent, now: number) => void) | null = null
 
   constructor(readonly opts: SimPairOptions) {
     this.sim = createSim({ seed: opts.seed, link: opts.link ?? {}, start: opts.start ?? 0, trace: opts.trace ?? false })
@@ -89,17 +94,15 @@ export class SimPair {
     this.streamHandlers.push(h)
   }
 
-  private dispatch(node: string, ev: EndpointEvent, now: number): void {
+  private dispatch(node: string, ev: CoreEvent, now: number): void {
     const side = node as Side
     this.events.push({ side, now, ev })
-    if (ev.type === 'connected') this.cs = ev.session
-    if (ev.type === 'accepted') this.ss = ev.session
-    if (ev.type === 'session') {
-      if (ev.event.type === 'stream') {
-        for (const h of this.streamHandlers) h(side, ev.session, ev.event.event, now)
-      } else {
-        this.sessionEvents.push({ side, now, type: ev.event.type })
-      }
+    if (ev.kind === 'connected') this.cs = ev.session
+    if (ev.kind === 'accepted') this.ss = ev.session
+    if (isStreamEvent(ev)) {
+      for (const h of this.streamHandlers) h(side, ev.session, ev, now)
+    } else if (ev.kind !== 'connected' && ev.kind !== 'accepted' && ev.kind !== 'connect-failed') {
+      this.sessionEvents.push({ side, now, kind: ev.kind })
     }
     this.onEvent?.(side, ev, now)
   }
@@ -110,7 +113,7 @@ export class SimPair {
       endpoints: this.endpoints,
       until,
       maxTime: this.now + maxTime,
-      onEvent: (node, ev, now) => this.dispatch(node, ev as EndpointEvent, now),
+      onEvent: (node, ev, now) => this.dispatch(node, ev as CoreEvent, now),
       allowFail,
     })
   }
@@ -236,15 +239,15 @@ export class Transfer {
       this.byKey.set(key, sp)
     }
     p.onStream((_side, session, e, now) => {
-      const sp = this.byKey.get(e.key)
+      const sp = this.byKey.get(e.stream)
       if (sp === undefined) return
-      if (session === this.fromSession && e.type === 'writable') {
+      if (session === this.fromSession && e.kind === 'writable') {
         sp.blocked = false
         this.pump(sp)
       }
       if (session === this.toSession) {
-        if (e.type === 'stream-opened' || e.type === 'readable') this.drain(sp, now)
-        if (e.type === 'end') {
+        if (e.kind === 'stream-opened' || e.kind === 'readable') this.drain(sp, now)
+        if (e.kind === 'end') {
           sp.ended_rx = true
           sp.rxDigest = sp.rxHash.digest('hex')
           sp.doneAt = now

@@ -81,18 +81,18 @@ export function startTransfer(
   pipe.onStep = (pp) => {
     prev?.(pp)
     for (const e of from.events.splice(0)) {
-      if (e.type === 'writable') {
-        const i = index.get(e.key)
+      if (e.kind === 'writable') {
+        const i = index.get(e.stream)
         if (i !== undefined) pump(i)
       }
     }
     for (const e of to.events.splice(0)) {
       // The receiver writes nothing back: half-close its direction at once.
-      if (e.type === 'stream-opened') to.streams.end(e.key)
-      else if (e.type === 'readable') drain(e.key)
-      else if (e.type === 'end') {
-        drain(e.key)
-        receivedHashes.set(e.key, hashes.get(e.key)?.digest('hex') ?? createHash('sha256').digest('hex'))
+      if (e.kind === 'stream-opened') to.streams.end(e.stream)
+      else if (e.kind === 'readable') drain(e.stream)
+      else if (e.kind === 'end') {
+        drain(e.stream)
+        receivedHashes.set(e.stream, hashes.get(e.stream)?.digest('hex') ?? createHash('sha256').digest('hex'))
       }
     }
   }

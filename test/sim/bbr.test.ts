@@ -150,10 +150,10 @@ describe('sim: BBR', { timeout: 240_000 }, () => {
         while (more) more = p.cs.streams.write(big, chunk)
       }
       p.onStream((side, _s, e) => {
-        if (side === 'client' && e.type === 'writable') pump()
-        if (side !== 'server' || (e.type !== 'readable' && e.type !== 'stream-opened')) return
-        let got = p.ss.streams.read(e.key, Infinity)
-        while (got !== null) got = p.ss.streams.read(e.key, Infinity)
+        if (side === 'client' && e.kind === 'writable') pump()
+        if (side !== 'server' || (e.kind !== 'readable' && e.kind !== 'stream-opened')) return
+        let got = p.ss.streams.read(e.stream, Infinity)
+        while (got !== null) got = p.ss.streams.read(e.stream, Infinity)
       })
       pump()
       p.run(() => p.now >= 3000, 10_000)

@@ -44,22 +44,22 @@ describe('sim: streams', () => {
       p.onStream((side, session, e) => {
         if (side === 'server') {
           const ms = session.streams
-          if (e.type === 'stream-opened') rx.set(e.key, { hash: createHash('sha256'), n: 0, digest: null })
-          if (e.type === 'stream-opened' || e.type === 'readable') {
-            const r = rx.get(e.key)!
-            for (let b = ms.read(e.key); b !== null; b = ms.read(e.key)) {
+          if (e.kind === 'stream-opened') rx.set(e.stream, { hash: createHash('sha256'), n: 0, digest: null })
+          if (e.kind === 'stream-opened' || e.kind === 'readable') {
+            const r = rx.get(e.stream)!
+            for (let b = ms.read(e.stream); b !== null; b = ms.read(e.stream)) {
               r.hash.update(b)
               r.n += b.length
             }
           }
-          if (e.type === 'end') {
-            rx.get(e.key)!.digest = rx.get(e.key)!.hash.digest('hex')
-            ms.end(e.key) // our (empty) direction: lets the stream be released on both sides
+          if (e.kind === 'end') {
+            rx.get(e.stream)!.digest = rx.get(e.stream)!.hash.digest('hex')
+            ms.end(e.stream) // our (empty) direction: lets the stream be released on both sides
           }
-          if (e.type === 'closed') closed.server++
+          if (e.kind === 'stream-closed') closed.server++
         } else {
-          if (e.type === 'end') session.streams.read(e.key) // peer's empty direction finished
-          if (e.type === 'closed') {
+          if (e.kind === 'end') session.streams.read(e.stream) // peer's empty direction finished
+          if (e.kind === 'stream-closed') {
             closed.client++
             openMore()
           }
@@ -97,8 +97,8 @@ describe('sim: streams', () => {
         [b, []],
       ])
       p.onStream((side, session, e, now) => {
-        if (side !== 'server' || (e.type !== 'readable' && e.type !== 'stream-opened')) return
-        for (let d = session.streams.read(e.key); d !== null; d = session.streams.read(e.key)) got.get(e.key)?.push({ at: now, n: d.length })
+        if (side !== 'server' || (e.kind !== 'readable' && e.kind !== 'stream-opened')) return
+        for (let d = session.streams.read(e.stream); d !== null; d = session.streams.read(e.stream)) got.get(e.stream)?.push({ at: now, n: d.length })
       })
       // Warm up: both streams known to the peer, everything acked.
       cs.write(a, new Uint8Array(100))
@@ -148,7 +148,7 @@ describe('sim: streams', () => {
       down.expectExact(expect)
       const cs = p.cs.getStats()
       const ss = p.ss.getStats()
-      const ev = (side: string) => p.sessionEvents.filter((e) => e.side === side && e.type === 'key-update').length
+      const ev = (side: string) => p.sessionEvents.filter((e) => e.side === side && e.kind === 'key-update').length
       console.log(`[sim] key update: client ${cs.keyUpdates} updates (${cs.packetsSent} pkts sent), server ${ss.keyUpdates} (${ss.packetsSent} pkts sent), auth drops c=${cs.dropped.auth ?? 0} s=${ss.dropped.auth ?? 0}`)
       // ~12,000 packets over the run: several updates, each side following the other's.
       expect(cs.keyUpdates).toBeGreaterThanOrEqual(6)
@@ -180,7 +180,7 @@ describe('sim: streams', () => {
       const ss = p.ss.getStats()
       expect(ss.migrations).toBe(1)
       expect(p.ss.address.key).toBe('sim:client-b')
-      const mig = p.sessionEvents.find((e) => e.side === 'server' && e.type === 'migrated')
+      const mig = p.sessionEvents.find((e) => e.side === 'server' && e.kind === 'migrated')
       expect(mig).toBeDefined()
       expect(mig!.now - rebindAt).toBeLessThan(100)
       const links = p.sim.network.statsSummary()

@@ -11,7 +11,7 @@ import { SimPair, timed } from '../helpers/sim-sessions.js'
 const MiB = 1 << 20
 
 function eventsOf(p: SimPair, type: string) {
-  return p.sessionEvents.filter((e) => e.type === type)
+  return p.sessionEvents.filter((e) => e.kind === type)
 }
 
 describe('sim: suspension instead of idle close', () => {
@@ -92,10 +92,10 @@ describe('sim: suspension instead of idle close', () => {
     const start = p.now
     p.sim.network.setBoth('client', 'server', { blackouts: [[start, start + 3_600_000]] })
     p.run(() => p.cs.state === 'closed' && p.ss.state === 'closed', 60_000)
-    const closed = p.events.filter((e) => e.ev.type === 'session' && e.ev.event.type === 'closed')
+    const closed = p.events.filter((e) => e.ev.kind === 'closed')
     expect(closed).toHaveLength(2)
     for (const c of closed) {
-      const ev = (c.ev as { event: { code: number; remote: boolean } }).event
+      const ev = c.ev as { code: number; remote: boolean }
       expect(ev.code).toBe(WireError.SESSION_EXPIRED)
       expect(ev.remote).toBe(false)
       // keepAliveTimeout (3 s) + resumeTimeout (20 s), give or take a keep-alive interval.
@@ -111,7 +111,7 @@ describe('sim: suspension instead of idle close', () => {
     p.sim.network.setBoth('client', 'server', { blackouts: [[start, start + 3_600_000]] })
     p.run(() => p.cs.state === 'closed' && p.ss.state === 'closed', 10_000)
     expect(eventsOf(p, 'suspended')).toHaveLength(0)
-    const closed = p.events.filter((e) => e.ev.type === 'session' && e.ev.event.type === 'closed')
-    expect(closed.map((c) => (c.ev as { event: { code: number } }).event.code)).toEqual([WireError.SESSION_TIMEOUT, WireError.SESSION_TIMEOUT])
+    const closed = p.events.filter((e) => e.ev.kind === 'closed')
+    expect(closed.map((c) => (c.ev as { code: number }).code)).toEqual([WireError.SESSION_TIMEOUT, WireError.SESSION_TIMEOUT])
   })
 })

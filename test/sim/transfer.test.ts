@@ -83,12 +83,12 @@ describe('sim: bulk transfer', () => {
         const r = p.connect(10_001, true)
         if (r.reason !== 'until') {
           failures.push(seed)
-          const f = p.events.find((e) => e.ev.type === 'connect-failed')
-          expect(f?.ev.type === 'connect-failed' && f.ev.error.code).toBe('STT_HANDSHAKE_TIMEOUT')
+          const f = p.events.find((e) => e.ev.kind === 'connect-failed')
+          expect(f?.ev.kind === 'connect-failed' && f.ev.error.code).toBe('STT_HANDSHAKE_TIMEOUT')
           expect(p.client.pollTimeout(p.now)).toBe(Infinity)
           continue
         }
-        expect(p.events.some((e) => e.ev.type === 'connect-failed')).toBe(false)
+        expect(p.events.some((e) => e.ev.kind === 'connect-failed')).toBe(false)
         expect(r.now).toBeLessThanOrEqual(10_000)
         times.push(r.now)
         if (times.length <= 10) {
@@ -177,6 +177,6 @@ describe('sim: bulk transfer', () => {
       },
     })
     p.connect(15_000)
-    expect(p.events.some((e) => e.ev.type === 'connect-failed')).toBe(false)
+    expect(p.events.some((e) => e.ev.kind === 'connect-failed')).toBe(false)
   })
 })

@@ -7,7 +7,7 @@ import { resolveProtocolConfig } from '../../src/config.js'
 import type { AeadBackend } from '../../src/crypto/aead.js'
 import { jsAead } from '../../src/crypto/js-aead.js'
 import type { STTError } from '../../src/errors.js'
-import { Endpoint, type EndpointEvent } from '../../src/protocol/endpoint.js'
+import { Endpoint, type CoreEvent } from '../../src/protocol/endpoint.js'
 import type { Session } from '../../src/protocol/session.js'
 import type { PeerAddress } from '../../src/transport/types.js'
 import { fakeAddress } from '../helpers/endpoint-pair.js'
@@ -43,8 +43,8 @@ export class CorePair {
   readonly b: Endpoint
   readonly addrA = fakeAddress('a')
   readonly addrB = fakeAddress('b')
-  readonly eventsA: EndpointEvent[] = []
-  readonly eventsB: EndpointEvent[] = []
+  readonly eventsA: CoreEvent[] = []
+  readonly eventsB: CoreEvent[] = []
   /** Every datagram the endpoints emitted, before the tap. */
   readonly log: Datagram[] = []
   /** Decides what arrives: [] drops, [d, d] duplicates, a changed copy corrupts. */
@@ -129,15 +129,15 @@ export class CorePair {
   }
 
   connected(): Session[] {
-    return this.eventsA.filter((e) => e.type === 'connected').map((e) => (e as { session: Session }).session)
+    return this.eventsA.filter((e) => e.kind === 'connected').map((e) => (e as { session: Session }).session)
   }
 
   accepted(): Session[] {
-    return this.eventsB.filter((e) => e.type === 'accepted').map((e) => (e as { session: Session }).session)
+    return this.eventsB.filter((e) => e.kind === 'accepted').map((e) => (e as { session: Session }).session)
   }
 
   failures(): STTError[] {
-    return this.eventsA.filter((e) => e.type === 'connect-failed').map((e) => (e as { error: STTError }).error)
+    return this.eventsA.filter((e) => e.kind === 'connect-failed').map((e) => (e as { error: STTError }).error)
   }
 
   /** Connects a -> b and runs until the outcome; returns both sessions. */
@@ -154,7 +154,7 @@ export class CorePair {
   }
 
   sessionEvents(side: Side, type: string): Array<{ session: Session; event: { type: string; [k: string]: unknown } }> {
-    return (side === 'a' ? this.eventsA : this.eventsB).filter((e) => e.type === 'session' && e.event.type === type) as never
+    return (side === 'a' ? this.eventsA : this.eventsB).filter((e) => e.kind === type).map((e) => ({ session: e.session, event: e })) as never
   }
 
   /** Sends a datagram each way and runs until both arrive; true on success. */

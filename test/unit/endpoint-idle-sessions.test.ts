@@ -7,7 +7,7 @@
  * wantsToSend) with 10,000 established idle sessions and one busy one.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { Endpoint, type EndpointEvent } from '../../src/protocol/endpoint.js'
+import { Endpoint, type CoreEvent } from '../../src/protocol/endpoint.js'
 import { Session } from '../../src/protocol/session.js'
 import { fakeAddress } from '../helpers/endpoint-pair.js'
 import { endpointWith, pumpAll } from '../helpers/many-sessions.js'
@@ -40,10 +40,10 @@ describe('endpoint service passes with many idle sessions', () => {
     const b = endpoint('b', now)
     const addrA = fakeAddress('a')
     const addrB = fakeAddress('b')
-    const events: EndpointEvent[] = []
+    const events: CoreEvent[] = []
     for (let i = 0; i < N; i++) a.connect(now, addrB)
     pump(a, b, addrA, addrB, now, events)
-    const connected = events.filter((e) => e.type === 'connected')
+    const connected = events.filter((e) => e.kind === 'connected')
     expect(connected).toHaveLength(N)
     expect(b.sessionCount).toBe(N)
     // Let the handshake's last packets (FINAL, first ACKs) settle: every session is idle then.
@@ -70,7 +70,7 @@ describe('endpoint service passes with many idle sessions', () => {
     console.log(`[idle] ${N} idle sessions: ${visits} session visits in 50 service passes`)
     // Per pass a handful of calls on the busy session (and its peer), however many idle ones exist.
     expect(visits).toBeLessThan(50 * 20)
-    expect(events.filter((e) => e.type === 'session' && e.event.type === 'datagram')).toHaveLength(50)
+    expect(events.filter((e) => e.kind === 'datagram')).toHaveLength(50)
 
     // The next deadline (the earliest of any session, at most the idle ones' keep-alive) is
     // known without a scan, and handling it visits the due sessions only.

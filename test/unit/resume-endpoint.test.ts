@@ -23,7 +23,7 @@ describe('resumption through endpoints', () => {
     const h = again.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
     net.run(10)
     const c = connectedOn(net, 'client2', h)
-    expect(c?.type).toBe('connected')
+    expect(c?.kind).toBe('connected')
     const s2 = (c as { session: Session }).session
     expect(hex(s2.id)).toBe(hex(session.id))
     expect(hex(s2.peerNodeId)).toBe(hex(session.peerNodeId))
@@ -39,8 +39,8 @@ describe('resumption through endpoints', () => {
     // Data flows under the new keys, and a fresh token arrives for the next time.
     expect(s2.sendDatagram(new Uint8Array([1, 2, 3]))).toBe(true)
     net.run(10)
-    expect(net.events('server').some((e) => e.type === 'session' && e.event.type === 'datagram')).toBe(true)
-    expect(net.events('client2').some((e) => e.type === 'session' && e.event.type === 'resumption-token')).toBe(true)
+    expect(net.events('server').some((e) => e.kind === 'datagram')).toBe(true)
+    expect(net.events('client2').some((e) => e.kind === 'resumption-token')).toBe(true)
   })
 
   it('a replayed token is refused: requireResume fails with STT_RESUME_REJECTED, otherwise a full handshake runs', () => {
@@ -55,12 +55,12 @@ describe('resumption through endpoints', () => {
     const c3 = net.add('client3', { sharedSeed, nodeSeed: clientSeed })
     const h2 = c3.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
     net.run(10)
-    expect(connectedOn(net, 'client3', h2)).toMatchObject({ type: 'connect-failed', error: { code: 'STT_RESUME_REJECTED' } })
+    expect(connectedOn(net, 'client3', h2)).toMatchObject({ kind: 'connect-failed', error: { code: 'STT_RESUME_REJECTED' } })
     expect(c3.counters.dropped).toBeDefined()
     const h3 = c3.connect(net.now, net.addr('server'), { resume: token })
     net.run(10)
-    const fb = connectedOn(net, 'client3', h3) as { type: string; session: Session }
-    expect(fb.type).toBe('connected')
+    const fb = connectedOn(net, 'client3', h3) as { kind: string; session: Session }
+    expect(fb.kind).toBe('connected')
     // The fallback is a new session (full handshake), not the resumed one.
     expect(hex(fb.session.id)).not.toBe(hex(first.session.id))
   })
@@ -72,7 +72,7 @@ describe('resumption through endpoints', () => {
     const c2 = net.add('client2', { sharedSeed, nodeSeed: clientSeed })
     const h = c2.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
     net.run(10)
-    expect(connectedOn(net, 'client2', h)).toMatchObject({ type: 'connect-failed', error: { code: 'STT_RESUME_REJECTED' } })
+    expect(connectedOn(net, 'client2', h)).toMatchObject({ kind: 'connect-failed', error: { code: 'STT_RESUME_REJECTED' } })
   })
 
   it('a token presented by another node identity is refused', () => {
@@ -80,7 +80,7 @@ describe('resumption through endpoints', () => {
     const other = net.add('other', { sharedSeed, nodeSeed: rnd(32) })
     const h = other.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
     net.run(10)
-    expect(connectedOn(net, 'other', h)).toMatchObject({ type: 'connect-failed', error: { code: 'STT_RESUME_REJECTED' } })
+    expect(connectedOn(net, 'other', h)).toMatchObject({ kind: 'connect-failed', error: { code: 'STT_RESUME_REJECTED' } })
   })
 
   it('a token from another group is refused at once: STT_RESUME_REJECTED with requireResume, else a full handshake (no RESUME is sent)', () => {
@@ -91,11 +91,11 @@ describe('resumption through endpoints', () => {
     net.types.length = 0
     const h = c2.connect(net.now, net.addr('server-b'), { resume: token, requireResume: true, timeout: 2000 })
     net.run(0)
-    expect(connectedOn(net, 'client2', h)).toMatchObject({ type: 'connect-failed', error: { code: 'STT_RESUME_REJECTED' } })
+    expect(connectedOn(net, 'client2', h)).toMatchObject({ kind: 'connect-failed', error: { code: 'STT_RESUME_REJECTED' } })
     expect(net.types).not.toContain(0x05)
     const h2 = c2.connect(net.now, net.addr('server-b'), { resume: token, timeout: 2000 })
     net.run(10)
-    expect(connectedOn(net, 'client2', h2)?.type).toBe('connected')
+    expect(connectedOn(net, 'client2', h2)?.kind).toBe('connected')
     expect(net.types).not.toContain(0x05)
   })
 })

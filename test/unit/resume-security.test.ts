@@ -37,13 +37,12 @@ describe('resumption security', () => {
     // The responder's application writes as soon as the session is accepted.
     const h = c2.connect(net.now, net.addr('server'), { resume: token, requireResume: true, timeout: 3000 })
     net.run(0)
-    const accepted = net.events('server').filter((e) => e.type === 'accepted').map((e) => (e as { session: Session }).session)
+    const accepted = net.events('server').filter((e) => e.kind === 'accepted').map((e) => (e as { session: Session }).session)
     const resumed = accepted.find((s) => s.address.key === victim.key)!
     expect(resumed).toBeDefined()
     const st = resumed.streams.openStream()
     resumed.streams.write(st, new Uint8Array(200_000))
     resumed.sendDatagram(new Uint8Array(1000))
-    resumed.poke()
     net.run(30_000)
     const toVictim = net.bytesTo.get(victim.key) ?? 0
     expect(resumeBytes).toBeGreaterThan(0)
@@ -52,7 +51,7 @@ describe('resumption security', () => {
     expect(resumed.resumption.dataAllowed).toBe(false)
     // The real client's copies are refused (replayed nonce, then the other address): no session for it.
     expect(server.counters.dropped['resume-other-address']).toBeGreaterThan(0)
-    expect(connectedOn(net, 'client2', h)?.type).toBe('connect-failed')
+    expect(connectedOn(net, 'client2', h)?.kind).toBe('connect-failed')
   })
 
   it('F1: once the peer is heard under the new keys from the RESUME address, data flows without the limit', () => {
@@ -61,14 +60,13 @@ describe('resumption security', () => {
     const c2 = net.add('client2', { sharedSeed, nodeSeed: clientSeed })
     const h = c2.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
     net.run(0)
-    expect(connectedOn(net, 'client2', h)?.type).toBe('connected')
-    const accepted = net.events('server').filter((e) => e.type === 'accepted').map((e) => (e as { session: Session }).session)
+    expect(connectedOn(net, 'client2', h)?.kind).toBe('connected')
+    const accepted = net.events('server').filter((e) => e.kind === 'accepted').map((e) => (e as { session: Session }).session)
     const resumed = accepted[accepted.length - 1]!
     expect(resumed.resumption.dataAllowed).toBe(true)
     expect(resumed.resumption.allowance(resumed.address)).toBe(Infinity)
     const before = net.bytesTo.get(net.addr('client2').key) ?? 0
     resumed.streams.write(resumed.streams.openStream(), new Uint8Array(100_000))
-    resumed.poke()
     net.run(500)
     expect((net.bytesTo.get(net.addr('client2').key) ?? 0) - before).toBeGreaterThan(100_000)
   })
@@ -91,7 +89,7 @@ describe('resumption security', () => {
     expect(server.counters.dropped['resume-other-address']).toBe(1)
     expect(net.bytesTo.get(victim.key) ?? 0).toBe(0)
     // The client's own third RESUME gets the cached answer at the bound address.
-    expect(connectedOn(net, 'client2', h)?.type).toBe('connected')
+    expect(connectedOn(net, 'client2', h)?.kind).toBe('connected')
   })
 
   it('F3: a leftover token of an older generation cannot replace the session its successor resumed', () => {
@@ -100,8 +98,8 @@ describe('resumption security', () => {
     net.run(5_100)
     const tokens = net
       .events('client')
-      .filter((e) => e.type === 'session' && e.event.type === 'resumption-token')
-      .map((e) => (e as { event: { token: Uint8Array } }).event.token)
+      .filter((e) => e.kind === 'resumption-token')
+      .map((e) => (e as { token: Uint8Array }).token)
     expect(tokens.length).toBeGreaterThanOrEqual(2)
     net.eps.delete('client')
     // The newest token resumes: the live session is now generation 1.
@@ -116,7 +114,7 @@ describe('resumption security', () => {
     const c3 = net.add('client3', { sharedSeed, nodeSeed: clientSeed })
     const h3 = c3.connect(net.now, net.addr('server'), { resume: tokens[0]!, requireResume: true })
     net.run(10)
-    expect(connectedOn(net, 'client3', h3)).toMatchObject({ type: 'connect-failed', error: { code: 'STT_RESUME_REJECTED' } })
+    expect(connectedOn(net, 'client3', h3)).toMatchObject({ kind: 'connect-failed', error: { code: 'STT_RESUME_REJECTED' } })
     expect(net.eps.get('server')!.ep.counters.dropped['resume-old-generation']).toBe(1)
     expect(serverSession.state).toBe('active')
   })
@@ -128,11 +126,11 @@ describe('resumption security', () => {
     net.types.length = 0
     const bad = c2.connect(net.now, net.addr('server'), { resume: token, peerNodeId: rnd(32) })
     net.run(10)
-    expect(connectedOn(net, 'client2', bad)).toMatchObject({ type: 'connect-failed', error: { code: 'STT_PEER_MISMATCH' } })
+    expect(connectedOn(net, 'client2', bad)).toMatchObject({ kind: 'connect-failed', error: { code: 'STT_PEER_MISMATCH' } })
     expect(net.types).not.toContain(RESUME)
     const good = c2.connect(net.now, net.addr('server'), { resume: token, peerNodeId: server.nodeId, requireResume: true })
     net.run(10)
-    expect(connectedOn(net, 'client2', good)?.type).toBe('connected')
+    expect(connectedOn(net, 'client2', good)?.kind).toBe('connected')
   })
 
   it('F7: two concurrent connects with one token: the second fails at once, the first completes', () => {
@@ -143,9 +141,9 @@ describe('resumption security', () => {
     const h2 = c2.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
     expect(connectedOn(net, 'client2', h2)).toBeUndefined()
     net.run(0)
-    expect(connectedOn(net, 'client2', h2)).toMatchObject({ type: 'connect-failed', error: { code: 'STT_RESUME_REJECTED' } })
-    const first = connectedOn(net, 'client2', h1) as { type: string; session: Session }
-    expect(first.type).toBe('connected')
+    expect(connectedOn(net, 'client2', h2)).toMatchObject({ kind: 'connect-failed', error: { code: 'STT_RESUME_REJECTED' } })
+    const first = connectedOn(net, 'client2', h1) as { kind: string; session: Session }
+    expect(first.kind).toBe('connected')
     expect(hex(first.session.id)).toBe(hex(session.id))
   })
 })

@@ -33,7 +33,7 @@ import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { resolveProtocolConfig } from '../../src/config.js'
 import { jsAead } from '../../src/crypto/js-aead.js'
-import { Endpoint, type EndpointEvent } from '../../src/protocol/endpoint.js'
+import { Endpoint, type CoreEvent } from '../../src/protocol/endpoint.js'
 import { AcceptedHandshakes, MAX_PER_OWNER } from '../../src/protocol/handshake-replay.js'
 import { createHandshakeError, mac16 } from '../../src/protocol/handshake.js'
 import { HEADER_SIZE } from '../../src/protocol/constants.js'
@@ -48,8 +48,8 @@ const FINAL = 0x04
 const HELLO = 0x01
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 
-function tokenOf(events: EndpointEvent[]): Uint8Array | undefined {
-  for (const e of events) if (e.type === 'session' && e.event.type === 'resumption-token') return e.event.token
+function tokenOf(events: CoreEvent[]): Uint8Array | undefined {
+  for (const e of events) if (e.kind === 'resumption-token') return e.token
   return undefined
 }
 
@@ -97,7 +97,7 @@ describe('resumption review 12', () => {
     net.run(50)
     const mt = tokenOf(net.events('mallory'))!
     expect(mt).toBeDefined()
-    const ms = (net.events('mallory').find((e) => e.type === 'connected') as { session: Session }).session
+    const ms = (net.events('mallory').find((e) => e.kind === 'connected') as { session: Session }).session
     expect(hex(ms.id)).not.toBe(hex(v.id))
     // The victim resumes V (no session with that id is open): its slot is S's, so it is refused
     // (it used to overwrite S; mallory, resuming S in turn, then orphaned V the same way).
@@ -106,21 +106,20 @@ describe('resumption review 12', () => {
     const h = c2.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
     net.run(50)
     expect(server.counters.dropped['session-id-collision']).toBe(1)
-    const r = connectedOn(net, 'client2', h) as { type: string; error: { code: string } }
-    expect(r?.type).toBe('connect-failed')
+    const r = connectedOn(net, 'client2', h) as { kind: string; error: { code: string } }
+    expect(r?.kind).toBe('connect-failed')
     expect(r.error.code).toBe('STT_RESUME_REJECTED')
     // S is untouched and still works.
     const before = server.counters.dropped['unknown-session'] ?? 0
     ms.sendDatagram(new Uint8Array(10))
-    ms.poke()
     net.run(100)
     expect((server.counters.dropped['unknown-session'] ?? 0) - before).toBe(0)
     expect([...server.allSessions()].some((x) => hex(x.id) === hex(ms.id) && x.state === 'active')).toBe(true)
     // Without requireResume the victim falls back to a full handshake under a new id.
     const h2 = c2.connect(net.now, net.addr('server'), { resume: token })
     net.run(50)
-    const r2 = connectedOn(net, 'client2', h2) as { type: string; session: Session }
-    expect(r2?.type).toBe('connected')
+    const r2 = connectedOn(net, 'client2', h2) as { kind: string; session: Session }
+    expect(r2?.kind).toBe('connected')
     expect(hex(r2.session.id)).not.toBe(hex(v.id))
   })
 
@@ -146,12 +145,12 @@ describe('resumption review 12', () => {
     net.add('other', { sharedSeed })
     c2.connect(net.now, net.addr('other'))
     net.run(50)
-    const os = (net.events('client2').find((e) => e.type === 'connected') as { session: Session }).session
+    const os = (net.events('client2').find((e) => e.kind === 'connected') as { session: Session }).session
     expect(hex(os.id)).not.toBe(hex(v.id))
     const h = c2.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
     net.run(50)
-    const r = connectedOn(net, 'client2', h) as { type: string; error: { code: string; message: string } }
-    expect(r?.type).toBe('connect-failed')
+    const r = connectedOn(net, 'client2', h) as { kind: string; error: { code: string; message: string } }
+    expect(r?.kind).toBe('connect-failed')
     expect(r.error.message).toMatch(/collides/)
     expect(server.counters.handshakesAccepted).toBe(1)
     expect([...c2.allSessions()].includes(os)).toBe(true)
@@ -203,13 +202,13 @@ describe('resumption review 12', () => {
     const c2 = net.add('client2', { sharedSeed, nodeSeed: clientSeed })
     const h = c2.connect(net.now, net.addr('other'), { resume: token, peerNodeId: server.nodeId })
     net.run(50)
-    const r = connectedOn(net, 'client2', h) as { type: string; error: { code: string } }
-    expect(r?.type).toBe('connect-failed')
+    const r = connectedOn(net, 'client2', h) as { kind: string; error: { code: string } }
+    expect(r?.kind).toBe('connect-failed')
     expect(r.error.code).toBe('STT_PEER_MISMATCH')
     const h2 = c2.connect(net.now, net.addr('other'), { resume: token })
     net.run(50)
-    const r2 = connectedOn(net, 'client2', h2) as { type: string; session: Session }
-    expect(r2?.type).toBe('connected')
+    const r2 = connectedOn(net, 'client2', h2) as { kind: string; session: Session }
+    expect(r2?.kind).toBe('connected')
     expect(hex(r2.session.peerNodeId)).toBe(hex(other.nodeId))
   })
 
@@ -243,7 +242,7 @@ describe('resumption review 12', () => {
     net.run(2000)
     const h3 = c3.connect(net.now, net.addr('server'), { resume: t3, requireResume: true })
     net.run(50)
-    expect(connectedOn(net, 'client3', h3)?.type).toBe('connected')
+    expect(connectedOn(net, 'client3', h3)?.kind).toBe('connected')
     // Past the nonce cache's memory (2x skew): only the single-use store can refuse it now.
     net.run(2 * server.config.helloMaxSkew + 1000)
     // The clock steps back to just after the capture: the captured RESUME's timestamp is inside the skew.
@@ -277,8 +276,8 @@ describe('resumption review 12', () => {
     net.tap = () => true
     net.run(3000)
     expect(accepted).toBe(true)
-    const evs = net.events('client2').filter((e) => (e.type === 'connected' || e.type === 'connect-failed') && e.handle === h)
-    expect(evs.map((e) => e.type)).toEqual(['connected'])
+    const evs = net.events('client2').filter((e) => (e.kind === 'connected' || e.kind === 'connect-failed') && e.handle === h)
+    expect(evs.map((e) => e.kind)).toEqual(['connected'])
     const live = [...c2.allSessions()].filter((x) => x.state !== 'closed')
     expect(live.map((x) => hex(x.id))).toEqual([hex(token.subarray(10, 18))])
     expect(c2.counters.handshakesInitiated).toBe(1)
@@ -296,14 +295,14 @@ describe('resumption review 12', () => {
     const c2 = net.add('client2', { sharedSeed, nodeSeed: clientSeed })
     const h = c2.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
     net.run(50)
-    const r = connectedOn(net, 'client2', h) as { type: string; error: { code: string } }
-    expect(r?.type).toBe('connect-failed')
+    const r = connectedOn(net, 'client2', h) as { kind: string; error: { code: string } }
+    expect(r?.kind).toBe('connect-failed')
     expect(r.error.code).toBe('STT_TOO_MANY_SESSIONS')
     for (const x of server.allSessions()) x.close(0, 'room', net.now)
     net.run(3000)
     const h2 = c2.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
     net.run(50)
-    expect(connectedOn(net, 'client2', h2)?.type).toBe('connected')
+    expect(connectedOn(net, 'client2', h2)?.kind).toBe('connected')
   })
 
   it('R9: a token whose suite the node no longer allows is refused at once', () => {
@@ -313,8 +312,8 @@ describe('resumption review 12', () => {
     const c2 = net.add('client2', { sharedSeed, nodeSeed: clientSeed, ciphers: ['chacha20-poly1305'] })
     const h = c2.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
     net.run(50)
-    const r = connectedOn(net, 'client2', h) as { type: string; error: { code: string } }
-    expect(r?.type).toBe('connect-failed')
+    const r = connectedOn(net, 'client2', h) as { kind: string; error: { code: string } }
+    expect(r?.kind).toBe('connect-failed')
     expect(r.error.code).toBe('STT_RESUME_REJECTED')
     expect(net.types.filter((t) => t === RESUME).length).toBe(0)
   })
@@ -327,8 +326,8 @@ describe('resumption review 12', () => {
     const c2 = net.add('client2', { sharedSeed, nodeSeed: clientSeed })
     const h = c2.connect(net.now, net.addr('server'), { resume: token, requireResume: true })
     net.run(50)
-    const r = connectedOn(net, 'client2', h) as { type: string; error: { code: string } }
-    expect(r?.type).toBe('connect-failed')
+    const r = connectedOn(net, 'client2', h) as { kind: string; error: { code: string } }
+    expect(r?.kind).toBe('connect-failed')
     expect(r.error.code).toBe('STT_RESUME_REJECTED')
     expect(server.counters.dropped['resume-bad-suite']).toBe(1)
   })
@@ -341,8 +340,8 @@ describe('resumption review 12', () => {
     net.tap = (d) => d[1] !== RESUME
     const h = c2.connect(net.now, net.addr('server'), { resume: token, timeout: 4000 })
     net.run(3900)
-    const r = connectedOn(net, 'client2', h) as { type: string; session: Session }
-    expect(r?.type).toBe('connected')
+    const r = connectedOn(net, 'client2', h) as { kind: string; session: Session }
+    expect(r?.kind).toBe('connected')
     expect(hex(r.session.id)).not.toBe(hex(token.subarray(10, 18)))
     net.run(1000)
     const t2 = tokenOf(net.events('client2'))!
@@ -350,8 +349,8 @@ describe('resumption review 12', () => {
     net.run(3000)
     const h2 = c2.connect(net.now, net.addr('server'), { resume: t2, requireResume: true, timeout: 4000 })
     net.run(5000)
-    const r2 = connectedOn(net, 'client2', h2) as { type: string; error: { code: string } }
-    expect(r2?.type).toBe('connect-failed')
+    const r2 = connectedOn(net, 'client2', h2) as { kind: string; error: { code: string } }
+    expect(r2?.kind).toBe('connect-failed')
     expect(r2.error.code).toBe('STT_HANDSHAKE_TIMEOUT')
   })
 
@@ -385,7 +384,7 @@ describe('resumption review 12', () => {
     const { net, sharedSeed, clientSeed, server, token } = ctx
     const { h, captured } = resumeCapturing(ctx)
     net.run(10)
-    expect(connectedOn(net, 'client2', h)?.type).toBe('connected')
+    expect(connectedOn(net, 'client2', h)?.kind).toBe('connected')
     const t2 = tokenOf(net.events('client2'))!
     expect(t2).toBeDefined()
     // A group member re-MACs the captured RESUME with fresh nonces, 4,096 (one source's share)
@@ -407,15 +406,15 @@ describe('resumption review 12', () => {
     const c3 = net.add('client3', { sharedSeed })
     const h3 = c3.connect(net.now, net.addr('server'), {})
     net.run(3000)
-    expect(connectedOn(net, 'client3', h3)?.type).toBe('connected')
+    expect(connectedOn(net, 'client3', h3)?.kind).toBe('connected')
     expect(server.counters.dropped['hello-full'] ?? 0).toBe(0)
     // A resumption meets the full RESUME cache (no answer) and falls back to a full handshake.
     net.eps.delete('client2')
     const c4 = net.add('client4', { sharedSeed, nodeSeed: clientSeed })
     const h4 = c4.connect(net.now, net.addr('server'), { resume: t2 })
     net.run(10_000)
-    const r4 = connectedOn(net, 'client4', h4) as { type: string; session: Session }
-    expect(r4?.type).toBe('connected')
+    const r4 = connectedOn(net, 'client4', h4) as { kind: string; session: Session }
+    expect(r4?.kind).toBe('connected')
     expect(hex(r4.session.id)).not.toBe(hex(token.subarray(10, 18)))
   }, 60_000)
 
@@ -430,8 +429,8 @@ describe('resumption review 12', () => {
     for (let i = 0; i < 60; i++) net.run(100)
     net.tap = () => true
     net.run(100)
-    const r = connectedOn(net, 'client2', h) as { type: string; session: Session }
-    expect(r?.type).toBe('connected')
+    const r = connectedOn(net, 'client2', h) as { kind: string; session: Session }
+    expect(r?.kind).toBe('connected')
     expect(hex(r.session.id)).not.toBe(oldId)
     const orphan = () => [...server.allSessions()].find((s) => hex(s.id) === oldId)
     // The responder spent the ticket and made the resumed session: it never hears from it.
@@ -465,8 +464,8 @@ describe('resumption review 12', () => {
       if (connectedOn(net, 'client2', h)) failedAt = net.now - t0
     }
     expect(server2.counters.dropped['resume-unknown-ticket']).toBe(1)
-    const r = connectedOn(net, 'client2', h) as { type: string; error: { code: string } }
-    expect(r?.type).toBe('connect-failed')
+    const r = connectedOn(net, 'client2', h) as { kind: string; error: { code: string } }
+    expect(r?.kind).toBe('connect-failed')
     expect(r.error.code).toBe('STT_HANDSHAKE_TIMEOUT')
     expect(failedAt).toBeLessThanOrEqual(4100)
   })

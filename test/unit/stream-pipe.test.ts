@@ -89,10 +89,10 @@ describe('pipe scenarios', () => {
       }
       maxOpen = Math.max(maxOpen, a.streams.streamCount)
       for (const e of b.events.splice(0)) {
-        if (e.type === 'stream-opened') b.streams.end(e.key)
-        if (e.type === 'readable') for (let d = b.streams.read(e.key); d !== null; d = b.streams.read(e.key)) received += d.length
+        if (e.kind === 'stream-opened') b.streams.end(e.stream)
+        if (e.kind === 'readable') for (let d = b.streams.read(e.stream); d !== null; d = b.streams.read(e.stream)) received += d.length
       }
-      for (const e of a.events.splice(0)) if (e.type === 'closed') closedA++
+      for (const e of a.events.splice(0)) if (e.kind === 'stream-closed') closedA++
     }
     expect(pipe.run(() => closedA === 1000 && b.streams.streamCount === 0, 600_000)).toBe(true)
     expect(received).toBe(4000)
@@ -114,7 +114,7 @@ describe('pipe scenarios', () => {
         if (!ok) break
       }
       for (const e of pipe.a.events.splice(0)) void e
-      for (const e of pipe.b.events.splice(0)) if (e.type === 'message') got.push(e.data!)
+      for (const e of pipe.b.events.splice(0)) if (e.kind === 'message') got.push(e.data!)
     }
     expect(pipe.run(() => got.length === sent.length, 600_000)).toBe(true)
     for (let i = 0; i < sent.length; i++) expect(Buffer.compare(got[i]!, sent[i]!)).toBe(0)
@@ -133,7 +133,7 @@ describe('pipe scenarios', () => {
     let reading = false
     let readBytes = 0
     pipe.onStep = () => {
-      for (const e of pipe.a.events.splice(0)) if (e.type === 'writable') blocked = false
+      for (const e of pipe.a.events.splice(0)) if (e.kind === 'writable') blocked = false
       while (!blocked && written < 4 * 1024 * 1024) {
         blocked = !pipe.a.streams.write(k, new Uint8Array(16 * 1024))
         written += 16 * 1024

@@ -61,11 +61,11 @@ function checkInvariants(pipe: StreamPipe, models: Model[]): void {
 
 function drainReader(b: PipeEndpoint, byKey: Map<number, Model>, readNow: Set<number>): void {
   for (const e of b.events.splice(0)) {
-    const m = byKey.get(e.key)
+    const m = byKey.get(e.stream)
     if (m === undefined) continue
-    if (e.type === 'aborted') m.sawAborted = true
-    if (e.type === 'stream-opened' && !m.readerEnded) {
-      b.streams.end(e.key)
+    if (e.kind === 'aborted') m.sawAborted = true
+    if (e.kind === 'stream-opened' && !m.readerEnded) {
+      b.streams.end(e.stream)
       m.readerEnded = true
     }
   }
@@ -93,8 +93,8 @@ describe('StreamManager properties', () => {
         const pick = (s: number): Model | undefined => models[s % Math.max(1, models.length)]
         pipe.onStep = () => {
           for (const e of a.events.splice(0)) {
-            const m = byKey.get(e.key)
-            if (m && e.type === 'writable') m.blocked = false
+            const m = byKey.get(e.stream)
+            if (m && e.kind === 'writable') m.blocked = false
           }
           drainReader(b, byKey, reading)
           checkInvariants(pipe, models)

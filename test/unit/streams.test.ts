@@ -69,6 +69,39 @@ describe('StreamManager', () => {
     expect(b.handleFrame({ type: FrameType.STREAM_OPEN, streamKey: 4, priority: 0 }, 0)).toBe(WireError.STREAM_ID_CONFLICT)
   })
 
+  it("watchAllAcked: one 'all-acked' once everything written is acknowledged, none while data is unacked", () => {
+    const { a, b } = pair()
+    const acked: number[] = []
+    a.allAcked = () => acked.push(a.unackedBytes)
+    expect(a.watchAllAcked()).toBe(true) // nothing written: nothing to wait for, nothing armed
+    const k = a.openStream()
+    a.write(k, new Uint8Array(500))
+    expect(a.watchAllAcked()).toBe(false)
+    const first = packet(a, b, 300) // part of the data in flight
+    a.onAcked(first.rec)
+    expect(acked).toEqual([]) // still unacknowledged bytes
+    const rest = packet(a, b)
+    expect(acked).toEqual([])
+    a.onAcked(rest.rec)
+    expect(acked).toEqual([0])
+    // Not armed again: later acks say nothing.
+    a.write(k, new Uint8Array(10))
+    a.onAcked(packet(a, b).rec)
+    expect(acked).toEqual([0])
+  })
+
+  it("watchAllAcked: an abort drops the unacknowledged data, and that ends the wait", () => {
+    const { a, b } = pair()
+    let acked = 0
+    a.allAcked = () => acked++
+    const k = a.openStream()
+    a.write(k, new Uint8Array(200))
+    packet(a, b) // sent, never acknowledged
+    expect(a.watchAllAcked()).toBe(false)
+    a.abort(k, 7)
+    expect(acked).toBe(1)
+  })
+
   it('delivers bytes in order with FIN, then releases the stream on both sides', () => {
     const { a, b } = pair()
     const k = a.openStream()
@@ -76,13 +109,13 @@ describe('StreamManager', () => {
     a.end(k)
     settle(a, b)
     const ev = events(b)
-    expect(ev.map((e) => e.type)).toEqual(['stream-opened', 'readable'])
+    expect(ev.map((e) => e.kind)).toEqual(['stream-opened', 'readable'])
     expect(readAll(b, k)).toEqual([1, 2, 3])
-    expect(events(b).map((e) => e.type)).toEqual(['end'])
+    expect(events(b).map((e) => e.kind)).toEqual(['end'])
     b.end(k)
     settle(a, b)
-    expect(events(a).map((e) => e.type)).toEqual(['end', 'closed'])
-    expect(events(b).map((e) => e.type)).toEqual(['closed'])
+    expect(events(a).map((e) => e.kind)).toEqual(['end', 'stream-closed'])
+    expect(events(b).map((e) => e.kind)).toEqual(['stream-closed'])
     expect(a.streamCount).toBe(0)
     expect(b.streamCount).toBe(0)
   })
@@ -118,7 +151,7 @@ describe('StreamManager', () => {
       readAll(b, k)
       settle(a, b)
     }
-    expect(events(a).some((e) => e.type === 'writable' && e.key === k)).toBe(true)
+    expect(events(a).some((e) => e.kind === 'writable' && e.stream === k)).toBe(true)
     expect(a.getStreamStats(k)!.sendBuffered).toBe(0)
   })
 
@@ -160,16 +193,16 @@ describe('StreamManager', () => {
     const k = a.openStream()
     a.write(k, new Uint8Array(300))
     settle(a, b)
-    expect(events(b).map((e) => e.type)).toEqual(['stream-opened', 'readable'])
+    expect(events(b).map((e) => e.kind)).toEqual(['stream-opened', 'readable'])
     a.abort(k, 0x42)
     expect(() => a.write(k, new Uint8Array(1))).toThrow(STTError)
     settle(a, b)
     const ev = events(b)
-    expect(ev.find((e) => e.type === 'aborted')?.code).toBe(0x42)
+    expect(ev.find((e) => e.kind === 'aborted')?.code).toBe(0x42)
     expect(b.read(k)).toBeNull()
     expect(a.streamCount).toBe(0)
     expect(b.streamCount).toBe(0)
-    expect(events(a).map((e) => e.type)).toEqual(['closed'])
+    expect(events(a).map((e) => e.kind)).toEqual(['stream-closed'])
     // The peer's session credit was returned although nobody read the 300 bytes.
     expect(b.getFlowStats().sessionConsumed).toBe(300)
   })
@@ -189,7 +222,7 @@ describe('StreamManager', () => {
     const fb = b.getFlowStats()
     expect(fb.sessionReceived).toBe(600)
     expect(fb.sessionConsumed).toBe(600)
-    expect(events(a).find((e) => e.type === 'aborted')?.code).toBe(9)
+    expect(events(a).find((e) => e.kind === 'aborted')?.code).toBe(9)
     expect(a.streamCount).toBe(0)
     expect(b.streamCount).toBe(0)
   })
@@ -202,7 +235,7 @@ describe('StreamManager', () => {
     expect(lost.rec.items.length).toBeGreaterThan(0)
     a.onLost(lost.rec)
     settle(a, b)
-    expect(events(b).map((e) => e.type)).toEqual(['stream-opened', 'end'])
+    expect(events(b).map((e) => e.kind)).toEqual(['stream-opened', 'end'])
   })
 
   it('messages: whole messages in order, both directions on the same id, size limit on both sides', () => {
@@ -211,10 +244,10 @@ describe('StreamManager', () => {
     for (const m of msgs) a.sendMessage(5, m)
     b.sendMessage(5, Uint8Array.of(1, 2))
     settle(a, b)
-    const got = events(b).filter((e) => e.type === 'message')
+    const got = events(b).filter((e) => e.kind === 'message')
     expect(got.map((e) => e.data!.length)).toEqual([0, 1, 600, 300])
     expect(got.every((e) => e.streamId === 5)).toBe(true)
-    expect(events(a).filter((e) => e.type === 'message').map((e) => [...e.data!])).toEqual([[1, 2]])
+    expect(events(a).filter((e) => e.kind === 'message').map((e) => [...e.data!])).toEqual([[1, 2]])
     expect(() => a.sendMessage(5, new Uint8Array(601))).toThrow(STTError)
     // A peer announcing a bigger message is a violation.
     const c = pair({ maxMessageSize: 600 }).b
@@ -270,8 +303,8 @@ describe('StreamManager', () => {
       a.end(k)
       settle(a, b)
       for (const e of events(b)) {
-        if (e.type === 'readable') expect(readAll(b, e.key)).toEqual([i & 0xff])
-        if (e.type === 'stream-opened') b.end(e.key)
+        if (e.kind === 'readable') expect(readAll(b, e.stream)).toEqual([i & 0xff])
+        if (e.kind === 'stream-opened') b.end(e.stream)
       }
       settle(a, b)
       events(b)

@@ -7,7 +7,7 @@
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
-import { Endpoint, type EndpointEvent } from '../../src/protocol/endpoint.js'
+import { Endpoint, type CoreEvent } from '../../src/protocol/endpoint.js'
 import { fakeAddress } from '../helpers/endpoint-pair.js'
 import { endpointWith, pumpAll } from '../helpers/many-sessions.js'
 
@@ -34,10 +34,10 @@ describe('memory of suspended sessions', () => {
     const b = endpoint('b', now)
     const addrA = fakeAddress('a')
     const addrB = fakeAddress('b')
-    const events: EndpointEvent[] = []
+    const events: CoreEvent[] = []
     for (let i = 0; i < N; i++) a.connect(now, addrB)
     pump(a, b, addrA, addrB, now, events)
-    expect(events.filter((e) => e.type === 'connected')).toHaveLength(N)
+    expect(events.filter((e) => e.kind === 'connected')).toHaveLength(N)
     for (const s of a.allSessions()) s.streams.write(s.streams.openStream(), new Uint8Array(1024))
     now += 1000
     for (let t = 0; t < 5; t++, now += 100) {
@@ -53,7 +53,7 @@ describe('memory of suspended sessions', () => {
       b.handleTimeout(now)
       pump(a, b, addrA, addrB, now, events, false)
     }
-    expect(events.filter((e) => e.type === 'session' && e.event.type === 'suspended')).toHaveLength(2 * N)
+    expect(events.filter((e) => e.kind === 'suspended')).toHaveLength(2 * N)
     events.length = 0
     const states = [...a.allSessions(), ...b.allSessions()].map((s) => s.state)
     expect(states.filter((s) => s === 'suspended')).toHaveLength(2 * N)
