@@ -64,7 +64,7 @@ const sessionExtra = (session) => {
 
 // STT_BENCH_TRACE=FILE: the sender's congestion state every 10 ms, one JSON line each (ms since
 // the start, phase, bandwidth estimate and pacing rate in Mbit/s, cwnd, srtt and min RTT, bytes
-// in flight, lost packets), for diagnosing a run; each run of a bench appends its own block.
+// in flight, lost packets, spurious losses and undos, reordering window), for diagnosing a run; each run of a bench appends its own block.
 function traceCongestion(session) {
   const file = process.env.STT_BENCH_TRACE
   if (!file) return () => {}
@@ -74,7 +74,7 @@ function traceCongestion(session) {
     const s = session.getStats()
     const cc = s.congestion ?? {}
     const mbps = (x) => (typeof x === 'number' ? +((x * 8) / 1e6).toFixed(1) : undefined)
-    lines.push(JSON.stringify({ t: Math.round(performance.now() - t0), phase: cc.phase, bw: mbps(cc.bandwidth), pacing: mbps(cc.pacingRate), cwnd: s.cwnd, inflight: s.bytesInFlight, srtt: +s.rtt?.toFixed(1), minRtt: +s.minRtt?.toFixed(1), lost: s.lostPackets, sent: s.packetsSent }))
+    lines.push(JSON.stringify({ t: Math.round(performance.now() - t0), phase: cc.phase, bw: mbps(cc.bandwidth), pacing: mbps(cc.pacingRate), cwnd: s.cwnd, inflight: s.bytesInFlight, srtt: +s.rtt?.toFixed(1), minRtt: +s.minRtt?.toFixed(1), lost: s.lostPackets, spurious: s.spuriousLosses, undos: s.congestionUndos, reo: +s.reorderingWindow?.toFixed(2), sent: s.packetsSent }))
   }, 10)
   return () => {
     clearInterval(timer)

@@ -41,7 +41,7 @@ export class WindowTuner {
   private lastUpdate = -Infinity
   /** Since when a hole at the reader's offset holds back data behind it (-1: none). */
   private holeSince = -1
-  /** Time the reader spent held back by holes since the last credit update (ms). */
+  /** Longest time one hole held the reader back since the last credit update (ms). */
   private holeTime = 0
 
   constructor(
@@ -58,10 +58,7 @@ export class WindowTuner {
   onCreditUpdate(unread: number): number {
     const t = this.tuning
     if (t === null) return this.window
-    if (this.holeSince >= 0) {
-      this.holeTime += t.now - this.holeSince
-      this.holeSince = t.now
-    }
+    if (this.holeSince >= 0) this.holeTime = Math.max(this.holeTime, t.now - this.holeSince)
     const held = this.holeTime
     this.holeTime = 0
     // A hole's filling makes a burst readable at once, so right after one `unread` says nothing.
@@ -72,8 +69,9 @@ export class WindowTuner {
   }
 
   /**
-   * The reader is (or is no longer) held back by a hole with data behind it. That time counts
-   * into the credit loop's round trip: with random loss a hole lasts until its retransmission
+   * The reader is (or is no longer) held back by a hole with data behind it. The longest such
+   * wait counts into the credit loop's round trip (the longest, not the sum: reordering keeps
+   * a short hole open nearly all the time, and that needs no more window): with random loss a hole lasts until its retransmission
    * arrives (1.5 RTT, more when that is lost too) and everything behind it waits in the
    * window, so a reader that keeps up still needs several BDPs of window. Without this the
    * 2-srtt rule never fired (sim at 10 % loss, 360 Mbit/s, 20 ms RTT: half the 4 MiB window,
@@ -87,7 +85,7 @@ export class WindowTuner {
     if (held) {
       this.holeSince = t.now
     } else {
-      this.holeTime += t.now - this.holeSince
+      this.holeTime = Math.max(this.holeTime, t.now - this.holeSince)
       this.holeSince = -1
     }
   }
