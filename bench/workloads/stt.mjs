@@ -64,8 +64,8 @@ const sessionExtra = (session) => {
 
 // STT_BENCH_TRACE=FILE: the sender's congestion state every 10 ms, one JSON line each (ms since
 // the start, phase, bandwidth estimate and pacing rate in Mbit/s, cwnd, srtt and min RTT, bytes
-// in flight, lost packets), for diagnosing a run; each run of a bench appends its own block.
-function traceCongestion(session) {
+// in flight, lost packets, spurious losses and undos, reordering window, the stream's send credit and send buffer), for diagnosing a run; each run of a bench appends its own block.
+function traceCongestion(session, stream) {
   const file = process.env.STT_BENCH_TRACE
   if (!file) return () => {}
   const t0 = performance.now()
@@ -73,8 +73,9 @@ function traceCongestion(session) {
   const timer = setInterval(() => {
     const s = session.getStats()
     const cc = s.congestion ?? {}
+    const ss = stream?.getStats?.() ?? null
     const mbps = (x) => (typeof x === 'number' ? +((x * 8) / 1e6).toFixed(1) : undefined)
-    lines.push(JSON.stringify({ t: Math.round(performance.now() - t0), phase: cc.phase, bw: mbps(cc.bandwidth), pacing: mbps(cc.pacingRate), cwnd: s.cwnd, inflight: s.bytesInFlight, srtt: +s.rtt?.toFixed(1), minRtt: +s.minRtt?.toFixed(1), lost: s.lostPackets, sent: s.packetsSent }))
+    lines.push(JSON.stringify({ t: Math.round(performance.now() - t0), phase: cc.phase, bw: mbps(cc.bandwidth), pacing: mbps(cc.pacingRate), cwnd: s.cwnd, inflight: s.bytesInFlight, srtt: +s.rtt?.toFixed(1), minRtt: +s.minRtt?.toFixed(1), lost: s.lostPackets, spurious: s.spuriousLosses, undos: s.congestionUndos, reo: +s.reorderingWindow?.toFixed(2), sent: s.packetsSent, credit: ss?.sendCredit, buffered: ss?.sendBuffered }))
   }, 10)
   return () => {
     clearInterval(timer)
@@ -91,7 +92,7 @@ const bulk = {
   },
   async sender(ctx) {
     const { node, session, stream } = await dial(ctx)
-    const stopTrace = traceCongestion(session)
+    const stopTrace = traceCongestion(session, stream)
     const r = await pumpWritable(ctx, stream)
     stopTrace()
     const extra = sessionExtra(session)

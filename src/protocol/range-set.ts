@@ -65,6 +65,14 @@ export class RangeSet {
     return i < this.count && this.start(i) <= s && e <= this.end(i)
   }
 
+  /** How many values of [s, e) the set holds. */
+  bytesIn(s: number, e: number): number {
+    let n = 0
+    if (e <= s) return 0
+    for (let i = this.lowerIndex(s + 1); i < this.count && this.start(i) < e; i++) n += Math.min(e, this.end(i)) - Math.max(s, this.start(i))
+    return n
+  }
+
   /** Adds [s, e), merging with overlapping or adjacent ranges. */
   add(s: number, e: number): void {
     if (e <= s) return

@@ -121,6 +121,7 @@ export class RecvBuffer {
   }
 
   private checkFragmentation(): number {
+    this.tuner.onHole(!this.readable)
     return this.segs.length - this.segHead > this.maxSegments ? WireError.RESOURCE_EXHAUSTED : 0
   }
 
@@ -217,6 +218,7 @@ export class RecvBuffer {
     }
     this.readOffset += out.length
     this.bufferedBytes -= out.length
+    this.tuner.onHole(this.bufferedBytes > 0 && !this.readable)
     return out
   }
 
@@ -227,8 +229,27 @@ export class RecvBuffer {
   takeCreditUpdate(): number {
     if (this.finalSize >= 0) return -1
     if (this.maxOffset - this.readOffset > this.window / 2) return -1
-    this.maxOffset = this.readOffset + this.tuner.onCreditUpdate(this.highestReceived - this.readOffset)
+    this.maxOffset = this.readOffset + this.tuner.onCreditUpdate(this.readableBytes(this.window / 4))
     return this.maxOffset
+  }
+
+  /**
+   * In-order bytes the application could read now (counted up to `limit`): what a slow reader
+   * leaves behind. Bytes beyond a hole are not the reader's doing: with random loss every
+   * window has holes, and counting what waits behind them made a fast reader look slow, so
+   * the window never grew and the sender sat flow-control-blocked behind each retransmission
+   * (sim at 10 % loss, 360 Mbit/s, 20 ms RTT: no credit for 3 RTTs with 2.5 MB held).
+   */
+  private readableBytes(limit: number): number {
+    let n = 0
+    let at = this.readOffset
+    for (let i = this.segHead; i < this.segs.length && n < limit; i++) {
+      const seg = this.segs[i]!
+      if (seg.offset !== at) break
+      n += seg.data.length
+      at += seg.data.length
+    }
+    return n
   }
 
   /** Drops everything buffered and treats it as consumed (abort). Returns the bytes released. */

@@ -32,8 +32,9 @@ export class SendBuffer {
   finalSize = -1
   private chunks: Chunk[] = []
   private chunkHead = 0
-  /** Acked ranges above ackedBase. */
+  /** Acked ranges above ackedBase, and the bytes they cover. */
   private readonly acked = new RangeSet()
+  private ackedAbove = 0
   /** Ranges to retransmit (all below sentEnd, none acked). */
   private readonly lost = new RangeSet()
 
@@ -45,9 +46,21 @@ export class SendBuffer {
     return this.writtenEnd - this.ackedBase
   }
 
-  /** False when the buffer is at or above its high-water mark: the writer should wait. */
+  /**
+   * Bytes written and not acknowledged: `buffered` less the acked ranges above a hole, which
+   * stay held (chunks free in order) but need nothing more from the network. The high-water
+   * mark applies to these: with random loss the bytes acked behind a retransmission pinned
+   * the buffer at its mark for round trips while nothing was left to send (sim at 10 % loss,
+   * 360 Mbit/s, 20 ms RTT: the writer blocked with 3 MB held and 0 unsent). What the acked
+   * ranges add is bounded by the peer's stream credit (nothing is sent past it).
+   */
+  get unacked(): number {
+    return this.writtenEnd - this.ackedBase - this.ackedAbove
+  }
+
+  /** False when the unacknowledged bytes reach the high-water mark: the writer should wait. */
   get belowHighWater(): boolean {
-    return this.buffered < this.highWaterMark
+    return this.unacked < this.highWaterMark
   }
 
   /**
@@ -147,8 +160,11 @@ export class SendBuffer {
     const end = offset + len
     if (end <= this.ackedBase) return
     this.lost.remove(offset, end)
-    this.acked.add(Math.max(offset, this.ackedBase), end)
+    const start = Math.max(offset, this.ackedBase)
+    this.ackedAbove += end - start - this.acked.bytesIn(start, end)
+    this.acked.add(start, end)
     if (this.acked.min() <= this.ackedBase) {
+      this.ackedAbove -= this.acked.end(0) - this.ackedBase
       this.ackedBase = this.acked.end(0)
       this.acked.removeBelow(this.ackedBase)
       this.freeChunks()
@@ -192,6 +208,7 @@ export class SendBuffer {
     this.chunkHead = 0
     this.lost.clear()
     this.acked.clear()
+    this.ackedAbove = 0
     this.ackedBase = this.writtenEnd = this.sentEnd
   }
 

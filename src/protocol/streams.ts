@@ -481,7 +481,7 @@ export class StreamManager<Owner = unknown> {
   }
 
   private checkWritable(s: StreamState): void {
-    if (s.writeBlocked && !s.aborted && s.send.buffered <= this.sendHighWater(s) / 2) {
+    if (s.writeBlocked && !s.aborted && s.send.unacked <= this.sendHighWater(s) / 2) {
       s.writeBlocked = false
       this.emit('writable', s)
     }

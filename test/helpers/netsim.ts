@@ -167,8 +167,13 @@ export interface GilbertElliott {
 export interface LinkConfig {
   /** One-way propagation delay in ms (default 0). */
   delayMs?: number
-  /** Uniform extra delay in [0, jitterMs]. Jitter alone never reorders (see `reorder`). */
+  /** Uniform extra delay in [0, jitterMs]. Jitter alone never reorders (see `reorder`, `jitterReorders`). */
   jitterMs?: number
+  /**
+   * Jitter drawn per datagram reorders, as the C emulator's does (bench/netem/emu.c) and as a
+   * path with several queues does: a datagram with less jitter overtakes one sent just before.
+   */
+  jitterReorders?: boolean
   /** Bottleneck rate in bytes per second; 0 or undefined = infinitely fast (no serialization delay). */
   bandwidth?: number
   /** Bytes allowed to wait for the bottleneck (tail drop beyond). Only meaningful with `bandwidth`. */
@@ -318,7 +323,9 @@ export class Link {
     if (c.jitterMs !== undefined && c.jitterMs > 0) arriveAt += this.rngJitter.float() * c.jitterMs
     const stall = c.stalls?.find(([start, end]) => arriveAt >= start && arriveAt < end)
     if (stall !== undefined) arriveAt = stall[1]
-    if (c.reorder !== undefined && this.rngReorder.chance(c.reorder.rate)) {
+    if (c.jitterReorders === true) {
+      // Per-datagram jitter, not clamped to the in-order stream.
+    } else if (c.reorder !== undefined && this.rngReorder.chance(c.reorder.rate)) {
       // Held back: not clamped, and does not hold back the in-order stream behind it.
       this.stats.reordered++
       arriveAt += c.reorder.extraDelayMs

@@ -157,6 +157,19 @@ describe('Link timing', () => {
     expect(new Set(got.map((d) => d.t - d.seq)).size).toBeGreaterThan(100)
   })
 
+  it('jitterReorders: each datagram gets its own [delay, delay + jitter], so later ones overtake (as the C emulator)', () => {
+    const net = netWith({ delayMs: 50, jitterMs: 5, jitterReorders: true })
+    pump(net, 500, { everyMs: 1 })
+    const got = drain(net)
+    expect(got.length).toBe(500)
+    for (const d of got) {
+      expect(d.t - d.seq).toBeGreaterThanOrEqual(50)
+      expect(d.t - d.seq).toBeLessThanOrEqual(55)
+    }
+    const overtaken = got.filter((d, i) => i > 0 && d.seq < got[i - 1]!.seq).length
+    expect(overtaken).toBeGreaterThan(50)
+  })
+
   it('serializes at the bottleneck rate', () => {
     // 1000 B/s: a 100-byte datagram takes 100 ms on the wire.
     const net = netWith({ bandwidth: 1000, delayMs: 5 })

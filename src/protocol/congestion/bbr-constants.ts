@@ -18,6 +18,8 @@ export const BBR_MIN_RTT_FILTER_LEN = 10_000
 export const BBR_MAX_BW_FILTER_LEN = 2
 export const BBR_EXTRA_ACKED_FILTER_LEN = 10
 export const BBR_STARTUP_FULL_LOSS_COUNT = 6
+/** Largest random-loss rate the pacing rate makes up for (bbr-loss-rounds.ts sendRateFactor). */
+export const BBR_MAX_LOSS_COMPENSATION = 0.2
 /** Startup ends after this many rounds without 25 % bandwidth growth. */
 export const BBR_FULL_BW_COUNT = 3
 export const BBR_FULL_BW_THRESH = 1.25

@@ -12,7 +12,8 @@
  * (cwnd = BDP/2 for 200 ms) when min_rtt has not been refreshed for 5 s.
  *
  * Deviations (documented in docs/ARCHITECTURE.md and in bbr-loss-rounds.ts): random,
- * non-congestive loss raises the loss threshold instead of cutting the model every round, and
+ * non-congestive loss raises the loss threshold instead of cutting the model every round and
+ * raises the pacing rate by 1 / (1 - its rate) (`sendRateFactor` in bbr-loss-rounds.ts), and
  * a probe follows Startup and every fruitful up-probe at once (`BbrProbeWait` in bbr-filters.ts).
  */
 import type { LostPacketInfo, RateSample } from './delivery-rate.js'
@@ -574,13 +575,13 @@ export class Bbr implements CongestionController {
   }
 
   private setPacingRate(): void {
-    const rate = this.pacingGain * this.bw * (1 - BBR_PACING_MARGIN)
+    const rate = this.pacingGain * this.bw * (1 - BBR_PACING_MARGIN) * this.rounds.sendRateFactor()
     if (rate <= 0) return
     if (this.fullPipe.reached || rate > this.pacing) this.pacing = rate
   }
 
   private setPacingRateWithGain(gain: number): void {
-    const rate = gain * this.bw * (1 - BBR_PACING_MARGIN)
+    const rate = gain * this.bw * (1 - BBR_PACING_MARGIN) * this.rounds.sendRateFactor()
     if (rate > 0) this.pacing = rate
   }
 
