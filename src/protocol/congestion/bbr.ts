@@ -144,7 +144,7 @@ export class Bbr implements CongestionController {
       // §5.4.1 restart from idle: resume at the model's rate instead of a stale burst.
       this.idleRestart = true
       this.ackAggregation.restart(_now)
-      if (this.isInProbeBw()) this.setPacingRateWithGain(1)
+      if (this.isInProbeBw()) this.setPacingRate(1, false)
       else if (this.state === 'probe-rtt') this.checkProbeRttDone(_now)
     }
     this.appLimitedIdle = false
@@ -574,15 +574,10 @@ export class Bbr implements CongestionController {
     return Math.max(this.inflightHi - headroom, this.minPipeCwnd)
   }
 
-  private setPacingRate(): void {
-    const rate = this.pacingGain * this.bw * (1 - BBR_PACING_MARGIN) * this.rounds.sendRateFactor()
-    if (rate <= 0) return
-    if (this.fullPipe.reached || rate > this.pacing) this.pacing = rate
-  }
-
-  private setPacingRateWithGain(gain: number): void {
+  /** Sets the pacing rate at `gain` (default: the phase's); before the pipe is full, only upwards. */
+  private setPacingRate(gain = this.pacingGain, onlyUp = !this.fullPipe.reached): void {
     const rate = gain * this.bw * (1 - BBR_PACING_MARGIN) * this.rounds.sendRateFactor()
-    if (rate > 0) this.pacing = rate
+    if (rate > 0 && (!onlyUp || rate > this.pacing)) this.pacing = rate
   }
 
   private setCwnd(rs: RateSample): void {
