@@ -72,10 +72,9 @@ async function responder() {
   const seed = Buffer.from(process.env.SEED, 'hex')
   // WORKERS=n: an STTWorkerNode (n worker threads on one reuseport port) instead of an STTNode.
   const workers = process.env.WORKERS ? Number(process.env.WORKERS) : 0
-  // RETRY_THRESHOLD: the handshake-rate runs measure full handshakes (no RETRY round, no HELLO
-  // rate limit); the flood
+  // RETRY_THRESHOLD: the handshake-rate runs measure full handshakes (no RETRY round); the flood
   // runs keep the default, whose RETRY defence is what they measure.
-  const opts = { sharedSeed: seed, host: '127.0.0.1', port: 0, name: 'responder', maxSessions: 1_000_000, ...(process.env.RETRY_THRESHOLD ? { retryThreshold: Number(process.env.RETRY_THRESHOLD), helloRateLimit: 2 ** 30 } : {}) }
+  const opts = { sharedSeed: seed, host: '127.0.0.1', port: 0, name: 'responder', maxSessions: 1_000_000, ...(process.env.RETRY_THRESHOLD ? { retryThreshold: Number(process.env.RETRY_THRESHOLD) } : {}) }
   const node = workers ? new STTWorkerNode({ ...opts, workers }) : new STTNode(opts)
   // SINK=1: count datagram bytes instead of echoing them (throughput mode).
   const sink = process.env.SINK === '1'
@@ -118,8 +117,7 @@ async function responder() {
       const c1 = process.cpuUsage()
       send({ type: 'idlecpu', cores: (c1.user - c0.user + c1.system - c0.system) / 1e3 / (performance.now() - t0) })
     } else if (m.type === 'bytes') {
-      const st = node.getTransportStats?.()
-      send({ type: 'bytes', bytes, t: performance.now(), cpu: process.cpuUsage(), handshakes: st?.handshakes, overBudget: st?.dropped['hello-rate'] ?? 0 })
+      send({ type: 'bytes', bytes, t: performance.now(), cpu: process.cpuUsage(), handshakes: node.getTransportStats?.().handshakes })
     } else if (m.type === 'stats') {
       // CPU from the first accepted session to now: the clients have all finished, so the tail
       // after the last session is a few ms of idle timers (sampled here, not per session).
@@ -395,14 +393,14 @@ async function throughputRun(workers, clients, sessionsPerClient, ms, size, floo
   const sec = (b.t - a.t) / 1000
   const cpu = (b.cpu.user - a.cpu.user + b.cpu.system - a.cpu.system) / 1e6
   const hs = b.handshakes
-  return { workers: ready.workers, mbps: ((b.bytes - a.bytes) * 8) / sec / 1e6, cpuCores: cpu / sec, flood: fl, retriesSent: hs?.retriesSent ?? 0, accepted: hs?.handshakesAccepted ?? 0, overBudget: b.overBudget }
+  return { workers: ready.workers, mbps: ((b.bytes - a.bytes) * 8) / sec / 1e6, cpuCores: cpu / sec, flood: fl, retriesSent: hs?.retriesSent ?? 0, accepted: hs?.handshakesAccepted ?? 0 }
 }
 
 /**
  * Established sessions under a HELLO flood (issue 14): SESSIONS_TOTAL sessions (default 1,000,
  * from CLIENTS processes) send 1100-byte datagrams into one responder; the middle half is
  * measured without and with a flooder sending FLOOD_RATE valid HELLOs per second (default
- * 20,000, 100 times the default retryThreshold and 10 times the default helloRateLimit), interleaved. Reports the goodput kept and what
+ * 20,000, 100 times the default retryThreshold), interleaved. Reports the goodput kept and what
  * the flood got back (RETRY vs full CHALLENGE).
  */
 async function floodBench() {
@@ -418,7 +416,7 @@ async function floodBench() {
     const fl = loud.flood
     console.log(
       `  run ${i + 1}: ${quiet.mbps.toFixed(0)} Mbit/s without flood, ${loud.mbps.toFixed(0)} with (${((100 * loud.mbps) / quiet.mbps).toFixed(0)} %); ` +
-        `flood ${fl.sent} HELLOs -> ${fl.replies.retry} RETRY, ${fl.replies.challenge} CHALLENGE, ${fl.replies.other} other; responder retriesSent ${loud.retriesSent}, over the HELLO budget ${loud.overBudget}, sessions accepted ${loud.accepted}`,
+        `flood ${fl.sent} HELLOs -> ${fl.replies.retry} RETRY, ${fl.replies.challenge} CHALLENGE, ${fl.replies.other} other; responder retriesSent ${loud.retriesSent}, sessions accepted ${loud.accepted}`,
     )
     const answered = fl.replies.retry + fl.replies.challenge
     rows.push({ kept: loud.mbps / quiet.mbps, quiet: quiet.mbps, loud: loud.mbps, retryShare: answered ? fl.replies.retry / answered : 0, unanswered: fl.sent ? 1 - answered / fl.sent : 0 })
@@ -427,7 +425,7 @@ async function floodBench() {
   console.log(
     `HELLO flood (${rate}/s) beside ${total} sessions, median of ${runs}: ${median(rows.map((x) => x.quiet)).toFixed(0)} -> ${median(rows.map((x) => x.loud)).toFixed(0)} Mbit/s, ` +
       `goodput kept ${(100 * median(rows.map((x) => x.kept))).toFixed(0)} % (target >= 80 %); of the HELLOs answered, ${(100 * median(rows.map((x) => x.retryShare))).toFixed(0)} % got a RETRY; ` +
-      `${(100 * median(rows.map((x) => x.unanswered))).toFixed(0)} % were never answered (over the HELLO budget, helloRateLimit, or not read in time and dropped by the kernel)`,
+      `${(100 * median(rows.map((x) => x.unanswered))).toFixed(0)} % were never answered (not read in time: dropped by the kernel at the socket)`,
   )
 }
 

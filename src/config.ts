@@ -61,8 +61,6 @@ export interface ProtocolConfig {
   helloMaxSkew: number
   /** Handshakes per second above which HELLOs must carry an address-validation token. */
   retryThreshold: number
-  /** HELLOs per second the responder examines at most (MAC and beyond); the rest are dropped unread. */
-  helloRateLimit: number
   /** Don't tell non-members that their seed was wrong (they then time out). */
   stealth: boolean
   /** Datagrams queued for sending per session before sendDatagram() drops the oldest. */
@@ -104,7 +102,6 @@ export const DEFAULTS: Omit<ProtocolConfig, 'sharedSeed' | 'nodeSeed'> = {
   rekeyAfterMs: 10 * 60_000,
   helloMaxSkew: 60_000,
   retryThreshold: 200,
-  helloRateLimit: 2000,
   stealth: false,
   maxQueuedDatagrams: 256,
   resumable: true,
@@ -178,7 +175,6 @@ export function resolveProtocolConfig(o: Record<string, unknown>, random: (n: nu
     ['rekeyAfterMs', 1_000, 2 ** 40],
     ['helloMaxSkew', 1_000, 86_400_000],
     ['retryThreshold', 0, 1 << 30],
-    ['helloRateLimit', 1, 1 << 30],
     ['maxQueuedDatagrams', 1, 1 << 20],
     ['resumeTimeout', 1_000, MAX_RESUME_TIMEOUT],
   ]

@@ -140,10 +140,6 @@ export class Driver {
     if (this.#started) throw new STTConfigError('node already started')
     const bound = await this.router.start()
     this.#started = true
-    this.endpoint.onDrop = (reason, from) => {
-      if (this.#node.listenerCount('drop') > 0) this.#node.emit('drop', { reason, from: from.toString() })
-      this.#noteConnectionDrop(from)
-    }
     this.endpoint.acceptingConnections = this.#options.acceptConnections !== false
     this.received.reopen()
     return bound
@@ -326,6 +322,10 @@ export class Driver {
       }
       case 'accepted':
         this.#node.emit('session', this.#wrap(e.session))
+        return
+      case 'drop':
+        if (this.#node.listenerCount('drop') > 0) this.#node.emit('drop', { reason: e.reason, from: e.from.toString() })
+        this.#noteConnectionDrop(e.from)
         return
       default: {
         const s = e.session.owner as STTSession | null

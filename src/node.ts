@@ -61,8 +61,6 @@ export interface STTNodeOptions extends TransportSetOptions {
   reliablePacketSize?: number
   helloMaxSkew?: number
   retryThreshold?: number
-  /** HELLOs per second the node examines at most; the rest are dropped unread (default 2000). */
-  helloRateLimit?: number
   maxQueuedDatagrams?: number
   /** Bytes node.receive() keeps for running readers that are behind (default 16 MiB). */
   maxReceiveQueueBytes?: number
@@ -133,7 +131,6 @@ const NODE_OPTION_KEYS = keysOf<STTNodeOptions>({
   reliablePacketSize: true,
   helloMaxSkew: true,
   retryThreshold: true,
-  helloRateLimit: true,
   maxQueuedDatagrams: true,
   maxReceiveQueueBytes: true,
   backend: true,

@@ -15,6 +15,8 @@ export type CoreEvent =
   | { kind: 'connected'; session: Session; handle: number }
   | { kind: 'connect-failed'; session: null; handle: number; error: STTError }
   | { kind: 'accepted'; session: Session }
+  /** A datagram dropped before any session took it (the reason is also counted in counters.dropped). */
+  | { kind: 'drop'; session: null; reason: string; from: PeerAddress }
   // Session.
   | { kind: 'datagram'; session: Session; data: Uint8Array }
   | { kind: 'app-frame'; session: Session; frameType: number; data: Uint8Array }

@@ -91,7 +91,6 @@ export class Endpoint {
     dropped: {},
   }
   /** Called for every dropped datagram (operators' visibility). */
-  onDrop: ((reason: string, from: PeerAddress) => void) | null = null
   /** Force address validation on every HELLO (tests; also useful under attack). */
   requireRetry = false
 
@@ -185,7 +184,9 @@ export class Endpoint {
 
   private drop(reason: string, from: PeerAddress): void {
     this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + 1
-    this.onDrop?.(reason, from)
+    // An event, not a callback (issue 13 §1): the driver closes connections that send only
+    // garbage and tells 'drop' listeners.
+    this.events.push({ kind: 'drop', session: null, reason, from })
   }
 
   private addSession(s: Session): Session {
@@ -243,8 +244,6 @@ export class Endpoint {
       return
     }
     if (typeof parsed === 'string') return this.drop(`hello-${parsed}`, from)
-    // After the MAC (a non-member's junk cannot use up the members' budget), before the rest.
-    if (!this.responder.takeHelloToken(now, this.config.helloRateLimit)) return this.drop('hello-rate', from)
     // Wall time: the initiator's clock and ours are compared, not our monotonic timers (item 6).
     if (Math.abs(this.wall(now) - parsed.timestamp) > this.config.helloMaxSkew) return this.drop('stale-hello', from)
     if (this.responder.hellos.seen(parsed.nonce, now)) return this.drop('replayed-hello', from)

@@ -27,8 +27,6 @@ export class ResponderState {
   private previousWindowCount = 0
   private replyTokens = AUTH_FAILED_REPLIES_PER_SECOND
   private replyRefill = 0
-  private helloTokens = -1
-  private helloRefilledAt = 0
 
   constructor(random: (n: number) => Uint8Array, handshakeTimeout: number) {
     this.cookieKeys = new CookieKeys(random, handshakeTimeout)
@@ -95,29 +93,6 @@ export class ResponderState {
     }
     const previousShare = Math.max(0, 1 - (now - this.windowStart) / 1000)
     return ++this.windowCount + this.previousWindowCount * previousShare
-  }
-
-  /**
-   * Takes a token for examining one HELLO (its MAC and everything after), from a bucket of
-   * `rate` per second that holds at most one second's worth; false: drop it unexamined.
-   *
-   * Why: a flood of HELLOs faster than the node can examine them fills the socket's receive
-   * buffer, and the kernel then drops the sessions' packets with the HELLOs. Examining one costs
-   * ~20 us even when it only earns a RETRY (two HMACs), so an unbounded flood could take the
-   * whole core; the bucket bounds it (2,000/s: a few % of a core) at the price of new
-   * handshakes, whose initiators retransmit their HELLO, and never of established sessions.
-   */
-  takeHelloToken(now: number, rate: number): boolean {
-    if (this.helloTokens < 0) {
-      this.helloTokens = rate
-      this.helloRefilledAt = now
-    } else if (now > this.helloRefilledAt) {
-      this.helloTokens = Math.min(rate, this.helloTokens + ((now - this.helloRefilledAt) * rate) / 1000)
-      this.helloRefilledAt = now
-    }
-    if (this.helloTokens < 1) return false
-    this.helloTokens--
-    return true
   }
 
   /** Takes a token for one unauthenticated reply; false when over the rate. */

@@ -8,7 +8,7 @@
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
-import type { Endpoint, EndpointEvent } from '../../src/protocol/endpoint.js'
+import type { Endpoint, CoreEvent } from '../../src/protocol/endpoint.js'
 import { fakeAddress } from '../helpers/endpoint-pair.js'
 import { endpointWith, pumpAll } from '../helpers/many-sessions.js'
 
@@ -33,14 +33,14 @@ describe('memory of idle sessions', () => {
     const b: Endpoint = endpointWith(opts, 'b', now)
     const addrA = fakeAddress('a')
     const addrB = fakeAddress('b')
-    const events: EndpointEvent[] = []
+    const events: CoreEvent[] = []
     // The empty endpoints (with their transmit slabs) are the baseline.
     a.handleTimeout(now)
     b.handleTimeout(now)
     const base = heap()
     for (let i = 0; i < N; i++) a.connect(now, addrB)
     pumpAll(a, b, addrA, addrB, now, events)
-    expect(events.filter((e) => e.type === 'connected')).toHaveLength(N)
+    expect(events.filter((e) => e.kind === 'connected')).toHaveLength(N)
     // Past keepAliveInterval: every session sends a keep-alive and gets its echo and ACKs.
     for (let t = 0; t < 30; t++, now += 500) {
       a.handleTimeout(now)

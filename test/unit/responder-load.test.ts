@@ -1,7 +1,8 @@
 /**
- * The responder's load meter (RETRY under load) and HELLO budget (responder-state.ts), on a
- * virtual clock: a sustained flood keeps RETRY on without a fresh allowance each second, one
- * burst releases it about a second later, and the HELLO budget refills at its rate.
+ * The responder's load meter (RETRY under load, responder-state.ts), on a virtual clock: a
+ * sustained flood keeps RETRY on without a fresh allowance each second (fails with the
+ * current-window-only meter), and one burst releases it about a second later (fails with a
+ * max(current, previous) meter, which held it up to 3 s).
  */
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
@@ -41,23 +42,5 @@ describe('RETRY load meter', () => {
     const r = state()
     for (let i = 0; i < 300; i++) r.meter(1000 + i)
     expect(r.meter(3500)).toBe(1)
-  })
-})
-
-describe('HELLO budget', () => {
-  it('allows one second of the rate at once, then refills at the rate', () => {
-    const r = state()
-    let taken = 0
-    for (let i = 0; i < 5000; i++) if (r.takeHelloToken(1000, 2000)) taken++
-    expect(taken).toBe(2000)
-    expect(r.takeHelloToken(1000, 2000)).toBe(false)
-    // 100 ms later: 200 more.
-    taken = 0
-    for (let i = 0; i < 1000; i++) if (r.takeHelloToken(1100, 2000)) taken++
-    expect(taken).toBe(200)
-    // A long pause refills only up to one second's worth.
-    taken = 0
-    for (let i = 0; i < 5000; i++) if (r.takeHelloToken(60_000, 2000)) taken++
-    expect(taken).toBe(2000)
   })
 })
