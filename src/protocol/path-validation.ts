@@ -9,8 +9,8 @@
  * - When the session moves because the *peer's* address changed (an apparent migration), the
  *   address it left becomes `previous` and is validated too (RFC 9000 §9.3.3): an attacker who
  *   raced copies of the peer's packets from its own address cannot keep the session, because
- *   once the old path echoes its challenge, the newest authenticated packet from it moves the
- *   session back. `previous` is forgotten after 3 PTO; after that, packets from it start an
+ *   once the old path echoes its challenge, the next newest authenticated packet from it (not
+ *   the echo itself) moves the session back. `previous` is forgotten after 3 PTO; after that, packets from it start an
  *   ordinary validation. Packets arriving on `previous` before its validation are in flight
  *   on the path just left and start nothing (following them would bounce the session).
  * - After our own migration (session.migrate) the old address is `previous` without a
