@@ -168,7 +168,10 @@ describe('streams over loopback UDP through the fault proxy', () => {
     console.log(`[loopback] slow reader: accepted ${accepted} bytes (bound ${bound}), write()=false ${falses}x, max sendBuffered ${maxSendBuffered}, receiver buffered ${rs?.receiveBuffered}`)
     expect(falses).toBeGreaterThan(0)
     expect(accepted).toBeLessThanOrEqual(bound)
-    expect(maxSendBuffered).toBeLessThanOrEqual(sendBuffer + chunk)
+    // The protocol send buffer's mark counts unacknowledged bytes; bytes the peer acknowledged
+    // above a lost packet stay held until the hole is repaired (they are also in the receiver's
+    // window), so what it holds is bounded by the mark plus the peer's stream credit.
+    expect(maxSendBuffered).toBeLessThanOrEqual(sendBuffer + window + chunk)
     expect(rs?.receiveBuffered ?? 0).toBeLessThanOrEqual(window)
     // Resume: everything accepted arrives, byte-exact.
     writer.removeAllListeners('drain')
