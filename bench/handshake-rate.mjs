@@ -37,8 +37,11 @@ function give(ep, now, data, from) {
 
 function pair(seed, extra = {}) {
   const now = Date.now()
-  const a = new Endpoint(resolveProtocolConfig({ sharedSeed: seed, name: 'i', maxSessions: 1_000_000, ...extra }, rnd), jsAead, rnd, now)
-  const b = new Endpoint(resolveProtocolConfig({ sharedSeed: seed, name: 'r', maxSessions: 1_000_000, ...extra }, rnd), jsAead, rnd, now)
+  // RETRY only when a measure asks for it (requireRetry): above the default retryThreshold (200
+  // HELLOs/s) the responder would start answering this loop's HELLOs with RETRY by itself.
+  const base = { sharedSeed: seed, maxSessions: 1_000_000, retryThreshold: 2 ** 30, ...extra }
+  const a = new Endpoint(resolveProtocolConfig({ ...base, name: 'i' }, rnd), jsAead, rnd, now)
+  const b = new Endpoint(resolveProtocolConfig({ ...base, name: 'r' }, rnd), jsAead, rnd, now)
   return { a, b }
 }
 
