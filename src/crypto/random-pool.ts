@@ -18,6 +18,8 @@ export class RandomPool {
   #next = BLOCK_SIZE
 
   take(n: number): Uint8Array {
+    // A negative or fractional n would move the position back and hand bytes out twice.
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`random: byte count must be a whole number >= 0, got ${n}`)
     if (n > MAX_FROM_BLOCK) return randomFillSync(new Uint8Array(n))
     if (this.#next + n > BLOCK_SIZE) {
       randomFillSync(this.#block)

@@ -17,6 +17,9 @@
  * back down, and fail only if they never do.
  */
 
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+
 /** Counts of active resources by type (UDPWrap, TCPWrap, Timeout, Immediate, ...). */
 export type ResourceCounts = Record<string, number>
 
@@ -70,4 +73,13 @@ export function leakChecked(body: () => Promise<void> | void, options?: LeakChec
     await body()
     await expectNoLeaks(before, options)
   }
+}
+
+/** Heap in use after two full collections (the test's own garbage is gone). */
+export function heapAfterGc(): number {
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  gc()
+  gc()
+  return process.memoryUsage().heapUsed
 }

@@ -7,17 +7,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import { NodeBag, pairOver, readAll, sha256, withTimeout, type Mode } from './node-ws-helpers.js'
+import { NodeBag, pairOver, readAll, sha256, withTimeout, MODES } from './node-ws-helpers.js'
 import type { STTStream } from '../../src/index.js'
 
 const bag = new NodeBag()
 afterEach(() => bag.stopAll())
-
-const MODES: Array<[string, Mode]> = [
-  ['udp', 'udp'],
-  ['websocket (bare)', 'websocket'],
-  ['websocket (fullReliability)', 'websocket-full'],
-]
 
 describe.each(MODES)('event path over %s', (_label, mode) => {
   it('2,000 ping-pongs driven from the data handlers: every reply in order, then end on both sides', async () => {

@@ -6,17 +6,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import { NodeBag, pairOver, readAll, sha256, waitFor, withTimeout, writeAll, type Mode } from './node-ws-helpers.js'
+import { NodeBag, pairOver, readAll, sha256, waitFor, withTimeout, writeAll, MODES } from './node-ws-helpers.js'
 import type { STTStream } from '../../src/index.js'
 
 const bag = new NodeBag()
 afterEach(() => bag.stopAll())
-
-const MODES: Array<[string, Mode]> = [
-  ['udp', 'udp'],
-  ['websocket (bare)', 'websocket'],
-  ['websocket (fullReliability)', 'websocket-full'],
-]
 
 describe.each(MODES)('same STT features over %s', (_label, mode) => {
   it('session reports its transport and reliability mode on both sides', async () => {

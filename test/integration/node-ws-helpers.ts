@@ -9,6 +9,13 @@ import { sleep, waitFor as harnessWaitFor } from './websocket-harness.js'
 
 export type Mode = 'udp' | 'websocket' | 'websocket-full'
 
+/** Every transport mode with its label, for describe.each. */
+export const MODES: Array<[string, Mode]> = [
+  ['udp', 'udp'],
+  ['websocket (bare)', 'websocket'],
+  ['websocket (fullReliability)', 'websocket-full'],
+]
+
 export class NodeBag {
   private readonly nodes: STTNode[] = []
   mk(opts: Record<string, unknown>): STTNode {

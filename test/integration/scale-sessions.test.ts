@@ -16,14 +16,12 @@
  */
 import dgram from 'node:dgram'
 import { randomBytes } from 'node:crypto'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { afterEach, describe, expect, it } from 'vitest'
 import { STTNode, generateSeed, type STTSession, type STTStream } from '../../src/index.js'
 import { HeaderFlag, PacketType } from '../../src/protocol/constants.js'
 import { InitiatorHandshake } from '../../src/protocol/handshake.js'
 import { deriveGroupKeys, deriveIdentity } from '../../src/protocol/identity.js'
-import { expectNoLeaks, snapshotResources } from '../helpers/leak-check.js'
+import { expectNoLeaks, heapAfterGc, snapshotResources } from '../helpers/leak-check.js'
 import { readAll, sha256, waitFor, writeAll } from './node-ws-helpers.js'
 
 const N = Number(process.env.STT_SCALE_SESSIONS ?? 2000)
@@ -39,14 +37,6 @@ function node(opts: ConstructorParameters<typeof STTNode>[0]): STTNode {
   n.on('error', () => {})
   nodes.push(n)
   return n
-}
-
-function heapAfterGc(): number {
-  setFlagsFromString('--expose-gc')
-  const gc = runInNewContext('gc') as () => void
-  gc()
-  gc()
-  return process.memoryUsage().heapUsed
 }
 
 /** Opens `count` sessions from `client` to `url`, `inFlight` handshakes at a time. */

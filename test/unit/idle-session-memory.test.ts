@@ -5,26 +5,17 @@
  * this sans-I/O setup); it catches a structure that is allocated eagerly again (the 96 KiB
  * lost-packet history of issue 14 would blow it at once), not a few bytes.
  */
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import type { Endpoint, CoreEvent } from '../../src/protocol/endpoint.js'
 import { fakeAddress } from '../helpers/endpoint-pair.js'
 import { endpointWith, pumpAll } from '../helpers/many-sessions.js'
+import { heapAfterGc } from '../helpers/leak-check.js'
 
 const N = 1000
 /** 9.2 KiB measured natively, 9.9 KiB with STT_NATIVE=0, when this test was written. */
 const BOUND_KIB = 16
 const seed = new Uint8Array(32).fill(14)
 const opts = { sharedSeed: seed, maxSessions: N + 10, retryThreshold: 1_000_000, keepAliveInterval: 10_000, keepAliveTimeout: 30_000 }
-
-function heap(): number {
-  setFlagsFromString('--expose-gc')
-  const gc = runInNewContext('gc') as () => void
-  gc()
-  gc()
-  return process.memoryUsage().heapUsed
-}
 
 describe('memory of idle sessions', () => {
   it(`${N} idle session pairs after a keep-alive round stay within the budget`, { timeout: 300_000 }, () => {
@@ -37,7 +28,7 @@ describe('memory of idle sessions', () => {
     // The empty endpoints (with their transmit slabs) are the baseline.
     a.handleTimeout(now)
     b.handleTimeout(now)
-    const base = heap()
+    const base = heapAfterGc()
     for (let i = 0; i < N; i++) a.connect(now, addrB)
     pumpAll(a, b, addrA, addrB, now, events)
     expect(events.filter((e) => e.kind === 'connected')).toHaveLength(N)
@@ -49,7 +40,7 @@ describe('memory of idle sessions', () => {
       events.length = 0
     }
     expect([...a.allSessions(), ...b.allSessions()].filter((s) => s.state === 'active')).toHaveLength(2 * N)
-    const per = (heap() - base) / (2 * N)
+    const per = (heapAfterGc() - base) / (2 * N)
     console.log(`[memory] ${N} idle session pairs: ${(per / 1024).toFixed(2)} KiB per session (protocol core, heap)`)
     expect(per).toBeLessThan(BOUND_KIB * 1024)
   })
