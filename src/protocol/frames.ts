@@ -344,6 +344,14 @@ export function encodeFrames(frames: Frame[]): Uint8Array {
 }
 
 /** True for frames whose packet must be acknowledged (RFC 9002 "ack-eliciting"). */
+/**
+ * Frames a path probe may hold (RFC 9000 §9.1: PATH_CHALLENGE, PATH_RESPONSE and PADDING are
+ * STT's KEEP_ALIVE, KEEP_ALIVE_ACK and PADDING): a packet of only these never moves a session.
+ */
+export function isProbing(type: number): boolean {
+  return type === FrameType.KEEP_ALIVE || type === FrameType.KEEP_ALIVE_ACK || type === FrameType.PADDING
+}
+
 export function isAckEliciting(type: number): boolean {
   return type !== FrameType.ACK && type !== FrameType.PADDING && type !== FrameType.KEEP_ALIVE_ACK && type !== FrameType.NACK
 }

@@ -73,6 +73,11 @@ export class OffPathSender implements FrameSource {
     return r
   }
 
+  /** `addr` was validated by a path challenge: true when it is one of the addresses we punch (the punch is then done). */
+  reachedPunchTarget(addr: PeerAddress): boolean {
+    return this.punch?.reached(addr) ?? false
+  }
+
   /** A KEEP_ALIVE_ACK arrived from `from`: the punched address it validates, or null. */
   answered(data: Uint8Array, from: PeerAddress | null): PeerAddress | null {
     return from && this.punch ? this.punch.answered(data, from) : null

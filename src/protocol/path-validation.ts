@@ -9,8 +9,8 @@
  * - When the session moves because the *peer's* address changed (an apparent migration), the
  *   address it left becomes `previous` and is validated too (RFC 9000 §9.3.3): an attacker who
  *   raced copies of the peer's packets from its own address cannot keep the session, because
- *   once the old path echoes its challenge, the next newest authenticated packet from it (not
- *   the echo itself) moves the session back. `previous` is forgotten after 3 PTO; after that, packets from it start an
+ *   once the old path echoes its challenge, the next newest authenticated non-probing packet
+ *   from it (not the echo itself; session.ts decides once the frames are read) moves the session back. `previous` is forgotten after 3 PTO; after that, packets from it start an
  *   ordinary validation. Packets arriving on `previous` before its validation are in flight
  *   on the path just left and start nothing (following them would bounce the session).
  * - After our own migration (session.migrate) the old address is `previous` without a
@@ -103,7 +103,8 @@ export class PathValidation {
   /**
    * An authenticated packet of `len` bytes arrived from `from`. Starts validating a new path
    * when it is one. Returns the address to move back to when `from` is the validated previous
-   * path and the packet is the newest (RFC 9000 §9.3.3), else null.
+   * path and the packet is the newest (RFC 9000 §9.3.3), else null; the session moves there
+   * only if the packet turns out not to be probing (§9.3).
    */
   consider(from: PeerAddress, current: PeerAddress, newest: boolean, bare: boolean, len: number, random: (n: number) => Uint8Array): PeerAddress | null {
     if (from.key === current.key) return null
@@ -149,7 +150,7 @@ export class PathValidation {
     const p = this.prev
     if (p?.probe && from.key === p.address.key && matches(p.probe, data)) {
       // Validated, but the answer itself moves nothing (RFC 9000 §9.3: only the newest
-      // non-probing packet does; consider() goes back on the peer's next newest packet there).
+      // non-probing packet does; consider() names the path on the peer's next newest packet there).
       // Moving back on it made a deliberate migration ping-pong: the peer that moved answers
       // our challenge on the path it left, and over a faster old path (UDP vs WebSocket)
       // that answer is often the newest packet (node-migrate.test.ts, UDP -> WebSocket).

@@ -93,6 +93,17 @@ export class PunchSchedule {
     return null
   }
 
+  /**
+   * `addr` echoed a path challenge (§2.1) and is one of our targets: it proved what a punch's
+   * echo proves, so the punch is done there too. True when it is a target.
+   */
+  reached(addr: PeerAddress): boolean {
+    if (this.done) return this.done.key === addr.key
+    const t = this.targets.find((x) => x.address.key === addr.key)
+    if (t) this.done = t.address
+    return !!t
+  }
+
   get finished(): boolean {
     return this.done !== null || this.nextAt === Infinity
   }

@@ -25,7 +25,7 @@ import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
 import type { AmplificationBudget } from './amplification.js'
 import { OffPathSender } from './off-path.js'
 import { PathFallback } from './path-fallback.js'
-import { type DataFrame, type Frame, isAckEliciting, readFrame } from './frames.js'
+import { type DataFrame, type Frame, isAckEliciting, isProbing, readFrame } from './frames.js'
 import { INTEGRITY_LIMIT, packetsPerKey } from './aead-limits.js'
 import { PathValidation } from './path-validation.js'
 import { PATH_PROBE_SIZE, PathProber } from './path-probe.js'
@@ -89,6 +89,8 @@ export class Session {
   /** Address of the packet whose frames are being processed, and whether it was the newest. */
   private currentFrom: PeerAddress | null = null
   private currentNewest = false
+  /** The validated previous path the packet being processed came from: moved to after its frames unless they are all probing. */
+  private backTo: PeerAddress | null = null
   /** Hole punches and path responses, sent off the current path (off-path.ts). */
   private readonly offPath = new OffPathSender(this.counters)
   private readonly pathProber: PathProber
@@ -266,14 +268,25 @@ export class Session {
     this.resumption.onHeard(from)
     this.currentFrom = from
     this.currentNewest = pn >= this.space.largestReceived
-    const back = this.path.consider(from, this.address, this.currentNewest, this.bare, len, this.random) ?? this.fallback.onPacket(from, this.address, this.currentNewest, now, this.rtt.pto())
+    // Back to the validated previous path only on a non-probing packet (RFC 9000 §9.3), known
+    // once its frames are read (processFrames); the fallback is followed at once.
+    this.backTo = this.path.consider(from, this.address, this.currentNewest, this.bare, len, this.random)
+    if (this.backTo) return
+    const back = this.fallback.onPacket(from, this.address, this.currentNewest, now, this.rtt.pto())
     if (back) this.moveTo(back, true, now)
     else if (this.state === 'suspended' && this.currentNewest && from.key === this.address.key) this.suspension!.resume(now)
   }
 
   private onPathResponse(data: Uint8Array, now: number): void {
     const c = this.path.validated(data, this.currentFrom)
-    if (c) this.moveTo(c, true, now)
+    if (!c) return
+    // A punch target (the peer's own address, as the relay introduced it) that echoed our
+    // challenge proved what the punch's echo proves: the move is the punched one (§8.4), and
+    // the relay channel stays the fallback, not a `previous` whose newest packets pull the
+    // session back. Both members reach the direct path at slightly different times; under the
+    // previous-path rule each one's late relayed packets pulled the other back, and back again
+    // (the nat-loopback flake: a session ending its transfer on the relay).
+    this.moveTo(c, !this.offPath.reachedPunchTarget(c), now)
   }
 
   /** Budget of the address being validated (tests: issue 10, item 4). */
@@ -299,7 +312,10 @@ export class Session {
 
   private processFrames(now: number, pn: number, buf: Uint8Array, start: number, end: number): void {
     const r = new Reader(buf, start, end)
+    const backTo = this.backTo
+    this.backTo = null
     let ackEliciting = false
+    let probingOnly = true
     while (r.pos < r.end) {
       const f = readFrame(r)
       if (typeof f === 'string') {
@@ -308,6 +324,7 @@ export class Session {
         return
       }
       if (isAckEliciting(f.type)) ackEliciting = true
+      if (!isProbing(f.type)) probingOnly = false
       const err = this.handleFrame(now, f)
       if (err) {
         this.close(err, 'protocol violation by peer', now)
@@ -315,6 +332,7 @@ export class Session {
       }
       if (this.state === 'closed') return
     }
+    if (backTo && !probingOnly) this.moveTo(backTo, true, now)
     if (!this.bare) this.acks.onPacketReceived(pn, ackEliciting, now)
   }
 
@@ -343,7 +361,10 @@ export class Session {
       case FrameType.KEEP_ALIVE_ACK: {
         // A punch echoed from the punched address: the direct path works both ways; move there.
         const punched = this.offPath.answered(f.data, this.currentFrom)
-        if (punched) this.moveTo(punched, false, now)
+        // Already there when the peer's punches got our path challenge answered first.
+        if (punched) {
+          if (punched.key !== this.address.key) this.moveTo(punched, false, now)
+        }
         else this.onPathResponse(f.data, now)
         return 0
       }

@@ -131,3 +131,81 @@ describe('NAT review item 1: the echo of a KEEP_ALIVE from a new address is char
     expect(bytesToV).toBeLessThanOrEqual(3 * punch.length)
   })
 })
+
+describe('hole punching (§8.4): relayed packets do not pull a session back from the punched direct path', () => {
+  it('a punch target that echoes a path challenge is moved to as by a punch; newest packets through the relay leave the session there', () => {
+    // A's view: B's packets through the relay channel arrive from addrB; V is B's own direct
+    // address, one of the candidates A punches. B's packets go half one way, half the other
+    // (B has not moved yet, or its packets on the two paths overtake each other).
+    const p = new CorePair({ seed: 'punch-no-bounce' })
+    const { sa, sb } = p.handshake()
+    expect(p.roundTrip(sa, sb, 'warm')).toBe(true)
+    const budget = new AmplificationBudget()
+    budget.onReceived(100_000)
+    sa.fallback.address = p.addrB
+    sa.startPunch(p.now, [V], budget)
+    let viaDirect = true
+    const direct: Uint8Array[] = []
+    const tap = p.tap
+    p.tap = (d) => {
+      if (d.from !== 'b') return tap(d)
+      viaDirect = !viaDirect
+      if (!viaDirect) return tap(d)
+      direct.push(d.data)
+      return []
+    }
+    let seen = p.log.length
+    for (let i = 0; i < 40; i++) {
+      sb.sendDatagram(new Uint8Array([i]))
+      p.flush()
+      // What A sends to V reaches B (from A's own address); what B sent "directly" reaches A from V.
+      // A's punches (unpadded KEEP_ALIVEs) are lost, as at a NAT whose mapping is not open yet:
+      // V is validated by A's path challenge, the case that used to bounce.
+      const toV = p.log.slice(seen).filter((d) => d.from === 'a' && d.toKey === V.key && d.data.length !== OFF_PATH_PACKET_SIZE)
+      seen = p.log.length
+      for (const d of toV) p.deliver('b', d.data)
+      for (const d of direct.splice(0)) p.deliver('a', d, V)
+      p.advance(10)
+    }
+    expect(sa.address.key).toBe(V.key)
+    const moves = p.sessionEvents('a', 'migrated').map((e) => (e.event.to as { key: string }).key)
+    expect(moves).toEqual([V.key]) // before: V, B's relay address, V, ... (each newest relayed packet pulled it back)
+  })
+})
+
+describe('RFC 9000 §9.3: only a non-probing packet moves a session back to the validated previous path', () => {
+  it("after the peer's deliberate migration, its answers and probes on the path it left move nothing; its data there does", () => {
+    const W = fakeAddress('b-new') // where B's packets come from after B moved
+    const p = new CorePair({ seed: 'probing-only' })
+    const { sa, sb } = p.handshake()
+    expect(p.roundTrip(sa, sb, 'warm')).toBe(true)
+    // B's packets reach A from W from now on (B moved on purpose); A's packets to W reach B.
+    const held: Uint8Array[] = []
+    p.tap = (d) => (d.from === 'b' ? (held.push(d.data), []) : [d.data])
+    let seen = p.log.length
+    const pump = (steps: number, fromB: () => typeof W) => {
+      for (let i = 0; i < steps; i++) {
+        p.flush()
+        for (const d of p.log.slice(seen)) if (d.from === 'a' && d.toKey === W.key) p.deliver('b', d.data)
+        seen = p.log.length
+        for (const d of held.splice(0)) p.deliver('a', d, fromB())
+        p.advance(5)
+      }
+    }
+    sb.sendDatagram(new Uint8Array([1]))
+    pump(20, () => W)
+    expect(sa.address.key).toBe(W.key) // A validated W and moved; it challenges the path B left
+    // B answers that challenge there (an echo on the old path), then probes it: both are the
+    // newest packets from the validated previous path, and only probing frames.
+    pump(8, () => p.addrB)
+    const budget = new AmplificationBudget()
+    budget.onReceived(100_000)
+    sb.startPunch(p.now, [p.addrA], budget)
+    pump(3, () => p.addrB)
+    expect(sa.address.key).toBe(W.key)
+    // Data from there is not probing: the peer uses that path again, and A follows (§9.3.3).
+    sb.sendDatagram(new Uint8Array([2]))
+    pump(1, () => p.addrB)
+    expect(sa.address.key).toBe(p.addrB.key)
+  })
+})
