@@ -34,6 +34,7 @@ import { once } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
 import os from 'node:os'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -236,14 +237,17 @@ async function flooder() {
     } else if (m.type === 'flood') {
       // Every 10 ms, the HELLOs due by then (rate per second), spread over the hosts.
       const t0 = performance.now()
+      const c0 = process.cpuUsage()
       let sent = 0
       while (sent < hellos.length && performance.now() - t0 < m.ms) {
         const due = Math.min(hellos.length, Math.floor(((performance.now() - t0) / 1000) * m.rate))
         for (; sent < due; sent++) sockets[sent % hosts].send(hellos[sent], m.port, '127.0.0.1')
         await new Promise((r) => setTimeout(r, 10))
       }
+      const c = process.cpuUsage(c0)
+      const cpuCores = (c.user + c.system) / 1e3 / (performance.now() - t0)
       await new Promise((r) => setTimeout(r, 200)) // the last replies
-      send({ type: 'flooded', sent, replies })
+      send({ type: 'flooded', sent, replies, cpuCores })
     } else if (m.type === 'stop') {
       for (const s of sockets) s.close()
       process.exit(0)
@@ -366,6 +370,21 @@ async function idleSessions() {
   }
 }
 
+/**
+ * Busy CPU time of the whole machine so far, in seconds (Linux /proc/stat: all but idle and
+ * iowait; null elsewhere). The clients run on the same machine as the responder, so this says
+ * whether a run was limited by the machine's cores rather than by the responder.
+ */
+function machineBusySeconds() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    const hz = 100 // USER_HZ, 100 on every Linux architecture Node supports
+    return (f.reduce((a, b) => a + b, 0) - f[3] - (f[4] ?? 0)) / hz
+  } catch {
+    return null
+  }
+}
+
 /** Aggregate datagram throughput into a responder with `workers` worker threads (0: a plain STTNode). */
 async function throughputRun(workers, clients, sessionsPerClient, ms, size, flood = null) {
   const seed = randomBytes(32).toString('hex')
@@ -384,16 +403,18 @@ async function throughputRun(workers, clients, sessionsPerClient, ms, size, floo
   // Skip the first quarter (slow start), measure the middle half.
   await new Promise((res) => setTimeout(res, ms / 4))
   const a = await sample()
+  const busyA = machineBusySeconds()
   const flooded = f ? (f.send({ type: 'flood', port: ready.port, ms: ms / 2, rate: flood.rate }), nextMessage(f, 'flooded')) : null
   await new Promise((res) => setTimeout(res, ms / 2))
   const b = await sample()
+  const busyB = machineBusySeconds()
   await blasted
   const fl = flooded ? await flooded : null
   await stopAll([...cs, r, ...(f ? [f] : [])])
   const sec = (b.t - a.t) / 1000
   const cpu = (b.cpu.user - a.cpu.user + b.cpu.system - a.cpu.system) / 1e6
   const hs = b.handshakes
-  return { workers: ready.workers, mbps: ((b.bytes - a.bytes) * 8) / sec / 1e6, cpuCores: cpu / sec, flood: fl, retriesSent: hs?.retriesSent ?? 0, accepted: hs?.handshakesAccepted ?? 0 }
+  return { workers: ready.workers, mbps: ((b.bytes - a.bytes) * 8) / sec / 1e6, cpuCores: cpu / sec, machineCores: busyA === null ? null : (busyB - busyA) / sec, flood: fl, retriesSent: hs?.retriesSent ?? 0, accepted: hs?.handshakesAccepted ?? 0 }
 }
 
 /**
@@ -416,7 +437,9 @@ async function floodBench() {
     const fl = loud.flood
     console.log(
       `  run ${i + 1}: ${quiet.mbps.toFixed(0)} Mbit/s without flood, ${loud.mbps.toFixed(0)} with (${((100 * loud.mbps) / quiet.mbps).toFixed(0)} %); ` +
-        `flood ${fl.sent} HELLOs -> ${fl.replies.retry} RETRY, ${fl.replies.challenge} CHALLENGE, ${fl.replies.other} other; responder retriesSent ${loud.retriesSent}, sessions accepted ${loud.accepted}`,
+        `flood ${fl.sent} HELLOs -> ${fl.replies.retry} RETRY, ${fl.replies.challenge} CHALLENGE, ${fl.replies.other} other; responder retriesSent ${loud.retriesSent}, sessions accepted ${loud.accepted}; ` +
+        `machine ${quiet.machineCores?.toFixed(2) ?? '?'} / ${loud.machineCores?.toFixed(2) ?? '?'} cores busy without / with, the flooder itself ${fl.cpuCores.toFixed(2)}; ` +
+        `responder ${quiet.cpuCores.toFixed(2)} / ${loud.cpuCores.toFixed(2)} cores`,
     )
     const answered = fl.replies.retry + fl.replies.challenge
     rows.push({ kept: loud.mbps / quiet.mbps, quiet: quiet.mbps, loud: loud.mbps, retryShare: answered ? fl.replies.retry / answered : 0, unanswered: fl.sent ? 1 - answered / fl.sent : 0 })
@@ -446,7 +469,7 @@ async function workersBench() {
       h.push(x)
       const y = await throughputRun(w, clients, sessions, ms, 1100)
       t.push(y)
-      console.log(`  workers=${w} run ${i + 1}: handshakes ${x.rate.toFixed(0)}/s wall, ${x.perCpuSecond.toFixed(0)}/responder-CPU-s; throughput ${y.mbps.toFixed(0)} Mbit/s (${y.workers} workers, responder ${y.cpuCores.toFixed(2)} cores)`)
+      console.log(`  workers=${w} run ${i + 1}: handshakes ${x.rate.toFixed(0)}/s wall, ${x.perCpuSecond.toFixed(0)}/responder-CPU-s; throughput ${y.mbps.toFixed(0)} Mbit/s (${y.workers} workers, responder ${y.cpuCores.toFixed(2)} cores, whole machine ${y.machineCores?.toFixed(2) ?? '?'} of ${os.availableParallelism()} cores busy)`)
     }
     hs[w] = median(h.map((x) => x.rate))
     tp[w] = median(t.map((x) => x.mbps))
