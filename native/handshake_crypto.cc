@@ -3,7 +3,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/hmac.h>
+#include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
@@ -23,6 +23,36 @@ const EVP_MD* Sha256Md() {
 EVP_KDF* HkdfKdf() {
   static EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
   return kdf;
+}
+
+EVP_MAC* HmacMac() {
+  static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  return mac;
+}
+
+// One HMAC-SHA256 context per thread, its digest set once. OpenSSL 3's one-shot HMAC() fetches
+// the MAC by name and builds a context on every call: 3.6 us for 256 bytes on the project's VM,
+// and a RETRY answer computes three. The context is re-keyed on each call; HmacSha256 leaves it
+// keyed with zeros, so no key's inner and outer hash states stay behind in it between calls.
+EVP_MAC_CTX* ThreadHmacCtx() {
+  struct Holder {
+    EVP_MAC_CTX* ctx = nullptr;
+    ~Holder() { EVP_MAC_CTX_free(ctx); }
+  };
+  thread_local Holder holder;
+  if (holder.ctx == nullptr) {
+    EVP_MAC* mac = HmacMac();
+    EVP_MAC_CTX* ctx = mac == nullptr ? nullptr : EVP_MAC_CTX_new(mac);
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+    if (ctx == nullptr || EVP_MAC_CTX_set_params(ctx, params) != 1) {
+      EVP_MAC_CTX_free(ctx);
+      ERR_clear_error();
+      return nullptr;
+    }
+    holder.ctx = ctx;
+  }
+  return holder.ctx;
 }
 
 }  // namespace
@@ -95,13 +125,18 @@ bool HkdfSha256(const uint8_t* ikm, size_t ikm_len, const uint8_t* salt, size_t 
 }
 
 bool HmacSha256(const uint8_t* key, size_t key_len, const uint8_t* data, size_t data_len, uint8_t out[SHA256_SIZE]) {
-  const EVP_MD* md = Sha256Md();
-  unsigned int len = 0;
-  uint8_t dummy = 0;
-  // HMAC() is OpenSSL's one-shot over the EVP digest (not deprecated in 3.0).
-  bool ok = md != nullptr && HMAC(md, key_len == 0 ? &dummy : key, static_cast<int>(key_len), data, data_len, out, &len) != nullptr &&
-            len == SHA256_SIZE;
-  if (!ok) ERR_clear_error();
+  static const uint8_t kZeroKey[SHA256_SIZE] = {0};
+  EVP_MAC_CTX* ctx = ThreadHmacCtx();
+  size_t len = 0;
+  uint8_t empty = 0;
+  // A null key would mean "the previous key" to EVP_MAC_init: an empty key is a valid pointer.
+  bool ok = ctx != nullptr && EVP_MAC_init(ctx, key_len == 0 ? &empty : key, key_len, nullptr) == 1 &&
+            EVP_MAC_update(ctx, data, data_len) == 1 && EVP_MAC_final(ctx, out, &len, SHA256_SIZE) == 1 && len == SHA256_SIZE;
+  if (ctx != nullptr) EVP_MAC_init(ctx, kZeroKey, sizeof kZeroKey, nullptr);
+  if (!ok) {
+    ERR_clear_error();
+    OPENSSL_cleanse(out, SHA256_SIZE);
+  }
   return ok;
 }
 

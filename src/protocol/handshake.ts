@@ -44,6 +44,8 @@ export const FINAL_RANDOM_SIZE = 32
 const COOKIE_PLAIN_SIZE = 32 + 32 + 32 + 32 + 1 + 8 + 1
 export const COOKIE_SIZE = 12 + COOKIE_PLAIN_SIZE + 16
 const PROLOGUE = enc.encode('STT v1 handshake')
+/** Label of the retry token's MAC (encoded once: under a flood every HELLO gets a token). */
+const RETRY_LABEL = enc.encode('retry')
 
 /** What each side tells the other inside the encrypted handshake payloads. */
 export interface HandshakePayload {
@@ -371,7 +373,7 @@ export function chooseSuite(offered: Uint8Array, allowed: CipherSuite[]): Cipher
 export function createRetryToken(key: Uint8Array, now: number, sessionId: Uint8Array, addrKey: string): Uint8Array {
   const t = new Uint8Array(TOKEN_SIZE)
   writeU64(t, 0, Math.floor(now))
-  t.set(hmacSha256(key, enc.encode('retry'), t.subarray(0, 8), sessionId, enc.encode(addrKey)).subarray(0, 24), 8)
+  t.set(hmacSha256(key, RETRY_LABEL, t.subarray(0, 8), sessionId, enc.encode(addrKey)).subarray(0, 24), 8)
   return t
 }
 
@@ -380,7 +382,7 @@ export function checkRetryToken(keys: Uint8Array[], token: Uint8Array, now: numb
   const ts = readU64(token, 0)
   if (ts < 0 || now - ts > maxAgeMs || ts - now > 1000) return false
   for (const k of keys) {
-    const expect = hmacSha256(k, enc.encode('retry'), token.subarray(0, 8), sessionId, enc.encode(addrKey)).subarray(0, 24)
+    const expect = hmacSha256(k, RETRY_LABEL, token.subarray(0, 8), sessionId, enc.encode(addrKey)).subarray(0, 24)
     if (constantTimeEqual(expect, token.subarray(8))) return true
   }
   return false

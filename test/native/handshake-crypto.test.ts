@@ -119,6 +119,21 @@ describe.skipIf(!have)(`native handshake primitives (${TITLE})`, () => {
     expect(hex(nat.hmacSha256(new Uint8Array(0)))).toBe(hex(js.hmacSha256(new Uint8Array(0))))
   })
 
+  it('HMAC-SHA256 known answers (RFC 4231 test cases 1, 2 and 6), each twice: one thread context re-keyed per call', () => {
+    const text = (t: string) => new TextEncoder().encode(t)
+    const cases: Array<[Uint8Array, Uint8Array, string]> = [
+      [new Uint8Array(20).fill(0x0b), text('Hi There'), 'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7'],
+      [text('Jefe'), text('what do ya want for nothing?'), '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843'],
+      [new Uint8Array(131).fill(0xaa), text('Test Using Larger Than Block-Size Key - Hash Key First'), '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54'],
+    ]
+    for (let round = 0; round < 2; round++) {
+      for (const [key, data, mac] of cases) {
+        expect(hex(nat.hmacSha256(key, data))).toBe(mac)
+        expect(hex(js.hmacSha256(key, data))).toBe(mac)
+      }
+    }
+  })
+
   it('differential: one-shot AEAD seals identically and each side opens the other; a flipped bit is null', () => {
     for (const suite of ['aes-256-gcm', 'chacha20-poly1305'] as const) {
       for (let i = 0; i < 50; i++) {
