@@ -234,6 +234,19 @@ export class RecvBuffer {
   }
 
   /**
+   * Credit granted before the reader consumes anything: when the peer has used up all but a
+   * quarter of the window while a hole holds the reader back (data waits behind it), the
+   * window grows (flow-autotune.ts growBehindHole, bounded by the memory limit) and the new
+   * maxOffset to advertise is returned; otherwise -1.
+   */
+  takeCreditBehindHole(): number {
+    if (this.finalSize >= 0 || this.readable || this.bufferedBytes === 0) return -1
+    if (this.maxOffset - this.highestReceived > this.window / 4 || !this.tuner.growBehindHole()) return -1
+    this.maxOffset = Math.max(this.maxOffset, this.readOffset + this.window)
+    return this.maxOffset
+  }
+
+  /**
    * In-order bytes the application could read now (counted up to `limit`): what a slow reader
    * leaves behind. Bytes beyond a hole are not the reader's doing: with random loss every
    * window has holes, and counting what waits behind them made a fast reader look slow, so

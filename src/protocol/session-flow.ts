@@ -76,6 +76,17 @@ export class SessionFlow {
     this.creditPending = true
   }
 
+  /**
+   * A stream's reader is held back by a hole and the peer has used up all but a quarter of the
+   * session window: grow it and grant credit now (flow-autotune.ts growBehindHole, bounded by
+   * the memory limit), as the stream's own window does (recv-buffer.ts takeCreditBehindHole).
+   */
+  onHeldBehindHole(): void {
+    if (this.maxGranted - this.received > this.window / 4 || !this.tuner.growBehindHole()) return
+    this.maxGranted = Math.max(this.maxGranted, this.consumed + this.window)
+    this.creditPending = true
+  }
+
   /** A peer-opened byte stream was released: let the peer open one more. */
   onPeerStreamReleased(): void {
     this.grantedPeerStreams++

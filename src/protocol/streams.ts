@@ -353,6 +353,7 @@ export class StreamManager<Owner = unknown> {
       return 0
     }
     if (s.kind === StreamKind.MESSAGES) return this.pumpMessages(s)
+    if (!s.recv.readable) this.creditBehindHole(s)
     if (s.recv.readable && !s.readableSignaled) {
       s.readableSignaled = true
       this.emit('readable', s)
@@ -467,6 +468,16 @@ export class StreamManager<Owner = unknown> {
     if (n <= 0) return
     this.flow.onConsumed(n)
     if (s.recv.takeCreditUpdate() >= 0) {
+      s.creditPending = true
+      this.scheduler.addControl(s)
+    }
+  }
+
+  /** s's reader waits for a hole: grant credit early if the peer is about to run out (recv-buffer.ts). */
+  private creditBehindHole(s: StreamState): void {
+    if (s.recv.bufferedBytes === 0) return
+    this.flow.onHeldBehindHole()
+    if (s.recv.takeCreditBehindHole() >= 0) {
       s.creditPending = true
       this.scheduler.addControl(s)
     }

@@ -207,6 +207,35 @@ describe('RecvBuffer', () => {
     expect(run(true)).toBeGreaterThan(1_000_000)
   })
 
+  // The peer used up its credit while a hole holds the reader: credit is granted at once (the
+  // window grows), at most once per srtt, and never beyond the memory limit even when the hole
+  // is never filled (a peer leaving it open on purpose).
+  it('credit behind a hole: granted early when the peer runs out, once per srtt, bounded by the limit; not for a reader with data to read', () => {
+    const tuning = new FlowTuning(8_000)
+    tuning.srtt = 20
+    const rb = new RecvBuffer(1_000, tuning)
+    expect(rb.insert(100, bytes(500))).toBe(0)
+    expect(rb.takeCreditBehindHole()).toBe(-1) // half the credit is left
+    expect(rb.insert(600, bytes(400))).toBe(0)
+    expect(rb.takeCreditBehindHole()).toBe(2_000)
+    expect(rb.insert(1_000, bytes(1_000))).toBe(0)
+    expect(rb.takeCreditBehindHole()).toBe(-1) // within the same srtt
+    const grants: number[] = []
+    for (let round = 1; round <= 5; round++) {
+      tuning.now = round * 20
+      expect(rb.insert(rb.highestReceived, bytes(rb.maxOffset - rb.highestReceived))).toBe(0)
+      grants.push(rb.takeCreditBehindHole())
+    }
+    expect(grants).toEqual([4_000, 8_000, -1, -1, -1])
+    expect(rb.window).toBe(8_000)
+    expect(rb.insert(8_000, bytes(1))).toBe(WireError.FLOW_CONTROL_VIOLATION)
+    // A reader with in-order data to read is not held by a hole: no early credit.
+    const slow = new RecvBuffer(1_000, tuning)
+    tuning.now = 1_000
+    expect(slow.insert(0, bytes(1_000))).toBe(0)
+    expect(slow.takeCreditBehindHole()).toBe(-1)
+  })
+
   it('property: any segmentation with overlaps and duplicates reads back the original', () => {
     fc.assert(
       fc.property(
