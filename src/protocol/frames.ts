@@ -343,15 +343,17 @@ export function encodeFrames(frames: Frame[]): Uint8Array {
   return buf
 }
 
-/** True for frames whose packet must be acknowledged (RFC 9002 "ack-eliciting"). */
 /**
  * Frames a path probe may hold (RFC 9000 §9.1: PATH_CHALLENGE, PATH_RESPONSE and PADDING are
  * STT's KEEP_ALIVE, KEEP_ALIVE_ACK and PADDING): a packet of only these never moves a session.
+ * Unlike RFC 9000's PING, STT's KEEP_ALIVE is also the path challenge, so an idle peer's
+ * keep-alives count as probing too (PROTOCOL.md §2.1).
  */
 export function isProbing(type: number): boolean {
   return type === FrameType.KEEP_ALIVE || type === FrameType.KEEP_ALIVE_ACK || type === FrameType.PADDING
 }
 
+/** True for frames whose packet must be acknowledged (RFC 9002 "ack-eliciting"). */
 export function isAckEliciting(type: number): boolean {
   return type !== FrameType.ACK && type !== FrameType.PADDING && type !== FrameType.KEEP_ALIVE_ACK && type !== FrameType.NACK
 }

@@ -95,10 +95,13 @@ export class PunchSchedule {
 
   /**
    * `addr` echoed a path challenge (§2.1) and is one of our targets: it proved what a punch's
-   * echo proves, so the punch is done there too. True when it is a target.
+   * echo proves, so the punch is done there too. True when it is a target and the punch was
+   * not done yet: once done, a later challenge echoed from a target (after the peer's NAT
+   * rebound elsewhere, say) is an ordinary apparent migration, not a punch (review of 872e59b:
+   * an attacker racing packets spoofed from the old target would otherwise pin the session).
    */
   reached(addr: PeerAddress): boolean {
-    if (this.done) return this.done.key === addr.key
+    if (this.done) return false
     const t = this.targets.find((x) => x.address.key === addr.key)
     if (t) this.done = t.address
     return !!t

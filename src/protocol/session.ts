@@ -280,13 +280,13 @@ export class Session {
   private onPathResponse(data: Uint8Array, now: number): void {
     const c = this.path.validated(data, this.currentFrom)
     if (!c) return
-    // A punch target (the peer's own address, as the relay introduced it) that echoed our
-    // challenge proved what the punch's echo proves: the move is the punched one (§8.4), and
-    // the relay channel stays the fallback, not a `previous` whose newest packets pull the
-    // session back. Both members reach the direct path at slightly different times; under the
-    // previous-path rule each one's late relayed packets pulled the other back, and back again
-    // (the nat-loopback flake: a session ending its transfer on the relay).
-    this.moveTo(c, !this.offPath.reachedPunchTarget(c), now)
+    // A punch target (the peer's address from the relay's introduction) that echoed our
+    // challenge proved what a punch echo proves: the punched move (§8.4), the relay staying the
+    // fallback, not a validated `previous` whose late relayed packets pull the session back
+    // (they did, back and forth). Only for the first move off the relay: any other move stays
+    // an apparent migration, which the peer's genuine packets can undo (§2.1).
+    const onRelay = this.fallback.address !== null && this.address.key === this.fallback.address.key
+    this.moveTo(c, !(onRelay && this.offPath.reachedPunchTarget(c)), now)
   }
 
   /** Budget of the address being validated (tests: issue 10, item 4). */
@@ -332,7 +332,8 @@ export class Session {
       }
       if (this.state === 'closed') return
     }
-    if (backTo && !probingOnly) this.moveTo(backTo, true, now)
+    // Not when a frame of this packet already moved the session there (a punch echo).
+    if (backTo && !probingOnly && backTo.key !== this.address.key) this.moveTo(backTo, true, now)
     if (!this.bare) this.acks.onPacketReceived(pn, ackEliciting, now)
   }
 

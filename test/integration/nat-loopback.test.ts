@@ -58,7 +58,7 @@ describe('relay and rendezvous (loopback)', () => {
     expect(sha(await got)).toBe(sha(data))
     await direct
     expect(sa.path).toBe('direct')
-    expect(paths).toContain('direct')
+    expect(paths).toEqual(['direct']) // one move: no relay <-> direct ping-pong (PROTOCOL.md §8.4)
     const st = sa.getStats()
     expect(st.punch?.punchesSent).toBeGreaterThan(0)
     const rs = relay.getNatStats() as { packetsForwarded: number; introductions: number }

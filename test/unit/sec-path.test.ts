@@ -209,3 +209,93 @@ describe('RFC 9000 §9.3: only a non-probing packet moves a session back to the 
     expect(sa.address.key).toBe(p.addrB.key)
   })
 })
+
+/**
+ * The punched treatment (§8.4) is only for the first move off the relay channel (review of
+ * 872e59b). A's view: B's relayed packets arrive from addrB (the relay channel), T is B's own
+ * address as the relay introduced it (a punch target), W an address B's NAT rebinds to, X an
+ * address that is no target (the attacker's, or B's peer-reflexive one). `pump` makes B send
+ * data that reaches A from `from()`, and delivers to B what A sends to the addresses in `reach`
+ * except A's punches (the fixed-size unpadded KEEP_ALIVEs: lost, as at a NAT not yet open).
+ */
+function punchingPair(seed: string) {
+  const T = fakeAddress('t')
+  const p = new CorePair({ seed })
+  const { sa, sb } = p.handshake()
+  expect(p.roundTrip(sa, sb, 'warm')).toBe(true)
+  const budget = new AmplificationBudget()
+  budget.onReceived(100_000)
+  sa.fallback.address = p.addrB
+  sa.startPunch(p.now, [T], budget)
+  const held: Uint8Array[] = []
+  const tap = p.tap
+  p.tap = (d) => (d.from === 'b' ? (held.push(d.data), []) : tap(d))
+  let seen = p.log.length
+  const pump = (steps: number, from: () => ReturnType<typeof fakeAddress>, reach: string[]) => {
+    for (let i = 0; i < steps; i++) {
+      sb.sendDatagram(new Uint8Array([i]))
+      p.flush()
+      for (const d of p.log.slice(seen)) {
+        if (d.from === 'a' && reach.includes(d.toKey) && d.data.length !== OFF_PATH_PACKET_SIZE) p.deliver('b', d.data)
+      }
+      seen = p.log.length
+      for (const d of held.splice(0)) p.deliver('a', d, from())
+      p.advance(5)
+    }
+  }
+  const moves = () => p.sessionEvents('a', 'migrated').map((e) => (e.event.to as { key: string }).key)
+  return { p, sa, T, pump, moves }
+}
+
+describe('review of 872e59b: only the first move off the relay channel counts as punched', () => {
+  const W = fakeAddress('w')
+  const X = fakeAddress('x')
+
+  it('a validated address that is no punch target is an apparent migration: once the race stops, relayed packets pull the session back', () => {
+    const { p, sa, pump } = punchingPair('punch-review-non-target')
+    pump(20, () => X, [X.key]) // an attacker races B's packets from X and relays A's challenge
+    expect(sa.address.key).toBe(X.key)
+    pump(20, () => p.addrB, [X.key, p.addrB.key]) // the attacker stops
+    expect(sa.address.key).toBe(p.addrB.key)
+  })
+
+  it("after the punch is done and B's NAT rebinds, an attacker racing from the old target does not pin the session", () => {
+    const { p, sa, T, pump, moves } = punchingPair('punch-review-stale')
+    pump(20, () => T, [T.key]) // B's direct packets come from T, validated by a challenge: punched
+    expect(moves()).toEqual([T.key])
+    pump(20, () => W, [W.key]) // B's NAT rebinds to W: apparent migration
+    expect(sa.address.key).toBe(W.key)
+    p.advance(3000) // T, the previous path, is forgotten after 3 PTO
+    pump(20, () => T, [T.key]) // the attacker races B's packets spoofed from T
+    expect(sa.address.key).toBe(T.key)
+    pump(20, () => W, [T.key, W.key]) // it stops racing; B's packets arrive from W again
+    expect(sa.address.key).toBe(W.key) // before the review: stayed on T for good
+  })
+
+  it('on a peer-reflexive address (the punch never done), an attacker racing from a punch target does not pin the session', () => {
+    const { p, sa, T, pump } = punchingPair('punch-review-reflexive')
+    pump(30, () => X, [X.key]) // B behind a port-dependent NAT: its direct packets come from X
+    p.advance(3000)
+    pump(5, () => X, [X.key])
+    expect(sa.address.key).toBe(X.key)
+    pump(20, () => T, [T.key]) // the attacker races B's packets spoofed from the target T
+    expect(sa.address.key).toBe(T.key)
+    pump(20, () => X, [T.key, X.key])
+    expect(sa.address.key).toBe(X.key) // before the review: stayed on T for good
+  })
+
+  it("a punch echo that arrives once a path challenge moved the session there moves nothing", () => {
+    const { p, sa, T, pump, moves } = punchingPair('punch-review-late-echo')
+    pump(20, () => T, [T.key]) // punches lost; T validated by the path challenge
+    expect(moves()).toEqual([T.key])
+    // A's punches, held so far, reach B now; B echoes each, and the echoes reach A from T.
+    const punches = p.log.filter((d) => d.from === 'a' && d.toKey === T.key && d.data.length === OFF_PATH_PACKET_SIZE)
+    expect(punches.length).toBeGreaterThan(0)
+    const before = p.log.length
+    for (const d of punches) p.deliver('b', d.data)
+    pump(5, () => T, [T.key])
+    expect(p.log.slice(before).some((d) => d.from === 'b' && d.data.length === OFF_PATH_PACKET_SIZE)).toBe(true) // the echoes
+    expect(sa.address.key).toBe(T.key)
+    expect(moves()).toEqual([T.key])
+  })
+})
