@@ -129,6 +129,8 @@ export interface LossRecovery<T> {
   abandonAll(now: number): T[]
   /** Sent packets still tracked (0: everything was acknowledged or declared lost). */
   readonly outstanding: number
+  /** The controller in-flight packets are charged to; a session sets it when it makes its controller (session-writer.ts). */
+  cc: CongestionController
   stats(): RecoveryStats
 }
 
@@ -166,7 +168,7 @@ export class LossDetector<T> implements LossRecovery<T> {
 
   constructor(
     readonly rtt: RttEstimator,
-    readonly cc: CongestionController,
+    public cc: CongestionController,
   ) {
     this.rack = new RackState(rtt)
   }
@@ -551,7 +553,7 @@ export class LossDetector<T> implements LossRecovery<T> {
 export class PassThroughLossDetector<T> implements LossRecovery<T> {
   constructor(
     readonly rtt: RttEstimator = new RttEstimator(),
-    readonly cc: CongestionController = new PassThroughController(),
+    public cc: CongestionController = new PassThroughController(),
   ) {}
   readonly outstanding = 0
   onPacketSent(): void {}

@@ -1,14 +1,13 @@
 /**
  * The one place a session's protected packets are put together: reserve the header, let a
  * frame source fill the body, then number the packet, write the header and register it with
- * loss recovery, the pacer and the counters. Sealing is left to the caller, which seals a
- * whole batch at once (PacketSpace.seal).
+ * loss recovery and the counters (the pacer is the session writer's: only its packets are in
+ * flight). Sealing is left to the caller, which seals a whole batch at once (PacketSpace.seal).
  *
  * Frame sources: the session's regular writer (ACK, NACK, close, keep-alive, datagrams, app
  * and stream frames) and the path challenge; both go through `assemble`, so numbering, header
  * and bookkeeping exist once.
  */
-import type { Pacer } from './congestion/pacer.js'
 import { AEAD_TAG_SIZE, HEADER_SIZE, PacketType, PROTOCOL_VERSION } from './constants.js'
 import { writeHeader } from './header.js'
 import type { LossRecovery } from './loss.js'
@@ -66,7 +65,6 @@ export class PacketAssembler {
     private readonly sessionId: Uint8Array,
     private readonly space: PacketSpace,
     private readonly recovery: LossRecovery<SentRecord>,
-    private readonly pacer: Pacer,
     private readonly counters: SessionCounters,
     /** Bare mode: the transport delivers, so a packet is done once written. */
     private readonly onWrittenBare: ((rec: SentRecord) => void) | null,
@@ -102,9 +100,7 @@ export class PacketAssembler {
     writeHeader(buf, off, PROTOCOL_VERSION, body.final ? PacketType.FINAL : PacketType.DATA, this.space.phaseFlags, this.sessionId, pn)
     const size = pos + AEAD_TAG_SIZE - off
     rec.size = size
-    const inFlight = body.ackEliciting && body.inFlight
-    this.recovery.onPacketSent(pn, now, size, body.ackEliciting, inFlight, rec)
-    if (inFlight) this.pacer.onPacketSent(now, size)
+    this.recovery.onPacketSent(pn, now, size, body.ackEliciting, body.ackEliciting && body.inFlight, rec)
     if (this.onWrittenBare) this.onWrittenBare(rec)
     this.counters.packetsSent++
     this.counters.bytesSent += size

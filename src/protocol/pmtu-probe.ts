@@ -11,14 +11,13 @@
  *   flight and arms no PTO: its loss never shrinks the window nor resends anything (RFC 9000
  *   §14.4); the search's own timer (one PTO) or loss recovery settles it.
  */
-import type { CongestionController } from './congestion/types.js'
-import type { Pacer } from './congestion/pacer.js'
 import { AEAD_TAG_SIZE, HEADER_SIZE } from './constants.js'
 import { KEEP_ALIVE_DATA_SIZE } from './frames.js'
 import type { FrameSource, PacketAssembler, PacketBody, SentRecord } from './packet-assembler.js'
 import type { PacketSpace } from './packet-space.js'
 import { type PmtuSearch, writeProbeFrames } from './pmtu.js'
 import type { RttEstimator } from './rtt.js'
+import type { CongestionSlot } from './session-writer.js'
 
 export class PmtuProber implements FrameSource {
   private now = 0
@@ -27,8 +26,8 @@ export class PmtuProber implements FrameSource {
     private readonly pmtu: PmtuSearch,
     private readonly assembler: PacketAssembler,
     private readonly space: PacketSpace,
-    private readonly cc: CongestionController,
-    private readonly pacer: Pacer,
+    /** The session's controller and pacer (none before its first data: a new one would let the probe go). */
+    private readonly congestion: CongestionSlot,
     private readonly rtt: RttEstimator,
     /** The endpoint's randomness: a probe's KEEP_ALIVE carries fresh bytes. */
     private readonly random: (n: number) => Uint8Array,
@@ -37,7 +36,9 @@ export class PmtuProber implements FrameSource {
   /** Writes the probe the search wants into packet 0 of the slab, sealed; false when none goes now. */
   write(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array): boolean {
     const size = this.pmtu.probeDue()
-    if (size === 0 || slab.length - offsets[0]! < size || !this.cc.canSend(size) || this.pacer.nextSendTime(now, size) > now) return false
+    if (size === 0 || slab.length - offsets[0]! < size) return false
+    const cc = this.congestion.cc
+    if (cc !== null && (!cc.canSend(size) || this.congestion.pacer!.nextSendTime(now, size) > now)) return false
     this.now = now
     lengths[0] = this.assembler.assemble(now, slab, offsets[0]!, size, this, false, false)
     this.space.seal(slab, offsets, lengths, 1)

@@ -19,11 +19,15 @@ export const REPLAY_WINDOW_SIZE = (RING_WORDS - 1) * WORD_BITS // 4064
 const RING_WORDS_INITIAL = 8
 const GROW_AT = 256
 
-/** A ring of `n` zero words: a plain array of small integers (words hold int32 results of | and &), ~120 bytes less than a Uint32Array with its ArrayBuffer (issue 14). */
+/**
+ * A ring of `n` zero words: a plain array of small integers (words hold int32 results of | and &),
+ * ~120 bytes less than a Uint32Array with its ArrayBuffer (issue 14). Copied by slice to its exact
+ * length: push leaves room for 16 more words (8 words took 185 bytes, the copy 111).
+ */
 function zeroRing(n: number): number[] {
   const ring: number[] = []
   for (let i = 0; i < n; i++) ring.push(0)
-  return ring
+  return ring.slice()
 }
 
 export class ReplayWindow {

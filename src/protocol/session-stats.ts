@@ -42,7 +42,7 @@ export class SessionCounters {
   }
 }
 
-/** A session's statistics: counters, RTT, congestion and flow control (Session.getStats). */
+/** A session's statistics: counters, RTT, congestion and flow control (Session.getStats); `cc` and `pacer` are the session's, or new ones before its first data (session-writer.ts). */
 export function sessionStats(s: {
   counters: SessionCounters
   rtt: RttEstimator
@@ -66,7 +66,7 @@ export function sessionStats(s: {
       phase: ci?.phase ?? null,
       bandwidth: ci?.bandwidth ?? null,
       pacingRate: Number.isFinite(pacing) ? pacing * 1000 : null,
-      cwnd: r.cwnd,
+      cwnd: cc.cwnd,
       minRtt: Number.isFinite(rtt.minRtt) ? rtt.minRtt : null,
     },
     /** Losses later proven spurious (the original was acked), and congestion events undone for them. */
@@ -78,9 +78,9 @@ export function sessionStats(s: {
     rttVar: rtt.rttvar,
     minRtt: Number.isFinite(rtt.minRtt) ? rtt.minRtt : null,
     latestRtt: rtt.latestRtt,
-    cwnd: r.cwnd,
-    bytesInFlight: r.bytesInFlight,
-    congestionEvents: r.congestionEvents,
+    cwnd: cc.cwnd,
+    bytesInFlight: cc.bytesInFlight,
+    congestionEvents: cc.congestionEvents,
     ptoCount: r.ptoCount,
     /** Largest UDP payload sent now (path MTU minus IP/UDP headers, or the reliable-transport limit). */
     maxPacketSize: s.packetSize,

@@ -11,8 +11,8 @@
  * same assembler.
  */
 import type { PeerAddress } from '../net-types.js'
-import type { CongestionController } from './congestion/index.js'
-import type { Pacer } from './congestion/pacer.js'
+import { initialWindow } from './congestion/base.js'
+import { type CongestionAlgorithm, type CongestionController, createCongestionController, Pacer } from './congestion/index.js'
 import type { AckTracker } from './ack-tracker.js'
 import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
 import { type Frame, frameSize, KEEP_ALIVE_DATA_SIZE, writeFrame } from './frames.js'
@@ -23,6 +23,7 @@ import type { FrameSource, PacketAssembler, PacketBody, SentRecord } from './pac
 import type { PacketSize } from './packet-size.js'
 import type { PacketSpace } from './packet-space.js'
 import type { PathValidation } from './path-validation.js'
+import type { RttEstimator } from './rtt.js'
 import type { SessionLifecycle } from './session-lifecycle.js'
 import type { SessionQueues } from './session-queues.js'
 import type { SessionResumption } from './session-resumption.js'
@@ -30,6 +31,24 @@ import type { StreamManager } from './streams.js'
 
 /** A pure-ACK stream asks for an ACK itself every this many packets (RFC 9000 §13.2.4). */
 const ACK_ONLY_RUN_LIMIT = 16
+
+/** Pacer burst of a session (datagrams). */
+const PACER_BURST_PACKETS = 10
+
+/** The congestion controller and pacer of a session; null until its first data (SessionWriter.startCongestion). */
+export interface CongestionSlot {
+  readonly cc: CongestionController | null
+  readonly pacer: Pacer | null
+}
+
+/** What a session's controller is made from, fixed when the session is made. */
+export interface CongestionRecipe {
+  readonly algorithm: CongestionAlgorithm
+  /** The path's packet size limit when the session was made. */
+  readonly maxDatagramSize: number
+  /** Seed of BBR's probe timing (int32), drawn when the session was made. */
+  readonly seed: number
+}
 
 /** The session's parts the writer reads and advances (its own objects, not copies). */
 export interface SessionWriterParts {
@@ -41,8 +60,8 @@ export interface SessionWriterParts {
   readonly assembler: PacketAssembler
   readonly space: PacketSpace
   readonly recovery: LossRecovery<SentRecord>
-  readonly cc: CongestionController
-  readonly pacer: Pacer
+  readonly rtt: RttEstimator
+  readonly congestion: CongestionRecipe
   /** Packet size limits of the current path (packet-size.ts). */
   readonly size: PacketSize
   /** For wantsToSend only: a path challenge, punch or echo off the path is due (path-probe.ts writes them). */
@@ -54,7 +73,16 @@ export interface SessionWriterParts {
   readonly onCloseSent: () => void
 }
 
-export class SessionWriter implements FrameSource {
+export class SessionWriter implements FrameSource, CongestionSlot {
+  /**
+   * Made for the first packet that carries data (datagrams, application or stream frames),
+   * not with the session (issue 14: BBR and its filters are ~1.5 KB of an idle session).
+   * Until then the packets sent (ACKs, keep-alives, tickets, FINAL, probes) are not in flight:
+   * they are tracked for loss and RTT but charged to no window, so the controller starts from
+   * its initial state on the first data, however long the session idled.
+   */
+  cc: CongestionController | null = null
+  pacer: Pacer | null = null
   /** PTO probes still to send: each ack-eliciting packet is one (RFC 9002 §6.2.4). */
   probesWanted = 0
   /** Consecutive packets sent without an ack-eliciting frame. */
@@ -71,8 +99,8 @@ export class SessionWriter implements FrameSource {
   private readonly assembler: PacketAssembler
   private readonly space: PacketSpace
   private readonly recovery: LossRecovery<SentRecord>
-  private readonly cc: CongestionController
-  private readonly pacer: Pacer
+  private readonly rtt: RttEstimator
+  private readonly congestion: CongestionRecipe
   private readonly size: PacketSize
   private readonly path: PathValidation
   private readonly offPath: OffPathSender
@@ -89,8 +117,8 @@ export class SessionWriter implements FrameSource {
     this.assembler = parts.assembler
     this.space = parts.space
     this.recovery = parts.recovery
-    this.cc = parts.cc
-    this.pacer = parts.pacer
+    this.rtt = parts.rtt
+    this.congestion = parts.congestion
     this.size = parts.size
     this.path = parts.path
     this.offPath = parts.offPath
@@ -145,6 +173,7 @@ export class SessionWriter implements FrameSource {
       const len = this.assembler.assemble(now, slab, off, room, this, final, n === 0)
       if (len === 0) break
       const body = this.assembler.last
+      if (body.ackEliciting && body.inFlight) this.pacer!.onPacketSent(now, len)
       if (body.ackEliciting && this.probesWanted > 0) this.probesWanted--
       this.ackOnlyRun = body.ackEliciting ? 0 : this.ackOnlyRun + 1
       life.onPacketWritten(now, body.final)
@@ -157,7 +186,7 @@ export class SessionWriter implements FrameSource {
     if (n > 0) this.space.seal(slab, offsets, lengths, n, finalAt)
     // Out of data (or credit) with the window open: delivery-rate samples from now on are
     // app-limited, so an idle period cannot drag the bandwidth estimate down.
-    if (n < max && !this.bare && life.state === 'active' && !this.queues.hasDatagrams && this.cc.availableWindow() >= this.size.current && !this.streams.wantsToSend()) {
+    if (n < max && !this.bare && life.state === 'active' && !this.queues.hasDatagrams && (this.cc === null || this.cc.availableWindow() >= this.size.current) && !this.streams.wantsToSend()) {
       this.recovery.onAppLimited()
     }
     return n
@@ -193,8 +222,10 @@ export class SessionWriter implements FrameSource {
     }
     let ackEliciting = false
     pos = this.queues.writeEchoes(buf, pos, end)
-    const cwndOpen = this.probesWanted > 0 || this.cc.canSend(room)
-    const paced = this.probesWanted > 0 || this.pacer.nextSendTime(now, room) <= now
+    // No controller yet: a new one's window and pacer would let any one packet go.
+    const cc = this.cc
+    const cwndOpen = cc === null || this.probesWanted > 0 || cc.canSend(room)
+    const paced = cc === null || this.probesWanted > 0 || this.pacer!.nextSendTime(now, room) <= now
     if (life.keepAliveDue && end - pos >= 1 + KEEP_ALIVE_DATA_SIZE) {
       pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE, data: this.random(KEEP_ALIVE_DATA_SIZE) })
       life.keepAliveDue = false
@@ -207,7 +238,10 @@ export class SessionWriter implements FrameSource {
       const before = pos
       pos = this.queues.writeData(buf, pos, end, start)
       pos = this.streams.writeFrames(buf, pos, end, rec.streams)
-      if (pos !== before) ackEliciting = true
+      if (pos !== before) {
+        ackEliciting = true
+        if (this.cc === null) this.startCongestion()
+      }
     }
     // Every 16th packet of a pure ACK stream asks for an ACK itself, so the peer's ACKs of
     // it let our AckTracker forget old ranges (RFC 9000 §13.2.4).
@@ -222,6 +256,32 @@ export class SessionWriter implements FrameSource {
     }
     if (body.final && pos === start) pos = writeFrame(buf, pos, { type: FrameType.PADDING, length: 1 })
     body.ackEliciting = ackEliciting
+    if (this.cc === null) body.inFlight = false
     return pos
+  }
+
+  /** Makes the controller and pacer and hands the controller to loss recovery: the session's first data is about to be sent. */
+  startCongestion(): void {
+    const made = this.makeCongestion()
+    this.cc = made.cc
+    this.pacer = made.pacer
+    this.recovery.cc = made.cc
+  }
+
+  /** The window of the controller before it is made (flow-autotune.ts reads the window every write). */
+  get initialCwnd(): number {
+    return initialWindow(this.congestion.maxDatagramSize)
+  }
+
+  /** The controller and pacer for statistics: the session's, or new ones (not kept) before its first data. */
+  congestionForStats(): { cc: CongestionController; pacer: Pacer } {
+    return this.cc !== null ? { cc: this.cc, pacer: this.pacer! } : this.makeCongestion()
+  }
+
+  /** A controller and pacer as the session would have made them when it was made (same packet size, seed and initial RTT). */
+  private makeCongestion(): { cc: CongestionController; pacer: Pacer } {
+    const { algorithm, maxDatagramSize, seed } = this.congestion
+    const cc = createCongestionController(algorithm, { maxDatagramSize, rtt: this.rtt, seed, initialSrtt: this.rtt.initialRtt })
+    return { cc, pacer: new Pacer(cc, this.rtt, maxDatagramSize, PACER_BURST_PACKETS) }
   }
 }

@@ -18,8 +18,7 @@ import { WireError } from '../errors.js'
 import type { PeerAddress } from '../net-types.js'
 import type { ProtocolConfig } from '../config.js'
 import { AckTracker } from './ack-tracker.js'
-import { createCongestionController } from './congestion/index.js'
-import { Pacer } from './congestion/pacer.js'
+import { NO_CONTROLLER_YET } from './congestion/base.js'
 import { FlowTuning } from './flow-autotune.js'
 import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
 import type { AmplificationBudget } from './amplification.js'
@@ -70,8 +69,6 @@ export class Session {
   readonly counters = new SessionCounters()
   readonly rtt: RttEstimator
   readonly recovery: LossRecovery<SentRecord>
-  private readonly cc
-  private readonly pacer: Pacer
   /** Time, RTT and cwnd for window auto-tuning (flow-autotune.ts). */
   private readonly tuning: FlowTuning
   readonly acks: AckTracker
@@ -157,16 +154,14 @@ export class Session {
     const onKeyUpdate = (direction: 'send' | 'receive') => link.events.push({ kind: 'key-update', session: this, direction })
     this.space = new PacketSpace(aead, suite, mySecret!, peerSecret!, limits, now, this.counters, onKeyUpdate, final, this.rtt)
     this.tuning = new FlowTuning(Math.max(config.sessionMemoryLimit, config.sessionReceiveWindow, config.streamReceiveWindow))
-    const algo = this.bare ? 'none' : (init.congestionControl ?? config.congestionControl)
-    // Sized by the path's upper limit; packets start at the PMTU base (1200) and grow.
-    this.cc = createCongestionController(algo, { maxDatagramSize: this.size.limit, rtt: this.rtt, seed: seedOf(init.random(4)) })
-    this.pacer = new Pacer(this.cc, this.rtt, this.size.limit, 10)
-    this.recovery = this.bare ? new PassThroughLossDetector<SentRecord>(this.rtt, this.cc) : new LossDetector<SentRecord>(this.rtt, this.cc)
-    this.assembler = new PacketAssembler(this.id, this.space, this.recovery, this.pacer, this.counters, this.bare ? (rec) => this.onRecordAcked(rec, 0) : null)
+    // The controller is made on the first data (session-writer.ts), from what is fixed now: sized
+    // by the path's upper limit (packets start at the PMTU base, 1200, and grow), seeded now.
+    const congestion = { algorithm: this.bare ? 'none' : (init.congestionControl ?? config.congestionControl), maxDatagramSize: this.size.limit, seed: seedOf(init.random(4)) | 0 } as const
+    this.recovery = this.bare ? new PassThroughLossDetector<SentRecord>(this.rtt, NO_CONTROLLER_YET) : new LossDetector<SentRecord>(this.rtt, NO_CONTROLLER_YET)
+    this.assembler = new PacketAssembler(this.id, this.space, this.recovery, this.counters, this.bare ? (rec) => this.onRecordAcked(rec, 0) : null)
     // ACK every 8th ack-eliciting packet (or within max_ack_delay): at line rate ACK packets cost the
     // receiver as much CPU as data packets (bench: 2 -> 8 took JS-backend loopback from 0.36 to see bench/README.md).
     this.pathProber = new PathProber(this.path, this.offPath, this.assembler, this.space, this.rtt)
-    this.prober = new PmtuProber(this.pmtu, this.assembler, this.space, this.cc, this.pacer, this.rtt, this.random)
     this.acks = new AckTracker({ nack: !this.bare, ackElicitingThreshold: 8 }, this.rtt)
     this.streams = new StreamManager(
       {
@@ -184,8 +179,9 @@ export class Session {
     this.streams.attach(this, link.events)
     this.streams.schedule = () => link.schedule(this)
     this.streams.allAcked = () => link.events.push({ kind: 'all-acked', session: this })
-    const { life, acks, queues, streams, resumption, assembler, space, recovery, cc, pacer, size, path, offPath, bare, random } = this
-    this.writer = new SessionWriter({ life, acks, queues, streams, resumption, assembler, space, recovery, cc, pacer, size, path, offPath, bare, random, onCloseSent: () => this.emitClosed(this.closeCode, this.closeReason, false) })
+    const { life, acks, queues, streams, resumption, assembler, space, recovery, rtt, size, path, offPath, bare, random } = this
+    this.writer = new SessionWriter({ life, acks, queues, streams, resumption, assembler, space, recovery, rtt, congestion, size, path, offPath, bare, random, onCloseSent: () => this.emitClosed(this.closeCode, this.closeReason, false) })
+    this.prober = new PmtuProber(this.pmtu, this.assembler, this.space, this.writer, this.rtt, this.random)
     this.resumeTimeout = (init.resumable ?? config.resumable) && !this.bare ? init.resumeTimeout ?? config.resumeTimeout : -1
   }
 
@@ -432,8 +428,10 @@ export class Session {
     if (!sendable || this.resumption.blocked(this.address)) return t
     if (!this.bare) t = Math.min(t, this.acks.getTimeout())
     // Data held back only by the pacer needs a wake-up when tokens are back.
-    if (this.state === 'active' && this.resumption.dataAllowed && (this.streams.wantsToSend() || this.queues.hasDatagrams) && this.cc.canSend(this.maxPacket)) {
-      t = Math.min(t, this.pacer.nextSendTime(now, this.maxPacket))
+    // (No controller yet: a new one's pacer lets the first packet go now.)
+    const cc = this.writer.cc
+    if (this.state === 'active' && this.resumption.dataAllowed && (this.streams.wantsToSend() || this.queues.hasDatagrams) && (cc === null || cc.canSend(this.maxPacket))) {
+      t = Math.min(t, cc === null ? now : this.writer.pacer!.nextSendTime(now, this.maxPacket))
     }
     return t
   }
@@ -498,7 +496,7 @@ export class Session {
     const t = this.tuning
     t.now = now
     t.srtt = this.rtt.smoothedRtt
-    t.cwnd = this.bare ? 0 : this.cc.cwnd
+    t.cwnd = this.bare ? 0 : (this.writer.cc?.cwnd ?? this.writer.initialCwnd)
   }
 
   // -------------------------------------------------------------------------------------
@@ -599,6 +597,7 @@ export class Session {
   }
 
   getStats() {
-    return sessionStats(this, this.cc, this.bare ? null : this.pacer)
+    const { cc, pacer } = this.writer.congestionForStats()
+    return sessionStats(this, cc, this.bare ? null : pacer)
   }
 }

@@ -12,6 +12,13 @@ import type { Bbr } from '../../src/protocol/congestion/bbr.js'
 import type { LinkConfig } from '../helpers/netsim.js'
 import { SimPair, timed } from '../helpers/sim-sessions.js'
 
+/** The session's BBR, made now if its first data has not made it yet (session-writer.ts). */
+function bbrOf(s: unknown): Bbr {
+  const w = (s as { writer: { cc: Bbr | null; startCongestion(): void } }).writer
+  if (w.cc === null) w.startCongestion()
+  return w.cc!
+}
+
 /** 40 Mbit/s: fast enough to matter, slow enough for the JS AEAD to simulate quickly. */
 const BW = 5e6
 
@@ -44,7 +51,7 @@ describe('sim: BBR', { timeout: 240_000 }, () => {
       const start = 123_456_789
       const p = new SimPair({ seed: 911, link: { delayMs: 10, bandwidth: BW, queueBytes: 100_000 }, start })
       p.connect()
-      const cc = (p.cs as unknown as { cc: Bbr }).cc
+      const cc = bbrOf(p.cs)
       const t = p.transfer({ streams: 1, bytesPerStream: 1 << 30 })
       const phases: string[] = []
       let probeRttAt = -1
@@ -116,7 +123,7 @@ describe('sim: BBR', { timeout: 240_000 }, () => {
     const t0 = p.now
     p.transfer({ streams: 1, bytesPerStream: 1 << 30 })
     p.run(() => p.now >= t0 + 1500, 60_000)
-    const bw = (p.cs as unknown as { cc: Bbr }).cc.maxBw * 1000
+    const bw = bbrOf(p.cs).maxBw * 1000
     console.log(`[sim] bbr host stalls in Startup, ${loss * 100} % loss: bw ${mbit(bw)} of ${mbit(fast)} Mbit/s at 1.5 s`)
     return bw / fast
   }
@@ -141,7 +148,7 @@ describe('sim: BBR', { timeout: 240_000 }, () => {
     timed('bbr app-limited', () => {
       const p = new SimPair({ seed: 914, link: { delayMs: 10, bandwidth: BW, queueBytes: 100_000 } })
       p.connect()
-      const cc = (p.cs as unknown as { cc: Bbr }).cc
+      const cc = bbrOf(p.cs)
       // 1: bulk until the model is full.
       const big = p.cs.streams.openStream()
       const chunk = new Uint8Array(64 * 1024)

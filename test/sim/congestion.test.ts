@@ -10,8 +10,11 @@ import { SimPair, timed } from '../helpers/sim-sessions.js'
 
 const MiB = 1 << 20
 
+/** The session's controller, made now if its first data has not made it yet (session-writer.ts). */
 function ccOf(s: Session): CongestionController {
-  return (s as unknown as { cc: CongestionController }).cc
+  const w = (s as unknown as { writer: { cc: CongestionController | null; startCongestion(): void } }).writer
+  if (w.cc === null) w.startCongestion()
+  return w.cc!
 }
 
 /** Records every window reduction the session's controller makes (cwnd before and after). */
@@ -128,4 +131,25 @@ describe('sim: congestion control', () => {
       })
     })
   }
+
+  it('an idle session (keep-alives only) makes no congestion controller; its first data does, and the transfer completes', () => {
+    const p = new SimPair({ seed: 907, link: { delayMs: 10, bandwidth: 12.5e6, queueBytes: 2 * MiB }, options: { keepAliveInterval: 1000, keepAliveTimeout: 60_000 } })
+    p.connect()
+    const writerOf = (s: Session) => (s as unknown as { writer: { cc: CongestionController | null } }).writer
+    const sentBefore = p.cs.getStats().packetsSent + p.ss.getStats().packetsSent
+    const idleUntil = p.now + 10_000
+    p.run(() => p.now >= idleUntil, 20_000)
+    // Keep-alives went both ways for 10 s; neither side made a controller for them.
+    expect(p.cs.getStats().packetsSent + p.ss.getStats().packetsSent).toBeGreaterThan(sentBefore + 10)
+    expect(writerOf(p.cs).cc).toBeNull()
+    expect(writerOf(p.ss).cc).toBeNull()
+    expect(p.cs.getStats().bytesInFlight).toBe(0)
+    expect(p.cs.getStats().cwnd).toBeGreaterThan(0)
+    // The session becomes active: the writer's controller is made on its first data.
+    const t = p.transfer({ streams: 2, bytesPerStream: 2 * MiB })
+    p.run(() => t.done(), 60_000)
+    t.expectExact(expect)
+    expect(writerOf(p.cs).cc).not.toBeNull()
+    expect(p.cs.getStats().congestion.controller).toBe('bbr')
+  })
 })

@@ -6,6 +6,11 @@ import type { CongestionController, CongestionInfo, CongestionOptions } from './
 
 export const DEFAULT_MAX_DATAGRAM_SIZE = 1200
 
+/** RFC 9002 §7.2 initial window: min(10 * mds, max(14720, 2 * mds)). */
+export function initialWindow(mds: number): number {
+  return Math.min(10 * mds, Math.max(14720, 2 * mds))
+}
+
 export abstract class WindowController implements CongestionController {
   abstract readonly name: string
   cwnd: number
@@ -26,7 +31,7 @@ export abstract class WindowController implements CongestionController {
     const mds = opts.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE
     this.maxDatagramSize = mds
     this.minimumWindow = opts.minimumWindow ?? 2 * mds
-    this.cwnd = opts.initialWindow ?? Math.min(10 * mds, Math.max(14720, 2 * mds))
+    this.cwnd = opts.initialWindow ?? initialWindow(mds)
   }
 
   get inSlowStart(): boolean {
@@ -140,3 +145,41 @@ export class PassThroughController implements CongestionController {
     return true
   }
 }
+
+/**
+ * What a session's loss detector holds before the session sent data (idle memory, issue 14:
+ * the controller is made for the first packet that carries data). Until then only packets that
+ * are not in flight are sent (ACKs, keep-alives, tickets, FINAL, probes), so nothing is ever
+ * charged to it: the in-flight calls throw, as they would reveal a packet sent in flight before
+ * the controller exists. Persistent congestion of such packets changes nothing (there is no
+ * window yet; the controller made later starts at its initial window). One per thread.
+ */
+class NoControllerYet implements CongestionController {
+  readonly name = 'none'
+  readonly cwnd = 0
+  readonly bytesInFlight = 0
+  readonly ssthresh = Infinity
+  readonly inSlowStart = true
+  readonly congestionEvents = 0
+  onPacketSent(): void {
+    throw new Error('packet in flight before the congestion controller was made')
+  }
+  onPacketAcked(): void {
+    throw new Error('packet in flight before the congestion controller was made')
+  }
+  onPacketLost(): void {
+    throw new Error('packet in flight before the congestion controller was made')
+  }
+  onCongestionEvent(): void {
+    throw new Error('packet in flight before the congestion controller was made')
+  }
+  onPersistentCongestion(): void {}
+  availableWindow(): number {
+    return 0
+  }
+  canSend(): boolean {
+    return false
+  }
+}
+
+export const NO_CONTROLLER_YET: CongestionController = new NoControllerYet()

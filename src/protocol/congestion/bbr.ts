@@ -19,6 +19,7 @@
 import type { LostPacketInfo, RateSample } from './delivery-rate.js'
 import type { CongestionController, CongestionInfo, CongestionOptions } from './types.js'
 import { WindowedMax } from './windowed-max.js'
+import { initialWindow } from './base.js'
 import { xorshiftNext, xorshiftState } from '../xorshift.js'
 import { BbrLossRounds, lossAboveThresh } from './bbr-loss-rounds.js'
 import { BbrAckAggregation, BbrFullPipe, BbrInflightHiProbe, BbrMinRttFilter, BbrProbeWait } from './bbr-filters.js'
@@ -100,12 +101,12 @@ export class Bbr implements CongestionController {
   constructor(opts: CongestionOptions = {}) {
     this.mds = opts.maxDatagramSize ?? 1200
     this.minPipeCwnd = 4 * this.mds
-    this.initialCwnd = opts.initialWindow ?? Math.min(10 * this.mds, Math.max(14720, 2 * this.mds))
+    this.initialCwnd = opts.initialWindow ?? initialWindow(this.mds)
     this.cwnd = this.initialCwnd
     this.srttSource = opts.rtt
     // A fixed sequence when nothing is injected: probe timing only needs to be desynchronised.
     this.randState = xorshiftState(opts.seed ?? 0x9e3779b9)
-    const srtt = this.srttSource?.smoothedRtt ?? 0
+    const srtt = opts.initialSrtt ?? this.srttSource?.smoothedRtt ?? 0
     // §5.6.2 BBRInitPacingRate: nominal bandwidth = initial cwnd / srtt (1 ms if unknown).
     const nominal = this.initialCwnd / (srtt > 0 && srtt < 300 ? srtt : 1)
     this.pacing = BBR_STARTUP_PACING_GAIN * nominal

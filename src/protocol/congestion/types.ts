@@ -85,4 +85,10 @@ export interface CongestionOptions {
   rtt?: { readonly smoothedRtt: number; readonly minRtt: number }
   /** Seed of BBR's probe-timing xorshift32 (sans-I/O: injected; default a fixed sequence). */
   seed?: number
+  /**
+   * Smoothed RTT BBR's initial pacing rate is computed from (default: `rtt`'s now). A session
+   * creates its controller on its first data (idle memory, issue 14) and passes the RTT it had
+   * when it was made, so the controller starts as if made then.
+   */
+  initialSrtt?: number
 }
