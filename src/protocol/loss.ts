@@ -382,6 +382,7 @@ export class LossDetector<T> implements LossRecovery<T> {
       this.episodeLost = 0
       this.episodeSpurious = 0
       this.episodeUndone = false
+      this.cc.onLossEpisode?.()
     }
     this.episodeLost++
     if (this.lostHistory === null) {

@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest'
 import { createCongestionController, Cubic, NewReno, Pacer } from '../../src/protocol/congestion/index.js'
 import { CUBIC_BETA } from '../../src/protocol/congestion/cubic.js'
 import { lossAboveThresh } from '../../src/protocol/congestion/bbr-loss-rounds.js'
+import { Bbr } from '../../src/protocol/congestion/bbr.js'
+import { LossDetector } from '../../src/protocol/loss.js'
+import { RttEstimator } from '../../src/protocol/rtt.js'
 import { xorshift32 } from '../../src/protocol/xorshift.js'
 
 const MDS = 1200
@@ -264,5 +267,36 @@ describe('BBR loss-rate test (lossAboveThresh)', () => {
     // for X ~ Poisson(4)); this test needs X >= 7 (~11 %). At 3.5x the rate (mean 14) it fires ~99 %.
     expect(rounds(0.02)).toBeLessThan(0.2)
     expect(rounds(0.07)).toBeGreaterThan(0.97)
+  })
+})
+
+describe('BBR spurious-loss undo (draft-ietf-ccwg-bbr §5.5.11)', () => {
+  // Reordering makes the packet threshold declare losses during an up-probe; the originals are
+  // acked right after. The probe's cut must be undone and the probe resumed: before, the state
+  // was saved at the congestion event, after the lost packet had already cut inflight_hi and
+  // ended the probe, so the "undo" restored the cut (a lasting 1 ms-jitter penalty).
+  it('restores inflight_hi from before the episode and returns to PROBE_BW_UP', () => {
+    const bbr = new Bbr({ maxDatagramSize: 1200 })
+    const loss = new LossDetector<number>(new RttEstimator(), bbr)
+    const internals = bbr as unknown as { state: string; bwProbeSamples: number; fullPipe: { reached: boolean } }
+    let now = 1000
+    for (let pn = 0; pn < 10; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
+    now += 20
+    loss.onAck([[0, 9]], 0, now)
+    internals.state = 'probe-bw-up'
+    internals.bwProbeSamples = 1
+    internals.fullPipe.reached = true
+    bbr.inflightHi = 1_000_000
+    for (let pn = 10; pn < 40; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
+    now += 20
+    // 10..13 overtaken: the packet threshold declares them lost, and the loss rate ends the probe.
+    expect(loss.onAck([[14, 39]], 0, now).lost).toEqual([10, 11, 12, 13])
+    expect(bbr.state).toMatch(/^probe-bw-(down|cruise)$/)
+    expect(bbr.inflightHi).toBeLessThan(1_000_000)
+    now += 1
+    loss.onAck([[10, 39]], 0, now)
+    expect(loss.stats().congestionUndos).toBe(1)
+    expect(bbr.inflightHi).toBe(1_000_000)
+    expect(bbr.state).toBe('probe-bw-up')
   })
 })

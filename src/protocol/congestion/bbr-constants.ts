@@ -26,6 +26,11 @@ export const BBR_FULL_BW_THRESH = 1.25
 /** An up-probe that found this much more bandwidth is followed by another at once (bbr.ts). */
 export const BBR_PROBE_SOON_GROWTH = 1.1
 /**
+ * A spurious-loss proof later than this many rounds after the episode's first loss restores
+ * nothing (bbr.ts onSpuriousCongestion): reordering shows within a round trip.
+ */
+export const BBR_UNDO_ROUNDS = 2
+/**
  * A round "had a queue" when its smallest RTT sample exceeded min_rtt x (1 + fraction) + slack
  * (ms). The slack covers 1 ms timer granularity and ACK batching; a quarter of min_rtt is what
  * a 1.25x probe adds, so our own probing alone stays near the line (deviation, see header).

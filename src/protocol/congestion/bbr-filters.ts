@@ -74,6 +74,8 @@ export class BbrAckAggregation {
  */
 export class BbrFullPipe {
   reached = false
+  /** Startup ended on loss (§5.3.1.3), not on a bandwidth plateau: a spurious loss undoes it. */
+  reachedOnLoss = false
   now = false
   /** Rounds without growth since the last 25 % step. */
   count = 0
@@ -88,7 +90,16 @@ export class BbrFullPipe {
     }
     this.count++
     this.now = this.count >= BBR_FULL_BW_COUNT
-    if (this.now) this.reached = true
+    if (this.now) {
+      this.reached = true
+      this.reachedOnLoss = false
+    }
+  }
+
+  /** BBRCheckStartupHighLoss ended Startup. */
+  reachOnLoss(): void {
+    this.reached = true
+    this.reachedOnLoss = true
   }
 
   /** BBRResetFullBW, measuring growth from `bw` on. */

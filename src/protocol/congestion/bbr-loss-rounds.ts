@@ -39,7 +39,7 @@ export function lossAboveThresh(lost: number, total: number, thresh: number, mds
 export class BbrLossRounds {
   /** True on the ACK that ends a loss round; the `*Prev` fields then describe that round. */
   roundStart = false
-  /** Any loss reported in the round so far (rate-sample or per-packet). */
+  /** Losses detected in the round so far (cleared by a spurious-loss undo). */
   lossInRound = false
   /** Max delivery rate and delivered volume seen in the round (bw_latest, inflight_latest). */
   bwLatest = 0
@@ -70,7 +70,9 @@ export class BbrLossRounds {
     this.inflightLatest = Math.max(this.inflightLatest, rs.delivered)
     this.acked += rs.newlyAcked
     if (rs.rtt >= 0 && rs.rtt < this.roundMinRtt) this.roundMinRtt = rs.rtt
-    if (rs.lost > 0 || rs.newlyLost > 0) this.lossInRound = true
+    // Losses detected on this ACK (§5.5.10.2 BBRNoteLoss), not those of earlier ACKs that
+    // rs.lost also counts: a spurious-loss undo clears the flag for the rest of the round.
+    if (rs.newlyLost > 0) this.lossInRound = true
     if (!rs.hasData || rs.priorDelivered < this.roundDelivered) return
     this.roundDelivered = delivered
     this.roundStart = true

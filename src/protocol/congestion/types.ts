@@ -53,6 +53,12 @@ export interface CongestionController {
   /** Once per ACK frame that acknowledged or lost something: the delivery-rate sample. */
   onRateSample?(rs: RateSample, now: number): void
   /**
+   * A loss starts a new congestion episode (the unit of spurious-loss undo), called before
+   * that packet's onPacketLost: a controller that reacts per lost packet (BBR) saves here
+   * the state onSpuriousCongestion restores.
+   */
+  onLossEpisode?(): void
+  /**
    * Every loss of the last congestion event turned out spurious (the originals were acked
    * after all): restore the state from before that event (RFC 8985 §9 / Eifel-style undo).
    */
