@@ -544,6 +544,16 @@ int main(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGUSR1, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
+  // The signals stay blocked except inside ppoll(), which unblocks them atomically: a SIGTERM
+  // that landed between the loop's want_exit check and an untimed ppoll() was otherwise lost,
+  // and the emulator slept forever without printing its stats (a test waiting for them hung
+  // for its whole timeout under a loaded suite run).
+  sigset_t handled, in_poll;
+  sigemptyset(&handled);
+  sigaddset(&handled, SIGTERM);
+  sigaddset(&handled, SIGINT);
+  sigaddset(&handled, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &handled, &in_poll);
 
   for (int i = 0; i < ntargets; i++) {
     pair_t *p = &pairs[npairs++];
@@ -593,7 +603,7 @@ int main(int argc, char **argv) {
       pfd[2 * i + 1] = (struct pollfd){ .fd = pairs[i].b, .events = POLLIN | (blocked[0] ? POLLOUT : 0) };
     }
     struct timespec ts = { (time_t)(wait_ns / 1000000000), (long)(wait_ns % 1000000000) };
-    int r = ppoll(pfd, 2 * npairs, wait_ns < 0 ? NULL : &ts, NULL);
+    int r = ppoll(pfd, 2 * npairs, wait_ns < 0 ? NULL : &ts, &in_poll);
     if (r < 0) { if (errno == EINTR) continue; die("ppoll"); }
     for (int i = 0; i < npairs; i++) {
       if (pfd[2 * i].revents & POLLOUT) blocked[1] = 0;

@@ -60,7 +60,19 @@ async function startEmu(target: number, args: string[]): Promise<Emu> {
     upstream: ready.pairs[0]!.upstream,
     async stop() {
       proc.kill('SIGTERM')
-      return (await next('stats')) as unknown as { fwd: DirStats; rev: DirStats }
+      // Bounded: an emulator that ignores SIGTERM must fail the test with this, not hang it.
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => {
+          proc.kill('SIGKILL')
+          reject(new Error('emulator did not exit within 10 s of SIGTERM'))
+        }, 10_000)
+      })
+      try {
+        return (await Promise.race([next('stats'), late])) as unknown as { fwd: DirStats; rev: DirStats }
+      } finally {
+        clearTimeout(timer)
+      }
     },
   }
   running.push(emu)
@@ -164,6 +176,32 @@ describe('bench/netem/emu.c', () => {
       return
     }
     expect.fail(`no emulator instance answered 5 pings:\n${silent.join('\n')}`)
+  })
+
+  it('exits with its stats on a SIGTERM sent as soon as a forwarded datagram arrives', { timeout: 120_000 }, async () => {
+    // The emulator forwards, then goes back to an untimed ppoll(). A SIGTERM landing between its
+    // exit check and that ppoll() used to be lost and it slept forever (63-75 of 300 such stops
+    // hung, before the signals were unblocked only inside ppoll).
+    const echo = await udp()
+    echo.on('message', (m, r) => echo.send(m, r.port, r.address))
+    const client = await udp()
+    for (let i = 0; i < 60; i++) {
+      const emu = await startEmu(echo.address().port, fixedClient(client))
+      const tag = `stop${i}`
+      await new Promise<void>((resolve) => {
+        const resend = setInterval(() => client.send(tag, emu.listen, '127.0.0.1'), 500)
+        const onMessage = (m: Buffer): void => {
+          if (String(m) !== tag) return
+          clearInterval(resend)
+          client.off('message', onMessage)
+          resolve()
+        }
+        client.on('message', onMessage)
+        client.send(tag, emu.listen, '127.0.0.1')
+      })
+      const s = await emu.stop()
+      expect(s.rev.tx_pkts).toBeGreaterThanOrEqual(1)
+    }
   })
 
   it('a rate-limited link drops at the tail of a bounded queue', async () => {
