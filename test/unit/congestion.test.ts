@@ -278,7 +278,7 @@ describe('BBR spurious-loss undo (draft-ietf-ccwg-bbr §5.5.11)', () => {
   it('restores inflight_hi from before the episode and returns to PROBE_BW_UP', () => {
     const bbr = new Bbr({ maxDatagramSize: 1200 })
     const loss = new LossDetector<number>(new RttEstimator(), bbr)
-    const internals = bbr as unknown as { state: string; bwProbeSamples: number; fullPipe: { reached: boolean } }
+    const internals = bbr as unknown as { state: string; bwProbeSamples: number; fullPipe: { reached: boolean }; bounds: { inflightHi: number } }
     let now = 1000
     for (let pn = 0; pn < 10; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
     now += 20
@@ -286,7 +286,7 @@ describe('BBR spurious-loss undo (draft-ietf-ccwg-bbr §5.5.11)', () => {
     internals.state = 'probe-bw-up'
     internals.bwProbeSamples = 1
     internals.fullPipe.reached = true
-    bbr.inflightHi = 1_000_000
+    internals.bounds.inflightHi = 1_000_000
     for (let pn = 10; pn < 40; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
     now += 20
     // 10..13 overtaken: the packet threshold declares them lost, and the loss rate ends the probe.
