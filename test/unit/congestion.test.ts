@@ -299,4 +299,33 @@ describe('BBR spurious-loss undo (draft-ietf-ccwg-bbr §5.5.11)', () => {
     expect(bbr.inflightHi).toBe(1_000_000)
     expect(bbr.state).toBe('probe-bw-up')
   })
+
+  // Sim, 2 ms RTT + 1 ms reordering jitter, a host stalling 4 ms in 20: the ACK that proved the
+  // up-probe's losses spurious also acked newer packets of the flight, and its rate sample
+  // still counted the losses (C.lost), so the resumed probe ended at once with inflight_hi cut
+  // to ~190 kB; cruising under it kept the transfer at 85 % of the clean path's goodput.
+  it('the ACK that proves the losses spurious does not count them in its rate sample', () => {
+    const bbr = new Bbr({ maxDatagramSize: 1200 })
+    const loss = new LossDetector<number>(new RttEstimator(), bbr)
+    const internals = bbr as unknown as { state: string; bwProbeSamples: number; fullPipe: { reached: boolean }; bounds: { inflightHi: number } }
+    let now = 1000
+    for (let pn = 0; pn < 10; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
+    now += 20
+    loss.onAck([[0, 9]], 0, now)
+    internals.state = 'probe-bw-up'
+    internals.bwProbeSamples = 1
+    internals.fullPipe.reached = true
+    internals.bounds.inflightHi = 1_000_000
+    // A third of the flight overtaken (more than even the random-loss allowance explains).
+    for (let pn = 10; pn < 100; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
+    now += 20
+    expect(loss.onAck([[40, 79]], 0, now).lost).toEqual(Array.from({ length: 30 }, (_, i) => 10 + i))
+    now += 1
+    // The proof, with 80..89 newly acked: their flight lost nothing after all.
+    loss.onAck([[10, 89]], 0, now)
+    expect(loss.stats().congestionUndos).toBe(1)
+    expect(bbr.inflightHi).toBe(1_000_000)
+    expect(bbr.state).toBe('probe-bw-up')
+    expect(loss.sampler.lost).toBe(0)
+  })
 })
