@@ -375,8 +375,9 @@ export class LossDetector<T> implements LossRecovery<T> {
     this.markDone(p)
     this.lostPackets++
     // A loss of a packet sent after the current episode began starts a new congestion episode
-    // (RFC 9002 §7.3.2's recovery period), the unit of spurious-loss undo.
-    if (p.timeSent > this.episodeStart) {
+    // (RFC 9002 §7.3.2's recovery period), the unit of spurious-loss undo. So does a loss after
+    // an undo: else a late loss from the same reordered flight cut again, and nothing restored it.
+    if (p.timeSent > this.episodeStart || this.episodeUndone) {
       if (this.episode > 0) this.rack.onRecoveryEnd()
       this.episode++
       this.episodeStart = now
