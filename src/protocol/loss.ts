@@ -156,7 +156,7 @@ export class LossDetector<T> implements LossRecovery<T> {
   readonly rack: RackState
   /** Created on the first loss, with the callback it reports spurious losses to. */
   private lostHistory: LostHistory | null = null
-  private onSpuriousFound: (episode: number) => void = noSpuriousLoss
+  private onSpuriousFound: (episode: number, bytes: number) => void = noSpuriousLoss
   /** Congestion episode bookkeeping for spurious-loss undo. */
   private episode = 0
   private episodeStart = -Infinity
@@ -329,7 +329,8 @@ export class LossDetector<T> implements LossRecovery<T> {
     if ((rs.newlyAcked > 0 || rs.newlyLost > 0) && this.cc.onRateSample) this.cc.onRateSample(rs, now)
   }
 
-  private spuriousLoss(episode: number): void {
+  private spuriousLoss(episode: number, bytes: number): void {
+    this.sampler.onSpuriousLoss(bytes)
     this.rack.onSpurious(this.spuriousNow)
     if (episode !== this.episode || this.episodeUndone) return
     this.episodeSpurious++
@@ -374,8 +375,9 @@ export class LossDetector<T> implements LossRecovery<T> {
     this.markDone(p)
     this.lostPackets++
     // A loss of a packet sent after the current episode began starts a new congestion episode
-    // (RFC 9002 §7.3.2's recovery period), the unit of spurious-loss undo.
-    if (p.timeSent > this.episodeStart) {
+    // (RFC 9002 §7.3.2's recovery period), the unit of spurious-loss undo. So does a loss after
+    // an undo: else a late loss from the same reordered flight cut again, and nothing restored it.
+    if (p.timeSent > this.episodeStart || this.episodeUndone) {
       if (this.episode > 0) this.rack.onRecoveryEnd()
       this.episode++
       this.episodeStart = now
@@ -387,9 +389,10 @@ export class LossDetector<T> implements LossRecovery<T> {
     this.episodeLost++
     if (this.lostHistory === null) {
       this.lostHistory = new LostHistory()
-      this.onSpuriousFound = (episode) => this.spuriousLoss(episode)
+      this.onSpuriousFound = (episode, bytes) => this.spuriousLoss(episode, bytes)
     }
-    this.lostHistory.add(p.pn, this.episode, now)
+    // With the bytes the rate sampler counts (C.lost): a proof of a spurious loss takes them back.
+    this.lostHistory.add(p.pn, this.episode, now, p.inFlight && p.deliveredTime >= 0 ? p.size : 0)
     if (p.inFlight) {
       if (p.deliveredTime >= 0) this.cc.onPacketLost(p.size, this.sampler.onPacketLost(p, lostPacketInfo))
       else this.cc.onPacketLost(p.size)

@@ -26,6 +26,7 @@ export const LOST_HISTORY_SIZE = 4096
 /** First allocation of the history (grown by doubling). */
 const LOST_HISTORY_MIN = 16
 const EMPTY = new Float64Array(0)
+const EMPTY_SIZES = new Uint32Array(0)
 
 export class RackState {
   /** Send time and number of the most recently sent packet that was delivered. */
@@ -95,11 +96,13 @@ export class RackState {
  */
 export class LostHistory {
   // Allocated on the first loss and grown by doubling up to LOST_HISTORY_SIZE: a full-size
-  // history is 96 KiB, and most sessions (every idle one) never lose a packet (issue 14: memory
+  // history is 112 KiB, and most sessions (every idle one) never lose a packet (issue 14: memory
   // per idle session; allocating it eagerly was also 13 % of the responder's handshake CPU).
   private pns: Float64Array = EMPTY
   private episodes: Float64Array = EMPTY
   private lostAt: Float64Array = EMPTY
+  /** Bytes of each lost packet (a proof of a spurious loss gives them back to the rate sampler). */
+  private sizes: Uint32Array = EMPTY_SIZES
   private cap = 0
   private head = 0
   private size = 0
@@ -123,21 +126,24 @@ export class LostHistory {
     const pns = new Float64Array(cap)
     const episodes = new Float64Array(cap)
     const lostAt = new Float64Array(cap)
+    const sizes = new Uint32Array(cap)
     for (let i = 0; i < this.size; i++) {
       const j = this.at(i)
       pns[i] = this.pns[j]!
       episodes[i] = this.episodes[j]!
       lostAt[i] = this.lostAt[j]!
+      sizes[i] = this.sizes[j]!
     }
     this.pns = pns
     this.episodes = episodes
     this.lostAt = lostAt
+    this.sizes = sizes
     this.cap = cap
     this.head = 0
   }
 
   /** Records a loss; packet numbers arrive mostly ascending (inserted in order otherwise). */
-  add(pn: number, episode: number, now: number): void {
+  add(pn: number, episode: number, now: number, bytes: number): void {
     if (this.size === this.cap && this.cap < LOST_HISTORY_SIZE) this.grow()
     if (this.size === this.cap) {
       this.head = (this.head + 1) % this.cap
@@ -151,12 +157,14 @@ export class LostHistory {
       this.pns[to] = this.pns[from]!
       this.episodes[to] = this.episodes[from]!
       this.lostAt[to] = this.lostAt[from]!
+      this.sizes[to] = this.sizes[from]!
       i--
     }
     const j = this.at(i)
     this.pns[j] = pn
     this.episodes[j] = episode
     this.lostAt[j] = now
+    this.sizes[j] = bytes
     this.size++
   }
 
@@ -173,15 +181,16 @@ export class LostHistory {
   private releaseIfEmpty(): void {
     if (this.size !== 0 || this.cap === 0) return
     this.pns = this.episodes = this.lostAt = EMPTY
+    this.sizes = EMPTY_SIZES
     this.cap = 0
     this.head = 0
   }
 
   /**
-   * Removes every remembered loss in [lo, hi] and calls `found(episode)` for each: those
-   * packets were declared lost but have now been acknowledged.
+   * Removes every remembered loss in [lo, hi] and calls `found(episode, bytes)` for each:
+   * those packets were declared lost but have now been acknowledged.
    */
-  takeRange(lo: number, hi: number, found: (episode: number) => void): void {
+  takeRange(lo: number, hi: number, found: (episode: number, bytes: number) => void): void {
     if (this.size === 0) return
     // Binary search for the first pn >= lo.
     let a = 0
@@ -193,7 +202,7 @@ export class LostHistory {
     }
     let end = a
     while (end < this.size && this.pns[this.at(end)]! <= hi) {
-      found(this.episodes[this.at(end)]!)
+      found(this.episodes[this.at(end)]!, this.sizes[this.at(end)]!)
       end++
     }
     const n = end - a
@@ -205,6 +214,7 @@ export class LostHistory {
       this.pns[to] = this.pns[from]!
       this.episodes[to] = this.episodes[from]!
       this.lostAt[to] = this.lostAt[from]!
+      this.sizes[to] = this.sizes[from]!
     }
     this.size -= n
     this.releaseIfEmpty()

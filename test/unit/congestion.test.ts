@@ -278,7 +278,7 @@ describe('BBR spurious-loss undo (draft-ietf-ccwg-bbr §5.5.11)', () => {
   it('restores inflight_hi from before the episode and returns to PROBE_BW_UP', () => {
     const bbr = new Bbr({ maxDatagramSize: 1200 })
     const loss = new LossDetector<number>(new RttEstimator(), bbr)
-    const internals = bbr as unknown as { state: string; bwProbeSamples: number; fullPipe: { reached: boolean } }
+    const internals = bbr as unknown as { state: string; bwProbeSamples: number; fullPipe: { reached: boolean }; bounds: { inflightHi: number } }
     let now = 1000
     for (let pn = 0; pn < 10; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
     now += 20
@@ -286,7 +286,7 @@ describe('BBR spurious-loss undo (draft-ietf-ccwg-bbr §5.5.11)', () => {
     internals.state = 'probe-bw-up'
     internals.bwProbeSamples = 1
     internals.fullPipe.reached = true
-    bbr.inflightHi = 1_000_000
+    internals.bounds.inflightHi = 1_000_000
     for (let pn = 10; pn < 40; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
     now += 20
     // 10..13 overtaken: the packet threshold declares them lost, and the loss rate ends the probe.
@@ -296,6 +296,75 @@ describe('BBR spurious-loss undo (draft-ietf-ccwg-bbr §5.5.11)', () => {
     now += 1
     loss.onAck([[10, 39]], 0, now)
     expect(loss.stats().congestionUndos).toBe(1)
+    expect(bbr.inflightHi).toBe(1_000_000)
+    expect(bbr.state).toBe('probe-bw-up')
+  })
+
+  // Sim, 2 ms RTT + 1 ms reordering jitter, a host stalling 4 ms in 20: the ACK that proved the
+  // up-probe's losses spurious also acked newer packets of the flight, and its rate sample
+  // still counted the losses (C.lost), so the resumed probe ended at once with inflight_hi cut
+  // to ~190 kB; cruising under it kept the transfer at 85 % of the clean path's goodput.
+  it('the ACK that proves the losses spurious does not count them in its rate sample', () => {
+    const bbr = new Bbr({ maxDatagramSize: 1200 })
+    const loss = new LossDetector<number>(new RttEstimator(), bbr)
+    const internals = bbr as unknown as { state: string; bwProbeSamples: number; fullPipe: { reached: boolean }; bounds: { inflightHi: number } }
+    let now = 1000
+    for (let pn = 0; pn < 10; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
+    now += 20
+    loss.onAck([[0, 9]], 0, now)
+    internals.state = 'probe-bw-up'
+    internals.bwProbeSamples = 1
+    internals.fullPipe.reached = true
+    internals.bounds.inflightHi = 1_000_000
+    // A third of the flight overtaken (more than even the random-loss allowance explains).
+    for (let pn = 10; pn < 100; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
+    now += 20
+    expect(loss.onAck([[40, 79]], 0, now).lost).toEqual(Array.from({ length: 30 }, (_, i) => 10 + i))
+    now += 1
+    // The proof, with 80..89 newly acked: their flight lost nothing after all.
+    loss.onAck([[10, 89]], 0, now)
+    expect(loss.stats().congestionUndos).toBe(1)
+    expect(bbr.inflightHi).toBe(1_000_000)
+    expect(bbr.state).toBe('probe-bw-up')
+    expect(loss.sampler.lost).toBe(0)
+  })
+
+  // 1 ms jitter on a 2 ms path (real emulator): a reordered flight is declared lost a few
+  // packets at a time, and 20-30 % of the spurious losses of a run came after their episode had
+  // been undone. They cut inflight_hi (and bw_lo) again, and nothing restored it: the episode
+  // was spent. After an undo the next loss starts a new episode with its own saved state.
+  it('a loss after the undo, from the same flight, is undone too', () => {
+    const bbr = new Bbr({ maxDatagramSize: 1200 })
+    const loss = new LossDetector<number>(new RttEstimator(), bbr)
+    const internals = bbr as unknown as { state: string; bwProbeSamples: number; fullPipe: { reached: boolean }; bounds: { inflightHi: number } }
+    let now = 1000
+    for (let pn = 0; pn < 10; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
+    now += 20
+    loss.onAck([[0, 9]], 0, now)
+    internals.state = 'probe-bw-up'
+    internals.bwProbeSamples = 1
+    internals.fullPipe.reached = true
+    internals.bounds.inflightHi = 1_000_000
+    // One flight, sent before the episode starts; 10..13 and 40..59 are overtaken.
+    const t0 = now
+    for (let pn = 10; pn < 40; pn++) loss.onPacketSent(pn, t0, 1200, true, true, pn)
+    for (let pn = 40; pn < 60; pn++) loss.onPacketSent(pn, t0 + 1, 1200, true, true, pn)
+    for (let pn = 60; pn < 100; pn++) loss.onPacketSent(pn, t0 + 15, 1200, true, true, pn)
+    now = t0 + 20
+    expect(loss.onAck([[14, 39]], 0, now).lost).toEqual([10, 11, 12, 13])
+    now += 1
+    loss.onAck([[10, 39]], 0, now)
+    expect(loss.stats().congestionUndos).toBe(1)
+    expect(bbr.inflightHi).toBe(1_000_000)
+    expect(bbr.state).toBe('probe-bw-up')
+    now += 2
+    // The reordering window has widened, but 40..59 are now older than the newest delivered
+    // packet's RTT plus the window: lost (in the episode already undone, before the fix).
+    expect(loss.onAck([[60, 99]], 0, now).lost).toEqual(Array.from({ length: 20 }, (_, i) => 40 + i))
+    expect(bbr.inflightHi).toBeLessThan(1_000_000)
+    now += 1
+    loss.onAck([[40, 99]], 0, now)
+    expect(loss.stats().congestionUndos).toBe(2)
     expect(bbr.inflightHi).toBe(1_000_000)
     expect(bbr.state).toBe('probe-bw-up')
   })

@@ -44,12 +44,15 @@ describe('RackState (RFC 8985 §6.2)', () => {
 describe('LostHistory', () => {
   it('keeps losses in ascending order and hands back those an ACK range covers, once', () => {
     const h = new LostHistory()
-    h.add(10, 1, 0)
-    h.add(20, 1, 0)
-    h.add(15, 2, 1) // out of order: inserted in place
+    h.add(10, 1, 0, 1200)
+    h.add(20, 1, 0, 1100)
+    h.add(15, 2, 1, 900) // out of order: inserted in place
     const found: number[] = []
-    h.takeRange(12, 20, (e) => found.push(e))
+    const bytes: number[] = []
+    h.takeRange(12, 20, (e, b) => found.push(e) && bytes.push(b))
     expect(found).toEqual([2, 1])
+    // Each loss's bytes come back with it (the rate sampler takes them out of C.lost).
+    expect(bytes).toEqual([900, 1100])
     expect(h.length).toBe(1)
     h.takeRange(12, 20, (e) => found.push(e))
     expect(found.length).toBe(2)
@@ -60,25 +63,28 @@ describe('LostHistory', () => {
     const h = new LostHistory()
     expect(h.capacity).toBe(0)
     // A burst at the smallest capacity frees itself too, by expiry or by late ACKs.
-    for (let pn = 0; pn < 3; pn++) h.add(pn, pn, pn)
+    for (let pn = 0; pn < 3; pn++) h.add(pn, pn, pn, 1200)
     expect(h.capacity).toBe(16)
     h.expire(3)
     expect(h.capacity).toBe(0)
-    h.add(7, 1, 7)
+    h.add(7, 1, 7, 1200)
     h.takeRange(7, 7, () => {})
     expect(h.capacity).toBe(0)
     // Wrap the first ring: 16 entries, expire 10, add 20 more (growth while head != 0).
-    for (let pn = 0; pn < 16; pn++) h.add(pn, pn, pn)
+    for (let pn = 0; pn < 16; pn++) h.add(pn, pn, pn, 1200)
     expect(h.capacity).toBe(16)
     h.expire(10)
-    for (let pn = 16; pn < 36; pn++) h.add(pn, pn, pn)
+    for (let pn = 16; pn < 36; pn++) h.add(pn, pn, pn, pn)
     expect(h.length).toBe(26)
     expect(h.capacity).toBe(32)
     const found: number[] = []
-    h.takeRange(0, 1000, (e) => found.push(e))
+    const bytes: number[] = []
+    h.takeRange(0, 1000, (e, b) => found.push(e) && bytes.push(b))
     expect(found).toEqual(Array.from({ length: 26 }, (_, i) => i + 10))
+    // Sizes moved with their entries when the ring grew.
+    expect(bytes.slice(6)).toEqual(Array.from({ length: 20 }, (_, i) => i + 16))
     // Past the cap the oldest entry is dropped.
-    for (let pn = 0; pn < LOST_HISTORY_SIZE + 5; pn++) h.add(1000 + pn, 1, 5000)
+    for (let pn = 0; pn < LOST_HISTORY_SIZE + 5; pn++) h.add(1000 + pn, 1, 5000, 1200)
     expect(h.capacity).toBe(LOST_HISTORY_SIZE)
     expect(h.length).toBe(LOST_HISTORY_SIZE)
     const first: number[] = []

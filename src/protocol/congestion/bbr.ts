@@ -15,6 +15,7 @@
  * non-congestive loss raises the loss threshold instead of cutting the model every round and
  * raises the pacing rate by 1 / (1 - its rate) (`sendRateFactor` in bbr-loss-rounds.ts), and
  * a probe follows Startup and every fruitful up-probe at once (`BbrProbeWait` in bbr-filters.ts).
+ * The bounds' values and the undo snapshot live in bbr-bounds.ts, the filters in bbr-filters.ts.
  */
 import type { LostPacketInfo, RateSample } from './delivery-rate.js'
 import type { CongestionController, CongestionInfo, CongestionOptions } from './types.js'
@@ -22,10 +23,11 @@ import { WindowedMax } from './windowed-max.js'
 import { initialWindow } from './base.js'
 import { xorshiftNext, xorshiftState } from '../xorshift.js'
 import { BbrLossRounds, lossAboveThresh } from './bbr-loss-rounds.js'
+import { BbrBounds, inflightAtLoss } from './bbr-bounds.js'
 import { BbrAckAggregation, BbrFullPipe, BbrInflightHiProbe, BbrMinRttFilter, BbrProbeWait } from './bbr-filters.js'
 import {
-  BBR_BETA, BBR_DEFAULT_CWND_GAIN, BBR_DRAIN_PACING_GAIN, BBR_HEADROOM, BBR_LOSS_THRESH, BBR_MAX_BW_FILTER_LEN, BBR_PACING_MARGIN,
-  BBR_PROBE_RTT_CWND_GAIN, BBR_PROBE_RTT_DURATION, BBR_PROBE_UP_CWND_GAIN, BBR_STARTUP_CWND_GAIN, BBR_STARTUP_PACING_GAIN, BBR_UNDO_ROUNDS,
+  BBR_BETA, BBR_DEFAULT_CWND_GAIN, BBR_DRAIN_PACING_GAIN, BBR_LOSS_THRESH, BBR_MAX_BW_FILTER_LEN, BBR_PACING_MARGIN,
+  BBR_PROBE_RTT_CWND_GAIN, BBR_PROBE_RTT_DURATION, BBR_PROBE_UP_CWND_GAIN, BBR_STARTUP_CWND_GAIN, BBR_STARTUP_PACING_GAIN,
   type BbrState,
 } from './bbr-constants.js'
 
@@ -64,10 +66,8 @@ export class Bbr implements CongestionController {
   private readonly ackAggregation = new BbrAckAggregation()
   private readonly maxBwFilter = new WindowedMax(BBR_MAX_BW_FILTER_LEN)
   private cycleCount = 0
-  /** Bounds. */
-  inflightHi = Infinity
-  inflightLo = Infinity
-  bwLo = Infinity
+  /** Bounds from loss: inflight_hi, bw_lo, inflight_lo, and the undo snapshot (bbr-bounds.ts). */
+  private readonly bounds = new BbrBounds()
   /** Rounds. */
   roundCount = 0
   private roundStart = false
@@ -95,8 +95,6 @@ export class Bbr implements CongestionController {
   private clockStarted = false
   /** Latest time seen (loss handling has no `now` of its own). */
   private now = 0
-  /** Saved when a loss episode starts, restored by onSpuriousCongestion (§5.5.11). */
-  private undo: { state: BbrState; inflightHi: number; inflightLo: number; bwLo: number; cwnd: number; round: number } | null = null
 
   constructor(opts: CongestionOptions = {}) {
     this.mds = opts.maxDatagramSize ?? 1200
@@ -125,6 +123,11 @@ export class Bbr implements CongestionController {
   /** extra_acked: the ACK-aggregation allowance in cwnd (bytes). */
   get extraAcked(): number {
     return this.ackAggregation.extraAcked
+  }
+
+  /** inflight_hi (bbr-bounds.ts), for tests. */
+  get inflightHi(): number {
+    return this.bounds.inflightHi
   }
 
   /** Startup found the pipe full (bandwidth stopped growing, or too much loss). */
@@ -176,7 +179,7 @@ export class Bbr implements CongestionController {
 
   /** §5.5.11.1 BBRSaveStateUponLoss, before the first lost packet can cut (handleLostPacket). */
   onLossEpisode(): void {
-    this.undo = { state: this.state, inflightHi: this.inflightHi, inflightLo: this.inflightLo, bwLo: this.bwLo, cwnd: this.cwnd, round: this.roundCount }
+    this.bounds.saveForUndo(this.state, this.cwnd, this.roundCount)
   }
 
   /**
@@ -187,14 +190,9 @@ export class Bbr implements CongestionController {
    * count and Startup ran on for 300 ms with a queue of 5x min_rtt (WAN benchmark).
    */
   onSpuriousCongestion(now: number): void {
-    const u = this.undo
-    this.undo = null
-    // The proof comes within the reordering delay; a later one would restore a stale state.
-    if (u === null || this.roundCount > u.round + BBR_UNDO_ROUNDS) return
+    const u = this.bounds.undo(this.roundCount)
+    if (u === null) return
     this.rounds.lossInRound = false
-    this.inflightHi = Math.max(this.inflightHi, u.inflightHi)
-    this.inflightLo = Math.max(this.inflightLo, u.inflightLo)
-    this.bwLo = Math.max(this.bwLo, u.bwLo)
     this.cwnd = Math.max(this.cwnd, u.cwnd)
     this.boundBwForModel()
     if (this.state === u.state || this.state === 'probe-rtt') return
@@ -312,7 +310,7 @@ export class Bbr implements CongestionController {
     // Random loss does not stop Startup's doubling; only loss at a bandwidth plateau ends it.
     if (this.fullPipe.count === 0) return
     this.fullPipe.reachOnLoss()
-    this.inflightHi = Math.max(this.bdpMultiple(this.maxBw, 1), this.rounds.inflightLatest, rs.inflight)
+    this.bounds.inflightHi = Math.max(this.bdpMultiple(this.maxBw, 1), this.rounds.inflightLatest, rs.inflight)
   }
 
   private enterDrain(): void {
@@ -350,7 +348,7 @@ export class Bbr implements CongestionController {
   }
 
   private startProbeBwRefill(): void {
-    this.resetLowerBounds()
+    this.bounds.resetLower()
     this.inflightHiProbe.reset()
     this.ackPhase = AckPhase.REFILLING
     this.startRound()
@@ -396,12 +394,12 @@ export class Bbr implements CongestionController {
   }
 
   private isTimeToCruise(rs: RateSample): boolean {
-    if (rs.inflight > this.inflightWithHeadroom()) return false
+    if (rs.inflight > this.bounds.inflightWithHeadroom(this.mds, this.minPipeCwnd)) return false
     return rs.inflight <= this.inflight(this.maxBw, 1)
   }
 
   private isTimeToGoDown(rs: RateSample): boolean {
-    if (this.cwndLimited && this.cwnd >= this.inflightHi) {
+    if (this.cwndLimited && this.cwnd >= this.bounds.inflightHi) {
       this.fullPipe.reset(rs.deliveryRate)
     } else if (this.fullPipe.now) {
       return true
@@ -422,8 +420,8 @@ export class Bbr implements CongestionController {
   }
 
   private probeInflightHiUpward(rs: RateSample): void {
-    if (!this.cwndLimited || this.cwnd < this.inflightHi) return
-    this.inflightHi += this.inflightHiProbe.grow(rs.newlyAcked, this.mds)
+    if (!this.cwndLimited || this.cwnd < this.bounds.inflightHi) return
+    this.bounds.inflightHi += this.inflightHiProbe.grow(rs.newlyAcked, this.mds)
     if (this.roundStart) this.inflightHiProbe.raiseSlope(this.cwnd, this.mds)
   }
 
@@ -437,8 +435,8 @@ export class Bbr implements CongestionController {
       if (this.isInProbeBw() && !rs.isAppLimited) this.advanceMaxBwFilter()
     }
     if (this.checkInflightTooHigh(rs)) return
-    if (this.inflightHi === Infinity) return
-    if (rs.txInFlight > this.inflightHi) this.inflightHi = rs.txInFlight
+    if (this.bounds.inflightHi === Infinity) return
+    if (rs.txInFlight > this.bounds.inflightHi) this.bounds.inflightHi = rs.txInFlight
     if (this.state === 'probe-bw-up') this.probeInflightHiUpward(rs)
   }
 
@@ -458,7 +456,7 @@ export class Bbr implements CongestionController {
 
   private handleInflightTooHigh(isAppLimited: boolean, txInFlight: number): void {
     this.bwProbeSamples = 0
-    if (!isAppLimited) this.inflightHi = Math.max(txInFlight, this.targetInflight() * BBR_BETA)
+    if (!isAppLimited) this.bounds.inflightHi = Math.max(txInFlight, this.targetInflight() * BBR_BETA)
     if (this.state === 'probe-bw-up') this.startProbeBwDown(this.now)
   }
 
@@ -466,12 +464,7 @@ export class Bbr implements CongestionController {
   private handleLostPacket(info: LostPacketInfo): void {
     if (!this.bwProbeSamples) return
     if (!this.isInflightTooHigh(info.lostSince, info.txInFlight)) return
-    // Estimate the flight at which losses crossed the threshold (BBRInflightAtLoss).
-    const thresh = this.rounds.inflightLossThresh()
-    const inflightPrev = info.txInFlight - info.size
-    const lostPrev = info.lostSince - info.size
-    const lostPrefix = (thresh * inflightPrev - lostPrev) / (1 - thresh)
-    this.handleInflightTooHigh(info.isAppLimited, inflightPrev + lostPrefix)
+    this.handleInflightTooHigh(info.isAppLimited, inflightAtLoss(info, this.rounds.inflightLossThresh()))
   }
 
   // §5.5.10.3 lower bounds (congestion signals)
@@ -485,23 +478,15 @@ export class Bbr implements CongestionController {
   private adaptLowerBoundsFromCongestion(): void {
     if (this.isProbingBw()) return
     if (!this.rounds.lossInRound || !this.rounds.prevRoundCongested(this.mds)) return
-    if (this.bwLo === Infinity) this.bwLo = this.maxBw
-    if (this.inflightLo === Infinity) this.inflightLo = this.cwnd
-    this.bwLo = Math.max(this.rounds.bwLatest, BBR_BETA * this.bwLo)
-    this.inflightLo = Math.max(this.rounds.inflightLatest, BBR_BETA * this.inflightLo)
+    this.bounds.cutLower(this.rounds.bwLatest, this.rounds.inflightLatest, this.maxBw, this.cwnd)
   }
 
   private isProbingBw(): boolean {
     return this.state === 'startup' || this.state === 'probe-bw-refill' || this.state === 'probe-bw-up'
   }
 
-  private resetLowerBounds(): void {
-    this.bwLo = Infinity
-    this.inflightLo = Infinity
-  }
-
   private boundBwForModel(): void {
-    this.bw = Math.min(this.maxBw, this.bwLo)
+    this.bw = Math.min(this.maxBw, this.bounds.bwLo)
   }
 
   // §5.3.4 PROBE_RTT and min_rtt
@@ -534,7 +519,7 @@ export class Bbr implements CongestionController {
     if (this.probeRttDoneStamp !== 0 && now > this.probeRttDoneStamp) {
       this.minRttFilter.probeRttDone(now)
       this.restoreCwnd()
-      this.resetLowerBounds()
+      this.bounds.resetLower()
       if (this.fullPipe.reached) {
         this.startProbeBwDown(now)
         this.startProbeBwCruise()
@@ -584,12 +569,6 @@ export class Bbr implements CongestionController {
     return this.quantizationBudget(this.bdpMultiple(bw, gain))
   }
 
-  private inflightWithHeadroom(): number {
-    if (this.inflightHi === Infinity) return Infinity
-    const headroom = Math.max(this.mds, BBR_HEADROOM * this.inflightHi)
-    return Math.max(this.inflightHi - headroom, this.minPipeCwnd)
-  }
-
   /** Sets the pacing rate at `gain` (default: the phase's); before the pipe is full, only upwards. */
   private setPacingRate(gain = this.pacingGain, onlyUp = !this.fullPipe.reached): void {
     const rate = gain * this.bw * (1 - BBR_PACING_MARGIN) * this.rounds.sendRateFactor()
@@ -604,9 +583,9 @@ export class Bbr implements CongestionController {
     if (this.state === 'probe-rtt') this.cwnd = Math.min(this.cwnd, this.probeRttCwnd())
     // §5.6.4.7 bound by the model.
     let cap = Infinity
-    if (this.isInProbeBw() && this.state !== 'probe-bw-cruise') cap = this.inflightHi
-    else if (this.state === 'probe-rtt' || this.state === 'probe-bw-cruise') cap = this.inflightWithHeadroom()
-    cap = Math.max(Math.min(cap, this.inflightLo), this.minPipeCwnd)
+    if (this.isInProbeBw() && this.state !== 'probe-bw-cruise') cap = this.bounds.inflightHi
+    else if (this.state === 'probe-rtt' || this.state === 'probe-bw-cruise') cap = this.bounds.inflightWithHeadroom(this.mds, this.minPipeCwnd)
+    cap = Math.max(Math.min(cap, this.bounds.inflightLo), this.minPipeCwnd)
     this.cwnd = Math.min(this.cwnd, cap)
   }
 }

@@ -156,10 +156,19 @@ export class DeliveryRateSampler {
     sample.newlyLost += p.size
     out.size = p.size
     out.txInFlight = p.txInFlight
-    out.lostSince = this.lost - p.lost
+    out.lostSince = Math.max(p.size, this.lost - p.lost)
     out.isAppLimited = p.isAppLimited
     p.deliveredTime = -1
     return out
+  }
+
+  /**
+   * A packet declared lost was acknowledged after all (reordering): its bytes leave C.lost, so
+   * the samples of its flight stop counting them (after a spurious-loss undo, the next ACK's
+   * rs.lost would otherwise end the resumed up-probe and cut inflight_hi again).
+   */
+  onSpuriousLoss(bytes: number): void {
+    this.lost = Math.max(0, this.lost - bytes)
   }
 
   /** Finishes the sample (draft GenerateRateSample); minRtt guards against ACK compression. */
@@ -168,7 +177,8 @@ export class DeliveryRateSampler {
     rs.inflight = inflight
     if (this.appLimited !== 0 && this.delivered > this.appLimited) this.appLimited = 0
     if (!rs.hasData || rs.priorTime < 0) return rs
-    rs.lost = this.lost - rs.lost
+    // Not below 0: a loss counted when the packet was sent may have been proved spurious since.
+    rs.lost = Math.max(0, this.lost - rs.lost)
     rs.interval = Math.max(rs.sendElapsed, rs.ackElapsed)
     rs.delivered = this.delivered - rs.priorDelivered
     // An interval shorter than min_rtt cannot be trusted (ACK aggregation); draft §4.1.2.3.
