@@ -7,11 +7,10 @@
  * rate, at least `burstPackets` datagrams. The driver's only clock is a Node timer that fires
  * at 1 ms granularity at best (often 1-2 ms late), and everything a turn may send goes out as
  * one sendmmsg/GSO batch: a bucket smaller than ~2 ms of sending would cap the rate at
- * bucket / 1 ms however large the window is (quinn uses the same 2 ms burst interval, and it
- * matches BBR's send quantum of ~1 ms of pacing at 1 ms timers with one late tick). At
- * 100 Mbit/s the quantum is 25 KB (17 datagrams), at 1 Gbit/s 250 KB; the bottleneck queue
- * must absorb one quantum, which is why BBR's cwnd floor includes three of them
- * (bbr.ts quantizationBudget).
+ * bucket / 1 ms however large the window is (quinn uses the same 2 ms burst interval: two of
+ * BBR's 1 ms send quanta, one timer tick and one late tick). At 100 Mbit/s the burst is 25 KB
+ * (17 datagrams), at 1 Gbit/s 250 KB; the bottleneck queue must absorb one burst, which is
+ * what BBR's flight floor of three send quanta covers (bbr.ts quantizationBudget).
  */
 export const PACING_GAIN = 1.25
 export const DEFAULT_BURST_PACKETS = 4
