@@ -19,9 +19,12 @@ export const BURST_INTERVAL_MS = 2
  * A sender that was held back by the pacer and woke late (a busy event loop, a 1 ms timer
  * firing after 3-10 ms) may catch up on the time it overslept, up to this many ms of the rate:
  * otherwise every late timer is sending time lost for good, the delivery rate falls below the
- * pacing rate, and BBR's estimate (what was delivered) follows it down.
+ * pacing rate, and BBR's estimate (what was delivered) follows it down. Not more than BBR's
+ * flight floor budgets for the bottleneck's queue (three 1 ms send quanta): with 8 ms, one late
+ * timer let 200 KB go at once at 200 Mbit/s, which on top of the standing flight overflowed the
+ * tbf benchmark's queue (its drops cut BBR's inflight_hi).
  */
-export const MAX_CATCH_UP_MS = 8
+export const MAX_CATCH_UP_MS = 3
 
 export class Pacer {
   private tokens: number
