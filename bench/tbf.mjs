@@ -222,11 +222,13 @@ async function main() {
   const ccs = (await availableControllers()).filter((c) => c === 'bbr' || c === 'cubic')
   const stts = (smoke ? ccs.slice(0, 1) : ccs).map((cc) => ({ id: `stt-${cc}`, workload: 'stt', opts: { cc } }))
   const tcp = { id: 'tcp', workload: 'tcp', opts: {} }
+  // --cases a,b: only the cases whose id contains one of these (e.g. 'stt-bbr alone,tcp alone')
+  const only = cli.cases ? String(cli.cases).split(',') : null
   const cases = [
     ...stts.map((s) => ({ id: `${s.id} alone`, flows: [s] })),
     ...(smoke ? [] : [{ id: 'tcp alone', flows: [tcp] }]),
     ...stts.map((s) => ({ id: `${s.id} + tcp`, flows: [s, tcp] })),
-  ]
+  ].filter((c) => !only || only.some((x) => c.id.includes(x)))
   hardLimit(repeat * (cases.length * (o.seconds + 50) + 10) + 60, 'bench/tbf.mjs')
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { teardown(); process.exit(130) })
   process.on('exit', teardown)
@@ -289,6 +291,7 @@ async function main() {
   for (const s of stts) {
     const alone = rows.find((r) => r.id === `${s.id} alone`)
     const both = rows.find((r) => r.id === `${s.id} + tcp`)
+    if (!alone || !both) continue
     const share = both?.share?.median
     console.log(`- ${s.id}: alone ${Math.round(100 * alone.utilization)} % of ${rate} (target >= 90 %: ${alone.utilization >= 0.9 ? 'met' : 'missed'}); ` +
       `next to TCP ${fmt(share)}x of TCP's goodput (target 0.5-2x: ${share >= 0.5 && share <= 2 ? 'met' : 'missed'})` +

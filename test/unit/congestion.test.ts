@@ -4,6 +4,7 @@ import { createCongestionController, Cubic, NewReno, Pacer } from '../../src/pro
 import { CUBIC_BETA } from '../../src/protocol/congestion/cubic.js'
 import { lossAboveThresh } from '../../src/protocol/congestion/bbr-loss-rounds.js'
 import { Bbr } from '../../src/protocol/congestion/bbr.js'
+import { BBR_SEND_QUANTUM_MS } from '../../src/protocol/congestion/bbr-constants.js'
 import { LossDetector } from '../../src/protocol/loss.js'
 import { RttEstimator } from '../../src/protocol/rtt.js'
 import { xorshift32 } from '../../src/protocol/xorshift.js'
@@ -174,6 +175,24 @@ describe('Pacer', () => {
     }
     expect(sent / t).toBeLessThan(rate * 1.1)
     expect(sent / t).toBeGreaterThan(rate * 0.9)
+  })
+
+  // A held sender whose timer fires late may catch up, but not in one burst larger than BBR's
+  // flight floor budgets for the bottleneck's queue (three 1 ms send quanta): 8 ms of catch-up
+  // (200 KB at 200 Mbit/s) overflowed the tbf benchmark's queue on top of the standing flight.
+  it('a held sender waking 10 ms late catches up at most 3 ms of the rate at once (BBR offload budget)', () => {
+    const rate = 25_000 // bytes per ms: 200 Mbit/s
+    const p = new Pacer({ cwnd: Infinity, pacingRate: () => rate }, { smoothedRtt: 1 }, MDS)
+    let now = 1000
+    while (p.nextSendTime(now, MDS) === now) p.onPacketSent(now, MDS) // drain the bucket: held
+    now += 10
+    let burst = 0
+    while (p.nextSendTime(now, MDS) === now) {
+      p.onPacketSent(now, MDS)
+      burst += MDS
+    }
+    expect(burst).toBeLessThanOrEqual(3 * BBR_SEND_QUANTUM_MS * rate + MDS)
+    expect(burst).toBeGreaterThanOrEqual(3 * rate - MDS) // more than the 2 ms bucket: a late tick is caught up
   })
 
   it('never blocks an unlimited (bare-mode) window', () => {

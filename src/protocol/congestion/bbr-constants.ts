@@ -11,6 +11,12 @@ export const BBR_LOSS_THRESH = 0.02
 export const BBR_BETA = 0.7
 export const BBR_HEADROOM = 0.15
 export const BBR_PACING_MARGIN = 0.01
+/**
+ * Send quantum in ms of the pacing rate (draft §5.6.3). It was 2 ms (the pacer's burst): the
+ * flight floor of three quanta then held 6 ms of the rate in the bottleneck's queue at a low RTT
+ * (bench/tbf.mjs: 6.0 ms against kernel TCP CUBIC's 4.8 ms; test/sim/bbr-queue.test.ts).
+ */
+export const BBR_SEND_QUANTUM_MS = 1
 export const BBR_PROBE_RTT_CWND_GAIN = 0.5
 export const BBR_PROBE_RTT_DURATION = 200
 export const BBR_PROBE_RTT_INTERVAL = 5000

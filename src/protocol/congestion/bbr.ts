@@ -26,7 +26,7 @@ import { BbrLossRounds, lossAboveThresh } from './bbr-loss-rounds.js'
 import { BbrBounds, inflightAtLoss } from './bbr-bounds.js'
 import { BbrAckAggregation, BbrFullPipe, BbrInflightHiProbe, BbrMinRttFilter, BbrProbeWait } from './bbr-filters.js'
 import {
-  BBR_BETA, BBR_DEFAULT_CWND_GAIN, BBR_DRAIN_PACING_GAIN, BBR_LOSS_THRESH, BBR_MAX_BW_FILTER_LEN, BBR_PACING_MARGIN,
+  BBR_BETA, BBR_DEFAULT_CWND_GAIN, BBR_DRAIN_PACING_GAIN, BBR_LOSS_THRESH, BBR_MAX_BW_FILTER_LEN, BBR_PACING_MARGIN, BBR_SEND_QUANTUM_MS,
   BBR_PROBE_RTT_CWND_GAIN, BBR_PROBE_RTT_DURATION, BBR_PROBE_UP_CWND_GAIN, BBR_STARTUP_CWND_GAIN, BBR_STARTUP_PACING_GAIN,
   type BbrState,
 } from './bbr-constants.js'
@@ -554,15 +554,16 @@ export class Bbr implements CongestionController {
   }
 
   private quantizationBudget(inflight: number): number {
-    // Send quantum: what the pacer releases at once (2 ms of the pacing rate, see pacer.ts).
+    // Offload budget: three send quanta, which cover the pacer's burst (two, pacer.ts). At a low
+    // RTT it is most of the flight, so it is what stands in the bottleneck's queue.
     inflight = Math.max(inflight, 3 * this.sendQuantum(), this.minPipeCwnd)
     if (this.state === 'probe-bw-up') inflight += 2 * this.mds
     return inflight
   }
 
-  /** §5.6.3 send quantum, sized for our 1 ms timers: 2 ms of pacing, 2..64 datagrams. */
+  /** §5.6.3 send quantum: 1 ms of pacing (BBR_SEND_QUANTUM_MS), 2..64 datagrams (a GSO batch). */
   sendQuantum(): number {
-    return Math.min(Math.max(this.pacing * 2, 2 * this.mds), 64 * this.mds)
+    return Math.min(Math.max(this.pacing * BBR_SEND_QUANTUM_MS, 2 * this.mds), 64 * this.mds)
   }
 
   private inflight(bw: number, gain: number): number {

@@ -7,11 +7,10 @@
  * rate, at least `burstPackets` datagrams. The driver's only clock is a Node timer that fires
  * at 1 ms granularity at best (often 1-2 ms late), and everything a turn may send goes out as
  * one sendmmsg/GSO batch: a bucket smaller than ~2 ms of sending would cap the rate at
- * bucket / 1 ms however large the window is (quinn uses the same 2 ms burst interval, and it
- * matches BBR's send quantum of ~1 ms of pacing at 1 ms timers with one late tick). At
- * 100 Mbit/s the quantum is 25 KB (17 datagrams), at 1 Gbit/s 250 KB; the bottleneck queue
- * must absorb one quantum, which is why BBR's cwnd floor includes three of them
- * (bbr.ts quantizationBudget).
+ * bucket / 1 ms however large the window is (quinn uses the same 2 ms burst interval: two of
+ * BBR's 1 ms send quanta, one timer tick and one late tick). At 100 Mbit/s the burst is 25 KB
+ * (17 datagrams), at 1 Gbit/s 250 KB; the bottleneck queue must absorb one burst, which is
+ * what BBR's flight floor of three send quanta covers (bbr.ts quantizationBudget).
  */
 export const PACING_GAIN = 1.25
 export const DEFAULT_BURST_PACKETS = 4
@@ -20,9 +19,12 @@ export const BURST_INTERVAL_MS = 2
  * A sender that was held back by the pacer and woke late (a busy event loop, a 1 ms timer
  * firing after 3-10 ms) may catch up on the time it overslept, up to this many ms of the rate:
  * otherwise every late timer is sending time lost for good, the delivery rate falls below the
- * pacing rate, and BBR's estimate (what was delivered) follows it down.
+ * pacing rate, and BBR's estimate (what was delivered) follows it down. Not more than BBR's
+ * flight floor budgets for the bottleneck's queue (three 1 ms send quanta): with 8 ms, one late
+ * timer let 200 KB go at once at 200 Mbit/s, which on top of the standing flight overflowed the
+ * tbf benchmark's queue (its drops cut BBR's inflight_hi).
  */
-export const MAX_CATCH_UP_MS = 8
+export const MAX_CATCH_UP_MS = 3
 
 export class Pacer {
   private tokens: number
