@@ -55,6 +55,44 @@ EVP_MAC_CTX* ThreadHmacCtx() {
   return holder.ctx;
 }
 
+// One EVP_PKEY_CTX per thread for importing X25519 keys with EVP_PKEY_fromdata (X25519Once):
+// creating one looks the key manager up by name.
+EVP_PKEY_CTX* ThreadX25519ImportCtx() {
+  struct Holder {
+    EVP_PKEY_CTX* ctx = nullptr;
+    ~Holder() { EVP_PKEY_CTX_free(ctx); }
+  };
+  thread_local Holder holder;
+  if (holder.ctx == nullptr) {
+    holder.ctx = EVP_PKEY_CTX_new_from_name(nullptr, "X25519", nullptr);
+    if (holder.ctx == nullptr) ERR_clear_error();
+  }
+  return holder.ctx;
+}
+
+// X25519(ours, peer) into out. false when OpenSSL fails or the result is all zero; out is then zeroed.
+bool DeriveX25519(EVP_PKEY* ours, const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]) {
+  EVP_PKEY* peer_key = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, peer, X25519_KEY_SIZE);
+  EVP_PKEY_CTX* ctx = peer_key != nullptr ? EVP_PKEY_CTX_new_from_pkey(nullptr, ours, nullptr) : nullptr;
+  size_t len = X25519_KEY_SIZE;
+  // validate_peer = 0: an X25519 public key is any 32 bytes (RFC 7748); the check that matters,
+  // a non-zero result, is done below for every key.
+  bool ok = ctx != nullptr && EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_derive_set_peer_ex(ctx, peer_key, 0) == 1 &&
+            EVP_PKEY_derive(ctx, out, &len) == 1 && len == X25519_KEY_SIZE;
+  EVP_PKEY_CTX_free(ctx);
+  EVP_PKEY_free(peer_key);
+  if (!ok) {
+    // OpenSSL itself refuses an all-zero result; either way nothing is left behind.
+    ERR_clear_error();
+    OPENSSL_cleanse(out, X25519_KEY_SIZE);
+    return false;
+  }
+  // Constant-time all-zero check, as in the TypeScript path (OR of every byte).
+  uint8_t acc = 0;
+  for (size_t i = 0; i < X25519_KEY_SIZE; i++) acc |= out[i];
+  return acc != 0;
+}
+
 }  // namespace
 
 X25519Key* X25519Key::Create(const uint8_t priv[X25519_KEY_SIZE]) {
@@ -76,25 +114,30 @@ bool X25519Key::PublicKey(uint8_t out[X25519_KEY_SIZE]) const {
 }
 
 bool X25519Key::Dh(const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]) const {
-  EVP_PKEY* peer_key = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, peer, X25519_KEY_SIZE);
-  EVP_PKEY_CTX* ctx = peer_key != nullptr ? EVP_PKEY_CTX_new_from_pkey(nullptr, pkey_, nullptr) : nullptr;
-  size_t len = X25519_KEY_SIZE;
-  // validate_peer = 0: an X25519 public key is any 32 bytes (RFC 7748); the check that matters,
-  // a non-zero result, is done below for every key.
-  bool ok = ctx != nullptr && EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_derive_set_peer_ex(ctx, peer_key, 0) == 1 &&
-            EVP_PKEY_derive(ctx, out, &len) == 1 && len == X25519_KEY_SIZE;
-  EVP_PKEY_CTX_free(ctx);
-  EVP_PKEY_free(peer_key);
-  if (!ok) {
-    // OpenSSL itself refuses an all-zero result; either way nothing is left behind.
+  return DeriveX25519(pkey_, peer, out);
+}
+
+bool X25519Once(const uint8_t priv[X25519_KEY_SIZE], const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]) {
+  // EVP_PKEY_new_raw_private_key derives the public key (a base-point multiplication, as costly
+  // as the DH itself); EVP_PKEY_fromdata skips that when it is given a public key. X25519 derive
+  // reads only our private key and the peer's public key, and this key object is freed below
+  // without ever being exported, so the placeholder is never read.
+  static const uint8_t kUnusedPublic[X25519_KEY_SIZE] = {0};
+  EVP_PKEY_CTX* import = ThreadX25519ImportCtx();
+  EVP_PKEY* pkey = nullptr;
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, const_cast<uint8_t*>(priv), X25519_KEY_SIZE),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<uint8_t*>(kUnusedPublic), X25519_KEY_SIZE),
+      OSSL_PARAM_construct_end()};
+  if (import == nullptr || EVP_PKEY_fromdata_init(import) != 1 || EVP_PKEY_fromdata(import, &pkey, EVP_PKEY_KEYPAIR, params) != 1) {
     ERR_clear_error();
+    EVP_PKEY_free(pkey);
     OPENSSL_cleanse(out, X25519_KEY_SIZE);
     return false;
   }
-  // Constant-time all-zero check, as in the TypeScript path (OR of every byte).
-  uint8_t acc = 0;
-  for (size_t i = 0; i < X25519_KEY_SIZE; i++) acc |= out[i];
-  return acc != 0;
+  bool ok = DeriveX25519(pkey, peer, out);
+  EVP_PKEY_free(pkey);  // cleanses OpenSSL's copy of the private key
+  return ok;
 }
 
 bool HkdfSha256(const uint8_t* ikm, size_t ikm_len, const uint8_t* salt, size_t salt_len, const uint8_t* info,

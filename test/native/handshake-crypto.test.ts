@@ -54,6 +54,19 @@ describe.skipIf(!have)(`native handshake primitives (${TITLE})`, () => {
     expect(low).toBeGreaterThanOrEqual(31)
   })
 
+  it('Wycheproof X25519 through x25519Once (raw private key, no public key derived), both backends', () => {
+    const zero = '0'.repeat(64)
+    for (const c of [nat, js]) {
+      for (const t of xdh) {
+        const out = c.x25519Once(h(t.private), h(t.public))
+        if (t.shared === zero) expect(out, `${c.name} tcId ${t.tcId}`).toBeNull()
+        else expect(out && hex(out), `${c.name} tcId ${t.tcId} ${t.flags.join(',')}`).toBe(t.shared)
+      }
+      expect(c.x25519Once(rnd(32), new Uint8Array(31))).toBeNull()
+      expect(() => c.x25519Once(new Uint8Array(31), rnd(32))).toThrow(RangeError)
+    }
+  })
+
   it('X25519 edge cases: RFC 7748 §6.1 public key, wrong-length public key is null, wrong-length private key throws RangeError', () => {
     const alice = nat.x25519FromPrivate(h('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'))
     expect(hex(alice.publicKey)).toBe('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a')
