@@ -147,6 +147,24 @@ describe.skipIf(!have)(`native handshake primitives (${TITLE})`, () => {
     }
   })
 
+  it('one-shot AEAD (contexts per thread, re-keyed per call): suites, keys, forgeries and seal/open interleaved stay correct', () => {
+    const suites = ['aes-256-gcm', 'chacha20-poly1305'] as const
+    for (let i = 0; i < 200; i++) {
+      const suite = suites[i % 2]!
+      const key = rnd(32)
+      const nonce = rnd(12)
+      const aad = rnd(i % 7)
+      const pt = rnd(i % 50)
+      const sealed = nat.aeadSeal(suite, key, nonce, aad, pt)
+      expect(hex(sealed)).toBe(hex(js.aeadSeal(suite, key, nonce, aad, pt)))
+      const forged = sealed.slice()
+      forged[i % forged.length]! ^= 1
+      expect(nat.aeadOpen(suite, key, nonce, aad, forged)).toBeNull()
+      expect(nat.aeadOpen(suites[(i + 1) % 2]!, key, nonce, aad, sealed)).toBeNull()
+      expect(hex(nat.aeadOpen(suite, key, nonce, aad, sealed)!)).toBe(hex(pt))
+    }
+  })
+
   it('differential: one-shot AEAD seals identically and each side opens the other; a flipped bit is null', () => {
     for (const suite of ['aes-256-gcm', 'chacha20-poly1305'] as const) {
       for (let i = 0; i < 50; i++) {
