@@ -72,8 +72,9 @@ struct HmacKey {
   }
 };
 
-// One EVP_PKEY_CTX per thread for importing X25519 keys with EVP_PKEY_fromdata (X25519Once):
-// creating one looks the key manager up by name.
+// One EVP_PKEY_CTX per thread for importing X25519 keys with EVP_PKEY_fromdata (the peer's
+// public key of every DH, X25519Once's private key): EVP_PKEY_new_raw_public_key made a context
+// per call, looking the key manager up by name (OpenSSL 3.0 walks its whole name map for that).
 EVP_PKEY_CTX* ThreadX25519ImportCtx() {
   struct Holder {
     EVP_PKEY_CTX* ctx = nullptr;
@@ -87,17 +88,46 @@ EVP_PKEY_CTX* ThreadX25519ImportCtx() {
   return holder.ctx;
 }
 
-// X25519(ours, peer) into out. false when OpenSSL fails or the result is all zero; out is then zeroed.
-bool DeriveX25519(EVP_PKEY* ours, const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]) {
-  EVP_PKEY* peer_key = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, peer, X25519_KEY_SIZE);
-  EVP_PKEY_CTX* ctx = peer_key != nullptr ? EVP_PKEY_CTX_new_from_pkey(nullptr, ours, nullptr) : nullptr;
+// An X25519 key from raw bytes: selection EVP_PKEY_PUBLIC_KEY (pub only) or EVP_PKEY_KEYPAIR
+// (priv and pub). nullptr if OpenSSL fails.
+EVP_PKEY* ImportX25519(int selection, const uint8_t* priv, const uint8_t pub[X25519_KEY_SIZE]) {
+  EVP_PKEY_CTX* import = ThreadX25519ImportCtx();
+  EVP_PKEY* pkey = nullptr;
+  OSSL_PARAM params[3];
+  size_t n = 0;
+  if (priv != nullptr)
+    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, const_cast<uint8_t*>(priv), X25519_KEY_SIZE);
+  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<uint8_t*>(pub), X25519_KEY_SIZE);
+  params[n] = OSSL_PARAM_construct_end();
+  if (import == nullptr || EVP_PKEY_fromdata_init(import) != 1 || EVP_PKEY_fromdata(import, &pkey, selection, params) != 1) {
+    ERR_clear_error();
+    EVP_PKEY_free(pkey);
+    return nullptr;
+  }
+  return pkey;
+}
+
+// A context ready to derive with `ours` (EVP_PKEY_derive_init done), or nullptr.
+EVP_PKEY_CTX* NewDeriveCtx(EVP_PKEY* ours) {
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, ours, nullptr);
+  if (ctx == nullptr || EVP_PKEY_derive_init(ctx) != 1) {
+    EVP_PKEY_CTX_free(ctx);
+    ERR_clear_error();
+    return nullptr;
+  }
+  return ctx;
+}
+
+// X25519(the derive context's key, peer) into out. false when OpenSSL fails or the result is
+// all zero; out is then zeroed.
+bool DeriveX25519(EVP_PKEY_CTX* ctx, const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]) {
+  EVP_PKEY* peer_key = ctx != nullptr ? ImportX25519(EVP_PKEY_PUBLIC_KEY, nullptr, peer) : nullptr;
   size_t len = X25519_KEY_SIZE;
   // validate_peer = 0: an X25519 public key is any 32 bytes (RFC 7748); the check that matters,
   // a non-zero result, is done below for every key.
-  bool ok = ctx != nullptr && EVP_PKEY_derive_init(ctx) == 1 && EVP_PKEY_derive_set_peer_ex(ctx, peer_key, 0) == 1 &&
-            EVP_PKEY_derive(ctx, out, &len) == 1 && len == X25519_KEY_SIZE;
-  EVP_PKEY_CTX_free(ctx);
-  EVP_PKEY_free(peer_key);
+  bool ok = peer_key != nullptr && EVP_PKEY_derive_set_peer_ex(ctx, peer_key, 0) == 1 && EVP_PKEY_derive(ctx, out, &len) == 1 &&
+            len == X25519_KEY_SIZE;
+  EVP_PKEY_free(peer_key);  // the context keeps its own reference until the next peer is set
   if (!ok) {
     // OpenSSL itself refuses an all-zero result; either way nothing is left behind.
     ERR_clear_error();
@@ -121,7 +151,10 @@ X25519Key* X25519Key::Create(const uint8_t priv[X25519_KEY_SIZE]) {
   return new X25519Key(pkey);
 }
 
-X25519Key::~X25519Key() { EVP_PKEY_free(pkey_); }
+X25519Key::~X25519Key() {
+  EVP_PKEY_CTX_free(derive_);
+  EVP_PKEY_free(pkey_);
+}
 
 bool X25519Key::PublicKey(uint8_t out[X25519_KEY_SIZE]) const {
   size_t len = X25519_KEY_SIZE;
@@ -131,7 +164,14 @@ bool X25519Key::PublicKey(uint8_t out[X25519_KEY_SIZE]) const {
 }
 
 bool X25519Key::Dh(const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]) const {
-  return DeriveX25519(pkey_, peer, out);
+  // The derive context is made on the first DH and kept: the static key derives once per
+  // handshake, an initiator's ephemeral key twice.
+  if (derive_ == nullptr) derive_ = NewDeriveCtx(pkey_);
+  if (derive_ == nullptr) {
+    OPENSSL_cleanse(out, X25519_KEY_SIZE);
+    return false;
+  }
+  return DeriveX25519(derive_, peer, out);
 }
 
 bool X25519Once(const uint8_t priv[X25519_KEY_SIZE], const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]) {
@@ -140,19 +180,11 @@ bool X25519Once(const uint8_t priv[X25519_KEY_SIZE], const uint8_t peer[X25519_K
   // reads only our private key and the peer's public key, and this key object is freed below
   // without ever being exported, so the placeholder is never read.
   static const uint8_t kUnusedPublic[X25519_KEY_SIZE] = {0};
-  EVP_PKEY_CTX* import = ThreadX25519ImportCtx();
-  EVP_PKEY* pkey = nullptr;
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, const_cast<uint8_t*>(priv), X25519_KEY_SIZE),
-      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<uint8_t*>(kUnusedPublic), X25519_KEY_SIZE),
-      OSSL_PARAM_construct_end()};
-  if (import == nullptr || EVP_PKEY_fromdata_init(import) != 1 || EVP_PKEY_fromdata(import, &pkey, EVP_PKEY_KEYPAIR, params) != 1) {
-    ERR_clear_error();
-    EVP_PKEY_free(pkey);
-    OPENSSL_cleanse(out, X25519_KEY_SIZE);
-    return false;
-  }
-  bool ok = DeriveX25519(pkey, peer, out);
+  EVP_PKEY* pkey = ImportX25519(EVP_PKEY_KEYPAIR, priv, kUnusedPublic);
+  EVP_PKEY_CTX* ctx = pkey != nullptr ? NewDeriveCtx(pkey) : nullptr;
+  bool ok = ctx != nullptr && DeriveX25519(ctx, peer, out);
+  if (ctx == nullptr) OPENSSL_cleanse(out, X25519_KEY_SIZE);
+  EVP_PKEY_CTX_free(ctx);
   EVP_PKEY_free(pkey);  // cleanses OpenSSL's copy of the private key
   return ok;
 }

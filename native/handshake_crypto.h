@@ -38,6 +38,8 @@ class X25519Key {
  private:
   explicit X25519Key(EVP_PKEY* pkey) : pkey_(pkey) {}
   EVP_PKEY* pkey_;
+  // Made by the first Dh and kept (EVP_PKEY_derive_init done): later DHs only set the peer.
+  mutable EVP_PKEY_CTX* derive_ = nullptr;
 };
 
 // X25519(priv, peer) from 32 raw private bytes, without deriving the private key's public key

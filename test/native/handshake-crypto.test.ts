@@ -67,6 +67,18 @@ describe.skipIf(!have)(`native handshake primitives (${TITLE})`, () => {
     }
   })
 
+  it('one native key, many DHs (its derive context is kept): each matches node:crypto, a low-order peer in between changes nothing', () => {
+    const raw = rnd(32)
+    const n = nat.x25519FromPrivate(raw)
+    const j = js.x25519FromPrivate(raw)
+    for (let i = 0; i < 100; i++) {
+      const peer = i % 10 === 5 ? new Uint8Array(32) : js.x25519FromPrivate(rnd(32)).publicKey
+      const got = nat.x25519(n.privateKey, peer)
+      const want = js.x25519(j.privateKey, peer)
+      expect(got && hex(got), `dh ${i}`).toBe(want && hex(want))
+    }
+  })
+
   it('X25519 edge cases: RFC 7748 §6.1 public key, wrong-length public key is null, wrong-length private key throws RangeError', () => {
     const alice = nat.x25519FromPrivate(h('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'))
     expect(hex(alice.publicKey)).toBe('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a')
