@@ -106,10 +106,20 @@ export function decodePayload(b: Uint8Array, withSuite: boolean): { payload: Han
   return { payload: { name: dec.decode(name), params }, suite }
 }
 
+/** h after the prologue, the same for every handshake: hashed once per process. */
+let prologueHash: Uint8Array | null = null
+function afterPrologue(): Uint8Array {
+  if (prologueHash === null) {
+    const s = new SymmetricState()
+    s.mixHash(PROLOGUE)
+    prologueHash = s.h
+  }
+  return prologueHash
+}
+
 /** Transcript prefix shared by both roles: everything HELLO commits to. */
 function helloTranscript(psk: Uint8Array, sessionId: Uint8Array, ePub: Uint8Array, suites: Uint8Array): SymmetricState {
-  const s = new SymmetricState()
-  s.mixHash(PROLOGUE)
+  const s = new SymmetricState(undefined, afterPrologue().slice())
   s.mixHash(sessionId)
   s.mixKeyAndHash(psk)
   s.mixHash(ePub)
