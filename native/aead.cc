@@ -68,10 +68,9 @@ void AeadKey::NonceFor(const uint8_t* header, uint8_t* nonce) const {
   for (int i = 0; i < 8; i++) nonce[4 + i] = iv_[4 + i] ^ header[PN_OFFSET + i];
 }
 
-bool AeadKey::SealOne(const uint8_t* nonce, const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
-                      uint8_t* tag_out) {
-  EVP_CIPHER_CTX* seal = Context(1);
-  if (seal == nullptr) return false;
+// Seal/open one packet on a keyed context: only the nonce is set per call.
+static bool SealWith(EVP_CIPHER_CTX* seal, const uint8_t* nonce, const uint8_t* aad, size_t aad_len, uint8_t* data,
+                     size_t len, uint8_t* tag_out) {
   int n = 0;
   uint8_t scratch[16];  // Final writes nothing for these AEADs, but needs a valid pointer.
   bool ok = EVP_EncryptInit_ex(seal, nullptr, nullptr, nullptr, nonce) == 1 &&
@@ -83,10 +82,8 @@ bool AeadKey::SealOne(const uint8_t* nonce, const uint8_t* aad, size_t aad_len, 
   return ok;
 }
 
-bool AeadKey::OpenOne(const uint8_t* nonce, const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
-                      const uint8_t* tag) {
-  EVP_CIPHER_CTX* open = Context(0);
-  if (open == nullptr) return false;
+static bool OpenWith(EVP_CIPHER_CTX* open, const uint8_t* nonce, const uint8_t* aad, size_t aad_len, uint8_t* data,
+                     size_t len, const uint8_t* tag) {
   int n = 0;
   uint8_t scratch[16];
   // The tag is copied because OpenSSL's ctrl takes a non-const pointer.
@@ -101,6 +98,71 @@ bool AeadKey::OpenOne(const uint8_t* nonce, const uint8_t* aad, size_t aad_len, 
   // where node:crypto could later pick it up as its own error.
   if (!ok) ERR_clear_error();
   return ok;
+}
+
+bool AeadKey::SealOne(const uint8_t* nonce, const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
+                      uint8_t* tag_out) {
+  EVP_CIPHER_CTX* seal = Context(1);
+  return seal != nullptr && SealWith(seal, nonce, aad, aad_len, data, len, tag_out);
+}
+
+bool AeadKey::OpenOne(const uint8_t* nonce, const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
+                      const uint8_t* tag) {
+  EVP_CIPHER_CTX* open = Context(0);
+  return open != nullptr && OpenWith(open, nonce, aad, aad_len, data, len, tag);
+}
+
+// One-shot AEAD (handshake messages, cookies, tickets: a new key almost every call). A context
+// per thread, suite and direction, re-keyed per call: creating one per call cost a ~1.1 KB
+// allocation (which pulled glibc into malloc_consolidate), a cipher fetch by name and the IV
+// length control. After each call the context is keyed with zeros, so no key schedule (nor
+// GHASH key) stays behind in it.
+static EVP_CIPHER_CTX* ThreadOneShotContext(uint32_t suite, int enc) {
+  struct Holder {
+    EVP_CIPHER_CTX* ctx[2][2] = {{nullptr, nullptr}, {nullptr, nullptr}};
+    ~Holder() {
+      for (auto& row : ctx)
+        for (EVP_CIPHER_CTX* c : row) EVP_CIPHER_CTX_free(c);
+    }
+  };
+  thread_local Holder holder;
+  const EVP_CIPHER* cipher = CipherFor(suite);
+  if (cipher == nullptr) return nullptr;
+  EVP_CIPHER_CTX*& ctx = holder.ctx[suite == SUITE_AES_256_GCM ? 0 : 1][enc ? 1 : 0];
+  if (ctx == nullptr) {
+    ctx = EVP_CIPHER_CTX_new();
+    if (ctx == nullptr || EVP_CipherInit_ex(ctx, cipher, nullptr, nullptr, nullptr, enc) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, IV_SIZE, nullptr) != 1) {
+      EVP_CIPHER_CTX_free(ctx);
+      ctx = nullptr;
+      ERR_clear_error();
+    }
+  }
+  return ctx;
+}
+
+static bool OneShot(uint32_t suite, int enc, const uint8_t* key, const uint8_t* nonce, const uint8_t* aad,
+                    size_t aad_len, uint8_t* data, size_t len, uint8_t* tag) {
+  static const uint8_t kZeroKey[KEY_SIZE] = {0};
+  EVP_CIPHER_CTX* ctx = ThreadOneShotContext(suite, enc);
+  if (ctx == nullptr) return false;
+  if (EVP_CipherInit_ex(ctx, nullptr, nullptr, key, nullptr, enc) != 1) {
+    ERR_clear_error();
+    return false;
+  }
+  bool ok = enc ? SealWith(ctx, nonce, aad, aad_len, data, len, tag) : OpenWith(ctx, nonce, aad, aad_len, data, len, tag);
+  if (EVP_CipherInit_ex(ctx, nullptr, nullptr, kZeroKey, nullptr, enc) != 1) ERR_clear_error();
+  return ok;
+}
+
+bool AeadSealOnce(uint32_t suite, const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len,
+                  uint8_t* data, size_t len, uint8_t* tag_out) {
+  return OneShot(suite, 1, key, nonce, aad, aad_len, data, len, tag_out);
+}
+
+bool AeadOpenOnce(uint32_t suite, const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len,
+                  uint8_t* data, size_t len, const uint8_t* tag) {
+  return OneShot(suite, 0, key, nonce, aad, aad_len, data, len, const_cast<uint8_t*>(tag));
 }
 
 uint32_t AeadKey::SealBatch(uint8_t* slab, size_t slab_len, const uint32_t* offsets, const uint32_t* lengths,

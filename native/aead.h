@@ -58,4 +58,12 @@ class AeadKey {
   uint8_t iv_[12];
 };
 
+// One AEAD operation under a key used for it alone (handshake messages, cookies, tickets), with
+// an explicit 12-byte nonce: data in place, as AeadKey::SealOne/OpenOne. false for an unknown
+// suite, a tag that does not verify, or an OpenSSL failure.
+bool AeadSealOnce(uint32_t suite, const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len,
+                  uint8_t* data, size_t len, uint8_t* tag_out);
+bool AeadOpenOnce(uint32_t suite, const uint8_t* key, const uint8_t* nonce, const uint8_t* aad, size_t aad_len,
+                  uint8_t* data, size_t len, const uint8_t* tag);
+
 }  // namespace stt

@@ -64,16 +64,15 @@ class PacketKey : public Napi::ObjectWrap<PacketKey> {
   std::unique_ptr<AeadKey> key_;
 };
 
-// One packet with an explicit nonce, for known-answer vectors whose nonces are not of the
-// iv XOR pn form: aeadSealOne(suite, key, nonce, aad, data, tagOut) -> bool (data in place).
+// One packet with an explicit nonce under a key used for it alone (the handshake's messages,
+// cookies and tickets; known-answer vectors, whose nonces are not of the iv XOR pn form):
+// aeadSealOne(suite, key, nonce, aad, data, tagOut) -> bool (data in place).
 Napi::Value AeadSealOne(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   Span<uint8_t> key = BytesOf(env, info[1]), nonce = BytesOf(env, info[2]), aad = BytesOf(env, info[3]);
   Span<uint8_t> data = BytesOf(env, info[4]), tag = BytesOf(env, info[5]);
   STT_ASSERT(key.length == KEY_SIZE && nonce.length == IV_SIZE && tag.length == TAG_SIZE);
-  static const uint8_t kZeroIv[IV_SIZE] = {0};
-  std::unique_ptr<AeadKey> k(AeadKey::Create(U32Arg(info, 0), key.data, kZeroIv));
-  bool ok = k && k->SealOne(nonce.data, aad.data, aad.length, data.data, data.length, tag.data);
+  bool ok = AeadSealOnce(U32Arg(info, 0), key.data, nonce.data, aad.data, aad.length, data.data, data.length, tag.data);
   return Napi::Boolean::New(env, ok);
 }
 
@@ -83,9 +82,7 @@ Napi::Value AeadOpenOne(const Napi::CallbackInfo& info) {
   Span<uint8_t> key = BytesOf(env, info[1]), nonce = BytesOf(env, info[2]), aad = BytesOf(env, info[3]);
   Span<uint8_t> data = BytesOf(env, info[4]), tag = BytesOf(env, info[5]);
   STT_ASSERT(key.length == KEY_SIZE && nonce.length == IV_SIZE && tag.length == TAG_SIZE);
-  static const uint8_t kZeroIv[IV_SIZE] = {0};
-  std::unique_ptr<AeadKey> k(AeadKey::Create(U32Arg(info, 0), key.data, kZeroIv));
-  bool ok = k && k->OpenOne(nonce.data, aad.data, aad.length, data.data, data.length, tag.data);
+  bool ok = AeadOpenOnce(U32Arg(info, 0), key.data, nonce.data, aad.data, aad.length, data.data, data.length, tag.data);
   return Napi::Boolean::New(env, ok);
 }
 

@@ -38,7 +38,16 @@ class X25519Key {
  private:
   explicit X25519Key(EVP_PKEY* pkey) : pkey_(pkey) {}
   EVP_PKEY* pkey_;
+  // Made by the first Dh and kept (EVP_PKEY_derive_init done): later DHs only set the peer.
+  mutable EVP_PKEY_CTX* derive_ = nullptr;
 };
+
+// X25519(priv, peer) from 32 raw private bytes, without deriving the private key's public key
+// (which importing it as an X25519Key does, at the cost of a second scalar multiplication): for
+// a key that is used once and whose public key is already known elsewhere, such as the
+// responder's ephemeral key carried in a handshake cookie. Same results and failure rule as
+// X25519Key::Dh. The caller wipes `priv`.
+bool X25519Once(const uint8_t priv[X25519_KEY_SIZE], const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]);
 
 // HKDF-SHA256 extract-then-expand (RFC 5869). false when out_len is 0 or > HKDF_SHA256_MAX or
 // OpenSSL fails. Empty salt/info/ikm are allowed.

@@ -50,6 +50,14 @@ class X25519KeyWrap : public Napi::ObjectWrap<X25519KeyWrap> {
   std::unique_ptr<X25519Key> key_;
 };
 
+// x25519Once(priv: Uint8Array(32), peer: Uint8Array(32), out: Uint8Array(32)) -> bool
+Napi::Value X25519OnceFn(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  Span<uint8_t> priv = BytesOf(env, info[0]), peer = BytesOf(env, info[1]), out = BytesOf(env, info[2]);
+  STT_ASSERT(priv.length == X25519_KEY_SIZE && peer.length == X25519_KEY_SIZE && out.length == X25519_KEY_SIZE);
+  return Napi::Boolean::New(env, X25519Once(priv.data, peer.data, out.data));
+}
+
 // hkdfSha256(ikm, salt, info, out) -> bool; out.length is the output length.
 Napi::Value HkdfSha256Fn(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
@@ -79,6 +87,7 @@ Napi::Value Sha256Fn(const Napi::CallbackInfo& info) {
 
 void InitHandshakeCrypto(Napi::Env env, Napi::Object exports) {
   exports.Set("X25519Key", X25519KeyWrap::Define(env));
+  exports.Set("x25519Once", Napi::Function::New<X25519OnceFn>(env, "x25519Once"));
   exports.Set("hkdfSha256", Napi::Function::New<HkdfSha256Fn>(env, "hkdfSha256"));
   exports.Set("hmacSha256", Napi::Function::New<HmacSha256Fn>(env, "hmacSha256"));
   exports.Set("sha256", Napi::Function::New<Sha256Fn>(env, "sha256"));

@@ -5,7 +5,7 @@
  */
 import { KeyObject } from 'node:crypto'
 import type { HandshakeCrypto, X25519PrivateKey } from './handshake-crypto.js'
-import { aeadOpen, aeadSeal, hkdf, hmacSha256, sha256, x25519, x25519FromPrivate } from './primitives.js'
+import { aeadOpen, aeadSeal, hkdf, hmacSha256, sha256, x25519, x25519FromPrivate, x25519Once } from './primitives.js'
 
 function keyObjectOf(priv: X25519PrivateKey): KeyObject {
   // A native key handed to the JS backend is a programming error (mixed backends), not input.
@@ -17,6 +17,7 @@ export const jsHandshakeCrypto: HandshakeCrypto = {
   name: 'js',
   x25519FromPrivate,
   x25519: (priv, pubRaw) => x25519(keyObjectOf(priv), pubRaw),
+  x25519Once,
   hkdf,
   hmacSha256,
   sha256,

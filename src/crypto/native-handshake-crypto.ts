@@ -101,6 +101,18 @@ export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto |
       const out = new Uint8Array(X25519_KEY_SIZE)
       return key.dh(pubRaw, out) ? out : null
     },
+    x25519Once(raw, pubRaw) {
+      assertBytes('x25519Once', raw)
+      if (raw.length !== X25519_KEY_SIZE) throw new RangeError('X25519 private key must be 32 bytes')
+      if (!(pubRaw instanceof Uint8Array) || pubRaw.length !== X25519_KEY_SIZE) return null
+      const out = new Uint8Array(X25519_KEY_SIZE)
+      if (b.x25519Once) return b.x25519Once(raw, pubRaw, out) ? out : null
+      // An addon built before x25519Once: import (deriving the public key), use, free at once.
+      const key = new X25519Key(raw)
+      const ok = key.dh(pubRaw, out)
+      key.destroy()
+      return ok ? out : null
+    },
     hkdf(ikm, salt, info, length) {
       assertBytes('hkdf', ikm)
       if (!Number.isInteger(length) || length < 0 || length > HKDF_MAX) throw new RangeError(`hkdf: length must be an integer in [0, ${HKDF_MAX}]`)

@@ -38,11 +38,21 @@ const JWK_X_PLACEHOLDER = Buffer.alloc(32).toString('base64url')
  * test/unit/core-kat-x25519-hkdf.test.ts would catch any change of that).
  */
 export function x25519FromPrivate(raw: Uint8Array): X25519KeyPair {
-  if (raw.length !== X25519_KEY_SIZE) throw new RangeError('X25519 private key must be 32 bytes')
-  const d = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url')
-  const privateKey = scrubbingPool(raw, () => createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d, x: JWK_X_PLACEHOLDER }, format: 'jwk' }))
+  const privateKey = x25519PrivateKeyObject(raw)
   const x = createPublicKey(privateKey).export({ format: 'jwk' }).x!
   return { privateKey, publicKey: new Uint8Array(Buffer.from(x, 'base64url')) }
+}
+
+/** The private KeyObject alone (no public key exported): see x25519FromPrivate. */
+function x25519PrivateKeyObject(raw: Uint8Array): KeyObject {
+  if (raw.length !== X25519_KEY_SIZE) throw new RangeError('X25519 private key must be 32 bytes')
+  const d = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url')
+  return scrubbingPool(raw, () => createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d, x: JWK_X_PLACEHOLDER }, format: 'jwk' }))
+}
+
+/** X25519 with a private key used once, given as raw bytes (HandshakeCrypto.x25519Once). */
+export function x25519Once(raw: Uint8Array, pubRaw: Uint8Array): Uint8Array | null {
+  return x25519(x25519PrivateKeyObject(raw), pubRaw)
 }
 
 /**

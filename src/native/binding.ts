@@ -98,6 +98,11 @@ export interface NativeBinding {
    * existed still loads, and src/crypto/handshake-crypto.ts then uses node:crypto for them.
    */
   X25519Key?: new (priv: Uint8Array) => NativeX25519Key
+  /**
+   * X25519(priv, peer) into `out` from 32 raw private bytes, without deriving their public key
+   * (X25519Key does, a second scalar multiplication); false as for X25519Key.dh. Optional: newer.
+   */
+  x25519Once?(priv: Uint8Array, peer: Uint8Array, out: Uint8Array): boolean
   /** HKDF-SHA256 into `out` (its length is the output length, 1..8160); false on failure. */
   hkdfSha256?(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, out: Uint8Array): boolean
   hmacSha256?(key: Uint8Array, data: Uint8Array, out: Uint8Array): boolean

@@ -12,7 +12,7 @@
  * timing lives in the endpoint.
  */
 import { SUITE_BY_ID, SUITE_ID, type CipherSuite } from '../crypto/aead.js'
-import { aeadOpen, aeadSeal, constantTimeEqual, hmacSha256, x25519, x25519FromPrivate, type X25519KeyPair } from '../crypto/handshake-crypto.js'
+import { aeadOpen, aeadSeal, constantTimeEqual, hmacSha256, x25519, x25519FromPrivate, x25519Once, type X25519KeyPair } from '../crypto/handshake-crypto.js'
 import {
   HEADER_SIZE,
   HELLO_MAC_SIZE,
@@ -106,10 +106,20 @@ export function decodePayload(b: Uint8Array, withSuite: boolean): { payload: Han
   return { payload: { name: dec.decode(name), params }, suite }
 }
 
+/** h after the prologue, the same for every handshake: hashed once per process. */
+let prologueHash: Uint8Array | null = null
+function afterPrologue(): Uint8Array {
+  if (prologueHash === null) {
+    const s = new SymmetricState()
+    s.mixHash(PROLOGUE)
+    prologueHash = s.h
+  }
+  return prologueHash
+}
+
 /** Transcript prefix shared by both roles: everything HELLO commits to. */
 function helloTranscript(psk: Uint8Array, sessionId: Uint8Array, ePub: Uint8Array, suites: Uint8Array): SymmetricState {
-  const s = new SymmetricState()
-  s.mixHash(PROLOGUE)
+  const s = new SymmetricState(undefined, afterPrologue().slice())
   s.mixHash(sessionId)
   s.mixKeyAndHash(psk)
   s.mixHash(ePub)
@@ -512,12 +522,13 @@ export function consumeAuthProof(
   if (now - issued > maxCookieAgeMs || issued - now > 1000) return { kind: 'drop', reason: 'expired-cookie' }
   const suite = SUITE_BY_ID[plain[32 * 4 + 9]!]
   if (!suite) return { kind: 'drop', reason: 'bad-cookie' }
-  const eR = x25519FromPrivate(plain.subarray(0, 32))
   const s = SymmetricState.restore(plain.slice(32, 64), plain.slice(64, 96), plain.slice(96, 128), plain[128]!)
-  plain.fill(0) // the cookie's plaintext holds e_r's private key and the chaining key
   const sI = s.decryptAndHash(encSI)
+  // e_r is used once, from its raw bytes: its public key is already in the transcript, and
+  // importing the key would derive it again (a scalar multiplication as costly as the DH).
+  const se = sI && x25519Once(plain.subarray(0, 32), sI)
+  plain.fill(0) // the cookie's plaintext holds e_r's private key and the chaining key
   if (!sI) return { kind: 'drop', reason: 'auth' }
-  const se = x25519(eR.privateKey, sI)
   if (!se) return { kind: 'drop', reason: 'bad-key' }
   s.mixKey(se)
   const plainPI = s.decryptAndHash(encPI)

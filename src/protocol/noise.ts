@@ -10,6 +10,11 @@ import { aeadOpen, aeadSeal, hkdf, sha256 } from '../crypto/handshake-crypto.js'
 const EMPTY = new Uint8Array(0)
 export const PROTOCOL_NAME = 'STT_v1_XXpsk0_25519_AESGCM_SHA256'
 
+let initial: Uint8Array | null = null
+function initialHash(): Uint8Array {
+  return (initial ??= sha256(new TextEncoder().encode(PROTOCOL_NAME)))
+}
+
 /** Noise's HKDF: HMAC-SHA256 extract with salt ck, expand with empty info (RFC 5869). */
 function noiseHkdf(ck: Uint8Array, ikm: Uint8Array, n: 2 | 3): Uint8Array[] {
   const out = hkdf(ikm, ck, EMPTY, 32 * n)
@@ -24,10 +29,12 @@ export class SymmetricState {
   private k: Uint8Array | null = null
   private n = 0
 
+  /** Given ck or h are taken as they are; a missing one starts as SHA-256(protocol name). */
   constructor(ck?: Uint8Array, h?: Uint8Array) {
-    const init = sha256(new TextEncoder().encode(PROTOCOL_NAME))
-    this.ck = ck ?? init
-    this.h = h ?? init
+    // Noise's InitializeSymmetric, hashed once per process (restore() needs none); each state
+    // gets its own copy, so zeroing one never changes another.
+    this.ck = ck ?? initialHash().slice()
+    this.h = h ?? initialHash().slice()
   }
 
   /** Snapshot (ck, h) so a stateless responder can carry it in a cookie; k is re-derived. */

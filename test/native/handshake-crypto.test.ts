@@ -54,6 +54,31 @@ describe.skipIf(!have)(`native handshake primitives (${TITLE})`, () => {
     expect(low).toBeGreaterThanOrEqual(31)
   })
 
+  it('Wycheproof X25519 through x25519Once (raw private key, no public key derived), both backends', () => {
+    const zero = '0'.repeat(64)
+    for (const c of [nat, js]) {
+      for (const t of xdh) {
+        const out = c.x25519Once(h(t.private), h(t.public))
+        if (t.shared === zero) expect(out, `${c.name} tcId ${t.tcId}`).toBeNull()
+        else expect(out && hex(out), `${c.name} tcId ${t.tcId} ${t.flags.join(',')}`).toBe(t.shared)
+      }
+      expect(c.x25519Once(rnd(32), new Uint8Array(31))).toBeNull()
+      expect(() => c.x25519Once(new Uint8Array(31), rnd(32))).toThrow(RangeError)
+    }
+  })
+
+  it('one native key, many DHs (its derive context is kept): each matches node:crypto, a low-order peer in between changes nothing', () => {
+    const raw = rnd(32)
+    const n = nat.x25519FromPrivate(raw)
+    const j = js.x25519FromPrivate(raw)
+    for (let i = 0; i < 100; i++) {
+      const peer = i % 10 === 5 ? new Uint8Array(32) : js.x25519FromPrivate(rnd(32)).publicKey
+      const got = nat.x25519(n.privateKey, peer)
+      const want = js.x25519(j.privateKey, peer)
+      expect(got && hex(got), `dh ${i}`).toBe(want && hex(want))
+    }
+  })
+
   it('X25519 edge cases: RFC 7748 §6.1 public key, wrong-length public key is null, wrong-length private key throws RangeError', () => {
     const alice = nat.x25519FromPrivate(h('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'))
     expect(hex(alice.publicKey)).toBe('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a')
@@ -119,7 +144,7 @@ describe.skipIf(!have)(`native handshake primitives (${TITLE})`, () => {
     expect(hex(nat.hmacSha256(new Uint8Array(0)))).toBe(hex(js.hmacSha256(new Uint8Array(0))))
   })
 
-  it('HMAC-SHA256 known answers (RFC 4231 test cases 1, 2 and 6), each twice: one thread context re-keyed per call', () => {
+  it('HMAC-SHA256 known answers (RFC 4231 test cases 1, 2 and 6), each twice: inner and outer key states made per call', () => {
     const text = (t: string) => new TextEncoder().encode(t)
     const cases: Array<[Uint8Array, Uint8Array, string]> = [
       [new Uint8Array(20).fill(0x0b), text('Hi There'), 'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7'],
@@ -131,6 +156,24 @@ describe.skipIf(!have)(`native handshake primitives (${TITLE})`, () => {
         expect(hex(nat.hmacSha256(key, data))).toBe(mac)
         expect(hex(js.hmacSha256(key, data))).toBe(mac)
       }
+    }
+  })
+
+  it('one-shot AEAD (contexts per thread, re-keyed per call): suites, keys, forgeries and seal/open interleaved stay correct', () => {
+    const suites = ['aes-256-gcm', 'chacha20-poly1305'] as const
+    for (let i = 0; i < 200; i++) {
+      const suite = suites[i % 2]!
+      const key = rnd(32)
+      const nonce = rnd(12)
+      const aad = rnd(i % 7)
+      const pt = rnd(i % 50)
+      const sealed = nat.aeadSeal(suite, key, nonce, aad, pt)
+      expect(hex(sealed)).toBe(hex(js.aeadSeal(suite, key, nonce, aad, pt)))
+      const forged = sealed.slice()
+      forged[i % forged.length]! ^= 1
+      expect(nat.aeadOpen(suite, key, nonce, aad, forged)).toBeNull()
+      expect(nat.aeadOpen(suites[(i + 1) % 2]!, key, nonce, aad, sealed)).toBeNull()
+      expect(hex(nat.aeadOpen(suite, key, nonce, aad, sealed)!)).toBe(hex(pt))
     }
   })
 

@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { hkdf, sha3_256, x25519, x25519FromPrivate, x25519PublicKeyObject } from '../../src/crypto/primitives.js'
+import { hkdf, sha3_256, x25519, x25519FromPrivate, x25519Once, x25519PublicKeyObject } from '../../src/crypto/primitives.js'
 import { nodeIdOf } from '../../src/protocol/identity.js'
 
 const DIR = fileURLToPath(new URL('../vectors/wycheproof', import.meta.url))
@@ -38,6 +38,15 @@ describe('Wycheproof X25519 through primitives.x25519', () => {
       const kp = x25519FromPrivate(h(t.private))
       expect(x25519(kp.privateKey, h(t.public)), `tcId ${t.tcId}`).toBeNull()
     }
+  })
+
+  it('x25519Once (a raw private key used once) gives the same result or null for every vector', () => {
+    for (const t of xdh) {
+      const out = x25519Once(h(t.private), h(t.public))
+      if (t.shared === zero) expect(out, `tcId ${t.tcId}`).toBeNull()
+      else expect(out && hex(out), `tcId ${t.tcId}`).toBe(t.shared)
+    }
+    expect(() => x25519Once(new Uint8Array(31), h(xdh[0]!.public))).toThrow(RangeError)
   })
 
   it('a public key of the wrong length gives null (no throw); a private key of the wrong length throws RangeError', () => {
