@@ -465,7 +465,8 @@ export class Endpoint {
       return { slab: o.data, offsets: this.one.offsets, lengths: this.one.lengths, count: 1, to: o.to }
     }
     const ready = this.sched.ready
-    for (const s of ready) {
+    ready.compact()
+    for (let i = ready.nextIndex(0), s = ready.at(i); s !== null; i = ready.nextIndex(i + 1), s = ready.at(i)) {
       if (!s.wantsToSend(now)) {
         ready.delete(s)
         continue
@@ -486,8 +487,10 @@ export class Endpoint {
         continue
       }
       // Round-robin between sessions: a busy one goes to the back.
-      ready.delete(s)
-      ready.add(s)
+      if (ready.size > 1) {
+        ready.delete(s)
+        ready.add(s)
+      }
       return { slab: this.txSlab, offsets: this.txOffsets, lengths: this.txLengths, count: n, to: s.address }
     }
     return null
