@@ -192,7 +192,9 @@ export class LossDetector<T> implements LossRecovery<T> {
     p.inFlight = inFlight
     p.done = false
     p.record = record
-    this.sent.push(p)
+    // Emptied arrays were freed (compact): an exact one for the first packet, not 17 slots.
+    if (this.sent.length === 0) this.sent = [p]
+    else this.sent.push(p)
     this.largestSent = pn
     if (inFlight) {
       this.sampler.onPacketSent(p, now, this.cc.bytesInFlight)
