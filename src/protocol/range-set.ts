@@ -125,7 +125,9 @@ export class RangeSet {
         r[2 * i] = e
         return
       } else {
-        r.splice(2 * i, 2)
+        // As splice(2 * i, 2) without the array of removed values it returns.
+        for (let k = 2 * i; k + 2 < r.length; k++) r[k] = r[k + 2]!
+        r.length -= 2
       }
     }
   }

@@ -130,7 +130,8 @@ export class SendBuffer {
       const c = this.chunks[i]!
       const from = offset - c.offset
       const take = Math.min(len, c.len - from)
-      buf.set(c.data.subarray(from, from + take), pos)
+      // A whole chunk (a small write, sent in one frame) needs no view of itself.
+      buf.set(from === 0 && take === c.data.length ? c.data : c.data.subarray(from, from + take), pos)
       pos += take
       offset += take
       len -= take
