@@ -99,6 +99,8 @@ export class Endpoint {
   private readonly txOffsets: Uint32Array
   private readonly txLengths: Uint32Array
   private readonly one = { offsets: new Uint32Array([0]), lengths: new Uint32Array(1) }
+  /** What pollTransmit returns, refilled on each call (valid until the next one): no object per batch. */
+  private readonly tx: TxBatch = { slab: new Uint8Array(0), offsets: this.one.offsets, lengths: this.one.lengths, count: 0, to: null as unknown as PeerAddress }
 
   constructor(
     config: ProtocolConfig,
@@ -462,10 +464,11 @@ export class Endpoint {
     const o = this.outbox.shift()
     if (o) {
       this.one.lengths[0] = o.data.length
-      return { slab: o.data, offsets: this.one.offsets, lengths: this.one.lengths, count: 1, to: o.to }
+      return this.batch(o.data, this.one.offsets, this.one.lengths, 1, o.to)
     }
     const ready = this.sched.ready
-    for (const s of ready) {
+    ready.compact()
+    for (let i = ready.nextIndex(0), s = ready.at(i); s !== null; i = ready.nextIndex(i + 1), s = ready.at(i)) {
       if (!s.wantsToSend(now)) {
         ready.delete(s)
         continue
@@ -475,8 +478,8 @@ export class Endpoint {
       // Whatever it writes moves its deadlines (pacer, loss timer, path retry).
       this.sched.touch(s)
       const pathTo = s.writePathChallenge(now, this.txSlab, this.txOffsets, this.txLengths)
-      if (pathTo) return { slab: this.txSlab, offsets: this.txOffsets, lengths: this.txLengths, count: 1, to: pathTo }
-      if (s.writePmtuProbe(now, this.txSlab, this.txOffsets, this.txLengths)) return { slab: this.txSlab, offsets: this.txOffsets, lengths: this.txLengths, count: 1, to: s.address }
+      if (pathTo) return this.batch(this.txSlab, this.txOffsets, this.txLengths, 1, pathTo)
+      if (s.writePmtuProbe(now, this.txSlab, this.txOffsets, this.txLengths)) return this.batch(this.txSlab, this.txOffsets, this.txLengths, 1, s.address)
       // Over a connection (WebSocket) one batch must fit what the transport still takes above
       // its high-water mark: it drops beyond its hard cap, and in bare mode nothing resends.
       const max = s.address.reliable ? Math.max(1, Math.min(this.txBatchSize, Math.floor(RELIABLE_BATCH_BYTES / s.packetSize))) : this.txBatchSize
@@ -486,11 +489,23 @@ export class Endpoint {
         continue
       }
       // Round-robin between sessions: a busy one goes to the back.
-      ready.delete(s)
-      ready.add(s)
-      return { slab: this.txSlab, offsets: this.txOffsets, lengths: this.txLengths, count: n, to: s.address }
+      if (ready.size > 1) {
+        ready.delete(s)
+        ready.add(s)
+      }
+      return this.batch(this.txSlab, this.txOffsets, this.txLengths, n, s.address)
     }
     return null
+  }
+
+  private batch(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, to: PeerAddress): TxBatch {
+    const tx = this.tx
+    tx.slab = slab
+    tx.offsets = offsets
+    tx.lengths = lengths
+    tx.count = count
+    tx.to = to
+    return tx
   }
 
   pollTimeout(now: number): number {

@@ -19,7 +19,9 @@ export function writeHeader(buf: Uint8Array, pos: number, version: number, type:
   buf[pos + VERSION_OFFSET] = version
   buf[pos + TYPE_OFFSET] = type
   buf[pos + FLAGS_OFFSET] = flags
-  buf.set(sessionId.subarray(0, SESSION_ID_SIZE), pos + SESSION_ID_OFFSET)
+  // Eight bytes: a loop, not set() on a subarray (a view object per packet).
+  const n = Math.min(sessionId.length, SESSION_ID_SIZE)
+  for (let i = 0; i < n; i++) buf[pos + SESSION_ID_OFFSET + i] = sessionId[i]!
   writeU64(buf, pos + PN_OFFSET, pn)
   return pos + HEADER_SIZE
 }

@@ -45,6 +45,10 @@ const ackOutcome: AckOutcome<unknown> = { acked: [], lost: [], rttSampled: false
 const timeoutOutcome: TimeoutOutcome<unknown> = { lost: [], probes: 0, probeRecords: [] }
 const nackOutcome: unknown[] = []
 const lostPacketInfo: LostPacketInfo = { size: 0, txInFlight: 0, lostSince: 0, isAppLimited: false }
+/** Empties a shared array above keeping its room: `length = 0` frees it, and each ACK of a ping-pong allocated it again. */
+function emptyKeepingRoom(a: unknown[]): void {
+  while (a.length > 0) a.pop()
+}
 /** Bare mode's outcomes: always empty. */
 const noAcks: AckOutcome<unknown> = { acked: [], lost: [], rttSampled: false, error: 0 }
 const noTimeout: TimeoutOutcome<unknown> = { lost: [], probes: 0, probeRecords: [] }
@@ -188,7 +192,9 @@ export class LossDetector<T> implements LossRecovery<T> {
     p.inFlight = inFlight
     p.done = false
     p.record = record
-    this.sent.push(p)
+    // Emptied arrays were freed (compact): an exact one for the first packet, not 17 slots.
+    if (this.sent.length === 0) this.sent = [p]
+    else this.sent.push(p)
     this.largestSent = pn
     if (inFlight) {
       this.sampler.onPacketSent(p, now, this.cc.bytesInFlight)
@@ -272,8 +278,8 @@ export class LossDetector<T> implements LossRecovery<T> {
    */
   onAck(ranges: ReadonlyArray<readonly [number, number]>, ackDelayMicros: number, now: number): AckOutcome<T> {
     const out = ackOutcome as AckOutcome<T>
-    out.acked.length = 0
-    out.lost.length = 0
+    emptyKeepingRoom(out.acked)
+    emptyKeepingRoom(out.lost)
     out.rttSampled = false
     out.error = 0
     if (ranges.length === 0) return out

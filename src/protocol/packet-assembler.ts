@@ -51,6 +51,14 @@ export interface FrameSource {
 
 /** Records kept for reuse: one per packet in flight would otherwise be garbage per packet. */
 const RECORD_POOL_MAX = 1024
+/**
+ * Cleared records any session of the thread may take. A ping-pong needs two per round trip
+ * (one in flight, one for the write attempt that finds nothing more to send) while a session
+ * with nothing outstanding keeps one: the other was garbage every round trip (issue 13).
+ * Thread-wide, so an idle session's memory does not grow (issue 14). Records hold no secret.
+ */
+const sharedRecords: SentRecord[] = []
+const SHARED_RECORDS_MAX = 64
 
 const packetBody: PacketBody = { ackEliciting: false, inFlight: true, final: false, mayRekey: false }
 
@@ -82,7 +90,7 @@ export class PacketAssembler {
     body.mayRekey = mayRekey
     let rec = this.recordPool.pop()
     if (rec === undefined) {
-      rec = this.spare ?? new SentRecord()
+      rec = this.spare ?? sharedRecords.pop() ?? new SentRecord()
       this.spare = null
     }
     const start = off + HEADER_SIZE
@@ -123,6 +131,7 @@ export class PacketAssembler {
     if (this.spare === null) this.spare = rec
     else if (this.onWrittenBare === null && this.recovery.outstanding === 0) {
       if (this.recordPool.length > 0) this.recordPool.length = 0
+      if (sharedRecords.length < SHARED_RECORDS_MAX) sharedRecords.push(rec)
     } else if (this.recordPool.length < RECORD_POOL_MAX) this.recordPool.push(rec)
   }
 }

@@ -102,7 +102,7 @@ export class RecvBuffer {
     const last = segs.length > this.segHead ? segs[segs.length - 1]! : undefined
     const lastEnd = last !== undefined ? last.offset + last.data.length : this.readOffset
     if (s >= lastEnd) {
-      this.push(segs.length, s, data.subarray(s - offset))
+      this.push(segs.length, s, s === offset ? data : data.subarray(s - offset))
       return this.checkFragmentation()
     }
     // General case: fill the holes of [s, end) between existing segments.
@@ -146,7 +146,9 @@ export class RecvBuffer {
     const copy = allocPage(view.length)
     copy.set(view)
     const seg: Segment = { offset, data: copy }
-    if (at === this.segs.length) this.segs.push(seg)
+    // read() frees an emptied array: an exact one for the first segment, not 17 slots.
+    if (this.segs.length === 0) this.segs = [seg]
+    else if (at === this.segs.length) this.segs.push(seg)
     else this.segs.splice(at, 0, seg)
     return 1
   }

@@ -16,6 +16,9 @@ import { RangeSet } from './range-set.js'
 /** Small writes share chunks of at least this size (amortises per-chunk overhead). */
 export const MIN_CHUNK_SIZE = 16 * 1024
 
+/** Up to this many bytes a loop copies faster than set() on a new subarray (64-byte ping-pong). */
+const SMALL_COPY = 64
+
 interface Chunk {
   data: Uint8Array
   /** Stream offset of data[0]. */
@@ -130,7 +133,10 @@ export class SendBuffer {
       const c = this.chunks[i]!
       const from = offset - c.offset
       const take = Math.min(len, c.len - from)
-      buf.set(c.data.subarray(from, from + take), pos)
+      // A small piece (a small write in a shared chunk) is copied by hand, and a whole chunk
+      // (a large write) as it is: no view object per frame (issue 13).
+      if (take <= SMALL_COPY) for (let k = 0; k < take; k++) buf[pos + k] = c.data[from + k]!
+      else buf.set(from === 0 && take === c.data.length ? c.data : c.data.subarray(from, from + take), pos)
       pos += take
       offset += take
       len -= take

@@ -95,9 +95,11 @@ export class Session {
   readonly fallback = new PathFallback()
 
   readonly createdAt: number
-  /** Slot in the endpoint's deadline heap (endpoint-scheduler.ts). */
+  /** Scheduler bookkeeping: deadline heap slot, ready list slot, stale mark (endpoint-scheduler.ts). */
   heapIndex = -1
   heapDeadline = Infinity
+  readySlot = -1
+  deadlineStale = false
   /** The driver's object for this session (its STTSession), so events reach it without a lookup; the core never reads it. */
   owner: unknown = null
   /** Responder: digest of the AUTH_PROOF that created it, set by the endpoint (a repeat means FINAL was lost). */

@@ -22,11 +22,14 @@ export const RecordTag = {
 } as const
 
 export class StreamRecord {
-  /** tag, key, a, b repeated. */
-  readonly items: number[] = []
+  /** tag, key, a, b repeated (read it again after a push: the first push replaces the array). */
+  items: number[] = []
 
   push(tag: number, key: number, a: number, b: number): void {
-    this.items.push(tag, key, a, b)
+    // clear() frees the storage (idle memory): the first item gets an exact array, not the
+    // 22 slots a push reserves; most packets carry one item (issue 13).
+    if (this.items.length === 0) this.items = [tag, key, a, b]
+    else this.items.push(tag, key, a, b)
   }
 
   get isEmpty(): boolean {

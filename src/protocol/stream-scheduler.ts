@@ -118,7 +118,7 @@ export class StreamScheduler {
       s.inControl = false
     }
     for (i++; i < list.length; i++) list[keep++] = list[i]!
-    list.length = keep
+    if (list.length !== keep) list.length = keep
     return pos
   }
 
@@ -215,7 +215,7 @@ export class StreamScheduler {
       if (!s.aborted && !s.released && s.send.hasRetransmit) list[keep++] = s
       else s.inRetransmit = false
     }
-    list.length = keep
+    if (list.length !== keep) list.length = keep
     return pos
   }
 
@@ -231,7 +231,7 @@ export class StreamScheduler {
         if (i < this.rrCursor) this.rrCursor--
       }
     }
-    list.length = keep
+    if (list.length !== keep) list.length = keep
     if (keep === 0) return -1
     let best = -1
     let bestPri = -1

@@ -366,7 +366,8 @@ export class NativeUdpTransport implements Transport {
     const rx = this.rx
     const recs = this.recvAddrs
     const from = rx.from
-    from.length = count
+    // The setter is a runtime call even when nothing changes (one datagram per batch is usual).
+    if (from.length !== count) from.length = count
     let prev: NativeUdpPeer | undefined
     let prevBase = -1
     for (let i = 0; i < count; i++) {
