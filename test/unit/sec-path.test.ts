@@ -299,3 +299,30 @@ describe('review of 872e59b: only the first move off the relay channel counts as
     expect(moves()).toEqual([T.key])
   })
 })
+
+describe('re-review of 771e7f9: a punch echo moves the session only off its relay channel', () => {
+  const X = fakeAddress('x')
+
+  it('on a peer-reflexive address, an echo of a held punch spoofed from the target does not pin the session', () => {
+    const { p, sa, T, pump, moves } = punchingPair('punch-echo-off-relay')
+    pump(30, () => X, [X.key]) // B behind a port-dependent NAT: its direct packets come from X
+    p.advance(3000) // the relay channel, the previous path, is forgotten
+    pump(5, () => X, [X.key])
+    expect(sa.address.key).toBe(X.key)
+    expect(sa.punchStats?.succeeded).toBeNull() // X is no punch target: the punch is not done
+    // An on-path attacker delivers A's punches to T (lost so far) to B, from A's own address; B
+    // echoes them on its path to A; the attacker delivers those echoes to A spoofed from T.
+    const punches = p.log.filter((d) => d.from === 'a' && d.toKey === T.key && d.data.length === OFF_PATH_PACKET_SIZE)
+    expect(punches.length).toBeGreaterThan(0)
+    const mark = p.log.length
+    for (const d of punches) p.deliver('b', d.data)
+    const echoes = p.log.slice(mark).filter((d) => d.from === 'b')
+    expect(echoes.length).toBeGreaterThan(0)
+    for (const d of echoes) p.deliver('a', d.data, T)
+    expect(sa.punchStats?.succeeded).toBe(T.toString()) // the echo did match: the punch is done
+    expect(sa.address.key).toBe(X.key) // before the fix: moved to T with no validated previous
+    pump(20, () => X, [X.key]) // the attacker stops; B's genuine packets come from X
+    expect(sa.address.key).toBe(X.key) // before the fix: stayed on T for good
+    expect(moves().filter((k) => k === T.key)).toEqual([])
+  })
+})
