@@ -326,3 +326,34 @@ describe('re-review of 771e7f9: a punch echo moves the session only off its rela
     expect(moves().filter((k) => k === T.key)).toEqual([])
   })
 })
+
+describe('member.ts punches again after a fallback, with the candidates of the introduction', () => {
+  it('a punched move to a target that then stays silent is undone by the fallback, in the first round and in a later one alike', () => {
+    const { p, sa, T, pump, moves } = punchingPair('punch-stale-round')
+    /** Delivers A's punches to T sent since `from` to B, and B's echoes to A as if from T (whoever holds T forwards both ways). */
+    const forwardPunches = (from: number) => {
+      const punches = p.log.slice(from).filter((d) => d.from === 'a' && d.toKey === T.key && d.data.length === OFF_PATH_PACKET_SIZE)
+      expect(punches.length).toBeGreaterThan(0)
+      const mark = p.log.length
+      for (const d of punches) p.deliver('b', d.data)
+      for (const d of p.log.slice(mark).filter((x) => x.from === 'b')) p.deliver('a', d.data, T)
+    }
+    for (let round = 0; round < 2; round++) {
+      const start = p.log.length
+      if (round > 0) {
+        // After the fallback member.ts starts a new round toward the same (maybe stale) list.
+        const budget = new AmplificationBudget()
+        budget.onReceived(100_000)
+        sa.startPunch(p.now, [T], budget)
+      }
+      pump(5, () => p.addrB, [p.addrB.key]) // the session runs over the relay; A punches T
+      forwardPunches(start)
+      expect(sa.address.key).toBe(T.key) // the punched move off the relay channel
+      // T stops forwarding: A's packets to it are lost, B's keep coming through the relay.
+      pump(400, () => p.addrB, [p.addrB.key])
+      expect(sa.address.key).toBe(p.addrB.key)
+    }
+    expect(moves()).toEqual([T.key, p.addrB.key, T.key, p.addrB.key])
+    expect(sa.fallback.count).toBe(2)
+  })
+})
