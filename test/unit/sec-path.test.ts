@@ -300,7 +300,7 @@ describe('review of 872e59b: only the first move off the relay channel counts as
   })
 })
 
-describe('re-review of 771e7f9: a punch echo moves the session only off its relay channel', () => {
+describe('re-review of 771e7f9: a punch echo moves the session only from its relay channel', () => {
   const X = fakeAddress('x')
 
   it('on a peer-reflexive address, an echo of a held punch spoofed from the target does not pin the session', () => {
