@@ -266,7 +266,7 @@ export class Session {
     this.currentNewest = pn >= this.space.largestReceived
     // Back to the validated previous path only on a non-probing packet (RFC 9000 §9.3), known
     // once its frames are read (processFrames); the fallback is followed at once.
-    this.backTo = this.path.consider(from, this.address, this.currentNewest, this.bare, len, this.random)
+    this.backTo = this.path.consider(from, this.address, this.currentNewest, this.bare, len, this.random, now)
     if (this.backTo) return
     const back = this.fallback.onPacket(from, this.address, this.currentNewest, now, this.rtt.pto())
     if (back) this.moveTo(back, true, now)
