@@ -484,7 +484,8 @@ export class RendezvousMember {
     core.startPunch(this.driver.now(), addrs, budget)
     if (round === 0) {
       // A direct path that dies sends the session back to this channel (path-fallback.ts);
-      // punching then starts over from its second round.
+      // punching then starts over from its second round, toward the introduction's candidates
+      // (maybe stale: why its punched move is still safe is in PROTOCOL.md §8.4).
       core.fallback.address = ch.address
       s.on('path', (p: string) => {
         if (p === 'direct') this.counters.punchedDirect++

@@ -31,6 +31,11 @@ export class PathFallback {
   /** Times the session fell back (stats). */
   count = 0
 
+  /** The session's `current` path is its relay channel. */
+  holds(current: PeerAddress): boolean {
+    return this.address !== null && current.key === this.address.key
+  }
+
   /** The session moved to a new path at `now`. */
   moved(now: number): void {
     this.lastOnCurrent = now

@@ -6,6 +6,8 @@
  *   with fresh random bytes goes to it, and only the echo of those bytes arriving from that
  *   address moves the session. Until then traffic stays on the current address. Everything
  *   sent to a candidate, retries included, stays within 3x what came from it (amplification.ts).
+ *   A candidate whose round of challenges went unanswered is not given up: a newest packet
+ *   from it after an exponential backoff starts another round (review 52).
  * - When the session moves because the *peer's* address changed (an apparent migration), the
  *   address it left becomes `previous` and is validated too (RFC 9000 §9.3.3): an attacker who
  *   raced copies of the peer's packets from its own address cannot keep the session, because
@@ -20,8 +22,13 @@ import type { PeerAddress } from '../net-types.js'
 import { AmplificationBudget } from './amplification.js'
 import { KEEP_ALIVE_DATA_SIZE } from './frames.js'
 
-/** Challenges sent to one address before it is given up. */
+/** Challenges in one round of validating an address (each round: fresh bytes, 3 RTT apart). */
 const MAX_CHALLENGES = 5
+/**
+ * After a round goes unanswered, the next one starts on a newest packet from the address no
+ * sooner than 2^(rounds used up, at most this) rounds' length after its last challenge.
+ */
+const MAX_BACKOFF_DOUBLINGS = 3
 /** RFC 9000 §9.3.3 / §9.4: the path left behind is kept for this many PTOs. */
 const PREVIOUS_PATH_PTOS = 3
 
@@ -31,6 +38,10 @@ export interface PathProbe {
   due: boolean
   retryAt: number
   tries: number
+  /** Rounds of MAX_CHALLENGES that went unanswered. */
+  rounds: number
+  /** Once a round is used up: the earliest time a newest packet from the address starts the next. */
+  rearmAt: number
   /** Null for an address validated before (the path just left, unless it never was): no amplification limit. */
   budget: AmplificationBudget | null
 }
@@ -44,7 +55,7 @@ interface PreviousPath {
 }
 
 function probe(address: PeerAddress, random: (n: number) => Uint8Array, budget: AmplificationBudget | null): PathProbe {
-  return { address, challenge: random(KEEP_ALIVE_DATA_SIZE), due: true, retryAt: Infinity, tries: 0, budget }
+  return { address, challenge: random(KEEP_ALIVE_DATA_SIZE), due: true, retryAt: Infinity, tries: 0, rounds: 0, rearmAt: Infinity, budget }
 }
 
 function budgetOf(received: number): AmplificationBudget {
@@ -106,15 +117,26 @@ export class PathValidation {
    * path and the packet is the newest (RFC 9000 §9.3.3), else null; the session moves there
    * only if the packet turns out not to be probing (§9.3).
    */
-  consider(from: PeerAddress, current: PeerAddress, newest: boolean, bare: boolean, len: number, random: (n: number) => Uint8Array): PeerAddress | null {
+  consider(from: PeerAddress, current: PeerAddress, newest: boolean, bare: boolean, len: number, random: (n: number) => Uint8Array, now: number): PeerAddress | null {
     if (from.key === current.key) return null
     if (this.prev && from.key === this.prev.address.key) return this.prev.validated && newest ? this.prev.address : null
-    if (this.cand && from.key === this.cand.address.key) {
-      this.cand.budget?.onReceived(len)
+    const starts = newest && !(bare && !from.reliable)
+    const c = this.cand
+    if (c && from.key === c.address.key) {
+      c.budget?.onReceived(len)
+      // A used-up candidate the peer keeps sending from is validated again, as a new address
+      // would be, after a backoff (docs/PROTOCOL.md §2.1, review 52): else an attacker who
+      // dropped one round of challenges kept the session elsewhere for good.
+      if (starts && now >= c.rearmAt) {
+        c.challenge = random(KEEP_ALIVE_DATA_SIZE)
+        c.tries = 0
+        c.rearmAt = Infinity
+        c.due = true
+      }
       return null
     }
     const stray = this.stray?.address.key === from.key ? this.stray : null
-    if (!newest || (bare && !from.reliable)) {
+    if (!starts) {
       if (stray) stray.budget.onReceived(len)
       else this.stray = { address: from, budget: budgetOf(len) }
       return null
@@ -174,12 +196,20 @@ export class PathValidation {
       : { address: old, probe: null, validated: false, until: Infinity }
   }
 
-  /** A challenge to `p` of `bytes` was just sent: schedule the next try after `wait` ms, or give up. */
+  /**
+   * A challenge to `p` of `bytes` was just sent: schedule the next try after `wait` ms, or, the
+   * round used up, let a newest packet from the address start the next after the backoff.
+   */
   sent(p: PathProbe, bytes: number, now: number, wait: number): void {
     p.due = false
     p.tries++
     p.budget?.onSent(bytes)
-    p.retryAt = p.tries >= MAX_CHALLENGES ? Infinity : now + wait
+    if (p.tries < MAX_CHALLENGES) {
+      p.retryAt = now + wait
+      return
+    }
+    p.retryAt = Infinity
+    p.rearmAt = now + MAX_CHALLENGES * wait * 2 ** Math.min(p.rounds++, MAX_BACKOFF_DOUBLINGS)
   }
 
   /** Next time onTimeout has work. */

@@ -268,23 +268,28 @@ export class Session {
     this.currentNewest = pn >= this.space.largestReceived
     // Back to the validated previous path only on a non-probing packet (RFC 9000 §9.3), known
     // once its frames are read (processFrames); the fallback is followed at once.
-    this.backTo = this.path.consider(from, this.address, this.currentNewest, this.bare, len, this.random)
+    this.backTo = this.path.consider(from, this.address, this.currentNewest, this.bare, len, this.random, now)
     if (this.backTo) return
     const back = this.fallback.onPacket(from, this.address, this.currentNewest, now, this.rtt.pto())
     if (back) this.moveTo(back, true, now)
     else if (this.state === 'suspended' && this.currentNewest && from.key === this.address.key) this.suspension!.resume(now)
   }
 
-  private onPathResponse(data: Uint8Array, now: number): void {
+  /**
+   * The echo of a punch or of a path challenge (§8.4). The punched move (the relay stays the
+   * fallback, no validated `previous`) is only for the first move off the relay channel: off it,
+   * a punch echo moves nothing and a challenge's echo is an apparent migration (§2.1).
+   */
+  private onKeepAliveAck(data: Uint8Array, now: number): void {
+    const onRelay = this.fallback.holds(this.address)
+    const punched = this.offPath.answered(data, this.currentFrom)
+    if (punched) {
+      if (onRelay && punched.key !== this.address.key) this.moveTo(punched, false, now)
+      return
+    }
     const c = this.path.validated(data, this.currentFrom)
-    if (!c) return
-    // A punch target (the peer's address from the relay's introduction) that echoed our
-    // challenge proved what a punch echo proves: the punched move (§8.4), the relay staying the
-    // fallback, not a validated `previous` whose late relayed packets pull the session back
-    // (they did, back and forth). Only for the first move off the relay: any other move stays
-    // an apparent migration, which the peer's genuine packets can undo (§2.1).
-    const onRelay = this.fallback.address !== null && this.address.key === this.fallback.address.key
-    this.moveTo(c, !(onRelay && this.offPath.reachedPunchTarget(c)), now)
+    // A punch target that echoed our challenge proved what a punch echo proves.
+    if (c) this.moveTo(c, !(onRelay && this.offPath.reachedPunchTarget(c)), now)
   }
 
   /** Budget of the address being validated (tests: issue 10, item 4). */
@@ -357,16 +362,9 @@ export class Session {
       case FrameType.KEEP_ALIVE:
         if (!this.offPath.onKeepAlive(f.data, this.currentFrom, this.address, this.currentFrom && this.path.budgetFor(this.currentFrom))) this.queues.pushEcho(f.data)
         return 0
-      case FrameType.KEEP_ALIVE_ACK: {
-        // A punch echoed from the punched address: the direct path works both ways; move there.
-        const punched = this.offPath.answered(f.data, this.currentFrom)
-        // Already there when the peer's punches got our path challenge answered first.
-        if (punched) {
-          if (punched.key !== this.address.key) this.moveTo(punched, false, now)
-        }
-        else this.onPathResponse(f.data, now)
+      case FrameType.KEEP_ALIVE_ACK:
+        this.onKeepAliveAck(f.data, now)
         return 0
-      }
       case FrameType.DATA:
         if ((f as DataFrame).datagram) {
           this.counters.datagramsReceived++

@@ -85,7 +85,18 @@ describe('relay and rendezvous (loopback)', () => {
     // B takes no call yet: both introductions are made while neither counts against B.
     b.disableAcceptConnections()
     const target = `stt://${b.nodeId.toString('hex')}@127.0.0.1:${port}`
-    const dials = [a1.connect(target, { timeout: 20_000 }), a2.connect(target, { timeout: 20_000 })]
+    // The path is read as each dial resolves: the survivor may punch to direct on the loopback
+    // soon after (two runs in 35 read 'direct' once all dials had settled). Its 'path' events
+    // are recorded from then on.
+    const dials = [a1, a2].map((n) =>
+      n.connect(target, { timeout: 20_000 }).then((s) => {
+        const paths: string[] = []
+        s.on('path', (p: string) => paths.push(p))
+        return { s, node: n, path: s.path, remote: s.getStats().remoteAddress, paths }
+      }),
+    )
+    const atB: STTSession[] = []
+    b.on('session', (sb: STTSession) => atB.push(sb))
     const rs = () => relay.getNatStats() as { introductions: number; channels: number; dropped: Record<string, number>; refused: Record<string, number> }
     for (let i = 0; i < 200 && rs().introductions < 2; i++) await new Promise((r) => setTimeout(r, 20))
     expect(rs()).toMatchObject({ introductions: 2, channels: 2 })
@@ -101,8 +112,20 @@ describe('relay and rendezvous (loopback)', () => {
     expect(rs().dropped['relay-peer-limit']).toBe(1)
     expect(rs().channels).toBe(1)
     // The surviving session works; a third dial is refused outright (B is counted at its limit).
-    const s = (ok[0] as PromiseFulfilledResult<STTSession>).value
-    expect(s.path).toBe('relayed')
+    const won = (ok[0] as PromiseFulfilledResult<Awaited<(typeof dials)[number]>>).value
+    expect(won.path).toBe('relayed')
+    expect(won.remote).toMatch(/^relay\+/)
+    // A stream round trip on it, over whichever path it is on by now.
+    const s = won.s
+    const sb = atB.find((x) => x.peerNodeId.equals(won.node.nodeId))
+    expect(sb).toBeDefined()
+    sb!.on('stream', (st: STTStream) => void readAll(st).then((d) => writeAll(sb!.openStream(), d)))
+    const back = new Promise<Buffer>((r) => s.once('stream', (st: STTStream) => readAll(st).then(r)))
+    const data = randomBytes(64 << 10)
+    await writeAll(s.openStream(), data)
+    expect(sha(await back)).toBe(sha(data))
+    // Relayed still, or punched to direct in one move (no relay <-> direct ping-pong, §8.4).
+    expect(won.paths).toEqual(s.path === 'direct' ? ['direct'] : [])
     const c = await member('c')
     await expect(c.connect(target)).rejects.toMatchObject({ code: 'STT_RELAY_REFUSED', message: /peer reached/ })
     expect(rs().refused['peer-limit']).toBe(1)

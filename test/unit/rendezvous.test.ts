@@ -128,4 +128,25 @@ describe('punch schedule', () => {
     expect(p.finished).toBe(true)
     expect(p.next(10_000, OFF_PATH_PACKET_SIZE)).toBeNull()
   })
+
+  it('reached(): true once, for a target only; false once the punch is done (by an echo or by an earlier reached)', () => {
+    const budget = new AmplificationBudget()
+    budget.onReceived(PADDED_REQUEST_SIZE)
+    let seq = 1
+    const p = new PunchSchedule([addr('a'), addr('b')], 0, (n) => new Uint8Array(n).fill(seq++), budget)
+    expect(p.reached(addr('x'))).toBe(false) // no target: not done either
+    expect(p.finished).toBe(false)
+    expect(p.reached(addr('b'))).toBe(true)
+    expect(p.stats().succeeded).toBe('b')
+    // Done: neither the same nor the other target counts again, and no echo is a punch any more.
+    expect(p.reached(addr('b'))).toBe(false)
+    expect(p.reached(addr('a'))).toBe(false)
+    expect(p.answered(new Uint8Array(8).fill(1), addr('a'))).toBeNull()
+    expect(p.stats().succeeded).toBe('b')
+
+    const q = new PunchSchedule([addr('a'), addr('b')], 0, (n) => new Uint8Array(n).fill(seq++), budget)
+    expect(q.answered(new Uint8Array(8).fill(3), addr('a'))?.key).toBe('a')
+    expect(q.reached(addr('a'))).toBe(false) // done by the echo
+    expect(q.reached(addr('b'))).toBe(false)
+  })
 })

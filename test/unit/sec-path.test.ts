@@ -299,3 +299,118 @@ describe('review of 872e59b: only the first move off the relay channel counts as
     expect(moves()).toEqual([T.key])
   })
 })
+
+describe('re-review of 771e7f9: a punch echo moves the session only from its relay channel', () => {
+  const X = fakeAddress('x')
+
+  it('on a peer-reflexive address, an echo of a held punch spoofed from the target does not pin the session', () => {
+    const { p, sa, T, pump, moves } = punchingPair('punch-echo-off-relay')
+    pump(30, () => X, [X.key]) // B behind a port-dependent NAT: its direct packets come from X
+    p.advance(3000) // the relay channel, the previous path, is forgotten
+    pump(5, () => X, [X.key])
+    expect(sa.address.key).toBe(X.key)
+    expect(sa.punchStats?.succeeded).toBeNull() // X is no punch target: the punch is not done
+    // An on-path attacker delivers A's punches to T (lost so far) to B, from A's own address; B
+    // echoes them on its path to A; the attacker delivers those echoes to A spoofed from T.
+    const punches = p.log.filter((d) => d.from === 'a' && d.toKey === T.key && d.data.length === OFF_PATH_PACKET_SIZE)
+    expect(punches.length).toBeGreaterThan(0)
+    const mark = p.log.length
+    for (const d of punches) p.deliver('b', d.data)
+    const echoes = p.log.slice(mark).filter((d) => d.from === 'b')
+    expect(echoes.length).toBeGreaterThan(0)
+    for (const d of echoes) p.deliver('a', d.data, T)
+    expect(sa.punchStats?.succeeded).toBe(T.toString()) // the echo did match: the punch is done
+    expect(sa.address.key).toBe(X.key) // before the fix: moved to T with no validated previous
+    pump(20, () => X, [X.key]) // the attacker stops; B's genuine packets come from X
+    expect(sa.address.key).toBe(X.key) // before the fix: stayed on T for good
+    expect(moves().filter((k) => k === T.key)).toEqual([])
+  })
+})
+
+describe('member.ts punches again after a fallback, with the candidates of the introduction', () => {
+  it('a punched move to a target that then stays silent is undone by the fallback, in the first round and in a later one alike', () => {
+    const { p, sa, T, pump, moves } = punchingPair('punch-stale-round')
+    /** Delivers A's punches to T sent since `from` to B, and B's echoes to A as if from T (whoever holds T forwards both ways). */
+    const forwardPunches = (from: number) => {
+      const punches = p.log.slice(from).filter((d) => d.from === 'a' && d.toKey === T.key && d.data.length === OFF_PATH_PACKET_SIZE)
+      expect(punches.length).toBeGreaterThan(0)
+      const mark = p.log.length
+      for (const d of punches) p.deliver('b', d.data)
+      for (const d of p.log.slice(mark).filter((x) => x.from === 'b')) p.deliver('a', d.data, T)
+    }
+    for (let round = 0; round < 2; round++) {
+      const start = p.log.length
+      if (round > 0) {
+        // After the fallback member.ts starts a new round toward the same (maybe stale) list.
+        const budget = new AmplificationBudget()
+        budget.onReceived(100_000)
+        sa.startPunch(p.now, [T], budget)
+      }
+      pump(5, () => p.addrB, [p.addrB.key]) // the session runs over the relay; A punches T
+      forwardPunches(start)
+      expect(sa.address.key).toBe(T.key) // the punched move off the relay channel
+      // T stops forwarding: A's packets to it are lost, B's keep coming through the relay.
+      pump(400, () => p.addrB, [p.addrB.key])
+      expect(sa.address.key).toBe(p.addrB.key)
+    }
+    expect(moves()).toEqual([T.key, p.addrB.key, T.key, p.addrB.key])
+    expect(sa.fallback.count).toBe(2)
+  })
+})
+
+/**
+ * Review 52 (predates the punched-move rules): a candidate whose challenges all went unanswered
+ * was never challenged again, however long the peer kept sending from it. An attacker who could
+ * drop our packets to the peer's real address X for ~10 s (the 5 challenges) and then only had
+ * to forward, or nothing at all, kept the session on an address of its choosing for good.
+ */
+describe('review 52: a candidate whose challenges went unanswered is challenged again while the peer keeps sending from it', () => {
+  const X = fakeAddress('x')
+
+  it('through the punched move: fallback, a punch echo spoofed from T, the challenges to X dropped; then X brings the session back', () => {
+    const { p, sa, T, pump, moves } = punchingPair('review52-punched')
+    pump(30, () => X, [X.key]) // B behind a port-dependent NAT: its direct packets come from X
+    p.advance(3000)
+    pump(5, () => X, [X.key])
+    expect(sa.address.key).toBe(X.key)
+    // The attacker drops A->X for 3 PTO: A falls back to the relay (what onPto does then).
+    sa.migrateTo(p.addrB)
+    expect(sa.address.key).toBe(p.addrB.key)
+    // member.ts round 1 toward T; B's genuine packets still come from X, A's are all dropped.
+    const budget = new AmplificationBudget()
+    budget.onReceived(100_000)
+    const start = p.log.length
+    sa.startPunch(p.now, [T], budget)
+    pump(3, () => X, [])
+    // The attacker passes A's punch to B, and B's echo to A spoofed from T: the punched move.
+    const punches = p.log.slice(start).filter((d) => d.from === 'a' && d.toKey === T.key && d.data.length === OFF_PATH_PACKET_SIZE)
+    expect(punches.length).toBeGreaterThan(0)
+    const mark = p.log.length
+    for (const d of punches) p.deliver('b', d.data)
+    for (const d of p.log.slice(mark).filter((x) => x.from === 'b')) p.deliver('a', d.data, T)
+    expect(sa.address.key).toBe(T.key)
+    // B's genuine packets from X make X a candidate; the attacker drops A's challenges to X
+    // (~10 s) and forwards A's packets to T on to B.
+    for (let i = 0; i < 20; i++) pump(100, () => X, [T.key])
+    expect(sa.address.key).toBe(T.key)
+    // The attacker stops dropping on A->X (it still forwards from T): X's packets bring the session back.
+    for (let i = 0; i < 20; i++) pump(100, () => X, [T.key, X.key])
+    expect(sa.address.key).toBe(X.key) // before the fix: stayed on T for good
+    expect(moves().slice(-1)).toEqual([X.key])
+  })
+
+  it('plain §2.1: races from V and the challenges to X dropped ~10 s; once the attacker leaves, X brings the session back', () => {
+    const { p, sa, pump, moves } = punchingPair('review52-plain')
+    pump(30, () => X, [X.key])
+    p.advance(3000)
+    pump(5, () => X, [X.key])
+    expect(sa.address.key).toBe(X.key)
+    pump(20, () => V, [V.key]) // the attacker races B's packets from V and drops A's to X
+    expect(sa.address.key).toBe(V.key)
+    for (let i = 0; i < 20; i++) pump(100, () => X, [V.key]) // B's genuine packets from X; A->X still dropped
+    expect(sa.address.key).toBe(V.key)
+    for (let i = 0; i < 20; i++) pump(100, () => X, [V.key, X.key]) // the attacker leaves the A->X path
+    expect(sa.address.key).toBe(X.key) // before the fix: stayed on V for good
+    expect(moves().slice(-1)).toEqual([X.key])
+  })
+})

@@ -1,0 +1,65 @@
+/**
+ * PathValidation alone (src/protocol/path-validation.ts; the attacks are in sec-path.test.ts):
+ * a candidate whose round of challenges went unanswered is challenged again only on a newest
+ * packet from it after the backoff, which doubles each round, and never on a timer alone.
+ */
+import { describe, expect, it } from 'vitest'
+import { PathValidation } from '../../src/protocol/path-validation.js'
+import { fakeAddress } from '../helpers/endpoint-pair.js'
+
+const current = fakeAddress('current')
+const X = fakeAddress('x')
+const WAIT = 100 // ms between the challenges of a round
+const CHALLENGE = 44
+let counter = 0
+const random = (n: number) => new Uint8Array(n).fill(++counter)
+
+/** Sends every challenge of one round as it falls due, from `now`; returns when the last went out. */
+function useUpRound(v: PathValidation, now: number): number {
+  for (let i = 0; i < 5; i++) {
+    const p = v.next()
+    expect(p?.address.key).toBe(X.key)
+    v.sent(p!, CHALLENGE, now, WAIT)
+    if (i < 4) {
+      now = v.retryAt
+      v.onTimeout(now)
+    }
+  }
+  expect(v.retryAt).toBe(Infinity) // the round is used up: no timer
+  expect(v.due).toBe(false)
+  return now
+}
+
+describe('path validation: rounds of challenges to a candidate', () => {
+  it('a used-up candidate is challenged again, with fresh bytes, only on a newest packet from it after a backoff that doubles', () => {
+    const v = new PathValidation(CHALLENGE)
+    v.consider(X, current, true, false, 10_000, random, 0)
+    const first = v.next()!.challenge.slice()
+    let last = useUpRound(v, 0)
+    const gaps = [5 * WAIT, 10 * WAIT, 20 * WAIT, 40 * WAIT, 40 * WAIT] // one round's length, doubling up to 8
+    for (const gap of gaps) {
+      v.onTimeout(last + 100_000) // time alone re-arms nothing
+      expect(v.due).toBe(false)
+      v.consider(X, current, true, false, 1000, random, last + gap - 1) // too early
+      expect(v.due).toBe(false)
+      v.consider(X, current, false, false, 1000, random, last + gap) // not the newest
+      expect(v.due).toBe(false)
+      v.consider(X, current, true, false, 1000, random, last + gap)
+      expect(v.due).toBe(true)
+      expect(v.next()!.challenge).not.toEqual(first)
+      last = useUpRound(v, last + gap)
+    }
+  })
+
+  it('a new round still waits for the 3x budget of what the address sent', () => {
+    const v = new PathValidation(CHALLENGE)
+    v.consider(X, current, true, false, 147, random, 0) // 441 bytes: 10 challenges' worth
+    let last = useUpRound(v, 0)
+    v.consider(X, current, true, false, 1, random, last + 5 * WAIT) // re-armed: 5 challenges' worth left
+    last = useUpRound(v, last + 5 * WAIT)
+    v.consider(X, current, true, false, 1, random, last + 10 * WAIT)
+    expect(v.next()).toBeNull() // re-armed, but 7 bytes of budget left: waits for the address to send more
+    v.consider(X, current, true, false, CHALLENGE, random, last + 10 * WAIT + 1)
+    expect(v.next()?.address.key).toBe(X.key)
+  })
+})
