@@ -17,12 +17,11 @@
  * Records are opaque (`T`): the session stores what a packet carried and gets the record back
  * when it is acked or lost, to free or re-queue that content ("retransmit data, not packets").
  */
-import { PassThroughController } from './congestion/base.js'
 import { DeliveryRateSampler, type LostPacketInfo, type RateStamp } from './congestion/delivery-rate.js'
 import type { CongestionController } from './congestion/types.js'
 import { WireError } from '../errors.js'
 import { LostHistory, RACK_PACKET_THRESHOLD, RackState } from './rack.js'
-import { RttEstimator } from './rtt.js'
+import type { RttEstimator } from './rtt.js'
 
 /** RFC 9002 §6.1.1 kPacketThreshold (applies until reordering is seen, see rack.ts). */
 export const K_PACKET_THRESHOLD = RACK_PACKET_THRESHOLD
@@ -49,9 +48,6 @@ const lostPacketInfo: LostPacketInfo = { size: 0, txInFlight: 0, lostSince: 0, i
 function emptyKeepingRoom(a: unknown[]): void {
   while (a.length > 0) a.pop()
 }
-/** Bare mode's outcomes: always empty. */
-const noAcks: AckOutcome<unknown> = { acked: [], lost: [], rttSampled: false, error: 0 }
-const noTimeout: TimeoutOutcome<unknown> = { lost: [], probes: 0, probeRecords: [] }
 const noSpuriousLoss = (): void => {}
 
 class SentPacket<T> implements RateStamp {
@@ -555,52 +551,4 @@ export class LossDetector<T> implements LossRecovery<T> {
   }
 }
 
-/**
- * Bare mode (a reliable transport underneath): nothing is tracked, nothing is ever lost, no
- * timers. The StreamManager (reliable: false) frees data as soon as it is written, so no
- * records need to come back.
- */
-export class PassThroughLossDetector<T> implements LossRecovery<T> {
-  constructor(
-    readonly rtt: RttEstimator = new RttEstimator(),
-    public cc: CongestionController = new PassThroughController(),
-  ) {}
-  readonly outstanding = 0
-  onPacketSent(): void {}
-  onAck(): AckOutcome<T> {
-    return noAcks as AckOutcome<T>
-  }
-  onNack(): T[] {
-    return []
-  }
-  onAppLimited(): void {}
-  getTimeout(): number {
-    return Infinity
-  }
-  onTimeout(): TimeoutOutcome<T> {
-    return noTimeout as TimeoutOutcome<T>
-  }
-  abandonAll(): T[] {
-    return []
-  }
-  stats(): RecoveryStats {
-    return {
-      cwnd: Infinity,
-      bytesInFlight: 0,
-      ssthresh: Infinity,
-      srtt: this.rtt.smoothedRtt,
-      rttvar: this.rtt.rttvar,
-      minRtt: this.rtt.minRtt,
-      latestRtt: this.rtt.latestRtt,
-      ptoCount: 0,
-      ptoTotal: 0,
-      lostPackets: 0,
-      congestionEvents: 0,
-      persistentCongestionEvents: 0,
-      spuriousLosses: 0,
-      congestionUndos: 0,
-      reorderingWindow: 0,
-      reorderingSeen: false,
-    }
-  }
-}
+export { PassThroughLossDetector } from './loss-passthrough.js'
