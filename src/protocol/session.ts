@@ -223,11 +223,6 @@ export class Session {
     this.size.fit(addr, this.life.lastReceived)
   }
 
-  /** Largest packet sent now. */
-  private get maxPacket(): number {
-    return this.size.current
-  }
-
   /** Largest packet this session sends (the smaller of both sides' limits for its transport). */
   get packetSize(): number {
     return this.size.current
@@ -430,8 +425,8 @@ export class Session {
     // Data held back only by the pacer needs a wake-up when tokens are back.
     // (No controller yet: a new one's pacer lets the first packet go now.)
     const cc = this.writer.cc
-    if (this.state === 'active' && this.resumption.dataAllowed && (this.streams.wantsToSend() || this.queues.hasDatagrams) && (cc === null || cc.canSend(this.maxPacket))) {
-      t = Math.min(t, cc === null ? now : this.writer.pacer!.nextSendTime(now, this.maxPacket))
+    if (this.state === 'active' && this.resumption.dataAllowed && (this.streams.wantsToSend() || this.queues.hasDatagrams) && (cc === null || cc.canSend(this.packetSize))) {
+      t = Math.min(t, cc === null ? now : this.writer.pacer!.nextSendTime(now, this.packetSize))
     }
     return t
   }
@@ -473,7 +468,7 @@ export class Session {
 
   /** Writes the punch or path challenge due now into packet 0 of the slab (path-probe.ts); returns its destination, or null. */
   writePathChallenge(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array): PeerAddress | null {
-    return this.pathProber.write(now, slab, offsets, lengths, this.state === 'active', this.state === 'active' || this.state === 'suspended', this.maxPacket)
+    return this.pathProber.write(now, slab, offsets, lengths, this.state === 'active', this.state === 'active' || this.state === 'suspended', this.packetSize)
   }
 
   /** Writes a path MTU probe into packet 0 of the slab when one is due (pmtu-probe.ts; none to an unvalidated RESUME address); true if it did. */
@@ -482,7 +477,7 @@ export class Session {
   }
 
   /**
-   * Writes up to `max` packets into `slab`, packet i at offsets[i] with `maxPacket` bytes of
+   * Writes up to `max` packets into `slab`, packet i at offsets[i] with `packetSize` bytes of
    * room (the caller laid the offsets out), seals them all in one batch, and returns how many
    * it wrote (their sizes in lengths[i]).
    */
