@@ -217,7 +217,10 @@ export class StreamScheduler {
         s.stats.retransmittedFrames++
         if (lost) {
           wroteLost = true
-          if (s.send.sentEnd === s.send.writtenEnd) s.send.sendAgainLater(off, n)
+          // The tail: the stream ended and every byte of it went out. Not for a writer that
+          // merely paused (an app-limited stream mid-transfer): on a CPU-bound host the copies'
+          // packets cost what the transfer needs.
+          if (s.send.finalSize >= 0 && s.send.sentEnd === s.send.finalSize) s.send.sendAgainLater(off, n)
         }
       }
       if (!s.aborted && !s.released && s.send.hasRetransmit) list[keep++] = s
