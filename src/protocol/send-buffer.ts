@@ -40,6 +40,11 @@ export class SendBuffer {
   private ackedAbove = 0
   /** Ranges to retransmit (all below sentEnd, none acked). */
   private readonly lost = new RangeSet()
+  /**
+   * Retransmitted ranges to send a second time, in a later packet (sendAgainLater); made on
+   * first use, since most streams never need one.
+   */
+  private again: RangeSet | null = null
 
   /** Mutable: follows the congestion window (flow-autotune.ts). */
   constructor(public highWaterMark: number) {}
@@ -102,18 +107,33 @@ export class SendBuffer {
     if (this.finalSize < 0) this.finalSize = this.writtenEnd
   }
 
+  /** Lost ranges or second copies wait to be sent. */
   get hasRetransmit(): boolean {
+    return !this.lost.isEmpty() || (this.again !== null && !this.again.isEmpty())
+  }
+
+  /** A lost range waits (served before any second copy). */
+  get hasLost(): boolean {
     return !this.lost.isEmpty()
   }
 
-  /** Start of the first range to retransmit; check hasRetransmit first. */
+  /** Start of the first range to retransmit (a lost one, else a second copy); check hasRetransmit first. */
   retransmitStart(): number {
-    return this.lost.start(0)
+    return this.lost.isEmpty() ? this.again!.start(0) : this.lost.start(0)
   }
 
   /** Length of the first range to retransmit. */
   retransmitLength(): number {
-    return this.lost.end(0) - this.lost.start(0)
+    const set = this.lost.isEmpty() ? this.again! : this.lost
+    return set.end(0) - set.start(0)
+  }
+
+  /**
+   * [offset, offset + len) was just retransmitted: send it once more, in a later packet, unless
+   * it is acked first. For the tail of a transfer (stream-scheduler.ts says when).
+   */
+  sendAgainLater(offset: number, len: number): void {
+    ;(this.again ??= new RangeSet()).add(offset, offset + len)
   }
 
   /** New (never sent) bytes that may go out given a flow-control limit on the offset. */
@@ -155,10 +175,13 @@ export class SendBuffer {
     return lo
   }
 
-  /** Records that [offset, offset + len) went out: new data advances sentEnd, a retransmission leaves the lost set. */
+  /** Records that [offset, offset + len) went out: new data advances sentEnd, a retransmission leaves the lost set (and the second copies). */
   onSent(offset: number, len: number): void {
     if (offset >= this.sentEnd) this.sentEnd = offset + len
-    else this.lost.remove(offset, offset + len)
+    else {
+      this.lost.remove(offset, offset + len)
+      this.again?.remove(offset, offset + len)
+    }
   }
 
   /** [offset, offset + len) was acknowledged. */
@@ -166,6 +189,7 @@ export class SendBuffer {
     const end = offset + len
     if (end <= this.ackedBase) return
     this.lost.remove(offset, end)
+    this.again?.remove(offset, end)
     const start = Math.max(offset, this.ackedBase)
     this.ackedAbove += end - start - this.acked.bytesIn(start, end)
     this.acked.add(start, end)
@@ -213,6 +237,7 @@ export class SendBuffer {
     this.chunks = []
     this.chunkHead = 0
     this.lost.clear()
+    this.again = null
     this.acked.clear()
     this.ackedAbove = 0
     this.ackedBase = this.writtenEnd = this.sentEnd

@@ -201,7 +201,11 @@ export class StreamScheduler {
     let full = false
     for (let i = 0; i < list.length; i++) {
       const s = list[i]!
+      let wroteLost = false
       while (!full && !s.aborted && s.send.hasRetransmit) {
+        const lost = s.send.hasLost
+        // A second copy goes in a later packet than its first (a packet is lost whole).
+        if (!lost && wroteLost) break
         const off = s.send.retransmitStart()
         const n = this.fit(s, off, s.send.retransmitLength(), end - pos)
         if (n === 0) {
@@ -211,6 +215,13 @@ export class StreamScheduler {
         pos = this.writeData(s, off, n, buf, pos, record)
         s.stats.retransmittedBytes += n
         s.stats.retransmittedFrames++
+        if (lost) {
+          wroteLost = true
+          // The tail: the stream ended and every byte of it went out. Not for a writer that
+          // merely paused (an app-limited stream mid-transfer): on a CPU-bound host the copies'
+          // packets cost what the transfer needs.
+          if (s.send.finalSize >= 0 && s.send.sentEnd === s.send.finalSize) s.send.sendAgainLater(off, n)
+        }
       }
       if (!s.aborted && !s.released && s.send.hasRetransmit) list[keep++] = s
       else s.inRetransmit = false

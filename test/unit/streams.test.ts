@@ -188,6 +188,40 @@ describe('StreamManager', () => {
     expect(readAll(b, x).length).toBe(900)
   })
 
+  // The tail of a transfer: once a stream ended and every byte went out, a retransmission goes
+  // out twice (in two packets), so one more random loss does not cost another round trip.
+  it('a retransmission after the end of the stream was sent goes out twice, the copy in a later packet; not once the first is acked, nor for a stream not ended', () => {
+    const dataOf = (frames: Frame[]) => frames.filter((f) => f.type === FrameType.DATA).map((f) => { const d = f as { offset: number; data: Uint8Array }; return [d.offset, d.data.length] })
+    const sink = () => new StreamManager({ isInitiator: false }, PEER)
+    // Ended, everything sent: the retransmission, then its copy.
+    const { a, b } = pair()
+    const k = a.openStream()
+    a.write(k, new Uint8Array(900).fill(1))
+    a.end(k)
+    a.onLost(packet(a, sink(), 1000).rec)
+    expect(dataOf(packet(a, b, 1000).frames)).toEqual([[0, 900]])
+    expect(a.wantsToSend()).toBe(true)
+    expect(dataOf(packet(a, b, 1000).frames)).toEqual([[0, 900]])
+    settle(a, b)
+    expect(readAll(b, k).length).toBe(900)
+    // The first copy is acked before the second goes: no second.
+    const k2 = a.openStream()
+    a.write(k2, new Uint8Array(900).fill(2))
+    a.end(k2)
+    a.onLost(packet(a, sink(), 1000).rec)
+    a.onAcked(packet(a, b, 1000).rec)
+    expect(a.wantsToSend()).toBe(false)
+    // Not ended (a writer that paused, or new data waiting beyond credit): once.
+    for (const size of [900, 3000]) {
+      const c = pair()
+      const j = c.a.openStream()
+      c.a.write(j, new Uint8Array(size).fill(3))
+      c.a.onLost(packet(c.a, sink(), 1000).rec)
+      expect(dataOf(packet(c.a, c.b, 1000).frames)[0]![0]).toBe(0)
+      for (let i = 0; i < 3; i++) expect(dataOf(packet(c.a, c.b, 1000).frames).some(([off]) => off === 0)).toBe(false)
+    }
+  })
+
   it('abort: the peer gets "aborted" with the code, no more data is delivered, both sides release', () => {
     const { a, b } = pair()
     const k = a.openStream()
