@@ -253,7 +253,7 @@ bool X25519Key::PublicKey(uint8_t out[X25519_KEY_SIZE]) const {
   return ok;
 }
 
-bool X25519Key::Dh(const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]) const {
+bool X25519Key::Dh(const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]) {
   // The derive context is made on the first DH and kept: the static key derives once per
   // handshake, an initiator's ephemeral key twice.
   if (derive_ == nullptr) derive_ = NewDeriveCtx(pkey_);

@@ -32,14 +32,16 @@ class X25519Key {
   bool PublicKey(uint8_t out[X25519_KEY_SIZE]) const;
   // X25519(priv, peer). false when OpenSSL fails or the result is all zero (a low-order peer
   // key: non-contributory, RFC 7748 §6.1), and then `out` is zeroed. Same rule as the
-  // TypeScript x25519() in src/crypto/primitives.ts.
-  bool Dh(const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]) const;
+  // TypeScript x25519() in src/crypto/primitives.ts. Not const and not thread-safe: it makes
+  // and then reuses the key's derive context, so one key must not be used by two threads at
+  // once (a JavaScript object, and so its key, belongs to one thread).
+  bool Dh(const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]);
 
  private:
   explicit X25519Key(EVP_PKEY* pkey) : pkey_(pkey) {}
   EVP_PKEY* pkey_;
   // Made by the first Dh and kept (EVP_PKEY_derive_init done): later DHs only set the peer.
-  mutable EVP_PKEY_CTX* derive_ = nullptr;
+  EVP_PKEY_CTX* derive_ = nullptr;
 };
 
 // X25519(priv, peer) from 32 raw private bytes, without deriving the private key's public key
