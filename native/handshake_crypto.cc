@@ -271,6 +271,12 @@ bool X25519Once(const uint8_t priv[X25519_KEY_SIZE], const uint8_t peer[X25519_K
   // without ever being exported, so the placeholder is never read.
   static const uint8_t kUnusedPublic[X25519_KEY_SIZE] = {0};
   EVP_PKEY* pkey = ImportX25519(EVP_PKEY_KEYPAIR, priv, kUnusedPublic);
+  // Should an OpenSSL ever check the pair on import and refuse the placeholder: the slower import
+  // that derives the real public key.
+  if (pkey == nullptr) {
+    pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv, X25519_KEY_SIZE);
+    if (pkey == nullptr) ERR_clear_error();
+  }
   EVP_PKEY_CTX* ctx = pkey != nullptr ? NewDeriveCtx(pkey) : nullptr;
   bool ok = ctx != nullptr && DeriveX25519(ctx, peer, out);
   if (ctx == nullptr) OPENSSL_cleanse(out, X25519_KEY_SIZE);
@@ -283,7 +289,10 @@ bool HkdfSha256(const uint8_t* ikm, size_t ikm_len, const uint8_t* salt, size_t 
                 size_t info_len, uint8_t* out, size_t out_len) {
   if (out_len == 0 || out_len > HKDF_SHA256_MAX) return false;
   DigestContexts* d = ThreadDigestContexts();
-  if (d == nullptr) return false;
+  if (d == nullptr) {
+    OPENSSL_cleanse(out, out_len);
+    return false;
+  }
   // Extract: PRK = HMAC(salt, IKM). An empty salt is an empty HMAC key, which HMAC pads to the
   // same block as RFC 5869's HashLen zeros.
   uint8_t prk[SHA256_SIZE];
