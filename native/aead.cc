@@ -115,8 +115,8 @@ bool AeadKey::OpenOne(const uint8_t* nonce, const uint8_t* aad, size_t aad_len, 
 // One-shot AEAD (handshake messages, cookies, tickets: a new key almost every call). A context
 // per thread, suite and direction, re-keyed per call: creating one per call cost a ~1.1 KB
 // allocation (which pulled glibc into malloc_consolidate), a cipher fetch by name and the IV
-// length control. After each call the context is keyed with zeros, so no key schedule (nor
-// GHASH key) stays behind in it.
+// length control. After each call ZeroOneShotContext keys it with zeros, so no key schedule, GHASH
+// key or Poly1305 key stays behind in it.
 static EVP_CIPHER_CTX* ThreadOneShotContext(uint32_t suite, int enc) {
   struct Holder {
     EVP_CIPHER_CTX* ctx[2][2] = {{nullptr, nullptr}, {nullptr, nullptr}};
@@ -141,17 +141,29 @@ static EVP_CIPHER_CTX* ThreadOneShotContext(uint32_t suite, int enc) {
   return ctx;
 }
 
+// Leaves nothing of the last call's key in a one-shot context: re-keys it with zeros and seals
+// an empty message under a zero nonce, which overwrites what the key schedule alone does not: the
+// ChaCha20 keystream block the Poly1305 one-time key came from (and that key's Poly1305 state),
+// and GCM's E(K, J0) tag mask. Runs on every exit path, including failures.
+static void ZeroOneShotContext(EVP_CIPHER_CTX* ctx) {
+  static const uint8_t kZeroKey[KEY_SIZE] = {0};
+  static const uint8_t kZeroNonce[IV_SIZE] = {0};
+  uint8_t scratch[16];
+  int n = 0;
+  // Sealed in the encrypt direction whatever the context's direction: a decrypt Final would fail
+  // on the missing tag. The next call sets its own direction with its key.
+  if (EVP_CipherInit_ex(ctx, nullptr, nullptr, kZeroKey, kZeroNonce, 1) != 1 || EVP_EncryptFinal_ex(ctx, scratch, &n) != 1)
+    ERR_clear_error();
+}
+
 static bool OneShot(uint32_t suite, int enc, const uint8_t* key, const uint8_t* nonce, const uint8_t* aad,
                     size_t aad_len, uint8_t* data, size_t len, uint8_t* tag) {
-  static const uint8_t kZeroKey[KEY_SIZE] = {0};
   EVP_CIPHER_CTX* ctx = ThreadOneShotContext(suite, enc);
   if (ctx == nullptr) return false;
-  if (EVP_CipherInit_ex(ctx, nullptr, nullptr, key, nullptr, enc) != 1) {
-    ERR_clear_error();
-    return false;
-  }
-  bool ok = enc ? SealWith(ctx, nonce, aad, aad_len, data, len, tag) : OpenWith(ctx, nonce, aad, aad_len, data, len, tag);
-  if (EVP_CipherInit_ex(ctx, nullptr, nullptr, kZeroKey, nullptr, enc) != 1) ERR_clear_error();
+  bool ok = EVP_CipherInit_ex(ctx, nullptr, nullptr, key, nullptr, enc) == 1;
+  if (!ok) ERR_clear_error();  // a failed init may still have installed part of the key
+  ok = ok && (enc ? SealWith(ctx, nonce, aad, aad_len, data, len, tag) : OpenWith(ctx, nonce, aad, aad_len, data, len, tag));
+  ZeroOneShotContext(ctx);
   return ok;
 }
 

@@ -1,4 +1,5 @@
-// Handshake primitives (X25519, HKDF-SHA256, HMAC-SHA256, SHA-256) over OpenSSL's EVP API, the
+// Handshake primitives (X25519, HKDF-SHA256, HMAC-SHA256, SHA-256) over OpenSSL's EVP API (no
+// deprecated low-level call, so it builds with OPENSSL_NO_DEPRECATED_3_0), the
 // native fast path of src/crypto/handshake-crypto.ts. Plain C++ (no N-API), like aead.h, so a
 // fuzz harness or a C benchmark can drive it directly.
 //
@@ -32,14 +33,16 @@ class X25519Key {
   bool PublicKey(uint8_t out[X25519_KEY_SIZE]) const;
   // X25519(priv, peer). false when OpenSSL fails or the result is all zero (a low-order peer
   // key: non-contributory, RFC 7748 §6.1), and then `out` is zeroed. Same rule as the
-  // TypeScript x25519() in src/crypto/primitives.ts.
-  bool Dh(const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]) const;
+  // TypeScript x25519() in src/crypto/primitives.ts. Not const and not thread-safe: it makes
+  // and then reuses the key's derive context, so one key must not be used by two threads at
+  // once (a JavaScript object, and so its key, belongs to one thread).
+  bool Dh(const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]);
 
  private:
   explicit X25519Key(EVP_PKEY* pkey) : pkey_(pkey) {}
   EVP_PKEY* pkey_;
   // Made by the first Dh and kept (EVP_PKEY_derive_init done): later DHs only set the peer.
-  mutable EVP_PKEY_CTX* derive_ = nullptr;
+  EVP_PKEY_CTX* derive_ = nullptr;
 };
 
 // X25519(priv, peer) from 32 raw private bytes, without deriving the private key's public key
@@ -50,10 +53,13 @@ class X25519Key {
 bool X25519Once(const uint8_t priv[X25519_KEY_SIZE], const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]);
 
 // HKDF-SHA256 extract-then-expand (RFC 5869). false when out_len is 0 or > HKDF_SHA256_MAX or
-// OpenSSL fails. Empty salt/info/ikm are allowed.
+// OpenSSL fails (then `out` is zeroed). Empty salt/info/ikm are allowed. `out` must not overlap
+// `info`: each output block is written before the next one reads info (the result would be
+// wrong). It may overlap ikm and salt, which are read before anything is written.
 bool HkdfSha256(const uint8_t* ikm, size_t ikm_len, const uint8_t* salt, size_t salt_len, const uint8_t* info,
                 size_t info_len, uint8_t* out, size_t out_len);
 
+// HMAC-SHA256 and SHA-256: false only if OpenSSL fails. `out` may overlap the input.
 bool HmacSha256(const uint8_t* key, size_t key_len, const uint8_t* data, size_t data_len, uint8_t out[SHA256_SIZE]);
 
 bool Sha256(const uint8_t* data, size_t data_len, uint8_t out[SHA256_SIZE]);

@@ -49,6 +49,13 @@ export interface HandshakeCrypto {
    * that is not 32 bytes. The caller wipes `raw`.
    */
   x25519Once(raw: Uint8Array, pubRaw: Uint8Array): Uint8Array | null
+  /**
+   * Frees a private key now instead of at garbage collection: the native backend cleanses it and
+   * frees its OpenSSL objects (~1.1 KB with the derive context kept after its first DH); the
+   * js backend cannot (a KeyObject has no destroy) and does nothing. The key must not be used
+   * afterwards, and the pair's publicKey must have been read before if it is still needed.
+   */
+  x25519Destroy(priv: X25519PrivateKey): void
   /** HKDF-SHA256 (RFC 5869); throws for a length above 255*32. Strings are their UTF-8 bytes. */
   hkdf(ikm: Uint8Array, salt: Uint8Array | string, info: Uint8Array | string, length: number): Uint8Array
   hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array
@@ -63,4 +70,4 @@ export interface HandshakeCrypto {
 export const handshakeCrypto: HandshakeCrypto = nativeHandshakeCrypto ?? jsHandshakeCrypto
 
 // The functions the protocol code imports, bound once (no per-call dispatch).
-export const { x25519FromPrivate, x25519, x25519Once, hkdf, hmacSha256, sha256, aeadSeal, aeadOpen } = handshakeCrypto
+export const { x25519FromPrivate, x25519, x25519Once, x25519Destroy, hkdf, hmacSha256, sha256, aeadSeal, aeadOpen } = handshakeCrypto

@@ -18,6 +18,8 @@ export const jsHandshakeCrypto: HandshakeCrypto = {
   x25519FromPrivate,
   x25519: (priv, pubRaw) => x25519(keyObjectOf(priv), pubRaw),
   x25519Once,
+  // node:crypto gives no way to free or wipe a KeyObject early: the garbage collector does it.
+  x25519Destroy: (priv) => void keyObjectOf(priv),
   hkdf,
   hmacSha256,
   sha256,

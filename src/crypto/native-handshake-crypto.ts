@@ -113,6 +113,9 @@ export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto |
       key.destroy()
       return ok ? out : null
     },
+    x25519Destroy(priv) {
+      nativeKeyOf(priv).destroy()
+    },
     hkdf(ikm, salt, info, length) {
       assertBytes('hkdf', ikm)
       if (!Number.isInteger(length) || length < 0 || length > HKDF_MAX) throw new RangeError(`hkdf: length must be an integer in [0, ${HKDF_MAX}]`)

@@ -12,7 +12,7 @@
  * timing lives in the endpoint.
  */
 import { SUITE_BY_ID, SUITE_ID, type CipherSuite } from '../crypto/aead.js'
-import { aeadOpen, aeadSeal, constantTimeEqual, hmacSha256, x25519, x25519FromPrivate, x25519Once, type X25519KeyPair } from '../crypto/handshake-crypto.js'
+import { aeadOpen, aeadSeal, constantTimeEqual, hmacSha256, x25519, x25519Destroy, x25519FromPrivate, x25519Once, type X25519KeyPair } from '../crypto/handshake-crypto.js'
 import {
   HEADER_SIZE,
   HELLO_MAC_SIZE,
@@ -426,21 +426,32 @@ export function createChallenge(
 ): Uint8Array | null {
   const eRPriv = random(32)
   const eR = x25519FromPrivate(eRPriv)
-  const s = helloTranscript(keys.group.psk, hello.sessionId, hello.ePub, hello.suites)
-  s.mixHash(eR.publicKey)
-  s.mixKey(eR.publicKey)
+  const eRPub = eR.publicKey
+  // e_r's key object serves this one DH (the cookie carries eRPriv for AUTH_PROOF's): freed at
+  // once rather than left to the garbage collector, one per HELLO answered.
   const ee = x25519(eR.privateKey, hello.ePub)
-  if (!ee) return null
+  x25519Destroy(eR.privateKey)
+  if (!ee) {
+    eRPriv.fill(0)
+    return null
+  }
+  const s = helloTranscript(keys.group.psk, hello.sessionId, hello.ePub, hello.suites)
+  s.mixHash(eRPub)
+  s.mixKey(eRPub)
   s.mixKey(ee)
   const encS = s.encryptAndHash(keys.identity.staticKey.publicKey)
   const es = x25519(keys.identity.staticKey.privateKey, hello.ePub)
-  if (!es) return null
+  if (!es) {
+    eRPriv.fill(0)
+    return null
+  }
   s.mixKey(es)
   const encPayload = s.encryptAndHash(encodePayload(payload, suite))
 
   const plain = new Uint8Array(COOKIE_PLAIN_SIZE)
   let p = 0
   plain.set(eRPriv, p)
+  eRPriv.fill(0)
   plain.set(s.ck, (p += 32))
   plain.set(s.h, (p += 32))
   plain.set(s.key!, (p += 32))
@@ -451,12 +462,13 @@ export function createChallenge(
   const cookie = new Uint8Array(COOKIE_SIZE)
   cookie.set(nonce, 0)
   cookie.set(aeadSeal('aes-256-gcm', cookieKey, nonce, cookieAad(hello.sessionId, addrKey), plain), 12)
+  plain.fill(0) // e_r's private key and the chaining key, now sealed in the cookie
 
   const out = new Uint8Array(HEADER_SIZE + HELLO_NONCE_SIZE + 32 + encS.length + 2 + encPayload.length + 1 + cookie.length)
   let pos = writeHeader(out, 0, PROTOCOL_VERSION, PacketType.CHALLENGE, 0, hello.sessionId, 0)
   out.set(hello.nonce, pos)
   pos += HELLO_NONCE_SIZE
-  out.set(eR.publicKey, pos)
+  out.set(eRPub, pos)
   pos += 32
   out.set(encS, pos)
   pos += encS.length

@@ -97,6 +97,20 @@ describe.skipIf(!have)(`native handshake primitives (${TITLE})`, () => {
     expect(() => nat.x25519(j.privateKey, n.publicKey)).toThrow(TypeError)
   })
 
+  it('x25519Destroy frees a native key at once (a later DH fails, as null), refuses a key of the other backend, and is a no-op for a js key', () => {
+    const peer = js.x25519FromPrivate(rnd(32)).publicKey
+    const n = nat.x25519FromPrivate(rnd(32))
+    expect(nat.x25519(n.privateKey, peer)).not.toBeNull()
+    nat.x25519Destroy(n.privateKey)
+    expect(nat.x25519(n.privateKey, peer)).toBeNull()
+    nat.x25519Destroy(n.privateKey) // twice: still nothing to free, no crash
+    const j = js.x25519FromPrivate(rnd(32))
+    expect(() => nat.x25519Destroy(j.privateKey)).toThrow(TypeError)
+    expect(() => js.x25519Destroy(n.privateKey)).toThrow(TypeError)
+    js.x25519Destroy(j.privateKey)
+    expect(js.x25519(j.privateKey, peer)).not.toBeNull()
+  })
+
   it('a native private key exposes no bytes to JavaScript (no own properties, nothing enumerable)', () => {
     const raw = rnd(32)
     const kp = nat.x25519FromPrivate(raw)
