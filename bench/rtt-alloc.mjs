@@ -6,6 +6,7 @@
 //   node bench/rtt-alloc.mjs [dist-dir (default ../dist)] [round trips (default 5000)] [top (default 30)]
 //   DEPTH=n: callers shown per site (default 1).
 import inspector from 'node:inspector'
+import { pingPong } from './lib/ping-pong.mjs'
 
 const dist = process.argv[2] || new URL('../dist', import.meta.url).pathname
 const N = Number(process.argv[3] ?? 5000)
@@ -18,33 +19,15 @@ session.connect()
 const post = (method, params) => new Promise((resolve, reject) => session.post(method, params, (e, r) => (e ? reject(e) : resolve(r))))
 await post('HeapProfiler.enable')
 
-const { STTNode } = await import(`${dist}/index.js`)
-const sharedSeed = Buffer.alloc(32, 7)
-const b = new STTNode({ sharedSeed, host: '127.0.0.1', port: 0 })
-const bound = await b.start()
-b.on('session', (s) => s.on('stream', (st) => st.on('data', (d) => st.write(d))))
-const a = new STTNode({ sharedSeed, host: '127.0.0.1', port: 0 })
-await a.start()
-const st = (await a.connect(`udp://127.0.0.1:${bound.port}`)).openStream({ noDelay: true })
-const buf = Buffer.alloc(64, 0x78)
-let i = 0
-let got = 0
-await new Promise((resolve) => {
-  st.on('data', (d) => {
-    if ((got += d.length) < 64) return
-    got = 0
-    i++
-    if (i === WARM) {
-      session.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
-    }
-    if (i === WARM + N) return resolve()
-    st.write(buf)
-  })
-  st.write(buf)
+let stopped = null
+await pingPong(dist, {
+  rounds: N,
+  warm: WARM,
+  onWarm: () => session.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }),
+  // Stopped before the nodes are: their teardown is not per-round-trip garbage.
+  onDone: () => (stopped = post('HeapProfiler.stopSampling')),
 })
-const { profile } = await post('HeapProfiler.stopSampling')
-await a.stop()
-await b.stop()
+const { profile } = await stopped
 
 const name = (cf) => `${cf.functionName || '(anon)'} ${cf.url.split('/').slice(-2).join('/')}:${cf.lineNumber + 1}`
 const sites = new Map()

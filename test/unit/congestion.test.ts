@@ -290,22 +290,27 @@ describe('BBR loss-rate test (lossAboveThresh)', () => {
 })
 
 describe('BBR spurious-loss undo (draft-ietf-ccwg-bbr §5.5.11)', () => {
+  /** A BBR past Startup in PROBE_BW_UP with inflight_hi at 1 MB, after one clean flight (pns 0..9) acked at t = 1020. */
+  function upProbingBbr() {
+    const bbr = new Bbr({ maxDatagramSize: 1200 })
+    const loss = new LossDetector<number>(new RttEstimator(), bbr)
+    const internals = bbr as unknown as { state: string; bwProbeSamples: number; fullPipe: { reached: boolean }; bounds: { inflightHi: number } }
+    for (let pn = 0; pn < 10; pn++) loss.onPacketSent(pn, 1000, 1200, true, true, pn)
+    loss.onAck([[0, 9]], 0, 1020)
+    internals.state = 'probe-bw-up'
+    internals.bwProbeSamples = 1
+    internals.fullPipe.reached = true
+    internals.bounds.inflightHi = 1_000_000
+    return { bbr, loss }
+  }
+
   // Reordering makes the packet threshold declare losses during an up-probe; the originals are
   // acked right after. The probe's cut must be undone and the probe resumed: before, the state
   // was saved at the congestion event, after the lost packet had already cut inflight_hi and
   // ended the probe, so the "undo" restored the cut (a lasting 1 ms-jitter penalty).
   it('restores inflight_hi from before the episode and returns to PROBE_BW_UP', () => {
-    const bbr = new Bbr({ maxDatagramSize: 1200 })
-    const loss = new LossDetector<number>(new RttEstimator(), bbr)
-    const internals = bbr as unknown as { state: string; bwProbeSamples: number; fullPipe: { reached: boolean }; bounds: { inflightHi: number } }
-    let now = 1000
-    for (let pn = 0; pn < 10; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
-    now += 20
-    loss.onAck([[0, 9]], 0, now)
-    internals.state = 'probe-bw-up'
-    internals.bwProbeSamples = 1
-    internals.fullPipe.reached = true
-    internals.bounds.inflightHi = 1_000_000
+    const { bbr, loss } = upProbingBbr()
+    let now = 1020
     for (let pn = 10; pn < 40; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
     now += 20
     // 10..13 overtaken: the packet threshold declares them lost, and the loss rate ends the probe.
@@ -324,17 +329,8 @@ describe('BBR spurious-loss undo (draft-ietf-ccwg-bbr §5.5.11)', () => {
   // still counted the losses (C.lost), so the resumed probe ended at once with inflight_hi cut
   // to ~190 kB; cruising under it kept the transfer at 85 % of the clean path's goodput.
   it('the ACK that proves the losses spurious does not count them in its rate sample', () => {
-    const bbr = new Bbr({ maxDatagramSize: 1200 })
-    const loss = new LossDetector<number>(new RttEstimator(), bbr)
-    const internals = bbr as unknown as { state: string; bwProbeSamples: number; fullPipe: { reached: boolean }; bounds: { inflightHi: number } }
-    let now = 1000
-    for (let pn = 0; pn < 10; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
-    now += 20
-    loss.onAck([[0, 9]], 0, now)
-    internals.state = 'probe-bw-up'
-    internals.bwProbeSamples = 1
-    internals.fullPipe.reached = true
-    internals.bounds.inflightHi = 1_000_000
+    const { bbr, loss } = upProbingBbr()
+    let now = 1020
     // A third of the flight overtaken (more than even the random-loss allowance explains).
     for (let pn = 10; pn < 100; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
     now += 20
@@ -353,17 +349,8 @@ describe('BBR spurious-loss undo (draft-ietf-ccwg-bbr §5.5.11)', () => {
   // been undone. They cut inflight_hi (and bw_lo) again, and nothing restored it: the episode
   // was spent. After an undo the next loss starts a new episode with its own saved state.
   it('a loss after the undo, from the same flight, is undone too', () => {
-    const bbr = new Bbr({ maxDatagramSize: 1200 })
-    const loss = new LossDetector<number>(new RttEstimator(), bbr)
-    const internals = bbr as unknown as { state: string; bwProbeSamples: number; fullPipe: { reached: boolean }; bounds: { inflightHi: number } }
-    let now = 1000
-    for (let pn = 0; pn < 10; pn++) loss.onPacketSent(pn, now, 1200, true, true, pn)
-    now += 20
-    loss.onAck([[0, 9]], 0, now)
-    internals.state = 'probe-bw-up'
-    internals.bwProbeSamples = 1
-    internals.fullPipe.reached = true
-    internals.bounds.inflightHi = 1_000_000
+    const { bbr, loss } = upProbingBbr()
+    let now = 1020
     // One flight, sent before the episode starts; 10..13 and 40..59 are overtaken.
     const t0 = now
     for (let pn = 10; pn < 40; pn++) loss.onPacketSent(pn, t0, 1200, true, true, pn)

@@ -1,0 +1,36 @@
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+
+// A 64-byte stream ping-pong between two STTNodes in this process (native UDP on 127.0.0.1
+// unless STT_NATIVE=0), for the per-round-trip work benches (rtt-loop-work, rtt-alloc).
+// `onWarm` runs once `warm` round trips are done and `onDone` after `rounds` more (before the
+// nodes stop); the promise resolves once both nodes are stopped.
+export async function pingPong(dist, { rounds, warm, onWarm, onDone }) {
+  const { STTNode } = await import(pathToFileURL(resolve(dist, 'index.js')).href)
+  const sharedSeed = Buffer.alloc(32, 7)
+  const b = new STTNode({ sharedSeed, host: '127.0.0.1', port: 0 })
+  const bound = await b.start()
+  b.on('session', (s) => s.on('stream', (st) => st.on('data', (d) => st.write(d))))
+  const a = new STTNode({ sharedSeed, host: '127.0.0.1', port: 0 })
+  await a.start()
+  const st = (await a.connect(`udp://127.0.0.1:${bound.port}`)).openStream({ noDelay: true })
+  const buf = Buffer.alloc(64, 0x78)
+  let i = 0
+  let got = 0
+  await new Promise((resolve) => {
+    st.on('data', (d) => {
+      if ((got += d.length) < 64) return
+      got = 0
+      i++
+      if (i === warm) onWarm()
+      if (i === warm + rounds) {
+        onDone()
+        return resolve()
+      }
+      st.write(buf)
+    })
+    st.write(buf)
+  })
+  await a.stop()
+  await b.stop()
+}
