@@ -146,6 +146,10 @@ export class PassThroughController implements CongestionController {
   }
 }
 
+function inFlightBeforeController(): never {
+  throw new Error('packet in flight before the congestion controller was made')
+}
+
 /**
  * What a session's loss detector holds before the session sent data (idle memory, issue 14:
  * the controller is made for the first packet that carries data). Until then only packets that
@@ -161,18 +165,10 @@ class NoControllerYet implements CongestionController {
   readonly ssthresh = Infinity
   readonly inSlowStart = true
   readonly congestionEvents = 0
-  onPacketSent(): void {
-    throw new Error('packet in flight before the congestion controller was made')
-  }
-  onPacketAcked(): void {
-    throw new Error('packet in flight before the congestion controller was made')
-  }
-  onPacketLost(): void {
-    throw new Error('packet in flight before the congestion controller was made')
-  }
-  onCongestionEvent(): void {
-    throw new Error('packet in flight before the congestion controller was made')
-  }
+  onPacketSent = inFlightBeforeController
+  onPacketAcked = inFlightBeforeController
+  onPacketLost = inFlightBeforeController
+  onCongestionEvent = inFlightBeforeController
   onPersistentCongestion(): void {}
   availableWindow(): number {
     return 0
