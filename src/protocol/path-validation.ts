@@ -7,7 +7,9 @@
  *   address moves the session. Until then traffic stays on the current address. Everything
  *   sent to a candidate, retries included, stays within 3x what came from it (amplification.ts).
  *   A candidate whose round of challenges went unanswered is not given up: a newest packet
- *   from it after an exponential backoff starts another round (review 52).
+ *   from it after an exponential backoff starts another round (review 52). The backoff is
+ *   timed in the session's lowest RTT ever, which an attacker holding the current path cannot
+ *   raise, and the tries of a round are at most 1 s apart (review 56).
  * - When the session moves because the *peer's* address changed (an apparent migration), the
  *   address it left becomes `previous` and is validated too (RFC 9000 §9.3.3): an attacker who
  *   raced copies of the peer's packets from its own address cannot keep the session, because
@@ -29,6 +31,20 @@ const MAX_CHALLENGES = 5
  * sooner than 2^(rounds used up, at most this) rounds' length after its last challenge.
  */
 const MAX_BACKOFF_DOUBLINGS = 3
+/**
+ * Bounds of the time between two challenges of a round, 3 RTT (ms): a floor for fast paths, and
+ * a cap (3 x kInitialRtt) so that an attacker who stretches the current path's RTT (by delaying
+ * what it forwards) holds off the next try by at most 1 s (review 56). A try sooner than the
+ * candidate's RTT costs nothing but a try: the echo of any try of the round validates.
+ */
+const MIN_CHALLENGE_GAP = 50
+const MAX_CHALLENGE_GAP = 1000
+
+/** Time between two challenges of a round when the RTT is `rtt` (ms). */
+export function challengeGap(rtt: number): number {
+  return Math.min(Math.max(3 * rtt, MIN_CHALLENGE_GAP), MAX_CHALLENGE_GAP)
+}
+
 /** RFC 9000 §9.3.3 / §9.4: the path left behind is kept for this many PTOs. */
 const PREVIOUS_PATH_PTOS = 3
 
@@ -197,19 +213,24 @@ export class PathValidation {
   }
 
   /**
-   * A challenge to `p` of `bytes` was just sent: schedule the next try after `wait` ms, or, the
-   * round used up, let a newest packet from the address start the next after the backoff.
+   * A challenge to `p` of `bytes` was just sent: schedule the next try (3 x `smoothedRtt`, within
+   * the bounds of challengeGap), or, the round used up, let a newest packet from the address
+   * start the next after the backoff: one round's length timed in `lowestRtt` (the session's
+   * lowest RTT sample ever, RttEstimator.lowestRtt), doubling up to 8 rounds' length. Not in
+   * the smoothed RTT: an attacker holding the current path can stretch that by delaying what it
+   * forwards, and so put off the genuine address's next round (review 56). A lowest sample cannot
+   * be raised from the path; the cap bounds the backoff even so (40 s at most).
    */
-  sent(p: PathProbe, bytes: number, now: number, wait: number): void {
+  sent(p: PathProbe, bytes: number, now: number, smoothedRtt: number, lowestRtt: number): void {
     p.due = false
     p.tries++
     p.budget?.onSent(bytes)
     if (p.tries < MAX_CHALLENGES) {
-      p.retryAt = now + wait
+      p.retryAt = now + challengeGap(smoothedRtt)
       return
     }
     p.retryAt = Infinity
-    p.rearmAt = now + MAX_CHALLENGES * wait * 2 ** Math.min(p.rounds++, MAX_BACKOFF_DOUBLINGS)
+    p.rearmAt = now + MAX_CHALLENGES * challengeGap(lowestRtt) * 2 ** Math.min(p.rounds++, MAX_BACKOFF_DOUBLINGS)
   }
 
   /** Next time onTimeout has work. */
