@@ -9,7 +9,9 @@
  *   A candidate whose round of challenges went unanswered is not given up: a newest packet
  *   from it after an exponential backoff starts another round (review 52). The backoff is
  *   timed in the session's lowest RTT ever, which an attacker holding the current path cannot
- *   raise, and the tries of a round are at most 1 s apart (review 56).
+ *   raise, and the tries of a round are at most 1 s apart (review 56). The echo of the round
+ *   before the current one validates too (RFC 9000 §8.2.2: any outstanding challenge), else a
+ *   candidate slower than a round plus its backoff was never validated (review 63).
  * - When the session moves because the *peer's* address changed (an apparent migration), the
  *   address it left becomes `previous` and is validated too (RFC 9000 §9.3.3): an attacker who
  *   raced copies of the peer's packets from its own address cannot keep the session, because
@@ -35,7 +37,8 @@ const MAX_BACKOFF_DOUBLINGS = 3
  * Bounds of the time between two challenges of a round, 3 RTT (ms): a floor for fast paths, and
  * a cap (3 x kInitialRtt) so that an attacker who stretches the current path's RTT (by delaying
  * what it forwards) holds off the next try by at most 1 s (review 56). A try sooner than the
- * candidate's RTT costs nothing but a try: the echo of any try of the round validates.
+ * candidate's RTT costs nothing but a try: the echo of any try of the round, or of the round
+ * before, validates.
  */
 const MIN_CHALLENGE_GAP = 50
 const MAX_CHALLENGE_GAP = 1000
@@ -51,6 +54,11 @@ const PREVIOUS_PATH_PTOS = 3
 export interface PathProbe {
   address: PeerAddress
   challenge: Uint8Array
+  /**
+   * The bytes of the round before, also accepted: they went to this same address (a new address
+   * is a new probe), and without them an echo slower than the capped backoff never matched.
+   */
+  earlier: Uint8Array | null
   due: boolean
   retryAt: number
   tries: number
@@ -71,7 +79,7 @@ interface PreviousPath {
 }
 
 function probe(address: PeerAddress, random: (n: number) => Uint8Array, budget: AmplificationBudget | null): PathProbe {
-  return { address, challenge: random(KEEP_ALIVE_DATA_SIZE), due: true, retryAt: Infinity, tries: 0, rounds: 0, rearmAt: Infinity, budget }
+  return { address, challenge: random(KEEP_ALIVE_DATA_SIZE), earlier: null, due: true, retryAt: Infinity, tries: 0, rounds: 0, rearmAt: Infinity, budget }
 }
 
 function budgetOf(received: number): AmplificationBudget {
@@ -80,10 +88,17 @@ function budgetOf(received: number): AmplificationBudget {
   return b
 }
 
-function matches(p: PathProbe, data: Uint8Array): boolean {
+function sameBytes(data: Uint8Array, challenge: Uint8Array): boolean {
   let d = 0
-  for (let i = 0; i < KEEP_ALIVE_DATA_SIZE; i++) d |= data[i]! ^ p.challenge[i]!
+  for (let i = 0; i < KEEP_ALIVE_DATA_SIZE; i++) d |= data[i]! ^ challenge[i]!
   return d === 0
+}
+
+/** `data` echoes the current round's bytes or the round before's; both compared in full (constant time). */
+function matches(p: PathProbe, data: Uint8Array): boolean {
+  const current = sameBytes(data, p.challenge)
+  const earlier = p.earlier !== null && sameBytes(data, p.earlier)
+  return current || earlier
 }
 
 export class PathValidation {
@@ -144,6 +159,7 @@ export class PathValidation {
       // would be, after a backoff (docs/PROTOCOL.md §2.1, review 52): else an attacker who
       // dropped one round of challenges kept the session elsewhere for good.
       if (starts && now >= c.rearmAt) {
+        c.earlier = c.challenge
         c.challenge = random(KEEP_ALIVE_DATA_SIZE)
         c.tries = 0
         c.rearmAt = Infinity

@@ -1,7 +1,8 @@
 /**
  * PathValidation alone (src/protocol/path-validation.ts; the attacks are in sec-path.test.ts):
  * a candidate whose round of challenges went unanswered is challenged again only on a newest
- * packet from it after the backoff, which doubles each round, and never on a timer alone.
+ * packet from it after the backoff, which doubles each round, and never on a timer alone; the
+ * echo of that round or of the one before validates it.
  */
 import { describe, expect, it } from 'vitest'
 import { PathValidation } from '../../src/protocol/path-validation.js'
@@ -96,5 +97,31 @@ describe('path validation: rounds of challenges to a candidate', () => {
     expect(fast.due).toBe(false)
     fast.consider(X, current, true, false, 1000, random, last + 5 * 50)
     expect(fast.due).toBe(true)
+  })
+
+  it('review 63: the echo of the current round or the one before validates, only from the candidate; older rounds and a new candidate\'s predecessor do not', () => {
+    const Y = fakeAddress('y')
+    const v = new PathValidation(CHALLENGE)
+    v.consider(X, current, true, false, 10_000, random, 0)
+    const rounds: Uint8Array[] = [v.next()!.challenge.slice()]
+    let last = useUpRound(v, 0)
+    for (const gap of [5 * WAIT, 10 * WAIT]) {
+      v.consider(X, current, true, false, 1000, random, last + gap)
+      rounds.push(v.next()!.challenge.slice())
+      last = useUpRound(v, last + gap)
+    }
+    const [first, before, now] = rounds as [Uint8Array, Uint8Array, Uint8Array]
+    expect(new Set([first, before, now].map((b) => b.join()))).toHaveProperty('size', 3) // fresh bytes per round
+    expect(v.validated(first, X)).toBeNull() // two rounds back: no longer outstanding
+    expect(v.validated(before, Y)).toBeNull() // the right bytes from another address
+    expect(v.validated(now, Y)).toBeNull()
+    expect(v.validated(before, X)?.key).toBe(X.key)
+    expect(v.validated(now, X)?.key).toBe(X.key)
+    // Another address becomes the candidate: X's bytes count for nothing, even from X.
+    v.consider(Y, current, true, false, 10_000, random, last + 1)
+    expect(v.validated(before, X)).toBeNull()
+    expect(v.validated(now, X)).toBeNull()
+    expect(v.validated(now, Y)).toBeNull()
+    expect(v.validated(v.next()!.challenge, Y)?.key).toBe(Y.key)
   })
 })
