@@ -20,7 +20,9 @@
  *   ordinary validation. Packets arriving on `previous` before its validation are in flight
  *   on the path just left and start nothing (following them would bounce the session).
  * - After our own migration (session.migrate) the old address is `previous` without a
- *   challenge and without expiry: the peer follows us once it validates our new address.
+ *   challenge and without expiry: the peer follows us once it validates our new address. Not
+ *   challenged even once the peer has followed: moving back there also moves the peer, and one
+ *   raced packet then made both sides swap paths for good (PROTOCOL.md §2.1, review 63).
  */
 import type { PeerAddress } from '../net-types.js'
 import { AmplificationBudget } from './amplification.js'
