@@ -37,7 +37,7 @@ const MAX_CHALLENGES = 5
 const MAX_BACKOFF_DOUBLINGS = 3
 /**
  * Bounds of the time between two challenges of a round, 3 RTT (ms): a floor for fast paths, and
- * a cap (3 x kInitialRtt) so that an attacker who stretches the current path's RTT (by delaying
+ * a cap (about 3 x kInitialRtt) so that an attacker who stretches the current path's RTT (by delaying
  * what it forwards) holds off the next try by at most 1 s (review 56). A try sooner than the
  * candidate's RTT costs nothing but a try: the echo of any try of the round, or of the round
  * before, validates.
