@@ -58,7 +58,7 @@ export class PathProber implements FrameSource {
     this.challenge = NO_CHALLENGE
     lengths[0] = size
     this.space.seal(slab, offsets, lengths, 1)
-    this.path.sent(probe, size, now, Math.max(3 * this.rtt.smoothedRtt, 50))
+    this.path.sent(probe, size, now, this.rtt.smoothedRtt, this.rtt.lowestRtt)
     return probe.address
   }
 

@@ -7,7 +7,11 @@
  *   address moves the session. Until then traffic stays on the current address. Everything
  *   sent to a candidate, retries included, stays within 3x what came from it (amplification.ts).
  *   A candidate whose round of challenges went unanswered is not given up: a newest packet
- *   from it after an exponential backoff starts another round (review 52).
+ *   from it after an exponential backoff starts another round (review 52). The backoff is
+ *   timed in the session's lowest RTT ever, which an attacker holding the current path cannot
+ *   raise, and the tries of a round are at most 1 s apart (review 56). The echo of the round
+ *   before the current one validates too (RFC 9000 §8.2.2: any outstanding challenge), else a
+ *   candidate slower than a round plus its backoff was never validated (review 63).
  * - When the session moves because the *peer's* address changed (an apparent migration), the
  *   address it left becomes `previous` and is validated too (RFC 9000 §9.3.3): an attacker who
  *   raced copies of the peer's packets from its own address cannot keep the session, because
@@ -16,7 +20,9 @@
  *   ordinary validation. Packets arriving on `previous` before its validation are in flight
  *   on the path just left and start nothing (following them would bounce the session).
  * - After our own migration (session.migrate) the old address is `previous` without a
- *   challenge and without expiry: the peer follows us once it validates our new address.
+ *   challenge and without expiry: the peer follows us once it validates our new address. Not
+ *   challenged even once the peer has followed: moving back there also moves the peer, and one
+ *   raced packet then made both sides swap paths for good (PROTOCOL.md §2.1, review 63).
  */
 import type { PeerAddress } from '../net-types.js'
 import { AmplificationBudget } from './amplification.js'
@@ -29,12 +35,32 @@ const MAX_CHALLENGES = 5
  * sooner than 2^(rounds used up, at most this) rounds' length after its last challenge.
  */
 const MAX_BACKOFF_DOUBLINGS = 3
+/**
+ * Bounds of the time between two challenges of a round, 3 RTT (ms): a floor for fast paths, and
+ * a cap (about 3 x kInitialRtt) so that an attacker who stretches the current path's RTT (by delaying
+ * what it forwards) holds off the next try by at most 1 s (review 56). A try sooner than the
+ * candidate's RTT costs nothing but a try: the echo of any try of the round, or of the round
+ * before, validates.
+ */
+const MIN_CHALLENGE_GAP = 50
+const MAX_CHALLENGE_GAP = 1000
+
+/** Time between two challenges of a round when the RTT is `rtt` (ms). */
+export function challengeGap(rtt: number): number {
+  return Math.min(Math.max(3 * rtt, MIN_CHALLENGE_GAP), MAX_CHALLENGE_GAP)
+}
+
 /** RFC 9000 §9.3.3 / §9.4: the path left behind is kept for this many PTOs. */
 const PREVIOUS_PATH_PTOS = 3
 
 export interface PathProbe {
   address: PeerAddress
   challenge: Uint8Array
+  /**
+   * The bytes of the round before, also accepted: they went to this same address (a new address
+   * is a new probe), and without them an echo slower than the capped backoff never matched.
+   */
+  earlier: Uint8Array | null
   due: boolean
   retryAt: number
   tries: number
@@ -55,7 +81,7 @@ interface PreviousPath {
 }
 
 function probe(address: PeerAddress, random: (n: number) => Uint8Array, budget: AmplificationBudget | null): PathProbe {
-  return { address, challenge: random(KEEP_ALIVE_DATA_SIZE), due: true, retryAt: Infinity, tries: 0, rounds: 0, rearmAt: Infinity, budget }
+  return { address, challenge: random(KEEP_ALIVE_DATA_SIZE), earlier: null, due: true, retryAt: Infinity, tries: 0, rounds: 0, rearmAt: Infinity, budget }
 }
 
 function budgetOf(received: number): AmplificationBudget {
@@ -64,10 +90,17 @@ function budgetOf(received: number): AmplificationBudget {
   return b
 }
 
-function matches(p: PathProbe, data: Uint8Array): boolean {
+function sameBytes(data: Uint8Array, challenge: Uint8Array): boolean {
   let d = 0
-  for (let i = 0; i < KEEP_ALIVE_DATA_SIZE; i++) d |= data[i]! ^ p.challenge[i]!
+  for (let i = 0; i < KEEP_ALIVE_DATA_SIZE; i++) d |= data[i]! ^ challenge[i]!
   return d === 0
+}
+
+/** `data` echoes the current round's bytes or the round before's; both compared in full (constant time). */
+function matches(p: PathProbe, data: Uint8Array): boolean {
+  const current = sameBytes(data, p.challenge)
+  const earlier = p.earlier !== null && sameBytes(data, p.earlier)
+  return current || earlier
 }
 
 export class PathValidation {
@@ -128,6 +161,7 @@ export class PathValidation {
       // would be, after a backoff (docs/PROTOCOL.md §2.1, review 52): else an attacker who
       // dropped one round of challenges kept the session elsewhere for good.
       if (starts && now >= c.rearmAt) {
+        c.earlier = c.challenge
         c.challenge = random(KEEP_ALIVE_DATA_SIZE)
         c.tries = 0
         c.rearmAt = Infinity
@@ -197,19 +231,24 @@ export class PathValidation {
   }
 
   /**
-   * A challenge to `p` of `bytes` was just sent: schedule the next try after `wait` ms, or, the
-   * round used up, let a newest packet from the address start the next after the backoff.
+   * A challenge to `p` of `bytes` was just sent: schedule the next try (3 x `smoothedRtt`, within
+   * the bounds of challengeGap), or, the round used up, let a newest packet from the address
+   * start the next after the backoff: one round's length timed in `lowestRtt` (the session's
+   * lowest RTT sample ever, RttEstimator.lowestRtt), doubling up to 8 rounds' length. Not in
+   * the smoothed RTT: an attacker holding the current path can stretch that by delaying what it
+   * forwards, and so put off the genuine address's next round (review 56). A lowest sample cannot
+   * be raised from the path; the cap bounds the backoff even so (40 s at most).
    */
-  sent(p: PathProbe, bytes: number, now: number, wait: number): void {
+  sent(p: PathProbe, bytes: number, now: number, smoothedRtt: number, lowestRtt: number): void {
     p.due = false
     p.tries++
     p.budget?.onSent(bytes)
     if (p.tries < MAX_CHALLENGES) {
-      p.retryAt = now + wait
+      p.retryAt = now + challengeGap(smoothedRtt)
       return
     }
     p.retryAt = Infinity
-    p.rearmAt = now + MAX_CHALLENGES * wait * 2 ** Math.min(p.rounds++, MAX_BACKOFF_DOUBLINGS)
+    p.rearmAt = now + MAX_CHALLENGES * challengeGap(lowestRtt) * 2 ** Math.min(p.rounds++, MAX_BACKOFF_DOUBLINGS)
   }
 
   /** Next time onTimeout has work. */

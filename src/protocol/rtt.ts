@@ -22,6 +22,13 @@ export class RttEstimator {
   rttvar: number
   /** Minimum sample over the connection (never ack-delay adjusted); Infinity until the first sample. */
   minRtt = Infinity
+  /**
+   * Smallest sample the session ever took, kept across persistent congestion and reset(): what
+   * path-validation.ts times its re-challenge backoff in, because nobody on the path can raise
+   * it (minRtt restarts from the next sample after persistent congestion, which a path holder
+   * can cause and then delay; docs/PROTOCOL.md §2.1).
+   */
+  lowestRtt = Infinity
   /** False until the first sample; until then smoothedRtt/rttvar are the RFC 9002 §6.2.2 initial values. */
   hasSample = false
   /** When the first sample was taken (persistent congestion needs a sample older than the lost span). */
@@ -48,6 +55,7 @@ export class RttEstimator {
   update(latestRtt: number, ackDelay: number, now: number, handshakeConfirmed = true): void {
     if (!(latestRtt >= 0)) return
     this.latestRtt = latestRtt
+    if (latestRtt < this.lowestRtt) this.lowestRtt = latestRtt
     if (!this.hasSample || this.minRttResetPending) {
       // §5.2: after persistent congestion, min_rtt restarts from the newest sample.
       this.minRtt = latestRtt

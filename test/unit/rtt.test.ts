@@ -65,4 +65,24 @@ describe('RttEstimator (RFC 9002 §5)', () => {
     r.update(100, 0, 0)
     expect(r.persistentCongestionDuration()).toBe(3 * (100 + 200 + 25))
   })
+
+  // docs/PROTOCOL.md §2.1: the path re-challenge backoff is timed in lowestRtt because nobody on
+  // the path can raise it; minRtt restarts after persistent congestion, which a path holder can
+  // cause (review 66, LOW-1).
+  it('lowestRtt survives persistent congestion and reset(), and only goes down', () => {
+    const r = new RttEstimator()
+    expect(r.lowestRtt).toBe(Infinity)
+    r.update(10, 0, 0)
+    r.onPersistentCongestion()
+    r.update(2000, 0, 100)
+    expect(r.minRtt).toBe(2000)
+    expect(r.lowestRtt).toBe(10)
+    r.reset()
+    expect(r.minRtt).toBe(Infinity)
+    expect(r.lowestRtt).toBe(10)
+    r.update(5000, 0, 200)
+    r.update(-1, 0, 300)
+    r.update(NaN, 0, 300)
+    expect(r.lowestRtt).toBe(10)
+  })
 })
