@@ -9,8 +9,8 @@
 //            --backend js (stt-node's pure-TypeScript backend)
 //            --json --out FILE --charts DIR (render the goodput charts) --from FILE (re-render only)
 //
-// Per path and implementation: goodput (Mbit/s of application payload, receiver's first byte to
-// end). The emulator's own ceiling (raw UDP through it, C blaster -> emu -> C sink) is measured in
+// Per path and implementation: goodput (Mbit/s of application payload after the first 64 KiB
+// write, from the moment the receiver holds it to the end; countReadable in lib/workloads.mjs). The emulator's own ceiling (raw UDP through it, C blaster -> emu -> C sink) is measured in
 // every round too; a figure within 80 % of it is marked, since it measures the emulator, not the
 // transport. Emulator counters of each run (kernel drops at its sockets, tail drops, the deepest
 // queue) are kept, so a path the emulator could not carry shows up as such.

@@ -162,15 +162,24 @@ export function pumpWritable(ctx, stream) {
   })
 }
 
-// Receiver: count bytes and 'data' events from the first byte to 'end'.
+// Receiver: count bytes and 'data' events to 'end', timed from the moment the receiver holds the
+// first ctx.size bytes (one write); those first bytes are not counted. Timing from the first byte
+// instead favoured framed transports: secret-stream decrypts and emits whole messages, so udx's
+// first 'data' event is the first 64 KiB write complete, two to three Startup round trips after its
+// first packet arrived (IW 10 packets: 12, 24, 48 KB), while a byte stream's first event is its
+// first packet; at 100 ms RTT that hid ~200 ms of udx's ramp (16 MiB in ~1 s). Now every
+// transport is timed from the same point of the transfer. (Without ctx.size: from the first byte.)
 // With ctx.receiveSeconds, stops counting that long after the first byte (ctx.cut = true: the
 // launcher then stops the sender). With ctx.progressMs, also reports { t: Date.now(), bytes } every progressMs from the first byte
-// (wall clock, comparable across processes), and once more at the end.
+// (wall clock, comparable across processes; bytes since the first byte), and once more at the end.
 export function countReadable(ctx, stream) {
+  const head = ctx.size > 0 ? ctx.size : 1
+  let total = 0
   let bytes = 0
   let events = 0
+  let timing = false
   let timer = null
-  const sample = () => ctx.progress?.({ t: Date.now(), bytes })
+  const sample = () => ctx.progress?.({ t: Date.now(), bytes: total })
   return new Promise((resolve, reject) => {
     stream.once('error', reject)
     let cutTimer = null
@@ -181,12 +190,19 @@ export function countReadable(ctx, stream) {
       resolve({ bytes, events })
     }
     stream.on('data', (d) => {
-      if (events++ === 0) {
-        ctx.startClock()
+      if (total === 0) {
         if (ctx.progressMs > 0) { sample(); timer = setInterval(sample, ctx.progressMs) }
         if (ctx.receiveSeconds > 0) cutTimer = setTimeout(() => { ctx.cut = true; finish() }, ctx.receiveSeconds * 1000)
       }
-      bytes += d.byteLength
+      total += d.byteLength
+      if (timing) {
+        bytes += d.byteLength
+        events++
+      } else if (total >= head) {
+        timing = true
+        ctx.startClock()
+        bytes = total - head
+      }
     })
     stream.once('end', finish)
   })

@@ -6,7 +6,8 @@
  * Receive: credit is extended when the reader has consumed half the window (recv-buffer.ts,
  * session-flow.ts). When that happens again within 2 smoothed RTTs, the window was consumed
  * faster than credit can round-trip, so it doubles (the rule of Chromium's QUIC and quinn),
- * up to the session's memory limit. A slow reader never triggers growth: its window stays
+ * up to the session's memory limit; the same test also runs on the reader's recent rate,
+ * projected by its growth (Startup's doubling rounds, `onCreditUpdate`). A slow reader never triggers growth: its window stays
  * what the application configured, so a stalled reader still stops the writer within it.
  *
  * Send: a stream's send buffer must hold everything in flight plus what the next round trip
@@ -45,6 +46,15 @@ export class WindowTuner {
   private holeTime = 0
   /** When growBehindHole last grew the window. */
   private lastHoleGrowth = -Infinity
+  /**
+   * Checkpoint (time, bytes consumed and received so far) and the reader's rate (bytes per ms)
+   * over the two intervals before it, each at least one srtt long (onArrival).
+   */
+  private markTime = -Infinity
+  private markConsumed = 0
+  private markReceived = 0
+  private lastRate = 0
+  private prevRate = 0
 
   constructor(
     public window: number,
@@ -64,10 +74,43 @@ export class WindowTuner {
     const held = this.holeTime
     this.holeTime = 0
     // A hole's filling makes a burst readable at once, so right after one `unread` says nothing.
-    const fast = t.now - this.lastUpdate < 2 * t.srtt + held && (held > 0 || unread < this.window / 4)
-    if (fast && this.window < t.limit) this.window = Math.min(2 * this.window, t.limit)
+    const keepsUp = held > 0 || unread < this.window / 4
+    // Half the window consumed within 2 srtt means a rate above window / (4 srtt). Timed only
+    // from the previous update, the first update never grew the window, and in Startup (the
+    // rate doubles every round) the window lagged: the sender sat without stream credit for most
+    // of a round near the end of Startup (sim, 16 MiB, default windows: 79 ms at 100 ms RTT,
+    // 7 ms at 20 ms). So the same test also runs on the reader's recent rate, projected one
+    // round ahead by its growth over the last round (Startup's doubling; Linux's receive-buffer
+    // autotuning counts slow start's growth the same way): a steady reader needs what the
+    // 2-srtt rule gives it, a reader that doubles each round needs twice that. The rate is
+    // measured over intervals of at least one srtt (bursty reads average out); a slow reader
+    // does not keep up (`keepsUp`) and its rate is low, so its window still does not grow.
+    const growth = this.prevRate > 0 ? Math.min(2, Math.max(1, this.lastRate / this.prevRate)) : 1
+    const fast = t.now - this.lastUpdate < 2 * t.srtt + held || 4 * this.lastRate * growth * t.srtt > this.window
+    if (fast && keepsUp && this.window < t.limit) this.window = Math.min(2 * this.window, t.limit)
     this.lastUpdate = t.now
     return this.window
+  }
+
+  /**
+   * Data arrived: `received` bytes in all (highest offset), of which the reader has consumed
+   * `consumed`. The checkpoint moves here, not as the reader reads: `now` is fresh when packets
+   * are handled, but a reader on its own timer may read while it is stale (the sender blocked,
+   * nothing arriving), and a stale span made a 100 KB/s reader look like 650 KB/s. An
+   * interval's rate is what was consumed, at most what arrived: a hole's filling makes a window
+   * readable at once (sim, 2 ms RTT with jitter and a stalling reader: 850 Mbit/s consumed over
+   * 5 ms of a 320 Mbit/s stream).
+   */
+  onArrival(consumed: number, received: number): void {
+    const t = this.tuning
+    if (t === null || t.now - this.markTime < t.srtt) return
+    if (this.markTime !== -Infinity) {
+      this.prevRate = this.lastRate
+      this.lastRate = Math.min(consumed - this.markConsumed, received - this.markReceived) / (t.now - this.markTime)
+    }
+    this.markTime = t.now
+    this.markConsumed = consumed
+    this.markReceived = received
   }
 
   /**

@@ -95,6 +95,7 @@ export class RecvBuffer {
     if (end > this.maxOffset) return WireError.FLOW_CONTROL_VIOLATION
     if (this.finalSize >= 0 && end > this.finalSize) return WireError.FLOW_CONTROL_VIOLATION
     if (end > this.highestReceived) this.highestReceived = end
+    this.tuner.onArrival(this.readOffset, this.highestReceived)
     let s = Math.max(offset, this.readOffset)
     if (s >= end) return 0
     const segs = this.segs

@@ -65,6 +65,7 @@ export class SessionFlow {
   /** A stream's highest received offset grew by `delta`. Returns 0 or FLOW_CONTROL_VIOLATION. */
   onReceived(delta: number): number {
     this.received += delta
+    this.tuner.onArrival(this.consumed, this.received)
     return this.received > this.maxGranted ? WireError.FLOW_CONTROL_VIOLATION : 0
   }
 
