@@ -13,6 +13,8 @@ namespace stt {
 // EVP_chacha20_poly1305() are legacy descriptors: OpenSSL 3.0 fetches the provider's cipher by
 // name (OBJ_nid2sn, name map, method store) on every EVP_CipherInit_ex given one, i.e. for every
 // packet key context (a session's first packet each way). nullptr fetch: the legacy descriptor.
+// Fetched under the default properties in force at the first packet key: a later
+// crypto.setFips(true) does not re-fetch it (as Sha256Md() already behaves; review 67, LOW).
 static const EVP_CIPHER* Fetched(const char* name, const EVP_CIPHER* legacy) {
   EVP_CIPHER* fetched = EVP_CIPHER_fetch(nullptr, name, nullptr);
   if (fetched == nullptr) {

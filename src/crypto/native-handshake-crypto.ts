@@ -47,6 +47,10 @@ function joined(parts: Uint8Array[]): Uint8Array {
 const ON_HEAP_MAX = 64
 const SCRATCH_SIZE = 2048
 
+function assertBytes(op: string, v: unknown): asserts v is Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new TypeError(`${op}: expected a Uint8Array`)
+}
+
 /**
  * One off-heap buffer (made once) for the addon's small arguments and results: arguments are
  * copied in, results copied out (a copy of <= 64 bytes stays on V8's heap). The addon calls are
@@ -60,6 +64,9 @@ class Scratch {
 
   /** `src` itself when it is large (already off-heap, or too big to copy), else a copy here. */
   arg(src: Uint8Array): Uint8Array {
+    // Checked before #used moves: a non-array would make it NaN, the call would see an empty
+    // view and clear() would zero nothing (review 67). The addon refused such calls outright.
+    assertBytes('handshake crypto', src)
     const n = src.length
     if (n > ON_HEAP_MAX || this.#used + n > SCRATCH_SIZE) return src
     const view = this.#bytes.subarray(this.#used, this.#used + n)
@@ -72,7 +79,10 @@ class Scratch {
   args(parts: Uint8Array[]): Uint8Array {
     if (parts.length === 1) return this.arg(parts[0]!)
     let n = 0
-    for (const p of parts) n += p.length
+    for (const p of parts) {
+      assertBytes('handshake crypto', p)
+      n += p.length
+    }
     if (this.#used + n > SCRATCH_SIZE) return joined(parts)
     const view = this.#bytes.subarray(this.#used, this.#used + n)
     let pos = 0
@@ -98,7 +108,8 @@ class Scratch {
   }
 
   clear(): void {
-    this.#bytes.fill(0, 0, this.#used)
+    // The whole buffer should #used ever not be a length: the zeroing must not be skippable.
+    this.#bytes.fill(0, 0, Number.isInteger(this.#used) ? this.#used : SCRATCH_SIZE)
     this.#used = 0
   }
 }
@@ -114,10 +125,6 @@ function bytesOf(v: Uint8Array | string): Uint8Array {
     if (labels.size < 64 && v.length <= 64) labels.set(v, b)
   }
   return b
-}
-
-function assertBytes(op: string, v: unknown): asserts v is Uint8Array {
-  if (!(v instanceof Uint8Array)) throw new TypeError(`${op}: expected a Uint8Array`)
 }
 
 export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto | null {
