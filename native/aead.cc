@@ -9,12 +9,31 @@
 
 namespace stt {
 
+// A provider's cipher, fetched once per process and kept for its life. EVP_aes_256_gcm() and
+// EVP_chacha20_poly1305() are legacy descriptors: OpenSSL 3.0 fetches the provider's cipher by
+// name (OBJ_nid2sn, name map, method store) on every EVP_CipherInit_ex given one, i.e. for every
+// packet key context (a session's first packet each way). nullptr fetch: the legacy descriptor.
+// Fetched under the default properties in force at the first packet key: a later
+// crypto.setFips(true) does not re-fetch it (as Sha256Md() already behaves; review 67, LOW).
+static const EVP_CIPHER* Fetched(const char* name, const EVP_CIPHER* legacy) {
+  EVP_CIPHER* fetched = EVP_CIPHER_fetch(nullptr, name, nullptr);
+  if (fetched == nullptr) {
+    ERR_clear_error();
+    return legacy;
+  }
+  return fetched;
+}
+
 static const EVP_CIPHER* CipherFor(uint32_t suite) {
   switch (suite) {
-    case SUITE_AES_256_GCM:
-      return EVP_aes_256_gcm();
-    case SUITE_CHACHA20_POLY1305:
-      return EVP_chacha20_poly1305();
+    case SUITE_AES_256_GCM: {
+      static const EVP_CIPHER* aes = Fetched("AES-256-GCM", EVP_aes_256_gcm());
+      return aes;
+    }
+    case SUITE_CHACHA20_POLY1305: {
+      static const EVP_CIPHER* chacha = Fetched("ChaCha20-Poly1305", EVP_chacha20_poly1305());
+      return chacha;
+    }
     default:
       return nullptr;
   }

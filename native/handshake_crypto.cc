@@ -179,15 +179,16 @@ EVP_PKEY_CTX* ThreadX25519ImportCtx() {
 }
 
 // An X25519 key from raw bytes: selection EVP_PKEY_PUBLIC_KEY (pub only) or EVP_PKEY_KEYPAIR
-// (priv and pub). nullptr if OpenSSL fails.
-EVP_PKEY* ImportX25519(int selection, const uint8_t* priv, const uint8_t pub[X25519_KEY_SIZE]) {
+// (priv, and pub unless nullptr: OpenSSL then derives it from priv). nullptr if OpenSSL fails.
+EVP_PKEY* ImportX25519(int selection, const uint8_t* priv, const uint8_t* pub) {
   EVP_PKEY_CTX* import = ThreadX25519ImportCtx();
   EVP_PKEY* pkey = nullptr;
   OSSL_PARAM params[3];
   size_t n = 0;
   if (priv != nullptr)
     params[n++] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, const_cast<uint8_t*>(priv), X25519_KEY_SIZE);
-  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<uint8_t*>(pub), X25519_KEY_SIZE);
+  if (pub != nullptr)
+    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<uint8_t*>(pub), X25519_KEY_SIZE);
   params[n] = OSSL_PARAM_construct_end();
   if (import == nullptr || EVP_PKEY_fromdata_init(import) != 1 || EVP_PKEY_fromdata(import, &pkey, selection, params) != 1) {
     ERR_clear_error();
@@ -195,6 +196,15 @@ EVP_PKEY* ImportX25519(int selection, const uint8_t* priv, const uint8_t pub[X25
     return nullptr;
   }
   return pkey;
+}
+
+// True when OpenSSL holds the key's public half (a key pair imported from its private key alone).
+bool HasRawPublicKey(const EVP_PKEY* pkey) {
+  uint8_t pub[X25519_KEY_SIZE];
+  size_t len = sizeof pub;
+  bool ok = EVP_PKEY_get_raw_public_key(pkey, pub, &len) == 1 && len == X25519_KEY_SIZE;
+  if (!ok) ERR_clear_error();
+  return ok;
 }
 
 // A context ready to derive with `ours` (EVP_PKEY_derive_init done), or nullptr.
@@ -233,7 +243,16 @@ bool DeriveX25519(EVP_PKEY_CTX* ctx, const uint8_t peer[X25519_KEY_SIZE], uint8_
 }  // namespace
 
 X25519Key* X25519Key::Create(const uint8_t priv[X25519_KEY_SIZE]) {
-  EVP_PKEY* pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv, X25519_KEY_SIZE);
+  // Imported on the thread's import context, which derives the public key from the private one:
+  // EVP_PKEY_new_raw_private_key makes a context per call, and a new context walks OpenSSL's
+  // name map to find the key type's legacy NID (int_ctx_new), one walk per ephemeral key.
+  EVP_PKEY* pkey = ImportX25519(EVP_PKEY_KEYPAIR, priv, nullptr);
+  // Should an OpenSSL not derive the public key on import: the import that always does.
+  if (pkey != nullptr && !HasRawPublicKey(pkey)) {
+    EVP_PKEY_free(pkey);
+    pkey = nullptr;
+  }
+  if (pkey == nullptr) pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv, X25519_KEY_SIZE);
   if (pkey == nullptr) {
     ERR_clear_error();
     return nullptr;

@@ -37,6 +37,83 @@ function joined(parts: Uint8Array[]): Uint8Array {
   return out
 }
 
+/**
+ * Largest Uint8Array V8 keeps inside its own heap (V8's typed_array_max_size_in_heap). Handing
+ * such an array to N-API (napi_get_typedarray_info) makes V8 first move its bytes to a new
+ * off-heap backing store: a malloc, a registry entry and a later sweep, ~0.3 us per array on
+ * this VM. A handshake makes ~40 addon calls with 2-4 fresh 12- to 64-byte arrays each (ck, h,
+ * keys, nonces, outputs), so they go through `Scratch` instead.
+ */
+const ON_HEAP_MAX = 64
+const SCRATCH_SIZE = 2048
+
+function assertBytes(op: string, v: unknown): asserts v is Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new TypeError(`${op}: expected a Uint8Array`)
+}
+
+/**
+ * One off-heap buffer (made once) for the addon's small arguments and results: arguments are
+ * copied in, results copied out (a copy of <= 64 bytes stays on V8's heap). The addon calls are
+ * synchronous and never call back into JavaScript, so one call's regions are never another's.
+ * `clear()` zeroes everything used since the last clear (keys and secrets among it) and is called
+ * before each wrapper returns, on failure too.
+ */
+class Scratch {
+  readonly #bytes = new Uint8Array(new ArrayBuffer(SCRATCH_SIZE))
+  #used = 0
+
+  /** `src` itself when it is large (already off-heap, or too big to copy), else a copy here. */
+  arg(src: Uint8Array): Uint8Array {
+    // Checked before #used moves: a non-array would make it NaN, the call would see an empty
+    // view and clear() would zero nothing (review 67). The addon refused such calls outright.
+    assertBytes('handshake crypto', src)
+    const n = src.length
+    if (n > ON_HEAP_MAX || this.#used + n > SCRATCH_SIZE) return src
+    const view = this.#bytes.subarray(this.#used, this.#used + n)
+    view.set(src)
+    this.#used += n
+    return view
+  }
+
+  /** The parts one after the other, as one argument (no joined copy on the heap). */
+  args(parts: Uint8Array[]): Uint8Array {
+    if (parts.length === 1) return this.arg(parts[0]!)
+    let n = 0
+    for (const p of parts) {
+      assertBytes('handshake crypto', p)
+      n += p.length
+    }
+    if (this.#used + n > SCRATCH_SIZE) return joined(parts)
+    const view = this.#bytes.subarray(this.#used, this.#used + n)
+    let pos = 0
+    for (const p of parts) {
+      view.set(p, pos)
+      pos += p.length
+    }
+    this.#used += n
+    return view
+  }
+
+  /** n bytes for a result (copy it out with `slice()`), or a fresh array when n is large. */
+  out(n: number): Uint8Array {
+    if (n > ON_HEAP_MAX || this.#used + n > SCRATCH_SIZE) return new Uint8Array(n)
+    const view = this.#bytes.subarray(this.#used, this.#used + n)
+    this.#used += n
+    return view
+  }
+
+  /** A result as the caller keeps it: a heap copy when it lies in the scratch buffer. */
+  take(result: Uint8Array): Uint8Array {
+    return result.buffer === this.#bytes.buffer ? result.slice() : result
+  }
+
+  clear(): void {
+    // The whole buffer should #used ever not be a length: the zeroing must not be skippable.
+    this.#bytes.fill(0, 0, Number.isInteger(this.#used) ? this.#used : SCRATCH_SIZE)
+    this.#used = 0
+  }
+}
+
 const enc = new TextEncoder()
 /** The protocol's HKDF labels are a handful of constant strings: encode each once. */
 const labels = new Map<string, Uint8Array>()
@@ -50,13 +127,10 @@ function bytesOf(v: Uint8Array | string): Uint8Array {
   return b
 }
 
-function assertBytes(op: string, v: unknown): asserts v is Uint8Array {
-  if (!(v instanceof Uint8Array)) throw new TypeError(`${op}: expected a Uint8Array`)
-}
-
 export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto | null {
   if (!hasHandshakeCrypto(b)) return null
   const X25519Key = b.X25519Key
+  const scratch = new Scratch()
 
   /** The public key is computed by OpenSSL at import but copied out only when asked for. */
   class NativeKeyPair implements X25519KeyPair {
@@ -64,9 +138,13 @@ export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto |
     constructor(readonly privateKey: NativeX25519Key) {}
     get publicKey(): Uint8Array {
       if (this.#pub === null) {
-        const out = new Uint8Array(X25519_KEY_SIZE)
-        if (!this.privateKey.publicKey(out)) throw new Error('x25519: OpenSSL could not export a public key')
-        this.#pub = out
+        try {
+          const out = scratch.out(X25519_KEY_SIZE)
+          if (!this.privateKey.publicKey(out)) throw new Error('x25519: OpenSSL could not export a public key')
+          this.#pub = scratch.take(out)
+        } finally {
+          scratch.clear()
+        }
       }
       return this.#pub
     }
@@ -88,30 +166,47 @@ export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto |
     if (!(nonce instanceof Uint8Array) || nonce.length !== IV_SIZE) throw new RangeError(`AEAD nonce must be ${IV_SIZE} bytes`)
   }
 
+  // Every wrapper below clears the scratch buffer in `finally`, so no argument or result (keys,
+  // DH outputs, plaintexts) is left in it, whatever happens.
   return {
     name: 'native',
     x25519FromPrivate(raw) {
       assertBytes('x25519FromPrivate', raw)
       if (raw.length !== X25519_KEY_SIZE) throw new RangeError('X25519 private key must be 32 bytes')
-      return new NativeKeyPair(new X25519Key(raw))
+      try {
+        return new NativeKeyPair(new X25519Key(scratch.arg(raw)))
+      } finally {
+        scratch.clear()
+      }
     },
     x25519(priv, pubRaw) {
       const key = nativeKeyOf(priv)
       if (!(pubRaw instanceof Uint8Array) || pubRaw.length !== X25519_KEY_SIZE) return null
-      const out = new Uint8Array(X25519_KEY_SIZE)
-      return key.dh(pubRaw, out) ? out : null
+      try {
+        const peer = scratch.arg(pubRaw)
+        const out = scratch.out(X25519_KEY_SIZE)
+        return key.dh(peer, out) ? scratch.take(out) : null
+      } finally {
+        scratch.clear()
+      }
     },
     x25519Once(raw, pubRaw) {
       assertBytes('x25519Once', raw)
       if (raw.length !== X25519_KEY_SIZE) throw new RangeError('X25519 private key must be 32 bytes')
       if (!(pubRaw instanceof Uint8Array) || pubRaw.length !== X25519_KEY_SIZE) return null
-      const out = new Uint8Array(X25519_KEY_SIZE)
-      if (b.x25519Once) return b.x25519Once(raw, pubRaw, out) ? out : null
-      // An addon built before x25519Once: import (deriving the public key), use, free at once.
-      const key = new X25519Key(raw)
-      const ok = key.dh(pubRaw, out)
-      key.destroy()
-      return ok ? out : null
+      try {
+        const priv = scratch.arg(raw)
+        const peer = scratch.arg(pubRaw)
+        const out = scratch.out(X25519_KEY_SIZE)
+        if (b.x25519Once) return b.x25519Once(priv, peer, out) ? scratch.take(out) : null
+        // An addon built before x25519Once: import (deriving the public key), use, free at once.
+        const key = new X25519Key(priv)
+        const ok = key.dh(peer, out)
+        key.destroy()
+        return ok ? scratch.take(out) : null
+      } finally {
+        scratch.clear()
+      }
     },
     x25519Destroy(priv) {
       nativeKeyOf(priv).destroy()
@@ -119,32 +214,46 @@ export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto |
     hkdf(ikm, salt, info, length) {
       assertBytes('hkdf', ikm)
       if (!Number.isInteger(length) || length < 0 || length > HKDF_MAX) throw new RangeError(`hkdf: length must be an integer in [0, ${HKDF_MAX}]`)
-      const out = new Uint8Array(length)
-      if (length === 0) return out
-      if (!b.hkdfSha256(ikm, bytesOf(salt), bytesOf(info), out)) throw new Error('hkdf: OpenSSL failed')
-      return out
+      if (length === 0) return new Uint8Array(0)
+      try {
+        const out = scratch.out(length)
+        if (!b.hkdfSha256(scratch.arg(ikm), scratch.arg(bytesOf(salt)), scratch.arg(bytesOf(info)), out)) throw new Error('hkdf: OpenSSL failed')
+        return scratch.take(out)
+      } finally {
+        scratch.clear()
+      }
     },
     hmacSha256(key, ...parts) {
       assertBytes('hmacSha256', key)
-      const out = new Uint8Array(SHA256_SIZE)
-      const data = parts.length === 0 ? EMPTY : joined(parts)
-      if (!b.hmacSha256(key, data, out)) throw new Error('hmacSha256: OpenSSL failed')
-      return out
+      try {
+        const out = scratch.out(SHA256_SIZE)
+        if (!b.hmacSha256(scratch.arg(key), parts.length === 0 ? EMPTY : scratch.args(parts), out)) throw new Error('hmacSha256: OpenSSL failed')
+        return scratch.take(out)
+      } finally {
+        scratch.clear()
+      }
     },
     sha256(...parts) {
-      const out = new Uint8Array(SHA256_SIZE)
-      const data = parts.length === 0 ? EMPTY : joined(parts)
-      if (!b.sha256(data, out)) throw new Error('sha256: OpenSSL failed')
-      return out
+      try {
+        const out = scratch.out(SHA256_SIZE)
+        if (!b.sha256(parts.length === 0 ? EMPTY : scratch.args(parts), out)) throw new Error('sha256: OpenSSL failed')
+        return scratch.take(out)
+      } finally {
+        scratch.clear()
+      }
     },
     aeadSeal(suite, key, nonce, aad, plaintext) {
       const id = suiteIdOf(suite)
       assertAeadArgs(key, nonce)
-      const out = new Uint8Array(plaintext.length + TAG_SIZE)
-      out.set(plaintext)
       const n = plaintext.length
-      if (!b.aeadSealOne(id, key, nonce, aad, out.subarray(0, n), out.subarray(n))) throw new Error('aeadSeal: OpenSSL failed')
-      return out
+      try {
+        const out = scratch.out(n + TAG_SIZE)
+        out.set(plaintext)
+        if (!b.aeadSealOne(id, scratch.arg(key), scratch.arg(nonce), scratch.arg(aad), out.subarray(0, n), out.subarray(n))) throw new Error('aeadSeal: OpenSSL failed')
+        return scratch.take(out)
+      } finally {
+        scratch.clear()
+      }
     },
     aeadOpen(suite, key, nonce, aad, sealed) {
       const id = suiteIdOf(suite)
@@ -153,11 +262,18 @@ export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto |
       const n = sealed.length - TAG_SIZE
       // A copy, never a view: Buffer#slice would alias the received packet (node:dgram hands
       // out Buffers), and decrypting in place would change the ciphertext the transcript hashes.
-      const out = new Uint8Array(n)
-      out.set(sealed.subarray(0, n))
-      if (b.aeadOpenOne(id, key, nonce, aad, out, sealed.subarray(n))) return out
-      out.fill(0) // unauthenticated plaintext is never handed out, nor left behind
-      return null
+      const out = scratch.out(n)
+      let ok = false
+      try {
+        out.set(sealed.subarray(0, n))
+        ok = b.aeadOpenOne(id, scratch.arg(key), scratch.arg(nonce), scratch.arg(aad), out, scratch.arg(sealed.subarray(n)))
+        return ok ? scratch.take(out) : null
+      } finally {
+        // Unauthenticated plaintext is never handed out, nor left behind (clear() zeroes the
+        // scratch buffer; a large result has its own array).
+        if (!ok) out.fill(0)
+        scratch.clear()
+      }
     },
   }
 }

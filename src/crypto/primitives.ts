@@ -15,6 +15,7 @@ import {
   type KeyObject,
   timingSafeEqual,
 } from 'node:crypto'
+import * as nodeCrypto from 'node:crypto'
 import type { CipherSuite } from './aead.js'
 
 export const X25519_KEY_SIZE = 32
@@ -113,10 +114,37 @@ export function sha256(...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(h.digest())
 }
 
+/**
+ * crypto.hash, a one-shot digest without a Hash object (Node >= 20.12 and 21.7; absent before,
+ * hence the namespace lookup instead of a named import). ~1 us less per call than createHash on
+ * this VM, which counts for the node id every accepted handshake hashes (issue 14).
+ */
+const oneShotDigest = (nodeCrypto as { hash?: (algorithm: string, data: Uint8Array, outputEncoding: 'buffer') => Buffer }).hash
+
 export function sha3_256(...parts: Uint8Array[]): Uint8Array {
+  if (oneShotDigest !== undefined) {
+    if (parts.length === 1) return new Uint8Array(oneShotDigest('sha3-256', parts[0]!, 'buffer'))
+    const data = concatParts(parts)
+    const digest = new Uint8Array(oneShotDigest('sha3-256', data, 'buffer'))
+    data.fill(0) // as createHash would leave no copy of the input behind
+    return digest
+  }
   const h = createHash('sha3-256')
   for (const p of parts) h.update(p)
   return new Uint8Array(h.digest())
+}
+
+/** The parts in one new array. */
+function concatParts(parts: Uint8Array[]): Uint8Array {
+  let n = 0
+  for (const p of parts) n += p.length
+  const out = new Uint8Array(n)
+  n = 0
+  for (const p of parts) {
+    out.set(p, n)
+    n += p.length
+  }
+  return out
 }
 
 /** Constant-time equality; false for different lengths (the length is not secret). */
