@@ -22,10 +22,14 @@
  *   flood       goodput of SESSIONS_TOTAL established sessions (1100-byte datagrams) with and
  *               without a flood of FLOOD_RATE valid HELLOs/s from another process, and how the
  *               flood was answered (RETRY vs CHALLENGE).
+ *   hellocpu    the responder's CPU per flooded HELLO over sockets: a responder with the RETRY
+ *               defence engaged (retryThreshold 0) and no session reads FLOOD_RATE valid HELLOs/s
+ *               for MS/2 ms; responder CPU (process.cpuUsage) / HELLOs answered (retriesSent), and
+ *               the share of the flood read. The sans-I/O part: bench/hello-flood-cpu.mjs.
  *
- *   npm run build && node bench/scale.mjs [handshakes|idle|workers|flood|all] [--smoke] [--out FILE]
+ *   npm run build && node bench/scale.mjs [handshakes|idle|workers|flood|hellocpu|all] [--smoke] [--out FILE]
  *   env: RUNS=3 CLIENTS=4 PER_CLIENT=500 CONCURRENCY=16 IDLE=1000,10000 PINGS=200
- *        CPU_PROF=dir (the handshake responder writes a --cpu-prof profile there)
+ *        CPU_PROF=dir (the handshake, flood and hellocpu responders write a --cpu-prof profile there)
  *        HEAP_SNAPSHOT=dir (the idle responder writes a heap snapshot holding its sessions)
  */
 import { fork } from 'node:child_process'
@@ -388,7 +392,8 @@ function machineBusySeconds() {
 /** Aggregate datagram throughput into a responder with `workers` worker threads (0: a plain STTNode). */
 async function throughputRun(workers, clients, sessionsPerClient, ms, size, flood = null) {
   const seed = randomBytes(32).toString('hex')
-  const { r, ready } = await startResponder(seed, { SINK: '1', ...(workers ? { WORKERS: String(workers) } : {}) })
+  const prof = flood && process.env.CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF] : []
+  const { r, ready } = await startResponder(seed, { SINK: '1', ...(workers ? { WORKERS: String(workers) } : {}) }, prof)
   const cs = await startClients(clients, seed)
   await Promise.all(cs.map((c) => (c.send({ type: 'open', port: ready.port, count: sessionsPerClient, concurrency: 16 }), nextMessage(c, 'opened'))))
   // flood = { rate }: a flooder process sends valid HELLOs at `rate`/s during the measured half.
@@ -452,6 +457,44 @@ async function floodBench() {
   )
 }
 
+/**
+ * The responder's CPU per flooded HELLO over sockets (issue 14): recvmmsg, admission, the RETRY
+ * and its send. A responder without sessions, RETRY engaged for every token-less HELLO
+ * (RETRY_THRESHOLD 0), reads a flood of FLOOD_RATE valid HELLOs/s for MS/2 ms. CPU per HELLO is
+ * process.cpuUsage of the responder over the flood / RETRYs it sent (each HELLO read is answered),
+ * which the machine's load does not hide as wall-clock rates would; `read` is the share of the
+ * flood the responder answered (the rest overflowed its socket buffer).
+ */
+async function helloCpuBench() {
+  const runs = Number(process.env.RUNS ?? (SMOKE ? 1 : 3))
+  const rate = Number(process.env.FLOOD_RATE ?? (SMOKE ? 2000 : 20_000))
+  const ms = Number(process.env.MS ?? (SMOKE ? 1000 : 4000))
+  const rows = []
+  for (let i = 0; i < runs; i++) {
+    const seed = randomBytes(32).toString('hex')
+    const prof = process.env.CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF] : []
+    const { r, ready } = await startResponder(seed, { SINK: '1', RETRY_THRESHOLD: '0' }, prof)
+    const f = spawn('flooder', { SEED: seed })
+    await nextMessage(f, 'ready')
+    f.send({ type: 'prepare', count: Math.ceil((rate * ms) / 2000) })
+    await nextMessage(f, 'prepared')
+    const sample = async () => (r.send({ type: 'bytes' }), nextMessage(r, 'bytes'))
+    const a = await sample()
+    f.send({ type: 'flood', port: ready.port, ms: ms / 2, rate })
+    const fl = await nextMessage(f, 'flooded')
+    const b = await sample()
+    await stopAll([r, f])
+    const cpu = b.cpu.user - a.cpu.user + b.cpu.system - a.cpu.system
+    const answered = b.handshakes.retriesSent - a.handshakes.retriesSent
+    const row = { sent: fl.sent, answered, read: answered / fl.sent, perHello: cpu / Math.max(1, answered), cores: cpu / 1e3 / (b.t - a.t) }
+    rows.push(row)
+    console.log(`  run ${i + 1}: ${fl.sent} HELLOs sent, ${answered} answered with RETRY (${(100 * row.read).toFixed(0)} % read), responder ${row.perHello.toFixed(1)} us CPU per HELLO, ${row.cores.toFixed(2)} cores; load ${os.loadavg()[0].toFixed(1)}`)
+  }
+  const fmt = (xs, d) => `${median(xs).toFixed(d)} [${Math.min(...xs).toFixed(d)}-${Math.max(...xs).toFixed(d)}]`
+  results.hellocpu = { rate, perHello: median(rows.map((x) => x.perHello)), read: median(rows.map((x) => x.read)), runs: rows }
+  console.log(`HELLO flood (${rate}/s) into a responder under RETRY, median of ${runs}: ${fmt(rows.map((x) => x.perHello), 1)} us responder CPU per HELLO, ${fmt(rows.map((x) => 100 * x.read), 0)} % of the flood read`)
+}
+
 async function workersBench() {
   const runs = Number(process.env.RUNS ?? (SMOKE ? 1 : 3))
   const list = (process.env.WORKER_COUNTS ?? (SMOKE ? '1,2' : '1,2')).split(',').map(Number)
@@ -495,6 +538,7 @@ if (roleAt >= 0) {
   if (what === 'idle' || what === 'all') await idleSessions()
   if (what === 'workers' || what === 'all') await workersBench()
   if (what === 'flood' || what === 'all') await floodBench()
+  if (what === 'hellocpu' || what === 'all') await helloCpuBench()
   if (OUT) {
     const { writeFileSync } = await import('node:fs')
     results.env.loadEnd = os.loadavg()
