@@ -226,23 +226,27 @@ export class Endpoint {
   // Responder
   // -------------------------------------------------------------------------------------
 
+  /** A handshake ERROR answering HELLO `pkt` (its session id and nonce echoed). */
+  private helloError(pkt: Uint8Array, to: PeerAddress, code: number, macKey: Uint8Array | null): void {
+    const echo = pkt.subarray(HEADER_SIZE + 32, HEADER_SIZE + 32 + HELLO_NONCE_SIZE)
+    this.outbox.push({ to, data: createHandshakeError(pkt.subarray(3, 11), echo, code, macKey) })
+  }
+
   private onHello(now: number, pkt: Uint8Array, from: PeerAddress): void {
     if (!this.acceptingConnections) return this.drop('not-accepting', from)
     if (pkt.length < HELLO_MIN_SIZE) return this.drop('short-hello', from)
     const parsed = parseHello(pkt, this.#group.helloMacKey)
-    const sessionId = pkt.subarray(3, 11)
-    const echo = pkt.subarray(HEADER_SIZE + 32, HEADER_SIZE + 32 + HELLO_NONCE_SIZE)
     if (parsed === 'bad-mac') {
       this.drop('auth-failed', from)
       // Tell a non-member its seed is wrong (unless stealth): small, unauthenticated, rate-limited.
       if (!this.config.stealth && this.responder.takeReplyToken(now)) {
-        this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.AUTHENTICATION_FAILED, null) })
+        this.helloError(pkt, from, WireError.AUTHENTICATION_FAILED, null)
       }
       return
     }
     if (pkt[VERSION_OFFSET] !== PROTOCOL_VERSION) {
       this.drop('version-mismatch', from)
-      this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.PROTOCOL_VERSION_MISMATCH, this.#group.helloMacKey) })
+      this.helloError(pkt, from, WireError.PROTOCOL_VERSION_MISMATCH, this.#group.helloMacKey)
       return
     }
     if (typeof parsed === 'string') return this.drop(`hello-${parsed}`, from)
@@ -252,7 +256,7 @@ export class Endpoint {
     if (this.sessions.has(sessionKeyAt(pkt, 0)) || this.connects.holds(sessionKeyAt(pkt, 0)) || this.resumption.resuming(sessionKeyAt(pkt, 0))) return this.drop('session-id-collision', from)
     if (this.sessions.size >= this.config.maxSessions) {
       this.drop('too-many-sessions', from)
-      this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.TOO_MANY_SESSIONS, this.#group.helloMacKey) })
+      this.helloError(pkt, from, WireError.TOO_MANY_SESSIONS, this.#group.helloMacKey)
       return
     }
     // Under load: prove the address (RETRY) before we spend a Diffie-Hellman on it.
@@ -266,7 +270,7 @@ export class Endpoint {
     const suite = chooseSuite(parsed.suites, this.config.ciphers)
     if (!suite) {
       this.drop('no-common-cipher', from)
-      this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.HANDSHAKE_FAILURE, this.#group.helloMacKey) })
+      this.helloError(pkt, from, WireError.HANDSHAKE_FAILURE, this.#group.helloMacKey)
       return
     }
     const challenge = createChallenge(
