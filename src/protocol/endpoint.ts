@@ -28,13 +28,14 @@ import {
   createRetry,
   cookieNonceOf,
   HELLO_NONCE_SIZE,
+  helloTokenLength,
   parseHello,
 } from './handshake.js'
 import { sessionIdEquals, sessionKeyAt } from './header.js'
 import { deriveGroupKeys, deriveIdentity, type GroupKeys, type NodeIdentity } from './identity.js'
 import type { SessionParams } from './params.js'
 import { EndpointScheduler } from './endpoint-scheduler.js'
-import { ResponderState, sourceOf } from './responder-state.js'
+import { HELLOS_ANSWERED_PER_BACKLOGGED_BATCH, ResponderState, sourceOf } from './responder-state.js'
 import { Session } from './session.js'
 import { ResumptionManager } from './resume-endpoint.js'
 import { PendingConnects } from './pending-connects.js'
@@ -93,6 +94,8 @@ export class Endpoint {
   /** Called for every dropped datagram (operators' visibility). */
   /** Force address validation on every HELLO (tests; also useful under attack). */
   requireRetry = false
+  /** Token-less HELLOs the batch being handled may still answer before the rest are shed (handleBatch). */
+  private helloAllowance = Infinity
 
   // Transmit scratch: one slab, reused for every batch.
   private readonly txSlab: Uint8Array
@@ -235,6 +238,17 @@ export class Endpoint {
   private onHello(now: number, pkt: Uint8Array, from: PeerAddress): void {
     if (!this.acceptingConnections) return this.drop('not-accepting', from)
     if (pkt.length < HELLO_MIN_SIZE) return this.drop('short-hello', from)
+    // The node is behind (the batch's socket holds more) under a HELLO flood: established
+    // sessions' packets come first. Beyond the batch's allowance, a token-less HELLO is shed
+    // before its MAC (it would only have earned a RETRY); still metered, so RETRY stays engaged.
+    // HELLOs with a token (an initiator that proved its address) are never shed (PROTOCOL.md §3.3).
+    if (pkt[VERSION_OFFSET] === PROTOCOL_VERSION && helloTokenLength(pkt) === 0) {
+      if (this.helloAllowance <= 0 && this.responder.retryEngaged(now, this.requireRetry, this.config.retryThreshold)) {
+        this.responder.meter(now)
+        return this.drop('hello-shed', from)
+      }
+      this.helloAllowance--
+    }
     const parsed = parseHello(pkt, this.#group.helloMacKey)
     if (parsed === 'bad-mac') {
       this.drop('auth-failed', from)
@@ -333,6 +347,7 @@ export class Endpoint {
 
   handleBatch(now: number, rx: RxBatch): void {
     const { slab, offsets, lengths, count, from } = rx
+    this.helloAllowance = rx.backlog === true ? HELLOS_ANSWERED_PER_BACKLOGGED_BATCH : Infinity
     let i = 0
     while (i < count) {
       const off = offsets[i]!

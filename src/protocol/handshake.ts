@@ -367,6 +367,17 @@ export function parseHello(pkt: Uint8Array, macKey: Uint8Array): ParsedHello | '
   return { sessionId: pkt.slice(3, 3 + SESSION_ID_SIZE), ePub, nonce, timestamp, suites, token }
 }
 
+/**
+ * The token-length byte of a HELLO, read WITHOUT checking its MAC: only to pick which HELLOs a
+ * node that is behind sheds first (token-less ones, Endpoint.onHello); -1 when it lies outside.
+ */
+export function helloTokenLength(pkt: Uint8Array): number {
+  const countAt = HEADER_SIZE + 32 + HELLO_NONCE_SIZE + 8
+  if (pkt.length <= countAt) return -1
+  const at = countAt + 1 + pkt[countAt]!
+  return at < pkt.length - HELLO_MAC_SIZE ? pkt[at]! : -1
+}
+
 /** Picks the first suite in the initiator's preference order that we allow. */
 export function chooseSuite(offered: Uint8Array, allowed: CipherSuite[]): CipherSuite | null {
   for (let i = 1; i < offered.length; i++) {

@@ -12,6 +12,15 @@ import { HelloCache, RESUME_CACHE_CAPACITY, RESUME_CACHE_PER_SOURCE } from './he
 export { COOKIE_KEY_LIFETIME_MS } from './cookie-keys.js'
 /** Unauthenticated error replies per second (they could otherwise be abused for reflection). */
 export const AUTH_FAILED_REPLIES_PER_SECOND = 20
+/**
+ * Token-less HELLOs of one backlogged receive batch (RxBatch.backlog: the socket holds more than
+ * the node read) that still take the full path (MAC check, RETRY) while RETRY is engaged; the
+ * batch's other token-less HELLOs are shed before their MAC is checked (PROTOCOL.md §3.3, "When
+ * the node is behind"). A quarter of a 64-datagram batch: with a flood at several times the rate
+ * the node reads, most of a batch is HELLOs, and each answered one costs about as much CPU as a
+ * handful of session packets (bench/hello-flood-cpu.mjs).
+ */
+export const HELLOS_ANSWERED_PER_BACKLOGGED_BATCH = 16
 
 export class ResponderState {
   readonly cookieKeys: CookieKeys
@@ -76,6 +85,14 @@ export class ResponderState {
   }
 
   /**
+   * True when a token-less HELLO would get a RETRY now (forced, over `retryThreshold` per sliding
+   * second, or the HELLO cache half full); counts nothing.
+   */
+  retryEngaged(now: number, forceRetry: boolean, retryThreshold: number): boolean {
+    return forceRetry || this.hellos.underLoad || this.load(now, 0) > retryThreshold
+  }
+
+  /**
    * Counts one token-less HELLO; returns the load, HELLOs per sliding second: the count in the
    * current one-second window plus the previous window's count weighted by how much of it
    * still lies within the last second. Why not the current window alone: a sustained flood then
@@ -84,6 +101,11 @@ export class ResponderState {
    * held RETRY for up to 3 s (review of 433d372).
    */
   meter(now: number): number {
+    return this.load(now, 1)
+  }
+
+  /** The sliding-second load after counting `add` more token-less HELLOs. */
+  private load(now: number, add: number): number {
     const elapsed = now - this.windowStart
     if (elapsed >= 1000) {
       // The window just ended becomes the previous one only if it ended less than a second ago.
@@ -92,7 +114,8 @@ export class ResponderState {
       this.windowCount = 0
     }
     const previousShare = Math.max(0, 1 - (now - this.windowStart) / 1000)
-    return ++this.windowCount + this.previousWindowCount * previousShare
+    this.windowCount += add
+    return this.windowCount + this.previousWindowCount * previousShare
   }
 
   /** Takes a token for one unauthenticated reply; false when over the rate. */

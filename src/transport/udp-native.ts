@@ -158,6 +158,7 @@ export class NativeUdpTransport implements Transport {
     lengths: new Uint32Array(0),
     count: 0,
     from: [],
+    backlog: false,
   }
   private readonly peers = new Map<number | string, NativeUdpPeer>()
   private readonly scratchAddr = new Uint32Array(Addr.STRIDE)
@@ -362,8 +363,9 @@ export class NativeUdpTransport implements Transport {
   }
 
   /** Called by the addon (this = the transport) once per received batch. */
-  private onNativeRecv(count: number): void {
+  private onNativeRecv(count: number, backlog?: number): void {
     const rx = this.rx
+    rx.backlog = backlog === 1
     const recs = this.recvAddrs
     const from = rx.from
     // The setter is a runtime call even when nothing changes (one datagram per batch is usual).
