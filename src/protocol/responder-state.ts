@@ -16,11 +16,12 @@ export const AUTH_FAILED_REPLIES_PER_SECOND = 20
  * Token-less HELLOs of one backlogged receive batch (RxBatch.backlog: the socket holds more than
  * the node read) that still take the full path (MAC check, RETRY) while RETRY is engaged; the
  * batch's other token-less HELLOs are shed before their MAC is checked (PROTOCOL.md §3.3, "When
- * the node is behind"). A quarter of a 64-datagram batch: with a flood at several times the rate
- * the node reads, most of a batch is HELLOs, and each answered one costs about as much CPU as a
- * handful of session packets (bench/hello-flood-cpu.mjs).
+ * the node is behind"). An eighth of a 64-datagram batch: under a flood most of a batch is
+ * HELLOs, and each answered one costs 10-20 µs (three HMACs and a send) against about 1 µs for
+ * a shed one; with 16 a 20,000/s flood still took about a quarter of a core, with 8 about a
+ * sixth (bench/scale.mjs hellocpu, bench/hello-flood-cpu.mjs BACKLOG=1).
  */
-export const HELLOS_ANSWERED_PER_BACKLOGGED_BATCH = 16
+export const HELLOS_ANSWERED_PER_BACKLOGGED_BATCH = 8
 
 export class ResponderState {
   readonly cookieKeys: CookieKeys
