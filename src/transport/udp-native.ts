@@ -5,9 +5,10 @@
  * Receive flow (per readable event, bounded in C++ to 4 rounds of at most 64 datagrams):
  *   1. the kernel writes datagrams into `slab` slots; native writes offsets/lengths (GRO
  *      super-datagrams already split per datagram) and a 48-byte address record per entry;
- *   2. native calls onNativeRecv(count) once; the records become PeerAddress objects from a
- *      bounded cache (same remote => same object), and events.onReceive sees one RxBatch whose
- *      views are valid until it returns.
+ *   2. native calls onNativeRecv(count, backlog) once; the records become PeerAddress objects
+ *      from a bounded cache (same remote => same object), and events.onReceive sees one RxBatch
+ *      whose views are valid until it returns. backlog: the round filled every slot, so the
+ *      socket may hold more (RxBatch.backlog: the endpoint then sheds flooded HELLOs first).
  * Send flow: one native call per TxBatch (one destination); on EAGAIN the unsent tail is copied
  * into the ONE pending batch and retried once when the socket is writable; anything beyond that
  * is dropped and counted as 'queue-full' (the protocol retransmits), never queued without bound.
