@@ -238,18 +238,18 @@ export class Endpoint {
   private onHello(now: number, pkt: Uint8Array, from: PeerAddress): void {
     if (!this.acceptingConnections) return this.drop('not-accepting', from)
     if (pkt.length < HELLO_MIN_SIZE) return this.drop('short-hello', from)
-    // The node is behind (the batch's socket holds more) under a HELLO flood: established
-    // sessions' packets come first. Beyond the batch's allowance, a token-less HELLO is shed
-    // before its MAC (it would only have earned a RETRY); still metered, so RETRY stays engaged.
-    // HELLOs with a token (an initiator that proved its address) are never shed (PROTOCOL.md §3.3).
-    if (pkt[VERSION_OFFSET] === PROTOCOL_VERSION && helloTokenLength(pkt) === 0) {
-      if (this.helloAllowance <= 0 && this.responder.retryEngaged(now, this.requireRetry, this.config.retryThreshold)) {
-        this.responder.meter(now)
-        return this.drop('hello-shed', from)
-      }
-      this.helloAllowance--
+    // The node is behind (the receive round filled the batch: the socket may hold more) under a
+    // HELLO flood: established sessions' packets come first. Once the batch has had its allowance
+    // of MAC-valid token-less HELLOs, a further token-less HELLO is shed before its MAC (it would
+    // only have earned a RETRY); still metered, so RETRY stays engaged. Only MAC-valid HELLOs use
+    // the allowance, so a non-member's garbage neither sheds an honest HELLO nor reaches the meter
+    // (review 65). HELLOs with a token are never shed (PROTOCOL.md §3.3).
+    if (this.helloAllowance <= 0 && pkt[VERSION_OFFSET] === PROTOCOL_VERSION && helloTokenLength(pkt) === 0 && this.responder.retryEngaged(now, this.requireRetry, this.config.retryThreshold)) {
+      this.responder.meter(now)
+      return this.drop('hello-shed', from)
     }
     const parsed = parseHello(pkt, this.#group.helloMacKey)
+    if (typeof parsed !== 'string' && parsed.token === null && pkt[VERSION_OFFSET] === PROTOCOL_VERSION) this.helloAllowance--
     if (parsed === 'bad-mac') {
       this.drop('auth-failed', from)
       // Tell a non-member its seed is wrong (unless stealth): small, unauthenticated, rate-limited.

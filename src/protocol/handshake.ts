@@ -399,7 +399,8 @@ const TOKEN_TS_AT = RETRY_LABEL.length
 const TOKEN_ADDR_AT = TOKEN_TS_AT + 8 + SESSION_ID_SIZE
 
 function tokenMac(key: Uint8Array, ts: Uint8Array, sessionId: Uint8Array, addrKey: string): Uint8Array {
-  if (sessionId.length !== SESSION_ID_SIZE) return hmacSha256(key, RETRY_LABEL, ts, sessionId, enc.encode(addrKey)).subarray(0, 24)
+  // The fixed offsets below hold for an 8-byte ts and a full session id only (every caller's).
+  if (ts.length !== 8 || sessionId.length !== SESSION_ID_SIZE) return hmacSha256(key, RETRY_LABEL, ts, sessionId, enc.encode(addrKey)).subarray(0, 24)
   tokenInput.set(ts, TOKEN_TS_AT)
   tokenInput.set(sessionId, TOKEN_TS_AT + 8)
   const room = tokenInput.subarray(TOKEN_ADDR_AT)
