@@ -22,10 +22,15 @@
  *   flood       goodput of SESSIONS_TOTAL established sessions (1100-byte datagrams) with and
  *               without a flood of FLOOD_RATE valid HELLOs/s from another process, and how the
  *               flood was answered (RETRY vs CHALLENGE).
+ *   hellocpu    the responder's CPU per flooded HELLO over sockets: a responder with the RETRY
+ *               defence engaged (retryThreshold 0) and no session reads FLOOD_RATE valid HELLOs/s
+ *               for MS/2 ms; responder CPU (process.cpuUsage) / HELLOs read (RETRYs sent + HELLOs
+ *               shed unanswered while behind), and the share of the flood read. The sans-I/O
+ *               part: bench/hello-flood-cpu.mjs.
  *
- *   npm run build && node bench/scale.mjs [handshakes|idle|workers|flood|all] [--smoke] [--out FILE]
+ *   npm run build && node bench/scale.mjs [handshakes|idle|workers|flood|hellocpu|all] [--smoke] [--out FILE]
  *   env: RUNS=3 CLIENTS=4 PER_CLIENT=500 CONCURRENCY=16 IDLE=1000,10000 PINGS=200
- *        CPU_PROF=dir (the handshake responder writes a --cpu-prof profile there)
+ *        CPU_PROF=dir (the handshake, flood and hellocpu responders write a --cpu-prof profile there)
  *        HEAP_SNAPSHOT=dir (the idle responder writes a heap snapshot holding its sessions)
  */
 import { fork } from 'node:child_process'
@@ -118,7 +123,8 @@ async function responder() {
       const c1 = process.cpuUsage()
       send({ type: 'idlecpu', cores: (c1.user - c0.user + c1.system - c0.system) / 1e3 / (performance.now() - t0) })
     } else if (m.type === 'bytes') {
-      send({ type: 'bytes', bytes, t: performance.now(), cpu: process.cpuUsage(), handshakes: node.getTransportStats?.().handshakes })
+      const st = node.getTransportStats?.()
+      send({ type: 'bytes', bytes, t: performance.now(), cpu: process.cpuUsage(), handshakes: st?.handshakes, shed: st?.dropped?.['hello-shed'] ?? 0 })
     } else if (m.type === 'stats') {
       // CPU from the first accepted session to now: the clients have all finished, so the tail
       // after the last session is a few ms of idle timers (sampled here, not per session).
@@ -388,7 +394,8 @@ function machineBusySeconds() {
 /** Aggregate datagram throughput into a responder with `workers` worker threads (0: a plain STTNode). */
 async function throughputRun(workers, clients, sessionsPerClient, ms, size, flood = null) {
   const seed = randomBytes(32).toString('hex')
-  const { r, ready } = await startResponder(seed, { SINK: '1', ...(workers ? { WORKERS: String(workers) } : {}) })
+  const prof = flood && process.env.CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF] : []
+  const { r, ready } = await startResponder(seed, { SINK: '1', ...(workers ? { WORKERS: String(workers) } : {}) }, prof)
   const cs = await startClients(clients, seed)
   await Promise.all(cs.map((c) => (c.send({ type: 'open', port: ready.port, count: sessionsPerClient, concurrency: 16 }), nextMessage(c, 'opened'))))
   // flood = { rate }: a flooder process sends valid HELLOs at `rate`/s during the measured half.
@@ -410,11 +417,13 @@ async function throughputRun(workers, clients, sessionsPerClient, ms, size, floo
   const busyB = machineBusySeconds()
   await blasted
   const fl = flooded ? await flooded : null
+  // Every HELLO the responder shed, also those it read after the measured half.
+  const shed = f ? (await sample()).shed ?? 0 : 0
   await stopAll([...cs, r, ...(f ? [f] : [])])
   const sec = (b.t - a.t) / 1000
   const cpu = (b.cpu.user - a.cpu.user + b.cpu.system - a.cpu.system) / 1e6
   const hs = b.handshakes
-  return { workers: ready.workers, mbps: ((b.bytes - a.bytes) * 8) / sec / 1e6, cpuCores: cpu / sec, machineCores: busyA === null ? null : (busyB - busyA) / sec, flood: fl, retriesSent: hs?.retriesSent ?? 0, accepted: hs?.handshakesAccepted ?? 0 }
+  return { workers: ready.workers, mbps: ((b.bytes - a.bytes) * 8) / sec / 1e6, cpuCores: cpu / sec, machineCores: busyA === null ? null : (busyB - busyA) / sec, flood: fl, retriesSent: hs?.retriesSent ?? 0, accepted: hs?.handshakesAccepted ?? 0, shed }
 }
 
 /**
@@ -437,19 +446,59 @@ async function floodBench() {
     const fl = loud.flood
     console.log(
       `  run ${i + 1}: ${quiet.mbps.toFixed(0)} Mbit/s without flood, ${loud.mbps.toFixed(0)} with (${((100 * loud.mbps) / quiet.mbps).toFixed(0)} %); ` +
-        `flood ${fl.sent} HELLOs -> ${fl.replies.retry} RETRY, ${fl.replies.challenge} CHALLENGE, ${fl.replies.other} other; responder retriesSent ${loud.retriesSent}, sessions accepted ${loud.accepted}; ` +
+        `flood ${fl.sent} HELLOs -> ${fl.replies.retry} RETRY, ${fl.replies.challenge} CHALLENGE, ${fl.replies.other} other; responder retriesSent ${loud.retriesSent} by the end of the measured half, HELLOs shed unanswered while behind ${loud.shed}, sessions accepted ${loud.accepted}; ` +
         `machine ${quiet.machineCores?.toFixed(2) ?? '?'} / ${loud.machineCores?.toFixed(2) ?? '?'} cores busy without / with, the flooder itself ${fl.cpuCores.toFixed(2)}; ` +
         `responder ${quiet.cpuCores.toFixed(2)} / ${loud.cpuCores.toFixed(2)} cores`,
     )
     const answered = fl.replies.retry + fl.replies.challenge
-    rows.push({ kept: loud.mbps / quiet.mbps, quiet: quiet.mbps, loud: loud.mbps, retryShare: answered ? fl.replies.retry / answered : 0, unanswered: fl.sent ? 1 - answered / fl.sent : 0 })
+    rows.push({ kept: loud.mbps / quiet.mbps, quiet: quiet.mbps, loud: loud.mbps, retryShare: answered ? fl.replies.retry / answered : 0, unanswered: fl.sent ? 1 - answered / fl.sent : 0, unread: fl.sent ? Math.max(0, 1 - (answered + loud.shed) / fl.sent) : 0 })
   }
   results.flood = { rate, sessions: total, kept: median(rows.map((x) => x.kept)), retryShare: median(rows.map((x) => x.retryShare)), runs: rows }
   console.log(
     `HELLO flood (${rate}/s) beside ${total} sessions, median of ${runs}: ${median(rows.map((x) => x.quiet)).toFixed(0)} -> ${median(rows.map((x) => x.loud)).toFixed(0)} Mbit/s, ` +
       `goodput kept ${(100 * median(rows.map((x) => x.kept))).toFixed(0)} % (target >= 80 %); of the HELLOs answered, ${(100 * median(rows.map((x) => x.retryShare))).toFixed(0)} % got a RETRY; ` +
-      `${(100 * median(rows.map((x) => x.unanswered))).toFixed(0)} % were never answered (not read in time: dropped by the kernel at the socket)`,
+      `${(100 * median(rows.map((x) => x.unanswered))).toFixed(0)} % were never answered, ${(100 * median(rows.map((x) => x.unread))).toFixed(0)} % never read (dropped by the kernel at the socket; the rest shed unanswered by the responder while behind)`,
   )
+}
+
+/**
+ * The responder's CPU per flooded HELLO over sockets (issue 14): recvmmsg, admission, the RETRY
+ * and its send. A responder without sessions, RETRY engaged for every token-less HELLO
+ * (RETRY_THRESHOLD 0), reads a flood of FLOOD_RATE valid HELLOs/s for MS/2 ms. CPU per HELLO is
+ * process.cpuUsage of the responder over the flood / HELLOs it read (answered with a RETRY, or
+ * shed unanswered while its socket held more: 'hello-shed'), which the machine's load does not
+ * hide as wall-clock rates would; `read` is the share of the flood read (the rest overflowed its
+ * socket buffer), `answered` the share that got a RETRY.
+ */
+async function helloCpuBench() {
+  const runs = Number(process.env.RUNS ?? (SMOKE ? 1 : 3))
+  const rate = Number(process.env.FLOOD_RATE ?? (SMOKE ? 2000 : 20_000))
+  const ms = Number(process.env.MS ?? (SMOKE ? 1000 : 4000))
+  const rows = []
+  for (let i = 0; i < runs; i++) {
+    const seed = randomBytes(32).toString('hex')
+    const prof = process.env.CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROF] : []
+    const { r, ready } = await startResponder(seed, { SINK: '1', RETRY_THRESHOLD: '0' }, prof)
+    const f = spawn('flooder', { SEED: seed })
+    await nextMessage(f, 'ready')
+    f.send({ type: 'prepare', count: Math.ceil((rate * ms) / 2000) })
+    await nextMessage(f, 'prepared')
+    const sample = async () => (r.send({ type: 'bytes' }), nextMessage(r, 'bytes'))
+    const a = await sample()
+    f.send({ type: 'flood', port: ready.port, ms: ms / 2, rate })
+    const fl = await nextMessage(f, 'flooded')
+    const b = await sample()
+    await stopAll([r, f])
+    const cpu = b.cpu.user - a.cpu.user + b.cpu.system - a.cpu.system
+    const answered = b.handshakes.retriesSent - a.handshakes.retriesSent
+    const read = answered + (b.shed ?? 0) - (a.shed ?? 0)
+    const row = { sent: fl.sent, answered, read: read / fl.sent, perHello: cpu / Math.max(1, read), cores: cpu / 1e3 / (b.t - a.t) }
+    rows.push(row)
+    console.log(`  run ${i + 1}: ${fl.sent} HELLOs sent, ${read} read (${(100 * row.read).toFixed(0)} %), ${answered} answered with RETRY; responder ${row.perHello.toFixed(1)} us CPU per HELLO read, ${row.cores.toFixed(2)} cores; load ${os.loadavg()[0].toFixed(1)}`)
+  }
+  const fmt = (xs, d) => `${median(xs).toFixed(d)} [${Math.min(...xs).toFixed(d)}-${Math.max(...xs).toFixed(d)}]`
+  results.hellocpu = { rate, perHello: median(rows.map((x) => x.perHello)), read: median(rows.map((x) => x.read)), runs: rows }
+  console.log(`HELLO flood (${rate}/s) into a responder under RETRY, median of ${runs}: ${fmt(rows.map((x) => x.perHello), 1)} us responder CPU per HELLO read, ${fmt(rows.map((x) => 100 * x.read), 0)} % of the flood read`)
 }
 
 async function workersBench() {
@@ -500,6 +549,7 @@ if (roleAt >= 0) {
   if (what === 'idle' || what === 'all') await idleSessions()
   if (what === 'workers' || what === 'all') await workersBench()
   if (what === 'flood' || what === 'all') await floodBench()
+  if (what === 'hellocpu' || what === 'all') await helloCpuBench()
   if (OUT) {
     const { writeFileSync } = await import('node:fs')
     results.env.loadEnd = os.loadavg()

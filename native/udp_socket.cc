@@ -236,9 +236,11 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       const uint32_t n = core_.RecvRound(target_, stats_, &more);
       if (n > 0) {
         stats_[STAT_RECV_CALLBACKS] += 1;
-        const double arg = n;
+        // (count, backlog): backlog 1 when this round filled every slot, so the socket may hold
+        // more than we read (the core sheds flooded HELLOs first then: Endpoint.handleBatch).
+        const double args[2] = {static_cast<double>(n), more ? 1.0 : 0.0};
         // Stop this turn if the callback threw (it is now an uncaught exception) or closed us.
-        if (!CallJs(env_, async_context_, ctx_, on_recv_, 1, &arg)) return;
+        if (!CallJs(env_, async_context_, ctx_, on_recv_, 2, args)) return;
       }
       if (!more) return;
     }

@@ -54,4 +54,10 @@ export interface RxBatch {
   lengths: Uint32Array
   count: number
   from: PeerAddress[]
+  /**
+   * The transport read all it could take in one go and the socket may hold more (the node is
+   * behind): under a HELLO flood the endpoint then answers only a few token-less HELLOs of the
+   * batch (Endpoint.handleBatch). Absent: not known (node:dgram, WebSocket, tests).
+   */
+  backlog?: boolean
 }

@@ -34,5 +34,5 @@ export function mapEnvelopes(batch: RxBatch, onEnvelope: (slab: Uint8Array, off:
     from.push(inner ? action : src)
     n++
   }
-  return n === 0 ? null : { slab: batch.slab, offsets, lengths, count: n, from }
+  return n === 0 ? null : { slab: batch.slab, offsets, lengths, count: n, from, backlog: batch.backlog }
 }

@@ -57,7 +57,8 @@ export interface NativeUdpSocket {
 export interface NativeUdpSocketConstructor {
   new <C extends object>(
     ctx: C,
-    onRecv: (this: C, count: number) => void,
+    /** backlog: 1 when the round filled every receive slot (the socket may hold more); older addons pass only count. */
+    onRecv: (this: C, count: number, backlog?: number) => void,
     onWritable: (this: C) => void,
     onClose: (this: C) => void,
     stats: Float64Array,

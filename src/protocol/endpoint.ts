@@ -28,13 +28,14 @@ import {
   createRetry,
   cookieNonceOf,
   HELLO_NONCE_SIZE,
+  helloTokenLength,
   parseHello,
 } from './handshake.js'
 import { sessionIdEquals, sessionKeyAt } from './header.js'
 import { deriveGroupKeys, deriveIdentity, type GroupKeys, type NodeIdentity } from './identity.js'
 import type { SessionParams } from './params.js'
 import { EndpointScheduler } from './endpoint-scheduler.js'
-import { ResponderState, sourceOf } from './responder-state.js'
+import { HELLOS_ANSWERED_PER_BACKLOGGED_BATCH, ResponderState, sourceOf } from './responder-state.js'
 import { Session } from './session.js'
 import { ResumptionManager } from './resume-endpoint.js'
 import { PendingConnects } from './pending-connects.js'
@@ -93,6 +94,8 @@ export class Endpoint {
   /** Called for every dropped datagram (operators' visibility). */
   /** Force address validation on every HELLO (tests; also useful under attack). */
   requireRetry = false
+  /** Token-less HELLOs the batch being handled may still answer before the rest are shed (handleBatch). */
+  private helloAllowance = Infinity
 
   // Transmit scratch: one slab, reused for every batch.
   private readonly txSlab: Uint8Array
@@ -226,23 +229,38 @@ export class Endpoint {
   // Responder
   // -------------------------------------------------------------------------------------
 
+  /** A handshake ERROR answering HELLO `pkt` (its session id and nonce echoed). */
+  private helloError(pkt: Uint8Array, to: PeerAddress, code: number, macKey: Uint8Array | null): void {
+    const echo = pkt.subarray(HEADER_SIZE + 32, HEADER_SIZE + 32 + HELLO_NONCE_SIZE)
+    this.outbox.push({ to, data: createHandshakeError(pkt.subarray(3, 11), echo, code, macKey) })
+  }
+
   private onHello(now: number, pkt: Uint8Array, from: PeerAddress): void {
     if (!this.acceptingConnections) return this.drop('not-accepting', from)
     if (pkt.length < HELLO_MIN_SIZE) return this.drop('short-hello', from)
+    // The node is behind (the receive round filled the batch: the socket may hold more) under a
+    // HELLO flood: established sessions' packets come first. Once the batch has had its allowance
+    // of MAC-valid token-less HELLOs, a further token-less HELLO is shed before its MAC (it would
+    // only have earned a RETRY); still metered, so RETRY stays engaged. Only MAC-valid HELLOs use
+    // the allowance, so a non-member's garbage neither sheds an honest HELLO nor reaches the meter
+    // (review 65). HELLOs with a token are never shed (PROTOCOL.md §3.3).
+    if (this.helloAllowance <= 0 && pkt[VERSION_OFFSET] === PROTOCOL_VERSION && helloTokenLength(pkt) === 0 && this.responder.retryEngaged(now, this.requireRetry, this.config.retryThreshold)) {
+      this.responder.meter(now)
+      return this.drop('hello-shed', from)
+    }
     const parsed = parseHello(pkt, this.#group.helloMacKey)
-    const sessionId = pkt.subarray(3, 11)
-    const echo = pkt.subarray(HEADER_SIZE + 32, HEADER_SIZE + 32 + HELLO_NONCE_SIZE)
+    if (typeof parsed !== 'string' && parsed.token === null && pkt[VERSION_OFFSET] === PROTOCOL_VERSION) this.helloAllowance--
     if (parsed === 'bad-mac') {
       this.drop('auth-failed', from)
       // Tell a non-member its seed is wrong (unless stealth): small, unauthenticated, rate-limited.
       if (!this.config.stealth && this.responder.takeReplyToken(now)) {
-        this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.AUTHENTICATION_FAILED, null) })
+        this.helloError(pkt, from, WireError.AUTHENTICATION_FAILED, null)
       }
       return
     }
     if (pkt[VERSION_OFFSET] !== PROTOCOL_VERSION) {
       this.drop('version-mismatch', from)
-      this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.PROTOCOL_VERSION_MISMATCH, this.#group.helloMacKey) })
+      this.helloError(pkt, from, WireError.PROTOCOL_VERSION_MISMATCH, this.#group.helloMacKey)
       return
     }
     if (typeof parsed === 'string') return this.drop(`hello-${parsed}`, from)
@@ -252,7 +270,7 @@ export class Endpoint {
     if (this.sessions.has(sessionKeyAt(pkt, 0)) || this.connects.holds(sessionKeyAt(pkt, 0)) || this.resumption.resuming(sessionKeyAt(pkt, 0))) return this.drop('session-id-collision', from)
     if (this.sessions.size >= this.config.maxSessions) {
       this.drop('too-many-sessions', from)
-      this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.TOO_MANY_SESSIONS, this.#group.helloMacKey) })
+      this.helloError(pkt, from, WireError.TOO_MANY_SESSIONS, this.#group.helloMacKey)
       return
     }
     // Under load: prove the address (RETRY) before we spend a Diffie-Hellman on it.
@@ -266,7 +284,7 @@ export class Endpoint {
     const suite = chooseSuite(parsed.suites, this.config.ciphers)
     if (!suite) {
       this.drop('no-common-cipher', from)
-      this.outbox.push({ to: from, data: createHandshakeError(sessionId, echo, WireError.HANDSHAKE_FAILURE, this.#group.helloMacKey) })
+      this.helloError(pkt, from, WireError.HANDSHAKE_FAILURE, this.#group.helloMacKey)
       return
     }
     const challenge = createChallenge(
@@ -329,6 +347,7 @@ export class Endpoint {
 
   handleBatch(now: number, rx: RxBatch): void {
     const { slab, offsets, lengths, count, from } = rx
+    this.helloAllowance = rx.backlog === true ? HELLOS_ANSWERED_PER_BACKLOGGED_BATCH : Infinity
     let i = 0
     while (i < count) {
       const off = offsets[i]!

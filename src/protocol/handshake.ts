@@ -367,6 +367,17 @@ export function parseHello(pkt: Uint8Array, macKey: Uint8Array): ParsedHello | '
   return { sessionId: pkt.slice(3, 3 + SESSION_ID_SIZE), ePub, nonce, timestamp, suites, token }
 }
 
+/**
+ * The token-length byte of a HELLO, read WITHOUT checking its MAC: only to pick which HELLOs a
+ * node that is behind sheds first (token-less ones, Endpoint.onHello); -1 when it lies outside.
+ */
+export function helloTokenLength(pkt: Uint8Array): number {
+  const countAt = HEADER_SIZE + 32 + HELLO_NONCE_SIZE + 8
+  if (pkt.length <= countAt) return -1
+  const at = countAt + 1 + pkt[countAt]!
+  return at < pkt.length - HELLO_MAC_SIZE ? pkt[at]! : -1
+}
+
 /** Picks the first suite in the initiator's preference order that we allow. */
 export function chooseSuite(offered: Uint8Array, allowed: CipherSuite[]): CipherSuite | null {
   for (let i = 1; i < offered.length; i++) {
@@ -377,13 +388,36 @@ export function chooseSuite(offered: Uint8Array, allowed: CipherSuite[]): Cipher
 }
 
 /**
- * Address-validation token for RETRY: ts u64 | HMAC(key, ts | session id | address)[:24].
+ * The MAC input of a retry token, label | ts | session id | address, built in one scratch buffer:
+ * under a flood every HELLO gets a token, and the parts joined per HELLO (the address encoded,
+ * then all concatenated for the HMAC) were a measurable share of the responder's cost per HELLO
+ * (bench/hello-flood-cpu.mjs). Nothing in it is secret.
+ */
+const tokenInput = new Uint8Array(512)
+tokenInput.set(RETRY_LABEL, 0)
+const TOKEN_TS_AT = RETRY_LABEL.length
+const TOKEN_ADDR_AT = TOKEN_TS_AT + 8 + SESSION_ID_SIZE
+
+function tokenMac(key: Uint8Array, ts: Uint8Array, sessionId: Uint8Array, addrKey: string): Uint8Array {
+  // The fixed offsets below hold for an 8-byte ts and a full session id only (every caller's).
+  if (ts.length !== 8 || sessionId.length !== SESSION_ID_SIZE) return hmacSha256(key, RETRY_LABEL, ts, sessionId, enc.encode(addrKey)).subarray(0, 24)
+  tokenInput.set(ts, TOKEN_TS_AT)
+  tokenInput.set(sessionId, TOKEN_TS_AT + 8)
+  const room = tokenInput.subarray(TOKEN_ADDR_AT)
+  const { read, written } = enc.encodeInto(addrKey, room)
+  // An address key longer than the scratch (none of this library's transports makes one): joined.
+  if (read !== addrKey.length) return hmacSha256(key, tokenInput.subarray(0, TOKEN_ADDR_AT), enc.encode(addrKey)).subarray(0, 24)
+  return hmacSha256(key, tokenInput.subarray(0, TOKEN_ADDR_AT + written)).subarray(0, 24)
+}
+
+/**
+ * Address-validation token for RETRY: ts u64 | HMAC(key, "retry" | ts | session id | address)[:24].
  * `key` is the token subkey of a cookie key generation (cookie-keys.ts), never the cookie key.
  */
 export function createRetryToken(key: Uint8Array, now: number, sessionId: Uint8Array, addrKey: string): Uint8Array {
   const t = new Uint8Array(TOKEN_SIZE)
   writeU64(t, 0, Math.floor(now))
-  t.set(hmacSha256(key, RETRY_LABEL, t.subarray(0, 8), sessionId, enc.encode(addrKey)).subarray(0, 24), 8)
+  t.set(tokenMac(key, t.subarray(0, 8), sessionId, addrKey), 8)
   return t
 }
 
@@ -392,8 +426,7 @@ export function checkRetryToken(keys: Uint8Array[], token: Uint8Array, now: numb
   const ts = readU64(token, 0)
   if (ts < 0 || now - ts > maxAgeMs || ts - now > 1000) return false
   for (const k of keys) {
-    const expect = hmacSha256(k, RETRY_LABEL, token.subarray(0, 8), sessionId, enc.encode(addrKey)).subarray(0, 24)
-    if (constantTimeEqual(expect, token.subarray(8))) return true
+    if (constantTimeEqual(tokenMac(k, token.subarray(0, 8), sessionId, addrKey), token.subarray(8))) return true
   }
   return false
 }

@@ -12,6 +12,16 @@ import { HelloCache, RESUME_CACHE_CAPACITY, RESUME_CACHE_PER_SOURCE } from './he
 export { COOKIE_KEY_LIFETIME_MS } from './cookie-keys.js'
 /** Unauthenticated error replies per second (they could otherwise be abused for reflection). */
 export const AUTH_FAILED_REPLIES_PER_SECOND = 20
+/**
+ * Token-less HELLOs of one backlogged receive batch (RxBatch.backlog: the socket holds more than
+ * the node read) that still take the full path (MAC check, RETRY) while RETRY is engaged; the
+ * batch's other token-less HELLOs are shed before their MAC is checked (PROTOCOL.md §3.3, "When
+ * the node is behind"). An eighth of a 64-datagram batch: under a flood most of a batch is
+ * HELLOs, and each answered one costs 10-20 µs (three HMACs and a send) against about 1 µs for
+ * a shed one; with 16 a 20,000/s flood still took about a quarter of a core, with 8 about a
+ * sixth (bench/scale.mjs hellocpu, bench/hello-flood-cpu.mjs BACKLOG=1).
+ */
+export const HELLOS_ANSWERED_PER_BACKLOGGED_BATCH = 8
 
 export class ResponderState {
   readonly cookieKeys: CookieKeys
@@ -76,6 +86,14 @@ export class ResponderState {
   }
 
   /**
+   * True when a token-less HELLO would get a RETRY now (forced, over `retryThreshold` per sliding
+   * second, or the HELLO cache half full); counts nothing.
+   */
+  retryEngaged(now: number, forceRetry: boolean, retryThreshold: number): boolean {
+    return forceRetry || this.hellos.underLoad || this.load(now, 0) > retryThreshold
+  }
+
+  /**
    * Counts one token-less HELLO; returns the load, HELLOs per sliding second: the count in the
    * current one-second window plus the previous window's count weighted by how much of it
    * still lies within the last second. Why not the current window alone: a sustained flood then
@@ -84,6 +102,11 @@ export class ResponderState {
    * held RETRY for up to 3 s (review of 433d372).
    */
   meter(now: number): number {
+    return this.load(now, 1)
+  }
+
+  /** The sliding-second load after counting `add` more token-less HELLOs. */
+  private load(now: number, add: number): number {
     const elapsed = now - this.windowStart
     if (elapsed >= 1000) {
       // The window just ended becomes the previous one only if it ended less than a second ago.
@@ -92,7 +115,8 @@ export class ResponderState {
       this.windowCount = 0
     }
     const previousShare = Math.max(0, 1 - (now - this.windowStart) / 1000)
-    return ++this.windowCount + this.previousWindowCount * previousShare
+    this.windowCount += add
+    return this.windowCount + this.previousWindowCount * previousShare
   }
 
   /** Takes a token for one unauthenticated reply; false when over the rate. */

@@ -5,9 +5,10 @@
  * Receive flow (per readable event, bounded in C++ to 4 rounds of at most 64 datagrams):
  *   1. the kernel writes datagrams into `slab` slots; native writes offsets/lengths (GRO
  *      super-datagrams already split per datagram) and a 48-byte address record per entry;
- *   2. native calls onNativeRecv(count) once; the records become PeerAddress objects from a
- *      bounded cache (same remote => same object), and events.onReceive sees one RxBatch whose
- *      views are valid until it returns.
+ *   2. native calls onNativeRecv(count, backlog) once; the records become PeerAddress objects
+ *      from a bounded cache (same remote => same object), and events.onReceive sees one RxBatch
+ *      whose views are valid until it returns. backlog: the round filled every slot, so the
+ *      socket may hold more (RxBatch.backlog: the endpoint then sheds flooded HELLOs first).
  * Send flow: one native call per TxBatch (one destination); on EAGAIN the unsent tail is copied
  * into the ONE pending batch and retried once when the socket is writable; anything beyond that
  * is dropped and counted as 'queue-full' (the protocol retransmits), never queued without bound.
@@ -158,6 +159,7 @@ export class NativeUdpTransport implements Transport {
     lengths: new Uint32Array(0),
     count: 0,
     from: [],
+    backlog: false,
   }
   private readonly peers = new Map<number | string, NativeUdpPeer>()
   private readonly scratchAddr = new Uint32Array(Addr.STRIDE)
@@ -362,8 +364,9 @@ export class NativeUdpTransport implements Transport {
   }
 
   /** Called by the addon (this = the transport) once per received batch. */
-  private onNativeRecv(count: number): void {
+  private onNativeRecv(count: number, backlog?: number): void {
     const rx = this.rx
+    rx.backlog = backlog === 1
     const recs = this.recvAddrs
     const from = rx.from
     // The setter is a runtime call even when nothing changes (one datagram per batch is usual).

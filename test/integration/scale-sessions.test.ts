@@ -158,11 +158,13 @@ describe('many sessions on one node (real UDP)', () => {
       const hs = server.getTransportStats().handshakes
       expect(hs.retriesSent).toBeGreaterThan(0)
       expect(server.getActiveSessions()).toHaveLength(SESSIONS)
-      // Most of what the flood got back is RETRY; full CHALLENGEs (a Diffie-Hellman each) only
-      // until the meter crossed the threshold (the kernel may drop HELLOs the server did not
-      // read in time, so the count of answers is not fixed).
+      // Most of the flood the server read got a RETRY or, when the server was behind, was shed
+      // unanswered before its MAC ('hello-shed', PROTOCOL.md §3.3); full CHALLENGEs (a
+      // Diffie-Hellman each) only until the meter crossed the threshold (the kernel may drop
+      // HELLOs the server did not read in time, so the count of answers is not fixed).
+      const shed = server.getTransportStats().dropped['hello-shed'] ?? 0
       const answered = replies.retry + replies.challenge
-      expect(replies.retry, JSON.stringify(replies)).toBeGreaterThan(0.8 * answered)
+      expect(replies.retry + shed, JSON.stringify({ ...replies, shed })).toBeGreaterThan(0.8 * (answered + shed))
       expect(replies.challenge, JSON.stringify(replies)).toBeLessThanOrEqual(3 * 200)
       expect(replies.overThreeTimes).toBe(0)
     } finally {

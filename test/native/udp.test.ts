@@ -156,6 +156,23 @@ describe.skipIf(!haveUdp)(`native UDP transport (${haveUdp ? 'addon loaded' : SK
     }
   })
 
+  it('a receive batch says whether its round filled every slot (RxBatch.backlog: the socket may hold more)', async () => {
+    const { rx, tx, to } = await pair('127.0.0.1', { gro: false, recvSlots: 16 }, { gso: false })
+    const flags: boolean[] = []
+    const record = rx.sink.onReceive.bind(rx.sink)
+    rx.sink.onReceive = (batch: RxBatch) => {
+      flags.push(batch.backlog === true)
+      record(batch)
+    }
+    // One sendmmsg of 40 datagrams, all queued at the receiver before its poll callback runs:
+    // rounds of 16, 16 (both full: backlog) and 8 (not full).
+    const sizes = new Array(40).fill(200)
+    tx.t.send(batchOf(sizes, to))
+    await waitFor(() => rx.sink.got.length === 40)
+    expectPayloads(rx.sink.got, sizes)
+    expect(flags).toEqual([true, true, false])
+  })
+
   it('without mmsg (debug flag): one syscall per datagram, same result', async () => {
     const { rx, tx, to } = await pair('127.0.0.1', { debugFlags: DebugFlag.NO_MMSG }, { debugFlags: DebugFlag.NO_MMSG | DebugFlag.NO_GSO })
     const sizes = Array.from({ length: 20 }, (_, i) => 100 + i)
