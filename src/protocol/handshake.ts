@@ -391,7 +391,7 @@ export function chooseSuite(offered: Uint8Array, allowed: CipherSuite[]): Cipher
  * The MAC input of a retry token, label | ts | session id | address, built in one scratch buffer:
  * under a flood every HELLO gets a token, and the parts joined per HELLO (the address encoded,
  * then all concatenated for the HMAC) were a measurable share of the responder's cost per HELLO
- * (bench/hello-flood-cpu.mjs). Nothing in it is secret.
+ * (bench/hello-flood-cpu.mjs). Nothing in it is secret. Its fixed offsets need an 8-byte ts.
  */
 const tokenInput = new Uint8Array(512)
 tokenInput.set(RETRY_LABEL, 0)
@@ -399,7 +399,6 @@ const TOKEN_TS_AT = RETRY_LABEL.length
 const TOKEN_ADDR_AT = TOKEN_TS_AT + 8 + SESSION_ID_SIZE
 
 function tokenMac(key: Uint8Array, ts: Uint8Array, sessionId: Uint8Array, addrKey: string): Uint8Array {
-  // The fixed offsets below hold for an 8-byte ts and a full session id only (every caller's).
   if (ts.length !== 8 || sessionId.length !== SESSION_ID_SIZE) return hmacSha256(key, RETRY_LABEL, ts, sessionId, enc.encode(addrKey)).subarray(0, 24)
   tokenInput.set(ts, TOKEN_TS_AT)
   tokenInput.set(sessionId, TOKEN_TS_AT + 8)
