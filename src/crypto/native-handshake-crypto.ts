@@ -245,6 +245,7 @@ export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto |
     aeadSeal(suite, key, nonce, aad, plaintext) {
       const id = suiteIdOf(suite)
       assertAeadArgs(key, nonce)
+      assertBytes('aeadSeal', plaintext)
       const n = plaintext.length
       try {
         const out = scratch.out(n + TAG_SIZE)
@@ -258,6 +259,7 @@ export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto |
     aeadOpen(suite, key, nonce, aad, sealed) {
       const id = suiteIdOf(suite)
       assertAeadArgs(key, nonce)
+      assertBytes('aeadOpen', sealed)
       if (sealed.length < TAG_SIZE) return null
       const n = sealed.length - TAG_SIZE
       // A copy, never a view: Buffer#slice would alias the received packet (node:dgram hands
