@@ -213,7 +213,7 @@ export class SessionWriter implements FrameSource, CongestionSlot {
     // §13.2.1): each ACK the peer sent, while the pacer held our data back, drew one from us,
     // and a reordering path, whose every out-of-order packet draws an ACK, doubled the packets
     // both ends seal, send and open.
-    if (this.acks.hasNewPackets && (closing || body.final || this.acks.ackDue(now) || this.acks.nackDue(now) || this.mayElicit(dataWanted))) {
+    if (this.acks.hasNewPackets && (closing || body.final || this.acks.ackDue(now) || this.mayElicit(dataWanted) || this.acks.nackDue(now))) {
       const p = this.acks.writeAck(buf, pos, end, now)
       if (p !== pos) rec.ackLargest = this.acks.lastAckLargest
       pos = p
