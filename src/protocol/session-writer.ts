@@ -203,8 +203,17 @@ export class SessionWriter implements FrameSource, CongestionSlot {
     const start = pos
     const life = this.life
     const closing = life.closeFrame !== null
-    // ACK (piggybacked whenever there is something new to acknowledge) and NACK first.
-    if (this.acks.hasNewPackets) {
+    // No controller yet: a new one's window and pacer would let any one packet go.
+    const cc = this.cc
+    const cwndOpen = !closing && (cc === null || this.probesWanted > 0 || cc.canSend(room))
+    const paced = !closing && (cc === null || this.probesWanted > 0 || this.pacer!.nextSendTime(now, room) <= now)
+    const dataWanted = cwndOpen && paced && life.state === 'active' && this.resumption.dataAllowed
+    // ACK and NACK first: the ACK when one is due, else piggybacked on a packet that goes out
+    // anyway. Never an ACK-only packet that answers only non-ack-eliciting ones (RFC 9000
+    // §13.2.1): each ACK the peer sent, while the pacer held our data back, drew one from us,
+    // and a reordering path, whose every out-of-order packet draws an ACK, doubled the packets
+    // both ends seal, send and open.
+    if (this.acks.hasNewPackets && (closing || body.final || this.acks.ackDue(now) || this.mayElicit(dataWanted) || this.acks.nackDue(now))) {
       const p = this.acks.writeAck(buf, pos, end, now)
       if (p !== pos) rec.ackLargest = this.acks.lastAckLargest
       pos = p
@@ -222,10 +231,6 @@ export class SessionWriter implements FrameSource, CongestionSlot {
     }
     let ackEliciting = false
     pos = this.queues.writeEchoes(buf, pos, end)
-    // No controller yet: a new one's window and pacer would let any one packet go.
-    const cc = this.cc
-    const cwndOpen = cc === null || this.probesWanted > 0 || cc.canSend(room)
-    const paced = cc === null || this.probesWanted > 0 || this.pacer!.nextSendTime(now, room) <= now
     if (life.keepAliveDue && end - pos >= 1 + KEEP_ALIVE_DATA_SIZE) {
       pos = writeFrame(buf, pos, { type: FrameType.KEEP_ALIVE, data: this.random(KEEP_ALIVE_DATA_SIZE) })
       life.keepAliveDue = false
@@ -234,7 +239,7 @@ export class SessionWriter implements FrameSource, CongestionSlot {
     const t = pos
     pos = this.resumption.write(buf, pos, end, rec, life.confirmed)
     if (pos !== t) ackEliciting = true
-    if (cwndOpen && paced && life.state === 'active' && this.resumption.dataAllowed) {
+    if (dataWanted) {
       const before = pos
       pos = this.queues.writeData(buf, pos, end, start)
       pos = this.streams.writeFrames(buf, pos, end, rec.streams)
@@ -258,6 +263,17 @@ export class SessionWriter implements FrameSource, CongestionSlot {
     body.ackEliciting = ackEliciting
     if (this.cc === null) body.inFlight = false
     return pos
+  }
+
+  /** Whether this packet will carry anything but ACK/NACK (else a piggybacked ACK would make it an ACK-only packet). */
+  private mayElicit(dataWanted: boolean): boolean {
+    return (
+      this.probesWanted > 0 ||
+      this.queues.hasEchoes ||
+      this.life.keepAliveDue ||
+      this.resumption.wants(this.life.confirmed) ||
+      (dataWanted && (this.queues.hasData || this.streams.wantsToSend()))
+    )
   }
 
   /** Makes the controller and pacer and hands the controller to loss recovery: the session's first data is about to be sent. */

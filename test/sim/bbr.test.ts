@@ -115,23 +115,29 @@ describe('sim: BBR', { timeout: 240_000 }, () => {
   // it ends at about half the link's rate. Measured as the estimate 1.5 s in, at 240 Mbit/s.
   // Before: the next probe came 2-3 s later (188 Mbit/s at 1.5 s), and with 10 % random loss
   // Startup read the loss as congestion and ended at 92 Mbit/s (144 at 1.5 s).
-  const stalled = (loss: number): number => {
+  const stalled = (loss: number, seed = 911): number => {
     const fast = 30e6
     const stalls = Array.from({ length: 10 }, (_, k) => [100 + k * 100, 160 + k * 100] as const)
-    const p = new SimPair({ seed: 911, link: { delayMs: 10, bandwidth: fast, queueBytes: 600_000, stalls, loss } })
+    const p = new SimPair({ seed, link: { delayMs: 10, bandwidth: fast, queueBytes: 600_000, stalls, loss } })
     p.connect()
     const t0 = p.now
     p.transfer({ streams: 1, bytesPerStream: 1 << 30 })
     p.run(() => p.now >= t0 + 1500, 60_000)
     const bw = bbrOf(p.cs).maxBw * 1000
-    console.log(`[sim] bbr host stalls in Startup, ${loss * 100} % loss: bw ${mbit(bw)} of ${mbit(fast)} Mbit/s at 1.5 s`)
+    console.log(`[sim] bbr host stalls in Startup, ${loss * 100} % loss, seed ${seed}: bw ${mbit(bw)} of ${mbit(fast)} Mbit/s at 1.5 s`)
     return bw / fast
   }
   it('a host that stalls through Startup: the estimate is back at >= 90 % of the link 1.5 s in (an early probe after Startup)', () => {
     timed('bbr stalls', () => expect(stalled(0)).toBeGreaterThanOrEqual(0.9))
   })
-  it('the same stalls with 10 % random loss: Startup does not take random loss for congestion (>= 80 % of the link at 1.5 s)', () => {
-    timed('bbr stalls + loss', () => expect(stalled(0.1)).toBeGreaterThanOrEqual(0.8))
+  // Median of three seeds: with 10 % loss one seed in six stays at ~55 % until 2-3 s whatever
+  // the code (seeds 911-916 at 1.5 s: 0.93 0.91 0.94 0.92 0.59 0.92; after the ACK-only change,
+  // which moves every packet's timing, 0.54 0.92 0.94 0.91 0.92 0.92), so one seed tested luck.
+  it('the same stalls with 10 % random loss: Startup does not take random loss for congestion (>= 80 % of the link at 1.5 s, median of 3 seeds)', () => {
+    timed('bbr stalls + loss', () => {
+      const r = [911, 912, 913].map((seed) => stalled(0.1, seed)).sort((a, b) => a - b)
+      expect(r[1]).toBeGreaterThanOrEqual(0.8)
+    })
   })
 
   it('2 ms RTT with 2 % loss keeps >= 80 % of the lossless goodput', () => {
@@ -211,26 +217,40 @@ describe('sim: RACK reordering', { timeout: 240_000 }, () => {
   // that stalls 4 ms in every 20 stand in for the real run's CPU limits. Seed 933 lost 15 %
   // (281.8 of 333.0 Mbit/s): the ACK that proved an up-probe's losses spurious still counted
   // them in its rate sample, ended the resumed probe and cut inflight_hi to ~190 kB for good.
-  it('1 ms reordering jitter at 2 ms RTT and 350 Mbit/s: a 16 MiB transfer keeps >= 90 % of the clean goodput', () => {
+  // Then 91-94 %, and per data packet ~0.8 ACK packets back and ~0.75 ACK-only packets in
+  // answer to those (RFC 9000 §13.2.1 forbids them): both ends sealed, sent and opened twice
+  // the packets of the clean path, a CPU cost the sim does not charge but the real path does.
+  // And RACK's timer rounds in each stall looked like a PMTU black hole: 1200-byte packets.
+  it('1 ms reordering jitter at 2 ms RTT and 350 Mbit/s: a 16 MiB transfer keeps >= 95 % of the clean goodput, few extra packets, full-size packets', () => {
     timed('rack jitter 2 ms', () => {
       const stalls = Array.from({ length: 100 }, (_, k) => [k * 20, k * 20 + 4] as const)
       const link = { delayMs: 1, bandwidth: 43.75e6, queueBytes: 256_000, stalls }
       const size = 16 << 20
-      const run = (seed: number, l: LinkConfig): { goodput: number; stats: Run['stats'] } => {
+      const run = (seed: number, l: LinkConfig): { goodput: number; stats: Run['stats']; acks: number } => {
         const p = new SimPair({ seed, link: l })
         p.connect()
         const t = p.transfer({ streams: 1, bytesPerStream: size })
         const t0 = p.now
         p.run(() => t.bytesRead >= size, 60_000)
-        return { goodput: (t.bytesRead * 1000) / (p.now - t0), stats: p.cs.getStats() }
+        return { goodput: (t.bytesRead * 1000) / (p.now - t0), stats: p.cs.getStats(), acks: p.ss.getStats().packetsSent }
       }
       for (const seed of [931, 933]) {
         const base = run(seed, link)
         const jit = run(seed, { ...link, jitterMs: 1, jitterReorders: true })
         const s = jit.stats
-        console.log(`[sim] rack jitter 2 ms seed ${seed}: clean ${mbit(base.goodput)}, jitter ${mbit(jit.goodput)} Mbit/s (${((100 * jit.goodput) / base.goodput).toFixed(0)} %); spurious ${s.spuriousLosses} of ${s.lostPackets} lost, undos ${s.congestionUndos}`)
+        console.log(
+          `[sim] rack jitter 2 ms seed ${seed}: clean ${mbit(base.goodput)}, jitter ${mbit(jit.goodput)} Mbit/s (${((100 * jit.goodput) / base.goodput).toFixed(0)} %); spurious ${s.spuriousLosses} of ${s.lostPackets} lost, undos ${s.congestionUndos}; ` +
+            `sender packets ${base.stats.packetsSent} -> ${s.packetsSent}, receiver packets ${base.acks} -> ${jit.acks}; packet size ${s.pmtu.current}, black holes ${s.pmtu.blackHoles}`,
+        )
         expect(s.spuriousLosses).toBeGreaterThan(0)
-        expect(jit.goodput).toBeGreaterThanOrEqual(0.9 * base.goodput)
+        expect(s.spuriousLosses).toBeLessThan(200)
+        expect(jit.goodput).toBeGreaterThanOrEqual(0.95 * base.goodput)
+        // Few packets beyond the clean path's: retransmissions, not ACK-only answers to ACKs.
+        expect(s.packetsSent).toBeLessThan(1.15 * base.stats.packetsSent)
+        // Out-of-order ACKs at most one per 1/8 RTT, not one per reordered packet.
+        expect(jit.acks).toBeLessThan(0.3 * s.packetsSent)
+        expect(s.pmtu.blackHoles).toBe(0)
+        expect(s.pmtu.current).toBe(base.stats.pmtu.current)
       }
     })
   })

@@ -35,6 +35,36 @@ describe('AckTracker', () => {
     expect(t.ackDue(2)).toBe(true)
   })
 
+  it('acks a late arrival (fills a gap) at most 1/8 min RTT after the last ACK; a new gap at once (a reordering path: not one ACK per packet)', () => {
+    const rtt = { smoothedRtt: 10, minRtt: 8 }
+    const t = new AckTracker({ ackElicitingThreshold: 8 }, rtt)
+    const buf = new Uint8Array(1500)
+    t.onPacketReceived(0, true, 100)
+    t.onPacketReceived(2, true, 100) // gap at 1: at once
+    expect(t.ackDue(100)).toBe(true)
+    t.writeAck(buf, 0, buf.length, 100)
+    t.onPacketReceived(1, true, 100.2) // fills it, 0.2 ms after that ACK: due 1/8 * 8 ms after it
+    expect(t.ackDue(100.2)).toBe(false)
+    expect(t.getTimeout()).toBe(101)
+    t.onPacketReceived(3, true, 100.3) // in order: the deadline stays
+    expect(t.getTimeout()).toBe(101)
+    expect(t.ackDue(101)).toBe(true)
+    t.writeAck(buf, 0, buf.length, 101)
+    t.onPacketReceived(5, true, 101.1) // a new gap (4): at once, however recent the last ACK
+    expect(t.ackDue(101.1)).toBe(true)
+    t.writeAck(buf, 0, buf.length, 101.1)
+    t.onPacketReceived(4, true, 102.5) // late, but more than 1 ms after the last ACK: at once
+    expect(t.ackDue(102.5)).toBe(true)
+    t.writeAck(buf, 0, buf.length, 102.5)
+    // The every-8th rule still acks at once.
+    t.onPacketReceived(8, true, 102.6)
+    t.writeAck(buf, 0, buf.length, 102.6)
+    for (const pn of [9, 10, 11, 12, 13, 6, 7]) t.onPacketReceived(pn, true, 102.7)
+    expect(t.ackDue(102.7)).toBe(false)
+    t.onPacketReceived(14, true, 102.7)
+    expect(t.ackDue(102.7)).toBe(true)
+  })
+
   it('builds ranges highest first with the ack delay in microseconds, round-tripping the codec', () => {
     const t = new AckTracker()
     for (const pn of [0, 1, 2, 5, 6, 9]) t.onPacketReceived(pn, true, 10)

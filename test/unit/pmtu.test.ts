@@ -128,6 +128,21 @@ describe('PmtuSearch (DPLPMTUD state machine, virtual clock)', () => {
     expect(p.current).toBe(1392)
   })
 
+  it('loss rounds with nothing acknowledged between them count once (RACK timer rounds during a peer stall)', () => {
+    const p = new PmtuSearch({ max: 1472, ipOverhead: IPV4_UDP_OVERHEAD }, 0)
+    run(p, 1472)
+    // The peer's host stalls: no ACK for a few ms, RACK's timer declares reordered packets lost round after round.
+    for (let i = 0; i < 5; i++) p.onPacketsLost(3)
+    expect(p.current).toBe(1472)
+    // The stall ends: its ACKs arrive, then two more rounds, each after an ACK (new evidence).
+    p.onPacketAcked(1200, 100)
+    p.onPacketsLost(1)
+    p.onPacketAcked(1200, 101)
+    p.onPacketsLost(1)
+    expect(p.current).toBe(PMTU_BASE)
+    expect(p.stats().blackHoles).toBe(1)
+  })
+
   it('small-packet losses and PTOs at base are not black holes; PTOs at base move to error until an ACK', () => {
     const p = new PmtuSearch({ max: 1472, ipOverhead: IPV4_UDP_OVERHEAD }, 0)
     for (let i = 0; i < 5; i++) p.onPacketsLost(0)
