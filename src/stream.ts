@@ -96,6 +96,14 @@ export class STTStream extends Duplex {
     this.#key = key
     this.id = key >>> 1
     this.#noDelay = opts.noDelay === true
+    // Every push() would otherwise queue a process.nextTick (Readable's maybeReadMore: call
+    // _read() again until highWaterMark) — per chunk, and in Node 20 each tick-queue drain
+    // also allocates a Map (issue 13: ~800 B and 2 ticks per 64-byte round trip). #pump
+    // already moves everything readable while the consumer wants it, and Readable still
+    // calls _read() itself whenever its buffer falls below highWaterMark, so the read-ahead
+    // tick has nothing to do here: mark it as permanently pending so it is never queued.
+    const state = (this as unknown as { _readableState?: { readingMore?: boolean } })._readableState
+    if (state !== undefined && 'readingMore' in state) state.readingMore = true
   }
 
   get sessionId(): string {
