@@ -68,6 +68,8 @@ export class RecvBuffer {
   /** Segments sorted by offset, non-overlapping, all at or above readOffset. */
   private segs: Segment[] = []
   private segHead = 0
+  /** `segs` was emptied by pop() and kept its (small) storage: the next segment is pushed into it. */
+  private segsRefillable = false
 
   /** Segment count above which the peer is fragmenting abusively (RESOURCE_EXHAUSTED). */
   private get maxSegments(): number {
@@ -146,8 +148,8 @@ export class RecvBuffer {
     const copy = allocPage(view.length)
     copy.set(view)
     const seg: Segment = { offset, data: copy }
-    // read() frees an emptied array: an exact one for the first segment, not 17 slots.
-    if (this.segs.length === 0) this.segs = [seg]
+    // A freed array: an exact one for the first segment, not 17 slots (issue 14).
+    if (this.segs.length === 0 && !this.segsRefillable) this.segs = [seg]
     else if (at === this.segs.length) this.segs.push(seg)
     else this.segs.splice(at, 0, seg)
     return 1
@@ -207,7 +209,11 @@ export class RecvBuffer {
       this.segs[this.segHead] = undefined as unknown as Segment
       this.segHead++
       if (this.segHead === this.segs.length) {
-        this.segs.length = 0
+        // Each chunk of a ping-pong empties this: popped, a small array keeps its storage
+        // (V8 frees it on `length = 0`, and on popping out more than 16 slots).
+        this.segsRefillable = this.segs.length <= 16
+        if (this.segsRefillable) while (this.segs.length > 0) this.segs.pop()
+        else this.segs.length = 0
         this.segHead = 0
       } else if (this.segHead > 64 && this.segHead * 2 > this.segs.length) {
         this.segs.splice(0, this.segHead)
@@ -272,6 +278,7 @@ export class RecvBuffer {
     const upTo = Math.max(this.highestReceived, this.finalSize)
     const released = upTo - this.readOffset
     this.segs = []
+    this.segsRefillable = false
     this.segHead = 0
     this.bufferedBytes = 0
     this.readOffset = upTo

@@ -149,6 +149,23 @@ describe('RecvBuffer', () => {
     expect(rb.read()).toEqual(bytes(10))
   })
 
+  it('emptied by every read (a ping-pong, segments array refilled in place), then out of order: every chunk reads back', () => {
+    const rb = new RecvBuffer(1 << 20)
+    const chunk = (i: number) => new Uint8Array(64).fill(i)
+    for (let i = 0; i < 40; i++) {
+      expect(rb.insert(i * 64, chunk(i))).toBe(0)
+      expect(rb.read()).toEqual(chunk(i))
+      expect(rb.read()).toBeNull()
+    }
+    expect(rb.insert(41 * 64, chunk(41))).toBe(0)
+    expect(rb.read()).toBeNull()
+    expect(rb.insert(40 * 64, chunk(40))).toBe(0)
+    expect(rb.read()).toEqual(chunk(40))
+    expect(rb.read()).toEqual(chunk(41))
+    expect(rb.read()).toBeNull()
+    expect(rb.segmentCount).toBe(0)
+  })
+
   it('honours max in read()', () => {
     const rb = new RecvBuffer(1000)
     rb.insert(0, bytes(100))
