@@ -28,14 +28,27 @@ const SEGMENT_BYTES_PER_SLOT = 256
  * as any view of it.
  */
 const PAGE_SIZE = 256 * 1024
-let page = new Uint8Array(PAGE_SIZE)
+let newMemory: (n: number) => Uint8Array = (n) => new Uint8Array(n)
+let page = newMemory(PAGE_SIZE)
 let pageUsed = 0
+
+/**
+ * Makes the memory received bytes are kept in (zero-filled, of the kind `make` returns), for
+ * the pages from now on. The Node layer makes Buffers: the views read() hands out are then
+ * Buffers already, and a node:stream takes them without a Buffer view of its own per chunk
+ * (issue 13). Subarrays of a page are of its kind.
+ */
+export function setRecvMemory(make: (n: number) => Uint8Array): void {
+  newMemory = make
+  page = make(PAGE_SIZE)
+  pageUsed = 0
+}
 
 /** n bytes of page memory (large requests get their own buffer). */
 function allocPage(n: number): Uint8Array {
-  if (n > PAGE_SIZE / 8) return new Uint8Array(n)
+  if (n > PAGE_SIZE / 8) return newMemory(n)
   if (pageUsed + n > PAGE_SIZE) {
-    page = new Uint8Array(PAGE_SIZE)
+    page = newMemory(PAGE_SIZE)
     pageUsed = 0
   }
   const out = page.subarray(pageUsed, pageUsed + n)
@@ -45,7 +58,7 @@ function allocPage(n: number): Uint8Array {
 
 /** True when `d` ends exactly where the next page allocation of n bytes would start. */
 function endsAtPageTop(d: Uint8Array, n: number): boolean {
-  return d.buffer === page.buffer && d.byteOffset + d.length === pageUsed && pageUsed + n <= PAGE_SIZE && n <= PAGE_SIZE / 8
+  return d.buffer === page.buffer && d.byteOffset - page.byteOffset + d.length === pageUsed && pageUsed + n <= PAGE_SIZE && n <= PAGE_SIZE / 8
 }
 
 /** Largest segment that contiguous copies are merged into without copying. */
@@ -135,7 +148,8 @@ export class RecvBuffer {
     if (adjacent && prev.data.length + view.length <= MERGE_VIEW_LIMIT && endsAtPageTop(prev.data, view.length)) {
       // In-order data lands right behind the previous segment in the same page: extend the view.
       allocPage(view.length).set(view)
-      prev.data = new Uint8Array(prev.data.buffer, prev.data.byteOffset, prev.data.length + view.length)
+      const start = prev.data.byteOffset - page.byteOffset
+      prev.data = page.subarray(start, start + prev.data.length + view.length)
       return 0
     }
     if (adjacent && prev.data.length + view.length <= MERGE_SEGMENT_LIMIT) {
