@@ -11,6 +11,10 @@
 import { Duplex } from 'node:stream'
 import { ErrorCode, STTStreamError, WireError } from './errors.js'
 import type { StreamStats } from './protocol/streams.js'
+import { setRecvMemory } from './protocol/recv-buffer.js'
+
+// Received bytes are kept in Buffers: #pump pushes read()'s views as they are.
+setRecvMemory((n) => Buffer.alloc(n))
 
 export interface StreamOptions {
   /** Largest DATA frame payload for this stream (the manual's max_frame_size); the packet size bounds it too. */
@@ -96,6 +100,14 @@ export class STTStream extends Duplex {
     this.#key = key
     this.id = key >>> 1
     this.#noDelay = opts.noDelay === true
+    // Every push() would otherwise queue a process.nextTick (Readable's maybeReadMore: call
+    // _read() again until highWaterMark) — per chunk, and in Node 20 each tick-queue drain
+    // also allocates a Map (issue 13: ~800 B and 2 ticks per 64-byte round trip). #pump
+    // already moves everything readable while the consumer wants it, and Readable still
+    // calls _read() itself whenever its buffer falls below highWaterMark, so the read-ahead
+    // tick has nothing to do here: mark it as permanently pending so it is never queued.
+    const state = (this as unknown as { _readableState?: { readingMore?: boolean } })._readableState
+    if (state !== undefined && 'readingMore' in state) state.readingMore = true
   }
 
   get sessionId(): string {
@@ -142,7 +154,7 @@ export class STTStream extends Duplex {
       if (b === null) break
       granted = true
       // The receive buffer never rewrites memory it handed out: give the view on without a copy.
-      if (!this.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength))) {
+      if (!this.push(asBuffer(b))) {
         this.#wantRead = false
         break
       }
@@ -160,7 +172,7 @@ export class STTStream extends Duplex {
    */
   #endAfterSession(): void {
     for (let b = this.#host.read(this.#key, 64 * 1024); b !== null; b = this.#host.read(this.#key, 64 * 1024)) {
-      this.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+      this.push(asBuffer(b))
     }
     this.push(null)
     if (!this.writableEnded) this.end()
@@ -203,4 +215,9 @@ export class STTStream extends Duplex {
   getStats(): STTStreamStats | null {
     return this.#host.stats(this.#key)
   }
+}
+
+/** `b` as a Buffer: itself when it is one (setRecvMemory above), else a view of the same bytes. */
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
 }

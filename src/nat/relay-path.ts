@@ -9,7 +9,7 @@
  */
 import type { PeerAddress, RxBatch, Transport, TransportEvents, TransportStats, TxBatch, BoundAddress } from '../transport/types.js'
 import { channelHex, RELAY_HEADER_SIZE, relayChannelKey, writeRelayHeader } from '../protocol/rendezvous.js'
-import { mapEnvelopes } from './envelope-batch.js'
+import { type EnvelopeAction, mapEnvelopes } from './envelope-batch.js'
 import { STTTransportError, ErrorCode } from '../errors.js'
 
 /** The key of channel `channelKey` (hex) at `relay`: RelayedAddress.key, and the key of `channels`. */
@@ -115,16 +115,19 @@ export class RelayPathTransport implements Transport {
    * use, go to the endpoint as they are, which drops and counts them ('unknown-type').
    */
   unwrap(batch: RxBatch): RxBatch | null {
-    return mapEnvelopes(batch, (slab, off, len, src) => {
-      const ch = this.channels.get(relayedKey(src, relayChannelKey(slab, off)))
-      // Not from a relay we use, or a channel we do not have with it: the endpoint drops it
-      // and counts it with every other datagram it cannot use ('unknown-type').
-      if (!ch) return 'keep'
-      this.stats.packetsReceived++
-      this.stats.bytesReceived += len - RELAY_HEADER_SIZE
-      ch.bytesReceived += len - RELAY_HEADER_SIZE
-      return ch
-    })
+    return mapEnvelopes(batch, this.onEnvelope)
+  }
+
+  // Made once, not per received batch (issue 13: every batch of every node passes here).
+  private readonly onEnvelope = (slab: Uint8Array, off: number, len: number, src: PeerAddress): EnvelopeAction => {
+    const ch = this.channels.get(relayedKey(src, relayChannelKey(slab, off)))
+    // Not from a relay we use, or a channel we do not have with it: the endpoint drops it
+    // and counts it with every other datagram it cannot use ('unknown-type').
+    if (!ch) return 'keep'
+    this.stats.packetsReceived++
+    this.stats.bytesReceived += len - RELAY_HEADER_SIZE
+    ch.bytesReceived += len - RELAY_HEADER_SIZE
+    return ch
   }
 
   getStats(): TransportStats {

@@ -206,6 +206,27 @@ export function writeFrame(buf: Uint8Array, pos: number, f: Frame): number {
   }
 }
 
+/**
+ * The DATA and ACK frames readFrame fills in place when given one (issue 13: a ping-pong
+ * packet carries both, and a fresh object per frame plus an array per ACK range was most of
+ * the garbage of decoding). Whoever passes it handles each frame before reading the next and
+ * keeps neither the frame nor an ACK's ranges (their pairs are rewritten too).
+ */
+export class FrameScratch {
+  readonly data: DataFrame = { type: FrameType.DATA, datagram: false, streamKey: 0, offset: 0, data: new Uint8Array(0) }
+  readonly ack: AckFrame = { type: FrameType.ACK, ackDelayMicros: 0, ranges: [] }
+}
+
+/** ranges[i] = [lo, hi], rewriting the pair already there (i is at most ranges.length). */
+function setRange(ranges: Array<[number, number]>, i: number, lo: number, hi: number): void {
+  const p = ranges[i]
+  if (p === undefined) ranges.push([lo, hi])
+  else {
+    p[0] = lo
+    p[1] = hi
+  }
+}
+
 /** Why a payload could not be decoded; the packet is dropped and counted under this name. */
 export type FrameError = 'truncated' | 'unknown-frame' | 'bad-value'
 
@@ -213,7 +234,7 @@ export type FrameError = 'truncated' | 'unknown-frame' | 'bad-value'
  * Decodes one frame at r.pos. Returns the frame, or a FrameError string (never throws).
  * DATA and application frames return views into the buffer, not copies.
  */
-export function readFrame(r: Reader): Frame | FrameError {
+export function readFrame(r: Reader, into?: FrameScratch): Frame | FrameError {
   const type = r.u8()
   if (!r.ok) return 'truncated'
   if (type >= APP_FRAME_MIN && type <= APP_FRAME_MAX) {
@@ -239,7 +260,15 @@ export function readFrame(r: Reader): Frame | FrameError {
       const offset = datagram ? 0 : r.varint()
       const len = r.varint()
       const data = r.bytes(len)
-      f = { type, datagram, streamKey, offset, data }
+      if (into === undefined) f = { type, datagram, streamKey, offset, data }
+      else {
+        const d = into.data
+        d.datagram = datagram
+        d.streamKey = streamKey
+        d.offset = offset
+        d.data = data
+        f = d
+      }
       break
     }
     case FrameType.ACK: {
@@ -249,7 +278,8 @@ export function readFrame(r: Reader): Frame | FrameError {
       const first = r.varint()
       if (!r.ok) return 'truncated'
       if (extra >= MAX_ACK_RANGES || first > largest) return 'bad-value'
-      const ranges: Array<[number, number]> = [[largest - first, largest]]
+      const ranges = into === undefined ? [] : into.ack.ranges
+      setRange(ranges, 0, largest - first, largest)
       let smallest = largest - first
       for (let i = 0; i < extra; i++) {
         const gap = r.varint()
@@ -257,10 +287,16 @@ export function readFrame(r: Reader): Frame | FrameError {
         const hi = smallest - gap - 2
         if (!r.ok) return 'truncated'
         if (hi < 0 || len > hi) return 'bad-value'
-        ranges.push([hi - len, hi])
+        setRange(ranges, i + 1, hi - len, hi)
         smallest = hi - len
       }
-      f = { type, ackDelayMicros, ranges }
+      // Never down to 0: V8 would drop the array's storage and grow it again next packet.
+      if (ranges.length > extra + 1) ranges.length = extra + 1
+      if (into === undefined) f = { type, ackDelayMicros, ranges }
+      else {
+        into.ack.ackDelayMicros = ackDelayMicros
+        f = into.ack
+      }
       break
     }
     case FrameType.NACK: {

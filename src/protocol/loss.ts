@@ -142,6 +142,8 @@ export class LossDetector<T> implements LossRecovery<T> {
   private pool: Array<SentPacket<T>> = []
   /** The one recycled packet an idle session keeps, outside the pool (whose storage is freed then). */
   private spare: SentPacket<T> | null = null
+  /** `sent` was emptied by pop() and kept its (small) storage: the next packet is pushed into it. */
+  private sentRefillable = false
 
   largestSent = -1
   largestAcked = -1
@@ -188,8 +190,8 @@ export class LossDetector<T> implements LossRecovery<T> {
     p.inFlight = inFlight
     p.done = false
     p.record = record
-    // Emptied arrays were freed (compact): an exact one for the first packet, not 17 slots.
-    if (this.sent.length === 0) this.sent = [p]
+    // A freed array: an exact one for the first packet, not 17 slots (issue 14).
+    if (this.sent.length === 0 && !this.sentRefillable) this.sent = [p]
     else this.sent.push(p)
     this.largestSent = pn
     if (inFlight) {
@@ -239,7 +241,11 @@ export class LossDetector<T> implements LossRecovery<T> {
       this.doneCount--
     }
     if (this.head === s.length) {
-      s.length = 0
+      // A ping-pong empties this on every ACK: popped, a small array keeps its storage (V8
+      // frees it on `length = 0`, and on popping out more than 16 slots) for the next packet.
+      this.sentRefillable = s.length <= 16
+      if (this.sentRefillable) emptyKeepingRoom(s)
+      else s.length = 0
       this.head = 0
       // Nothing outstanding: an idle session keeps one recycled packet, not a burst's worth
       // (issue 14: memory per idle session; a busy sender refills the pool within a flight).

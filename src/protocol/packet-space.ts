@@ -48,10 +48,11 @@ export interface FinalTrailer {
 
 /**
  * Called for each authenticated packet of a run, in order: `off`/`len` locate it in the slab
- * (decrypted in place), `index` is its position in the caller's batch. Return false to stop
- * (the session closed while handling it).
+ * (decrypted in place), `from` is the caller's entry for it (its source address). Return
+ * false to stop (the session closed while handling it). Everything comes in the arguments,
+ * so the caller makes its callback once, not a closure per batch (issue 13).
  */
-export type OpenedPacket = (pn: number, off: number, len: number, index: number) => boolean
+export type OpenedPacket<A> = (now: number, slab: Uint8Array, pn: number, off: number, len: number, from: A) => boolean
 
 export class PacketSpace {
   private sendKey: DirectionKey
@@ -110,17 +111,17 @@ export class PacketSpace {
    * Opens packets [first, first+count) of the batch in place and calls `opened` for each
    * authenticated one. Returns how many authenticated.
    */
-  open(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, opened: OpenedPacket): number {
+  open<A>(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, from: readonly A[], opened: OpenedPacket<A>): number {
     const sc = spareScratch ?? new OpenScratch()
     spareScratch = null
     try {
-      return this.openWith(sc, now, slab, offsets, lengths, first, count, opened)
+      return this.openWith(sc, now, slab, offsets, lengths, first, count, from, opened)
     } finally {
       spareScratch = sc
     }
   }
 
-  private openWith(sc: OpenScratch, now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, opened: OpenedPacket): number {
+  private openWith<A>(sc: OpenScratch, now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, from: readonly A[], opened: OpenedPacket<A>): number {
     this.recvKeys.expire(now)
     let accepted = 0
     // Group packets by the key that should open them (nearly always one group).
@@ -181,7 +182,7 @@ export class PacketSpace {
         if (key !== this.recvKeys.current && key !== this.recvKeys.previous) this.onPeerKeyUpdate(pn, now)
         else if (key === this.recvKeys.current && !this.updateConfirmed && key.phase === this.sendKey.phase) this.updateConfirmed = true
         accepted++
-        if (!opened(pn, off, sc.lengths[j]!, sc.index[j]!)) return accepted
+        if (!opened(now, slab, pn, off, sc.lengths[j]!, from[sc.index[j]!]!)) return accepted
       }
     }
     return accepted

@@ -7,6 +7,12 @@
  */
 export class RangeSet {
   private r: number[] = []
+  /**
+   * `r` was emptied by pop() and keeps its storage (V8 keeps that of a small array emptied
+   * so; `length = 0` would free it): the next range is pushed, not a new array. An ACK
+   * tracker or a send buffer in a ping-pong empties and refills its set every round trip.
+   */
+  private refillable = false
 
   /** Number of disjoint ranges. */
   get count(): number {
@@ -39,6 +45,7 @@ export class RangeSet {
 
   clear(): void {
     this.r.length = 0
+    this.refillable = false
   }
 
   /** Index of the first range whose end is >= v (ranges before it lie wholly below v). */
@@ -82,7 +89,8 @@ export class RangeSet {
     // would reserve room for 16 more (201 bytes instead of 65 for the one range an idle
     // session's received packet numbers hold; issue 14).
     if (n === 0) {
-      this.r = [s, e]
+      if (this.refillable) r.push(s, e)
+      else this.r = [s, e]
       return
     }
     // Fast path: append after the last range.
@@ -126,10 +134,13 @@ export class RangeSet {
         return
       } else {
         // Near the end (an ACK tracker dropping its one range): as splice(2 * i, 2) without
-        // the array of removed values it returns; further in, splice's memmove is cheaper.
+        // the array of removed values it returns, and popped to keep the storage (refillable);
+        // further in, splice's memmove is cheaper.
         if (r.length - 2 * i <= 16) {
           for (let k = 2 * i; k + 2 < r.length; k++) r[k] = r[k + 2]!
-          r.length -= 2
+          r.pop()
+          r.pop()
+          this.refillable = true
         } else r.splice(2 * i, 2)
       }
     }

@@ -28,14 +28,27 @@ const SEGMENT_BYTES_PER_SLOT = 256
  * as any view of it.
  */
 const PAGE_SIZE = 256 * 1024
-let page = new Uint8Array(PAGE_SIZE)
+let newMemory: (n: number) => Uint8Array = (n) => new Uint8Array(n)
+let page = newMemory(PAGE_SIZE)
 let pageUsed = 0
+
+/**
+ * Makes the memory received bytes are kept in (zero-filled, of the kind `make` returns), for
+ * the pages from now on. The Node layer makes Buffers: the views read() hands out are then
+ * Buffers already, and a node:stream takes them without a Buffer view of its own per chunk
+ * (issue 13). Subarrays of a page are of its kind.
+ */
+export function setRecvMemory(make: (n: number) => Uint8Array): void {
+  newMemory = make
+  page = make(PAGE_SIZE)
+  pageUsed = 0
+}
 
 /** n bytes of page memory (large requests get their own buffer). */
 function allocPage(n: number): Uint8Array {
-  if (n > PAGE_SIZE / 8) return new Uint8Array(n)
+  if (n > PAGE_SIZE / 8) return newMemory(n)
   if (pageUsed + n > PAGE_SIZE) {
-    page = new Uint8Array(PAGE_SIZE)
+    page = newMemory(PAGE_SIZE)
     pageUsed = 0
   }
   const out = page.subarray(pageUsed, pageUsed + n)
@@ -45,7 +58,7 @@ function allocPage(n: number): Uint8Array {
 
 /** True when `d` ends exactly where the next page allocation of n bytes would start. */
 function endsAtPageTop(d: Uint8Array, n: number): boolean {
-  return d.buffer === page.buffer && d.byteOffset + d.length === pageUsed && pageUsed + n <= PAGE_SIZE && n <= PAGE_SIZE / 8
+  return d.buffer === page.buffer && d.byteOffset - page.byteOffset + d.length === pageUsed && pageUsed + n <= PAGE_SIZE && n <= PAGE_SIZE / 8
 }
 
 /** Largest segment that contiguous copies are merged into without copying. */
@@ -68,6 +81,8 @@ export class RecvBuffer {
   /** Segments sorted by offset, non-overlapping, all at or above readOffset. */
   private segs: Segment[] = []
   private segHead = 0
+  /** `segs` was emptied by pop() and kept its (small) storage: the next segment is pushed into it. */
+  private segsRefillable = false
 
   /** Segment count above which the peer is fragmenting abusively (RESOURCE_EXHAUSTED). */
   private get maxSegments(): number {
@@ -134,7 +149,8 @@ export class RecvBuffer {
     if (adjacent && prev.data.length + view.length <= MERGE_VIEW_LIMIT && endsAtPageTop(prev.data, view.length)) {
       // In-order data lands right behind the previous segment in the same page: extend the view.
       allocPage(view.length).set(view)
-      prev.data = new Uint8Array(prev.data.buffer, prev.data.byteOffset, prev.data.length + view.length)
+      const start = prev.data.byteOffset - page.byteOffset
+      prev.data = page.subarray(start, start + prev.data.length + view.length)
       return 0
     }
     if (adjacent && prev.data.length + view.length <= MERGE_SEGMENT_LIMIT) {
@@ -147,8 +163,8 @@ export class RecvBuffer {
     const copy = allocPage(view.length)
     copy.set(view)
     const seg: Segment = { offset, data: copy }
-    // read() frees an emptied array: an exact one for the first segment, not 17 slots.
-    if (this.segs.length === 0) this.segs = [seg]
+    // A freed array: an exact one for the first segment, not 17 slots (issue 14).
+    if (this.segs.length === 0 && !this.segsRefillable) this.segs = [seg]
     else if (at === this.segs.length) this.segs.push(seg)
     else this.segs.splice(at, 0, seg)
     return 1
@@ -208,7 +224,11 @@ export class RecvBuffer {
       this.segs[this.segHead] = undefined as unknown as Segment
       this.segHead++
       if (this.segHead === this.segs.length) {
-        this.segs.length = 0
+        // Each chunk of a ping-pong empties this: popped, a small array keeps its storage
+        // (V8 frees it on `length = 0`, and on popping out more than 16 slots).
+        this.segsRefillable = this.segs.length <= 16
+        if (this.segsRefillable) while (this.segs.length > 0) this.segs.pop()
+        else this.segs.length = 0
         this.segHead = 0
       } else if (this.segHead > 64 && this.segHead * 2 > this.segs.length) {
         this.segs.splice(0, this.segHead)
@@ -273,6 +293,7 @@ export class RecvBuffer {
     const upTo = Math.max(this.highestReceived, this.finalSize)
     const released = upTo - this.readOffset
     this.segs = []
+    this.segsRefillable = false
     this.segHead = 0
     this.bufferedBytes = 0
     this.readOffset = upTo

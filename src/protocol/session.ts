@@ -24,7 +24,7 @@ import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
 import type { AmplificationBudget } from './amplification.js'
 import { OffPathSender } from './off-path.js'
 import { PathFallback } from './path-fallback.js'
-import { type DataFrame, type Frame, isAckEliciting, isProbing, readFrame } from './frames.js'
+import { type DataFrame, type Frame, FrameScratch, isAckEliciting, isProbing, readFrame } from './frames.js'
 import { INTEGRITY_LIMIT, packetsPerKey } from './aead-limits.js'
 import { PathValidation } from './path-validation.js'
 import { PATH_PROBE_SIZE, PathProber } from './path-probe.js'
@@ -34,7 +34,7 @@ import { PmtuProber } from './pmtu-probe.js'
 import { sessionKeyOf } from './header.js'
 import { LossDetector, type LossRecovery, PassThroughLossDetector } from './loss.js'
 import { PacketAssembler, SentRecord } from './packet-assembler.js'
-import { PacketSpace } from './packet-space.js'
+import { type OpenedPacket, PacketSpace } from './packet-space.js'
 import { packBytes } from './packed-bytes.js'
 import type { SessionParams } from './params.js'
 import { RttEstimator } from './rtt.js'
@@ -88,6 +88,7 @@ export class Session {
   private currentNewest = false
   /** The validated previous path the packet being processed came from: moved to after its frames unless they are all probing. */
   private backTo: PeerAddress | null = null
+  private readonly frameScratch = new FrameScratch()
   /** Hole punches and path responses, sent off the current path (off-path.ts). */
   private readonly offPath = new OffPathSender(this.counters)
   private readonly pathProber: PathProber
@@ -244,14 +245,16 @@ export class Session {
   handlePackets(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, from: PeerAddress[]): number {
     if (this.state === 'closed') return 0
     this.tune(now)
-    const accepted = this.space.open(now, slab, offsets, lengths, first, count, (pn, off, len, index) => {
-      this.onAuthenticated(now, pn, from[index]!, len)
-      this.processFrames(now, pn, slab, off + HEADER_SIZE, off + len - AEAD_TAG_SIZE)
-      return this.state !== 'closed'
-    })
+    const accepted = this.space.open(now, slab, offsets, lengths, first, count, from, this.onOpened)
     if (this.space.integrityLimitReached) this.close(WireError.ENCRYPTION_ERROR, 'AEAD integrity limit reached (too many packets failed authentication)', now)
     if (accepted > 0) this.link.schedule(this)
     return accepted
+  }
+
+  private readonly onOpened: OpenedPacket<PeerAddress> = (now, slab, pn, off, len, from) => {
+    this.onAuthenticated(now, pn, from, len)
+    this.processFrames(now, pn, slab, off + HEADER_SIZE, off + len - AEAD_TAG_SIZE)
+    return this.state !== 'closed'
   }
 
   private onAuthenticated(now: number, pn: number, from: PeerAddress, len: number): void {
@@ -315,7 +318,7 @@ export class Session {
     let ackEliciting = false
     let probingOnly = true
     while (r.pos < r.end) {
-      const f = readFrame(r)
+      const f = readFrame(r, this.frameScratch)
       if (typeof f === 'string') {
         this.counters.drop(f === 'unknown-frame' ? 'unknown-frame' : 'malformed-frame')
         this.close(f === 'unknown-frame' ? WireError.UNKNOWN_FRAME_TYPE : WireError.INVALID_FRAME, `peer sent a ${f} frame`, now)

@@ -24,11 +24,13 @@ export const RecordTag = {
 export class StreamRecord {
   /** tag, key, a, b repeated (read it again after a push: the first push replaces the array). */
   items: number[] = []
+  /** clear() emptied `items` by pop() and it kept its (small) storage: push into it. */
+  private refillable = false
 
   push(tag: number, key: number, a: number, b: number): void {
-    // clear() frees the storage (idle memory): the first item gets an exact array, not the
-    // 22 slots a push reserves; most packets carry one item (issue 13).
-    if (this.items.length === 0) this.items = [tag, key, a, b]
+    // A freed array (idle memory): the first item gets an exact one, not the 22 slots a push
+    // reserves; most packets carry one item (issue 13).
+    if (this.items.length === 0 && !this.refillable) this.items = [tag, key, a, b]
     else this.items.push(tag, key, a, b)
   }
 
@@ -36,7 +38,15 @@ export class StreamRecord {
     return this.items.length === 0
   }
 
+  /**
+   * Records are pooled and cleared per packet: popped, a small array (up to 16 slots, four
+   * items) keeps its storage for the next packet (V8 frees it on `length = 0`); larger ones
+   * are freed.
+   */
   clear(): void {
-    this.items.length = 0
+    const items = this.items
+    this.refillable = items.length <= 16
+    if (this.refillable) while (items.length > 0) items.pop()
+    else items.length = 0
   }
 }

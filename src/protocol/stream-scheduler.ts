@@ -26,6 +26,15 @@ export const MIN_DATA_FRAGMENT = 32
 /** The lists of a scheduler that never had a stream to schedule (never written). */
 const NOTHING_SCHEDULED: StreamState[] = []
 
+/**
+ * Cuts a list to n entries with pop(): V8 keeps the storage of a small array (up to 16 slots)
+ * emptied so, where `length = n` frees it and the next push grows a new 17-slot one. A
+ * ping-pong empties and refills the active list on every write (issue 13).
+ */
+function truncate(list: StreamState[], n: number): void {
+  while (list.length > n) list.pop()
+}
+
 export class StreamScheduler {
   // Allocated on the first stream added: a session that never uses streams holds none (issue 14).
   private ctrl = NOTHING_SCHEDULED
@@ -38,24 +47,27 @@ export class StreamScheduler {
   addControl(s: StreamState): void {
     if (!s.inControl) {
       s.inControl = true
-      if (this.ctrl === NOTHING_SCHEDULED) this.ctrl = []
-      this.ctrl.push(s)
+      // The first: an exact one-slot array, kept from then on (truncate).
+      if (this.ctrl === NOTHING_SCHEDULED) this.ctrl = [s]
+      else this.ctrl.push(s)
     }
   }
 
   addActive(s: StreamState): void {
     if (!s.inActive) {
       s.inActive = true
-      if (this.active === NOTHING_SCHEDULED) this.active = []
-      this.active.push(s)
+      // The first: an exact one-slot array, kept from then on (truncate).
+      if (this.active === NOTHING_SCHEDULED) this.active = [s]
+      else this.active.push(s)
     }
   }
 
   addRetransmit(s: StreamState): void {
     if (!s.inRetransmit) {
       s.inRetransmit = true
-      if (this.retx === NOTHING_SCHEDULED) this.retx = []
-      this.retx.push(s)
+      // The first: an exact one-slot array, kept from then on (truncate).
+      if (this.retx === NOTHING_SCHEDULED) this.retx = [s]
+      else this.retx.push(s)
     }
   }
 
@@ -118,7 +130,7 @@ export class StreamScheduler {
       s.inControl = false
     }
     for (i++; i < list.length; i++) list[keep++] = list[i]!
-    if (list.length !== keep) list.length = keep
+    truncate(list, keep)
     return pos
   }
 
@@ -226,7 +238,7 @@ export class StreamScheduler {
       if (!s.aborted && !s.released && s.send.hasRetransmit) list[keep++] = s
       else s.inRetransmit = false
     }
-    if (list.length !== keep) list.length = keep
+    truncate(list, keep)
     return pos
   }
 
@@ -242,7 +254,7 @@ export class StreamScheduler {
         if (i < this.rrCursor) this.rrCursor--
       }
     }
-    if (list.length !== keep) list.length = keep
+    truncate(list, keep)
     if (keep === 0) return -1
     let best = -1
     let bestPri = -1

@@ -7,8 +7,9 @@
  */
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import { NodeBag, pairOver, readAll, sha256, withTimeout, MODES } from './node-ws-helpers.js'
+import { NodeBag, pairOver, readAll, sha256, waitFor, withTimeout, MODES } from './node-ws-helpers.js'
 import type { STTStream } from '../../src/index.js'
+import { backend } from '../../src/native/load.js'
 
 const bag = new NodeBag()
 afterEach(() => bag.stopAll())
@@ -57,6 +58,82 @@ describe.each(MODES)('event path over %s', (_label, mode) => {
     expect(sha256(got)).toBe(sha256(data))
     const info = await withTimeout(closedB, 'peer close', 10_000)
     expect(info).toMatchObject({ code: 0, remote: true })
+  }, 60_000)
+
+  // STTStream never lets Readable queue its read-ahead tick (stream.ts): readers that do not
+  // use 'data' must still get every byte, each one pulling through _read() itself.
+  it("readers in paused mode get every byte: 'readable' + read(), pause()/resume(), async iteration", async () => {
+    const { sa, sb } = await pairOver(bag, mode)
+    const data = randomBytes(1 << 20)
+    const readers: Array<(s: STTStream) => Promise<Buffer>> = [
+      (s) =>
+        new Promise((resolve, reject) => {
+          const chunks: Buffer[] = []
+          s.on('readable', () => {
+            for (let c = s.read() as Buffer | null; c !== null; c = s.read() as Buffer | null) chunks.push(c)
+          })
+          s.once('end', () => resolve(Buffer.concat(chunks)))
+          s.once('error', reject)
+        }),
+      (s) =>
+        new Promise((resolve, reject) => {
+          const chunks: Buffer[] = []
+          s.on('data', (c: Buffer) => {
+            chunks.push(c)
+            s.pause()
+            setTimeout(() => s.resume(), 1)
+          })
+          s.once('end', () => resolve(Buffer.concat(chunks)))
+          s.once('error', reject)
+        }),
+      async (s) => {
+        const chunks: Buffer[] = []
+        for await (const c of s) chunks.push(c as Buffer)
+        return Buffer.concat(chunks)
+      },
+    ]
+    const results: Array<Promise<Buffer>> = []
+    sb.on('stream', (s: STTStream) => {
+      // Nothing to send back: with both directions finished, the iterator's destroy aborts nothing.
+      s.end()
+      results.push(readers[results.length]!(s))
+    })
+    for (let i = 0; i < readers.length; i++) sa.openStream().end(data)
+    await withTimeout(waitFor(() => results.length === readers.length, 'streams'), 'streams', 20_000)
+    for (const got of await withTimeout(Promise.all(results), 'paused readers', 40_000)) expect(sha256(got)).toBe(sha256(data))
+  }, 60_000)
+})
+
+// The native UDP path queues no tick of its own, so what is counted is the stream's (node:dgram
+// queues its own per send: STT_NATIVE=0 has nothing to show here).
+describe.skipIf(backend !== 'native')('event path over native udp: no per-chunk tick', () => {
+  it('a 64-byte ping-pong from the data handlers queues no process.nextTick per round trip', async () => {
+    const { sa, sb } = await pairOver(bag, 'udp')
+    sb.on('stream', (s: STTStream) => s.on('data', (d: Buffer) => s.write(d)))
+    const st = sa.openStream({ noDelay: true })
+    const N = 400
+    let ticks = 0
+    let rounds = 0
+    const nextTick = process.nextTick
+    const done = new Promise<void>((resolve) => {
+      st.on('data', () => {
+        if (++rounds === N) return resolve()
+        st.write(Buffer.alloc(64, rounds & 0xff))
+      })
+    })
+    // Counted only around the round trips, after the stream is open (setup may tick).
+    process.nextTick = ((...args: Parameters<typeof nextTick>) => {
+      ticks++
+      return nextTick(...args)
+    }) as typeof nextTick
+    try {
+      st.write(Buffer.alloc(64))
+      await withTimeout(done, 'ping-pong', 30_000)
+    } finally {
+      process.nextTick = nextTick
+    }
+    // Was 2 per round trip (Readable's read-ahead after each push, both sides).
+    expect(ticks).toBeLessThan(N / 4)
   }, 60_000)
 })
 

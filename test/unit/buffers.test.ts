@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { WireError } from '../../src/errors.js'
 import { RangeSet } from '../../src/protocol/range-set.js'
 import { FlowTuning } from '../../src/protocol/flow-autotune.js'
-import { RecvBuffer } from '../../src/protocol/recv-buffer.js'
+import { RecvBuffer, setRecvMemory } from '../../src/protocol/recv-buffer.js'
 import { MIN_CHUNK_SIZE, SendBuffer } from '../../src/protocol/send-buffer.js'
 
 const bytes = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff)
@@ -147,6 +147,39 @@ describe('RecvBuffer', () => {
     rb.insert(0, d)
     d.fill(0)
     expect(rb.read()).toEqual(bytes(10))
+  })
+
+  it('emptied by every read (a ping-pong, segments array refilled in place), then out of order: every chunk reads back', () => {
+    const rb = new RecvBuffer(1 << 20)
+    const chunk = (i: number) => new Uint8Array(64).fill(i)
+    for (let i = 0; i < 40; i++) {
+      expect(rb.insert(i * 64, chunk(i))).toBe(0)
+      expect(rb.read()).toEqual(chunk(i))
+      expect(rb.read()).toBeNull()
+    }
+    expect(rb.insert(41 * 64, chunk(41))).toBe(0)
+    expect(rb.read()).toBeNull()
+    expect(rb.insert(40 * 64, chunk(40))).toBe(0)
+    expect(rb.read()).toEqual(chunk(40))
+    expect(rb.read()).toEqual(chunk(41))
+    expect(rb.read()).toBeNull()
+    expect(rb.segmentCount).toBe(0)
+  })
+
+  it('setRecvMemory: what read() hands out is of that kind, merged in-order runs and partial reads too', () => {
+    setRecvMemory((n) => Buffer.alloc(n))
+    try {
+      const rb = new RecvBuffer(1 << 20)
+      rb.insert(0, bytes(100))
+      rb.insert(100, bytes(100))
+      const whole = rb.read(150)!
+      expect(Buffer.isBuffer(whole)).toBe(true)
+      const rest = rb.read()!
+      expect(Buffer.isBuffer(rest)).toBe(true)
+      expect([...whole, ...rest]).toEqual([...bytes(100), ...bytes(100)])
+    } finally {
+      setRecvMemory((n) => new Uint8Array(n))
+    }
   })
 
   it('honours max in read()', () => {

@@ -60,4 +60,20 @@ describe('RangeSet', () => {
       expect(ranges(rs)).toEqual(modelRanges(model))
     }
   })
+
+  it('a set emptied by removal (kept storage, refilled in place) or by clear() holds exactly what is added next', () => {
+    const rs = new RangeSet()
+    // The ping-pong pattern of an ACK tracker: one range, dropped below, a new one, ...
+    for (let pn = 0; pn < 50; pn++) {
+      rs.add(pn, pn + 1)
+      expect(ranges(rs)).toEqual([[pn, pn + 1]])
+      rs.removeBelow(pn + 1)
+      expect(rs.isEmpty()).toBe(true)
+      if (pn % 10 === 9) rs.clear()
+    }
+    rs.add(100, 110)
+    rs.add(120, 130)
+    rs.add(110, 120)
+    expect(ranges(rs)).toEqual([[100, 130]])
+  })
 })
