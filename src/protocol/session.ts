@@ -107,7 +107,6 @@ export class Session {
   readonly proofDigest: Uint8Array
   /** Outbound packets on the current path (session-writer.ts). */
   private readonly writer: SessionWriter
-
   private readonly queues: SessionQueues
   /** Packet size limits of the current path and its MTU search (packet-size.ts). */
   private readonly size: PacketSize
