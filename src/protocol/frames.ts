@@ -217,6 +217,13 @@ export class FrameScratch {
   readonly ack: AckFrame = { type: FrameType.ACK, ackDelayMicros: 0, ranges: [] }
 }
 
+/**
+ * The one FrameScratch every session of this thread decodes into: packets are processed one at
+ * a time and each frame is handled before the next is read, so they can share it (one per
+ * session added to every idle session's memory, issue 14's 8 KiB budget).
+ */
+export const frameScratch = new FrameScratch()
+
 /** ranges[i] = [lo, hi], rewriting the pair already there (i is at most ranges.length). */
 function setRange(ranges: Array<[number, number]>, i: number, lo: number, hi: number): void {
   const p = ranges[i]

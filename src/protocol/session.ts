@@ -24,7 +24,7 @@ import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
 import type { AmplificationBudget } from './amplification.js'
 import { OffPathSender } from './off-path.js'
 import { PathFallback } from './path-fallback.js'
-import { type DataFrame, type Frame, FrameScratch, isAckEliciting, isProbing, readFrame } from './frames.js'
+import { type DataFrame, type Frame, frameScratch, isAckEliciting, isProbing, readFrame } from './frames.js'
 import { INTEGRITY_LIMIT, packetsPerKey } from './aead-limits.js'
 import { PathValidation } from './path-validation.js'
 import { PATH_PROBE_SIZE, PathProber } from './path-probe.js'
@@ -88,7 +88,6 @@ export class Session {
   private currentNewest = false
   /** The validated previous path the packet being processed came from: moved to after its frames unless they are all probing. */
   private backTo: PeerAddress | null = null
-  private readonly frameScratch = new FrameScratch()
   /** Hole punches and path responses, sent off the current path (off-path.ts). */
   private readonly offPath = new OffPathSender(this.counters)
   private readonly pathProber: PathProber
@@ -317,7 +316,7 @@ export class Session {
     let ackEliciting = false
     let probingOnly = true
     while (r.pos < r.end) {
-      const f = readFrame(r, this.frameScratch)
+      const f = readFrame(r, frameScratch)
       if (typeof f === 'string') {
         this.counters.drop(f === 'unknown-frame' ? 'unknown-frame' : 'malformed-frame')
         this.close(f === 'unknown-frame' ? WireError.UNKNOWN_FRAME_TYPE : WireError.INVALID_FRAME, `peer sent a ${f} frame`, now)
