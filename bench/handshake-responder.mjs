@@ -18,31 +18,13 @@ import { randomBytes } from 'node:crypto'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import os from 'node:os'
+import { cpuMicros, loadBuilds, profilerFor, udpAddr } from './lib/sans-io.mjs'
 
-/**
- * STT_DIST=dirA,dirB,...: several builds (each a dist/ beside its own build/), measured in this
- * one process run by run in turn (A B A B ...), so that a busy machine's drift hits each alike.
- */
-const roots = (process.env.STT_DIST ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'dist')).split(',')
-const builds = []
-for (const root of roots) {
-  const { resolveProtocolConfig } = await import(join(root, 'config.js'))
-  const { aead } = await import(join(root, 'crypto/index.js'))
-  const { handshakeCrypto } = await import(join(root, 'crypto/handshake-crypto.js'))
-  const { Endpoint } = await import(join(root, 'protocol/endpoint.js'))
-  const { RandomPool } = await import(join(root, 'crypto/random-pool.js'))
-  builds.push({ root, resolveProtocolConfig, aead, handshakeCrypto, Endpoint, RandomPool })
-}
+const builds = await loadBuilds(join(dirname(fileURLToPath(import.meta.url)), '..', 'dist'))
 
 const N = Number(process.env.N ?? 2000)
 const RUNS = Number(process.env.RUNS ?? 5)
 
-function udpAddr(i) {
-  const host = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
-  const port = 40000 + (i % 20000)
-  const key = `udp:${host}:${port}`
-  return { key, kind: 'udp', reliable: false, family: 'IPv4', host, port, toString: () => `udp://${host}:${port}` }
-}
 const responderAddr = udpAddr(0xffffff)
 
 function give(ep, now, data, from) {
@@ -59,30 +41,7 @@ function drain(ep, now, into) {
   }
 }
 
-/** PROFILE=dir: a V8 CPU profile of the responder's timed phases only, one file per phase and run. */
-const PROFILE = process.env.PROFILE
-let profiler = null
-if (PROFILE) {
-  const inspector = await import('node:inspector')
-  const fs = await import('node:fs')
-  fs.mkdirSync(PROFILE, { recursive: true })
-  profiler = new inspector.Session()
-  profiler.connect()
-  profiler.post('Profiler.enable')
-  profiler.post('Profiler.setSamplingInterval', { interval: 100 })
-  let n = 0
-  profiler.save = () =>
-    profiler.post('Profiler.stop', (err, r) => {
-      if (!err) fs.writeFileSync(join(PROFILE, `responder-${n++}.cpuprofile`), JSON.stringify(r.profile))
-    })
-}
-const profileStart = () => profiler?.post('Profiler.start')
-const profileStop = () => profiler?.save()
-
-const cpuMicros = () => {
-  const c = process.cpuUsage()
-  return c.user + c.system
-}
+const profiler = await profilerFor('responder')
 
 function run({ resolveProtocolConfig, aead, Endpoint, RandomPool }) {
   // The responder's randomness as STTNode's (a pool refilled by randomFillSync); the initiator's too.
@@ -101,14 +60,14 @@ function run({ resolveProtocolConfig, aead, Endpoint, RandomPool }) {
   if (hellos.length !== N) throw new Error(`expected ${N} HELLOs, got ${hellos.length}`)
 
   const challenges = []
-  profileStart()
+  profiler.start()
   let t = cpuMicros()
   for (let i = 0; i < N; i++) {
     give(resp, now, hellos[i].data, addrs[i])
     drain(resp, now, challenges)
   }
   const helloMicros = cpuMicros() - t
-  profileStop()
+  profiler.stop()
   if (challenges.length !== N) throw new Error(`expected ${N} CHALLENGEs, got ${challenges.length}`)
 
   const proofs = []
@@ -120,14 +79,14 @@ function run({ resolveProtocolConfig, aead, Endpoint, RandomPool }) {
   if (proofs.length !== N) throw new Error(`expected ${N} AUTH_PROOFs, got ${proofs.length}`)
 
   const finals = []
-  profileStart()
+  profiler.start()
   t = cpuMicros()
   for (let i = 0; i < N; i++) {
     give(resp, now, proofs[i].data, byKey.get(challenges[i].to.key))
     drain(resp, now, finals)
   }
   const proofMicros = cpuMicros() - t
-  profileStop()
+  profiler.stop()
   if (resp.counters.handshakesAccepted !== N) throw new Error(`accepted ${resp.counters.handshakesAccepted} of ${N}`)
   return { hello: helloMicros / N, proof: proofMicros / N, total: (helloMicros + proofMicros) / N, finals: finals.length / N }
 }
@@ -145,4 +104,4 @@ builds.forEach((b, i) => {
   console.log(`  AUTH_PROOF -> FINAL  ${fmt(xs.map((x) => x.proof))} us  (${xs[0].finals.toFixed(1)} datagrams sent per proof)`)
   console.log(`  total                ${fmt(xs.map((x) => x.total))} us  = ${(1e6 / median(xs.map((x) => x.total))).toFixed(0)} handshakes per responder CPU-second (median; ${(1e6 / Math.min(...xs.map((x) => x.total))).toFixed(0)} at the fastest run)`)
 })
-if (process.env.JSON) console.log(JSON.stringify({ N, RUNS, roots, runs: out }))
+if (process.env.JSON) console.log(JSON.stringify({ N, RUNS, roots: builds.map((b) => b.root), runs: out }))

@@ -19,18 +19,9 @@ import { randomBytes } from 'node:crypto'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import os from 'node:os'
+import { cpuMicros, loadBuilds, profilerFor, udpAddr } from './lib/sans-io.mjs'
 
-/** STT_DIST=dirA,dirB,...: several builds measured in this one process, run by run in turn. */
-const roots = (process.env.STT_DIST ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'dist')).split(',')
-const builds = []
-for (const root of roots) {
-  const { resolveProtocolConfig } = await import(join(root, 'config.js'))
-  const { aead } = await import(join(root, 'crypto/index.js'))
-  const { handshakeCrypto } = await import(join(root, 'crypto/handshake-crypto.js'))
-  const { Endpoint } = await import(join(root, 'protocol/endpoint.js'))
-  const { RandomPool } = await import(join(root, 'crypto/random-pool.js'))
-  builds.push({ root, resolveProtocolConfig, aead, handshakeCrypto, Endpoint, RandomPool })
-}
+const builds = await loadBuilds(join(dirname(fileURLToPath(import.meta.url)), '..', 'dist'))
 
 const N = Number(process.env.N ?? 20_000)
 const RUNS = Number(process.env.RUNS ?? 7)
@@ -38,35 +29,9 @@ const BATCH = Number(process.env.BATCH ?? 64)
 const HOSTS = Number(process.env.HOSTS ?? 8)
 const BACKLOG = process.env.BACKLOG === '1'
 
-function udpAddr(i) {
-  const host = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
-  const port = 40000 + (i % 20000)
-  const key = `udp:${host}:${port}`
-  return { key, kind: 'udp', reliable: false, family: 'IPv4', host, port, toString: () => `udp://${host}:${port}` }
-}
 const responderAddr = udpAddr(0xffffff)
 
-const PROFILE = process.env.PROFILE
-let profiler = null
-if (PROFILE) {
-  const inspector = await import('node:inspector')
-  const fs = await import('node:fs')
-  fs.mkdirSync(PROFILE, { recursive: true })
-  profiler = new inspector.Session()
-  profiler.connect()
-  profiler.post('Profiler.enable')
-  profiler.post('Profiler.setSamplingInterval', { interval: 100 })
-  let n = 0
-  profiler.save = () =>
-    profiler.post('Profiler.stop', (err, r) => {
-      if (!err) fs.writeFileSync(join(PROFILE, `hello-flood-${n++}.cpuprofile`), JSON.stringify(r.profile))
-    })
-}
-
-const cpuMicros = () => {
-  const c = process.cpuUsage()
-  return c.user + c.system
-}
+const profiler = await profilerFor('hello-flood')
 
 function run({ resolveProtocolConfig, aead, Endpoint, RandomPool }) {
   const pool = new RandomPool()
@@ -106,7 +71,7 @@ function run({ resolveProtocolConfig, aead, Endpoint, RandomPool }) {
   let retries = 0
   let retryBytes = 0
   let polls = 0
-  profiler?.post('Profiler.start')
+  profiler.start()
   const t = cpuMicros()
   for (const b of batches) {
     resp.handleBatch(now, b)
@@ -120,7 +85,7 @@ function run({ resolveProtocolConfig, aead, Endpoint, RandomPool }) {
     }
   }
   const micros = cpuMicros() - t
-  profiler?.save()
+  profiler.stop()
   const shed = resp.counters.dropped['hello-shed'] ?? 0
   if (resp.counters.retriesSent + shed !== N || retries !== resp.counters.retriesSent) throw new Error(`expected ${N} RETRYs or shed HELLOs, got ${resp.counters.retriesSent} counted, ${retries} polled, ${shed} shed`)
   return { perHello: micros / N, answered: retries / N, retryBytes: retryBytes / retries, helloBytes: hellos[0].length, pollsPerBatch: polls / batches.length }
@@ -137,4 +102,4 @@ builds.forEach((b, i) => {
   console.log(`${b.root}: responder CPU per token-less HELLO under RETRY, ${N} HELLOs in ${BACKLOG ? 'backlogged ' : ''}batches of ${BATCH} from ${HOSTS} hosts x ${RUNS} runs, handshake crypto ${b.handshakeCrypto.name}, load ${os.loadavg()[0].toFixed(2)}`)
   console.log(`  HELLO -> RETRY  ${fmt(xs.map((x) => x.perHello))} us per HELLO read, ${(100 * xs[0].answered).toFixed(0)} % answered  (HELLO ${xs[0].helloBytes} bytes, RETRY ${xs[0].retryBytes} bytes, ${xs[0].pollsPerBatch.toFixed(1)} transmit batches per receive batch)`)
 })
-if (process.env.JSON) console.log(JSON.stringify({ N, RUNS, BATCH, roots, runs: out }))
+if (process.env.JSON) console.log(JSON.stringify({ N, RUNS, BATCH, roots: builds.map((b) => b.root), runs: out }))

@@ -17,6 +17,8 @@ const runs = [
   ['bench/workloads/stt.mjs', 'msgrate', '--mode', 'msg', '--smoke'],
   ['bench/workloads/stt.mjs', 'rtt', '--smoke'],
   ['bench/handshake-rate.mjs', '0.5'],
+  { args: ['bench/handshake-responder.mjs'], env: { N: '50' } },
+  { args: ['bench/hello-flood-cpu.mjs'], env: { N: '256', BACKLOG: '1' } },
   ['bench/scale.mjs', 'all', '--smoke', '--out', join(tmp, 'scale.json')],
   ['bench/report/scale-charts.mjs', join(tmp, 'scale.json'), join(tmp, 'scale-charts')],
   ['bench/ws-modes.mjs'],
@@ -26,9 +28,11 @@ const runs = [
   ['bench/nat.mjs', '--smoke'],
 ]
 let failed = 0
-for (const args of runs) {
+for (const run of runs) {
+  // An entry is its arguments, or { args, env } when it needs a smaller size of its own.
+  const { args, env } = Array.isArray(run) ? { args: run, env: {} } : run
   const t0 = Date.now()
-  const r = spawnSync(node, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000, env: { ...process.env, MIB: '8', RUNS: '1', CONNECTS: '2' } })
+  const r = spawnSync(node, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000, env: { ...process.env, MIB: '8', RUNS: '1', CONNECTS: '2', ...env } })
   const ok = r.status === 0
   if (!ok) failed++
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${args.join(' ')} (${((Date.now() - t0) / 1000).toFixed(1)} s)`)

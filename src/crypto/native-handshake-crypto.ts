@@ -11,7 +11,7 @@ import type { NativeBinding, NativeX25519Key } from '../native/binding.js'
 import { binding } from '../native/load.js'
 import { KEY_SIZE, SUITE_ID, TAG_SIZE, IV_SIZE, type CipherSuite } from './aead.js'
 import type { HandshakeCrypto, X25519KeyPair, X25519PrivateKey } from './handshake-crypto.js'
-import { X25519_KEY_SIZE } from './primitives.js'
+import { X25519_KEY_SIZE, concatParts } from './primitives.js'
 
 const SHA256_SIZE = 32
 const HKDF_MAX = 255 * SHA256_SIZE
@@ -21,20 +21,6 @@ type Complete = NativeBinding & Required<Pick<NativeBinding, 'X25519Key' | 'hkdf
 
 function hasHandshakeCrypto(b: NativeBinding): b is Complete {
   return typeof b.X25519Key === 'function' && typeof b.hkdfSha256 === 'function' && typeof b.hmacSha256 === 'function' && typeof b.sha256 === 'function'
-}
-
-/** Concatenation without Buffer.concat (whose pool would keep a copy of a secret part). */
-function joined(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!
-  let n = 0
-  for (const p of parts) n += p.length
-  const out = new Uint8Array(n)
-  n = 0
-  for (const p of parts) {
-    out.set(p, n)
-    n += p.length
-  }
-  return out
 }
 
 /**
@@ -83,7 +69,7 @@ class Scratch {
       assertBytes('handshake crypto', p)
       n += p.length
     }
-    if (this.#used + n > SCRATCH_SIZE) return joined(parts)
+    if (this.#used + n > SCRATCH_SIZE) return concatParts(parts)
     const view = this.#bytes.subarray(this.#used, this.#used + n)
     let pos = 0
     for (const p of parts) {

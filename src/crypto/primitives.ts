@@ -134,8 +134,8 @@ export function sha3_256(...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(h.digest())
 }
 
-/** The parts in one new array. */
-function concatParts(parts: Uint8Array[]): Uint8Array {
+/** The parts in one new array (not Buffer.concat, whose pool would keep a copy of a secret part). */
+export function concatParts(parts: Uint8Array[]): Uint8Array {
   let n = 0
   for (const p of parts) n += p.length
   const out = new Uint8Array(n)

@@ -69,6 +69,22 @@ export class CorePair {
     return s === 'a' ? this.a : this.b
   }
 
+  /** Hands `packets` to side b as ONE receive batch (as recvmmsg leaves it; `backlog`: it filled every slot), then flushes. */
+  batchToB(packets: Array<{ data: Uint8Array; from: PeerAddress }>, backlog: boolean): void {
+    const slab = new Uint8Array(packets.reduce((n, x) => n + x.data.length, 0))
+    const offsets = new Uint32Array(packets.length)
+    const lengths = new Uint32Array(packets.length)
+    let at = 0
+    packets.forEach((x, i) => {
+      slab.set(x.data, at)
+      offsets[i] = at
+      lengths[i] = x.data.length
+      at += x.data.length
+    })
+    this.b.handleBatch(this.now, { slab, offsets, lengths, count: packets.length, from: packets.map((x) => x.from), ...(backlog ? { backlog: true } : {}) })
+    this.flush()
+  }
+
   flush(): void {
     for (const side of ['a', 'b'] as const) {
       const ep = this.ep(side)

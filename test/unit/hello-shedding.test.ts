@@ -25,23 +25,6 @@ function floodHello(sharedSeed: Uint8Array, now: number): Uint8Array {
   return hs.createHello(now)
 }
 
-/** Hands `packets` to side b as ONE receive batch (as recvmmsg leaves it), then flushes. */
-function deliverBatch(p: CorePair, packets: Array<{ data: Uint8Array; from: PeerAddress }>, backlog: boolean): void {
-  const total = packets.reduce((n, x) => n + x.data.length, 0)
-  const slab = new Uint8Array(total)
-  const offsets = new Uint32Array(packets.length)
-  const lengths = new Uint32Array(packets.length)
-  let at = 0
-  packets.forEach((x, i) => {
-    slab.set(x.data, at)
-    offsets[i] = at
-    lengths[i] = x.data.length
-    at += x.data.length
-  })
-  p.b.handleBatch(p.now, { slab, offsets, lengths, count: packets.length, from: packets.map((x) => x.from), ...(backlog ? { backlog: true } : {}) })
-  p.flush()
-}
-
 /** An established pair, and `n` DATA packets of A's session (each one datagram) not yet delivered. */
 function sessionWithPending(seed: string, n: number) {
   const p = new CorePair({ seed })
@@ -78,12 +61,12 @@ describe('HELLO shedding when the node is behind (issue 14)', () => {
     p.b.requireRetry = true
     p.log.length = 0
     const { packets, hellos } = mixedBatch(p, data)
-    deliverBatch(p, packets, true)
+    p.batchToB(packets, true)
     expect(datagramsAtB(p).sort()).toEqual(['d0', 'd1', 'd2', 'd3', 'd4', 'd5'])
     expect(retriesOut(p)).toBe(ALLOWANCE)
     expect(p.b.counters.dropped['hello-shed']).toBe(hellos - ALLOWANCE)
     // The next backlogged batch has an allowance of its own.
-    deliverBatch(p, [{ data: floodHello(p.sharedSeed, p.now), from: fakeAddress('flood-x') }], true)
+    p.batchToB([{ data: floodHello(p.sharedSeed, p.now), from: fakeAddress('flood-x') }], true)
     expect(retriesOut(p)).toBe(ALLOWANCE + 1)
   })
 
@@ -92,7 +75,7 @@ describe('HELLO shedding when the node is behind (issue 14)', () => {
     p.b.requireRetry = true
     p.log.length = 0
     const { packets, hellos } = mixedBatch(p, data)
-    deliverBatch(p, packets, false)
+    p.batchToB(packets, false)
     expect(datagramsAtB(p).sort()).toEqual(['d0', 'd1', 'd2', 'd3', 'd4', 'd5'])
     expect(retriesOut(p)).toBe(hellos)
     expect(p.b.counters.dropped['hello-shed']).toBeUndefined()
@@ -101,7 +84,7 @@ describe('HELLO shedding when the node is behind (issue 14)', () => {
   it('nothing is shed while RETRY is not engaged, backlog or not', () => {
     const p = new CorePair({ seed: 'shed-no-retry' })
     const n = ALLOWANCE + 4
-    deliverBatch(p, Array.from({ length: n }, (_, i) => ({ data: floodHello(p.sharedSeed, p.now), from: fakeAddress(`h-${i}`) })), true)
+    p.batchToB(Array.from({ length: n }, (_, i) => ({ data: floodHello(p.sharedSeed, p.now), from: fakeAddress(`h-${i}`) })), true)
     expect(p.b.counters.dropped['hello-shed']).toBeUndefined()
     // Below retryThreshold (200/s): full CHALLENGEs, no RETRY.
     expect(p.log.filter((d) => d.from === 'b' && typeOf(d.data) === PT.CHALLENGE && (d.data[2]! & HeaderFlag.RETRY) === 0)).toHaveLength(n)
@@ -119,7 +102,7 @@ describe('HELLO shedding when the node is behind (issue 14)', () => {
     p.tap = (d) => [d.data]
     p.log.length = 0
     const flood = Array.from({ length: ALLOWANCE + 8 }, (_, i) => ({ data: floodHello(p.sharedSeed, p.now), from: fakeAddress(`flood-${i % 8}`) }))
-    deliverBatch(p, [...flood, { data: withToken, from: p.addrA }], true)
+    p.batchToB([...flood, { data: withToken, from: p.addrA }], true)
     expect(p.b.counters.dropped['hello-shed']).toBe(8)
     expect(p.b.counters.dropped['bad-token']).toBeUndefined()
     const toA = p.log.filter((d) => d.from === 'b' && d.toKey === p.addrA.key)

@@ -43,22 +43,6 @@ function helloUnder(seed: Uint8Array, rng: Rng, now: number): Uint8Array {
   return hs.createHello(now)
 }
 
-function deliverBatch(p: CorePair, packets: Array<{ data: Uint8Array; from: PeerAddress }>, backlog: boolean): void {
-  const total = packets.reduce((n, x) => n + x.data.length, 0)
-  const slab = new Uint8Array(total)
-  const offsets = new Uint32Array(packets.length)
-  const lengths = new Uint32Array(packets.length)
-  let at = 0
-  packets.forEach((x, i) => {
-    slab.set(x.data, at)
-    offsets[i] = at
-    lengths[i] = x.data.length
-    at += x.data.length
-  })
-  p.b.handleBatch(p.now, { slab, offsets, lengths, count: packets.length, from: packets.map((x) => x.from), ...(backlog ? { backlog: true } : {}) })
-  p.flush()
-}
-
 const isRetry = (d: Uint8Array) => typeOf(d) === PT.CHALLENGE && (d[2]! & HeaderFlag.RETRY) !== 0
 const isFullChallenge = (d: Uint8Array) => typeOf(d) === PT.CHALLENGE && (d[2]! & HeaderFlag.RETRY) === 0
 /** B's first answer to A. */
@@ -66,7 +50,7 @@ const firstAnswerToA = (p: CorePair) => p.log.find((d) => d.from === 'b' && d.to
 
 /** RETRY engaged the honest way: 250 member HELLOs within a second (retryThreshold 200). */
 function engageRetry(p: CorePair, rng: Rng): void {
-  deliverBatch(p, Array.from({ length: 250 }, (_, i) => ({ data: helloUnder(p.sharedSeed, rng, p.now), from: fakeAddress(`member-${i}`) })), false)
+  p.batchToB(Array.from({ length: 250 }, (_, i) => ({ data: helloUnder(p.sharedSeed, rng, p.now), from: fakeAddress(`member-${i}`) })), false)
   expect(p.log.filter((d) => d.from === 'b' && isRetry(d.data)).length).toBeGreaterThan(0)
 }
 
@@ -75,7 +59,7 @@ function garbageBursts(p: CorePair, rng: Rng, seconds: number, backlog: boolean)
   const outsider = rng.fork('outsider-seed').bytes(32)
   for (let t = 0; t < seconds * 5; t++) {
     p.now += 200
-    deliverBatch(p, Array.from({ length: 64 }, (_, i) => ({ data: helloUnder(outsider, rng, p.now), from: fakeAddress(`forged-${t}-${i}`) })), backlog)
+    p.batchToB(Array.from({ length: 64 }, (_, i) => ({ data: helloUnder(outsider, rng, p.now), from: fakeAddress(`forged-${t}-${i}`) })), backlog)
   }
 }
 
@@ -113,7 +97,7 @@ describe('review of flood14b: HELLO shedding while behind', () => {
     const outsider = rng.fork('outsider-seed').bytes(32)
     const honest = helloUnder(p.sharedSeed, rng, p.now)
     const garbage = Array.from({ length: ALLOWANCE }, (_, i) => ({ data: helloUnder(outsider, rng, p.now), from: fakeAddress(`forged-${i}`) }))
-    deliverBatch(p, [...garbage, { data: honest, from: p.addrA }], true)
+    p.batchToB([...garbage, { data: honest, from: p.addrA }], true)
     expect(p.b.counters.dropped['auth-failed']).toBe(ALLOWANCE)
     // Wanted: the only MAC-valid HELLO of the batch gets its RETRY. Branch: shed.
     expect(p.b.counters.dropped['hello-shed']).toBeUndefined()
@@ -126,17 +110,17 @@ describe('review of flood14b: HELLO shedding while behind', () => {
     p.b.requireRetry = true
     const filler = Array.from({ length: ALLOWANCE }, (_, i) => ({ data: helloUnder(p.sharedSeed, rng, p.now), from: fakeAddress(`m-${i}`) }))
     const victim = helloUnder(p.sharedSeed, rng, p.now)
-    deliverBatch(p, [...filler, { data: victim, from: fakeAddress('victim') }], true)
+    p.batchToB([...filler, { data: victim, from: fakeAddress('victim') }], true)
     expect(p.b.counters.dropped['hello-shed']).toBe(1)
     // RETRY off again: the victim's HELLO (same bytes) takes the full path and is remembered now.
     p.b.requireRetry = false
     p.now += 3000
     p.log.length = 0
-    deliverBatch(p, [{ data: victim, from: fakeAddress('victim') }], false)
+    p.batchToB([{ data: victim, from: fakeAddress('victim') }], false)
     expect(p.b.counters.dropped['replayed-hello']).toBeUndefined()
     expect(p.log.filter((d) => d.from === 'b' && isFullChallenge(d.data))).toHaveLength(1)
     // And only now is it a replay.
-    deliverBatch(p, [{ data: victim, from: fakeAddress('victim') }], false)
+    p.batchToB([{ data: victim, from: fakeAddress('victim') }], false)
     expect(p.b.counters.dropped['replayed-hello']).toBe(1)
   })
 
@@ -149,7 +133,7 @@ describe('review of flood14b: HELLO shedding while behind', () => {
     expect(helloTokenLength(forged)).toBe(0)
     forged[tokenLenAt(forged)] = 32
     expect(helloTokenLength(forged)).toBe(32)
-    deliverBatch(p, [...flood, { data: forged, from: fakeAddress('forger') }], true)
+    p.batchToB([...flood, { data: forged, from: fakeAddress('forger') }], true)
     expect(p.b.counters.dropped['hello-shed']).toBeUndefined()
     expect(p.b.counters.dropped['auth-failed']).toBe(1)
   })
@@ -187,7 +171,7 @@ describe('review of flood14b: HELLO shedding while behind', () => {
     }
     const sent = new Map(packets.map((x) => [x.from.key, x.data.length]))
     p.log.length = 0
-    deliverBatch(p, packets, true)
+    p.batchToB(packets, true)
     const answers = p.log.filter((d) => d.from === 'b')
     const shed = p.b.counters.dropped['hello-shed'] ?? 0
     expect(answers.length).toBeGreaterThan(0)
