@@ -9,6 +9,27 @@ import { SimPair, timed } from '../helpers/sim-sessions.js'
 
 const KiB = 1024
 
+type Transfer = ReturnType<SimPair['transfer']>
+type Stats = ReturnType<SimPair['cs']['getStats']>
+
+/**
+ * Samples, every virtual ms until `t` is done, whether the sender has data it may not send for
+ * want of credit (stream or session) while `room` says nothing else holds it; returns a reader of
+ * the count (ms without credit).
+ */
+function creditBlockedMs(p: SimPair, t: Transfer, room: (st: Stats, send: SendBuffer) => boolean): () => number {
+  const mgr = p.cs.streams as unknown as { streams: Map<number, { send: SendBuffer; sendMax: number }>; flow: { sendCredit: number } }
+  const s = mgr.streams.get(t.streams[0]!.key)!
+  let blocked = 0
+  const sample = (): void => {
+    const creditLimited = (s.send.sentEnd >= s.sendMax && s.send.writtenEnd > s.send.sentEnd) || mgr.flow.sendCredit <= 0
+    if (creditLimited && room(p.cs.getStats(), s.send)) blocked++
+    if (!t.done()) p.sim.clock.after(1, sample)
+  }
+  sample()
+  return () => blocked
+}
+
 describe('sim: flow-control auto-tuning', { timeout: 240_000 }, () => {
   it('windows of 64 KiB grow to the BDP of a 20 Mbit/s x 100 ms path (250 KB): the link is filled, and growth stops at the memory limit', () => {
     timed('autotune', () => {
@@ -82,20 +103,11 @@ describe('sim: flow-control auto-tuning', { timeout: 240_000 }, () => {
         const p = new SimPair({ seed, link: { delayMs: 10, bandwidth: 45e6, queueBytes: 900_000, loss: 0.1 } })
         p.connect()
         const t = p.transfer({ streams: 1, bytesPerStream: 16 << 20 })
-        const mgr = p.cs.streams as unknown as { streams: Map<number, { send: SendBuffer; sendMax: number }>; flow: { sendCredit: number } }
-        const s = mgr.streams.get(t.streams[0]!.key)!
-        let blocked = 0
-        const sample = (): void => {
-          const st = p.cs.getStats()
-          // Data to send, nothing to retransmit, the window half empty: only credit holds it.
-          const creditLimited = (s.send.sentEnd >= s.sendMax && s.send.writtenEnd > s.send.sentEnd) || mgr.flow.sendCredit <= 0
-          if (creditLimited && !s.send.hasRetransmit && st.bytesInFlight < st.cwnd / 2) blocked++
-          if (!t.done()) p.sim.clock.after(1, sample)
-        }
-        sample()
+        // Nothing to retransmit and the window half empty: only credit holds the sender.
+        const blocked = creditBlockedMs(p, t, (st, send) => !send.hasRetransmit && st.bytesInFlight < st.cwnd / 2)
         p.run(() => t.done(), 30_000)
         t.expectExact(expect)
-        blockedMs.push(blocked)
+        blockedMs.push(blocked())
         // The peer held at most the memory limit (64 MiB default) behind holes.
         expect(p.ss.getStats().flow.receiveWindow).toBeLessThanOrEqual(64 << 20)
       }
@@ -115,18 +127,10 @@ describe('sim: flow-control auto-tuning', { timeout: 240_000 }, () => {
       p.connect()
       const start = p.now
       const t = p.transfer({ streams: 1, bytesPerStream: 16 << 20 })
-      const mgr = p.cs.streams as unknown as { streams: Map<number, { send: SendBuffer; sendMax: number }>; flow: { sendCredit: number } }
-      const s = mgr.streams.get(t.streams[0]!.key)!
-      let blocked = 0
-      const sample = (): void => {
-        const st = p.cs.getStats()
-        // Data to send and room in the window: only credit (stream or session) holds it back.
-        const creditLimited = (s.send.sentEnd >= s.sendMax && s.send.writtenEnd > s.send.sentEnd) || mgr.flow.sendCredit <= 0
-        if (creditLimited && st.bytesInFlight + st.maxPacketSize <= st.cwnd) blocked++
-        if (!t.done()) p.sim.clock.after(1, sample)
-      }
-      sample()
+      // Room in the window for a packet: only credit (stream or session) holds the sender.
+      const blockedMs = creditBlockedMs(p, t, (st) => st.bytesInFlight + st.maxPacketSize <= st.cwnd)
       p.run(() => t.done(), 30_000)
+      const blocked = blockedMs()
       t.expectExact(expect)
       const rx = p.ss.getStats().flow
       console.log(`[sim] autotune startup credit, ${2 * delayMs} ms RTT: 16 MiB in ${(p.now - start).toFixed(0)} ms, sender without credit ${blocked} ms, session window ${rx.receiveWindow + rx.sessionReceived - rx.sessionConsumed}`)
