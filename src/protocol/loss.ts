@@ -144,6 +144,8 @@ export class LossDetector<T> implements LossRecovery<T> {
   private spare: SentPacket<T> | null = null
   /** `sent` was emptied by pop() and kept its (small) storage: the next packet is pushed into it. */
   private sentRefillable = false
+  /** When `sent` last became empty. */
+  private emptiedAt = -Infinity
 
   largestSent = -1
   largestAcked = -1
@@ -243,7 +245,10 @@ export class LossDetector<T> implements LossRecovery<T> {
     if (this.head === s.length) {
       // A ping-pong empties this on every ACK: popped, a small array keeps its storage (V8
       // frees it on `length = 0`, and on popping out more than 16 slots) for the next packet.
-      this.sentRefillable = s.length <= 16
+      // Only when it was also empty a round trip ago: a session that went quiet frees it
+      // (issue 14: memory per idle session).
+      this.sentRefillable = s.length <= 16 && now - this.emptiedAt <= 2 * this.rtt.smoothedRtt
+      this.emptiedAt = now
       if (this.sentRefillable) emptyKeepingRoom(s)
       else s.length = 0
       this.head = 0
