@@ -50,9 +50,11 @@ export interface FinalTrailer {
  * Called for each authenticated packet of a run, in order: `off`/`len` locate it in the slab
  * (decrypted in place), `from` is the caller's entry for it (its source address). Return
  * false to stop (the session closed while handling it). Everything comes in the arguments,
- * so the caller makes its callback once, not a closure per batch (issue 13).
+ * so the reader is the caller itself, not a closure per batch or per session (issues 13, 14).
  */
-export type OpenedPacket<A> = (now: number, slab: Uint8Array, pn: number, off: number, len: number, from: A) => boolean
+export interface PacketReader<A> {
+  onOpened(now: number, slab: Uint8Array, pn: number, off: number, len: number, from: A): boolean
+}
 
 export class PacketSpace {
   private sendKey: DirectionKey
@@ -108,20 +110,20 @@ export class PacketSpace {
   }
 
   /**
-   * Opens packets [first, first+count) of the batch in place and calls `opened` for each
+   * Opens packets [first, first+count) of the batch in place and calls `reader.onOpened` for each
    * authenticated one. Returns how many authenticated.
    */
-  open<A>(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, from: readonly A[], opened: OpenedPacket<A>): number {
+  open<A>(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, from: readonly A[], reader: PacketReader<A>): number {
     const sc = spareScratch ?? new OpenScratch()
     spareScratch = null
     try {
-      return this.openWith(sc, now, slab, offsets, lengths, first, count, from, opened)
+      return this.openWith(sc, now, slab, offsets, lengths, first, count, from, reader)
     } finally {
       spareScratch = sc
     }
   }
 
-  private openWith<A>(sc: OpenScratch, now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, from: readonly A[], opened: OpenedPacket<A>): number {
+  private openWith<A>(sc: OpenScratch, now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, from: readonly A[], reader: PacketReader<A>): number {
     this.recvKeys.expire(now)
     let accepted = 0
     // Group packets by the key that should open them (nearly always one group).
@@ -182,7 +184,7 @@ export class PacketSpace {
         if (key !== this.recvKeys.current && key !== this.recvKeys.previous) this.onPeerKeyUpdate(pn, now)
         else if (key === this.recvKeys.current && !this.updateConfirmed && key.phase === this.sendKey.phase) this.updateConfirmed = true
         accepted++
-        if (!opened(now, slab, pn, off, sc.lengths[j]!, from[sc.index[j]!]!)) return accepted
+        if (!reader.onOpened(now, slab, pn, off, sc.lengths[j]!, from[sc.index[j]!]!)) return accepted
       }
     }
     return accepted
