@@ -22,6 +22,7 @@ import type { CongestionController } from './congestion/types.js'
 import { WireError } from '../errors.js'
 import { LostHistory, RACK_PACKET_THRESHOLD, RackState } from './rack.js'
 import type { RttEstimator } from './rtt.js'
+import { truncateKeepingRoom } from './keep-room.js'
 
 /** RFC 9002 §6.1.1 kPacketThreshold (applies until reordering is seen, see rack.ts). */
 export const K_PACKET_THRESHOLD = RACK_PACKET_THRESHOLD
@@ -44,10 +45,6 @@ const ackOutcome: AckOutcome<unknown> = { acked: [], lost: [], rttSampled: false
 const timeoutOutcome: TimeoutOutcome<unknown> = { lost: [], probes: 0, probeRecords: [] }
 const nackOutcome: unknown[] = []
 const lostPacketInfo: LostPacketInfo = { size: 0, txInFlight: 0, lostSince: 0, isAppLimited: false }
-/** Empties a shared array above keeping its room: `length = 0` frees it, and each ACK of a ping-pong allocated it again. */
-function emptyKeepingRoom(a: unknown[]): void {
-  while (a.length > 0) a.pop()
-}
 const noSpuriousLoss = (): void => {}
 
 class SentPacket<T> implements RateStamp {
@@ -249,7 +246,7 @@ export class LossDetector<T> implements LossRecovery<T> {
       // (issue 14: memory per idle session).
       this.sentRefillable = s.length <= 16 && now - this.emptiedAt <= 2 * this.rtt.smoothedRtt
       this.emptiedAt = now
-      if (this.sentRefillable) emptyKeepingRoom(s)
+      if (this.sentRefillable) truncateKeepingRoom(s)
       else s.length = 0
       this.head = 0
       // Nothing outstanding: an idle session keeps one recycled packet, not a burst's worth
@@ -285,8 +282,8 @@ export class LossDetector<T> implements LossRecovery<T> {
    */
   onAck(ranges: ReadonlyArray<readonly [number, number]>, ackDelayMicros: number, now: number): AckOutcome<T> {
     const out = ackOutcome as AckOutcome<T>
-    emptyKeepingRoom(out.acked)
-    emptyKeepingRoom(out.lost)
+    truncateKeepingRoom(out.acked)
+    truncateKeepingRoom(out.lost)
     out.rttSampled = false
     out.error = 0
     if (ranges.length === 0) return out

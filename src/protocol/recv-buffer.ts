@@ -11,6 +11,7 @@
  */
 import { type FlowTuning, WindowTuner } from './flow-autotune.js'
 import { WireError } from '../errors.js'
+import { truncateKeepingRoom } from './keep-room.js'
 
 /**
  * Adjacent segments are merged while the result stays this small, so a sender of many tiny
@@ -227,7 +228,7 @@ export class RecvBuffer {
         // Each chunk of a ping-pong empties this: popped, a small array keeps its storage
         // (V8 frees it on `length = 0`, and on popping out more than 16 slots).
         this.segsRefillable = this.segs.length <= 16
-        if (this.segsRefillable) while (this.segs.length > 0) this.segs.pop()
+        if (this.segsRefillable) truncateKeepingRoom(this.segs)
         else this.segs.length = 0
         this.segHead = 0
       } else if (this.segHead > 64 && this.segHead * 2 > this.segs.length) {

@@ -1,3 +1,5 @@
+import { truncateKeepingRoom } from './keep-room.js'
+
 /**
  * What one packet carried for the stream layer, so that StreamManager.onAcked / onLost can
  * free or re-queue exactly that content. Items are four numbers each (tag, key, a, b) in one
@@ -46,7 +48,7 @@ export class StreamRecord {
   clear(): void {
     const items = this.items
     this.refillable = items.length <= 16
-    if (this.refillable) while (items.length > 0) items.pop()
+    if (this.refillable) truncateKeepingRoom(items)
     else items.length = 0
   }
 }

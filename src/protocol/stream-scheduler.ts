@@ -19,21 +19,13 @@ import type { SessionFlow } from './session-flow.js'
 import { RecordTag, type StreamRecord } from './stream-record.js'
 import type { StreamState } from './stream-state.js'
 import { writeVarint } from './varint.js'
+import { truncateKeepingRoom } from './keep-room.js'
 
 /** Do not start a DATA frame with fewer payload bytes than this when more is waiting (avoid slivers). */
 export const MIN_DATA_FRAGMENT = 32
 
 /** The lists of a scheduler that never had a stream to schedule (never written). */
 const NOTHING_SCHEDULED: StreamState[] = []
-
-/**
- * Cuts a list to n entries with pop(): V8 keeps the storage of a small array (up to 16 slots)
- * emptied so, where `length = n` frees it and the next push grows a new 17-slot one. A
- * ping-pong empties and refills the active list on every write (issue 13).
- */
-function truncate(list: StreamState[], n: number): void {
-  while (list.length > n) list.pop()
-}
 
 export class StreamScheduler {
   // Allocated on the first stream added: a session that never uses streams holds none (issue 14).
@@ -47,7 +39,7 @@ export class StreamScheduler {
   addControl(s: StreamState): void {
     if (!s.inControl) {
       s.inControl = true
-      // The first: an exact one-slot array, kept from then on (truncate).
+      // The first: an exact one-slot array, kept from then on (truncateKeepingRoom).
       if (this.ctrl === NOTHING_SCHEDULED) this.ctrl = [s]
       else this.ctrl.push(s)
     }
@@ -56,7 +48,7 @@ export class StreamScheduler {
   addActive(s: StreamState): void {
     if (!s.inActive) {
       s.inActive = true
-      // The first: an exact one-slot array, kept from then on (truncate).
+      // The first: an exact one-slot array, kept from then on (truncateKeepingRoom).
       if (this.active === NOTHING_SCHEDULED) this.active = [s]
       else this.active.push(s)
     }
@@ -65,7 +57,7 @@ export class StreamScheduler {
   addRetransmit(s: StreamState): void {
     if (!s.inRetransmit) {
       s.inRetransmit = true
-      // The first: an exact one-slot array, kept from then on (truncate).
+      // The first: an exact one-slot array, kept from then on (truncateKeepingRoom).
       if (this.retx === NOTHING_SCHEDULED) this.retx = [s]
       else this.retx.push(s)
     }
@@ -130,7 +122,7 @@ export class StreamScheduler {
       s.inControl = false
     }
     for (i++; i < list.length; i++) list[keep++] = list[i]!
-    truncate(list, keep)
+    truncateKeepingRoom(list, keep)
     return pos
   }
 
@@ -238,7 +230,7 @@ export class StreamScheduler {
       if (!s.aborted && !s.released && s.send.hasRetransmit) list[keep++] = s
       else s.inRetransmit = false
     }
-    truncate(list, keep)
+    truncateKeepingRoom(list, keep)
     return pos
   }
 
@@ -254,7 +246,7 @@ export class StreamScheduler {
         if (i < this.rrCursor) this.rrCursor--
       }
     }
-    truncate(list, keep)
+    truncateKeepingRoom(list, keep)
     if (keep === 0) return -1
     let best = -1
     let bestPri = -1
