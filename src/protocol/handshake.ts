@@ -121,7 +121,7 @@ function afterPrologue(): Uint8Array {
 function helloTranscript(psk: Uint8Array, sessionId: Uint8Array, ePub: Uint8Array, suites: Uint8Array): SymmetricState {
   const s = new SymmetricState(undefined, afterPrologue().slice())
   s.mixHash(sessionId)
-  s.mixKeyAndHash(psk)
+  s.mixKeyAndHashOnce(psk)
   s.mixHash(ePub)
   s.mixKey(ePub)
   s.mixHash(suites)

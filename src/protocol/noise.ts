@@ -5,7 +5,7 @@
  * its counter `n`. Handshake messages use AES-256-GCM with nonce 0^32 || n (big-endian),
  * and `h` as associated data, exactly as Noise's AESGCM cipher does.
  */
-import { aeadOpen, aeadSeal, hkdf, sha256 } from '../crypto/handshake-crypto.js'
+import { aeadOpen, aeadSeal, constantTimeEqual, hkdf, sha256 } from '../crypto/handshake-crypto.js'
 
 const EMPTY = new Uint8Array(0)
 export const PROTOCOL_NAME = 'STT_v1_XXpsk0_25519_AESGCM_SHA256'
@@ -23,11 +23,30 @@ function noiseHkdf(ck: Uint8Array, ikm: Uint8Array, n: 2 | 3): Uint8Array[] {
   return parts
 }
 
+/** What MixKeyAndHash(ikm) computes from the initial chaining key: the new ck, the hashed th and k. */
+interface InitialKeyAndHash {
+  /** A copy of ikm, to recognise it (a caller that rewrote its array in place gets a new entry). */
+  readonly ikm: Uint8Array
+  readonly ck: Uint8Array
+  readonly th: Uint8Array
+  readonly k: Uint8Array
+}
+/**
+ * MixKeyAndHash of the group PSK is the first key mixing of every handshake (full and resumed),
+ * done while ck is still the initial one: its HKDF depends on the PSK alone, so it is done once
+ * per PSK array, not once per handshake (one 96-byte HKDF less per HELLO on each side). Weakly
+ * held: an entry goes with the PSK's array (the endpoint's group keys), and it holds nothing the
+ * PSK itself does not give.
+ */
+const initialKeyAndHash = new WeakMap<Uint8Array, InitialKeyAndHash>()
+
 export class SymmetricState {
   ck: Uint8Array
   h: Uint8Array
   private k: Uint8Array | null = null
   private n = 0
+  /** ck is still SHA-256(protocol name): no MixKey yet (mixKeyAndHashOnce needs that). */
+  private ckInitial: boolean
 
   /** Given ck or h are taken as they are; a missing one starts as SHA-256(protocol name). */
   constructor(ck?: Uint8Array, h?: Uint8Array) {
@@ -35,6 +54,7 @@ export class SymmetricState {
     // gets its own copy, so zeroing one never changes another.
     this.ck = ck ?? initialHash().slice()
     this.h = h ?? initialHash().slice()
+    this.ckInitial = ck === undefined
   }
 
   /** Snapshot (ck, h) so a stateless responder can carry it in a cookie; k is re-derived. */
@@ -62,6 +82,7 @@ export class SymmetricState {
     this.ck = ck!
     this.k = k!
     this.n = 0
+    this.ckInitial = false
   }
 
   mixKeyAndHash(ikm: Uint8Array): void {
@@ -70,6 +91,27 @@ export class SymmetricState {
     this.mixHash(th!)
     this.k = k!
     this.n = 0
+    this.ckInitial = false
+  }
+
+  /**
+   * MixKeyAndHash(ikm) for a long-lived ikm (the group PSK) while ck is still the initial one:
+   * the same result, with the HKDF done once per ikm array and remembered. Each state gets its
+   * own copies of ck and k (states zero theirs). A programming error when ck has moved on.
+   */
+  mixKeyAndHashOnce(ikm: Uint8Array): void {
+    if (!this.ckInitial) throw new Error('mixKeyAndHashOnce: the chaining key is not the initial one')
+    let m = initialKeyAndHash.get(ikm)
+    if (m === undefined || !constantTimeEqual(m.ikm, ikm)) {
+      const [ck, th, k] = noiseHkdf(this.ck, ikm, 3)
+      m = { ikm: ikm.slice(), ck: ck!.slice(), th: th!.slice(), k: k!.slice() }
+      initialKeyAndHash.set(ikm, m)
+    }
+    this.ck = m.ck.slice()
+    this.mixHash(m.th)
+    this.k = m.k.slice()
+    this.n = 0
+    this.ckInitial = false
   }
 
   private nonce(): Uint8Array {

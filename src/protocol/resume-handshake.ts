@@ -51,7 +51,7 @@ function resumeTranscript(psk: Uint8Array, sessionId: Uint8Array, secret: Uint8A
   const s = new SymmetricState()
   s.mixHash(PROLOGUE)
   s.mixHash(sessionId)
-  s.mixKeyAndHash(psk)
+  s.mixKeyAndHashOnce(psk)
   s.mixKeyAndHash(secret)
   s.mixHash(ticket)
   s.mixHash(ePub)
