@@ -1,6 +1,7 @@
 #include "handshake_crypto.h"
 
 #include <cstring>
+#include <memory>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -304,6 +305,16 @@ bool X25519Once(const uint8_t priv[X25519_KEY_SIZE], const uint8_t peer[X25519_K
   return ok;
 }
 
+bool X25519Ephemeral(const uint8_t priv[X25519_KEY_SIZE], const uint8_t peer[X25519_KEY_SIZE], uint8_t pub[X25519_KEY_SIZE],
+                     uint8_t out[X25519_KEY_SIZE]) {
+  // The same import, export and derive as X25519Key::Create, PublicKey and Dh; the key and its
+  // derive context are freed (the private key cleansed) before returning.
+  std::unique_ptr<X25519Key> key(X25519Key::Create(priv));
+  bool ok = key != nullptr && key->PublicKey(pub) && key->Dh(peer, out);
+  if (!ok) OPENSSL_cleanse(out, X25519_KEY_SIZE);
+  return ok;
+}
+
 bool HkdfSha256(const uint8_t* ikm, size_t ikm_len, const uint8_t* salt, size_t salt_len, const uint8_t* info,
                 size_t info_len, uint8_t* out, size_t out_len) {
   if (out_len == 0 || out_len > HKDF_SHA256_MAX) return false;
@@ -357,6 +368,32 @@ bool Sha256(const uint8_t* data, size_t data_len, uint8_t out[SHA256_SIZE]) {
   bool ok = d != nullptr && Hash3(d->work, data, data_len, nullptr, 0, nullptr, 0, out);
   if (d != nullptr) Wipe(d->work);
   if (!ok) ERR_clear_error();
+  return ok;
+}
+
+bool Sha3_256(const uint8_t* data, size_t data_len, uint8_t out[SHA3_256_SIZE]) {
+  // Fetched once and kept for the process, like Sha256Md; nullptr if this OpenSSL lacks SHA3.
+  static const EVP_MD* md = [] {
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA3-256", nullptr);
+    if (fetched == nullptr) ERR_clear_error();
+    return fetched;
+  }();
+  struct Holder {
+    EVP_MD_CTX* ctx = nullptr;
+    ~Holder() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Holder holder;
+  if (holder.ctx == nullptr) holder.ctx = EVP_MD_CTX_new();
+  unsigned int n = 0;
+  bool ok = md != nullptr && holder.ctx != nullptr && EVP_DigestInit_ex2(holder.ctx, md, nullptr) == 1 &&
+            (data_len == 0 || EVP_DigestUpdate(holder.ctx, data, data_len) == 1) && EVP_DigestFinal_ex(holder.ctx, out, &n) == 1 &&
+            n == SHA3_256_SIZE;
+  // Nothing of the message stays in the context (a re-init overwrites its state).
+  if (holder.ctx != nullptr && (md == nullptr || EVP_DigestInit_ex2(holder.ctx, md, nullptr) != 1)) EVP_MD_CTX_reset(holder.ctx);
+  if (!ok) {
+    ERR_clear_error();
+    OPENSSL_cleanse(out, SHA3_256_SIZE);
+  }
   return ok;
 }
 

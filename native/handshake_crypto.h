@@ -52,6 +52,13 @@ class X25519Key {
 // X25519Key::Dh. The caller wipes `priv`.
 bool X25519Once(const uint8_t priv[X25519_KEY_SIZE], const uint8_t peer[X25519_KEY_SIZE], uint8_t out[X25519_KEY_SIZE]);
 
+// A fresh key pair from 32 raw private bytes used for one DH: its public key into `pub` and
+// X25519(priv, peer) into `out`, in one call and with no key object left behind (the responder's
+// ephemeral key of a CHALLENGE: the cookie carries the private bytes for the second DH). Same
+// failure rule as X25519Key::Dh; on failure `out` is zeroed. The caller wipes `priv`.
+bool X25519Ephemeral(const uint8_t priv[X25519_KEY_SIZE], const uint8_t peer[X25519_KEY_SIZE], uint8_t pub[X25519_KEY_SIZE],
+                     uint8_t out[X25519_KEY_SIZE]);
+
 // HKDF-SHA256 extract-then-expand (RFC 5869). false when out_len is 0 or > HKDF_SHA256_MAX or
 // OpenSSL fails (then `out` is zeroed). Empty salt/info/ikm are allowed. `out` must not overlap
 // `info`: each output block is written before the next one reads info (the result would be
@@ -63,5 +70,9 @@ bool HkdfSha256(const uint8_t* ikm, size_t ikm_len, const uint8_t* salt, size_t 
 bool HmacSha256(const uint8_t* key, size_t key_len, const uint8_t* data, size_t data_len, uint8_t out[SHA256_SIZE]);
 
 bool Sha256(const uint8_t* data, size_t data_len, uint8_t out[SHA256_SIZE]);
+
+// SHA3-256 (node ids): false only if OpenSSL fails or lacks it. `out` may overlap the input.
+constexpr size_t SHA3_256_SIZE = 32;
+bool Sha3_256(const uint8_t* data, size_t data_len, uint8_t out[SHA3_256_SIZE]);
 
 }  // namespace stt

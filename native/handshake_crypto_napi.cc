@@ -1,5 +1,6 @@
 // N-API surface of the handshake primitives: class X25519Key (publicKey/dh/destroy, mirroring
-// the key pairs of src/crypto/handshake-crypto.ts) and one-shot hkdfSha256, hmacSha256, sha256.
+// the key pairs of src/crypto/handshake-crypto.ts) and one-shot x25519Once, x25519Ephemeral,
+// hkdfSha256, hmacSha256, sha256, sha3_256.
 // Every function writes into a caller-provided Uint8Array (no allocation here) and returns
 // false instead of throwing; src/crypto/native-handshake-crypto.ts validates the arguments.
 #include <memory>
@@ -58,6 +59,15 @@ Napi::Value X25519OnceFn(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, X25519Once(priv.data, peer.data, out.data));
 }
 
+// x25519Ephemeral(priv: Uint8Array(32), peer: Uint8Array(32), pub: Uint8Array(32), out: Uint8Array(32)) -> bool
+Napi::Value X25519EphemeralFn(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  Span<uint8_t> priv = BytesOf(env, info[0]), peer = BytesOf(env, info[1]), pub = BytesOf(env, info[2]), out = BytesOf(env, info[3]);
+  STT_ASSERT(priv.length == X25519_KEY_SIZE && peer.length == X25519_KEY_SIZE && pub.length == X25519_KEY_SIZE &&
+             out.length == X25519_KEY_SIZE);
+  return Napi::Boolean::New(env, X25519Ephemeral(priv.data, peer.data, pub.data, out.data));
+}
+
 // hkdfSha256(ikm, salt, info, out) -> bool; out.length is the output length.
 Napi::Value HkdfSha256Fn(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
@@ -83,6 +93,14 @@ Napi::Value Sha256Fn(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, Sha256(data.data, data.length, out.data));
 }
 
+// sha3_256(data, out: Uint8Array(32)) -> bool
+Napi::Value Sha3_256Fn(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  Span<uint8_t> data = BytesOf(env, info[0]), out = BytesOf(env, info[1]);
+  STT_ASSERT(out.length == SHA3_256_SIZE);
+  return Napi::Boolean::New(env, Sha3_256(data.data, data.length, out.data));
+}
+
 }  // namespace
 
 void InitHandshakeCrypto(Napi::Env env, Napi::Object exports) {
@@ -91,6 +109,8 @@ void InitHandshakeCrypto(Napi::Env env, Napi::Object exports) {
   exports.Set("hkdfSha256", Napi::Function::New<HkdfSha256Fn>(env, "hkdfSha256"));
   exports.Set("hmacSha256", Napi::Function::New<HmacSha256Fn>(env, "hmacSha256"));
   exports.Set("sha256", Napi::Function::New<Sha256Fn>(env, "sha256"));
+  exports.Set("x25519Ephemeral", Napi::Function::New<X25519EphemeralFn>(env, "x25519Ephemeral"));
+  exports.Set("sha3_256", Napi::Function::New<Sha3_256Fn>(env, "sha3_256"));
 }
 
 }  // namespace stt

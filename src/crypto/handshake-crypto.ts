@@ -19,7 +19,7 @@ import { jsHandshakeCrypto } from './js-handshake-crypto.js'
 import { nativeHandshakeCrypto } from './native-handshake-crypto.js'
 import type { NativeX25519Key } from '../native/binding.js'
 
-export { constantTimeEqual, sha3_256, X25519_KEY_SIZE } from './primitives.js'
+export { constantTimeEqual, X25519_KEY_SIZE } from './primitives.js'
 export { jsHandshakeCrypto } from './js-handshake-crypto.js'
 export { nativeHandshakeCrypto } from './native-handshake-crypto.js'
 
@@ -50,6 +50,14 @@ export interface HandshakeCrypto {
    */
   x25519Once(raw: Uint8Array, pubRaw: Uint8Array): Uint8Array | null
   /**
+   * A key pair from 32 raw private bytes used for one DH, when the private key itself travels on
+   * (the responder's ephemeral key, sealed in the CHALLENGE cookie): its public key and
+   * X25519(raw, pubRaw), or null by x25519()'s rule. The same as x25519FromPrivate, publicKey,
+   * x25519 and x25519Destroy in turn; the native backend does it in one call and leaves no key
+   * object behind. RangeError for a private key that is not 32 bytes. The caller wipes `raw`.
+   */
+  x25519Ephemeral(raw: Uint8Array, pubRaw: Uint8Array): { publicKey: Uint8Array; shared: Uint8Array } | null
+  /**
    * Frees a private key now instead of at garbage collection: the native backend cleanses it and
    * frees its OpenSSL objects (~1.1 KB with the derive context kept after its first DH); the
    * js backend cannot (a KeyObject has no destroy) and does nothing. The key must not be used
@@ -60,6 +68,8 @@ export interface HandshakeCrypto {
   hkdf(ikm: Uint8Array, salt: Uint8Array | string, info: Uint8Array | string, length: number): Uint8Array
   hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array
   sha256(...parts: Uint8Array[]): Uint8Array
+  /** SHA3-256 (node ids, identity.ts). */
+  sha3_256(...parts: Uint8Array[]): Uint8Array
   /** One-shot AEAD seal with an explicit 12-byte nonce: ciphertext || 16-byte tag. */
   aeadSeal(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array
   /** One-shot AEAD open; null when the tag does not verify. */
@@ -70,4 +80,4 @@ export interface HandshakeCrypto {
 export const handshakeCrypto: HandshakeCrypto = nativeHandshakeCrypto ?? jsHandshakeCrypto
 
 // The functions the protocol code imports, bound once (no per-call dispatch).
-export const { x25519FromPrivate, x25519, x25519Once, x25519Destroy, hkdf, hmacSha256, sha256, aeadSeal, aeadOpen } = handshakeCrypto
+export const { x25519FromPrivate, x25519, x25519Once, x25519Ephemeral, x25519Destroy, hkdf, hmacSha256, sha256, sha3_256, aeadSeal, aeadOpen } = handshakeCrypto

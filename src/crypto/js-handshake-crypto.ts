@@ -5,7 +5,7 @@
  */
 import { KeyObject } from 'node:crypto'
 import type { HandshakeCrypto, X25519PrivateKey } from './handshake-crypto.js'
-import { aeadOpen, aeadSeal, hkdf, hmacSha256, sha256, x25519, x25519FromPrivate, x25519Once } from './primitives.js'
+import { aeadOpen, aeadSeal, hkdf, hmacSha256, sha256, sha3_256, x25519, x25519Ephemeral, x25519FromPrivate, x25519Once } from './primitives.js'
 
 function keyObjectOf(priv: X25519PrivateKey): KeyObject {
   // A native key handed to the JS backend is a programming error (mixed backends), not input.
@@ -18,11 +18,13 @@ export const jsHandshakeCrypto: HandshakeCrypto = {
   x25519FromPrivate,
   x25519: (priv, pubRaw) => x25519(keyObjectOf(priv), pubRaw),
   x25519Once,
+  x25519Ephemeral,
   // node:crypto gives no way to free or wipe a KeyObject early: the garbage collector does it.
   x25519Destroy: (priv) => void keyObjectOf(priv),
   hkdf,
   hmacSha256,
   sha256,
+  sha3_256,
   aeadSeal,
   aeadOpen,
 }

@@ -11,7 +11,7 @@ import type { NativeBinding, NativeX25519Key } from '../native/binding.js'
 import { binding } from '../native/load.js'
 import { KEY_SIZE, SUITE_ID, TAG_SIZE, IV_SIZE, type CipherSuite } from './aead.js'
 import type { HandshakeCrypto, X25519KeyPair, X25519PrivateKey } from './handshake-crypto.js'
-import { X25519_KEY_SIZE, concatParts } from './primitives.js'
+import { X25519_KEY_SIZE, concatParts, sha3_256 as jsSha3_256 } from './primitives.js'
 
 const SHA256_SIZE = 32
 const HKDF_MAX = 255 * SHA256_SIZE
@@ -154,7 +154,7 @@ export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto |
 
   // Every wrapper below clears the scratch buffer in `finally`, so no argument or result (keys,
   // DH outputs, plaintexts) is left in it, whatever happens.
-  return {
+  const backend: HandshakeCrypto = {
     name: 'native',
     x25519FromPrivate(raw) {
       assertBytes('x25519FromPrivate', raw)
@@ -194,6 +194,28 @@ export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto |
         scratch.clear()
       }
     },
+    x25519Ephemeral(raw, pubRaw) {
+      assertBytes('x25519Ephemeral', raw)
+      if (raw.length !== X25519_KEY_SIZE) throw new RangeError('X25519 private key must be 32 bytes')
+      if (!(pubRaw instanceof Uint8Array) || pubRaw.length !== X25519_KEY_SIZE) return null
+      if (!b.x25519Ephemeral) {
+        // An addon built before x25519Ephemeral: the four calls it stands for.
+        const pair = backend.x25519FromPrivate(raw)
+        const publicKey = pair.publicKey
+        const shared = backend.x25519(pair.privateKey, pubRaw)
+        backend.x25519Destroy(pair.privateKey)
+        return shared ? { publicKey, shared } : null
+      }
+      try {
+        const priv = scratch.arg(raw)
+        const peer = scratch.arg(pubRaw)
+        const pub = scratch.out(X25519_KEY_SIZE)
+        const out = scratch.out(X25519_KEY_SIZE)
+        return b.x25519Ephemeral(priv, peer, pub, out) ? { publicKey: scratch.take(pub), shared: scratch.take(out) } : null
+      } finally {
+        scratch.clear()
+      }
+    },
     x25519Destroy(priv) {
       nativeKeyOf(priv).destroy()
     },
@@ -223,6 +245,16 @@ export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto |
       try {
         const out = scratch.out(SHA256_SIZE)
         if (!b.sha256(parts.length === 0 ? EMPTY : scratch.args(parts), out)) throw new Error('sha256: OpenSSL failed')
+        return scratch.take(out)
+      } finally {
+        scratch.clear()
+      }
+    },
+    sha3_256(...parts) {
+      if (!b.sha3_256) return jsSha3_256(...parts)
+      try {
+        const out = scratch.out(SHA256_SIZE)
+        if (!b.sha3_256(parts.length === 0 ? EMPTY : scratch.args(parts), out)) throw new Error('sha3_256: OpenSSL failed')
         return scratch.take(out)
       } finally {
         scratch.clear()
@@ -264,6 +296,7 @@ export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto |
       }
     },
   }
+  return backend
 }
 
 /** The native backend, or null when the addon is not loaded or predates these functions. */

@@ -56,6 +56,13 @@ export function x25519Once(raw: Uint8Array, pubRaw: Uint8Array): Uint8Array | nu
   return x25519(x25519PrivateKeyObject(raw), pubRaw)
 }
 
+/** A key pair from raw bytes used for one DH (HandshakeCrypto.x25519Ephemeral). */
+export function x25519Ephemeral(raw: Uint8Array, pubRaw: Uint8Array): { publicKey: Uint8Array; shared: Uint8Array } | null {
+  const pair = x25519FromPrivate(raw)
+  const shared = x25519(pair.privateKey as KeyObject, pubRaw)
+  return shared ? { publicKey: pair.publicKey, shared } : null
+}
+
 /**
  * Runs `f`, then zeroes any copy of `secret` it left in Buffer's shared allocation pool.
  *

@@ -104,10 +104,17 @@ export interface NativeBinding {
    * (X25519Key does, a second scalar multiplication); false as for X25519Key.dh. Optional: newer.
    */
   x25519Once?(priv: Uint8Array, peer: Uint8Array, out: Uint8Array): boolean
+  /**
+   * A key pair from 32 raw private bytes: its public key into `pub` and X25519(priv, peer) into
+   * `out`, no key object kept; false as for X25519Key.dh. Optional: newer.
+   */
+  x25519Ephemeral?(priv: Uint8Array, peer: Uint8Array, pub: Uint8Array, out: Uint8Array): boolean
   /** HKDF-SHA256 into `out` (its length is the output length, 1..8160); false on failure. */
   hkdfSha256?(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, out: Uint8Array): boolean
   hmacSha256?(key: Uint8Array, data: Uint8Array, out: Uint8Array): boolean
   sha256?(data: Uint8Array, out: Uint8Array): boolean
+  /** SHA3-256 into `out` (32 bytes); false on failure. Optional: newer. */
+  sha3_256?(data: Uint8Array, out: Uint8Array): boolean
   /** Linux only (absent elsewhere: the addon is built without the UDP socket). */
   UdpSocket?: NativeUdpSocketConstructor
   /** Parses an IP literal into 16 bytes; returns 4, 6 or 0 (not a literal). Linux only. */

@@ -12,7 +12,7 @@
  * timing lives in the endpoint.
  */
 import { SUITE_BY_ID, SUITE_ID, type CipherSuite } from '../crypto/aead.js'
-import { aeadOpen, aeadSeal, constantTimeEqual, hmacSha256, x25519, x25519Destroy, x25519FromPrivate, x25519Once, type X25519KeyPair } from '../crypto/handshake-crypto.js'
+import { aeadOpen, aeadSeal, constantTimeEqual, hmacSha256, x25519, x25519Ephemeral, x25519FromPrivate, x25519Once, type X25519KeyPair } from '../crypto/handshake-crypto.js'
 import {
   HEADER_SIZE,
   HELLO_MAC_SIZE,
@@ -457,16 +457,14 @@ export function createChallenge(
   random: (n: number) => Uint8Array,
 ): Uint8Array | null {
   const eRPriv = random(32)
-  const eR = x25519FromPrivate(eRPriv)
-  const eRPub = eR.publicKey
-  // e_r's key object serves this one DH (the cookie carries eRPriv for AUTH_PROOF's): freed at
-  // once rather than left to the garbage collector, one per HELLO answered.
-  const ee = x25519(eR.privateKey, hello.ePub)
-  x25519Destroy(eR.privateKey)
-  if (!ee) {
+  // e_r serves this one DH (the cookie carries eRPriv for AUTH_PROOF's): no key object is kept.
+  const eR = x25519Ephemeral(eRPriv, hello.ePub)
+  if (!eR) {
     eRPriv.fill(0)
     return null
   }
+  const eRPub = eR.publicKey
+  const ee = eR.shared
   const s = helloTranscript(keys.group.psk, hello.sessionId, hello.ePub, hello.suites)
   s.mixHash(eRPub)
   s.mixKey(eRPub)

@@ -69,6 +69,47 @@ describe.skipIf(!have)(`native handshake primitives (${TITLE})`, () => {
     }
   })
 
+  it('Wycheproof X25519 through x25519Ephemeral (key pair and DH in one call): shared secrets, null for all-zero ones, public keys as x25519FromPrivate, both backends', () => {
+    const zero = '0'.repeat(64)
+    for (const c of [nat, js]) {
+      for (const t of xdh) {
+        const out = c.x25519Ephemeral(h(t.private), h(t.public))
+        if (t.shared === zero) expect(out, `${c.name} tcId ${t.tcId}`).toBeNull()
+        else {
+          expect(out && hex(out.shared), `${c.name} tcId ${t.tcId} ${t.flags.join(',')}`).toBe(t.shared)
+          expect(hex(out!.publicKey)).toBe(hex(js.x25519FromPrivate(h(t.private)).publicKey))
+        }
+      }
+      expect(c.x25519Ephemeral(rnd(32), new Uint8Array(31))).toBeNull()
+      expect(() => c.x25519Ephemeral(new Uint8Array(31), rnd(32))).toThrow(RangeError)
+    }
+    // An addon without x25519Ephemeral: the wrapper falls back to the four calls, same results.
+    const { x25519Ephemeral: _omitted, ...older } = binding as NativeBinding
+    const old = createNativeHandshakeCrypto(older as NativeBinding) as HandshakeCrypto
+    for (let i = 0; i < 20; i++) {
+      const a = rnd(32)
+      const peer = js.x25519FromPrivate(rnd(32)).publicKey
+      const got = old.x25519Ephemeral(a, peer)!
+      const want = nat.x25519Ephemeral(a, peer)!
+      expect([hex(got.publicKey), hex(got.shared)]).toEqual([hex(want.publicKey), hex(want.shared)])
+    }
+    expect(old.x25519Ephemeral(rnd(32), new Uint8Array(32))).toBeNull()
+  })
+
+  it('SHA3-256: FIPS 202 known answers and the node:crypto backend on random inputs; an addon without it falls back', () => {
+    // SHA3-256("") and SHA3-256("abc"), FIPS 202 examples.
+    expect(hex(nat.sha3_256())).toBe('a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a')
+    expect(hex(nat.sha3_256(new TextEncoder().encode('abc')))).toBe('3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532')
+    for (let i = 0; i < 200; i++) {
+      const parts = [rnd(i % 17), rnd(i), rnd(32)]
+      expect(hex(nat.sha3_256(...parts))).toBe(hex(js.sha3_256(...parts)))
+    }
+    const { sha3_256: _omitted, ...older } = binding as NativeBinding
+    const old = createNativeHandshakeCrypto(older as NativeBinding) as HandshakeCrypto
+    const data = rnd(46)
+    expect(hex(old.sha3_256(data))).toBe(hex(nat.sha3_256(data)))
+  })
+
   it('one native key, many DHs (its derive context is kept): each matches node:crypto, a low-order peer in between changes nothing', () => {
     const raw = rnd(32)
     const n = nat.x25519FromPrivate(raw)
