@@ -72,6 +72,13 @@ export interface HandshakeCrypto {
   sha3_256(...parts: Uint8Array[]): Uint8Array
   /** One-shot AEAD seal with an explicit 12-byte nonce: ciphertext || 16-byte tag. */
   aeadSeal(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array
+  /**
+   * aeadSeal with the plaintext encrypted in place: `data` becomes the ciphertext and the tag goes
+   * to `tag` (16 bytes), so a caller that writes the plaintext where the ciphertext belongs (a
+   * cookie inside its CHALLENGE) needs no separate plaintext, ciphertext or result arrays. `tag`
+   * must not overlap `data`. On a throw, `data` may hold partial ciphertext: the caller wipes it.
+   */
+  aeadSealInPlace(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): void
   /** One-shot AEAD open; null when the tag does not verify. */
   aeadOpen(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null
 }
@@ -80,4 +87,4 @@ export interface HandshakeCrypto {
 export const handshakeCrypto: HandshakeCrypto = nativeHandshakeCrypto ?? jsHandshakeCrypto
 
 // The functions the protocol code imports, bound once (no per-call dispatch).
-export const { x25519FromPrivate, x25519, x25519Once, x25519Ephemeral, x25519Destroy, hkdf, hmacSha256, sha256, sha3_256, aeadSeal, aeadOpen } = handshakeCrypto
+export const { x25519FromPrivate, x25519, x25519Once, x25519Ephemeral, x25519Destroy, hkdf, hmacSha256, sha256, sha3_256, aeadSeal, aeadSealInPlace, aeadOpen } = handshakeCrypto

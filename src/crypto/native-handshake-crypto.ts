@@ -274,6 +274,20 @@ export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto |
         scratch.clear()
       }
     },
+    aeadSealInPlace(suite, key, nonce, aad, data, tag) {
+      const id = suiteIdOf(suite)
+      assertAeadArgs(key, nonce)
+      assertBytes('aeadSealInPlace', data)
+      assertBytes('aeadSealInPlace', tag)
+      if (tag.length !== TAG_SIZE) throw new RangeError(`AEAD tag must be ${TAG_SIZE} bytes`)
+      try {
+        // data and tag are the caller's own bytes (sealed where they lie); key, nonce and aad
+        // go through the scratch buffer like every other argument.
+        if (!b.aeadSealOne(id, scratch.arg(key), scratch.arg(nonce), scratch.arg(aad), data, tag)) throw new Error('aeadSealInPlace: OpenSSL failed')
+      } finally {
+        scratch.clear()
+      }
+    },
     aeadOpen(suite, key, nonce, aad, sealed) {
       const id = suiteIdOf(suite)
       assertAeadArgs(key, nonce)

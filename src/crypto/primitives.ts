@@ -168,6 +168,19 @@ export function aeadSeal(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array,
   return new Uint8Array(Buffer.concat([a, b, c.getAuthTag()]))
 }
 
+/** aeadSeal with the plaintext `data` encrypted in place and the tag written to `tag` (HandshakeCrypto.aeadSealInPlace). */
+export function aeadSealInPlace(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): void {
+  if (tag.length !== 16) throw new RangeError('AEAD tag must be 16 bytes')
+  const c = createCipheriv(suite as 'aes-256-gcm', key, nonce, { authTagLength: 16 })
+  c.setAAD(aad)
+  // update() returns the ciphertext in a new Buffer (possibly pooled): ciphertext only, no secret.
+  const a = c.update(data)
+  const b = c.final()
+  data.set(a, 0)
+  data.set(b, a.length)
+  tag.set(c.getAuthTag())
+}
+
 /** One-shot AEAD open; null when the tag does not verify. */
 export function aeadOpen(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
   if (sealed.length < 16) return null

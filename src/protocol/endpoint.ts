@@ -30,10 +30,11 @@ import {
   HELLO_NONCE_SIZE,
   helloTokenLength,
   parseHello,
+  type HandshakePayload,
 } from './handshake.js'
 import { sessionIdEquals, sessionKeyAt } from './header.js'
 import { deriveGroupKeys, deriveIdentity, type GroupKeys, type NodeIdentity } from './identity.js'
-import type { SessionParams } from './params.js'
+import { sameParams, type SessionParams } from './params.js'
 import { EndpointScheduler } from './endpoint-scheduler.js'
 import { HELLOS_ANSWERED_PER_BACKLOGGED_BATCH, ResponderState, sourceOf } from './responder-state.js'
 import { Session } from './session.js'
@@ -187,6 +188,16 @@ export class Endpoint {
     return { maxStreams: c.maxConcurrentStreams, streamWindow: c.streamReceiveWindow, sessionWindow: c.sessionReceiveWindow, bareMode: bare, maxPacketSize }
   }
 
+  /** The last CHALLENGE payload made, frozen and reused while its value holds (its encoding is remembered, handshake.ts). */
+  private lastChallengePayload: HandshakePayload | null = null
+
+  private challengePayload(addr: PeerAddress): HandshakePayload {
+    const params = this.localParams(false, addr)
+    const last = this.lastChallengePayload
+    if (last !== null && last.name === this.config.name && sameParams(last.params, params)) return last
+    return (this.lastChallengePayload = Object.freeze({ name: this.config.name, params: Object.freeze(params) }))
+  }
+
   private drop(reason: string, from: PeerAddress): void {
     this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + 1
     // An event, not a callback (issue 13 §1): the driver closes connections that send only
@@ -291,7 +302,7 @@ export class Endpoint {
       { group: this.#group, identity: this.#identity },
       parsed,
       suite as CipherSuite,
-      { name: this.config.name, params: this.localParams(false, from) },
+      this.challengePayload(from),
       this.responder.cookieKeys.sealing(now).cookie,
       from.key,
       now,

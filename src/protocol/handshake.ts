@@ -12,7 +12,7 @@
  * timing lives in the endpoint.
  */
 import { SUITE_BY_ID, SUITE_ID, type CipherSuite } from '../crypto/aead.js'
-import { aeadOpen, aeadSeal, constantTimeEqual, hmacSha256, x25519, x25519Ephemeral, x25519FromPrivate, x25519Once, type X25519KeyPair } from '../crypto/handshake-crypto.js'
+import { aeadOpen, aeadSealInPlace, constantTimeEqual, hmacSha256, x25519, x25519Ephemeral, x25519FromPrivate, x25519Once, type X25519KeyPair } from '../crypto/handshake-crypto.js'
 import {
   HEADER_SIZE,
   HELLO_MAC_SIZE,
@@ -26,14 +26,14 @@ import {
 import { readU64, writeHeader, writeU64 } from './header.js'
 import { type GroupKeys, type NodeIdentity, nodeIdOf } from './identity.js'
 import { SymmetricState } from './noise.js'
-import { encodeParams, readParams, type SessionParams } from './params.js'
 import { Reader } from './varint.js'
+import { challengePayloadBytes, decodePayload, encodePayload, type HandshakePayload } from './handshake-payload.js'
+
+export { decodePayload, encodePayload, MAX_NAME_BYTES, type HandshakePayload } from './handshake-payload.js'
 
 const enc = new TextEncoder()
-const dec = new TextDecoder()
 export const HELLO_NONCE_SIZE = 16
 export const TOKEN_SIZE = 32
-export const MAX_NAME_BYTES = 64
 /**
  * Responder random carried in clear at the end of every FINAL and mixed into the key schedule
  * (MixHash, MixKey) before Split: the traffic keys of an accepted AUTH_PROOF are new every
@@ -47,11 +47,6 @@ const PROLOGUE = enc.encode('STT v1 handshake')
 /** Label of the retry token's MAC (encoded once: under a flood every HELLO gets a token). */
 const RETRY_LABEL = enc.encode('retry')
 
-/** What each side tells the other inside the encrypted handshake payloads. */
-export interface HandshakePayload {
-  name: string
-  params: SessionParams
-}
 
 /** The result both roles end with: traffic secrets and what was learnt about the peer. */
 export interface HandshakeResult {
@@ -76,34 +71,6 @@ export interface HandshakeKeys {
 
 export function mac16(key: Uint8Array, data: Uint8Array): Uint8Array {
   return hmacSha256(key, data).subarray(0, HELLO_MAC_SIZE)
-}
-
-export function encodePayload(p: HandshakePayload, suite?: CipherSuite): Uint8Array {
-  const name = enc.encode(p.name)
-  const params = encodeParams(p.params)
-  const out = new Uint8Array((suite ? 1 : 0) + params.length + 1 + name.length)
-  let pos = 0
-  if (suite) out[pos++] = SUITE_ID[suite]
-  out.set(params, pos)
-  pos += params.length
-  out[pos++] = name.length
-  out.set(name, pos)
-  return out
-}
-
-export function decodePayload(b: Uint8Array, withSuite: boolean): { payload: HandshakePayload; suite?: CipherSuite } | null {
-  const r = new Reader(b, 0, b.length)
-  let suite: CipherSuite | undefined
-  if (withSuite) {
-    suite = SUITE_BY_ID[r.u8()]
-    if (!suite) return null
-  }
-  const params = readParams(r)
-  if (!params) return null
-  const nameLen = r.u8()
-  const name = r.bytes(nameLen)
-  if (!r.ok || r.pos !== r.end || nameLen > MAX_NAME_BYTES) return null
-  return { payload: { name: dec.decode(name), params }, suite }
 }
 
 /** h after the prologue, the same for every handshake: hashed once per process. */
@@ -476,25 +443,9 @@ export function createChallenge(
     return null
   }
   s.mixKey(es)
-  const encPayload = s.encryptAndHash(encodePayload(payload, suite))
+  const encPayload = s.encryptAndHash(challengePayloadBytes(payload, suite))
 
-  const plain = new Uint8Array(COOKIE_PLAIN_SIZE)
-  let p = 0
-  plain.set(eRPriv, p)
-  eRPriv.fill(0)
-  plain.set(s.ck, (p += 32))
-  plain.set(s.h, (p += 32))
-  plain.set(s.key!, (p += 32))
-  plain[(p += 32)] = s.counter
-  writeU64(plain, (p += 1), Math.floor(now))
-  plain[p + 8] = SUITE_ID[suite]
-  const nonce = random(12)
-  const cookie = new Uint8Array(COOKIE_SIZE)
-  cookie.set(nonce, 0)
-  cookie.set(aeadSeal('aes-256-gcm', cookieKey, nonce, cookieAad(hello.sessionId, addrKey), plain), 12)
-  plain.fill(0) // e_r's private key and the chaining key, now sealed in the cookie
-
-  const out = new Uint8Array(HEADER_SIZE + HELLO_NONCE_SIZE + 32 + encS.length + 2 + encPayload.length + 1 + cookie.length)
+  const out = new Uint8Array(HEADER_SIZE + HELLO_NONCE_SIZE + 32 + encS.length + 2 + encPayload.length + 1 + COOKIE_SIZE)
   let pos = writeHeader(out, 0, PROTOCOL_VERSION, PacketType.CHALLENGE, 0, hello.sessionId, 0)
   out.set(hello.nonce, pos)
   pos += HELLO_NONCE_SIZE
@@ -506,12 +457,41 @@ export function createChallenge(
   out[pos++] = encPayload.length & 0xff
   out.set(encPayload, pos)
   pos += encPayload.length
-  out[pos++] = cookie.length
-  out.set(cookie, pos)
+  out[pos++] = COOKIE_SIZE
+  // The cookie is sealed where it lies in the packet: its plaintext (e_r's private key and the
+  // chaining key) is written there, encrypted in place, and wiped should sealing fail.
+  const nonce = random(12)
+  out.set(nonce, pos)
+  const plain = out.subarray(pos + 12, pos + 12 + COOKIE_PLAIN_SIZE)
+  let p = 0
+  plain.set(eRPriv, p)
+  eRPriv.fill(0)
+  plain.set(s.ck, (p += 32))
+  plain.set(s.h, (p += 32))
+  plain.set(s.key!, (p += 32))
+  plain[(p += 32)] = s.counter
+  writeU64(plain, (p += 1), Math.floor(now))
+  plain[p + 8] = SUITE_ID[suite]
+  let sealed = false
+  try {
+    aeadSealInPlace('aes-256-gcm', cookieKey, nonce, cookieAad(hello.sessionId, addrKey), plain, out.subarray(pos + 12 + COOKIE_PLAIN_SIZE))
+    sealed = true
+  } finally {
+    if (!sealed) plain.fill(0)
+  }
   return out
 }
 
+/**
+ * The cookie's associated data, session id | address key, in one scratch buffer (valid until the
+ * next call; the AEAD call reads it at once): built per HELLO answered and per AUTH_PROOF. Nothing
+ * in it is secret. An address key too long for the scratch gets an array of its own.
+ */
+const aadScratch = new Uint8Array(SESSION_ID_SIZE + 256)
 function cookieAad(sessionId: Uint8Array, addrKey: string): Uint8Array {
+  aadScratch.set(sessionId, 0)
+  const { read, written } = enc.encodeInto(addrKey, aadScratch.subarray(SESSION_ID_SIZE))
+  if (read === addrKey.length) return aadScratch.subarray(0, SESSION_ID_SIZE + written)
   const a = enc.encode(addrKey)
   const out = new Uint8Array(SESSION_ID_SIZE + a.length)
   out.set(sessionId, 0)

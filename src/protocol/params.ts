@@ -49,6 +49,11 @@ export function encodeParams(p: SessionParams): Uint8Array {
   return out
 }
 
+/** True when both announce the same values. */
+export function sameParams(a: SessionParams, b: SessionParams): boolean {
+  return a.maxStreams === b.maxStreams && a.streamWindow === b.streamWindow && a.sessionWindow === b.sessionWindow && a.bareMode === b.bareMode && a.maxPacketSize === b.maxPacketSize
+}
+
 /** Reads a length-prefixed parameter list; null when malformed or missing a required value. */
 export function readParams(r: Reader): SessionParams | null {
   const len = r.varint()

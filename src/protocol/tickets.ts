@@ -19,7 +19,7 @@
 import { SUITE_BY_ID, SUITE_ID, type CipherSuite } from '../crypto/aead.js'
 // The process's handshake backend (the addon's OpenSSL when it loaded): HKDF and the
 // one-shot AEAD of tickets and tokens cost less there than through node:crypto objects.
-import { aeadOpen, aeadSeal, hkdf } from '../crypto/handshake-crypto.js'
+import { aeadOpen, aeadSeal, aeadSealInPlace, hkdf } from '../crypto/handshake-crypto.js'
 import { readU64, writeU64 } from './header.js'
 import type { TicketKeyGen, TicketKeys } from './ticket-keys.js'
 
@@ -102,7 +102,13 @@ function tokenKey(wrapKey: Uint8Array, ticketId: Uint8Array, wrapNonce: Uint8Arr
 export function sealTicket(gen: TicketKeyGen, secretFor: (ticketId: Uint8Array) => Uint8Array, t: Omit<TicketContents, 'secret'>, random: (n: number) => Uint8Array): Uint8Array {
   const id = random(TICKET_ID_SIZE)
   const secret = secretFor(id)
-  const plain = new Uint8Array(TICKET_PLAIN_SIZE)
+  // The plaintext is written where its ciphertext goes and sealed in place: no separate
+  // plaintext or ciphertext arrays per ticket (one per accepted handshake).
+  const out = new Uint8Array(TICKET_SIZE)
+  out.set(gen.id, 0)
+  out.set(id, GEN_ID_SIZE)
+  const at = GEN_ID_SIZE + TICKET_ID_SIZE
+  const plain = out.subarray(at, at + TICKET_PLAIN_SIZE)
   plain[0] = TOKEN_VERSION
   plain[1] = SUITE_ID[t.suite]
   plain.set(t.sessionId, 2)
@@ -110,15 +116,17 @@ export function sealTicket(gen: TicketKeyGen, secretFor: (ticketId: Uint8Array) 
   plain.set(secret, 42)
   writeU64(plain, 74, Math.floor(t.issued))
   writeU64(plain, 82, Math.floor(t.expires))
-  new DataView(plain.buffer).setUint32(90, t.generation)
+  new DataView(out.buffer, out.byteOffset + at, TICKET_PLAIN_SIZE).setUint32(90, t.generation)
   secret.fill(0)
-  const out = new Uint8Array(TICKET_SIZE)
-  out.set(gen.id, 0)
-  out.set(id, GEN_ID_SIZE)
   const key = ticketSealKey(gen.key, id)
-  out.set(aeadSeal('aes-256-gcm', key, ZERO_NONCE, ticketAad(gen.id), plain), GEN_ID_SIZE + TICKET_ID_SIZE)
-  key.fill(0)
-  plain.fill(0)
+  let sealed = false
+  try {
+    aeadSealInPlace('aes-256-gcm', key, ZERO_NONCE, ticketAad(gen.id), plain, out.subarray(at + TICKET_PLAIN_SIZE))
+    sealed = true
+  } finally {
+    key.fill(0)
+    if (!sealed) plain.fill(0) // the per-ticket secret
+  }
   return out
 }
 

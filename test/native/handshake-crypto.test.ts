@@ -250,6 +250,8 @@ describe.skipIf(!have)(`native handshake primitives (${TITLE})`, () => {
     const nonce = rnd(12)
     const sealed = w.aeadSeal('aes-256-gcm', key, nonce, rnd(9), rnd(40))
     clean()
+    w.aeadSealInPlace('aes-256-gcm', key, nonce, rnd(9), rnd(40), new Uint8Array(16))
+    clean()
     sealed[0]! ^= 1
     expect(w.aeadOpen('aes-256-gcm', key, nonce, rnd(9), sealed)).toBeNull()
     clean()
@@ -267,6 +269,28 @@ describe.skipIf(!have)(`native handshake primitives (${TITLE})`, () => {
     expect(() => w.sha256(rnd(4), bad)).toThrow(TypeError)
     clean()
     expect(() => jsHandshakeCrypto.aeadSeal('aes-256-gcm', key, nonce, bad, rnd(8))).toThrow()
+  })
+
+  it('aeadSealInPlace: the bytes aeadSeal gives, ciphertext in place and tag apart, both backends, inside a larger buffer; a wrong tag length throws', () => {
+    for (const suite of ['aes-256-gcm', 'chacha20-poly1305'] as const) {
+      for (const c of [nat, js]) {
+        for (const n of [0, 1, 16, 138, 3000]) {
+          const key = rnd(32)
+          const nonce = rnd(12)
+          const aad = rnd(n % 70)
+          const plain = rnd(n)
+          const want = js.aeadSeal(suite, key, nonce, aad, plain)
+          const buf = rnd(n + 40)
+          const before = buf.slice()
+          buf.set(plain, 8)
+          c.aeadSealInPlace(suite, key, nonce, aad, buf.subarray(8, 8 + n), buf.subarray(8 + n, 8 + n + 16))
+          expect(hex(buf.subarray(8, 8 + n + 16)), `${c.name} ${suite} ${n}`).toBe(hex(want))
+          expect(hex(buf.subarray(0, 8)) + hex(buf.subarray(n + 24))).toBe(hex(before.subarray(0, 8)) + hex(before.subarray(n + 24)))
+          expect(hex(nat.aeadOpen(suite, key, nonce, aad, buf.subarray(8, n + 24))!)).toBe(hex(plain))
+        }
+        expect(() => c.aeadSealInPlace(suite, rnd(32), rnd(12), rnd(3), rnd(10), new Uint8Array(15))).toThrow(RangeError)
+      }
+    }
   })
 
   it('differential: one-shot AEAD seals identically and each side opens the other; a flipped bit is null', () => {
