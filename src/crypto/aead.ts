@@ -47,5 +47,6 @@ export interface PacketKey {
 
 export interface AeadBackend {
   readonly name: 'native' | 'js'
+  /** A packet key from a copy of `key` and `iv`: the caller may wipe or reuse both once it returns. */
   createKey(suite: CipherSuite, key: Uint8Array, iv: Uint8Array): PacketKey
 }

@@ -115,9 +115,13 @@ export class SymmetricState {
   }
 
   private nonce(): Uint8Array {
+    // 0^32 || n as a 64-bit big-endian integer; n stays far below 2^32 (a handful per handshake).
     const nonce = new Uint8Array(12)
-    new DataView(nonce.buffer).setUint32(8, this.n)
-    this.n++
+    const n = this.n++
+    nonce[8] = n >>> 24
+    nonce[9] = (n >>> 16) & 0xff
+    nonce[10] = (n >>> 8) & 0xff
+    nonce[11] = n & 0xff
     return nonce
   }
 
