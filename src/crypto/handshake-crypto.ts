@@ -79,6 +79,13 @@ export interface HandshakeCrypto {
    * must not overlap `data`. On a throw, `data` may hold partial ciphertext: the caller wipes it.
    */
   aeadSealInPlace(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): void
+  /**
+   * aeadOpen with the ciphertext `data` decrypted in place and the tag apart: true when the tag
+   * verifies; false, and `data` zeroed (no unauthenticated plaintext left), when it does not. For
+   * a caller that opens into a buffer of its own (the cookie, handshake.ts): never a view of a
+   * received packet, whose ciphertext may still be needed.
+   */
+  aeadOpenInPlace(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): boolean
   /** One-shot AEAD open; null when the tag does not verify. */
   aeadOpen(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null
 }
@@ -87,4 +94,4 @@ export interface HandshakeCrypto {
 export const handshakeCrypto: HandshakeCrypto = nativeHandshakeCrypto ?? jsHandshakeCrypto
 
 // The functions the protocol code imports, bound once (no per-call dispatch).
-export const { x25519FromPrivate, x25519, x25519Once, x25519Ephemeral, x25519Destroy, hkdf, hmacSha256, sha256, sha3_256, aeadSeal, aeadSealInPlace, aeadOpen } = handshakeCrypto
+export const { x25519FromPrivate, x25519, x25519Once, x25519Ephemeral, x25519Destroy, hkdf, hmacSha256, sha256, sha3_256, aeadSeal, aeadSealInPlace, aeadOpen, aeadOpenInPlace } = handshakeCrypto

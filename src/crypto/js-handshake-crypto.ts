@@ -5,7 +5,7 @@
  */
 import { KeyObject } from 'node:crypto'
 import type { HandshakeCrypto, X25519PrivateKey } from './handshake-crypto.js'
-import { aeadOpen, aeadSeal, aeadSealInPlace, hkdf, hmacSha256, sha256, sha3_256, x25519, x25519Ephemeral, x25519FromPrivate, x25519Once } from './primitives.js'
+import { aeadOpen, aeadOpenInPlace, aeadSeal, aeadSealInPlace, hkdf, hmacSha256, sha256, sha3_256, x25519, x25519Ephemeral, x25519FromPrivate, x25519Once } from './primitives.js'
 
 function keyObjectOf(priv: X25519PrivateKey): KeyObject {
   // A native key handed to the JS backend is a programming error (mixed backends), not input.
@@ -28,4 +28,5 @@ export const jsHandshakeCrypto: HandshakeCrypto = {
   aeadSeal,
   aeadSealInPlace,
   aeadOpen,
+  aeadOpenInPlace,
 }

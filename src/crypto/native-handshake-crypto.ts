@@ -309,6 +309,20 @@ export function createNativeHandshakeCrypto(b: NativeBinding): HandshakeCrypto |
         scratch.clear()
       }
     },
+    aeadOpenInPlace(suite, key, nonce, aad, data, tag) {
+      const id = suiteIdOf(suite)
+      assertAeadArgs(key, nonce)
+      assertBytes('aeadOpenInPlace', data)
+      assertBytes('aeadOpenInPlace', tag)
+      let ok = false
+      try {
+        ok = tag.length === TAG_SIZE && b.aeadOpenOne(id, scratch.arg(key), scratch.arg(nonce), scratch.arg(aad), data, scratch.arg(tag))
+        return ok
+      } finally {
+        if (!ok) data.fill(0) // no unauthenticated plaintext is left behind
+        scratch.clear()
+      }
+    },
   }
   return backend
 }

@@ -181,6 +181,28 @@ export function aeadSealInPlace(suite: CipherSuite, key: Uint8Array, nonce: Uint
   tag.set(c.getAuthTag())
 }
 
+/** aeadOpen of `data` (ciphertext) and `tag`, decrypted in place; false, and `data` zeroed, when the tag does not verify. */
+export function aeadOpenInPlace(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): boolean {
+  if (tag.length !== 16) {
+    data.fill(0)
+    return false
+  }
+  try {
+    const d = createDecipheriv(suite as 'aes-256-gcm', key, nonce, { authTagLength: 16 })
+    d.setAAD(aad)
+    d.setAuthTag(tag)
+    const a = d.update(data)
+    const b = d.final() // throws before anything is written when the tag does not verify
+    data.set(a, 0)
+    data.set(b, a.length)
+    a.fill(0)
+    return true
+  } catch {
+    data.fill(0)
+    return false
+  }
+}
+
 /** One-shot AEAD open; null when the tag does not verify. */
 export function aeadOpen(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
   if (sealed.length < 16) return null

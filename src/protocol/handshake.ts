@@ -12,7 +12,7 @@
  * timing lives in the endpoint.
  */
 import { SUITE_BY_ID, SUITE_ID, type CipherSuite } from '../crypto/aead.js'
-import { aeadOpen, aeadSealInPlace, constantTimeEqual, hmacSha256, x25519, x25519Ephemeral, x25519FromPrivate, x25519Once, type X25519KeyPair } from '../crypto/handshake-crypto.js'
+import { aeadOpenInPlace, aeadSealInPlace, constantTimeEqual, hmacSha256, x25519, x25519Ephemeral, x25519FromPrivate, x25519Once, type X25519KeyPair } from '../crypto/handshake-crypto.js'
 import {
   HEADER_SIZE,
   HELLO_MAC_SIZE,
@@ -514,6 +514,23 @@ export function cookieNonceOf(authProof: Uint8Array): Uint8Array | null {
 export type ProofOutcome = { kind: 'ok'; result: HandshakeResult; cookieNonce: Uint8Array; cookieIssued: number } | { kind: 'drop'; reason: string }
 
 /**
+ * The cookie's plaintext (e_r's private key, ck, h, k, n, issue time, suite), opened in a buffer
+ * made once off V8's heap (a per-AUTH_PROOF result array was a backing-store allocation) and
+ * wiped before openCookie returns, whatever the outcome.
+ */
+const cookiePlain = new Uint8Array(new ArrayBuffer(COOKIE_PLAIN_SIZE))
+
+/** Opens `cookie` into `plain` under the first key that authenticates it; false when none does. */
+function openCookieInto(plain: Uint8Array, cookie: Uint8Array, cookieKeys: Uint8Array[], sessionId: Uint8Array, addrKey: string): boolean {
+  for (const k of cookieKeys) {
+    // Copied afresh per key: a failed open may leave the buffer changed.
+    plain.set(cookie.subarray(12, 12 + COOKIE_PLAIN_SIZE))
+    if (aeadOpenInPlace('aes-256-gcm', k, cookie.subarray(0, 12), cookieAad(sessionId, addrKey), plain, cookie.subarray(12 + COOKIE_PLAIN_SIZE))) return true
+  }
+  return false
+}
+
+/**
  * Verifies AUTH_PROOF against the cookie it carries; derives the traffic secrets. The cookie
  * holds the whole responder state after CHALLENGE (its static key was already mixed in), so
  * nothing else is needed.
@@ -534,22 +551,22 @@ export function consumeAuthProof(
   const payLen = (r.u8() << 8) | r.u8()
   const encPI = r.bytes(payLen)
   if (!r.ok || r.remaining !== 0 || cookieLen !== COOKIE_SIZE) return { kind: 'drop', reason: 'malformed' }
-  let plain: Uint8Array | null = null
-  for (const k of cookieKeys) {
-    plain = aeadOpen('aes-256-gcm', k, cookie.subarray(0, 12), cookieAad(sessionId, addrKey), cookie.subarray(12))
-    if (plain) break
+  const plain = cookiePlain
+  let issued: number, suite: CipherSuite | undefined, s: SymmetricState, sI: Uint8Array | null, se: Uint8Array | null
+  try {
+    if (!openCookieInto(plain, cookie, cookieKeys, sessionId, addrKey)) return { kind: 'drop', reason: 'bad-cookie' }
+    issued = readU64(plain, 32 * 4 + 1)
+    if (now - issued > maxCookieAgeMs || issued - now > 1000) return { kind: 'drop', reason: 'expired-cookie' }
+    suite = SUITE_BY_ID[plain[32 * 4 + 9]!]
+    if (!suite) return { kind: 'drop', reason: 'bad-cookie' }
+    s = SymmetricState.restore(plain.slice(32, 64), plain.slice(64, 96), plain.slice(96, 128), plain[128]!)
+    sI = s.decryptAndHash(encSI)
+    // e_r is used once, from its raw bytes: its public key is already in the transcript, and
+    // importing the key would derive it again (a scalar multiplication as costly as the DH).
+    se = sI && x25519Once(plain.subarray(0, 32), sI)
+  } finally {
+    plain.fill(0) // e_r's private key and the chaining key, on every path
   }
-  if (!plain) return { kind: 'drop', reason: 'bad-cookie' }
-  const issued = readU64(plain, 32 * 4 + 1)
-  if (now - issued > maxCookieAgeMs || issued - now > 1000) return { kind: 'drop', reason: 'expired-cookie' }
-  const suite = SUITE_BY_ID[plain[32 * 4 + 9]!]
-  if (!suite) return { kind: 'drop', reason: 'bad-cookie' }
-  const s = SymmetricState.restore(plain.slice(32, 64), plain.slice(64, 96), plain.slice(96, 128), plain[128]!)
-  const sI = s.decryptAndHash(encSI)
-  // e_r is used once, from its raw bytes: its public key is already in the transcript, and
-  // importing the key would derive it again (a scalar multiplication as costly as the DH).
-  const se = sI && x25519Once(plain.subarray(0, 32), sI)
-  plain.fill(0) // the cookie's plaintext holds e_r's private key and the chaining key
   if (!sI) return { kind: 'drop', reason: 'auth' }
   if (!se) return { kind: 'drop', reason: 'bad-key' }
   s.mixKey(se)

@@ -252,6 +252,8 @@ describe.skipIf(!have)(`native handshake primitives (${TITLE})`, () => {
     clean()
     w.aeadSealInPlace('aes-256-gcm', key, nonce, rnd(9), rnd(40), new Uint8Array(16))
     clean()
+    expect(w.aeadOpenInPlace('aes-256-gcm', key, nonce, rnd(9), rnd(40), rnd(16))).toBe(false)
+    clean()
     sealed[0]! ^= 1
     expect(w.aeadOpen('aes-256-gcm', key, nonce, rnd(9), sealed)).toBeNull()
     clean()
@@ -289,6 +291,34 @@ describe.skipIf(!have)(`native handshake primitives (${TITLE})`, () => {
           expect(hex(nat.aeadOpen(suite, key, nonce, aad, buf.subarray(8, n + 24))!)).toBe(hex(plain))
         }
         expect(() => c.aeadSealInPlace(suite, rnd(32), rnd(12), rnd(3), rnd(10), new Uint8Array(15))).toThrow(RangeError)
+      }
+    }
+  })
+
+  it('aeadOpenInPlace: opens what aeadSeal sealed, in place inside a larger buffer, both backends; a forgery or short tag is false and leaves the bytes zeroed', () => {
+    for (const suite of ['aes-256-gcm', 'chacha20-poly1305'] as const) {
+      for (const c of [nat, js]) {
+        for (const n of [0, 1, 138, 3000]) {
+          const key = rnd(32)
+          const nonce = rnd(12)
+          const aad = rnd(n % 70)
+          const plain = rnd(n)
+          const sealed = js.aeadSeal(suite, key, nonce, aad, plain)
+          const buf = rnd(n + 20)
+          const edge = hex(buf.subarray(0, 4)) + hex(buf.subarray(n + 4))
+          buf.set(sealed.subarray(0, n), 4)
+          expect(c.aeadOpenInPlace(suite, key, nonce, aad, buf.subarray(4, 4 + n), sealed.subarray(n)), `${c.name} ${suite} ${n}`).toBe(true)
+          expect(hex(buf.subarray(4, 4 + n))).toBe(hex(plain))
+          expect(hex(buf.subarray(0, 4)) + hex(buf.subarray(n + 4))).toBe(edge)
+          const forged = sealed.slice()
+          forged[forged.length - 1]! ^= 1
+          const data = forged.slice(0, n)
+          expect(c.aeadOpenInPlace(suite, key, nonce, aad, data, forged.subarray(n))).toBe(false)
+          expect(data.every((x) => x === 0)).toBe(true)
+          const again = sealed.slice(0, n)
+          expect(c.aeadOpenInPlace(suite, key, nonce, aad, again, sealed.subarray(n, n + 15))).toBe(false)
+          expect(again.every((x) => x === 0)).toBe(true)
+        }
       }
     }
   })
