@@ -55,7 +55,8 @@ export function decodePayload(b: Uint8Array, withSuite: boolean): { payload: Han
   const params = readParams(r)
   if (!params) return null
   const nameLen = r.u8()
-  const name = r.bytes(nameLen)
-  if (!r.ok || r.pos !== r.end || nameLen > MAX_NAME_BYTES) return null
-  return { payload: { name: dec.decode(name), params }, suite }
+  if (!r.ok || r.pos + nameLen !== r.end || nameLen > MAX_NAME_BYTES) return null
+  // A copy, not a view: `b` is a small decrypted payload on V8's heap, and a view of it would
+  // first move its bytes to a new off-heap store.
+  return { payload: { name: dec.decode(b.slice(r.pos, r.end)), params }, suite }
 }

@@ -62,7 +62,7 @@ export class AcceptedHandshakes {
 
   /** True when the handshake identified by `id` (cookie nonce, ticket id) was accepted and may still be presented. */
   has(id: Uint8Array, now: number): boolean {
-    const e = this.entries.get(keyOf(id))
+    const e = this.entries.get(byteKey(id))
     return e !== undefined && e.until > now
   }
 
@@ -73,7 +73,7 @@ export class AcceptedHandshakes {
    */
   add(id: Uint8Array, until: number, now: number, owner?: string): boolean {
     if (this.full(now, owner)) return false
-    const k = keyOf(id)
+    const k = byteKey(id)
     const old = this.entries.get(k)
     if (old) this.release(old.owner)
     this.entries.set(k, { until, owner })
@@ -99,8 +99,13 @@ export class AcceptedHandshakes {
   }
 }
 
-function keyOf(id: Uint8Array): string {
-  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('base64')
+/**
+ * A short byte string (nonce, ticket id) as a Map key: one char code 0-255 per byte, never shown.
+ * ~5x cheaper than Buffer#toString('base64') and not through Buffer(id.buffer): a small array on
+ * V8's heap (the cookie nonce, a ticket id) would first be moved to a new off-heap store.
+ */
+export function byteKey(id: Uint8Array): string {
+  return String.fromCharCode.apply(null, id as unknown as number[])
 }
 
 function pushMin(h: number[], v: number): void {

@@ -70,7 +70,8 @@ export interface HandshakeKeys {
 }
 
 export function mac16(key: Uint8Array, data: Uint8Array): Uint8Array {
-  return hmacSha256(key, data).subarray(0, HELLO_MAC_SIZE)
+  // slice, not subarray: a view would first move the 32-byte result off V8's heap (an allocation).
+  return hmacSha256(key, data).slice(0, HELLO_MAC_SIZE)
 }
 
 /** h after the prologue, the same for every handshake: hashed once per process. */
@@ -366,14 +367,15 @@ const TOKEN_TS_AT = RETRY_LABEL.length
 const TOKEN_ADDR_AT = TOKEN_TS_AT + 8 + SESSION_ID_SIZE
 
 function tokenMac(key: Uint8Array, ts: Uint8Array, sessionId: Uint8Array, addrKey: string): Uint8Array {
-  if (ts.length !== 8 || sessionId.length !== SESSION_ID_SIZE) return hmacSha256(key, RETRY_LABEL, ts, sessionId, enc.encode(addrKey)).subarray(0, 24)
+  // slice, not subarray: a view would first move the 32-byte HMAC off V8's heap (an allocation).
+  if (ts.length !== 8 || sessionId.length !== SESSION_ID_SIZE) return hmacSha256(key, RETRY_LABEL, ts, sessionId, enc.encode(addrKey)).slice(0, 24)
   tokenInput.set(ts, TOKEN_TS_AT)
   tokenInput.set(sessionId, TOKEN_TS_AT + 8)
   const room = tokenInput.subarray(TOKEN_ADDR_AT)
   const { read, written } = enc.encodeInto(addrKey, room)
   // An address key longer than the scratch (none of this library's transports makes one): joined.
-  if (read !== addrKey.length) return hmacSha256(key, tokenInput.subarray(0, TOKEN_ADDR_AT), enc.encode(addrKey)).subarray(0, 24)
-  return hmacSha256(key, tokenInput.subarray(0, TOKEN_ADDR_AT + written)).subarray(0, 24)
+  if (read !== addrKey.length) return hmacSha256(key, tokenInput.subarray(0, TOKEN_ADDR_AT), enc.encode(addrKey)).slice(0, 24)
+  return hmacSha256(key, tokenInput.subarray(0, TOKEN_ADDR_AT + written)).slice(0, 24)
 }
 
 /**
@@ -381,9 +383,11 @@ function tokenMac(key: Uint8Array, ts: Uint8Array, sessionId: Uint8Array, addrKe
  * `key` is the token subkey of a cookie key generation (cookie-keys.ts), never the cookie key.
  */
 export function createRetryToken(key: Uint8Array, now: number, sessionId: Uint8Array, addrKey: string): Uint8Array {
+  const ts = new Uint8Array(8)
+  writeU64(ts, 0, Math.floor(now))
   const t = new Uint8Array(TOKEN_SIZE)
-  writeU64(t, 0, Math.floor(now))
-  t.set(tokenMac(key, t.subarray(0, 8), sessionId, addrKey), 8)
+  t.set(ts, 0)
+  t.set(tokenMac(key, ts, sessionId, addrKey), 8)
   return t
 }
 

@@ -15,6 +15,8 @@
  * - full means fail closed for that HELLO only (`hello-full`): the initiator retries.
  */
 
+import { byteKey } from './handshake-replay.js'
+
 export const HELLO_CACHE_CAPACITY = 65_536
 /** Live entries one source address may hold (1/16 of the cache). */
 export const HELLO_CACHE_PER_SOURCE = HELLO_CACHE_CAPACITY / 16
@@ -75,14 +77,14 @@ export class HelloCache {
 
   /** True when the nonce was seen and its HELLO could still be accepted (a replay). */
   seen(nonce: Uint8Array, now: number): boolean {
-    const e = this.entries.get(Buffer.from(nonce.buffer, nonce.byteOffset, nonce.byteLength).toString('base64'))
+    const e = this.entries.get(byteKey(nonce))
     return e !== undefined && e.expiry > now
   }
 
   /** Records a HELLO nonce from `source`, remembered until `expiry`; says why not when it may not be served. */
   remember(nonce: Uint8Array, source: string, expiry: number, now: number): HelloVerdict {
     this.prune(now)
-    const k = Buffer.from(nonce.buffer, nonce.byteOffset, nonce.byteLength).toString('base64')
+    const k = byteKey(nonce)
     const e = this.entries.get(k)
     if (e && e.expiry > now) return 'replayed'
     if (e) {

@@ -15,11 +15,16 @@ function initialHash(): Uint8Array {
   return (initial ??= sha256(new TextEncoder().encode(PROTOCOL_NAME)))
 }
 
-/** Noise's HKDF: HMAC-SHA256 extract with salt ck, expand with empty info (RFC 5869). */
+/**
+ * Noise's HKDF: HMAC-SHA256 extract with salt ck, expand with empty info (RFC 5869). Each output
+ * is its own copy (slice, not subarray): a 64-byte result lives on V8's heap, and the first view
+ * of it moves its bytes to a new off-heap store (`.buffer` materializes it), an allocation per
+ * MixKey. The joined result is wiped.
+ */
 function noiseHkdf(ck: Uint8Array, ikm: Uint8Array, n: 2 | 3): Uint8Array[] {
   const out = hkdf(ikm, ck, EMPTY, 32 * n)
-  const parts: Uint8Array[] = []
-  for (let i = 0; i < n; i++) parts.push(out.subarray(32 * i, 32 * (i + 1)))
+  const parts = n === 2 ? [out.slice(0, 32), out.slice(32, 64)] : [out.slice(0, 32), out.slice(32, 64), out.slice(64, 96)]
+  out.fill(0)
   return parts
 }
 

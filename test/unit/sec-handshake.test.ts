@@ -9,6 +9,7 @@ import { COOKIE_KEY_LIFETIME_MS, CookieKeys } from '../../src/protocol/cookie-ke
 import { HEADER_SIZE } from '../../src/protocol/constants.js'
 import { consumeAuthProof, createChallenge, createHandshakeError, InitiatorHandshake, parseHello, type HandshakeKeys } from '../../src/protocol/handshake.js'
 import { HELLO_CACHE_PER_SOURCE, HelloCache } from '../../src/protocol/hello-cache.js'
+import { byteKey } from '../../src/protocol/handshake-replay.js'
 import { sourceOf } from '../../src/protocol/responder-state.js'
 import { deriveGroupKeys, deriveIdentity } from '../../src/protocol/identity.js'
 import { readU64 } from '../../src/protocol/header.js'
@@ -217,6 +218,29 @@ describe('item 7: the HELLO replay cache', () => {
     expect(c.remember(n(), 'new', 30_000, 11_000)).toBe('full')
     expect(c.underLoad).toBe(true)
     expect(HELLO_CACHE_PER_SOURCE).toBe(4096)
+  })
+
+  it('cache keys (byteKey): equal bytes give equal keys whatever the array, any difference in any byte a different key', () => {
+    const a = rnd(16)
+    const inBig = new Uint8Array(64)
+    inBig.set(a, 7)
+    expect(byteKey(inBig.subarray(7, 23))).toBe(byteKey(a))
+    expect(byteKey(a.slice())).toBe(byteKey(a))
+    const keys = new Set<string>([byteKey(a)])
+    for (let i = 0; i < a.length; i++) {
+      for (const v of [0, 1, 0x7f, 0x80, 0xff]) {
+        if (a[i] === v) continue
+        const b = a.slice()
+        b[i] = v
+        keys.add(byteKey(b))
+      }
+    }
+    expect(keys.size).toBe(1 + a.length * 5 - a.filter((x) => [0, 1, 0x7f, 0x80, 0xff].includes(x)).length)
+    expect(byteKey(a.subarray(0, 12))).not.toBe(byteKey(a))
+    // The HELLO cache recognises a replayed nonce held in another array.
+    const c = new HelloCache(64, 8)
+    expect(c.remember(a, 'x', 10_000, 0)).toBe('ok')
+    expect(c.seen(inBig.subarray(7, 23), 1)).toBe(true)
   })
 })
 
