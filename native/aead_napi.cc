@@ -14,7 +14,9 @@ namespace stt {
 // openBatchById) find their key without napi_unwrap: a private-property lookup of ~800
 // instructions per call, i.e. per packet in a 64-byte ping-pong, about 2 % of its user-space
 // instructions (callgrind, issue 13). An id is slot + generation * 2^24: a stale id (a destroyed
-// key) never reaches a later key in the same slot. Ids are handles, not key material.
+// key) does not reach a later key in the same slot (until the slot's generation wraps, 2^29 keys
+// later; the TypeScript wrapper forgets its id when it destroys the key, so only a raw caller
+// holding on to a stale id could get that far). Ids are handles, not key material.
 class PacketKeyTable {
  public:
   double Add(AeadKey* key) {
@@ -35,7 +37,9 @@ class PacketKeyTable {
     const uint32_t slot = SlotOf(id);
     if (Find(id) == nullptr) return;
     slots_[slot].key = nullptr;
-    slots_[slot].generation++;  // < 2^29 uses per slot keeps every id below 2^53
+    // Wraps after 2^29 keys in one slot, so every id stays an exact double below 2^53 (a
+    // long-running node churns through sessions, and the free list reuses the same slots).
+    slots_[slot].generation = (slots_[slot].generation + 1) % kGenerations;
     free_.push_back(slot);
   }
 
@@ -49,6 +53,7 @@ class PacketKeyTable {
 
  private:
   static constexpr uint32_t kSlots = 1u << 24;
+  static constexpr uint32_t kGenerations = 1u << 29;
   static constexpr double kMaxId = 9007199254740992.0;  // 2^53
   static uint32_t SlotOf(double id) { return static_cast<uint32_t>(static_cast<uint64_t>(id) % kSlots); }
 
