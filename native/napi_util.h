@@ -3,15 +3,22 @@
 
 #include <napi.h>
 
+#include <memory>
+
 #include "common.h"
 
 namespace stt {
+
+class PacketKeyTable;  // aead_napi.cc
 
 // Per-environment state (main thread and each worker get their own: the addon is context-aware).
 struct AddonData {
   // Set by the env cleanup hook: from then on no native code calls into JavaScript.
   bool exiting = false;
   Napi::FunctionReference packet_key_ctor;
+  // Live packet keys by id (aead_napi.cc); shared with each PacketKey, whose finalizer may run
+  // after this struct is gone at env teardown.
+  std::shared_ptr<PacketKeyTable> packet_keys;
   Napi::FunctionReference udp_socket_ctor;
 };
 

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 namespace stt {
 
@@ -41,8 +42,8 @@ class UdpCore {
   // side sizes its metadata arrays as slots * this when GRO is on.
   static constexpr uint32_t kMaxGroSegments = MAX_GRO_SEGMENTS;
 
-  UdpCore() = default;
-  ~UdpCore() { Close(); }
+  UdpCore();
+  ~UdpCore();
   UdpCore(const UdpCore&) = delete;
   UdpCore& operator=(const UdpCore&) = delete;
 
@@ -66,6 +67,11 @@ class UdpCore {
                      uint32_t count, const uint32_t* dest, double* stats, int32_t* result);
 
  private:
+  // recvmmsg's message headers, kept between rounds (udp_linux.cc, RecvHeaders).
+  struct RecvHeaders;
+  RecvHeaders& HeadersFor(const RecvTarget& t, uint32_t want);
+
+  std::unique_ptr<RecvHeaders> recv_headers_;
   int fd_ = -1;
   int family_ = 4;
   uint32_t caps_ = 0;

@@ -20,6 +20,8 @@ export interface NativePacketKey {
     headerSize: number,
     status: Uint8Array,
   ): number
+  /** Handle for sealBatchById / openBatchById (-1 once destroyed). Optional: newer addons. */
+  id?(): number
   destroy(): void
 }
 
@@ -90,6 +92,12 @@ export interface NativeBinding {
   STAT_COUNT: number
   SEND_RESULT_COUNT: number
   PacketKey: new (suiteId: number, key: Uint8Array, iv: Uint8Array) => NativePacketKey
+  /**
+   * PacketKey.sealBatch / openBatch of the live key with this id (NativePacketKey.id()), found
+   * without unwrapping an object; -1 when no live key has the id. Optional: newer addons.
+   */
+  sealBatchById?(id: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, headerSize: number): number
+  openBatchById?(id: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, headerSize: number, status: Uint8Array): number
   /** One packet, explicit 12-byte nonce (known-answer tests). Data is sealed in place. */
   aeadSealOne(suiteId: number, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tagOut: Uint8Array): boolean
   /** One packet, explicit nonce; data is decrypted in place when the tag verifies. */

@@ -175,6 +175,40 @@ describe.skipIf(backend !== 'native')(`native AEAD (${backend === 'native' ? 'ad
     expect(code(() => k.sealBatch(a.slab, a.offsets, a.lengths, 2, HEADER_SIZE))).toBe(ErrorCode.ENCRYPTION)
   })
 
+  it('by-id calls (sealBatchById / openBatchById) act on their live key only; a destroyed key\'s id never reaches a later key', () => {
+    const b = binding!
+    expect(typeof b.sealBatchById).toBe('function')
+    const suite = SUITE_ID['aes-256-gcm']
+    const keyBytes = randomBytes(32)
+    const iv = randomBytes(12)
+    const k1 = new b.PacketKey(suite, keyBytes, iv)
+    const id1 = k1.id!()
+    expect(id1).toBeGreaterThanOrEqual(0)
+    // By id and by method seal identically, and each opens the other's packets.
+    const byId = makeBatch(100, 3, 7)
+    const byMethod = makeBatch(100, 3, 7)
+    expect(b.sealBatchById!(id1, byId.slab, byId.offsets, byId.lengths, 3, HEADER_SIZE)).toBe(3)
+    expect(k1.sealBatch(byMethod.slab, byMethod.offsets, byMethod.lengths, 3, HEADER_SIZE)).toBe(3)
+    expect(Buffer.from(byId.slab).equals(Buffer.from(byMethod.slab))).toBe(true)
+    const st = new Uint8Array(3)
+    expect(b.openBatchById!(id1, byMethod.slab, byMethod.offsets, byMethod.lengths, 3, HEADER_SIZE, st)).toBe(3)
+    expect(Array.from(st)).toEqual([1, 1, 1])
+    // Destroyed: its id finds nothing, even after its slot is reused by a new key.
+    k1.destroy()
+    expect(k1.id!()).toBe(-1)
+    const k2 = new b.PacketKey(suite, randomBytes(32), randomBytes(12))
+    const id2 = k2.id!()
+    expect(id2).not.toBe(id1)
+    const c = makeBatch(10, 1, 9)
+    const before = Buffer.from(c.slab)
+    expect(b.sealBatchById!(id1, c.slab, c.offsets, c.lengths, 1, HEADER_SIZE)).toBe(-1)
+    expect(b.openBatchById!(id1, c.slab, c.offsets, c.lengths, 1, HEADER_SIZE, st)).toBe(-1)
+    expect(Buffer.from(c.slab).equals(before)).toBe(true)
+    for (const bad of [-1, 0.5, id2 + 0.5, Number.NaN, 2 ** 60]) expect(b.sealBatchById!(bad, c.slab, c.offsets, c.lengths, 1, HEADER_SIZE)).toBe(-1)
+    expect(b.sealBatchById!(id2, c.slab, c.offsets, c.lengths, 1, HEADER_SIZE)).toBe(1)
+    k2.destroy()
+  })
+
   describe('Wycheproof known answers', () => {
     const files: Array<[CipherSuite, string]> = [
       ['aes-256-gcm', fileURLToPath(new URL('../vectors/wycheproof/aes_gcm_test.json', import.meta.url))],

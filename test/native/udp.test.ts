@@ -130,6 +130,27 @@ describe.skipIf(!haveUdp)(`native UDP transport (${haveUdp ? 'addon loaded' : SK
     })
   }
 
+  it('receive headers are kept between rounds and reset after use: a lone datagram, then a GRO burst, then lone ones again', async () => {
+    // The kernel shrinks a filled header's control length to what it wrote (nothing for a lone
+    // datagram on a socket bound to one address): a header not reset afterwards would truncate
+    // the next round's UDP_GRO message and deliver the burst as one datagram.
+    const { rx, tx, to } = await pair('127.0.0.1')
+    tx.t.send(batchOf([100], to))
+    await waitFor(() => rx.sink.got.length === 1)
+    const burst = [...new Array(20).fill(1000), 300]
+    tx.t.send(batchOf(burst, to))
+    await waitFor(() => rx.sink.got.length === 22)
+    expectPayloads(rx.sink.got.slice(1), burst)
+    expect(rx.t.getStats().groSuperDatagrams).toBeGreaterThan(0)
+    for (let k = 0; k < 3; k++) {
+      tx.t.send(batchOf([50 + k], to))
+      await waitFor(() => rx.sink.got.length === 23 + k)
+    }
+    expectPayloads(rx.sink.got.slice(22, 23), [50])
+    expect(rx.sink.got.slice(22).map((g) => g.data.length)).toEqual([50, 51, 52])
+    expect(rx.t.getStats().dropped.truncated).toBe(0)
+  })
+
   it('GSO forced off (debug flag) and gso:false: one sendmmsg of 64 messages, no GSO reported', async () => {
     for (const opts of [{ debugFlags: DebugFlag.NO_GSO }, { gso: false }]) {
       const { rx, tx, to } = await pair('127.0.0.1', {}, opts)
