@@ -7,14 +7,20 @@
 //   2. recvmmsg(MSG_DONTWAIT) (or recvmsg one by one under DEBUG_NO_MMSG);
 //   3. per message: drop if MSG_TRUNC, read UDP_GRO (segment size) and PKTINFO (local address),
 //      then write one metadata entry per segment: offset, length, 48-byte address record.
-// Send flow (bounded by count; stops at EAGAIN):
-//   1. group consecutive datagrams into GSO super-datagrams: equal sizes, the last may be
-//      shorter, at most kMaxGsoSegments and the UDP payload limit; one iovec per datagram, so
-//      nothing is copied even when the datagrams are not contiguous in the slab;
-//   2. sendmmsg the groups (one UDP_SEGMENT cmsg each, plus PKTINFO when bound to a wildcard);
+// Send flow (bounded by count; stops at EAGAIN). SendBatch sends every datagram to one
+// destination record, SendMulti each to its own (one record per datagram: the handshake
+// answers of a receive batch, one per flooding address, leave in one sendmmsg):
+//   1. group consecutive datagrams into GSO super-datagrams: same destination, equal sizes, the
+//      last may be shorter, at most kMaxGsoSegments and the UDP payload limit; one iovec per
+//      datagram, so nothing is copied even when the datagrams are not contiguous in the slab;
+//   2. sendmmsg the groups (each message its msg_name; one UDP_SEGMENT cmsg per group, plus
+//      PKTINFO when bound to a wildcard);
 //   3. EINVAL/EIO on a GSO message switches GSO off for good and resends that part without it;
 //      another error skips the failing message (counted; EMSGSIZE separately, as DF is always
-//      set: see SetDontFragment), EAGAIN stops and reports progress.
+//      set: see SetDontFragment), EAGAIN stops and reports progress. A destination record the
+//      socket cannot use (another family, port 0) is skipped before the kernel sees it and
+//      counted (BAD_DEST): port 0 would fail with EINVAL, which on a GSO message would switch GSO
+//      off for every peer of the socket.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -392,18 +398,36 @@ uint32_t UdpCore::RecvRound(const RecvTarget& t, double* stats, bool* more) {
 
 uint32_t UdpCore::SendBatch(const uint8_t* slab, size_t slab_len, const uint32_t* offsets, const uint32_t* lengths,
                             uint32_t count, const uint32_t* dest, double* stats, int32_t* result) {
+  return SendDatagrams(slab, slab_len, offsets, lengths, count, dest, 0, stats, result);
+}
+
+uint32_t UdpCore::SendMulti(const uint8_t* slab, size_t slab_len, const uint32_t* offsets, const uint32_t* lengths,
+                            uint32_t count, const uint32_t* dests, double* stats, int32_t* result) {
+  return SendDatagrams(slab, slab_len, offsets, lengths, count, dests, ADDR_STRIDE, stats, result);
+}
+
+bool UdpCore::UsableDest(const uint32_t* dest) const {
+  return static_cast<int>(dest[ADDR_FAMILY]) == family_ && dest[ADDR_PORT] != 0 && dest[ADDR_PORT] <= 0xffff;
+}
+
+uint32_t UdpCore::SendDatagrams(const uint8_t* slab, size_t slab_len, const uint32_t* offsets, const uint32_t* lengths,
+                                uint32_t count, const uint32_t* dests, uint32_t dest_stride, double* stats,
+                                int32_t* result) {
   std::memset(result, 0, SEND_RESULT_COUNT * sizeof(int32_t));
   STT_ASSERT(fd_ >= 0);
-  const int dest_family = static_cast<int>(dest[ADDR_FAMILY]);
-  STT_ASSERT(dest_family == family_);
-  sockaddr_storage ss;
-  const socklen_t sl = FillSockaddr(dest_family, RecBytes(dest, ADDR_REMOTE), static_cast<uint16_t>(dest[ADDR_PORT]), &ss);
-  const bool pktinfo = wildcard_ && (caps_ & CAP_PKTINFO) && (dest[ADDR_FLAGS] & ADDR_FLAG_LOCAL);
   const uint32_t max_payload = family_ == 6 ? 65527 : 65507;
+  const auto dest_of = [dests, dest_stride](uint32_t j) { return dests + static_cast<size_t>(j) * dest_stride; };
+  const bool multi = dest_stride != 0;
 
   mmsghdr msgs[kMaxMsgs];
   iovec iov[kMaxIov];
   CtrlBuf ctrl[kMaxMsgs];
+  // One destination: names[0] is built once and every message points at it. A destination per
+  // datagram: message m's own names[m].
+  sockaddr_storage names[kMaxMsgs];
+  socklen_t shared_name_len = 0;
+  if (!multi && count > 0 && UsableDest(dests))
+    shared_name_len = FillSockaddr(family_, RecBytes(dests, ADDR_REMOTE), static_cast<uint16_t>(dests[ADDR_PORT]), &names[0]);
   uint32_t dgrams[kMaxMsgs];
   double bytes[kMaxMsgs];
   bool used_gso[kMaxMsgs];
@@ -411,11 +435,26 @@ uint32_t UdpCore::SendBatch(const uint8_t* slab, size_t slab_len, const uint32_t
   uint32_t i = 0;
   int interrupted = 0;
   while (i < count) {
+    // 0. A destination the socket cannot use: skip and count that datagram, never abort.
+    const uint32_t* first_dest = dest_of(i);
+    if (!UsableDest(first_dest)) {
+      const int e = static_cast<int>(first_dest[ADDR_FAMILY]) != family_ ? EAFNOSUPPORT : EINVAL;
+      result[SEND_BAD_DEST] += 1;
+      result[SEND_ERRORS] += 1;
+      result[SEND_LAST_ERRNO] = e;
+      stats[STAT_SEND_BAD_DEST] += 1;
+      stats[STAT_SEND_ERRORS] += 1;
+      i++;
+      continue;
+    }
     // 1. Build up to kMaxMsgs messages starting at datagram i.
     const bool gso = (caps_ & CAP_GSO) != 0;
     const uint32_t msg_limit = (debug_ & DEBUG_SEND_EAGAIN) ? 1 : kMaxMsgs;
     uint32_t m = 0, used_iov = 0, j = i;
     while (j < count && m < msg_limit && used_iov < kMaxIov) {
+      const uint32_t* dest = dest_of(j);
+      // An unusable destination after the first message: send what precedes it, then step 0.
+      if (multi && j > i && !UsableDest(dest)) break;
       const uint32_t seg = lengths[j];
       const uint32_t iov_start = used_iov;
       uint32_t nseg = 0, total = 0;
@@ -432,16 +471,24 @@ uint32_t UdpCore::SendBatch(const uint8_t* slab, size_t slab_len, const uint32_t
         if (j >= count || used_iov >= kMaxIov || nseg >= kMaxGsoSegments) break;
         const uint32_t next = lengths[j];
         if (next == 0 || next > seg || total + next > max_payload) break;
+        // One GSO group, one destination: the whole record (remote and local address) must match.
+        if (multi && std::memcmp(dest_of(j), dest, ADDR_STRIDE * sizeof(uint32_t)) != 0) break;
       }
       msghdr& mh = msgs[m].msg_hdr;
       mh = msghdr{};
-      mh.msg_name = &ss;
-      mh.msg_namelen = sl;
+      if (multi) {
+        mh.msg_name = &names[m];
+        mh.msg_namelen = FillSockaddr(family_, RecBytes(dest, ADDR_REMOTE), static_cast<uint16_t>(dest[ADDR_PORT]), &names[m]);
+      } else {
+        mh.msg_name = &names[0];
+        mh.msg_namelen = shared_name_len;
+      }
       mh.msg_iov = &iov[iov_start];
       mh.msg_iovlen = nseg;
       size_t clen = 0;
       if (nseg > 1) clen += PutSegment(ctrl[m].bytes, sizeof ctrl[m].bytes, static_cast<uint16_t>(seg));
-      if (pktinfo) clen += PutPktinfo(ctrl[m].bytes + clen, sizeof ctrl[m].bytes - clen, family_, dest);
+      if (wildcard_ && (caps_ & CAP_PKTINFO) && (dest[ADDR_FLAGS] & ADDR_FLAG_LOCAL))
+        clen += PutPktinfo(ctrl[m].bytes + clen, sizeof ctrl[m].bytes - clen, family_, dest);
       mh.msg_control = clen ? ctrl[m].bytes : nullptr;
       mh.msg_controllen = clen;
       msgs[m].msg_len = 0;

@@ -47,6 +47,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
                         InstanceMethod<&UdpSocket::SetReceiveBuffers>("setReceiveBuffers"),
                         InstanceMethod<&UdpSocket::Start>("start"),
                         InstanceMethod<&UdpSocket::Send>("send"),
+                        InstanceMethod<&UdpSocket::SendMulti>("sendMulti"),
                         InstanceMethod<&UdpSocket::ArmWritable>("armWritable"),
                         InstanceMethod<&UdpSocket::Caps>("caps"),
                         InstanceMethod<&UdpSocket::SetRef>("setRef"),
@@ -167,6 +168,20 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     Span<uint32_t> dest = U32Of(env_, info[4]);
     STT_ASSERT(count <= offsets.length && count <= lengths.length && dest.length >= ADDR_STRIDE);
     uint32_t n = core_.SendBatch(slab.data, slab.length, offsets.data, lengths.data, count, dest.data, stats_, result_);
+    return Napi::Number::New(env_, n);
+  }
+
+  // sendMulti(slab, offsets, lengths, count, dests: Uint32Array(count * ADDR_STRIDE)) -> datagrams
+  // processed; datagram k goes to the record at dests[k * ADDR_STRIDE] (details in sendResult).
+  Napi::Value SendMulti(const Napi::CallbackInfo& info) {
+    STT_ASSERT(opened_ && !closing_);
+    Span<uint8_t> slab = BytesOf(env_, info[0]);
+    Span<uint32_t> offsets = U32Of(env_, info[1]), lengths = U32Of(env_, info[2]);
+    const uint32_t count = U32Arg(info, 3);
+    Span<uint32_t> dests = U32Of(env_, info[4]);
+    STT_ASSERT(count <= offsets.length && count <= lengths.length &&
+               dests.length >= static_cast<size_t>(count) * ADDR_STRIDE);
+    uint32_t n = core_.SendMulti(slab.data, slab.length, offsets.data, lengths.data, count, dests.data, stats_, result_);
     return Napi::Number::New(env_, n);
   }
 

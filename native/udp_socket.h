@@ -2,7 +2,7 @@
 //
 // UdpCore (udp_linux.cc) is the syscall layer: open/bind with large buffers, capability probes
 // (UDP_SEGMENT = GSO, UDP_GRO, IP_PKTINFO), recvmmsg straight into the TypeScript-owned slab with
-// GRO super-datagrams split into per-datagram entries, and sendmmsg with GSO grouping. It has no
+// GRO super-datagrams split into per-datagram entries, and sendmmsg with GSO grouping (one destination per batch, or one per datagram). It has no
 // N-API and no libuv. udp_socket.cc wraps it as the JS class UdpSocket driven by uv_poll.
 #pragma once
 
@@ -65,13 +65,24 @@ class UdpCore {
   // EAGAIN. Fills result (SEND_RESULT_COUNT ints) and returns result[SEND_PROCESSED].
   uint32_t SendBatch(const uint8_t* slab, size_t slab_len, const uint32_t* offsets, const uint32_t* lengths,
                      uint32_t count, const uint32_t* dest, double* stats, int32_t* result);
+  // As SendBatch, datagram k to its own record dests[k * ADDR_STRIDE] (the TS sendMulti): one
+  // sendmmsg carries datagrams to many peers; same-destination runs still become GSO groups.
+  uint32_t SendMulti(const uint8_t* slab, size_t slab_len, const uint32_t* offsets, const uint32_t* lengths,
+                     uint32_t count, const uint32_t* dests, double* stats, int32_t* result);
 
  private:
+  // Both sends: datagram k goes to dests + k * dest_stride (stride 0: all to dests).
+  uint32_t SendDatagrams(const uint8_t* slab, size_t slab_len, const uint32_t* offsets, const uint32_t* lengths,
+                         uint32_t count, const uint32_t* dests, uint32_t dest_stride, double* stats, int32_t* result);
+  // The record names this socket's family and a port the kernel accepts (not 0).
+  bool UsableDest(const uint32_t* dest) const;
+
   // recvmmsg's message headers, kept between rounds (udp_linux.cc, RecvHeaders).
   struct RecvHeaders;
   RecvHeaders& HeadersFor(const RecvTarget& t, uint32_t want);
 
   std::unique_ptr<RecvHeaders> recv_headers_;
+
   int fd_ = -1;
   int family_ = 4;
   uint32_t caps_ = 0;

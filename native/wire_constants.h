@@ -74,7 +74,7 @@ enum Suite : uint32_t {
 };
 
 // The stt_native addon's ABI: layouts and indexes shared by src/native, src/crypto and native/*.cc.
-constexpr uint32_t ABI_VERSION = 3;  // Changes whenever a layout or an addon function signature changes; src/native/load.ts refuses a mismatch. (3: the EMSGSIZE counter and send result, and the DONTFRAG capability, of path MTU discovery.)
+constexpr uint32_t ABI_VERSION = 4;  // Changes whenever a layout or an addon function signature changes; src/native/load.ts refuses a mismatch. (3: the EMSGSIZE counter and send result, and the DONTFRAG capability, of path MTU discovery. 4: UdpSocket.sendMulti, a destination per datagram, and the BAD_DEST counter and send result.)
 // AEAD
 constexpr uint32_t KEY_SIZE = 32;
 constexpr uint32_t IV_SIZE = 12;
@@ -129,7 +129,8 @@ enum Stat : uint32_t {
   STAT_GSO_DISABLED_ERRNO = 12,  // errno that switched GSO off for good (0 while on).
   STAT_RECV_CALLBACKS = 13,
   STAT_SEND_EMSGSIZE = 14,  // Datagrams refused with EMSGSIZE (above the local interface MTU; DF is always set).
-  STAT_COUNT = 15,
+  STAT_SEND_BAD_DEST = 15,  // Datagrams skipped unsent for their destination record: another family than the socket's, or port 0 (also in SEND_ERRORS).
+  STAT_COUNT = 16,
 };
 
 // Indexes of the Int32Array a send() fills.
@@ -141,7 +142,8 @@ enum SendResultIndex : uint32_t {
   SEND_EAGAIN = 4,  // 1 when the call stopped on EAGAIN.
   SEND_GSO_DISABLED = 5,  // errno when this call switched GSO off, else 0.
   SEND_EMSGSIZE = 6,  // Datagrams of this call refused with EMSGSIZE.
-  SEND_RESULT_COUNT = 7,
+  SEND_BAD_DEST = 7,  // Datagrams of this call skipped for their destination record (Stat SEND_BAD_DEST).
+  SEND_RESULT_COUNT = 8,
 };
 
 }  // namespace stt

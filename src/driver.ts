@@ -5,8 +5,10 @@
  * Service pass (after every received batch and timer, and as scheduled):
  *   1. endpoint.handleBatch / handleTimeout
  *   2. drain endpoint events: each goes straight to its STTSession / STTStream (core-events.ts)
- *   3. transmit: pollTransmit -> transport.send, at most MAX_TX_BATCHES_PER_TURN batches,
- *      then yield to the event loop (setImmediate) so receiving is never starved
+ *   3. transmit: pollHandshakeTransmit -> transport.sendMulti (the handshake answers of the
+ *      batch, a destination each: one sendmmsg on native UDP), then pollTransmit ->
+ *      transport.send, at most MAX_TX_BATCHES_PER_TURN batches in all, then yield to the event
+ *      loop (setImmediate) so receiving is never starved
  *   4. drain again (events of the transmission: a session closed once its SESSION_CLOSE left)
  *   5. arm one timer for endpoint.pollTimeout()
  * Application calls (STTSession / STTStream) call the core, then afterAppCall: their events
@@ -26,7 +28,7 @@ import { ResumeDialer, resumeTargets } from './resume-dialer.js'
 import { TransportRouter, type StartResult } from './router.js'
 import { sessionInternals, STTSession, type MigrateOptions } from './session.js'
 import type { TransportSetOptions } from './transport/factory.js'
-import type { PeerAddress, RxBatch, Transport, TransportEvents } from './transport/types.js'
+import type { MultiTxBatch, PeerAddress, RxBatch, Transport, TransportEvents, TxBatch } from './transport/types.js'
 
 /** Bounded work per event-loop turn (quinn's IO_LOOP_BOUND idea): then yield. */
 const MAX_TX_BATCHES_PER_TURN = 64
@@ -224,7 +226,11 @@ export class Driver {
     }
     const t = this.#now()
     let batches = 0
-    for (let tx = ep.pollTransmit(t); tx; tx = ep.pollTransmit(t)) {
+    for (let hs = ep.pollHandshakeTransmit(); hs; hs = ep.pollHandshakeTransmit()) {
+      this.#sendHandshakes(hs)
+      if (++batches >= MAX_TX_BATCHES_PER_TURN) break
+    }
+    for (let tx = batches < MAX_TX_BATCHES_PER_TURN ? ep.pollTransmit(t) : null; tx; tx = ep.pollTransmit(t)) {
       const tr = this.router.transportOf(tx.to)
       if (!tr) {
         // A path whose transport is gone (stopped dialer): nothing can reach it.
@@ -235,13 +241,41 @@ export class Driver {
       // Writability is an input of the core: a transport above its high-water mark holds the
       // path back until its onWritable (see Endpoint.handleBlocked).
       if (tr.writable !== undefined && !tr.writable(tx.to)) ep.handleBlocked(tx.to.key)
-      if (++batches >= MAX_TX_BATCHES_PER_TURN) {
-        this.schedule(false)
-        break
-      }
+      if (++batches >= MAX_TX_BATCHES_PER_TURN) break
     }
+    if (batches >= MAX_TX_BATCHES_PER_TURN) this.schedule(false)
     this.#drainEvents()
     this.#armTimer(ep.pollTimeout(t))
+  }
+
+  /** One-datagram view for transports without sendMulti (reused: send keeps no reference). */
+  readonly #oneTx: TxBatch = { slab: new Uint8Array(0), offsets: new Uint32Array(1), lengths: new Uint32Array(1), count: 1, to: null as unknown as PeerAddress }
+
+  /**
+   * Handshake datagrams, each to its own address, all of one kind (Endpoint.pollHandshakeTransmit).
+   * A transport with sendMulti takes them in one call and its writability is not asked: it is the
+   * socket's, not a path's, and no session waits on these addresses (native UDP tells every path
+   * it refused when it drains). Other transports get one send per datagram, as before.
+   */
+  #sendHandshakes(hs: MultiTxBatch): void {
+    const ep = this.endpoint
+    const tr = this.router.transportOf(hs.dests[0]!)
+    if (tr?.sendMulti !== undefined) return tr.sendMulti(hs)
+    const one = this.#oneTx
+    one.slab = hs.slab
+    for (let i = 0; i < hs.count; i++) {
+      const to = hs.dests[i]!
+      if (!tr) {
+        // A path whose transport is gone (stopped dialer): nothing can reach it.
+        ep.handleBlocked(to.key)
+        continue
+      }
+      one.offsets[0] = hs.offsets[i]!
+      one.lengths[0] = hs.lengths[i]!
+      one.to = to
+      tr.send(one)
+      if (tr.writable !== undefined && !tr.writable(to)) ep.handleBlocked(to.key)
+    }
   }
 
   #armTimer(at: number): void {

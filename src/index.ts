@@ -30,7 +30,7 @@ export {
 export { backend } from './crypto/index.js'
 /** 'prebuild' (binary shipped in the package) or 'source' (compiled here) with the native backend; null with 'js'. */
 export { nativeSource, type NativeSource } from './native/load.js'
-export type { Transport, TransportStats, PeerAddress, TxBatch, RxBatch, BoundAddress, TransportEvents } from './transport/types.js'
+export type { Transport, TransportStats, PeerAddress, TxBatch, MultiTxBatch, RxBatch, BoundAddress, TransportEvents } from './transport/types.js'
 export { PROTOCOL_VERSION } from './protocol/constants.js'
 /** In-memory transport pair: tests, examples, and the model for your own transportImpl. */
 export { createChannelPair, ChannelTransport, type ChannelPairOptions } from './transport/channel.js'

@@ -44,6 +44,20 @@ export interface TxBatch {
 }
 
 /**
+ * Datagrams each to its own destination: datagram i goes to `dests[i]`, all of one transport
+ * kind. The endpoint hands the handshake answers of a receive batch over this way (one RETRY
+ * per flooding address), so a transport with `sendMulti` sends them in one system call.
+ * The transport may keep no reference to `slab` or `dests` after the call returns.
+ */
+export interface MultiTxBatch {
+  slab: Uint8Array
+  offsets: Uint32Array
+  lengths: Uint32Array
+  count: number
+  dests: PeerAddress[]
+}
+
+/**
  * Received datagrams. Datagram i is `slab[offsets[i], offsets[i] + lengths[i])`, from
  * `from[i]`. The views are valid only during the receive callback (the slab is reused): the
  * receiver decrypts in place and copies what it keeps.

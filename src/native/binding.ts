@@ -49,6 +49,8 @@ export interface NativeUdpSocket {
   setReceiveBuffers(slab: Uint8Array, slotSize: number, offsets: Uint32Array, lengths: Uint32Array, addrs: Uint32Array): void
   start(): void
   send(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dest: Uint32Array): number
+  /** As send, datagram i to the address record at dests[i * Addr.STRIDE] (ABI 4). */
+  sendMulti(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dests: Uint32Array): number
   armWritable(): void
   caps(): number
   setRef(ref: boolean): void

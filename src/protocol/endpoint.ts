@@ -7,6 +7,8 @@
  *   handleTimeout(now)     - handshake retransmissions/timeouts, session timers
  *   handleBlocked(path) / handleWritable(path) - the transport behind a path is above its
  *                            high-water mark / drained (the driver asks the transport)
+ *   pollHandshakeTransmit() - the queued handshake datagrams (answers, retransmitted HELLOs) as
+ *                            one MultiTxBatch, a destination per datagram, or null (outbox.ts)
  *   pollTransmit(now)      - next TxBatch (one destination), or null; send it before polling again
  *   pollTimeout(now)       - absolute time of the next deadline (Infinity: none)
  *   pollEvent()            - the next event (core-events.ts: one flat queue, in order)
@@ -18,7 +20,7 @@ import type { AeadBackend, CipherSuite } from '../crypto/aead.js'
 import { sha256 } from '../crypto/handshake-crypto.js'
 import type { ProtocolConfig } from '../config.js'
 import { ErrorCode, STTProtocolError, STTSessionError, WireError } from '../errors.js'
-import type { PeerAddress, RxBatch, TxBatch } from '../net-types.js'
+import type { MultiTxBatch, PeerAddress, RxBatch, TxBatch } from '../net-types.js'
 import { HEADER_SIZE, HELLO_MIN_SIZE, PacketType, PROTOCOL_VERSION, TYPE_OFFSET, VERSION_OFFSET } from './constants.js'
 import {
   chooseSuite,
@@ -44,6 +46,7 @@ import { udpPacketSize } from './udp-size.js'
 import type { ConnectOptions, EndpointCounters } from './endpoint-types.js'
 import type { CoreEvent } from './core-events.js'
 import { Fifo } from './fifo.js'
+import { Outbox } from './outbox.js'
 import type { SessionLink } from './session-types.js'
 
 export type { ConnectOptions, EndpointCounters } from './endpoint-types.js'
@@ -65,7 +68,8 @@ export class Endpoint {
   private readonly connects: PendingConnects
   private readonly responder: ResponderState
   private readonly resumption: ResumptionManager
-  private readonly outbox: Array<{ to: PeerAddress; data: Uint8Array }> = []
+  /** Handshake datagrams, each to its own address (outbox.ts): pollHandshakeTransmit / pollTransmit. */
+  private readonly outbox = new Outbox()
   /** Ready set, deadline heap and blocked paths: no pass scans idle sessions. */
   private readonly sched = new EndpointScheduler<Session>()
   /** Every event of the endpoint and its sessions and streams, in the order they happened. */
@@ -126,7 +130,7 @@ export class Endpoint {
         counters: this.counters,
         random,
         wall: (t) => this.wall(t),
-        send: (to, data) => this.outbox.push({ to, data }),
+        send: (to, data) => this.outbox.push(to, data),
         drop: (r, from) => this.drop(r, from),
         localParams: (bare, addr) => this.localParams(bare, addr),
         adopt: (s) => {
@@ -142,7 +146,7 @@ export class Endpoint {
     )
     // Resumption (resume-endpoint.ts) borrows the endpoint's private parts through these closures.
     this.resumption = new ResumptionManager(
-      { config: this.config, group: this.#group, nodeId: this.#identity.nodeId, random, sessions: this.sessions, events: this.events, counters: this.counters, wall: (t) => this.wall(t), send: (to, data) => this.outbox.push({ to, data }), drop: (r, from) => this.drop(r, from) },
+      { config: this.config, group: this.#group, nodeId: this.#identity.nodeId, random, sessions: this.sessions, events: this.events, counters: this.counters, wall: (t) => this.wall(t), send: (to, data) => this.outbox.push(to, data), drop: (r, from) => this.drop(r, from) },
       { rememberNonce: (n, from, t) => this.responder.rememberNonce(n, sourceOf(from), t, this.config.helloMaxSkew), payload: (bare, addr) => ({ name: this.config.name, params: this.localParams(bare, addr) }), remove: (x) => this.removeSession(x), connectFull: (t, addr, opts, handle) => void this.connect(t, addr, opts, handle), handshaking: (k) => this.connects.holds(k) },
       (init, bare) => this.addSession(new Session({ ...init, config: this.config, aead, random, localParams: this.localParams(bare, init.address) }, this.link)),
       config.nodeSeed,
@@ -243,7 +247,7 @@ export class Endpoint {
   /** A handshake ERROR answering HELLO `pkt` (its session id and nonce echoed). */
   private helloError(pkt: Uint8Array, to: PeerAddress, code: number, macKey: Uint8Array | null): void {
     const echo = pkt.subarray(HEADER_SIZE + 32, HEADER_SIZE + 32 + HELLO_NONCE_SIZE)
-    this.outbox.push({ to, data: createHandshakeError(pkt.subarray(3, 11), echo, code, macKey) })
+    this.outbox.push(to, createHandshakeError(pkt.subarray(3, 11), echo, code, macKey))
   }
 
   private onHello(now: number, pkt: Uint8Array, from: PeerAddress): void {
@@ -289,7 +293,7 @@ export class Endpoint {
     if (admitted.kind === 'drop') return this.drop(admitted.reason, from)
     if (admitted.kind === 'retry') {
       this.counters.retriesSent++
-      this.outbox.push({ to: from, data: createRetry(parsed, admitted.token, this.#group.helloMacKey) })
+      this.outbox.push(from, createRetry(parsed, admitted.token, this.#group.helloMacKey))
       return
     }
     const suite = chooseSuite(parsed.suites, this.config.ciphers)
@@ -311,7 +315,7 @@ export class Endpoint {
     if (!challenge) return this.drop('bad-key', from)
     // Anti-amplification: never more than 3x what the unvalidated address sent us.
     if (challenge.length > 3 * pkt.length) return this.drop('amplification-limit', from)
-    this.outbox.push({ to: from, data: challenge })
+    this.outbox.push(from, challenge)
   }
 
   private onAuthProof(now: number, pkt: Uint8Array, from: PeerAddress): void {
@@ -335,7 +339,7 @@ export class Endpoint {
     if (r.peer.params.bareMode && !from.reliable) return this.drop('bad-params', from)
     if (this.sessions.size >= this.config.maxSessions) {
       this.drop('too-many-sessions', from)
-      this.outbox.push({ to: from, data: createHandshakeError(r.sessionId, new Uint8Array(HELLO_NONCE_SIZE), WireError.TOO_MANY_SESSIONS, this.#group.helloMacKey) })
+      this.outbox.push(from, createHandshakeError(r.sessionId, new Uint8Array(HELLO_NONCE_SIZE), WireError.TOO_MANY_SESSIONS, this.#group.helloMacKey))
       return
     }
     // Kept until the cookie could no longer be accepted (consumeAuthProof's age check).
@@ -488,6 +492,16 @@ export class Endpoint {
   // -------------------------------------------------------------------------------------
   // Output
   // -------------------------------------------------------------------------------------
+
+  /**
+   * Up to 64 queued handshake datagrams of one transport kind, datagram i to dests[i] (valid
+   * until the next call), or null. A driver that polls this before pollTransmit hands a receive
+   * batch's answers (a RETRY per flooding address) to its transport in one call; pollTransmit
+   * alone hands them over one by one. Either way every datagram goes where it was queued for.
+   */
+  pollHandshakeTransmit(): MultiTxBatch | null {
+    return this.outbox.pollBatch()
+  }
 
   /** The next datagrams to send, or null. The returned batch is valid until the next call. */
   pollTransmit(now: number): TxBatch | null {

@@ -7,10 +7,10 @@
  * the transport of the address's kind. Transports never look inside datagrams.
  */
 
-import type { PeerAddress, RxBatch, TransportKind, TxBatch } from '../net-types.js'
+import type { MultiTxBatch, PeerAddress, RxBatch, TransportKind, TxBatch } from '../net-types.js'
 
 // The values shared with the sans-I/O core live in src/net-types.ts (neither layer imports the other).
-export type { PeerAddress, RxBatch, TransportKind, TxBatch } from '../net-types.js'
+export type { MultiTxBatch, PeerAddress, RxBatch, TransportKind, TxBatch } from '../net-types.js'
 
 export interface TransportStats {
   kind: TransportKind
@@ -78,6 +78,12 @@ export interface Transport {
   dial(target: string, options?: Record<string, unknown>): Promise<PeerAddress>
   /** Sends a batch. Never throws for network errors: counts them and reports via onError. */
   send(batch: TxBatch): void
+  /**
+   * Sends datagrams each to its own destination (of this transport), as `send` does otherwise.
+   * Optional: without it the driver calls `send` once per run of one destination. The native
+   * UDP transport sends the whole batch in one sendmmsg (a msg_name per message).
+   */
+  sendMulti?(batch: MultiTxBatch): void
   /**
    * True while the transport can accept more for `to` (connection-oriented transports: below
    * the high-water mark). The driver asks after each send; a transport that answers false

@@ -10,7 +10,7 @@ import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import { ErrorCode, STTTransportError } from '../errors.js'
 import { parseHostPort } from './address.js'
-import type { BoundAddress, PeerAddress, Transport, TransportEvents, TransportStats, TxBatch } from './types.js'
+import type { BoundAddress, MultiTxBatch, PeerAddress, Transport, TransportEvents, TransportStats, TxBatch } from './types.js'
 import { NativeUdpTransport, type NativeUdpOptions } from './udp-native.js'
 
 export class DualStackNativeUdp implements Transport {
@@ -80,8 +80,31 @@ export class DualStackNativeUdp implements Transport {
     else this.#primary.send(batch) // not an address of ours: the primary reports it
   }
 
+  /** Each family's socket takes the datagrams of its destinations (usually all of one family: one call). */
+  sendMulti(batch: MultiTxBatch): void {
+    const { dests, count } = batch
+    if (count === 0) return
+    const first = this.#for(dests[0]!) ?? this.#primary
+    let i = 1
+    while (i < count && (this.#for(dests[i]!) ?? this.#primary) === first) i++
+    if (i >= count) return first.sendMulti(batch)
+    for (const t of [this.#primary, this.#otherReady]) {
+      if (t === null) continue
+      const mine: number[] = []
+      for (let k = 0; k < count; k++) if ((this.#for(dests[k]!) ?? this.#primary) === t) mine.push(k)
+      if (mine.length === 0) continue
+      t.sendMulti({
+        slab: batch.slab,
+        offsets: Uint32Array.from(mine, (k) => batch.offsets[k]!),
+        lengths: Uint32Array.from(mine, (k) => batch.lengths[k]!),
+        count: mine.length,
+        dests: mine.map((k) => dests[k]!),
+      })
+    }
+  }
+
   writable(to: PeerAddress): boolean {
-    return this.#for(to)?.writable() ?? false
+    return this.#for(to)?.writable(to) ?? false
   }
 
   setRef(ref: boolean): void {

@@ -9,9 +9,12 @@
  *      from a bounded cache (same remote => same object), and events.onReceive sees one RxBatch
  *      whose views are valid until it returns. backlog: the round filled every slot, so the
  *      socket may hold more (RxBatch.backlog: the endpoint then sheds flooded HELLOs first).
- * Send flow: one native call per TxBatch (one destination); on EAGAIN the unsent tail is copied
- * into the ONE pending batch and retried once when the socket is writable; anything beyond that
- * is dropped and counted as 'queue-full' (the protocol retransmits), never queued without bound.
+ * Send flow: one native call per TxBatch (one destination: sendmmsg with GSO groups) or per
+ * MultiTxBatch (a destination per datagram: the handshake answers of a receive batch, one
+ * sendmmsg for all their peers); on EAGAIN the unsent tail is copied into the ONE pending batch
+ * and retried once when the socket is writable; anything beyond that is dropped and counted as
+ * 'queue-full' (the protocol retransmits), never queued without bound. Every address the driver
+ * was told "not writable" meanwhile gets its onWritable when the socket drains.
  */
 import { lookup } from 'node:dns/promises'
 import { getSystemErrorName } from 'node:util'
@@ -31,6 +34,7 @@ import { assertBatch } from '../native/validate.js'
 import { parseHostPort } from './address.js'
 import type {
   BoundAddress,
+  MultiTxBatch,
   PeerAddress,
   RxBatch,
   Transport,
@@ -104,7 +108,10 @@ interface PendingBatch {
   offsets: Uint32Array
   lengths: Uint32Array
   count: number
+  /** The destination of every datagram, or of the first when `dests` is set. */
   to: NativeUdpPeer
+  /** A sendMulti tail: datagram i goes to dests[i]. */
+  dests: NativeUdpPeer[] | null
 }
 
 function errnoError(syscall: string, errno: number): Error & { code: string; errno: number; syscall: string } {
@@ -149,6 +156,10 @@ export class NativeUdpTransport implements Transport {
   private readonly dropped: Record<string, number> = { oversize: 0, 'queue-full': 0, closed: 0 }
   private gsoWarned = false
   private pending: PendingBatch | null = null
+  /** Addresses writable() said false to while a batch was pending: all get onWritable at the drain. */
+  private readonly refused = new Set<PeerAddress>()
+  /** Destination records of sendMulti (Addr.STRIDE u32 per datagram), grown as needed. */
+  private multiDests = new Uint32Array(0)
 
   // Receive side: TS-owned memory the addon writes into.
   private recvAddrs = new Uint32Array(0)
@@ -229,9 +240,16 @@ export class NativeUdpTransport implements Transport {
     return this.peerFor(rec, new Uint8Array(rec.buffer), 0)
   }
 
-  /** True while no unsent batch is waiting for the socket to drain. */
-  writable(): boolean {
-    return this.pending === null && !this.closed
+  /**
+   * True while no unsent batch is waiting for the socket to drain. The socket is one queue for
+   * every peer, so each `to` that hears false now hears onWritable at the drain, not only the
+   * pending batch's (the driver holds back every path it asked about).
+   */
+  writable(to?: PeerAddress): boolean {
+    if (this.closed) return false
+    if (this.pending === null) return true
+    if (to !== undefined) this.refused.add(to)
+    return false
   }
 
   send(batch: TxBatch): void {
@@ -259,7 +277,40 @@ export class NativeUdpTransport implements Transport {
         break
       }
     }
-    if (n > 0) this.sendNow(slab, o, l, n, to, true)
+    if (n > 0) this.sendNow(slab, o, l, n, to, null, true)
+  }
+
+  /** As send, datagram i to dests[i]: one sendmmsg whatever the number of peers (UdpCore::SendMulti). */
+  sendMulti(batch: MultiTxBatch): void {
+    const { slab, offsets, lengths, count, dests } = batch
+    assertBatch('sendMulti', slab, offsets, lengths, count, 0)
+    if (!Array.isArray(dests) || dests.length < count) throw new STTConfigError('sendMulti: dests must hold a destination per datagram')
+    for (let i = 0; i < count; i++) {
+      const to = dests[i]
+      if (!(to instanceof NativeUdpPeer) || to.owner !== this.id) {
+        throw new STTConfigError(`sendMulti: dests[${i}] is not an address of this transport (use its dial())`)
+      }
+    }
+    if (this.closed) {
+      this.dropped.closed! += count
+      return
+    }
+    if (!this.open || this.sock === null) throw new STTError(ErrorCode.NOT_STARTED, 'sendMulti before listen()/dial() completed')
+    if (this.pending !== null) {
+      this.dropped['queue-full']! += count
+      return
+    }
+    let o = offsets
+    let l = lengths
+    let n = count
+    let d = dests as NativeUdpPeer[]
+    for (let i = 0; i < count; i++) {
+      if (lengths[i]! > MAX_DATAGRAM_SIZE) {
+        ;({ o, l, n, d } = this.withoutOversize(offsets, lengths, count, d))
+        break
+      }
+    }
+    if (n > 0) this.sendNow(slab, o, l, n, d[0]!, d, true)
   }
 
   /** Whether the open socket keeps the event loop alive (default true), like dgram's ref/unref. */
@@ -292,6 +343,8 @@ export class NativeUdpTransport implements Transport {
       // come from the protocol's path MTU search alone (src/protocol/pmtu.ts).
       dontFragment: (caps & Capability.DONTFRAG) !== 0,
       sendErrorsMsgSize: c[Stat.SEND_EMSGSIZE]!,
+      // Datagrams skipped for a destination record the socket cannot use (another family, port 0).
+      sendErrorsBadDest: c[Stat.SEND_BAD_DEST]!,
       gsoDisabledErrno: c[Stat.GSO_DISABLED_ERRNO] ? getSystemErrorName(-c[Stat.GSO_DISABLED_ERRNO]!) : undefined,
       recvSyscalls: c[Stat.RECV_SYSCALLS]!,
       sendSyscalls: c[Stat.SEND_SYSCALLS]!,
@@ -306,6 +359,7 @@ export class NativeUdpTransport implements Transport {
     if (this.closing) return this.closing
     this.closed = true
     this.pending = null
+    this.refused.clear()
     this.closing = (async () => {
       if (this.opening) await this.opening.catch(() => undefined)
       const sock = this.sock
@@ -398,9 +452,11 @@ export class NativeUdpTransport implements Transport {
     const p = this.pending
     this.pending = null
     if (p === null || this.closed) return
-    this.sendNow(p.slab, p.offsets, p.lengths, p.count, p.to, false)
-    // writable() said false while the batch waited: the driver holds that path back until now.
-    this.events?.onWritable?.(p.to)
+    this.sendNow(p.slab, p.offsets, p.lengths, p.count, p.to, p.dests, false)
+    // writable() said false while the batch waited: the driver holds those paths back until now.
+    if (p.dests === null) this.events?.onWritable?.(p.to)
+    for (const to of this.refused) if (to !== p.to || p.dests !== null) this.events?.onWritable?.(to)
+    this.refused.clear()
   }
 
   /** Called by the addon when the poll handle and the fd are closed. */
@@ -443,10 +499,19 @@ export class NativeUdpTransport implements Transport {
     return peer
   }
 
-  private sendNow(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, to: NativeUdpPeer, mayQueue: boolean): void {
+  /** Sends to `to`, or datagram i to dests[i] when `dests` is set (then to = dests[0]). */
+  private sendNow(
+    slab: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    count: number,
+    to: NativeUdpPeer,
+    dests: NativeUdpPeer[] | null,
+    mayQueue: boolean,
+  ): void {
     const sock = this.sock
     if (sock === null) return
-    const processed = sock.send(slab, offsets, lengths, count, to.dest)
+    const processed = dests === null ? sock.send(slab, offsets, lengths, count, to.dest) : sock.sendMulti(slab, offsets, lengths, count, this.destRecords(dests, count))
     const r = this.sendResult
     if (r[SendResult.GSO_DISABLED] !== 0 && !this.gsoWarned) {
       this.gsoWarned = true
@@ -460,7 +525,7 @@ export class NativeUdpTransport implements Transport {
     if (r[SendResult.ERRORS]! > r[SendResult.EMSGSIZE]!) {
       const cause = errnoError('sendmmsg', r[SendResult.LAST_ERRNO]!)
       this.events?.onError?.(
-        new STTTransportError(ErrorCode.UDP_SEND_FAILED, `${r[SendResult.ERRORS]} datagram(s) to ${to} failed: ${cause.message}`, {
+        new STTTransportError(ErrorCode.UDP_SEND_FAILED, `${r[SendResult.ERRORS]} ${dests === null ? `datagram(s) to ${to}` : `of ${count} datagrams (a destination each)`} failed: ${cause.message}`, {
           cause,
         }),
       )
@@ -478,7 +543,8 @@ export class NativeUdpTransport implements Transport {
       offsets: new Uint32Array(count - processed),
       lengths: new Uint32Array(count - processed),
       count: count - processed,
-      to,
+      to: dests === null ? to : dests[processed]!,
+      dests: dests === null ? null : dests.slice(processed, count),
     }
     let at = 0
     for (let i = processed; i < count; i++) {
@@ -493,9 +559,18 @@ export class NativeUdpTransport implements Transport {
     sock.armWritable()
   }
 
-  private withoutOversize(offsets: Uint32Array, lengths: Uint32Array, count: number): { o: Uint32Array; l: Uint32Array; n: number } {
+  /** The address records of dests[0, count) side by side, as UdpCore::SendMulti reads them. */
+  private destRecords(dests: NativeUdpPeer[], count: number): Uint32Array {
+    if (this.multiDests.length < count * Addr.STRIDE) this.multiDests = new Uint32Array(Math.max(count, 64) * Addr.STRIDE)
+    const recs = this.multiDests
+    for (let i = 0; i < count; i++) recs.set(dests[i]!.dest, i * Addr.STRIDE)
+    return recs
+  }
+
+  private withoutOversize<D>(offsets: Uint32Array, lengths: Uint32Array, count: number, dests: D[] = []): { o: Uint32Array; l: Uint32Array; n: number; d: D[] } {
     const o = new Uint32Array(count)
     const l = new Uint32Array(count)
+    const d: D[] = []
     let n = 0
     for (let i = 0; i < count; i++) {
       if (lengths[i]! > MAX_DATAGRAM_SIZE) {
@@ -504,9 +579,10 @@ export class NativeUdpTransport implements Transport {
       }
       o[n] = offsets[i]!
       l[n] = lengths[i]!
+      if (i < dests.length) d.push(dests[i]!)
       n++
     }
-    return { o, l, n }
+    return { o, l, n, d }
   }
 }
 
