@@ -80,6 +80,9 @@ async function runOne(impl, sc, opts, seed) {
       emu_max_queue_bytes: st ? st.fwd.max_queue_bytes : undefined,
       emu_fwd_pkts: st?.fwd.rx_pkts,
       emu_late_mean_us: st?.fwd.late_mean_us,
+      emu_fwd_reordered: st?.fwd.reordered,
+      emu_rev_pkts: st?.rev.rx_pkts,
+      emu_rev_reordered: st?.rev.reordered,
     }
   } finally {
     await emu?.stop()

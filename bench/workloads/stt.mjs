@@ -24,9 +24,10 @@ const ccOpt = (ctx) => (ctx.cc ? { congestionControl: ctx.cc } : {})
 async function listen(ctx) {
   const node = new STTNode({ sharedSeed, host: ctx.host, port: ctx.port ?? 0, transport: transportOf(ctx), ...offload(ctx), ...ccOpt(ctx) })
   const bound = await node.start()
-  const stream = new Promise((resolve) => node.on('session', (s) => s.on('stream', resolve)))
+  let session = null
+  const stream = new Promise((resolve) => node.on('session', (s) => { session = s; s.on('stream', resolve) }))
   ctx.ready({ port: bound.port })
-  return { node, stream: await stream }
+  return { node, stream: await stream, session }
 }
 
 async function dial(ctx) {
@@ -62,6 +63,37 @@ const sessionExtra = (session) => {
   }
 }
 
+// STT_BENCH_COUNTERS=1: each role adds its session's and transport's counters per MiB delivered
+// (prefix tx_ / rx_) to the run's metrics: packets sent and received, retransmissions, spurious
+// losses and undos, congestion events, PTOs, packet size, PMTU probes, send and receive system
+// calls and receive callbacks (diagnosis: what costs CPU per byte on one path and not another).
+function counters(prefix, node, session, bytes) {
+  if (!process.env.STT_BENCH_COUNTERS) return {}
+  const s = session.getStats()
+  const t = Object.values(node.getTransportStats().transports ?? {}).find((x) => x.sendSyscalls !== undefined) ?? {}
+  const mib = bytes / 2 ** 20
+  const per = (x) => (typeof x === 'number' && mib > 0 ? x / mib : undefined)
+  return {
+    [`${prefix}pkts_sent_per_mib`]: per(s.packetsSent),
+    [`${prefix}pkts_recv_per_mib`]: per(s.packetsReceived),
+    [`${prefix}lost_per_mib`]: per(s.lostPackets),
+    [`${prefix}spurious_per_mib`]: per(s.spuriousLosses),
+    [`${prefix}undos_per_mib`]: per(s.congestionUndos),
+    [`${prefix}cong_events_per_mib`]: per(s.congestionEvents),
+    [`${prefix}pto_per_mib`]: per(s.ptoCount),
+    [`${prefix}packet_size`]: s.pmtu?.current,
+    [`${prefix}pmtu_probes`]: s.pmtu?.probesSent,
+    [`${prefix}pmtu_probes_lost`]: s.pmtu?.probesLost,
+    [`${prefix}black_holes`]: s.pmtu?.blackHoles,
+    [`${prefix}reo_wnd_ms`]: s.reorderingWindow,
+    [`${prefix}send_syscalls_per_mib`]: per(t.sendSyscalls),
+    [`${prefix}recv_syscalls_per_mib`]: per(t.recvSyscalls),
+    [`${prefix}recv_callbacks_per_mib`]: per(t.recvCallbacks),
+    [`${prefix}udp_pkts_sent_per_mib`]: per(t.packetsSent),
+    [`${prefix}udp_pkts_recv_per_mib`]: per(t.packetsReceived),
+  }
+}
+
 // STT_BENCH_TRACE=FILE: the sender's congestion state every 10 ms, one JSON line each (ms since
 // the start, phase, bandwidth estimate and pacing rate in Mbit/s, cwnd, srtt and min RTT, bytes
 // in flight, lost packets, spurious losses and undos, reordering window, the stream's send credit and send buffer), for diagnosing a run; each run of a bench appends its own block.
@@ -86,9 +118,9 @@ function traceCongestion(session, stream) {
 // Byte stream: like a raw udx stream, writes are coalesced into packets, so msg/s = bytes / size.
 const bulk = {
   async receiver(ctx) {
-    const { stream } = await listen(ctx)
+    const { node, stream, session } = await listen(ctx)
     const r = await countReadable(ctx, stream)
-    return { bytes: r.bytes }
+    return { bytes: r.bytes, extra: counters('rx_', node, session, r.bytes) }
   },
   async sender(ctx) {
     const { node, session, stream } = await dial(ctx)
@@ -101,6 +133,8 @@ const bulk = {
     // means handed to the connection, so stop the node too: its graceful close flushes what the
     // connection still buffers, where exiting at once could reset it under the last packets.
     await session.close('done')
+    // counted once everything was acknowledged (the writer stops while much is still buffered)
+    Object.assign(extra, counters('tx_', node, session, r.bytes))
     await node.stop()
     return { ...r, extra }
   },
