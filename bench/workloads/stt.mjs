@@ -96,7 +96,7 @@ function counters(prefix, node, session, bytes) {
 
 // STT_BENCH_TRACE=FILE: the sender's congestion state every 10 ms, one JSON line each (ms since
 // the start, phase, bandwidth estimate and pacing rate in Mbit/s, cwnd, srtt and min RTT, bytes
-// in flight, lost packets, spurious losses and undos, reordering window, the stream's send credit and send buffer), for diagnosing a run; each run of a bench appends its own block.
+// in flight, lost packets, spurious losses and undos, reordering window, PTO count, packet size, the stream's send credit and send buffer), for diagnosing a run; each run of a bench appends its own block.
 function traceCongestion(session, stream) {
   const file = process.env.STT_BENCH_TRACE
   if (!file) return () => {}
@@ -107,7 +107,7 @@ function traceCongestion(session, stream) {
     const cc = s.congestion ?? {}
     const ss = stream?.getStats?.() ?? null
     const mbps = (x) => (typeof x === 'number' ? +((x * 8) / 1e6).toFixed(1) : undefined)
-    lines.push(JSON.stringify({ t: Math.round(performance.now() - t0), phase: cc.phase, bw: mbps(cc.bandwidth), pacing: mbps(cc.pacingRate), cwnd: s.cwnd, inflight: s.bytesInFlight, srtt: +s.rtt?.toFixed(1), minRtt: +s.minRtt?.toFixed(1), lost: s.lostPackets, spurious: s.spuriousLosses, undos: s.congestionUndos, reo: +s.reorderingWindow?.toFixed(2), sent: s.packetsSent, credit: ss?.sendCredit, buffered: ss?.sendBuffered }))
+    lines.push(JSON.stringify({ t: Math.round(performance.now() - t0), phase: cc.phase, bw: mbps(cc.bandwidth), pacing: mbps(cc.pacingRate), cwnd: s.cwnd, inflight: s.bytesInFlight, srtt: +s.rtt?.toFixed(1), minRtt: +s.minRtt?.toFixed(1), lost: s.lostPackets, spurious: s.spuriousLosses, undos: s.congestionUndos, reo: +s.reorderingWindow?.toFixed(2), sent: s.packetsSent, pto: s.ptoCount, size: s.maxPacketSize, credit: ss?.sendCredit, buffered: ss?.sendBuffered }))
   }, 10)
   return () => {
     clearInterval(timer)
