@@ -47,7 +47,10 @@ export class BbrLossRounds {
   /** The finished round had a standing queue: its smallest RTT sat well above min_rtt. */
   queueInRoundPrev = false
   private roundDelivered = 0
+  /** Discontiguous loss ranges (runs of consecutive lost packet numbers) in the round so far. */
   private lossEvents = 0
+  /** Packet number of the latest lost packet (-2: none), to tell a new range from a longer one. */
+  private lastLostPn = -2
   private lost = 0
   private acked = 0
   private lostPrev = 0
@@ -58,8 +61,13 @@ export class BbrLossRounds {
   private baseLost = 0
   private baseTotal = 0
 
-  onPacketLost(bytes: number): void {
-    this.lossEvents++
+  /**
+   * A packet was declared lost. `pn` is its packet number (-1 when unknown: counted as a range
+   * of its own). A burst of consecutive losses is one range, as §5.3.1.3 counts them.
+   */
+  onPacketLost(bytes: number, pn = -1): void {
+    if (pn < 0 || pn !== this.lastLostPn + 1) this.lossEvents++
+    this.lastLostPn = pn < 0 ? -2 : pn
     this.lost += bytes
   }
 

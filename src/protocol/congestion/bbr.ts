@@ -168,7 +168,7 @@ export class Bbr implements CongestionController {
 
   onPacketLost(bytes: number, info?: LostPacketInfo): void {
     this.bytesInFlight = Math.max(0, this.bytesInFlight - bytes)
-    this.rounds.onPacketLost(bytes)
+    this.rounds.onPacketLost(bytes, info?.pn)
     if (info !== undefined) this.handleLostPacket(info)
   }
 
