@@ -10,7 +10,7 @@
 // Send flow (bounded by count; stops at EAGAIN). SendBatch sends every datagram to one
 // destination record, SendMulti each to its own (one record per datagram: the handshake
 // answers of a receive batch, one per flooding address, leave in one sendmmsg):
-//   1. group consecutive datagrams into GSO super-datagrams: same destination, equal sizes, the
+//   1. group consecutive datagrams into GSO super-datagrams (SendBatch only): equal sizes, the
 //      last may be shorter, at most kMaxGsoSegments and the UDP payload limit; one iovec per
 //      datagram, so nothing is copied even when the datagrams are not contiguous in the slab;
 //   2. sendmmsg the groups (each message its msg_name; one UDP_SEGMENT cmsg per group, plus
@@ -20,7 +20,9 @@
 //      set: see SetDontFragment), EAGAIN stops and reports progress. A destination record the
 //      socket cannot use (another family, port 0) is skipped before the kernel sees it and
 //      counted (BAD_DEST): port 0 would fail with EINVAL, which on a GSO message would switch GSO
-//      off for every peer of the socket.
+//      off for every peer of the socket. SendMulti never groups: its datagrams answer unvalidated
+//      addresses, and one whose send fails with EINVAL (e.g. a link-local source the record has no
+//      scope for) must not switch GSO off for every peer; handshake answers gain nothing from GSO.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -448,7 +450,7 @@ uint32_t UdpCore::SendDatagrams(const uint8_t* slab, size_t slab_len, const uint
       continue;
     }
     // 1. Build up to kMaxMsgs messages starting at datagram i.
-    const bool gso = (caps_ & CAP_GSO) != 0;
+    const bool gso = !multi && (caps_ & CAP_GSO) != 0;  // SendMulti never groups: see the header
     const uint32_t msg_limit = (debug_ & DEBUG_SEND_EAGAIN) ? 1 : kMaxMsgs;
     uint32_t m = 0, used_iov = 0, j = i;
     while (j < count && m < msg_limit && used_iov < kMaxIov) {

@@ -455,8 +455,10 @@ export class NativeUdpTransport implements Transport {
     this.sendNow(p.slab, p.offsets, p.lengths, p.count, p.to, p.dests, false)
     // writable() said false while the batch waited: the driver holds those paths back until now.
     if (p.dests === null) this.events?.onWritable?.(p.to)
-    for (const to of this.refused) if (to !== p.to || p.dests !== null) this.events?.onWritable?.(to)
+    // A copy: an onWritable handler that sends and hits EAGAIN again refills the set for the next drain.
+    const refused = [...this.refused]
     this.refused.clear()
+    for (const to of refused) if (to !== p.to || p.dests !== null) this.events?.onWritable?.(to)
   }
 
   /** Called by the addon when the poll handle and the fd are closed. */
