@@ -51,7 +51,6 @@ import { seedOf } from './xorshift.js'
 
 export type { SessionState } from './session-lifecycle.js'
 export { SentRecord } from './packet-assembler.js'
-
 export type { SessionInit, SessionLink } from './session-types.js'
 
 export class Session {
