@@ -51,8 +51,8 @@ const rows = [
   ['  sendmmsg batch (user space)', /UdpCore::SendBatch/],
 ]
 try {
-  const short = run(N / 4)
-  const long = run(N + N / 4)
+  const short = run(Math.round(N / 4))
+  const long = run(N + Math.round(N / 4))
   // Each round trip is two packets, each received and answered once.
   const packets = 2 * N
   const per = (re) => {

@@ -14,9 +14,12 @@ namespace stt {
 // openBatchById) find their key without napi_unwrap: a private-property lookup of ~800
 // instructions per call, i.e. per packet in a 64-byte ping-pong, about 2 % of its user-space
 // instructions (callgrind, issue 13). An id is slot + generation * 2^24: a stale id (a destroyed
-// key) does not reach a later key in the same slot (until the slot's generation wraps, 2^29 keys
-// later; the TypeScript wrapper forgets its id when it destroys the key, so only a raw caller
-// holding on to a stale id could get that far). Ids are handles, not key material.
+// key) never reaches a later key in the same slot, because a slot whose generation reaches 2^29
+// is retired, not wrapped (16 bytes per 2^29 keys; every id stays an exact double below 2^53).
+// Generations start at 1, so 0 (what a failed number conversion yields) is never a live id.
+// Ids are handles, not key material, and name keys of this environment only: a worker's table
+// is its own, and the same number there names another key (a PacketKey cannot be posted across
+// threads, so the TypeScript wrapper never carries an id from one to another).
 class PacketKeyTable {
  public:
   double Add(AeadKey* key) {
@@ -37,9 +40,9 @@ class PacketKeyTable {
     const uint32_t slot = SlotOf(id);
     if (Find(id) == nullptr) return;
     slots_[slot].key = nullptr;
-    // Wraps after 2^29 keys in one slot, so every id stays an exact double below 2^53 (a
-    // long-running node churns through sessions, and the free list reuses the same slots).
-    slots_[slot].generation = (slots_[slot].generation + 1) % kGenerations;
+    // Retired after 2^29 keys rather than wrapped (review 75): a wrap would let a stale id name a
+    // new key. The free list is last in, first out, so a churning node keeps reusing one slot.
+    if (++slots_[slot].generation == kGenerations) return;
     free_.push_back(slot);
   }
 
@@ -59,7 +62,7 @@ class PacketKeyTable {
 
   struct Slot {
     AeadKey* key = nullptr;
-    uint32_t generation = 0;
+    uint32_t generation = 1;
   };
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_;
@@ -142,11 +145,24 @@ class PacketKey : public Napi::ObjectWrap<PacketKey> {
   double id_ = -1;
 };
 
+// The key info[0] names, or null. A non-number id throws (false): As<Number>().DoubleValue()
+// would return 0 with an exception pending, and seal under whatever key 0 named (review 75).
+bool KeyById(const Napi::CallbackInfo& info, AeadKey** key) {
+  double id;
+  if (napi_get_value_double(info.Env(), info[0], &id) != napi_ok) {
+    Napi::TypeError::New(info.Env(), "stt_native: key id must be a number").ThrowAsJavaScriptException();
+    return false;
+  }
+  *key = static_cast<PacketKeyTable*>(info.Data())->Find(id);
+  return true;
+}
+
 // sealBatchById(id, slab, offsets, lengths, count, headerSize) -> packets sealed, or -1 when no
 // live key has that id. The same work as PacketKey.sealBatch, found by id (see PacketKeyTable).
 Napi::Value SealBatchById(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  AeadKey* key = static_cast<PacketKeyTable*>(info.Data())->Find(info[0].As<Napi::Number>().DoubleValue());
+  AeadKey* key = nullptr;
+  if (!KeyById(info, &key)) return Napi::Value();
   if (key == nullptr) return Napi::Number::New(env, -1);
   Span<uint8_t> slab = BytesOf(env, info[1]);
   Span<uint32_t> offsets = U32Of(env, info[2]);
@@ -160,7 +176,8 @@ Napi::Value SealBatchById(const Napi::CallbackInfo& info) {
 // authenticated, or -1 when no live key has that id.
 Napi::Value OpenBatchById(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  AeadKey* key = static_cast<PacketKeyTable*>(info.Data())->Find(info[0].As<Napi::Number>().DoubleValue());
+  AeadKey* key = nullptr;
+  if (!KeyById(info, &key)) return Napi::Value();
   if (key == nullptr) return Napi::Number::New(env, -1);
   Span<uint8_t> slab = BytesOf(env, info[1]);
   Span<uint32_t> offsets = U32Of(env, info[2]);

@@ -209,6 +209,24 @@ describe.skipIf(backend !== 'native')(`native AEAD (${backend === 'native' ? 'ad
     k2.destroy()
   })
 
+  it('a by-id call with a non-number id throws and touches nothing; 0 is never a live id (review 75)', () => {
+    const b = binding!
+    const keys = [0, 1, 2].map(() => new b.PacketKey(SUITE_ID['aes-256-gcm'], randomBytes(32), randomBytes(12)))
+    for (const k of keys) expect(k.id!()).toBeGreaterThan(0)
+    // Before the fix a non-number converted to 0 (with an exception pending), which named this
+    // environment's first key: the slab was sealed under it, then the call threw.
+    const c = makeBatch(10, 1, 9)
+    const before = Buffer.from(c.slab)
+    const st = new Uint8Array(1)
+    for (const bad of ['x', undefined, {}, 0n, null, '0'] as unknown[]) {
+      expect(() => b.sealBatchById!(bad as number, c.slab, c.offsets, c.lengths, 1, HEADER_SIZE)).toThrow(TypeError)
+      expect(() => b.openBatchById!(bad as number, c.slab, c.offsets, c.lengths, 1, HEADER_SIZE, st)).toThrow(TypeError)
+      expect(Buffer.from(c.slab).equals(before)).toBe(true)
+    }
+    expect(b.sealBatchById!(0, c.slab, c.offsets, c.lengths, 1, HEADER_SIZE)).toBe(-1)
+    for (const k of keys) k.destroy()
+  })
+
   describe('Wycheproof known answers', () => {
     const files: Array<[CipherSuite, string]> = [
       ['aes-256-gcm', fileURLToPath(new URL('../vectors/wycheproof/aes_gcm_test.json', import.meta.url))],
