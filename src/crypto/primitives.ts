@@ -187,39 +187,44 @@ export function aeadOpenInPlace(suite: CipherSuite, key: Uint8Array, nonce: Uint
     data.fill(0)
     return false
   }
+  // update() returns the plaintext before final() checks the tag: wiped on both outcomes.
+  let a: Buffer | undefined
   try {
     const d = createDecipheriv(suite as 'aes-256-gcm', key, nonce, { authTagLength: 16 })
     d.setAAD(aad)
     d.setAuthTag(tag)
-    const a = d.update(data)
+    a = d.update(data)
     const b = d.final() // throws before anything is written when the tag does not verify
     data.set(a, 0)
     data.set(b, a.length)
-    a.fill(0)
     return true
   } catch {
     data.fill(0)
     return false
+  } finally {
+    a?.fill(0)
   }
 }
 
 /** One-shot AEAD open; null when the tag does not verify. */
 export function aeadOpen(suite: CipherSuite, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
   if (sealed.length < 16) return null
+  let a: Buffer | undefined
   try {
     const d = createDecipheriv(suite as 'aes-256-gcm', key, nonce, { authTagLength: 16 })
     d.setAAD(aad)
     d.setAuthTag(sealed.subarray(sealed.length - 16))
-    const a = d.update(sealed.subarray(0, sealed.length - 16))
+    a = d.update(sealed.subarray(0, sealed.length - 16))
     const b = d.final()
     // Not Buffer.concat: that would copy the plaintext (a cookie's ephemeral private key and
     // chaining key) into Buffer's shared pool, where it would outlive the caller's wipe.
     const out = new Uint8Array(a.length + b.length)
     out.set(a)
     out.set(b, a.length)
-    a.fill(0)
     return out
   } catch {
     return null
+  } finally {
+    a?.fill(0) // the unauthenticated plaintext of a forged packet too (update() runs before the tag check)
   }
 }

@@ -108,8 +108,11 @@ export class SymmetricState {
     if (!this.ckInitial) throw new Error('mixKeyAndHashOnce: the chaining key is not the initial one')
     let m = initialKeyAndHash.get(ikm)
     if (m === undefined || !constantTimeEqual(m.ikm, ikm)) {
-      const [ck, th, k] = noiseHkdf(this.ck, ikm, 3)
-      m = { ikm: ikm.slice(), ck: ck!.slice(), th: th!.slice(), k: k!.slice() }
+      // An entry for an array rewritten in place: wiped, not left to the collector.
+      if (m !== undefined) for (const part of [m.ikm, m.ck, m.th, m.k]) part.fill(0)
+      // From the initial chaining key itself, not this.ck (a public field a caller could have changed).
+      const [ck, th, k] = noiseHkdf(initialHash(), ikm, 3)
+      m = { ikm: ikm.slice(), ck: ck!, th: th!, k: k! }
       initialKeyAndHash.set(ikm, m)
     }
     this.ck = m.ck.slice()

@@ -26,6 +26,18 @@ function sameAfterwards(a: SymmetricState, b: SymmetricState): void {
 }
 
 describe('SymmetricState.mixKeyAndHashOnce', () => {
+  it('a state whose public ck was changed before its first use does not poison the cache for later handshakes (review 74)', () => {
+    const psk = rnd(32)
+    const odd = new SymmetricState()
+    odd.ck[0]! ^= 1
+    odd.mixKeyAndHashOnce(psk)
+    const a = new SymmetricState()
+    const b = new SymmetricState()
+    a.mixKeyAndHash(psk)
+    b.mixKeyAndHashOnce(psk)
+    expect([hex(b.ck), hex(b.h), hex(b.key!)]).toEqual([hex(a.ck), hex(a.h), hex(a.key!)])
+  })
+
   it('gives the state mixKeyAndHash gives, first use and remembered, for several PSKs', () => {
     const psks = [rnd(32), rnd(32), rnd(16)]
     for (let round = 0; round < 3; round++) {
