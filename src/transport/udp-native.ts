@@ -258,16 +258,7 @@ export class NativeUdpTransport implements Transport {
       throw new STTConfigError('send: batch.to is not an address of this transport (use its dial())')
     }
     assertBatch('send', slab, offsets, lengths, count, 0)
-    if (this.closed) {
-      this.dropped.closed! += count
-      return
-    }
-    if (!this.open || this.sock === null) throw new STTError(ErrorCode.NOT_STARTED, 'send before listen()/dial() completed')
-    if (this.pending !== null) {
-      // One batch already waits for EPOLLOUT: keep order and memory bounded, drop this one.
-      this.dropped['queue-full']! += count
-      return
-    }
+    if (!this.admits('send', count)) return
     let o = offsets
     let l = lengths
     let n = count
@@ -278,6 +269,21 @@ export class NativeUdpTransport implements Transport {
       }
     }
     if (n > 0) this.sendNow(slab, o, l, n, to, null, true)
+  }
+
+  /** A batch of `count` may go now; else it is dropped and counted (closed, or one batch already waits). */
+  private admits(what: string, count: number): boolean {
+    if (this.closed) {
+      this.dropped.closed! += count
+      return false
+    }
+    if (!this.open || this.sock === null) throw new STTError(ErrorCode.NOT_STARTED, `${what} before listen()/dial() completed`)
+    if (this.pending !== null) {
+      // One batch already waits for EPOLLOUT: keep order and memory bounded, drop this one.
+      this.dropped['queue-full']! += count
+      return false
+    }
+    return true
   }
 
   /** As send, datagram i to dests[i]: one sendmmsg whatever the number of peers (UdpCore::SendMulti). */
@@ -291,15 +297,7 @@ export class NativeUdpTransport implements Transport {
         throw new STTConfigError(`sendMulti: dests[${i}] is not an address of this transport (use its dial())`)
       }
     }
-    if (this.closed) {
-      this.dropped.closed! += count
-      return
-    }
-    if (!this.open || this.sock === null) throw new STTError(ErrorCode.NOT_STARTED, 'sendMulti before listen()/dial() completed')
-    if (this.pending !== null) {
-      this.dropped['queue-full']! += count
-      return
-    }
+    if (!this.admits('sendMulti', count)) return
     let o = offsets
     let l = lengths
     let n = count
