@@ -9,7 +9,8 @@
  *   and nothing in the probe needs resending when it is lost.
  * - Waits for the congestion window and the pacer like data, but is tracked outside bytes in
  *   flight and arms no PTO: its loss never shrinks the window nor resends anything (RFC 9000
- *   §14.4); the search's own timer (one PTO) or loss recovery settles it.
+ *   §14.4); the search's own timer (one PTO) or loss recovery settles it. A black-hole
+ *   confirmation (base size, after a PTO) ignores the window and the pacer, like a PTO probe.
  */
 import { AEAD_TAG_SIZE, HEADER_SIZE } from './constants.js'
 import { KEEP_ALIVE_DATA_SIZE } from './frames.js'
@@ -38,7 +39,8 @@ export class PmtuProber implements FrameSource {
     const size = this.pmtu.probeDue()
     if (size === 0 || slab.length - offsets[0]! < size) return false
     const cc = this.congestion.cc
-    if (cc !== null && (!cc.canSend(size) || this.congestion.pacer!.nextSendTime(now, size) > now)) return false
+    // A black-hole confirmation goes like a PTO probe: the lost full-size packets may fill the window.
+    if (cc !== null && !this.pmtu.isConfirmation(size) && (!cc.canSend(size) || this.congestion.pacer!.nextSendTime(now, size) > now)) return false
     this.now = now
     lengths[0] = this.assembler.assemble(now, slab, offsets[0]!, size, this, false, false)
     this.space.seal(slab, offsets, lengths, 1)

@@ -26,8 +26,8 @@
  *
  * Black holes (RFC 8899 §4.3): the path may shrink after the search (a route change, a tunnel).
  * Then every full-size packet is lost while small ones pass. Each loss-detection round that
- * declares packets above base lost, and each PTO while sending above base, is a suspicious
- * event; any acknowledged packet above base clears them. BLACK_HOLE_EVENTS in a row drop
+ * declares packets above base lost, and each confirmed PTO (below) while sending above base, is
+ * a suspicious event; any acknowledged packet above base clears them. BLACK_HOLE_EVENTS in a row drop
  * `current` to base (state base) and, once a base-size packet is acknowledged, a new search
  * starts from base. Counting rounds rather than packets keeps one congestion burst (many
  * packets declared lost by one ACK) from looking like a black hole. Loss rounds with no packet
@@ -35,7 +35,20 @@
  * host stalls (no ACK at all for a few ms), each time for reordered packets whose deadline came,
  * and on a path with 1 ms of jitter three such rounds in one 4 ms stall dropped a working
  * 1472-byte path to 1200 (sim, issue 9). An ACK between rounds is new evidence; a real black
- * hole with no ACK at all still ends in PTOs, which count each.
+ * hole with no ACK at all still ends in PTOs, which count each once confirmed.
+ *
+ * A PTO alone is no evidence (issue 9): a host that stalls 200 ms on a 2 ms RTT path, losing
+ * nothing, expires three PTOs in a row, and counting those dropped a working 1472-byte path to
+ * 1200 bytes for the 10 minutes of PMTU_RAISE_TIMER. RFC 8899 §4.3 asks for loss of data sent
+ * with one packet size, not loss of everything. So a PTO above base sends one base-size
+ * confirmation probe (outside the congestion window like the PTO's own probes, since the lost
+ * full-size packets may fill it) and counts as suspicious only when that probe is acknowledged
+ * while no packet above base was acknowledged since the PTO, up to the end of the ACK frame that
+ * acknowledged it: small packets pass, full-size ones do not. A PTO during which nothing gets
+ * through (a stall, an outage) ends either with no ACK (the probe times out: no event) or with
+ * an ACK of the full-size packets too (no event). In a real black hole the probe's ACK also
+ * lets RACK declare the full-size packets before it lost (one more event), so detection takes
+ * about as long as before (sim "the link shrinks mid-transfer": 0.29 s, as before issue 9).
  */
 
 import { FrameType } from './constants.js'
@@ -131,6 +144,15 @@ export class PmtuSearch {
   private suspicious = 0
   /** A packet was acknowledged since the last loss round counted as suspicious. */
   private ackedSinceLossRound = true
+  /** A PTO above base wants a base-size confirmation probe (see the file comment). */
+  private confirmWanted = false
+  /** Id of the confirmation probe in flight (0: none) and when it counts as lost. */
+  private confirmId = 0
+  private confirmDeadline = Infinity
+  /** The confirmation probe was acknowledged in the ACK frame being processed (onAckFrameDone decides). */
+  private confirmAcked = false
+  /** A packet above base was acknowledged since the last PTO. */
+  private largeAckedSincePto = true
 
   private probesSent = 0
   private probesAcked = 0
@@ -163,6 +185,7 @@ export class PmtuSearch {
     this.suspicious = 0
     this.raiseAt = Infinity
     this.cancelProbe()
+    this.cancelConfirmation()
     this.firstValidProbeId = this.lastProbeId + 1
     // The path already carried base-size packets (handshake padding, path validation), and
     // RFC 9000 requires 1200 bytes to work; start searching at once.
@@ -173,13 +196,20 @@ export class PmtuSearch {
   disable(): void {
     this.state = 'disabled'
     this.cancelProbe()
+    this.cancelConfirmation()
     this.raiseAt = Infinity
   }
 
   /** Size of the probe to send now, or 0 (nothing to probe, or one already in flight). */
   probeDue(): number {
+    if (this.confirmWanted && this.confirmId === 0) return this.base
     if (this.state !== 'searching' || this.probeSize !== 0) return 0
     return this.nextCandidate()
+  }
+
+  /** True when a probe of `size` is a black-hole confirmation (it may exceed the congestion window). */
+  isConfirmation(size: number): boolean {
+    return size === this.base && this.confirmWanted && this.confirmId === 0
   }
 
   /**
@@ -188,6 +218,12 @@ export class PmtuSearch {
    * out here can still be declared lost by loss recovery later, and must not count twice.
    */
   onProbeSent(size: number, now: number, timeout: number): number {
+    if (this.isConfirmation(size)) {
+      this.confirmWanted = false
+      this.confirmId = ++this.lastProbeId
+      this.confirmDeadline = now + timeout
+      return this.confirmId
+    }
     this.probeSize = size
     this.probeId = ++this.lastProbeId
     this.probeDeadline = now + timeout
@@ -198,6 +234,13 @@ export class PmtuSearch {
   /** Probe `id` of `size` bytes was acknowledged: the path carries it. */
   onProbeAcked(id: number, size: number, now: number): void {
     this.ackedSinceLossRound = true
+    if (size <= this.base) {
+      // A confirmation probe (search probes are all above base); a late one, after its timer,
+      // still shows that small packets pass. One from before a black hole or restart proves nothing.
+      if (id === this.confirmId) this.cancelConfirmation()
+      if (id >= this.firstValidProbeId && this.current > this.base) this.confirmAcked = true
+      return
+    }
     this.probesAcked++
     if (id === this.probeId) this.cancelProbe()
     if (this.state === 'disabled' || id < this.firstValidProbeId) return
@@ -212,6 +255,7 @@ export class PmtuSearch {
 
   /** Loss recovery declared probe `id` lost (or its timer expired). */
   onProbeLost(id: number, now: number): void {
+    if (id === this.confirmId) return this.cancelConfirmation() // no evidence either way
     if (id !== this.probeId || this.probeSize === 0) return // settled already (timer, or an older probe)
     const size = this.probeSize
     this.cancelProbe()
@@ -233,6 +277,7 @@ export class PmtuSearch {
     this.ackedSinceLossRound = true
     if (size > this.base) {
       this.suspicious = 0
+      this.largeAckedSincePto = true
       return
     }
     // After a black hole: base-size packets get through, so search again.
@@ -249,10 +294,27 @@ export class PmtuSearch {
     this.suspect()
   }
 
-  /** A PTO expired (nothing acknowledged for a while). */
+  /**
+   * A PTO expired (nothing acknowledged for a while). Above base it only asks for a base-size
+   * confirmation probe; onAckFrameDone counts it as suspicious if that probe alone gets through.
+   */
   onPtoExpired(): void {
-    if (this.current > this.base) this.suspect()
-    else if (this.state === 'base' && ++this.suspicious >= this.blackHoleEvents) this.state = 'error'
+    if (this.current > this.base) {
+      if (this.state === 'disabled') return
+      this.largeAckedSincePto = false
+      if (this.confirmId === 0) this.confirmWanted = true
+    } else if (this.state === 'base' && ++this.suspicious >= this.blackHoleEvents) this.state = 'error'
+  }
+
+  /**
+   * The session processed a whole ACK frame. The confirmation probe acknowledged in it while no
+   * packet above base was acknowledged since the PTO (the frame's other packets included, in
+   * whatever order they came): small packets pass, full-size ones do not.
+   */
+  onAckFrameDone(): void {
+    if (!this.confirmAcked) return
+    this.confirmAcked = false
+    if (!this.largeAckedSincePto) this.suspect()
   }
 
   /** True when a lost or acked packet of `size` is evidence about the current size. */
@@ -277,10 +339,11 @@ export class PmtuSearch {
   }
 
   getTimeout(): number {
-    return Math.min(this.probeDeadline, this.raiseAt)
+    return Math.min(this.probeDeadline, this.confirmDeadline, this.raiseAt)
   }
 
   onTimeout(now: number): void {
+    if (now >= this.confirmDeadline) this.cancelConfirmation()
     if (now >= this.probeDeadline) this.onProbeLost(this.probeId, now)
     if (now >= this.raiseAt && this.state === 'search-complete') {
       // RFC 8899 §5.2: after PMTU_RAISE_TIMER, look for a larger size than the one in use.
@@ -317,6 +380,7 @@ export class PmtuSearch {
     this.current = this.base
     this.probeLosses = 0
     this.cancelProbe()
+    this.cancelConfirmation()
     this.firstValidProbeId = this.lastProbeId + 1
     this.state = 'base'
     this.raiseAt = Infinity
@@ -327,6 +391,12 @@ export class PmtuSearch {
     this.searches++
     this.failedAt = Math.min(this.failedAt, this.max + 1)
     this.maybeComplete(now)
+  }
+
+  private cancelConfirmation(): void {
+    this.confirmWanted = false
+    this.confirmId = 0
+    this.confirmDeadline = Infinity
   }
 
   private cancelProbe(): void {

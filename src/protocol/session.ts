@@ -348,6 +348,7 @@ export class Session {
         const out = this.recovery.onAck(f.ranges, f.ackDelayMicros, now)
         if (out.error) return out.error
         for (const rec of out.acked) this.onRecordAcked(rec, now)
+        this.pmtu.onAckFrameDone()
         this.onRecordsLost(out.lost, now)
         return 0
       }
@@ -449,7 +450,7 @@ export class Session {
       if (lost.probes > 0) {
         this.writer.probesWanted = lost.probes
         for (const rec of lost.probeRecords) this.streams.onLost(rec.streams)
-        // Nothing acknowledged for a PTO: one black-hole suspicion when sending above base.
+        // Nothing acknowledged for a PTO: above base, a base-size probe checks for a black hole.
         this.pmtu.onPtoExpired()
         const back = this.fallback.onPto(this.recovery.stats().ptoCount, this.address)
         if (back) this.migrateTo(back)

@@ -29,6 +29,31 @@ function run(p: PmtuSearch, pathMax: number, opts: { rtt?: number; lossByRecover
   return { sizes, now }
 }
 
+/**
+ * A PTO above base: its base-size confirmation probe is sent, then acknowledged in one ACK frame
+ * with `alsoAcked` non-probe packets (sizes; before it when `largeFirst`), or lost by its timer
+ * when `confirmLost`. Returns the time after it.
+ */
+function pto(p: PmtuSearch, now: number, opts: { alsoAcked?: number[]; largeFirst?: boolean; confirmLost?: boolean } = {}): number {
+  p.onPtoExpired()
+  expect(p.probeDue()).toBe(PMTU_BASE)
+  expect(p.isConfirmation(PMTU_BASE)).toBe(true)
+  const id = p.onProbeSent(PMTU_BASE, now, 30)
+  expect(p.probeDue()).toBe(0) // one confirmation at a time (and no search probe while complete)
+  if (opts.confirmLost) {
+    now = p.getTimeout()
+    p.onTimeout(now)
+    return now
+  }
+  now += 10
+  const others = opts.alsoAcked ?? []
+  if (opts.largeFirst) for (const size of others) p.onAcked(0, size, now)
+  p.onAcked(id, PMTU_BASE, now)
+  if (!opts.largeFirst) for (const size of others) p.onAcked(0, size, now)
+  p.onAckFrameDone()
+  return now
+}
+
 describe('PmtuSearch (DPLPMTUD state machine, virtual clock)', () => {
   it('starts at base 1200 and confirms a 1500-byte Ethernet path with one probe of the largest size', () => {
     const p = new PmtuSearch({ max: 1472, ipOverhead: IPV4_UDP_OVERHEAD }, 0)
@@ -112,11 +137,12 @@ describe('PmtuSearch (DPLPMTUD state machine, virtual clock)', () => {
       p.onPacketAcked(1472, 100 + i)
     }
     expect(p.current).toBe(1472)
-    // The path shrinks to 1420: full-size packets vanish, PTOs fire.
+    // The path shrinks to 1420: full-size packets vanish, PTOs fire, their base-size
+    // confirmation probes get through (each is one event).
     p.onPacketsLost(1)
-    p.onPtoExpired()
+    const now = pto(p, 200)
     expect(p.current).toBe(1472)
-    p.onPtoExpired()
+    pto(p, now)
     expect(p.current).toBe(PMTU_BASE)
     expect(p.state).toBe('base')
     expect(p.stats().blackHoles).toBe(1)
@@ -149,12 +175,41 @@ describe('PmtuSearch (DPLPMTUD state machine, virtual clock)', () => {
     expect(p.stats().blackHoles).toBe(0)
     // A fallback, then base itself does not get through.
     run(p, 1472)
-    for (let i = 0; i < 3; i++) p.onPtoExpired()
+    let now = 100
+    for (let i = 0; i < 3; i++) now = pto(p, now)
     expect(p.state).toBe('base')
+    expect(p.probeDue()).toBe(0) // no confirmation probes at base
     for (let i = 0; i < 3; i++) p.onPtoExpired()
     expect(p.state).toBe('error')
     p.onPacketAcked(1200, 1000)
     expect(p.state).toBe('searching')
+  })
+
+  it('a PTO is a black-hole event only when its base-size probe gets through and no full-size packet does (issue 9: host stalls)', () => {
+    const p = new PmtuSearch({ max: 1472, ipOverhead: IPV4_UDP_OVERHEAD }, 0)
+    let { now } = run(p, 1472)
+    // A stall: PTOs with nothing acknowledged (the confirmation times out), then PTOs whose
+    // confirmation comes back in the same ACK frame as the full-size packets, in either order.
+    for (let i = 0; i < 5; i++) now = pto(p, now, { confirmLost: true })
+    for (let i = 0; i < 5; i++) now = pto(p, now, { alsoAcked: [1472, 1472], largeFirst: i % 2 === 0 })
+    // Small packets acknowledged along with the confirmation do not clear it: two events.
+    now = pto(p, now, { alsoAcked: [300] })
+    now = pto(p, now, { alsoAcked: [300] })
+    expect(p.current).toBe(1472)
+    expect(p.stats().blackHoles).toBe(0)
+    // A full-size ACK between confirmed PTOs clears the count; a third confirmed one in a row is a black hole.
+    p.onAcked(0, 1472, now)
+    now = pto(p, now)
+    now = pto(p, now)
+    expect(p.current).toBe(1472)
+    // The confirmation's timer expires first; its late ACK (alone) still counts.
+    p.onPtoExpired()
+    const id = p.onProbeSent(p.probeDue(), now, 30)
+    p.onTimeout(now + 30)
+    p.onAcked(id, PMTU_BASE, now + 40)
+    p.onAckFrameDone()
+    expect(p.current).toBe(PMTU_BASE)
+    expect(p.stats().blackHoles).toBe(1)
   })
 
   it('re-probes upward after PMTU_RAISE_TIMER (10 min) and restarts at base on a new path', () => {
