@@ -44,7 +44,7 @@ export const TLP_DELAYED_ACK_PACKETS = 8
 const ackOutcome: AckOutcome<unknown> = { acked: [], lost: [], rttSampled: false, error: 0 }
 const timeoutOutcome: TimeoutOutcome<unknown> = { lost: [], probes: 0, probeRecords: [] }
 const nackOutcome: unknown[] = []
-const lostPacketInfo: LostPacketInfo = { size: 0, txInFlight: 0, lostSince: 0, isAppLimited: false }
+const lostPacketInfo: LostPacketInfo = { pn: 0, size: 0, txInFlight: 0, lostSince: 0, isAppLimited: false }
 const noSpuriousLoss = (): void => {}
 
 class SentPacket<T> implements RateStamp {
@@ -404,6 +404,7 @@ export class LossDetector<T> implements LossRecovery<T> {
     // With the bytes the rate sampler counts (C.lost): a proof of a spurious loss takes them back.
     this.lostHistory.add(p.pn, this.episode, now, p.inFlight && p.deliveredTime >= 0 ? p.size : 0)
     if (p.inFlight) {
+      lostPacketInfo.pn = p.pn
       if (p.deliveredTime >= 0) this.cc.onPacketLost(p.size, this.sampler.onPacketLost(p, lostPacketInfo))
       else this.cc.onPacketLost(p.size)
     }

@@ -287,6 +287,30 @@ describe('BBR loss-rate test (lossAboveThresh)', () => {
     expect(rounds(0.02)).toBeLessThan(0.2)
     expect(rounds(0.07)).toBeGreaterThan(0.97)
   })
+  // Bursty random loss (Gilbert-Elliott, mean burst 4: the WAN benchmark's burst path) has a
+  // compound Poisson count, variance n·p·(2b − 1): with the Poisson slack a round of 500 packets
+  // at the threshold rate read as congestion on 26 % of rounds, more than twice as often as
+  // independent loss at that rate. With the mean burst length the slack is as wide as chance.
+  it('bursty loss (mean burst 4) at the threshold rate fires no more often than independent loss; 3.7x the rate (7.4 %) still does', () => {
+    const rng = xorshift32(7)
+    let bad = false
+    const rounds = (pGoodToBad: number, burst: number): number => {
+      let fired = 0
+      for (let r = 0; r < 2000; r++) {
+        let lost = 0
+        for (let i = 0; i < 500; i++) {
+          if (rng() < (bad ? 0.25 : pGoodToBad)) bad = !bad
+          if (bad) lost++
+        }
+        if (lossAboveThresh(lost * MDS, 500 * MDS, 0.02, MDS, burst)) fired++
+      }
+      return fired / 2000
+    }
+    // pGoodToBad 0.005: 2 % loss in bursts of 4 on average.
+    expect(rounds(0.005, 1)).toBeGreaterThan(0.2)
+    expect(rounds(0.005, 4)).toBeLessThan(0.15)
+    expect(rounds(0.02, 4)).toBeGreaterThan(0.85)
+  })
 })
 
 describe('BBR spurious-loss undo (draft-ietf-ccwg-bbr §5.5.11)', () => {
@@ -373,5 +397,53 @@ describe('BBR spurious-loss undo (draft-ietf-ccwg-bbr §5.5.11)', () => {
     expect(loss.stats().congestionUndos).toBe(2)
     expect(bbr.inflightHi).toBe(1_000_000)
     expect(bbr.state).toBe('probe-bw-up')
+  })
+})
+
+describe('BBR Startup high-loss exit (draft-ietf-ccwg-bbr §5.3.1.3)', () => {
+  /**
+   * Startup at a bandwidth plateau: flights of 100 packets 20 ms apart, each acked in ACKs of
+   * ten 20 ms after it was sent, the third flight (at the second round without growth) losing
+   * `lost` (offsets in the flight). Returns the controller after that round was judged.
+   */
+  function startupWithLossyRound(lost: number[]): Bbr {
+    const bbr = new Bbr({ maxDatagramSize: MDS })
+    const loss = new LossDetector<number>(new RttEstimator(), bbr)
+    let pn = 0
+    let now = 1000
+    for (let round = 0; round < 4; round++) {
+      const first = pn
+      for (let i = 0; i < 100; i++, pn++) loss.onPacketSent(pn, now + i * 0.1, MDS, true, true, pn)
+      const holes = new Set(round === 2 ? lost.map((k) => first + k) : [])
+      for (let i = 9; i < 100; i += 10) {
+        // ACK ranges up to first + i, highest first, skipping the holes.
+        const ranges: Array<[number, number]> = []
+        let hi = first + i
+        for (let q = first + i; q >= -1; q--) {
+          if (q >= 0 && !holes.has(q)) continue
+          if (q + 1 <= hi) ranges.push([q + 1, hi])
+          hi = q - 1
+        }
+        loss.onAck(ranges, 0, now + 20 + i * 0.1)
+      }
+      now += 20
+    }
+    return bbr
+  }
+
+  // The draft counts discontiguous lost ranges (BBRStartupFullLossCnt = 6), as Linux and QUICHE
+  // count loss events, not packets. Counting packets, one burst of 8 (a Gilbert-Elliott path:
+  // mean burst 4, one burst in four is 6 or longer) ended Startup and set inflight_hi.
+  it('one burst of 8 consecutive lost packets is one loss range: Startup goes on', () => {
+    const bbr = startupWithLossyRound([40, 41, 42, 43, 44, 45, 46, 47])
+    expect(bbr.state).toBe('startup')
+    expect(bbr.fullBwReached).toBe(false)
+    expect(bbr.inflightHi).toBe(Infinity)
+  })
+  it('every fifth packet of a round at a plateau lost (20 ranges): Startup ends and sets inflight_hi', () => {
+    const bbr = startupWithLossyRound(Array.from({ length: 20 }, (_, k) => 2 + 5 * k))
+    expect(bbr.state).not.toBe('startup')
+    expect(bbr.fullBwReached).toBe(true)
+    expect(bbr.inflightHi).toBeLessThan(Infinity)
   })
 })

@@ -14,26 +14,36 @@
  * So the lower bounds (bw_lo/inflight_lo) react to any loss in a round that also showed a
  * standing queue (as the draft: a competing CUBIC flow keeps one), and otherwise only to a
  * loss rate above the threshold; a flight or round counts as lossy only when its loss is beyond what the threshold explains
- * by chance (`lossAboveThresh`: at least two packets and one Poisson standard deviation above).
- * On a clean path base = 0 and everything is as in the draft.
+ * by chance (`lossAboveThresh`: at least two packets and one standard deviation above). The
+ * deviation is that of a compound Poisson count whose burst length is the mean of the random
+ * loss bursts measured with `base` (`meanBurst`): on a Gilbert-Elliott path (mean burst 4)
+ * a single burst is chance, not a loss rate 4x the random one. On a clean path base = 0 and
+ * everything is as in the draft.
+ *
+ * Not a deviation: Startup's high-loss exit (§5.3.1.3) counts discontiguous lost ranges (runs
+ * of consecutive packet numbers), as the draft does and as Linux and QUICHE count loss events;
+ * counting packets, one burst of 6 ended Startup and set inflight_hi.
  */
 import type { RateSample } from './delivery-rate.js'
 import { BBR_LOSS_THRESH, BBR_MAX_LOSS_COMPENSATION, BBR_QUEUE_RTT_FRACTION, BBR_QUEUE_RTT_SLACK, BBR_STARTUP_FULL_LOSS_COUNT, type BbrState } from './bbr-constants.js'
 
 /**
  * The loss in a flight or round is beyond what the threshold explains by chance: at least two
- * packets, and more than the expected count n·thresh plus one standard deviation of a Poisson
- * count (sqrt(n·thresh)). With random loss near the threshold a plain "lost > n·thresh" fires
- * on about half of all rounds and each firing cuts the bounds; the slack makes a cut mean
- * "more loss than this path's random rate", while congestive loss, which grows with every
- * round that overfills the queue, still crosses it within a round or two. Sizes are in bytes;
- * `mds` converts them to packets.
+ * packets, and more than the expected count n·thresh plus one standard deviation of the count.
+ * With random loss near the threshold a plain "lost > n·thresh" fires on about half of all
+ * rounds and each firing cuts the bounds; the slack makes a cut mean "more loss than this
+ * path's random rate", while congestive loss, which grows with every round that overfills the
+ * queue, still crosses it within a round or two. Sizes are in bytes; `mds` converts them to
+ * packets. `burst` is the mean length of the path's random loss bursts (1: independent losses):
+ * losses that come in bursts of mean length b are a compound Poisson count, whose variance is
+ * n·thresh·(2b − 1) for geometric burst lengths, not n·thresh, so one burst of 4 in a round is
+ * as much chance as one lost packet is on a path that drops packets one by one.
  */
-export function lossAboveThresh(lost: number, total: number, thresh: number, mds: number): boolean {
+export function lossAboveThresh(lost: number, total: number, thresh: number, mds: number, burst = 1): boolean {
   const lostPackets = lost / mds
   if (lostPackets < 2) return false
   const expected = (total / mds) * thresh
-  return lostPackets > expected + Math.sqrt(expected)
+  return lostPackets > expected + Math.sqrt(expected * (2 * Math.max(1, burst) - 1))
 }
 
 export class BbrLossRounds {
@@ -47,7 +57,10 @@ export class BbrLossRounds {
   /** The finished round had a standing queue: its smallest RTT sat well above min_rtt. */
   queueInRoundPrev = false
   private roundDelivered = 0
+  /** Discontiguous loss ranges (runs of consecutive lost packet numbers) in the round so far. */
   private lossEvents = 0
+  /** Packet number of the latest lost packet (-2: none), to tell a new range from a longer one. */
+  private lastLostPn = -2
   private lost = 0
   private acked = 0
   private lostPrev = 0
@@ -57,9 +70,16 @@ export class BbrLossRounds {
   /** Loss rate while not probing, decayed by 7/8 per round (the deviation). */
   private baseLost = 0
   private baseTotal = 0
+  /** Loss ranges in those rounds, decayed alike: baseLost / baseRanges is the mean burst. */
+  private baseRanges = 0
 
-  onPacketLost(bytes: number): void {
-    this.lossEvents++
+  /**
+   * A packet was declared lost. `pn` is its packet number (-1 when unknown: counted as a range
+   * of its own). A burst of consecutive losses is one range, as §5.3.1.3 counts them.
+   */
+  onPacketLost(bytes: number, pn = -1): void {
+    if (pn < 0 || pn !== this.lastLostPn + 1) this.lossEvents++
+    this.lastLostPn = pn < 0 ? -2 : pn
     this.lost += bytes
   }
 
@@ -90,6 +110,7 @@ export class BbrLossRounds {
     if (clean && (state === 'startup' || state === 'probe-bw-down' || state === 'probe-bw-cruise')) {
       this.baseLost = 0.875 * this.baseLost + this.lost
       this.baseTotal = 0.875 * this.baseTotal + this.lost + this.acked
+      this.baseRanges = 0.875 * this.baseRanges + this.lossEvents
     }
     this.lost = 0
     this.acked = 0
@@ -108,6 +129,14 @@ export class BbrLossRounds {
     this.lossInRound = false
     this.bwLatest = 0
     this.inflightLatest = 0
+  }
+
+  /**
+   * Mean length in packets of the random loss bursts measured with the base rate (1 until
+   * some were seen): Gilbert-Elliott paths (bench/lib/wan-scenarios.mjs BURST) lose 4 on average.
+   */
+  meanBurst(mds: number): number {
+    return this.baseRanges > 0 ? Math.max(1, this.baseLost / mds / this.baseRanges) : 1
   }
 
   /** Loss threshold: the draft's 2 %, raised above a measured non-congestive base rate. */
@@ -141,12 +170,12 @@ export class BbrLossRounds {
    */
   prevRoundCongested(mds: number): boolean {
     if (this.queueInRoundPrev) return true
-    return lossAboveThresh(this.lostPrev, this.lostPrev + this.ackedPrev, this.lossThresh(), mds)
+    return lossAboveThresh(this.lostPrev, this.lostPrev + this.ackedPrev, this.lossThresh(), mds, this.meanBurst(mds))
   }
 
   /** §5.3.1.3: the finished round lost too much for Startup to go on. */
   prevRoundHighLossInStartup(mds: number): boolean {
     if (this.lossEventsPrev < BBR_STARTUP_FULL_LOSS_COUNT) return false
-    return lossAboveThresh(this.lostPrev, this.lostPrev + this.ackedPrev, this.lossThresh(), mds)
+    return lossAboveThresh(this.lostPrev, this.lostPrev + this.ackedPrev, this.lossThresh(), mds, this.meanBurst(mds))
   }
 }

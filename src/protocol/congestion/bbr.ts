@@ -168,7 +168,7 @@ export class Bbr implements CongestionController {
 
   onPacketLost(bytes: number, info?: LostPacketInfo): void {
     this.bytesInFlight = Math.max(0, this.bytesInFlight - bytes)
-    this.rounds.onPacketLost(bytes)
+    this.rounds.onPacketLost(bytes, info?.pn)
     if (info !== undefined) this.handleLostPacket(info)
   }
 
@@ -451,7 +451,7 @@ export class Bbr implements CongestionController {
   private isInflightTooHigh(lost: number, txInFlight: number): boolean {
     // With a standing queue (a competing flow), the draft's 2 %; else beyond random loss.
     if (this.rounds.queueInRoundPrev) return lost >= 2 * this.mds && lost > txInFlight * BBR_LOSS_THRESH
-    return lossAboveThresh(lost, txInFlight, this.rounds.lossThresh(), this.mds)
+    return lossAboveThresh(lost, txInFlight, this.rounds.lossThresh(), this.mds, this.rounds.meanBurst(this.mds))
   }
 
   private handleInflightTooHigh(isAppLimited: boolean, txInFlight: number): void {

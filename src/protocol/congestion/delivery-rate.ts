@@ -33,6 +33,8 @@ export interface RateStamp {
 
 /** What BBR learns about a lost packet (BBRHandleLostPacket). */
 export interface LostPacketInfo {
+  /** Packet number: lost packets with consecutive numbers are one loss range (BBR's Startup exit counts ranges). */
+  pn: number
   size: number
   txInFlight: number
   /** C.lost (including this packet) minus the packet's stamp: bytes lost since it was sent. */
