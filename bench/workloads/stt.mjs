@@ -7,7 +7,6 @@
 import { appendFileSync } from 'node:fs'
 import { STTNode, backend } from '../../dist/index.js'
 import { countReadable, pumpWritable, pingPong } from '../lib/workloads.mjs'
-import { sleep } from '../lib/proc.mjs'
 import { runIfMain } from '../lib/cli.mjs'
 
 const sharedSeed = Buffer.alloc(32, 7) // benchmark-only fixed seed
@@ -184,8 +183,14 @@ const messages = {
     }
     await session.send(Buffer.alloc(0)) // end marker
     ctx.stopClock()
-    await sleep(200)
-    return { bytes, msgs, extra: sessionExtra(session) }
+    // send() resolves once a message is buffered, not delivered: 2 MiB of 64-byte messages
+    // took 150-250 ms to drain on loopback after the last send, so a fixed pause before exiting
+    // could leave the receiver waiting for the end marker forever. Close gracefully (it waits
+    // until the peer acknowledged everything), outside the measured window.
+    const extra = sessionExtra(session)
+    await session.close('done')
+    await node.stop()
+    return { bytes, msgs, extra }
   },
 }
 
