@@ -10,7 +10,8 @@
  * - Waits for the congestion window and the pacer like data, but is tracked outside bytes in
  *   flight and arms no PTO: its loss never shrinks the window nor resends anything (RFC 9000
  *   §14.4); the search's own timer (one PTO) or loss recovery settles it. A black-hole
- *   confirmation (base size, after a PTO) ignores the window and the pacer, like a PTO probe.
+ *   confirmation (base size, after a PTO) ignores the window and the pacer, like a PTO probe,
+ *   and goes after the PTO's own probes.
  */
 import { AEAD_TAG_SIZE, HEADER_SIZE } from './constants.js'
 import { KEEP_ALIVE_DATA_SIZE } from './frames.js'
@@ -39,8 +40,12 @@ export class PmtuProber implements FrameSource {
     const size = this.pmtu.probeDue()
     if (size === 0 || slab.length - offsets[0]! < size) return false
     const cc = this.congestion.cc
+    const confirmation = this.pmtu.isConfirmation(size)
+    // The PTO's own probes go first: they may carry the data that was lost, and the
+    // confirmation judges the path by what is acknowledged after the PTO anyway.
+    if (confirmation && this.congestion.probesWanted > 0) return false
     // A black-hole confirmation goes like a PTO probe: the lost full-size packets may fill the window.
-    if (cc !== null && !this.pmtu.isConfirmation(size) && (!cc.canSend(size) || this.congestion.pacer!.nextSendTime(now, size) > now)) return false
+    if (cc !== null && !confirmation && (!cc.canSend(size) || this.congestion.pacer!.nextSendTime(now, size) > now)) return false
     this.now = now
     lengths[0] = this.assembler.assemble(now, slab, offsets[0]!, size, this, false, false)
     this.space.seal(slab, offsets, lengths, 1)

@@ -39,6 +39,8 @@ const PACER_BURST_PACKETS = 10
 export interface CongestionSlot {
   readonly cc: CongestionController | null
   readonly pacer: Pacer | null
+  /** PTO probes still to send (they go before a path MTU black-hole confirmation). */
+  readonly probesWanted: number
 }
 
 /** What a session's controller is made from, fixed when the session is made. */

@@ -77,7 +77,7 @@ describe('sim: path MTU discovery', () => {
   // A PTO proves a black hole only when smaller packets get through meanwhile; here nothing
   // did, and the ACK after the stall acknowledges the full-size packets.
   it('a 200 ms host stall (no loss) on a 2 ms RTT path keeps the probed packet size', () => {
-    const p = new SimPair({ seed: 506, link: { delayMs: 1, bandwidth: 12.5e6, queueBytes: 64_000 } })
+    const p = new SimPair({ seed: 506, link: { delayMs: 1, bandwidth: 12.5e6, queueBytes: 64_000 }, trace: true })
     p.connect()
     const t = p.transfer({ streams: 1, bytesPerStream: 16 * MiB })
     p.run(() => t.bytesRead >= 2 * MiB && p.cs.getStats().pmtu.state === 'search-complete', 60_000)
@@ -85,10 +85,16 @@ describe('sim: path MTU discovery', () => {
     const stall = [p.now + 5, p.now + 205] as const
     p.sim.network.setBoth('client', 'server', { stalls: [stall] })
     let ptos = 0
+    const ptosBefore = p.cs.getStats().ptoCount
+    let firstPtoAt = Infinity
     p.run(() => {
       ptos = Math.max(ptos, p.cs.getStats().ptoCount)
+      if (ptos > ptosBefore && firstPtoAt === Infinity) firstPtoAt = p.now
       return p.now >= stall[1] + 100
     }, 10_000)
+    // The PTO's own probe (full-size data) leaves before the base-size confirmation probe.
+    const sizesAfterPto = p.sim.network.trace!.filter((e) => e.from === 'client' && e.event === 'depart' && e.time >= firstPtoAt && e.size >= 1200).map((e) => e.size)
+    expect(sizesAfterPto.slice(0, 2)).toEqual([1472, 1200])
     p.run(() => t.done(), 120_000)
     t.expectExact(expect)
     const cs = p.cs.getStats()
