@@ -180,7 +180,9 @@ export class NodeChild {
       this.waiters.push({ pred, resolve: (m) => (clearTimeout(t), resolve(m)) })
       void this.exited.then((code) => {
         clearTimeout(t)
-        reject(new Error(`child exited (${code}) before ${what}; stderr: ${this.stderr.slice(-2000)}`))
+        // nat-child.mjs reports an uncaught exception on stdout ({"event":"error"}) before exiting
+        const last = this.lines.slice(-3).map((m) => JSON.stringify(m).slice(0, 1500)).join('\n')
+        reject(new Error(`child exited (${code}) before ${what}; stderr: ${this.stderr.slice(-2000)}; last messages:\n${last}`))
       })
     })
   }
