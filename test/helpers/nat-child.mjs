@@ -19,8 +19,9 @@ import { STTNode } from '../../dist/index.js'
 const [role, bindHost, arg] = process.argv.slice(2)
 const out = (m) => process.stdout.write(`${JSON.stringify(m)}\n`)
 const seed = Buffer.from(process.env.STT_SEED, 'hex')
-// Short keep-alives so a dead relay is noticed within seconds in the test.
-const timing = { keepAliveInterval: 1000, keepAliveTimeout: 4000 }
+// Short keep-alives so a dead relay is noticed within seconds in the test (the test waits 30 s);
+// not so short that a CI machine at load 12 on 2 vCPUs starves a session past it.
+const timing = { keepAliveInterval: 1000, keepAliveTimeout: 10_000 }
 const node =
   role === 'relay'
     ? new STTNode({ host: bindHost, port: 7000, sharedSeed: seed, name: 'relay', relay: JSON.parse(arg || 'true'), ...timing })
@@ -75,6 +76,9 @@ node.on('session', (s) => {
 async function send(bytes, pauseAt) {
   const data = marked(bytes)
   const st = session.openStream()
+  // Without a listener a stream failed by its session's error close would crash this process
+  // (exit 1, and the test would only see 'child exited'): report it instead.
+  st.on('error', (e) => out({ event: 'stream-error', code: e.code, message: e.message }))
   for (let o = 0; o < data.length; o += 65536) {
     if (pauseAt !== undefined && o === pauseAt) {
       out({ event: 'paused', path: session.path })
