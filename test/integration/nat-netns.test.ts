@@ -220,14 +220,16 @@ describe.skipIf(skip !== null && !required)(`NAT traversal through kernel NATs${
   }, 180_000)
 
   it('relay limits: sessions per member refused with STT_RELAY_REFUSED, bytes/s per relayed session enforced', async () => {
-    const rate = 2 << 20
+    // Well below what either backend moves through the relay even on a loaded CI machine (the
+    // pure-TypeScript one managed 1.46 MB/s at load 8-12, under a 2 MiB/s limit: nothing to drop)
+    const rate = 512 << 10
     const { members, relay } = await setup(['symmetric', 'symmetric', 'symmetric'], { maxSessionsPerMember: 1, bytesPerSecond: rate })
     const first = await connect(members, 0, 1)
     expect(first.path).toBe('relayed')
     const refused = await connect(members, 0, 2)
     expect(refused).toMatchObject({ event: 'connect-failed', code: 'STT_RELAY_REFUSED' })
     const t0 = Date.now()
-    const { written, received } = await transfer(members, 0, 1, 8 << 20)
+    const { written, received } = await transfer(members, 0, 1, 4 << 20)
     const elapsed = (Date.now() - t0) / 1000
     expect(received.sha256).toBe(written.sha256)
     const rs = (await stats(relay)).nat as { bytesForwarded: number; dropped: Record<string, number>; refused: Record<string, number> }
