@@ -118,12 +118,19 @@ export class BbrFullPipe {
  * the draft only marks a sender that ran out of data. On a 20 ms path shared with the emulator
  * on 2 vCPUs, 19-46 ms stalls in rounds 8-10 halved those rounds' samples and Startup left at
  * 135-171 of ~300 Mbit/s (the WAN benchmark's bimodal runs). Bounded to
- * BBR_STARTUP_MAX_STALL_ROUNDS rounds per connection, so Startup at a real bottleneck cannot
- * overrun it for long (its flight stays capped by cwnd = 2 BDP meanwhile).
+ * BBR_STARTUP_MAX_STALL_ROUNDS rounds per connection, and none after a Startup round whose loss
+ * was congestion (a real bottleneck: its queue overflowed), so Startup cannot overrun a
+ * bottleneck for long (its flight stays capped by cwnd = 2 BDP meanwhile).
  */
 export class BbrStartupStalls {
   private rounds = 0
   private round = -1
+
+  /** Startup met a real bottleneck (congestive loss): no more excuses. */
+  stop(): void {
+    this.rounds = BBR_STARTUP_MAX_STALL_ROUNDS
+    this.round = -1
+  }
 
   /** A stall during round `roundCount`: may the samples after it be app-limited? */
   excuse(roundCount: number): boolean {

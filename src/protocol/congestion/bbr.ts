@@ -478,6 +478,8 @@ export class Bbr implements CongestionController {
   private updateCongestionSignals(rs: RateSample): void {
     this.updateMaxBw(rs)
     if (!this.rounds.roundStart) return
+    // A congested Startup round is a real bottleneck: no more stall excuses (BbrStartupStalls).
+    if (this.state === 'startup' && this.rounds.lossInRound && this.rounds.prevRoundCongested(this.mds)) this.startupStalls.stop()
     this.adaptLowerBoundsFromCongestion()
     this.rounds.lossInRound = false
   }
