@@ -27,6 +27,7 @@ export class PassThroughLossDetector<T> implements LossRecovery<T> {
     return []
   }
   onAppLimited(): void {}
+  onSendStall(): void {}
   getTimeout(): number {
     return Infinity
   }

@@ -120,6 +120,8 @@ export interface LossRecovery<T> {
   onNack(packetNumbers: readonly number[], now: number): T[]
   /** The sender had nothing (or no credit) to send with the window open (delivery-rate app-limited mark). */
   onAppLimited(): void
+  /** The sender's process stalled with data and window (pacer.ts takeStall): app-limited if the controller agrees. */
+  onSendStall(): void
   getTimeout(): number
   onTimeout(now: number): TimeoutOutcome<T>
   /** A suspended session resumes: every outstanding packet is given up (its data re-queued), PTO backoff reset. */
@@ -357,6 +359,17 @@ export class LossDetector<T> implements LossRecovery<T> {
   onAppLimited(): void {
     this.sampler.onAppLimited(this.cc.bytesInFlight)
     ;(this.cc as { onAppLimited?: () => void }).onAppLimited?.()
+  }
+
+  /**
+   * The sender could not send for a while though it had data and window (its process stalled):
+   * in the delivery-rate sense it was application-limited (draft-cheng-iccrg-delivery-rate-
+   * estimation §3.1.3: the sender, not the network, left the pipe unfilled), so the next round's
+   * samples are marked app-limited, when the controller accepts it (BBR bounds how often).
+   * Not a restart from idle: the controller's onAppLimited is not called.
+   */
+  onSendStall(): void {
+    if (this.cc.onSendStall?.() === true) this.sampler.onAppLimited(this.cc.bytesInFlight)
   }
 
   /**

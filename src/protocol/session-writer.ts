@@ -209,6 +209,9 @@ export class SessionWriter implements FrameSource, CongestionSlot {
     const cc = this.cc
     const cwndOpen = !closing && (cc === null || this.probesWanted > 0 || cc.canSend(room))
     const paced = !closing && (cc === null || this.probesWanted > 0 || this.pacer!.nextSendTime(now, room) <= now)
+    // The pacer woke from a stall of this process (pacer.ts STALL_MIN_MS): what it could not send
+    // meanwhile must not read as a slower path (delivery-rate app-limited, loss.ts onSendStall).
+    if (cc !== null && this.pacer!.takeStall() > 0) this.recovery.onSendStall()
     const dataWanted = cwndOpen && paced && life.state === 'active' && this.resumption.dataAllowed
     // ACK and NACK first: the ACK when one is due, else piggybacked on a packet that goes out
     // anyway. Never an ACK-only packet that answers only non-ack-eliciting ones (RFC 9000

@@ -691,6 +691,78 @@ export interface RunOptions {
   onEvent?: (node: string, event: unknown, now: number) => void
   /** Return the result instead of throwing when `until` was not reached. */
   allowFail?: boolean
+  /** Per node: when its event loop is busy and how late its timers fire (a real process on a shared machine). */
+  schedules?: Record<string, HostSchedule>
+}
+
+/**
+ * How a node's event loop deviates from an ideal one. A real sender shares its CPUs with its
+ * peer and other processes: its loop stalls for tens of ms (on-CPU work, or descheduled), and a
+ * Node timer fires 1-2 ms after its deadline. The driver models both for one node:
+ *  - busy windows [start, end) (absolute virtual ms, sorted): inside one the node runs no timer,
+ *    reads nothing and sends nothing; what arrived meanwhile is handed over at `end` (as from a
+ *    socket buffer), then its timers run and it transmits;
+ *  - timer lateness: each timer deadline fires that many ms late, drawn uniformly from
+ *    [0, timerLatenessMs) with the network's seeded generator (once per distinct deadline).
+ */
+export interface HostSchedule {
+  busy?: ReadonlyArray<readonly [number, number]>
+  timerLatenessMs?: number
+  /**
+   * CPU time (ms) one datagram costs the node, received or sent: after a step that moved n, the
+   * node is busy for n times this (a process whose sending rate its CPU bounds).
+   */
+  datagramCostMs?: number
+}
+
+/** Per-node state the driver keeps for a HostSchedule. */
+class HostClock {
+  private next = 0
+  /** Datagrams that arrived while the node was busy. */
+  readonly held: Delivery[] = []
+  private deadline = NaN
+  private fireAt = NaN
+  /** End of the CPU work of the datagrams it moved (datagramCostMs). */
+  private workUntil = -Infinity
+
+  constructor(
+    private readonly schedule: HostSchedule,
+    private readonly rng: Rng,
+  ) {}
+
+  /** The driver's clock reached `now`: windows that ended are done. */
+  advance(now: number): void {
+    const busy = this.schedule.busy ?? []
+    while (this.next < busy.length && busy[this.next]![1] <= now) this.next++
+  }
+
+  /** End of the busy window time `t` (>= the driver's now) falls in, or null when the node runs then. */
+  busyUntil(t: number): number | null {
+    const busy = this.schedule.busy ?? []
+    let i = this.next
+    while (i < busy.length && busy[i]![1] <= t) i++
+    const w = busy[i]
+    const end = w !== undefined && w[0] <= t ? w[1] : null
+    if (t < this.workUntil) return Math.max(this.workUntil, end ?? -Infinity)
+    return end
+  }
+
+  /** The node moved `datagrams` at `now`: it is busy with them for their CPU cost. */
+  work(now: number, datagrams: number): void {
+    const cost = this.schedule.datagramCostMs ?? 0
+    if (cost > 0 && datagrams > 0) this.workUntil = Math.max(this.workUntil, now) + datagrams * cost
+  }
+
+  /** When a timer with this deadline fires (its lateness is drawn once per deadline). */
+  timerAt(deadline: number | null): number | null {
+    const late = this.schedule.timerLatenessMs ?? 0
+    if (deadline === null || late <= 0) return deadline
+    if (deadline !== this.deadline) {
+      this.deadline = deadline
+      this.fireAt = deadline + this.rng.float() * late
+    }
+    return this.fireAt
+  }
 }
 
 export type StopReason = 'until' | 'idle' | 'maxTime' | 'maxSteps'
@@ -704,6 +776,8 @@ export interface RunResult {
   delivered: number
   transmitted: number
 }
+
+const hostClocks = new WeakMap<HostSchedule, HostClock>()
 
 /** Steps in a row without the clock moving before we call it a livelock (a timer stuck in the past). */
 const LIVELOCK_STEPS = 10_000
@@ -734,6 +808,19 @@ export function runUntil(options: RunOptions): RunResult {
   let lastTime = clock.now
   let lastMoved = 0
   let stuck = 0
+  const schedules = new Map<string, HostClock>()
+  for (const [name, sc] of Object.entries(options.schedules ?? {})) {
+    // One HostClock per schedule across runUntil calls: what a busy node holds must not be lost.
+    let hc = hostClocks.get(sc)
+    if (hc === undefined) hostClocks.set(sc, (hc = new HostClock(sc, network.rng.fork(`schedule:${name}`))))
+    schedules.set(name, hc)
+  }
+  const busyUntil = (name: string, now: number): number | null => schedules.get(name)?.busyUntil(now) ?? null
+  const timerAt = (name: string, endpoint: SansIoEndpoint): number | null => {
+    const deadline = endpoint.pollTimeout()
+    const sc = schedules.get(name)
+    return sc === undefined ? deadline : sc.timerAt(deadline)
+  }
 
   const finish = (reason: StopReason): RunResult => {
     result.reason = reason
@@ -758,11 +845,21 @@ export function runUntil(options: RunOptions): RunResult {
     clock.runDue()
 
     // 1. Deliver, grouped per destination so each endpoint sees batches as from a real socket.
+    for (const sc of schedules.values()) sc.advance(now)
+    const movedBy = new Map<string, number>()
     const due = network.deliverDue(now)
+    // A busy node's datagrams wait (its socket buffer); they come first once it runs again.
+    for (const [name, sc] of schedules) {
+      if (sc.held.length > 0 && busyUntil(name, now) === null) due.unshift(...sc.held.splice(0))
+    }
     if (due.length > 0) {
       const byNode = new Map<string, Delivery[]>()
       for (const d of due) {
         if (!endpoints.has(d.to)) continue // nobody listening there: UDP drops silently
+        if (busyUntil(d.to, now) !== null) {
+          schedules.get(d.to)!.held.push(d)
+          continue
+        }
         let list = byNode.get(d.to)
         if (list === undefined) byNode.set(d.to, (list = []))
         list.push(d)
@@ -770,6 +867,7 @@ export function runUntil(options: RunOptions): RunResult {
       for (const [name, list] of byNode) {
         const host = hosts.get(name)!
         const endpoint = endpoints.get(name)!
+        movedBy.set(name, list.length)
         for (const batch of host.toRxBatches(list)) {
           host.transport.countReceived(batch)
           endpoint.handleBatch(now, batch)
@@ -780,7 +878,8 @@ export function runUntil(options: RunOptions): RunResult {
 
     // 2. Timers, 3. transmits, 4. events.
     for (const [name, endpoint] of endpoints) {
-      const deadline = endpoint.pollTimeout()
+      if (busyUntil(name, now) !== null) continue
+      const deadline = timerAt(name, endpoint)
       if (deadline !== null && deadline <= now) endpoint.handleTimeout(now)
       let polls = 0
       for (let tx = endpoint.pollTransmit(now); tx !== null; tx = endpoint.pollTransmit(now)) {
@@ -791,7 +890,9 @@ export function runUntil(options: RunOptions): RunResult {
           network.send(now, name, to, tx.slab.subarray(off, off + tx.lengths[i]!))
           result.transmitted++
         }
+        movedBy.set(name, (movedBy.get(name) ?? 0) + tx.count)
       }
+      schedules.get(name)?.work(now, movedBy.get(name) ?? 0)
       if (options.onEvent !== undefined && endpoint.pollEvent !== undefined) {
         for (let ev = endpoint.pollEvent(); ev !== null; ev = endpoint.pollEvent()) options.onEvent(name, ev, now)
       }
@@ -800,7 +901,15 @@ export function runUntil(options: RunOptions): RunResult {
     if (until?.() === true) return finish('until')
 
     // 5. Advance to the next thing that can happen.
-    const candidates = [network.nextEventTime(), clock.nextEventTime(), ...[...endpoints.values()].map((e) => e.pollTimeout())]
+    // A busy node's timer (and what it holds) waits for the end of its busy window.
+    const nodeTime = (name: string, e: SansIoEndpoint): number | null => {
+      const at = timerAt(name, e)
+      const timer = at === null ? Infinity : (busyUntil(name, Math.max(now, at)) ?? at)
+      const held = (schedules.get(name)?.held.length ?? 0) > 0 ? (busyUntil(name, now) ?? now) : Infinity
+      const t = Math.min(timer, held)
+      return t === Infinity ? null : t
+    }
+    const candidates = [network.nextEventTime(), clock.nextEventTime(), ...[...endpoints].map(([name, e]) => nodeTime(name, e))]
     let next = Infinity
     for (const t of candidates) if (t !== null && t < next) next = t
     if (next === Infinity) return finish('idle')

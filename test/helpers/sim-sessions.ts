@@ -19,7 +19,7 @@ import { jsAead } from '../../src/crypto/js-aead.js'
 import { Endpoint, type CoreEvent } from '../../src/protocol/endpoint.js'
 import type { Session } from '../../src/protocol/session.js'
 import type { StreamEvent } from '../../src/protocol/streams.js'
-import { createSim, type LinkConfig, type RunResult, type SansIoEndpoint, type Sim } from './netsim.js'
+import { createSim, type HostSchedule, type LinkConfig, type RunResult, type SansIoEndpoint, type Sim } from './netsim.js'
 import { Rng, seededRandom } from './rng.js'
 
 export type Side = 'client' | 'server'
@@ -36,6 +36,8 @@ export interface SimPairOptions {
   start?: number
   /** Record the network trace (sim.network.trace). */
   trace?: boolean
+  /** Busy windows and timer lateness per side (netsim.ts HostSchedule); may be set after construction. */
+  schedules?: Partial<Record<Side, HostSchedule>>
 }
 
 /** Adapts an Endpoint to the driver (the driver's pollTimeout takes no `now` and wants null for "none"). */
@@ -115,6 +117,7 @@ export class SimPair {
       maxTime: this.now + maxTime,
       onEvent: (node, ev, now) => this.dispatch(node, ev as CoreEvent, now),
       allowFail,
+      schedules: this.opts.schedules as Record<string, HostSchedule> | undefined,
     })
   }
 

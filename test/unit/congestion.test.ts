@@ -195,6 +195,37 @@ describe('Pacer', () => {
     expect(burst).toBeGreaterThanOrEqual(3 * rate - MDS) // more than the 2 ms bucket: a late tick is caught up
   })
 
+  // A stall of the sender's own process (busy or descheduled event loop) is reported so its
+  // samples can be marked app-limited (loss.ts onSendStall); timer jitter and idleness are not.
+  it('reports a stall only when a held sender loses >= max(4 ms, srtt / 4) beyond the catch-up', () => {
+    const rate = 25_000
+    const held = (srtt: number): { p: Pacer; now: number } => {
+      const p = new Pacer({ cwnd: Infinity, pacingRate: () => rate }, { smoothedRtt: srtt }, MDS)
+      const now = 1000
+      while (p.nextSendTime(now, MDS) === now) p.onPacketSent(now, MDS)
+      return { p, now }
+    }
+    // 5 ms late: 2 ms beyond the 3 ms catch-up, under 4 ms: jitter.
+    let { p, now } = held(20)
+    p.nextSendTime(now + 5, MDS)
+    expect(p.takeStall()).toBe(0)
+    // 30 ms late at 20 ms srtt: ~27 ms lost.
+    ;({ p, now } = held(20))
+    p.nextSendTime(now + 30, MDS)
+    expect(p.takeStall()).toBeGreaterThan(25)
+    expect(p.takeStall()).toBe(0) // taken
+    // 10 ms late at 40 ms srtt: 7 ms lost, under srtt / 4.
+    ;({ p, now } = held(40))
+    p.nextSendTime(now + 10, MDS)
+    expect(p.takeStall()).toBe(0)
+    // Not held (idle or window-limited): a long gap is no stall.
+    const idle = new Pacer({ cwnd: Infinity, pacingRate: () => rate }, { smoothedRtt: 20 }, MDS)
+    idle.nextSendTime(1000, MDS)
+    idle.onPacketSent(1000, MDS)
+    idle.nextSendTime(1100, MDS)
+    expect(idle.takeStall()).toBe(0)
+  })
+
   it('never blocks an unlimited (bare-mode) window', () => {
     const p = new Pacer({ cwnd: Infinity }, { smoothedRtt: 100 }, MDS)
     for (let i = 0; i < 100; i++) {

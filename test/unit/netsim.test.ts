@@ -18,6 +18,7 @@ import {
   txBatchOf,
   type Delivery,
   type LinkConfig,
+  type HostSchedule,
   type SansIoEndpoint,
 } from '../helpers/netsim.js'
 
@@ -501,6 +502,34 @@ describe('runUntil driver', () => {
     expect(again.reason).toBe('maxTime')
     const idle = runUntil({ clock: new VirtualClock(), network: new Network({ seed: 1 }), endpoints: {}, until: () => false, allowFail: true })
     expect(idle.reason).toBe('idle')
+  })
+
+  it('host schedules: a busy node reads and sends nothing until its window ends; datagram CPU cost; late timers', () => {
+    const run = (schedules: Record<string, HostSchedule>, link: LinkConfig = { delayMs: 10 }, total = 3) => {
+      const sim = createSim({ seed: 6, link })
+      const client = new StopAndWait(sim.address('client', 'server'), total)
+      const server = new StopAndWait(null, 0)
+      const result = sim.run({ endpoints: { client, server }, until: () => client.done, schedules })
+      return { result, client, server }
+    }
+    expect(run({}).result.now).toBe(60)
+    // The first ACK arrives at 20 while the client is busy [15, 45): it is read, and DATA 1 sent, at 45.
+    expect(run({ client: { busy: [[15, 45]] } }).result.now).toBe(85)
+    // A busy server answers at the end of its window: DATA 1 (sent at 20) is read at 50.
+    expect(run({ server: { busy: [[25, 50]] } }).result.now).toBe(80)
+    // 15 ms per datagram: reading an ACK and sending the next DATA keeps the client busy 30 ms, so
+    // each next ACK (20 ms later) waits 10 ms: ACK 0 read at 20, ACK 1 (40) at 50, ACK 2 (70) at 80.
+    expect(run({ client: { datagramCostMs: 15 } }).result.now).toBe(80)
+    // Late timers: on a black-holed link the client's RTO fires up to 5 ms late each time, and
+    // the same seed replays the same lateness.
+    const lossy = { delayMs: 10, loss: 1 }
+    const sim = createSim({ seed: 7, link: lossy })
+    const client = new StopAndWait(sim.address('client', 'server'), 1)
+    const server = new StopAndWait(null, 0)
+    const late = sim.run({ endpoints: { client, server }, maxTime: 1000, schedules: { client: { timerLatenessMs: 5 } } })
+    expect(client.retransmits).toBeLessThan(1000 / RTO)
+    expect(client.retransmits).toBeGreaterThan(1000 / (RTO + 5) - 2)
+    expect(late.steps).toBeGreaterThan(0)
   })
 
   it('detects a timer that never moves forward', () => {

@@ -45,3 +45,9 @@ export const BBR_QUEUE_RTT_FRACTION = 0.25
 export const BBR_QUEUE_RTT_SLACK = 1
 
 export type BbrState = 'startup' | 'drain' | 'probe-bw-down' | 'probe-bw-cruise' | 'probe-bw-refill' | 'probe-bw-up' | 'probe-rtt'
+/**
+ * Startup rounds whose samples a stall of the sender's own process may mark app-limited
+ * (bbr-filters.ts BbrStartupStalls): enough for the 150-350 ms of stalls seen on a shared
+ * 2-vCPU machine, few enough that Startup's queue at a real bottleneck stays bounded.
+ */
+export const BBR_STARTUP_MAX_STALL_ROUNDS = 4

@@ -14,7 +14,8 @@
  * Deviations (documented in docs/ARCHITECTURE.md and in bbr-loss-rounds.ts): random,
  * non-congestive loss raises the loss threshold instead of cutting the model every round and
  * raises the pacing rate by 1 / (1 - its rate) (`sendRateFactor` in bbr-loss-rounds.ts), and
- * a probe follows Startup and every fruitful up-probe at once (`BbrProbeWait` in bbr-filters.ts).
+ * a probe follows Startup and every fruitful up-probe at once (`BbrProbeWait` in bbr-filters.ts),
+ * and in Startup a stall of the sender's own process is app-limited (`BbrStartupStalls`, ibid.).
  * The bounds' values and the undo snapshot live in bbr-bounds.ts, the filters in bbr-filters.ts.
  */
 import type { LostPacketInfo, RateSample } from './delivery-rate.js'
@@ -24,7 +25,7 @@ import { initialWindow } from './base.js'
 import { xorshiftNext, xorshiftState } from '../xorshift.js'
 import { BbrLossRounds, lossAboveThresh } from './bbr-loss-rounds.js'
 import { BbrBounds, inflightAtLoss } from './bbr-bounds.js'
-import { BbrAckAggregation, BbrFullPipe, BbrInflightHiProbe, BbrMinRttFilter, BbrProbeWait } from './bbr-filters.js'
+import { BbrAckAggregation, BbrFullPipe, BbrInflightHiProbe, BbrMinRttFilter, BbrProbeWait, BbrStartupStalls } from './bbr-filters.js'
 import {
   BBR_BETA, BBR_DEFAULT_CWND_GAIN, BBR_DRAIN_PACING_GAIN, BBR_LOSS_THRESH, BBR_MAX_BW_FILTER_LEN, BBR_PACING_MARGIN, BBR_SEND_QUANTUM_MS,
   BBR_PROBE_RTT_CWND_GAIN, BBR_PROBE_RTT_DURATION, BBR_PROBE_UP_CWND_GAIN, BBR_STARTUP_CWND_GAIN, BBR_STARTUP_PACING_GAIN,
@@ -76,6 +77,7 @@ export class Bbr implements CongestionController {
   private readonly rounds = new BbrLossRounds()
   /** Startup. */
   private readonly fullPipe = new BbrFullPipe()
+  private readonly startupStalls = new BbrStartupStalls()
   /** PROBE_BW. */
   private cycleStamp = 0
   private ackPhase = AckPhase.INIT
@@ -160,6 +162,11 @@ export class Bbr implements CongestionController {
   /** The session found nothing to send with the window open. */
   onAppLimited(): void {
     this.appLimitedIdle = true
+  }
+
+  /** Deviation (bbr-filters.ts BbrStartupStalls): in Startup, a stall of our process is app-limited. */
+  onSendStall(): boolean {
+    return this.state === 'startup' && !this.fullPipe.reached && this.startupStalls.excuse(this.roundCount)
   }
 
   onPacketAcked(_sentTime: number, bytes: number): void {
@@ -471,6 +478,8 @@ export class Bbr implements CongestionController {
   private updateCongestionSignals(rs: RateSample): void {
     this.updateMaxBw(rs)
     if (!this.rounds.roundStart) return
+    // A congested Startup round is a real bottleneck: no more stall excuses (BbrStartupStalls).
+    if (this.state === 'startup' && this.rounds.lossInRound && this.rounds.prevRoundCongested(this.mds)) this.startupStalls.stop()
     this.adaptLowerBoundsFromCongestion()
     this.rounds.lossInRound = false
   }

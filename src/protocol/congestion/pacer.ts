@@ -25,12 +25,23 @@ export const BURST_INTERVAL_MS = 2
  * tbf benchmark's queue (its drops cut BBR's inflight_hi).
  */
 export const MAX_CATCH_UP_MS = 3
+/**
+ * A late wake that lost at least this much sending time beyond the catch-up (and at least
+ * STALL_RTT_FRACTION of the smoothed RTT) is a stall of the sender itself, not timer jitter:
+ * its event loop was busy or descheduled (two node processes and the network emulator on
+ * 2 vCPUs stalled 19-46 ms at a time in the WAN benchmark). Below it, a 1 ms timer firing
+ * 1-2 ms late never counts.
+ */
+export const STALL_MIN_MS = 4
+export const STALL_RTT_FRACTION = 1 / 4
 
 export class Pacer {
   private tokens: number
   private lastRefill = -Infinity
   /** The last nextSendTime said "later": the sender is pacing-limited, not idle. */
   private held = false
+  /** Sending time (ms) a stall cost since the last takeStall(): budget discarded beyond the catch-up. */
+  private stalledMs = 0
   private readonly minCapacity: number
 
   constructor(
@@ -67,7 +78,14 @@ export class Pacer {
     else {
       const elapsed = now - this.lastRefill
       const cap = this.held ? Math.max(this.capacity, Math.min(elapsed, MAX_CATCH_UP_MS) * r) : this.capacity
-      this.tokens = Math.min(cap, this.tokens + elapsed * r)
+      const earned = this.tokens + elapsed * r
+      // Held back and woke so late that budget is thrown away: the sender could not send though
+      // it had data and window (an idle or window-limited sender is not held).
+      if (this.held && earned > cap) {
+        const lost = (earned - cap) / r
+        if (lost >= Math.max(STALL_MIN_MS, this.rtt.smoothedRtt * STALL_RTT_FRACTION)) this.stalledMs += lost
+      }
+      this.tokens = Math.min(cap, earned)
     }
     this.held = false
     this.lastRefill = now
@@ -79,6 +97,13 @@ export class Pacer {
     if (this.tokens >= bytes) return now
     this.held = true
     return now + (bytes - this.tokens) / this.rate()
+  }
+
+  /** Sending time (ms) lost to stalls since the last call (0: none); resets it. */
+  takeStall(): number {
+    const ms = this.stalledMs
+    this.stalledMs = 0
+    return ms
   }
 
   /** Consumes tokens for a packet just sent (may go negative by less than a packet). */

@@ -63,6 +63,11 @@ export interface CongestionController {
    * after all): restore the state from before that event (RFC 8985 §9 / Eifel-style undo).
    */
   onSpuriousCongestion?(now: number): void
+  /**
+   * The sender's process stalled with data and window (the pacer discarded budget): true if the
+   * next round's delivery-rate samples should be marked app-limited (BBR in Startup, bounded).
+   */
+  onSendStall?(): boolean
   /** Pacing rate in bytes per ms, when the controller sets one itself (BBR). */
   pacingRate?(): number
   /** State for getStats(): phase name and model estimates. */
