@@ -167,6 +167,24 @@ describe('sim: BBR', { timeout: 240_000 }, () => {
     })
   })
 
+  // A loaded host at a 2 ms RTT (the WAN benchmark's loopback paths on a shared machine): the
+  // receiver's ACKs come 0-3 ms late (jitter that keeps order), so even a round's smallest RTT
+  // sits above the standing-queue line (min_rtt x 1.25 + 1 ms) while no queue overflows. With
+  // 10 % random loss every such round used to cut bw_lo by 30 % and every up-probe inflight_hi
+  // (medians of 3 seeds: 16.0 of 38.4 Mbit/s, 42 %, seed 913; the benchmark kept 46 %); a queued
+  // round now counts as congested only beyond the measured random rate (bbr-loss-rounds.ts).
+  it('2 ms RTT on a loaded host (0-3 ms of ACK delay) with 10 % random loss keeps >= 75 % of the lossless goodput (median of 3 seeds)', () => {
+    timed('bbr 2ms host jitter + loss', () => {
+      const link = { delayMs: 1, jitterMs: 3, bandwidth: BW, queueBytes: 30_000 }
+      const base = median(SEEDS.map((seed) => bulk(seed, link, 5).goodput))
+      const runs = SEEDS.map((seed) => bulk(seed, { ...link, loss: 0.1 }, 5))
+      const goodput = median(runs.map((r) => r.goodput))
+      const per = runs.map((r) => `${((100 * r.goodput) / base).toFixed(0)}%`).join(' ')
+      console.log(`[sim] bbr 2 ms, host jitter 3 ms: lossless ${mbit(base)}, 10% loss median ${mbit(goodput)} Mbit/s (seeds ${per})`)
+      expect(goodput).toBeGreaterThanOrEqual(0.75 * base)
+    })
+  }, 300_000)
+
   it('app-limited periods neither inflate nor deflate the bandwidth estimate', () => {
     timed('bbr app-limited', () => {
       const p = new SimPair({ seed: 914, link: { delayMs: 10, bandwidth: BW, queueBytes: 100_000 } })

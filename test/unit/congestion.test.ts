@@ -2,9 +2,10 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createCongestionController, Cubic, NewReno, Pacer } from '../../src/protocol/congestion/index.js'
 import { CUBIC_BETA } from '../../src/protocol/congestion/cubic.js'
-import { lossAboveThresh } from '../../src/protocol/congestion/bbr-loss-rounds.js'
+import { BbrLossRounds, lossAboveThresh } from '../../src/protocol/congestion/bbr-loss-rounds.js'
+import { RateSample } from '../../src/protocol/congestion/delivery-rate.js'
 import { Bbr } from '../../src/protocol/congestion/bbr.js'
-import { BBR_SEND_QUANTUM_MS } from '../../src/protocol/congestion/bbr-constants.js'
+import { BBR_SEND_QUANTUM_MS, type BbrState } from '../../src/protocol/congestion/bbr-constants.js'
 import { LossDetector } from '../../src/protocol/loss.js'
 import { RttEstimator } from '../../src/protocol/rtt.js'
 import { xorshift32 } from '../../src/protocol/xorshift.js'
@@ -341,6 +342,55 @@ describe('BBR loss-rate test (lossAboveThresh)', () => {
     expect(rounds(0.005, 1)).toBeGreaterThan(0.2)
     expect(rounds(0.005, 4)).toBeLessThan(0.15)
     expect(rounds(0.02, 4)).toBeGreaterThan(0.85)
+  })
+})
+
+describe('BBR loss in a round with a standing queue (bbr-loss-rounds.ts queueLossIsCongestion)', () => {
+  /**
+   * Runs rounds of 100 packets, `lost` of them lost, each round's smallest RTT `rtt` (min_rtt 2),
+   * in PROBE_BW_CRUISE; returns whether the last finished round read as congested.
+   */
+  let delivered = 0
+  function rounds(r: BbrLossRounds, n: number, lost: number, rtt: number, state: BbrState = 'probe-bw-cruise'): boolean {
+    let congested = false
+    for (let k = 0; k < n; k++) {
+      for (let i = 0; i < lost; i++) r.onPacketLost(MDS, k * 1000 + 2 * i)
+      const rs = new RateSample()
+      Object.assign(rs, { hasData: true, priorDelivered: delivered, newlyAcked: (100 - lost) * MDS, deliveryRate: 10, delivered: 100 * MDS, rtt })
+      delivered += (100 - lost) * MDS
+      r.update(rs, delivered, 2, state)
+      if (r.roundStart) congested = r.prevRoundCongested(MDS)
+    }
+    return congested
+  }
+  it('without measured random loss, any loss in a queued round is congestion (as the draft)', () => {
+    delivered = 0
+    const r = new BbrLossRounds()
+    expect(rounds(r, 3, 0, 2)).toBe(false)
+    expect(r.randomLossRate()).toBe(0)
+    expect(rounds(r, 1, 1, 6)).toBe(true)
+    expect(r.queueInRoundPrev).toBe(true)
+  })
+  it('with 10 % random loss measured, a queued round losing 10 % is chance; one losing 25 % is congestion', () => {
+    delivered = 0
+    const r = new BbrLossRounds()
+    // Rounds at the RTT floor measure the random rate.
+    rounds(r, 20, 10, 2)
+    expect(r.randomLossRate()).toBeCloseTo(0.1, 2)
+    // A loaded host's delayed ACKs put the round's smallest RTT above the queue line (2 x 1.25 + 1 ms).
+    expect(rounds(r, 1, 10, 6)).toBe(false)
+    expect(r.queueInRoundPrev).toBe(true)
+    expect(rounds(r, 1, 25, 6)).toBe(true)
+    // inflight_hi's threshold in a queued round: the draft's 2 % on top of the random rate.
+    expect(r.inflightLossThresh()).toBeCloseTo(0.12, 2)
+  })
+  it("Startup's loss rate is not tolerated in queued rounds (a newcomer behind another flow's queue)", () => {
+    delivered = 0
+    const r = new BbrLossRounds()
+    rounds(r, 5, 10, 2, 'startup')
+    expect(r.randomLossRate()).toBeCloseTo(0.1, 2)
+    expect(r.steadyRandomLossRate()).toBe(0)
+    expect(rounds(r, 1, 1, 6)).toBe(true)
   })
 })
 

@@ -456,9 +456,11 @@ export class Bbr implements CongestionController {
   }
 
   private isInflightTooHigh(lost: number, txInFlight: number): boolean {
-    // With a standing queue (a competing flow), the draft's 2 %; else beyond random loss.
-    if (this.rounds.queueInRoundPrev) return lost >= 2 * this.mds && lost > txInFlight * BBR_LOSS_THRESH
-    return lossAboveThresh(lost, txInFlight, this.rounds.lossThresh(), this.mds, this.rounds.meanBurst(this.mds))
+    // With a standing queue (a competing flow), the draft's 2 % on a path without random loss,
+    // and 2 % beyond the random rate on one with it (bbr-loss-rounds.ts inflightLossThresh);
+    // without a queue, beyond the raised threshold.
+    if (this.rounds.queueInRoundPrev && this.rounds.steadyRandomLossRate() === 0) return lost >= 2 * this.mds && lost > txInFlight * BBR_LOSS_THRESH
+    return lossAboveThresh(lost, txInFlight, this.rounds.inflightLossThresh(), this.mds, this.rounds.meanBurst(this.mds))
   }
 
   private handleInflightTooHigh(isAppLimited: boolean, txInFlight: number): void {
