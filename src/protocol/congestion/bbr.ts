@@ -11,12 +11,10 @@
  * DOWN (0.9) -> CRUISE (1.0) -> REFILL (1.0, one round) -> UP (1.25) -> DOWN ..., and PROBE_RTT
  * (cwnd = BDP/2 for 200 ms) when min_rtt has not been refreshed for 5 s.
  *
- * Deviations (documented in docs/ARCHITECTURE.md and in bbr-loss-rounds.ts): random,
- * non-congestive loss raises the loss threshold instead of cutting the model every round and
- * raises the pacing rate by 1 / (1 - its rate) (`sendRateFactor` in bbr-loss-rounds.ts), and
- * a probe follows Startup and every fruitful up-probe at once (`BbrProbeWait` in bbr-filters.ts),
- * and in Startup a stall of the sender's own process is app-limited (`BbrStartupStalls`, ibid.).
- * The bounds' values and the undo snapshot live in bbr-bounds.ts, the filters in bbr-filters.ts.
+ * Deviations (docs/ARCHITECTURE.md): random loss raises the loss threshold instead of cutting
+ * the model, and the pacing rate by 1 / (1 - its rate) (bbr-loss-rounds.ts); a probe follows
+ * Startup and every fruitful up-probe at once (`BbrProbeWait`); in Startup a stall of the
+ * sender's own process is app-limited (`BbrStartupStalls`). Bounds and undo: bbr-bounds.ts.
  */
 import type { LostPacketInfo, RateSample } from './delivery-rate.js'
 import type { CongestionController, CongestionInfo, CongestionOptions } from './types.js'
