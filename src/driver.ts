@@ -279,7 +279,6 @@ export class Driver {
   }
 
   #armTimer(at: number): void {
-    if (this.#timeoutDeferred) return
     // Re-arming a Node timer costs a heap insert; only move it earlier. A timer that fires
     // early just re-evaluates pollTimeout and arms again.
     if (this.#timer && at >= this.#timerAt) return
@@ -291,28 +290,10 @@ export class Driver {
     this.#timer = setTimeout(() => {
       this.#timer = null
       this.#timerAt = Infinity
-      if (!this.#started || this.#timeoutDeferred) return
-      // Node runs expired timers before it polls the sockets, so after a busy turn (a long
-      // service pass, a GC pause, a descheduled process) the timer would judge the flight
-      // without the ACKs that came in meanwhile: RACK's reordering timer declared packets lost
-      // whose ACKs were already waiting (RFC 8985 §6.2: RACK.rtt is measured when an ACK is
-      // processed, so late processing stretches it, but a late timer does not stretch the
-      // deadline it compares with). Handle the timeout after this turn's poll phase
-      // (setImmediate runs right after it), with what has arrived processed first. WAN bench,
-      // 20 ms RTT + 1 ms jitter, loaded host: 224 of 245 spurious losses came from this timer,
-      // some of them fired 8-35 ms late with the proof read 1-2 ms later.
-      this.#timeoutDeferred = true
-      setImmediate(this.#deferredTimeout)
+      if (!this.#started) return
+      this.endpoint.handleTimeout(this.#now())
+      this.#service()
     }, Math.ceil(delay))
-  }
-
-  /** A due timer waits for this turn's I/O (see #armTimer); no timer is armed meanwhile. */
-  #timeoutDeferred = false
-  readonly #deferredTimeout = (): void => {
-    this.#timeoutDeferred = false
-    if (!this.#started) return
-    this.endpoint.handleTimeout(this.#now())
-    this.#service()
   }
 
   /**
