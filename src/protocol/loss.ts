@@ -159,7 +159,7 @@ export class LossDetector<T> implements LossRecovery<T> {
   readonly rack: RackState
   /** Created on the first loss, with the callback it reports spurious losses to. */
   private lostHistory: LostHistory | null = null
-  private onSpuriousFound: (episode: number, bytes: number) => void = noSpuriousLoss
+  private onSpuriousFound: (episode: number, bytes: number, sentAt: number) => void = noSpuriousLoss
   /** Congestion episode bookkeeping for spurious-loss undo. */
   private episode = 0
   private episodeStart = -Infinity
@@ -341,9 +341,9 @@ export class LossDetector<T> implements LossRecovery<T> {
     if ((rs.newlyAcked > 0 || rs.newlyLost > 0) && this.cc.onRateSample) this.cc.onRateSample(rs, now)
   }
 
-  private spuriousLoss(episode: number, bytes: number): void {
+  private spuriousLoss(episode: number, bytes: number, sentAt: number): void {
     this.sampler.onSpuriousLoss(bytes)
-    this.rack.onSpurious(this.spuriousNow)
+    this.rack.onSpurious(this.spuriousNow, sentAt)
     if (episode !== this.episode || this.episodeUndone) return
     this.episodeSpurious++
     // Undo only when every loss of the latest congestion event was spurious: a real loss
@@ -412,10 +412,10 @@ export class LossDetector<T> implements LossRecovery<T> {
     this.episodeLost++
     if (this.lostHistory === null) {
       this.lostHistory = new LostHistory()
-      this.onSpuriousFound = (episode, bytes) => this.spuriousLoss(episode, bytes)
+      this.onSpuriousFound = (episode, bytes, sentAt) => this.spuriousLoss(episode, bytes, sentAt)
     }
     // With the bytes the rate sampler counts (C.lost): a proof of a spurious loss takes them back.
-    this.lostHistory.add(p.pn, this.episode, now, p.inFlight && p.deliveredTime >= 0 ? p.size : 0)
+    this.lostHistory.add(p.pn, this.episode, now, p.inFlight && p.deliveredTime >= 0 ? p.size : 0, p.timeSent)
     if (p.inFlight) {
       lostPacketInfo.pn = p.pn
       if (p.deliveredTime >= 0) this.cc.onPacketLost(p.size, this.sampler.onPacketLost(p, lostPacketInfo))

@@ -11,6 +11,14 @@
  * once per round trip) whenever a loss turns out spurious and falls back to 1 after 16
  * recoveries without one, capped at srtt. Until reordering has been seen at all, the classic
  * three-packet threshold also applies (as RFC 8985 keeps DupThresh before reordering is seen).
+ * Deviation (an adaptive threshold, which RFC 9002 §6.1.2 allows; gQUIC's adaptive time loss
+ * detection does the same): a spurious loss also widens the window at once to the reordering it
+ * showed (how long after RACK.rtt its ACK came), not by one step per round trip. The steps are
+ * min_rtt / 4, 5 ms at 20 ms RTT, while a busy host (a receiver that is descheduled, a timer that
+ * fires late) holds the ACK of a packet that 1 ms of jitter put behind its successor for 10-60 ms
+ * (WAN bench, 20 ms RTT + 1 ms jitter): the window took 4-5 spurious episodes, one per round trip,
+ * to get there, each a burst of 10-60 retransmissions and a congestion response until undone. At
+ * 2 ms RTT the same took a few ms; at 100 ms the first step (25 ms) already covered it.
  *
  * Spurious losses (DSACK's role in TCP): an ACK for a packet number we had declared lost. The
  * LostHistory remembers recent losses so such ACKs are recognised.
@@ -56,8 +64,13 @@ export class RackState {
 
   /** RFC 8985 §6.2 RACK.reo_wnd. */
   reoWnd(): number {
+    return Math.min(this.reoWndMult * this.reoWndStep(), this.rttEst.smoothedRtt)
+  }
+
+  /** One step of the window: min_rtt / 4 (srtt / 4 before any sample of min_rtt). */
+  private reoWndStep(): number {
     const minRtt = Number.isFinite(this.rttEst.minRtt) ? this.rttEst.minRtt : this.rttEst.smoothedRtt
-    return Math.min((this.reoWndMult * minRtt) / 4, this.rttEst.smoothedRtt)
+    return minRtt / 4
   }
 
   /** The deadline at which an outstanding packet sent at `timeSent` (before rack.xmitTime) is lost. */
@@ -65,13 +78,23 @@ export class RackState {
     return timeSent + this.rtt + this.reoWnd()
   }
 
-  /** A packet declared lost was acked after all: reordering, so widen the window. */
-  onSpurious(now: number): void {
+  /**
+   * A packet sent at `timeSent` and declared lost was acked at `now` after all: reordering, so
+   * widen the window: one step per round trip (§6.2 step 4), and at once as far as this packet
+   * needed (see the header), never beyond srtt (where reoWnd caps it anyway).
+   */
+  onSpurious(now: number, timeSent = now): void {
     this.spurious++
     this.reorderingSeen = true
     if (now - this.lastIncrease >= this.rttEst.smoothedRtt) {
       this.reoWndMult++
       this.lastIncrease = now
+    }
+    const step = this.reoWndStep()
+    const needed = now - timeSent - this.rtt
+    if (step > 0 && needed > this.reoWnd()) {
+      const cap = Math.ceil(this.rttEst.smoothedRtt / step)
+      this.reoWndMult = Math.max(this.reoWndMult, Math.min(Math.ceil(needed / step), cap))
     }
     this.reoWndPersist = REO_WND_PERSIST
   }
@@ -96,11 +119,13 @@ export class RackState {
  */
 export class LostHistory {
   // Allocated on the first loss and grown by doubling up to LOST_HISTORY_SIZE: a full-size
-  // history is 112 KiB, and most sessions (every idle one) never lose a packet (issue 14: memory
+  // history is 144 KiB, and most sessions (every idle one) never lose a packet (issue 14: memory
   // per idle session; allocating it eagerly was also 13 % of the responder's handshake CPU).
   private pns: Float64Array = EMPTY
   private episodes: Float64Array = EMPTY
   private lostAt: Float64Array = EMPTY
+  /** Send time of each (how late its ACK came, should it come: RackState.onSpurious). */
+  private sentAt: Float64Array = EMPTY
   /** Bytes of each lost packet (a proof of a spurious loss gives them back to the rate sampler). */
   private sizes: Uint32Array = EMPTY_SIZES
   private cap = 0
@@ -126,24 +151,27 @@ export class LostHistory {
     const pns = new Float64Array(cap)
     const episodes = new Float64Array(cap)
     const lostAt = new Float64Array(cap)
+    const sentAt = new Float64Array(cap)
     const sizes = new Uint32Array(cap)
     for (let i = 0; i < this.size; i++) {
       const j = this.at(i)
       pns[i] = this.pns[j]!
       episodes[i] = this.episodes[j]!
       lostAt[i] = this.lostAt[j]!
+      sentAt[i] = this.sentAt[j]!
       sizes[i] = this.sizes[j]!
     }
     this.pns = pns
     this.episodes = episodes
     this.lostAt = lostAt
+    this.sentAt = sentAt
     this.sizes = sizes
     this.cap = cap
     this.head = 0
   }
 
   /** Records a loss; packet numbers arrive mostly ascending (inserted in order otherwise). */
-  add(pn: number, episode: number, now: number, bytes: number): void {
+  add(pn: number, episode: number, now: number, bytes: number, sentAt = now): void {
     if (this.size === this.cap && this.cap < LOST_HISTORY_SIZE) this.grow()
     if (this.size === this.cap) {
       this.head = (this.head + 1) % this.cap
@@ -157,6 +185,7 @@ export class LostHistory {
       this.pns[to] = this.pns[from]!
       this.episodes[to] = this.episodes[from]!
       this.lostAt[to] = this.lostAt[from]!
+      this.sentAt[to] = this.sentAt[from]!
       this.sizes[to] = this.sizes[from]!
       i--
     }
@@ -164,6 +193,7 @@ export class LostHistory {
     this.pns[j] = pn
     this.episodes[j] = episode
     this.lostAt[j] = now
+    this.sentAt[j] = sentAt
     this.sizes[j] = bytes
     this.size++
   }
@@ -180,17 +210,17 @@ export class LostHistory {
   /** A session whose loss burst is over gives the memory back (idle sessions stay small). */
   private releaseIfEmpty(): void {
     if (this.size !== 0 || this.cap === 0) return
-    this.pns = this.episodes = this.lostAt = EMPTY
+    this.pns = this.episodes = this.lostAt = this.sentAt = EMPTY
     this.sizes = EMPTY_SIZES
     this.cap = 0
     this.head = 0
   }
 
   /**
-   * Removes every remembered loss in [lo, hi] and calls `found(episode, bytes)` for each:
-   * those packets were declared lost but have now been acknowledged.
+   * Removes every remembered loss in [lo, hi] and calls `found(episode, bytes, sentAt)` for
+   * each: those packets were declared lost but have now been acknowledged.
    */
-  takeRange(lo: number, hi: number, found: (episode: number, bytes: number) => void): void {
+  takeRange(lo: number, hi: number, found: (episode: number, bytes: number, sentAt: number) => void): void {
     if (this.size === 0) return
     // Binary search for the first pn >= lo.
     let a = 0
@@ -202,7 +232,7 @@ export class LostHistory {
     }
     let end = a
     while (end < this.size && this.pns[this.at(end)]! <= hi) {
-      found(this.episodes[this.at(end)]!, this.sizes[this.at(end)]!)
+      found(this.episodes[this.at(end)]!, this.sizes[this.at(end)]!, this.sentAt[this.at(end)]!)
       end++
     }
     const n = end - a
@@ -214,6 +244,7 @@ export class LostHistory {
       this.pns[to] = this.pns[from]!
       this.episodes[to] = this.episodes[from]!
       this.lostAt[to] = this.lostAt[from]!
+      this.sentAt[to] = this.sentAt[from]!
       this.sizes[to] = this.sizes[from]!
     }
     this.size -= n

@@ -30,6 +30,28 @@ describe('RackState (RFC 8985 §6.2)', () => {
     expect(rack.reoWnd()).toBe(10)
   })
 
+  // RFC 9002 §6.1.2 adaptive threshold (rack.ts header): at 20 ms RTT the steps are 5 ms, and a
+  // busy host held the ACK of a reordered packet 10-60 ms; one step per round trip took 4-5
+  // spurious episodes to get there.
+  it('a spurious loss widens reo_wnd at once to the reordering it showed (how long after RACK.rtt its ACK came), capped at srtt', () => {
+    const rtt = new RttEstimator(100, 25)
+    rtt.update(20, 0, 0)
+    const rack = new RackState(rtt)
+    rack.onAcked(10, 1000, 1020, -1) // RACK.rtt 20 ms
+    expect(rack.reoWnd()).toBe(5)
+    // Sent at 1000, acked at 1036: 16 ms after RACK.rtt, so the window needs 4 steps (20 ms).
+    rack.onSpurious(1036, 1000)
+    expect(rack.reoWnd()).toBe(20)
+    // The one-step rule still applies once per srtt; a packet that needed less changes nothing.
+    rack.onSpurious(1040, 1015)
+    expect(rack.reoWnd()).toBe(20)
+    // Never beyond srtt (20 ms here), however late the ACK.
+    rack.onSpurious(1100, 1000)
+    expect(rack.reoWnd()).toBe(20)
+    for (let i = 0; i < REO_WND_PERSIST; i++) rack.onRecoveryEnd()
+    expect(rack.reoWnd()).toBe(5)
+  })
+
   it('notices reordering when a lower packet number is acked after a higher one', () => {
     const rack = new RackState(new RttEstimator())
     rack.onAcked(5, 50, 100, -1)
