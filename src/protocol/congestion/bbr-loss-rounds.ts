@@ -179,6 +179,16 @@ export class BbrLossRounds {
   }
 
   /**
+   * §5.5.10.2 IsInflightTooHigh: with a standing queue (a competing flow), the draft's 2 % on a
+   * path without random loss, and 2 % beyond the random rate on one with it
+   * (`inflightLossThresh`); without a queue, beyond the raised threshold.
+   */
+  inflightTooHigh(lost: number, txInFlight: number, mds: number): boolean {
+    if (this.queueInRoundPrev && this.steadyRandomLossRate() === 0) return lost >= 2 * mds && lost > txInFlight * BBR_LOSS_THRESH
+    return lossAboveThresh(lost, txInFlight, this.inflightLossThresh(), mds, this.meanBurst(mds))
+  }
+
+  /**
    * The random loss rate a round with a standing queue may show without counting as congestion:
    * measured in PROBE_BW_DOWN/CRUISE rounds with the path empty, and 0 (the draft: any loss is
    * congestion) when there is none or when it is too high to be random (above
@@ -199,9 +209,13 @@ export class BbrLossRounds {
    * a loss rate above the random-loss threshold (and at least two packets).
    */
   prevRoundCongested(mds: number): boolean {
-    const total = this.lostPrev + this.ackedPrev
-    if (this.queueInRoundPrev) return this.queueLossIsCongestion(this.lostPrev, total, mds)
-    return lossAboveThresh(this.lostPrev, total, this.lossThresh(), mds, this.meanBurst(mds))
+    if (this.queueInRoundPrev) return this.queueLossIsCongestion(this.lostPrev, this.lostPrev + this.ackedPrev, mds)
+    return this.prevRoundAboveThresh(mds)
+  }
+
+  /** The finished round's loss rate is above the random-loss threshold by more than chance. */
+  private prevRoundAboveThresh(mds: number): boolean {
+    return lossAboveThresh(this.lostPrev, this.lostPrev + this.ackedPrev, this.lossThresh(), mds, this.meanBurst(mds))
   }
 
   /**
@@ -221,7 +235,6 @@ export class BbrLossRounds {
 
   /** §5.3.1.3: the finished round lost too much for Startup to go on. */
   prevRoundHighLossInStartup(mds: number): boolean {
-    if (this.lossEventsPrev < BBR_STARTUP_FULL_LOSS_COUNT) return false
-    return lossAboveThresh(this.lostPrev, this.lostPrev + this.ackedPrev, this.lossThresh(), mds, this.meanBurst(mds))
+    return this.lossEventsPrev >= BBR_STARTUP_FULL_LOSS_COUNT && this.prevRoundAboveThresh(mds)
   }
 }

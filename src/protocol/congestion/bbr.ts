@@ -21,11 +21,11 @@ import type { CongestionController, CongestionInfo, CongestionOptions } from './
 import { WindowedMax } from './windowed-max.js'
 import { initialWindow } from './base.js'
 import { xorshiftNext, xorshiftState } from '../xorshift.js'
-import { BbrLossRounds, lossAboveThresh } from './bbr-loss-rounds.js'
+import { BbrLossRounds } from './bbr-loss-rounds.js'
 import { BbrBounds, inflightAtLoss } from './bbr-bounds.js'
 import { BbrAckAggregation, BbrFullPipe, BbrInflightHiProbe, BbrMinRttFilter, BbrProbeWait, BbrStartupStalls } from './bbr-filters.js'
 import {
-  BBR_BETA, BBR_DEFAULT_CWND_GAIN, BBR_DRAIN_PACING_GAIN, BBR_LOSS_THRESH, BBR_MAX_BW_FILTER_LEN, BBR_PACING_MARGIN, BBR_SEND_QUANTUM_MS,
+  BBR_BETA, BBR_DEFAULT_CWND_GAIN, BBR_DRAIN_PACING_GAIN, BBR_MAX_BW_FILTER_LEN, BBR_PACING_MARGIN, BBR_SEND_QUANTUM_MS,
   BBR_PROBE_RTT_CWND_GAIN, BBR_PROBE_RTT_DURATION, BBR_PROBE_UP_CWND_GAIN, BBR_STARTUP_CWND_GAIN, BBR_STARTUP_PACING_GAIN,
   type BbrState,
 } from './bbr-constants.js'
@@ -446,19 +446,11 @@ export class Bbr implements CongestionController {
   }
 
   private checkInflightTooHigh(rs: RateSample): boolean {
-    if (this.isInflightTooHigh(rs.lost, rs.txInFlight)) {
+    if (this.rounds.inflightTooHigh(rs.lost, rs.txInFlight, this.mds)) {
       if (this.bwProbeSamples) this.handleInflightTooHigh(rs.isAppLimited, rs.txInFlight)
       return true
     }
     return false
-  }
-
-  private isInflightTooHigh(lost: number, txInFlight: number): boolean {
-    // With a standing queue (a competing flow), the draft's 2 % on a path without random loss,
-    // and 2 % beyond the random rate on one with it (bbr-loss-rounds.ts inflightLossThresh);
-    // without a queue, beyond the raised threshold.
-    if (this.rounds.queueInRoundPrev && this.rounds.steadyRandomLossRate() === 0) return lost >= 2 * this.mds && lost > txInFlight * BBR_LOSS_THRESH
-    return lossAboveThresh(lost, txInFlight, this.rounds.inflightLossThresh(), this.mds, this.rounds.meanBurst(this.mds))
   }
 
   private handleInflightTooHigh(isAppLimited: boolean, txInFlight: number): void {
@@ -470,7 +462,7 @@ export class Bbr implements CongestionController {
   /** §5.5.10.2 BBRHandleLostPacket. */
   private handleLostPacket(info: LostPacketInfo): void {
     if (!this.bwProbeSamples) return
-    if (!this.isInflightTooHigh(info.lostSince, info.txInFlight)) return
+    if (!this.rounds.inflightTooHigh(info.lostSince, info.txInFlight, this.mds)) return
     this.handleInflightTooHigh(info.isAppLimited, inflightAtLoss(info, this.rounds.inflightLossThresh()))
   }
 
