@@ -42,7 +42,7 @@
  * 1200 bytes for the 10 minutes of PMTU_RAISE_TIMER. RFC 8899 §4.3 asks for loss of data sent
  * with one packet size, not loss of everything. So a PTO above base sends one base-size
  * confirmation probe (outside the congestion window like the PTO's own probes, since the lost
- * full-size packets may fill it) and counts as suspicious only when that probe is acknowledged
+ * full-size packets may fill it, and after them: pmtu-probe.ts) and counts as suspicious only when that probe is acknowledged
  * while no packet above base was acknowledged since the PTO, up to the end of the ACK frame that
  * acknowledged it: small packets pass, full-size ones do not. A PTO during which nothing gets
  * through (a stall, an outage) ends either with no ACK (the probe times out: no event) or with

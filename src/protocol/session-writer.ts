@@ -35,7 +35,10 @@ const ACK_ONLY_RUN_LIMIT = 16
 /** Pacer burst of a session (datagrams). */
 const PACER_BURST_PACKETS = 10
 
-/** The congestion controller and pacer of a session; null until its first data (SessionWriter.startCongestion). */
+/**
+ * What the path MTU prober reads of a session's sending state: its congestion controller and
+ * pacer (null until its first data: SessionWriter.startCongestion) and the PTO probes it still owes.
+ */
 export interface CongestionSlot {
   readonly cc: CongestionController | null
   readonly pacer: Pacer | null
