@@ -13,7 +13,8 @@
 // write, from the moment the receiver holds it to the end; countReadable in lib/workloads.mjs). The emulator's own ceiling (raw UDP through it, C blaster -> emu -> C sink) is measured in
 // every round too; a figure within 80 % of it is marked, since it measures the emulator, not the
 // transport. Emulator counters of each run (kernel drops at its sockets, tail drops, the deepest
-// queue) are kept, so a path the emulator could not carry shows up as such.
+// queue) are kept, so a path the emulator could not carry shows up as such, and its CPU per GB
+// (emu_cpu_s_per_gb: every datagram, data or ACK, is a receive and a send for it).
 //
 // Congestion control: stt-node is run once per controller its STTNode accepts
 // (congestionControl 'bbr' and 'cubic'; detected by constructing an STTNode with each).
@@ -60,6 +61,17 @@ export async function implementations(wanted, backend) {
   return { ccs, impls: sel }
 }
 
+// CPU seconds (user + system) a process has used so far, from /proc (NaN where there is none).
+function cpuSecondsOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100 // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return NaN
+  }
+}
+
 // One run of one implementation through a fresh emulator with the scenario's link.
 async function runOne(impl, sc, opts, seed) {
   let emu = null
@@ -69,6 +81,7 @@ async function runOne(impl, sc, opts, seed) {
   }
   try {
     const res = await runWorkload(impl.workload, 'throughput', { ...opts, ...impl.opts }, { route })
+    const emuCpu = emu ? cpuSecondsOf(emu.proc.pid) : NaN
     const st = emu ? await emu.stop() : null
     return {
       value: res.value * 1000, // Mbit/s
@@ -83,6 +96,9 @@ async function runOne(impl, sc, opts, seed) {
       emu_fwd_reordered: st?.fwd.reordered,
       emu_rev_pkts: st?.rev.rx_pkts,
       emu_rev_reordered: st?.rev.reordered,
+      // the emulator's CPU over its whole life (this run) per GB the sender wrote (all of which
+      // it carried): every datagram, data or ACK, costs it a receive and a send
+      emu_cpu_s_per_gb: emuCpu / (res.tx.bytes / 1e9),
     }
   } finally {
     await emu?.stop()

@@ -17,14 +17,16 @@
  * Sans-I/O: the session writes the time and RTT into `FlowTuning` as it handles packets.
  */
 
+import { asDouble } from './as-double.js'
+
 /** Shared by a session's StreamManager, its streams and its SessionFlow. */
 export class FlowTuning {
   /** Time of the latest event the session handled (ms). */
   now = 0
   /** Smoothed RTT (ms). */
   srtt = 333
-  /** Current congestion window (bytes), for the send buffer. */
-  cwnd = 0
+  /** Current congestion window (bytes), for the send buffer; fractions after Startup (as-double.ts). */
+  cwnd = asDouble(0)
 
   constructor(
     /** Upper bound of any receive window and send buffer of the session (bytes). */

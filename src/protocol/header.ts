@@ -40,10 +40,20 @@ export function writeU64(buf: Uint8Array, pos: number, v: number): void {
   buf[pos + 7] = lo & 0xff
 }
 
-/** Big-endian u64 as a number; values above 2^53 come back as -1 (never valid for us). */
+/**
+ * Big-endian u64 as a number; values above 2^53 come back as -1 (never valid for us).
+ * Below 2^32 the value is `lo` itself, not `0 * 2^32 + lo`: that sum is a float operation, so V8
+ * returned every packet number as a heap number, which made each field and array holding one
+ * switch to doubles (ACK tracker, loss records, and through RangeSet's shared allocation site
+ * every range set, stream offsets included). The late switches (a send buffer's acked offset on
+ * the first ACK) threw away optimized code in the sender's first megabytes (issue 9: a process's
+ * first 16 MiB cost ~3x the CPU per byte of the next, most of the difference TurboFan compiling,
+ * part of it compiling again after such switches; as-double.ts).
+ */
 export function readU64(buf: Uint8Array, pos: number): number {
   const hi = ((buf[pos]! << 24) | (buf[pos + 1]! << 16) | (buf[pos + 2]! << 8) | buf[pos + 3]!) >>> 0
   const lo = ((buf[pos + 4]! << 24) | (buf[pos + 5]! << 16) | (buf[pos + 6]! << 8) | buf[pos + 7]!) >>> 0
+  if (hi === 0) return lo
   if (hi > 0x1fffff) return -1
   return hi * 0x100000000 + lo
 }

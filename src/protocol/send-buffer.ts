@@ -11,6 +11,7 @@
  * Flow control (stream and session credit) is the caller's business: it passes the limit
  * to newBytesAvailable().
  */
+import { asDouble } from './as-double.js'
 import { RangeSet } from './range-set.js'
 
 /** Small writes share chunks of at least this size (amortises per-chunk overhead). */
@@ -46,8 +47,12 @@ export class SendBuffer {
    */
   private again: RangeSet | null = null
 
-  /** Mutable: follows the congestion window (flow-autotune.ts). */
-  constructor(public highWaterMark: number) {}
+  /** Mutable: follows the congestion window (flow-autotune.ts), so fractions: a double from the start (as-double.ts). */
+  highWaterMark = asDouble(0)
+
+  constructor(highWaterMark: number) {
+    this.highWaterMark = highWaterMark
+  }
 
   /** Bytes held (written and not yet acked). */
   get buffered(): number {

@@ -91,7 +91,8 @@ export class Reader {
       const lo = ((b[this.pos + 4]! << 24) | (b[this.pos + 5]! << 16) | (b[this.pos + 6]! << 8) | b[this.pos + 7]!) >>> 0
       if (hi > 0x1fffff) return this.fail()
       this.pos += 8
-      return hi * 0x100000000 + lo
+      // hi 0: lo as is, a small integer for V8 (readU64 in header.ts says why)
+      return hi === 0 ? lo : hi * 0x100000000 + lo
     }
     for (let i = 1; i < len; i++) v = v * 256 + b[this.pos + i]!
     this.pos += len

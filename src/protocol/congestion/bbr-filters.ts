@@ -6,6 +6,7 @@
 import type { RateSample } from './delivery-rate.js'
 import { BBR_EXTRA_ACKED_FILTER_LEN, BBR_FULL_BW_COUNT, BBR_STARTUP_MAX_STALL_ROUNDS, BBR_FULL_BW_THRESH, BBR_MIN_RTT_FILTER_LEN, BBR_PROBE_RTT_INTERVAL, BBR_PROBE_SOON_GROWTH } from './bbr-constants.js'
 import { WindowedMax } from './windowed-max.js'
+import { asDouble } from '../as-double.js'
 
 /** min_rtt over 10 s, and probe_rtt_min_delay over 5 s, whose expiry calls for PROBE_RTT. */
 export class BbrMinRttFilter {
@@ -148,7 +149,8 @@ export class BbrStartupStalls {
  */
 export class BbrInflightHiProbe {
   private rounds = 0
-  private acked = 0
+  /** Bytes acked toward the next step: fractions (the step is cwnd / growth). */
+  private acked = asDouble(0)
   private cnt = Infinity
 
   /** PROBE_BW_REFILL: the next probe starts slow again. */
@@ -189,10 +191,10 @@ export class BbrInflightHiProbe {
  * 1.25x probe that ends at the first sign of a queue or loss.
  */
 export class BbrProbeWait {
-  private waitMs = 0
+  private waitMs = asDouble(0)
   private roundsSince = 0
   private soon = false
-  private bwAtUpStart = 0
+  private bwAtUpStart = asDouble(0)
 
   onRoundStart(): void {
     this.roundsSince++

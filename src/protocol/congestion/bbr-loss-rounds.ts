@@ -26,6 +26,7 @@
  */
 import type { RateSample } from './delivery-rate.js'
 import { BBR_LOSS_THRESH, BBR_MAX_LOSS_COMPENSATION, BBR_QUEUE_RTT_FRACTION, BBR_QUEUE_RTT_SLACK, BBR_STARTUP_FULL_LOSS_COUNT, type BbrState } from './bbr-constants.js'
+import { asDouble } from '../as-double.js'
 
 /**
  * The loss in a flight or round is beyond what the threshold explains by chance: at least two
@@ -73,8 +74,8 @@ export class BbrLossRounds {
   /** Loss ranges in those rounds, decayed alike: baseLost / baseRanges is the mean burst. */
   private baseRanges = 0
   /** The same loss rate from PROBE_BW_DOWN/CRUISE rounds only (not Startup's): `queueLossIsCongestion`. */
-  private steadyLost = 0
-  private steadyTotal = 0
+  private steadyLost = asDouble(0)
+  private steadyTotal = asDouble(0)
 
   /**
    * A packet was declared lost. `pn` is its packet number (-1 when unknown: counted as a range

@@ -29,6 +29,7 @@ import {
   BBR_PROBE_RTT_CWND_GAIN, BBR_PROBE_RTT_DURATION, BBR_PROBE_UP_CWND_GAIN, BBR_STARTUP_CWND_GAIN, BBR_STARTUP_PACING_GAIN,
   type BbrState,
 } from './bbr-constants.js'
+import { asDouble } from '../as-double.js'
 
 export type { BbrState } from './bbr-constants.js'
 
@@ -43,7 +44,12 @@ const enum AckPhase {
 export class Bbr implements CongestionController {
   readonly name = 'bbr'
   state: BbrState = 'startup'
-  cwnd: number
+  /**
+   * Bytes; whole in Startup, fractions from the model after it: a double from the start, or the
+   * checks inlined in packet assembly and loss bookkeeping, compiled while it held integers, are
+   * thrown away at the first fraction (as-double.ts).
+   */
+  cwnd = asDouble(0)
   bytesInFlight = 0
   readonly ssthresh = Infinity
   congestionEvents = 0
@@ -55,7 +61,7 @@ export class Bbr implements CongestionController {
   private readonly srttSource: CongestionOptions['rtt']
 
   pacingGain = BBR_STARTUP_PACING_GAIN
-  cwndGain = BBR_STARTUP_CWND_GAIN
+  cwndGain = asDouble(BBR_STARTUP_CWND_GAIN)
   /** Bytes per ms. */
   private pacing = 0
   /** Model. */
@@ -83,9 +89,9 @@ export class Bbr implements CongestionController {
   private bwProbeSamples = 0
   private readonly inflightHiProbe = new BbrInflightHiProbe()
   /** PROBE_RTT. */
-  private probeRttDoneStamp = 0
+  private probeRttDoneStamp = asDouble(0)
   private probeRttRoundDone = false
-  private priorCwnd = 0
+  private priorCwnd = asDouble(0)
   private idleRestart = false
   /** C.is_cwnd_limited over the current round. */
   private cwndLimited = false
@@ -217,7 +223,10 @@ export class Bbr implements CongestionController {
   }
 
   availableWindow(): number {
-    return Math.max(0, this.cwnd - this.bytesInFlight)
+    // not Math.max(0, ...): it hands back a whole number as a small integer, so callers compiled in
+    // Startup expected integers and were thrown away at the first fraction (as-double.ts)
+    const room = this.cwnd - this.bytesInFlight
+    return room > 0 ? room : 0
   }
 
   canSend(_bytes: number): boolean {

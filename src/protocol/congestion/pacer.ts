@@ -12,6 +12,8 @@
  * (17 datagrams), at 1 Gbit/s 250 KB; the bottleneck queue must absorb one burst, which is
  * what BBR's flight floor of three send quanta covers (bbr.ts quantizationBudget).
  */
+import { asDouble } from '../as-double.js'
+
 export const PACING_GAIN = 1.25
 export const DEFAULT_BURST_PACKETS = 4
 export const BURST_INTERVAL_MS = 2
@@ -41,7 +43,7 @@ export class Pacer {
   /** The last nextSendTime said "later": the sender is pacing-limited, not idle. */
   private held = false
   /** Sending time (ms) a stall cost since the last takeStall(): budget discarded beyond the catch-up. */
-  private stalledMs = 0
+  private stalledMs = asDouble(0)
   private readonly minCapacity: number
 
   constructor(
