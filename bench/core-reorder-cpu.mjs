@@ -38,6 +38,7 @@ const { values: opt } = parseArgs({
     repeat: { type: 'string', default: '1' },
     seed: { type: 'string', default: '1' },
     instructions: { type: 'boolean', default: false },
+    side: { type: 'string', default: 'both' }, // --instructions: receiver, sender or both
     child: { type: 'string' }, // internal: `side` to replay inside vm.runInThisContext (under valgrind)
   },
 })
@@ -289,8 +290,9 @@ for (let r = 0; r < Number(opt.repeat); r++) {
     for (const dist of dists) {
       const seed = Number(opt.seed) + r
       if (opt.instructions) {
-        const rx = instructions(dist, jitter, seed, 'b'), tx = instructions(dist, jitter, seed, 'a')
-        console.log(`jitter ${jitter} ms  ${dist}: receiver ${(rx / TOTAL).toFixed(2)} instr/B, sender ${(tx / TOTAL).toFixed(2)} instr/B`)
+        const rx = opt.side !== 'sender' ? `receiver ${(instructions(dist, jitter, seed, 'b') / TOTAL).toFixed(2)} instr/B ` : ''
+        const tx = opt.side !== 'receiver' ? `sender ${(instructions(dist, jitter, seed, 'a') / TOTAL).toFixed(2)} instr/B` : ''
+        console.log(`jitter ${jitter} ms  ${dist}: ${rx}${tx}`)
         continue
       }
       const make = makers.get(dist)
