@@ -45,54 +45,29 @@ export function setRecvMemory(make: (n: number) => Uint8Array): void {
   pageUsed = 0
 }
 
-/** The memory the last allocPage call carved its bytes from: the page, or a buffer of their own. */
-let allocMem: Uint8Array = page
-
-/** n bytes of page memory (large requests get their own buffer): their position in allocMem. */
-function allocPage(n: number): number {
-  if (n > PAGE_SIZE / 8) {
-    allocMem = newMemory(n)
-    return 0
-  }
+/** n bytes of page memory (large requests get their own buffer). */
+function allocPage(n: number): Uint8Array {
+  if (n > PAGE_SIZE / 8) return newMemory(n)
   if (pageUsed + n > PAGE_SIZE) {
     page = newMemory(PAGE_SIZE)
     pageUsed = 0
   }
-  allocMem = page
+  const out = page.subarray(pageUsed, pageUsed + n)
   pageUsed += n
-  return pageUsed - n
+  return out
+}
+
+/** True when `d` ends exactly where the next page allocation of n bytes would start. */
+function endsAtPageTop(d: Uint8Array, n: number): boolean {
+  return d.buffer === page.buffer && d.byteOffset - page.byteOffset + d.length === pageUsed && pageUsed + n <= PAGE_SIZE && n <= PAGE_SIZE / 8
 }
 
 /** Largest segment that contiguous copies are merged into without copying. */
 const MERGE_VIEW_LIMIT = 64 * 1024
 
-/**
- * Data that arrives past a hole of at most this many bytes (with the hole) is copied to where
- * it would be had the hole arrived first, and the hole's bytes are reserved in front of it: when
- * they come, they land there and the pieces merge into one view. On a path that reorders every
- * packet (per-datagram jitter) each packet was a segment of its own otherwise, read out as a
- * chunk of its own: ~25 times the segments, chunks and Buffer objects of an in-order stream.
- * Memory: a reservation stands for stream offsets of one hole, holes are disjoint and below the
- * granted credit, so reservations add at most one window to what a full window holds anyway.
- */
-export const RESERVE_LIMIT = PAGE_SIZE / 8
-
-/**
- * Received bytes [offset, end) of the stream, stored in mem[offset - base, end - base). No view
- * of them is made until they are read: merging a neighbour in is arithmetic (per packet, two
- * subarray views were made before, one of them only to replace the other).
- */
 interface Segment {
   offset: number
-  end: number
-  mem: Uint8Array
-  base: number
-  /**
-   * Bytes right before the segment in `mem`, reserved for stream offsets [offset - lead, offset):
-   * a hole. Each stream byte is stored once (insert fills holes only), so that memory is written
-   * once, by the hole's own bytes, and no view of it was handed out before.
-   */
-  lead: number
+  data: Uint8Array
 }
 
 export class RecvBuffer {
@@ -141,11 +116,10 @@ export class RecvBuffer {
     if (s >= end) return 0
     const segs = this.segs
     // Fast path: in-order append after the last segment (or into an empty buffer).
-    const lastEnd = segs.length > this.segHead ? segs[segs.length - 1]!.end : this.readOffset
+    const last = segs.length > this.segHead ? segs[segs.length - 1]! : undefined
+    const lastEnd = last !== undefined ? last.offset + last.data.length : this.readOffset
     if (s >= lastEnd) {
-      const view = s === offset ? data : data.subarray(s - offset)
-      if (s > lastEnd && end - lastEnd <= RESERVE_LIMIT) this.pushAfterHole(lastEnd, s, view)
-      else this.push(segs.length, s, view)
+      this.push(segs.length, s, s === offset ? data : data.subarray(s - offset))
       return this.checkFragmentation()
     }
     // General case: fill the holes of [s, end) between existing segments.
@@ -157,7 +131,7 @@ export class RecvBuffer {
         break
       }
       if (seg.offset > s) i += this.push(i, s, data.subarray(s - offset, seg.offset - offset))
-      s = Math.max(s, seg.end)
+      s = Math.max(s, seg.offset + seg.data.length)
       i++
     }
     return this.checkFragmentation()
@@ -168,85 +142,32 @@ export class RecvBuffer {
     return this.segs.length - this.segHead > this.maxSegments ? WireError.RESOURCE_EXHAUSTED : 0
   }
 
-  /**
-   * Stores a copy of `view` at `offset` before index `at`; returns how many segments that added
-   * (1 new, 0 merged into a neighbour, -1 when it joined its two neighbours into one).
-   */
+  /** Stores a copy of `view` at `offset` before index `at`; returns 1 if a segment was added, 0 if merged. */
   private push(at: number, offset: number, view: Uint8Array): number {
     this.bufferedBytes += view.length
-    const next = at < this.segs.length ? this.segs[at]! : undefined
-    if (next !== undefined && next.lead > 0 && offset >= next.offset - next.lead) return this.fillReserved(at, next, offset, view)
-    const end = offset + view.length
     const prev = at > this.segHead ? this.segs[at - 1]! : undefined
-    const adjacent = prev !== undefined && prev.end === offset
-    if (adjacent && end - prev.offset <= MERGE_VIEW_LIMIT && prev.mem === page && prev.end - prev.base === pageUsed && pageUsed + view.length <= PAGE_SIZE && view.length <= PAGE_SIZE / 8) {
-      // In-order data lands right behind the previous segment in the same page: it grows.
-      page.set(view, allocPage(view.length))
-      prev.end = end
+    const adjacent = prev !== undefined && prev.offset + prev.data.length === offset
+    if (adjacent && prev.data.length + view.length <= MERGE_VIEW_LIMIT && endsAtPageTop(prev.data, view.length)) {
+      // In-order data lands right behind the previous segment in the same page: extend the view.
+      allocPage(view.length).set(view)
+      const start = prev.data.byteOffset - page.byteOffset
+      prev.data = page.subarray(start, start + prev.data.length + view.length)
       return 0
     }
-    if (adjacent && end - prev.offset <= MERGE_SEGMENT_LIMIT) {
-      const at = allocPage(end - prev.offset)
-      allocMem.set(prev.mem.subarray(prev.offset - prev.base, prev.end - prev.base), at)
-      allocMem.set(view, at + prev.end - prev.offset)
-      prev.mem = allocMem
-      prev.base = prev.offset - at
-      prev.end = end
-      prev.lead = 0 // moved: whatever was reserved before it stays unused
+    if (adjacent && prev.data.length + view.length <= MERGE_SEGMENT_LIMIT) {
+      const merged = allocPage(prev.data.length + view.length)
+      merged.set(prev.data, 0)
+      merged.set(view, prev.data.length)
+      prev.data = merged
       return 0
     }
-    const pos = allocPage(view.length)
-    allocMem.set(view, pos)
-    this.insertSegment(at, { offset, end, mem: allocMem, base: offset - pos, lead: 0 })
-    return 1
-  }
-
-  private insertSegment(at: number, seg: Segment): void {
+    const copy = allocPage(view.length)
+    copy.set(view)
+    const seg: Segment = { offset, data: copy }
     // A freed array: an exact one for the first segment, not 17 slots (issue 14).
     if (this.segs.length === 0 && !this.segsRefillable) this.segs = [seg]
     else if (at === this.segs.length) this.segs.push(seg)
     else this.segs.splice(at, 0, seg)
-  }
-
-  /** Appends `view` (at `offset`, past the last segment) behind a reserved hole [holeStart, offset). */
-  private pushAfterHole(holeStart: number, offset: number, view: Uint8Array): void {
-    this.bufferedBytes += view.length
-    const lead = offset - holeStart
-    const pos = allocPage(lead + view.length)
-    allocMem.set(view, pos + lead)
-    this.insertSegment(this.segs.length, { offset, end: offset + view.length, mem: allocMem, base: holeStart - pos, lead })
-  }
-
-  /**
-   * `view` belongs to the hole reserved in front of `next` (segment `at`): copied into its place,
-   * it merges with the neighbours it touches (in memory too) while a segment stays within
-   * MERGE_VIEW_LIMIT. Returns as push() does.
-   */
-  private fillReserved(at: number, next: Segment, offset: number, view: Uint8Array): number {
-    const { mem, base } = next
-    const end = offset + view.length
-    mem.set(view, offset - base)
-    const leadBefore = offset - (next.offset - next.lead)
-    next.lead = next.offset - end
-    const prev = at > this.segHead ? this.segs[at - 1]! : undefined
-    // Same memory and the same offset mapping: adjacent in the stream means adjacent in memory.
-    const joinsPrev = prev !== undefined && prev.mem === mem && prev.base === base && prev.end === offset
-    const joinsNext = end === next.offset
-    if (joinsPrev && joinsNext && next.end - prev.offset <= MERGE_VIEW_LIMIT) {
-      prev.end = next.end
-      this.segs.splice(at, 1)
-      return -1
-    }
-    if (joinsNext && next.end - offset <= MERGE_VIEW_LIMIT) {
-      next.offset = offset
-      next.lead = leadBefore
-      return 0
-    }
-    if (joinsPrev && end - prev.offset <= MERGE_VIEW_LIMIT) {
-      prev.end = end
-      return 0
-    }
-    this.insertSegment(at, { offset, end, mem, base, lead: leadBefore })
     return 1
   }
 
@@ -261,7 +182,7 @@ export class RecvBuffer {
     while (lo < hi) {
       const mid = (lo + hi) >>> 1
       const g = this.segs[mid]!
-      if (g.end <= s) lo = mid + 1
+      if (g.offset + g.data.length <= s) lo = mid + 1
       else hi = mid
     }
     return lo
@@ -298,11 +219,9 @@ export class RecvBuffer {
   read(max = Infinity): Uint8Array | null {
     if (!this.readable || max <= 0) return null
     const seg = this.segs[this.segHead]!
-    const from = seg.offset - seg.base
     let out: Uint8Array
-    if (seg.end - seg.offset <= max) {
-      const to = seg.end - seg.base
-      out = from === 0 && to === seg.mem.length ? seg.mem : seg.mem.subarray(from, to)
+    if (seg.data.length <= max) {
+      out = seg.data
       this.segs[this.segHead] = undefined as unknown as Segment
       this.segHead++
       if (this.segHead === this.segs.length) {
@@ -317,9 +236,9 @@ export class RecvBuffer {
         this.segHead = 0
       }
     } else {
-      out = seg.mem.subarray(from, from + max)
+      out = seg.data.subarray(0, max)
+      seg.data = seg.data.subarray(max)
       seg.offset += max
-      seg.lead = 0 // what lies before it now was handed out
     }
     this.readOffset += out.length
     this.bufferedBytes -= out.length
@@ -364,8 +283,8 @@ export class RecvBuffer {
     for (let i = this.segHead; i < this.segs.length && n < limit; i++) {
       const seg = this.segs[i]!
       if (seg.offset !== at) break
-      n += seg.end - seg.offset
-      at = seg.end
+      n += seg.data.length
+      at += seg.data.length
     }
     return n
   }
