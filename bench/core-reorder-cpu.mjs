@@ -16,6 +16,7 @@
  * counted. Prints CPU seconds per GB of stream data, per side and jitter.
  *
  *   node bench/core-reorder-cpu.mjs [--dist a/dist,b/dist] [--mib 64] [--jitter 0,1] [--rate 300] [--delay 10] [--poll 1] [--repeat 1]
+ *                                   [--instructions [--side receiver|sender]]
  *
  * Several dists (checkouts' dist/ directories) are run in turn, A B A B, so that drift hits each
  * alike. PROFILE=dir writes a V8 CPU profile of each replay (bench/lib/sans-io.mjs).
