@@ -37,6 +37,8 @@ export const MAX_NACKS_PER_PACKET = 2
 export const LATE_ARRIVAL_ACK_SPACING = 1 / 8
 /** Placeholder of the missing-packet arrays while none is tracked (never written). */
 const NONE_MISSING: number[] = []
+/** missNacks value of an entry no longer tracked (arrived, NACKed for the last time, or dropped). */
+const DEAD = -1
 
 export interface AckTrackerOptions {
   /** Our max_ack_delay in ms (what we promised the peer). Default 25. */
@@ -65,11 +67,17 @@ export class AckTracker {
   private lastAckAt = -Infinity
 
   // Missing packet numbers for NACK, in parallel arrays (ascending pn): the shared empty
-  // placeholder until a gap is seen and again once none is left (idle memory, issue 14).
+  // placeholder until a gap is seen and again once none is left (idle memory, issue 14). A
+  // number that arrived (or was NACKed for the last time) is marked DEAD in missNacks and
+  // skipped, not spliced out of four arrays: on a reordering path nearly every packet opens or
+  // fills a gap, and the splices and indexOf scans were the receiver's most costly bookkeeping
+  // (1 ms-jitter WAN path). Dead entries are dropped in one pass once they outnumber the live.
   private missPn: number[] = NONE_MISSING
   private missSince: number[] = NONE_MISSING
   private missNacks: number[] = NONE_MISSING
   private missLastNack: number[] = NONE_MISSING
+  /** Entries of the miss arrays not DEAD. */
+  private missLive = 0
 
   private readonly maxAckDelay: number
   private readonly ackElicitingThreshold: number
@@ -141,21 +149,59 @@ export class AckTracker {
       this.missNacks.push(0)
       this.missLastNack.push(-Infinity)
     }
-    const extra = this.missPn.length - MAX_TRACKED_MISSING
-    if (extra > 0) this.dropMissing(0, extra)
+    this.missLive += Math.max(0, to - from)
+    // The newest win: the oldest live ones go.
+    for (let i = 0; this.missLive > MAX_TRACKED_MISSING; i++) if (this.missNacks[i] !== DEAD) this.kill(i)
+    this.compactMissing()
   }
 
-  private dropMissing(i: number, n: number): void {
-    this.missPn.splice(i, n)
-    this.missSince.splice(i, n)
-    this.missNacks.splice(i, n)
-    this.missLastNack.splice(i, n)
-    if (this.missPn.length === 0) this.missPn = this.missSince = this.missNacks = this.missLastNack = NONE_MISSING
+  /** Index of `pn` in missPn (dead or alive), or -1. */
+  private missIndex(pn: number): number {
+    const a = this.missPn
+    let lo = 0
+    let hi = a.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (a[mid]! < pn) lo = mid + 1
+      else hi = mid
+    }
+    return lo < a.length && a[lo] === pn ? lo : -1
+  }
+
+  private kill(i: number): void {
+    this.missNacks[i] = DEAD
+    this.missLive--
+  }
+
+  /**
+   * Drops the dead entries once they outnumber the live ones (each scan then stays within twice
+   * the live count), and every array once none is live.
+   */
+  private compactMissing(): void {
+    const n = this.missPn.length
+    if (this.missLive === 0) {
+      if (n > 0) this.missPn = this.missSince = this.missNacks = this.missLastNack = NONE_MISSING
+      return
+    }
+    if (n - this.missLive <= Math.max(16, this.missLive)) return
+    let k = 0
+    for (let i = 0; i < n; i++) {
+      if (this.missNacks[i] === DEAD) continue
+      this.missPn[k] = this.missPn[i]!
+      this.missSince[k] = this.missSince[i]!
+      this.missNacks[k] = this.missNacks[i]!
+      this.missLastNack[k] = this.missLastNack[i]!
+      k++
+    }
+    this.missPn.length = this.missSince.length = this.missNacks.length = this.missLastNack.length = k
   }
 
   private forgetMissing(pn: number): void {
-    const i = this.missPn.indexOf(pn)
-    if (i >= 0) this.dropMissing(i, 1)
+    const i = this.missIndex(pn)
+    if (i >= 0 && this.missNacks[i] !== DEAD) {
+      this.kill(i)
+      this.compactMissing()
+    }
   }
 
   /** Something arrived that we have not acknowledged yet (piggyback an ACK if there is room). */
@@ -175,7 +221,7 @@ export class AckTracker {
       const wait = K_TIME_THRESHOLD * this.rtt.smoothedRtt
       for (let i = 0; i < this.missPn.length; i++) {
         const n = this.missNacks[i]!
-        if (n >= MAX_NACKS_PER_PACKET) continue
+        if (n === DEAD || n >= MAX_NACKS_PER_PACKET) continue
         const at = n === 0 ? this.missSince[i]! + wait : this.missLastNack[i]! + this.rtt.smoothedRtt
         if (at < t) t = at
       }
@@ -254,69 +300,75 @@ export class AckTracker {
   /** Forgets everything below `floor`, including gaps we would otherwise still NACK. */
   private raiseFloor(floor: number): void {
     this.floor = floor
-    let k = 0
-    while (k < this.missPn.length && this.missPn[k]! < floor) k++
-    if (k > 0) this.dropMissing(0, k)
+    for (let i = 0; i < this.missPn.length && this.missPn[i]! < floor; i++) if (this.missNacks[i] !== DEAD) this.kill(i)
+    this.compactMissing()
   }
 
-  /** True when a NACK frame has something to report at `now`. */
+  /** True when a NACK frame has something to report at `now` (a scan that stops at the first). */
   nackDue(now: number): boolean {
-    return this.collectNack(now, false) !== null
+    if (!this.nackEnabled) return false
+    for (let i = this.missPn.length - 1; i >= 0; i--) if (this.missDue(i, now)) return true
+    return false
+  }
+
+  /** Entry i is live and due for a NACK at `now`. */
+  private missDue(i: number, now: number): boolean {
+    const n = this.missNacks[i]!
+    if (n === DEAD || n >= MAX_NACKS_PER_PACKET) return false
+    const srtt = this.rtt.smoothedRtt
+    return n === 0
+      ? this.largestReceived >= this.missPn[i]! + this.reorderThreshold || now >= this.missSince[i]! + K_TIME_THRESHOLD * srtt
+      : now >= this.missLastNack[i]! + srtt
   }
 
   /** The NACK frame to send now and marks its numbers as reported; null when nothing is due. */
   buildNack(now: number): NackFrame | null {
-    return this.collectNack(now, true)
+    const pns = this.collectNack(now)
+    if (pns === null) return null
+    this.markNacked(pns, now)
+    return { type: FrameType.NACK, packetNumbers: pns }
   }
 
   /** Writes a NACK frame if one is due and fits; returns the new position. */
   writeNack(buf: Uint8Array, pos: number, end: number, now: number): number {
-    if (!this.nackDue(now)) return pos
     const room = end - pos
     if (room < 4) return pos
-    const f = this.collectNack(now, false)!
-    while (f.packetNumbers.length > 0 && frameSize(f) > room) f.packetNumbers.pop()
-    if (f.packetNumbers.length === 0) return pos
-    this.markNacked(f.packetNumbers, now)
+    const pns = this.collectNack(now)
+    if (pns === null) return pos
+    const f: NackFrame = { type: FrameType.NACK, packetNumbers: pns }
+    while (pns.length > 0 && frameSize(f) > room) pns.pop()
+    if (pns.length === 0) return pos
+    this.markNacked(pns, now)
     return writeFrame(buf, pos, f)
   }
 
-  private collectNack(now: number, mark: boolean): NackFrame | null {
+  /** The numbers due for a NACK at `now`, newest first (at most MAX_NACK_COUNT), or null. */
+  private collectNack(now: number): number[] | null {
     if (!this.nackEnabled) return null
-    const srtt = this.rtt.smoothedRtt
-    const wait = K_TIME_THRESHOLD * srtt
     let pns: number[] | null = null
     for (let i = this.missPn.length - 1; i >= 0; i--) {
-      const n = this.missNacks[i]!
-      if (n >= MAX_NACKS_PER_PACKET) continue
-      const pn = this.missPn[i]!
-      const due =
-        n === 0
-          ? this.largestReceived >= pn + this.reorderThreshold || now >= this.missSince[i]! + wait
-          : now >= this.missLastNack[i]! + srtt
-      if (!due) continue
-      ;(pns ??= []).push(pn)
+      if (!this.missDue(i, now)) continue
+      ;(pns ??= []).push(this.missPn[i]!)
       if (pns.length >= MAX_NACK_COUNT) break
     }
-    if (pns === null) return null
-    if (mark) this.markNacked(pns, now)
-    return { type: FrameType.NACK, packetNumbers: pns }
+    return pns
   }
 
   private markNacked(pns: readonly number[], now: number): void {
     for (const pn of pns) {
-      const i = this.missPn.indexOf(pn)
-      if (i < 0) continue
+      const i = this.missIndex(pn)
+      if (i < 0 || this.missNacks[i] === DEAD) continue
       const n = this.missNacks[i]! + 1
       // NACKed for the last time: forget it. Kept, it was skipped by every NACK check (per
       // packet written) until the floor passed it; on a reordering path the list filled with
       // them (the peer's ACK-only packets, never retransmitted) and collectNack was the data
       // sender's hottest function (9 % of its CPU on the 1 ms-jitter WAN path).
-      if (n >= MAX_NACKS_PER_PACKET) this.dropMissing(i, 1)
+      if (n >= MAX_NACKS_PER_PACKET) this.kill(i)
       else {
         this.missNacks[i] = n
         this.missLastNack[i] = now
       }
     }
+    this.compactMissing()
   }
 }
