@@ -532,8 +532,10 @@ export class Endpoint {
         ready.delete(s)
         continue
       }
+      // Nothing more due: out of the ready set now rather than at the next poll's wantsToSend.
+      if (s.sentAll) ready.delete(s)
       // Round-robin between sessions: a busy one goes to the back.
-      if (ready.size > 1) {
+      else if (ready.size > 1) {
         ready.delete(s)
         ready.add(s)
       }
