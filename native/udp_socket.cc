@@ -47,6 +47,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
                         InstanceMethod<&UdpSocket::SetReceiveBuffers>("setReceiveBuffers"),
                         InstanceMethod<&UdpSocket::Start>("start"),
                         InstanceMethod<&UdpSocket::Send>("send"),
+                        InstanceMethod<&UdpSocket::SendOne>("sendOne"),
                         InstanceMethod<&UdpSocket::SendMulti>("sendMulti"),
                         InstanceMethod<&UdpSocket::ArmWritable>("armWritable"),
                         InstanceMethod<&UdpSocket::Caps>("caps"),
@@ -168,6 +169,19 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     Span<uint32_t> dest = U32Of(env_, info[4]);
     STT_ASSERT(count <= offsets.length && count <= lengths.length && dest.length >= ADDR_STRIDE);
     uint32_t n = core_.SendBatch(slab.data, slab.length, offsets.data, lengths.data, count, dest.data, stats_, result_);
+    return Napi::Number::New(env_, n);
+  }
+
+  // sendOne(slab, offset, length, dest) -> datagrams processed (0 or 1): send of the one datagram
+  // at slab[offset, offset + length), without the offsets and lengths arrays to look up
+  // (napi_get_typedarray_info, ~350 instructions each; a ping-pong sends one per call, issue 13).
+  Napi::Value SendOne(const Napi::CallbackInfo& info) {
+    STT_ASSERT(opened_ && !closing_);
+    Span<uint8_t> slab = BytesOf(env_, info[0]);
+    const uint32_t offset = U32Arg(info, 1), length = U32Arg(info, 2);
+    Span<uint32_t> dest = U32Of(env_, info[3]);
+    STT_ASSERT(dest.length >= ADDR_STRIDE);
+    uint32_t n = core_.SendBatch(slab.data, slab.length, &offset, &length, 1, dest.data, stats_, result_);
     return Napi::Number::New(env_, n);
   }
 

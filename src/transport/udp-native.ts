@@ -511,7 +511,13 @@ export class NativeUdpTransport implements Transport {
   ): void {
     const sock = this.sock
     if (sock === null) return
-    const processed = dests === null ? sock.send(slab, offsets, lengths, count, to.dest) : sock.sendMulti(slab, offsets, lengths, count, this.destRecords(dests, count))
+    // One datagram (a ping-pong's every send): sendOne, without the two arrays (issue 13).
+    const processed =
+      dests !== null
+        ? sock.sendMulti(slab, offsets, lengths, count, this.destRecords(dests, count))
+        : count === 1 && sock.sendOne !== undefined
+          ? sock.sendOne(slab, offsets[0]!, lengths[0]!, to.dest)
+          : sock.send(slab, offsets, lengths, count, to.dest)
     const r = this.sendResult
     if (r[SendResult.GSO_DISABLED] !== 0 && !this.gsoWarned) {
       this.gsoWarned = true

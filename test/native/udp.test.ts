@@ -130,6 +130,31 @@ describe.skipIf(!haveUdp)(`native UDP transport (${haveUdp ? 'addon loaded' : SK
     })
   }
 
+  it('a one-datagram batch goes through sendOne (no offsets / lengths arrays): the datagram at its offset arrives intact, counted once', async () => {
+    const { rx, tx, to } = await pair('127.0.0.1')
+    const sock = (tx.t as unknown as { sock: { sendOne?: unknown; send: (...a: unknown[]) => number } }).sock
+    expect(typeof sock.sendOne).toBe('function')
+    const send = sock.send
+    let batchCalls = 0
+    // The addon's methods are read-only on the prototype: shadow it on the instance.
+    Object.defineProperty(sock, 'send', {
+      value: (...a: unknown[]) => {
+        batchCalls++
+        return send.apply(sock, a)
+      },
+    })
+    // Datagram 1 of three laid out with gaps: only it goes, from its offset.
+    const b = batchOf([30, 77, 12], to)
+    tx.t.send({ ...b, offsets: b.offsets.subarray(1), lengths: b.lengths.subarray(1), count: 1 })
+    await waitFor(() => rx.sink.got.length === 1)
+    expect(rx.sink.got[0]!.data.equals(Buffer.from(b.slab.subarray(b.offsets[1]!, b.offsets[1]! + 77)))).toBe(true)
+    expect(batchCalls).toBe(0)
+    tx.t.send(batchOf([5, 6], to))
+    await waitFor(() => rx.sink.got.length === 3)
+    expect(batchCalls).toBe(1)
+    expect(tx.t.getStats().packetsSent).toBe(3)
+  })
+
   it('receive headers are kept between rounds and reset after use: a lone datagram, then a GRO burst, then lone ones again', async () => {
     // The kernel shrinks a filled header's control length to what it wrote (nothing for a lone
     // datagram on a socket bound to one address): a header not reset afterwards would truncate
