@@ -346,7 +346,7 @@ export class Session {
       case FrameType.ACK: {
         const out = this.recovery.onAck(f.ranges, f.ackDelayMicros, now)
         if (out.error) return out.error
-        for (const rec of out.acked) this.onRecordAcked(rec, now)
+        for (let i = 0; i < out.acked.length; i++) this.onRecordAcked(out.acked[i]!, now)
         this.pmtu.onAckFrameDone()
         this.onRecordsLost(out.lost, now)
         return 0
