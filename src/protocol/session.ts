@@ -234,10 +234,7 @@ export class Session {
   // Inbound
   // -------------------------------------------------------------------------------------
 
-  /**
-   * Processes packets [first, first+count) of the batch, all carrying this session's id.
-   * They are decrypted in place. Returns how many authenticated.
-   */
+  /** Packets [first, first+count) of the batch, all with this session's id, decrypted in place; returns how many authenticated. */
   handlePackets(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, from: PeerAddress[]): number {
     if (this.state === 'closed') return 0
     this.tune(now)
