@@ -10,6 +10,7 @@
 namespace stt {
 
 class PacketKeyTable;  // aead_napi.cc
+class UdpSocketTable;  // udp_socket.cc
 
 // Per-environment state (main thread and each worker get their own: the addon is context-aware).
 struct AddonData {
@@ -20,6 +21,8 @@ struct AddonData {
   // after this struct is gone at env teardown.
   std::shared_ptr<PacketKeyTable> packet_keys;
   Napi::FunctionReference udp_socket_ctor;
+  // Open UDP sockets by id (udp_socket.cc), shared with each socket like packet_keys.
+  std::shared_ptr<UdpSocketTable> udp_sockets;
 };
 
 inline AddonData* GetAddonData(napi_env env) { return Napi::Env(env).GetInstanceData<AddonData>(); }
@@ -44,9 +47,12 @@ inline Span<T> SpanOf(napi_env env, napi_value v, napi_typedarray_type expected)
 inline Span<uint8_t> BytesOf(napi_env env, napi_value v) { return SpanOf<uint8_t>(env, v, napi_uint8_array); }
 inline Span<uint32_t> U32Of(napi_env env, napi_value v) { return SpanOf<uint32_t>(env, v, napi_uint32_array); }
 
+// The status says whether it was a number: no separate napi_typeof (several per packet, issue 13).
 inline uint32_t U32Arg(const Napi::CallbackInfo& info, size_t i) {
-  STT_ASSERT(info[i].IsNumber());
-  return info[i].As<Napi::Number>().Uint32Value();
+  uint32_t v = 0;
+  const napi_status s = napi_get_value_uint32(info.Env(), info[i], &v);
+  STT_ASSERT(s == napi_ok);
+  return v;
 }
 
 }  // namespace stt

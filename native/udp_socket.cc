@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstring>
 #include <string>
+#include <unordered_map>
 
 #include "bindings.h"
 #include "callback.h"
@@ -28,6 +29,34 @@
 #include "udp_socket.h"
 
 namespace stt {
+namespace {
+class UdpSocket;
+}  // namespace
+
+// The open sockets of one environment by id, so that udpSendOne (a module function) finds its
+// socket without the napi_unwrap of a method call: ~790 instructions per datagram sent, one per
+// packet in a 64-byte ping-pong (issue 13; PacketKeyTable does the same for packet keys). Ids
+// count up from 1 and are never reused (exact doubles up to 2^53), and a socket is listed from
+// open() until its close begins, so an id never names a closing, closed or freed socket. Ids are
+// handles of this environment only, like packet key ids.
+class UdpSocketTable {
+ public:
+  double Add(UdpSocket* socket) {
+    const double id = next_++;
+    live_.emplace(id, socket);
+    return id;
+  }
+  void Remove(double id) { live_.erase(id); }
+  UdpSocket* Find(double id) const {
+    const auto it = live_.find(id);
+    return it == live_.end() ? nullptr : it->second;
+  }
+
+ private:
+  std::unordered_map<double, UdpSocket*> live_;
+  double next_ = 1;
+};
+
 namespace {
 
 // 4 rounds x 64 datagrams = 256 datagrams (more with GRO) before yielding to timers and other
@@ -47,6 +76,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
                         InstanceMethod<&UdpSocket::SetReceiveBuffers>("setReceiveBuffers"),
                         InstanceMethod<&UdpSocket::Start>("start"),
                         InstanceMethod<&UdpSocket::Send>("send"),
+                        InstanceMethod<&UdpSocket::SendOne>("sendOne"),
+                        InstanceMethod<&UdpSocket::Id>("id"),
                         InstanceMethod<&UdpSocket::SendMulti>("sendMulti"),
                         InstanceMethod<&UdpSocket::ArmWritable>("armWritable"),
                         InstanceMethod<&UdpSocket::Caps>("caps"),
@@ -77,10 +108,30 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
 
   ~UdpSocket() override {
     // Reached after close (the object is pinned while open) or at env teardown.
+    Unlist();
     ReleaseRefs();
   }
 
+  // sendOne's work on the arguments from info[first] on (the method, or udpSendOne after its id).
+  Napi::Value SendOneAt(const Napi::CallbackInfo& info, size_t first) {
+    STT_ASSERT(opened_ && !closing_);
+    Span<uint8_t> slab = BytesOf(env_, info[first]);
+    const uint32_t offset = U32Arg(info, first + 1), length = U32Arg(info, first + 2);
+    Span<uint32_t> dest = U32Of(env_, info[first + 3]);
+    STT_ASSERT(dest.length >= ADDR_STRIDE);
+    uint32_t n = core_.SendBatch(slab.data, slab.length, &offset, &length, 1, dest.data, stats_, result_);
+    return Napi::Number::New(env_, n);
+  }
+
  private:
+  void Unlist() {
+    if (table_ && id_ > 0) table_->Remove(id_);
+    id_ = -1;
+  }
+
+  // id() -> this socket's handle for udpSendOne while it is open, -1 before open and once closing.
+  Napi::Value Id(const Napi::CallbackInfo&) { return Napi::Number::New(env_, id_); }
+
   napi_ref MakeRef(napi_value v) {
     napi_ref r = nullptr;
     napi_create_reference(env_, v, 1, &r);
@@ -131,6 +182,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     g_live_handles++;
     Ref();  // pinned until the handle is closed
     napi_add_async_cleanup_hook(env_, OnEnvTeardown, this, &cleanup_hook_);
+    table_ = GetAddonData(env_)->udp_sockets;
+    id_ = table_->Add(this);
     return out;
   }
 
@@ -170,6 +223,11 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     uint32_t n = core_.SendBatch(slab.data, slab.length, offsets.data, lengths.data, count, dest.data, stats_, result_);
     return Napi::Number::New(env_, n);
   }
+
+  // sendOne(slab, offset, length, dest) -> datagrams processed (0 or 1): send of the one datagram
+  // at slab[offset, offset + length), without the offsets and lengths arrays to look up
+  // (napi_get_typedarray_info, ~350 instructions each; a ping-pong sends one per call, issue 13).
+  Napi::Value SendOne(const Napi::CallbackInfo& info) { return SendOneAt(info, 0); }
 
   // sendMulti(slab, offsets, lengths, count, dests: Uint32Array(count * ADDR_STRIDE)) -> datagrams
   // processed; datagram k goes to the record at dests[k * ADDR_STRIDE] (details in sendResult).
@@ -225,6 +283,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
 
   void BeginClose() {
     closing_ = true;
+    Unlist();  // from now on udpSendOne answers -1 for this id
     uv_poll_stop(&poll_);
     uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnHandleClosed);
   }
@@ -289,6 +348,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   }
 
   napi_env env_;
+  std::shared_ptr<UdpSocketTable> table_;
+  double id_ = -1;
   UdpCore core_;
   uv_poll_t poll_{};
   napi_async_context async_context_ = nullptr;
@@ -328,11 +389,26 @@ Napi::Value AddrFormat(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), s);
 }
 
+// udpSendOne(id, slab, offset, length, dest) -> datagrams processed (0 or 1), or -1 when no open
+// socket has that id: UdpSocket.sendOne, found by id (UdpSocketTable). A non-number id throws.
+Napi::Value UdpSendOne(const Napi::CallbackInfo& info) {
+  double id;
+  if (napi_get_value_double(info.Env(), info[0], &id) != napi_ok) {
+    Napi::TypeError::New(info.Env(), "stt_native: socket id must be a number").ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  UdpSocket* socket = static_cast<UdpSocketTable*>(info.Data())->Find(id);
+  if (socket == nullptr) return Napi::Number::New(info.Env(), -1);
+  return socket->SendOneAt(info, 1);
+}
+
 }  // namespace
 
 void InitUdpSocket(Napi::Env env, Napi::Object exports, AddonData* data) {
   Napi::Function ctor = UdpSocket::Define(env);
   data->udp_socket_ctor = Napi::Persistent(ctor);
+  data->udp_sockets = std::make_shared<UdpSocketTable>();
+  exports.Set("udpSendOne", Napi::Function::New<UdpSendOne>(env, "udpSendOne", data->udp_sockets.get()));
   exports.Set("UdpSocket", ctor);
   exports.Set("addrParse", Napi::Function::New<AddrParse>(env, "addrParse"));
   exports.Set("addrFormat", Napi::Function::New<AddrFormat>(env, "addrFormat"));

@@ -115,6 +115,9 @@ export class RelayPathTransport implements Transport {
    * use, go to the endpoint as they are, which drops and counts them ('unknown-type').
    */
   unwrap(batch: RxBatch): RxBatch | null {
+    // No channel (a node that never used a relay): every envelope would stay as it is, so the
+    // batch goes on without the scan (issue 13: every batch of every node passes here).
+    if (this.channels.size === 0) return batch
     return mapEnvelopes(batch, this.onEnvelope)
   }
 

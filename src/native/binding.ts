@@ -50,6 +50,10 @@ export interface NativeUdpSocket {
   start(): void
   send(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dest: Uint32Array): number
   /** As send, datagram i to the address record at dests[i * Addr.STRIDE] (ABI 4). */
+  /** send() of the one datagram at slab[offset, offset + length) (no arrays to look up). Optional: newer addons. */
+  sendOne?(slab: Uint8Array, offset: number, length: number, dest: Uint32Array): number
+  /** Handle for udpSendOne while open (-1 before open and once closing). Optional: newer addons. */
+  id?(): number
   sendMulti(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dests: Uint32Array): number
   armWritable(): void
   caps(): number
@@ -100,6 +104,14 @@ export interface NativeBinding {
    */
   sealBatchById?(id: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, headerSize: number): number
   openBatchById?(id: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, headerSize: number, status: Uint8Array): number
+  /**
+   * sealBatchById / openBatchById of the one packet at slab[offset, offset + length): 1 sealed
+   * or authenticated, 0 not, -1 no live key with the id. Optional: newer addons.
+   */
+  sealOneById?(id: number, slab: Uint8Array, offset: number, length: number, headerSize: number): number
+  openOneById?(id: number, slab: Uint8Array, offset: number, length: number, headerSize: number): number
+  /** UdpSocket.sendOne of the open socket with this id (NativeUdpSocket.id()); -1 when none. Optional: newer addons. */
+  udpSendOne?(id: number, slab: Uint8Array, offset: number, length: number, dest: Uint32Array): number
   /** One packet, explicit 12-byte nonce (known-answer tests). Data is sealed in place. */
   aeadSealOne(suiteId: number, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tagOut: Uint8Array): boolean
   /** One packet, explicit nonce; data is decrypted in place when the tag verifies. */

@@ -10,13 +10,13 @@ export function assertU8(op: string, name: string, v: unknown, minLength = 0): a
   if (v.length < minLength) throw new STTConfigError(`${op}: ${name} must hold at least ${minLength} bytes`)
 }
 
-export function assertCount(op: string, count: unknown, ...capacities: number[]): asserts count is number {
+/** Two capacities, not a rest parameter: it runs for every batch sealed, opened and sent (no array per call, issue 13). */
+export function assertCount(op: string, count: unknown, capacityA: number, capacityB: number): asserts count is number {
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 0) {
     throw new STTConfigError(`${op}: count must be a non-negative integer`)
   }
-  for (const c of capacities) {
-    if (count > c) throw new STTConfigError(`${op}: count ${count} exceeds an array of length ${c}`)
-  }
+  if (count > capacityA) throw new STTConfigError(`${op}: count ${count} exceeds an array of length ${capacityA}`)
+  if (count > capacityB) throw new STTConfigError(`${op}: count ${count} exceeds an array of length ${capacityB}`)
 }
 
 /**

@@ -380,13 +380,14 @@ export class Endpoint {
           continue
         }
         const key = sessionKeyAt(slab, off)
-        const s = this.sessions.get(key)
-        if ((!s || !sessionIdEquals(slab, off, s.id)) && type === PacketType.FINAL) {
+        const found = this.sessions.get(key)
+        const s = found !== undefined && sessionIdEquals(slab, off, found.id) ? found : undefined
+        if (!s && type === PacketType.FINAL) {
           this.connects.onFinal(now, slab, offsets, lengths, i, from)
           i++
           continue
         }
-        if (!s || !sessionIdEquals(slab, off, s.id)) {
+        if (!s) {
           this.drop('unknown-session', from[i]!)
           i++
           continue
@@ -532,8 +533,9 @@ export class Endpoint {
         ready.delete(s)
         continue
       }
-      // Round-robin between sessions: a busy one goes to the back.
-      if (ready.size > 1) {
+      // Nothing more due: out of the ready set now, not at the next poll. Else round-robin: a busy one goes to the back.
+      if (s.sentAll) ready.delete(s)
+      else if (ready.size > 1) {
         ready.delete(s)
         ready.add(s)
       }

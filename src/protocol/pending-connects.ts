@@ -244,7 +244,8 @@ export class PendingConnects {
   /** The earliest deadline or retransmission of a pending connect (Infinity: none). */
   deadline(): number {
     let t = Infinity
-    for (const p of this.pending.values()) t = Math.min(t, p.deadline, p.nextSend)
+    // Asked after every service pass: no iterator for the usual empty map (issue 13).
+    if (this.pending.size > 0) for (const p of this.pending.values()) t = Math.min(t, p.deadline, p.nextSend)
     return t
   }
 

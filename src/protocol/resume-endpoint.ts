@@ -356,7 +356,8 @@ export class ResumptionManager {
 
   deadline(): number {
     let t = Math.min(this.ticketKeys.deadline(), this.reissue[0]?.at ?? Infinity)
-    for (const p of this.pending.values()) t = Math.min(t, p.deadline, p.session ? Infinity : Math.min(p.nextSend, p.fallbackAt))
+    // Asked after every service pass: no iterator for the usual empty map (issue 13).
+    if (this.pending.size > 0) for (const p of this.pending.values()) t = Math.min(t, p.deadline, p.session ? Infinity : Math.min(p.nextSend, p.fallbackAt))
     return t
   }
 }

@@ -32,6 +32,12 @@ import type { StreamManager } from './streams.js'
 /** A pure-ACK stream asks for an ACK itself every this many packets (RFC 9000 §13.2.4). */
 const ACK_ONLY_RUN_LIMIT = 16
 
+/**
+ * Room (bytes) a written packet must leave unused before write asks wantsToSend instead of
+ * assembling the next packet: a small DATA frame's worth (stream-scheduler.ts MIN_DATA_FRAGMENT).
+ */
+const ROOM_LEFT_TO_ASK = 32
+
 /** Pacer burst of a session (datagrams). */
 const PACER_BURST_PACKETS = 10
 
@@ -90,6 +96,11 @@ export class SessionWriter implements FrameSource, CongestionSlot {
   pacer: Pacer | null = null
   /** PTO probes still to send: each ack-eliciting packet is one (RFC 9002 §6.2.4). */
   probesWanted = 0
+  /**
+   * The last write stopped because nothing was due any more (wantsToSend false), so the
+   * endpoint drops the session from its ready set without asking again (Session.sentAll).
+   */
+  sentAll = false
   /** Consecutive packets sent without an ack-eliciting frame. */
   private ackOnlyRun = 0
   /** `now` and room of the packet writeFrames is filling (set by write). */
@@ -167,6 +178,7 @@ export class SessionWriter implements FrameSource, CongestionSlot {
     this.writeNow = now
     // Until a resumed session's address is validated, 3x what it sent (session-resumption.ts).
     let allowance = this.resumption.allowance(address)
+    this.sentAll = false
     while (n < max) {
       const off = offsets[n]!
       const final = life.needFinal
@@ -187,11 +199,18 @@ export class SessionWriter implements FrameSource, CongestionSlot {
       allowance -= len + (body.final ? FINAL_RANDOM_SIZE : 0)
       this.resumption.onSent(address, len + (body.final ? FINAL_RANDOM_SIZE : 0))
       n++
+      // A packet that left room stopped for want of something to send, mostly: ask before
+      // assembling one more, which found nothing after each packet of a ping-pong and cost
+      // more than the question (issue 13). Full packets (bulk) go on without asking.
+      if (room - len >= ROOM_LEFT_TO_ASK && !this.wantsToSend(now)) {
+        this.sentAll = true
+        break
+      }
     }
     if (n > 0) this.space.seal(slab, offsets, lengths, n, finalAt)
     // Out of data (or credit) with the window open: delivery-rate samples from now on are
     // app-limited, so an idle period cannot drag the bandwidth estimate down.
-    if (n < max && !this.bare && life.state === 'active' && !this.queues.hasDatagrams && (this.cc === null || this.cc.availableWindow() >= this.size.current) && !this.streams.wantsToSend()) {
+    if (n < max && !this.bare && life.state === 'active' && !this.queues.hasDatagrams && (this.cc === null || this.cc.availableWindow() >= this.size.current) && (this.sentAll || !this.streams.wantsToSend())) {
       this.recovery.onAppLimited()
     }
     return n

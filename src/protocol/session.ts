@@ -8,10 +8,9 @@
  *   2. lifecycle (session-lifecycle.ts): handshake confirmation, keep-alive clock
  *   3. roaming: an authenticated, newest packet from a new address starts path validation
  *   4. frames: ACK/NACK -> loss recovery; stream frames -> StreamManager; the rest here
- * Outbound (writePackets): session-writer.ts fills packets with the session's frames through
- * the one PacketAssembler, then one seal for all packets written. The path challenge
- * (path-probe.ts) and PMTU probe (pmtu-probe.ts) are other frame sources through the same
- * assembler.
+ * Outbound (writePackets): session-writer.ts fills packets through the one PacketAssembler, then
+ * one seal for all of them; the path challenge (path-probe.ts) and PMTU probe (pmtu-probe.ts)
+ * are other frame sources through it.
  */
 import type { CipherSuite } from '../crypto/aead.js'
 import { WireError } from '../errors.js'
@@ -235,10 +234,7 @@ export class Session {
   // Inbound
   // -------------------------------------------------------------------------------------
 
-  /**
-   * Processes packets [first, first+count) of the batch, all carrying this session's id.
-   * They are decrypted in place. Returns how many authenticated.
-   */
+  /** Packets [first, first+count) of the batch, all with this session's id, decrypted in place; returns how many authenticated. */
   handlePackets(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, first: number, count: number, from: PeerAddress[]): number {
     if (this.state === 'closed') return 0
     this.tune(now)
@@ -347,7 +343,7 @@ export class Session {
       case FrameType.ACK: {
         const out = this.recovery.onAck(f.ranges, f.ackDelayMicros, now)
         if (out.error) return out.error
-        for (const rec of out.acked) this.onRecordAcked(rec, now)
+        for (let i = 0; i < out.acked.length; i++) this.onRecordAcked(out.acked[i]!, now)
         this.pmtu.onAckFrameDone()
         this.onRecordsLost(out.lost, now)
         return 0
@@ -479,14 +475,18 @@ export class Session {
   }
 
   /**
-   * Writes up to `max` packets into `slab`, packet i at offsets[i] with `packetSize` bytes of
-   * room (the caller laid the offsets out), seals them all in one batch, and returns how many
-   * it wrote (their sizes in lengths[i]).
+   * Writes up to `max` packets into `slab`, packet i at offsets[i] with `packetSize` bytes of room
+   * (the caller laid the offsets out), seals them in one batch, returns how many (sizes in lengths[i]).
    */
   writePackets(now: number, slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, max: number): number {
     if (this.state === 'closed' || this.state === 'handshaking') return 0
     this.tune(now)
     return this.writer.write(now, slab, offsets, lengths, max, this.address)
+  }
+
+  /** The last writePackets left nothing due now (SessionWriter.sentAll). */
+  get sentAll(): boolean {
+    return this.writer.sentAll
   }
 
   private tune(now: number): void {

@@ -67,9 +67,13 @@ export class StreamScheduler {
   wantsToSend(): boolean {
     const flow = this.flow
     if (flow.streamsCreditPending || flow.creditPending || this.ctrl.length > 0) return true
-    for (const s of this.retx) if (!s.aborted && s.send.hasRetransmit) return true
+    // Indexed loops: asked several times per packet, and for-of left an iterator per call (issue 13).
+    const retx = this.retx
+    for (let i = 0; i < retx.length; i++) if (!retx[i]!.aborted && retx[i]!.send.hasRetransmit) return true
     const sessionLeft = flow.sendCredit
-    for (const s of this.active) {
+    const active = this.active
+    for (let i = 0; i < active.length; i++) {
+      const s = active[i]!
       if (!s.hasNewData()) continue
       if (sessionLeft > 0 || s.send.newBytesAvailable(s.sendMax) === 0) return true
     }

@@ -156,6 +156,7 @@ export class NativeUdpTransport implements Transport {
   private readonly dropped: Record<string, number> = { oversize: 0, 'queue-full': 0, closed: 0 }
   private gsoWarned = false
   private pending: PendingBatch | null = null
+  private sockId = -1 // the open socket's handle for udpSendOne (UdpSocketTable); -1: none
   /** Addresses writable() said false to while a batch was pending: all get onWritable at the drain. */
   private readonly refused = new Set<PeerAddress>()
   /** Destination records of sendMulti (Addr.STRIDE u32 per datagram), grown as needed. */
@@ -208,12 +209,12 @@ export class NativeUdpTransport implements Transport {
     this.events = events
   }
 
-  /** Binds and starts receiving. Idempotent; dial() calls it too (clients need replies). */
   /** Address family of this socket (decided by the bind host; IPv6 sockets are IPv6-only). */
   get socketFamily(): 4 | 6 {
     return this.family
   }
 
+  /** Binds and starts receiving. Idempotent; dial() calls it too (clients need replies). */
   listen(): Promise<BoundAddress> {
     if (this.closed) return Promise.reject(new STTTransportError(ErrorCode.TRANSPORT, 'transport is closed'))
     this.opening ??= this.openSocket()
@@ -241,9 +242,9 @@ export class NativeUdpTransport implements Transport {
   }
 
   /**
-   * True while no unsent batch is waiting for the socket to drain. The socket is one queue for
-   * every peer, so each `to` that hears false now hears onWritable at the drain, not only the
-   * pending batch's (the driver holds back every path it asked about).
+   * True while no unsent batch waits for the socket to drain. The socket is one queue for every
+   * peer, so each `to` that hears false hears onWritable at the drain, not only the pending
+   * batch's (the driver holds back every path it asked about).
    */
   writable(to?: PeerAddress): boolean {
     if (this.closed) return false
@@ -356,6 +357,7 @@ export class NativeUdpTransport implements Transport {
   close(): Promise<void> {
     if (this.closing) return this.closing
     this.closed = true
+    this.sockId = -1
     this.pending = null
     this.refused.clear()
     this.closing = (async () => {
@@ -399,6 +401,7 @@ export class NativeUdpTransport implements Transport {
     }
     this.sock = sock
     this.open = true
+    if (this.b.udpSendOne !== undefined && sock.id !== undefined) this.sockId = sock.id()
     this.recvBufferSize = r.recvBufferSize
     this.sendBufferSize = r.sendBufferSize
     // Entries per slot: one datagram, or up to MAX_GRO_SEGMENTS when GRO coalesces.
@@ -463,6 +466,7 @@ export class NativeUdpTransport implements Transport {
   private onNativeClose(): void {
     this.open = false
     this.sock = null
+    this.sockId = -1
     this.resolveClose?.()
     this.resolveClose = null
   }
@@ -511,7 +515,13 @@ export class NativeUdpTransport implements Transport {
   ): void {
     const sock = this.sock
     if (sock === null) return
-    const processed = dests === null ? sock.send(slab, offsets, lengths, count, to.dest) : sock.sendMulti(slab, offsets, lengths, count, this.destRecords(dests, count))
+    // One datagram by socket id: no arrays, no unwrap (issue 13). -1 (no such open socket): close cleared sockId first.
+    let processed: number
+    if (dests !== null) processed = sock.sendMulti(slab, offsets, lengths, count, this.destRecords(dests, count))
+    else if (count !== 1) processed = sock.send(slab, offsets, lengths, count, to.dest)
+    else if (this.sockId > 0) processed = this.b.udpSendOne!(this.sockId, slab, offsets[0]!, lengths[0]!, to.dest)
+    else processed = sock.sendOne !== undefined ? sock.sendOne(slab, offsets[0]!, lengths[0]!, to.dest) : sock.send(slab, offsets, lengths, count, to.dest)
+    if (processed < 0) return void (this.dropped.closed! += count)
     const r = this.sendResult
     if (r[SendResult.GSO_DISABLED] !== 0 && !this.gsoWarned) {
       this.gsoWarned = true

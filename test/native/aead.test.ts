@@ -209,6 +209,45 @@ describe.skipIf(backend !== 'native')(`native AEAD (${backend === 'native' ? 'ad
     k2.destroy()
   })
 
+  it('one-packet calls (sealOneById / openOneById) do what the batch calls do for one packet at an offset', () => {
+    const b = binding!
+    expect(typeof b.sealOneById).toBe('function')
+    expect(typeof b.openOneById).toBe('function')
+    for (const suite of SUITES) {
+      const k = new b.PacketKey(SUITE_ID[suite], randomBytes(32), randomBytes(12))
+      const id = k.id!()
+      for (const payload of [0, 1, 64, 1452]) {
+        // Packet 1 of an uneven batch: a non-zero, unaligned offset.
+        const one = makeBatch(payload, 3, payload)
+        const batch = makeBatch(payload, 3, payload)
+        expect(b.sealOneById!(id, one.slab, one.offsets[1]!, one.lengths[1]!, HEADER_SIZE)).toBe(1)
+        expect(b.sealBatchById!(id, batch.slab, batch.offsets.subarray(1), batch.lengths.subarray(1), 1, HEADER_SIZE)).toBe(1)
+        expect(Buffer.from(one.slab).equals(Buffer.from(batch.slab))).toBe(true)
+        const sealed = Buffer.from(one.slab)
+        const st = new Uint8Array(1)
+        expect(b.openBatchById!(id, batch.slab, batch.offsets.subarray(1), batch.lengths.subarray(1), 1, HEADER_SIZE, st)).toBe(1)
+        expect(b.openOneById!(id, one.slab, one.offsets[1]!, one.lengths[1]!, HEADER_SIZE)).toBe(1)
+        expect(Buffer.from(one.slab).equals(Buffer.from(batch.slab))).toBe(true)
+        // A forgery: 0.
+        sealed[one.offsets[1]! + one.lengths[1]! - 1]! ^= 1
+        const forged = Uint8Array.from(sealed)
+        expect(b.openOneById!(id, forged, one.offsets[1]!, one.lengths[1]!, HEADER_SIZE)).toBe(0)
+        // Shorter than header + tag: 0, as the batch call's status.
+        expect(b.openOneById!(id, forged, one.offsets[1]!, HEADER_SIZE + TAG_SIZE - 1, HEADER_SIZE)).toBe(0)
+      }
+      k.destroy()
+      const c = makeBatch(10, 1, 9)
+      const before = Buffer.from(c.slab)
+      expect(b.sealOneById!(id, c.slab, c.offsets[0]!, c.lengths[0]!, HEADER_SIZE)).toBe(-1)
+      expect(b.openOneById!(id, c.slab, c.offsets[0]!, c.lengths[0]!, HEADER_SIZE)).toBe(-1)
+      expect(Buffer.from(c.slab).equals(before)).toBe(true)
+      for (const bad of ['x', undefined, {}] as unknown[]) {
+        expect(() => b.sealOneById!(bad as number, c.slab, c.offsets[0]!, c.lengths[0]!, HEADER_SIZE)).toThrow(TypeError)
+        expect(() => b.openOneById!(bad as number, c.slab, c.offsets[0]!, c.lengths[0]!, HEADER_SIZE)).toThrow(TypeError)
+      }
+    }
+  })
+
   it('a by-id call with a non-number id throws and touches nothing; 0 is never a live id (review 75)', () => {
     const b = binding!
     const keys = [0, 1, 2].map(() => new b.PacketKey(SUITE_ID['aes-256-gcm'], randomBytes(32), randomBytes(12)))

@@ -130,6 +130,51 @@ describe.skipIf(!haveUdp)(`native UDP transport (${haveUdp ? 'addon loaded' : SK
     })
   }
 
+  it('a one-datagram batch goes by the socket id (udpSendOne: no offsets / lengths arrays, no unwrap): it arrives intact from its offset; a closing socket\'s id sends nothing', async () => {
+    const { rx, tx, to } = await pair('127.0.0.1')
+    const b = binding!
+    const sock = (tx.t as unknown as { sock: { id: () => number; send: (...a: unknown[]) => number; sendOne: (...a: unknown[]) => number } }).sock
+    const id = sock.id()
+    expect(id).toBeGreaterThan(0)
+    const calls = { send: 0, sendOne: 0 }
+    // The addon's methods are read-only on the prototype: shadow them on the instance.
+    for (const name of ['send', 'sendOne'] as const) {
+      const f = sock[name]
+      Object.defineProperty(sock, name, {
+        value: (...a: unknown[]) => {
+          calls[name]++
+          return f.apply(sock, a)
+        },
+      })
+    }
+    // Datagram 1 of three laid out with gaps: only it goes, from its offset.
+    const batch = batchOf([30, 77, 12], to)
+    tx.t.send({ ...batch, offsets: batch.offsets.subarray(1), lengths: batch.lengths.subarray(1), count: 1 })
+    await waitFor(() => rx.sink.got.length === 1)
+    expect(rx.sink.got[0]!.data.equals(Buffer.from(batch.slab.subarray(batch.offsets[1]!, batch.offsets[1]! + 77)))).toBe(true)
+    expect(calls).toEqual({ send: 0, sendOne: 0 })
+    tx.t.send(batchOf([5, 6], to))
+    await waitFor(() => rx.sink.got.length === 3)
+    expect(calls).toEqual({ send: 1, sendOne: 0 })
+    expect(tx.t.getStats().packetsSent).toBe(3)
+    // Straight to the addon: the method and the by-id call send alike; bad ids are refused.
+    const one = batchOf([9], to)
+    const dest = (to as unknown as { dest: Uint32Array }).dest
+    expect(b.udpSendOne!(id, one.slab, one.offsets[0]!, one.lengths[0]!, dest)).toBe(1)
+    expect(sock.sendOne(one.slab, one.offsets[0]!, one.lengths[0]!, dest)).toBe(1)
+    await waitFor(() => rx.sink.got.length === 5)
+    for (const bad of [id + 1000, 0, -1, Number.NaN]) expect(b.udpSendOne!(bad, one.slab, one.offsets[0]!, one.lengths[0]!, dest)).toBe(-1)
+    for (const bad of ['x', undefined, {}] as unknown[]) expect(() => b.udpSendOne!(bad as number, one.slab, 0, 1, dest)).toThrow(TypeError)
+    // Closing unlists the socket at once: its id names nothing, however long the close takes.
+    const closing = tx.t.close()
+    await new Promise((r) => setImmediate(r))
+    expect(sock.id()).toBe(-1)
+    expect(b.udpSendOne!(id, one.slab, one.offsets[0]!, one.lengths[0]!, dest)).toBe(-1)
+    await closing
+    expect(b.udpSendOne!(id, one.slab, one.offsets[0]!, one.lengths[0]!, dest)).toBe(-1)
+    expect(tx.t.getStats().packetsSent).toBe(5)
+  })
+
   it('receive headers are kept between rounds and reset after use: a lone datagram, then a GRO burst, then lone ones again', async () => {
     // The kernel shrinks a filled header's control length to what it wrote (nothing for a lone
     // datagram on a socket bound to one address): a header not reset afterwards would truncate
