@@ -44,11 +44,7 @@ const enum AckPhase {
 export class Bbr implements CongestionController {
   readonly name = 'bbr'
   state: BbrState = 'startup'
-  /**
-   * Bytes; whole in Startup, fractions from the model after it: a double from the start, or the
-   * checks inlined in packet assembly and loss bookkeeping, compiled while it held integers, are
-   * thrown away at the first fraction (as-double.ts).
-   */
+  /** Bytes; whole in Startup, fractions after it, so a double from the start (as-double.ts). */
   cwnd = asDouble(0)
   bytesInFlight = 0
   readonly ssthresh = Infinity
