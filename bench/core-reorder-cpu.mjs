@@ -25,6 +25,7 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import vm from 'node:vm'
+import { mulberry32 as rng } from '../dist/transport/channel.js' // seeded uniform [0, 1)
 import { cpuMicros, profilerFor } from './lib/sans-io.mjs'
 
 const here = new URL('..', import.meta.url).pathname.replace(/\/$/, '')
@@ -50,17 +51,6 @@ const DELAY = Number(opt.delay) // ms each way
 const POLL = Number(opt.poll) // ms between an endpoint's receive calls (0: at each arrival)
 const CHUNK = new Uint8Array(64 * 1024)
 
-/** mulberry32: a seeded uniform [0, 1) generator. */
-function rng(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Seeded "random" bytes: an endpoint made twice with the same seed makes the same keys. */
 function seededBytes(seed) {

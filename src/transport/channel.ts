@@ -38,8 +38,8 @@ const DEFAULT_MTU = 65507
 const BATCH_SIZE = 64
 const POISON = 0xee
 
-/** mulberry32: a tiny seeded PRNG; good enough for loss decisions, deterministic per seed. */
-function mulberry32(seed: number): () => number {
+/** mulberry32: a tiny seeded PRNG; good enough for loss decisions, deterministic per seed (tests and benchmarks use it too). */
+export function mulberry32(seed: number): () => number {
   let s = seed >>> 0
   return () => {
     s = (s + 0x6d2b79f5) >>> 0

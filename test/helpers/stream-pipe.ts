@@ -20,17 +20,10 @@ import { RttEstimator } from '../../src/protocol/rtt.js'
 import { StreamManager, StreamRecord, type PeerLimits, type StreamEvent, type StreamManagerOptions } from '../../src/protocol/streams.js'
 import { Reader, writeVarint } from '../../src/protocol/varint.js'
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { mulberry32 as rng } from '../../src/transport/channel.js'
+
+/** Deterministic PRNG (mulberry32, the channel transport's). */
+export { rng }
 
 export interface LinkOptions {
   /** One-way propagation delay, ms. */

@@ -6,18 +6,8 @@ import { describe, expect, it } from 'vitest'
 import { AckTracker, MAX_NACKS_PER_PACKET, MAX_TRACKED_MISSING } from '../../src/protocol/ack-tracker.js'
 import { MAX_NACK_COUNT } from '../../src/protocol/frames.js'
 import { K_TIME_THRESHOLD } from '../../src/protocol/rtt.js'
+import { mulberry32 as rng } from '../../src/transport/channel.js'
 
-/** mulberry32: seeded uniform [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** 0..n-1 in the order a per-packet jitter of `depth` packet times delivers them. */
 function jittered(n: number, depth: number, seed: number): number[] {
