@@ -5,7 +5,8 @@
 //   npm run build && node bench/wan.mjs --quick            # representative subset (~8 min)
 //   node bench/wan.mjs                                     # the full matrix (32 paths, ~45 min)
 //   node bench/wan.mjs --smoke                             # CI: two tiny paths, numbers meaningless
-//   options: --repeat N (3) --seconds S (4) --bytes B (16Mi) --only ID,ID --impl stt-bbr,stt-cubic,udx
+//   options: --repeat N (3) --seconds S (4) --bytes B (16Mi) --warm B (32Mi; 0 = fresh processes)
+//            --only ID,ID --impl stt-bbr,stt-cubic,udx
 //            --backend js (stt-node's pure-TypeScript backend)
 //            --json --out FILE --charts DIR (render the goodput charts) --from FILE (re-render only)
 //
@@ -15,6 +16,14 @@
 // transport. Emulator counters of each run (kernel drops at its sockets, tail drops, the deepest
 // queue) are kept, so a path the emulator could not carry shows up as such, and its CPU per GB
 // (emu_cpu_s_per_gb: every datagram, data or ACK, is a receive and a send for it).
+//
+// Warm-up (--warm, default WARM): before each measured transfer, the run's two processes move that
+// many bytes (same 64 KiB writes) over a direct loopback connection of their own, not through the
+// emulator, untimed and closed again; the measured transfer then opens a fresh session/stream (fresh
+// congestion state) through the emulator. Every implementation gets the same warm-up. Why: in a
+// fresh process stt-node's first 16 MiB is mostly V8 compiling its packet path (udx's is C), which
+// is not path behaviour, and services that use a transport are long-running. --warm 0: cold
+// processes, as before 2026-12-07.
 //
 // Congestion control: stt-node is run once per controller its STTNode accepts
 // (congestionControl 'bbr' and 'cubic'; detected by constructing an STTNode with each).
@@ -34,6 +43,11 @@ import { fullMatrix, quickMatrix, smokeMatrix, cleanOf, targetsOf } from './lib/
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const MiB = 1024 * 1024
 const AT_CEILING = 0.8
+// bytes each run's processes move over loopback before the measured transfer (--warm); smoke: 1 MiB
+// (exercises the path, costs nothing). 32 MiB: the sender's CPU per byte is still falling in the
+// second 16 MiB of a fresh process (bench/README.md, WAN section)
+const WARM = 32 * MiB
+const SMOKE_WARM = 1 * MiB
 
 // Which congestion controllers this build of stt-node accepts (the option is validated when the
 // node is constructed; nothing is bound).
@@ -106,12 +120,13 @@ async function runOne(impl, sc, opts, seed) {
 }
 
 export async function runMatrix(scenarios, impls, { repeat, cli, progress = (s) => process.stderr.write(s + '\n') }) {
-  const opts = measureOptions({ bytes: 16 * MiB, seconds: 4 }, cli)
+  const opts = measureOptions({ bytes: 16 * MiB, seconds: 4, warm: cli.smoke ? SMOKE_WARM : WARM }, cli)
   // a WAN run can drain a few MiB of send buffer at a few Mbit/s after the writer stops
   // a slow path would take minutes to drain the sender's buffer after the writer stops: the
   // receiver counts for at most 2 x seconds from its first byte (goodput over that window)
   opts.receiveSeconds = opts.receiveSeconds ?? opts.seconds * 2
-  opts.budget = opts.budget ?? Math.ceil(opts.receiveSeconds + (cli.smoke ? 20 : 30))
+  // the warm-up over loopback comes out of the same process budget: allow 2 MiB/s and 10 s more
+  opts.budget = opts.budget ?? Math.ceil(opts.receiveSeconds + (cli.smoke ? 20 : 30) + (opts.warm > 0 ? 10 + opts.warm / (2 * MiB) : 0))
   const cells = scenarios.map((sc) => ({ scenario: sc, impls: impls.map((i) => ({ id: i.id, label: i.label, runs: [], errors: [] })) }))
   const ceilings = []
   for (let r = 0; r < repeat; r++) {
@@ -187,7 +202,7 @@ export function markdown(result) {
   const ceil = result.ceiling?.median
   const rows = analyse(result)
   const lines = []
-  lines.push(`Emulator ceiling (raw UDP through a clean link, same run): ${f(ceil)} Mbit/s [${f(result.ceiling?.min)}-${f(result.ceiling?.max)}]. Goodput in Mbit/s, median [min-max] of ${result.repeat} interleaved runs; * = within ${AT_CEILING * 100} % of the ceiling (measures the emulator).`)
+  lines.push(`Emulator ceiling (raw UDP through a clean link, same run): ${f(ceil)} Mbit/s [${f(result.ceiling?.min)}-${f(result.ceiling?.max)}]. Goodput in Mbit/s, median [min-max] of ${result.repeat} interleaved runs; * = within ${AT_CEILING * 100} % of the ceiling (measures the emulator). ${warmNote(result)}`)
   lines.push('')
   const head = ['path', ...impls.map((i) => `${i} Mbit/s`), ...stts.map((s) => `${s} / udx`), ...stts.map((s) => `${s} vs clean`), 'emulator']
   lines.push(`| ${head.join(' | ')} |`)
@@ -212,6 +227,17 @@ export function markdown(result) {
   return lines.join('\n')
 }
 
+// What the processes of each run did before the measured transfer (results before --warm: none)
+export function warmNote(result) {
+  const w = result.run?.warm ?? 0
+  const size = result.run?.bytes ? `${fmtBytes(result.run.bytes)} (or ${result.run.seconds} s of writing)` : `${result.run?.seconds} s of writing`
+  return w > 0
+    ? `Measured transfer: ${size} per run, after a warm-up of ${fmtBytes(w)} over a direct loopback connection between the same two processes (untimed, same 64 KiB writes, every implementation alike; \`--warm 0\`: fresh processes).`
+    : `Measured transfer: ${size} per run between fresh processes (no warm-up: includes V8's warm-up of stt-node's JavaScript).`
+}
+
+const fmtBytes = (b) => (b % MiB === 0 ? `${b / MiB} MiB` : `${b} bytes`)
+
 function chartsReadme(result, files) {
   return [
     '<!-- generated by bench/wan.mjs --charts: edit that, not this file -->',
@@ -219,6 +245,7 @@ function chartsReadme(result, files) {
     '',
     `Generated by \`${result.command}\` (then \`--charts\`) on ${String(result.started).slice(0, 16).replace('T', ' ')} UTC, ${Math.round(result.minutes ?? 0)} minutes.`,
     `One stream per run through the C loopback emulator (bench/netem), stt-node next to udx-native + @hyperswarm/secret-stream in the same run. stt congestion controllers available in this build: ${(result.controllers ?? []).join(', ')}.`,
+    warmNote(result),
     'Method: [bench/README.md](../../../bench/README.md#wan-paths-with-loss-jitter-and-delay). Raw data: [wan-results.json](wan-results.json).',
     '',
     ...files.map((f) => `![${f}](${f})\n`),
@@ -235,7 +262,7 @@ async function main() {
   const cli = parseArgs(argv.filter((a) => a !== '--quick' && a !== '--full'))
   cli.quick = flag('--quick')
   if (cli.help) {
-    console.log('usage: node bench/wan.mjs [--quick | --smoke] [--repeat 3] [--seconds 4] [--bytes 16Mi] [--only ID,..] [--impl stt-bbr,stt-cubic,udx] [--backend js] [--json] [--out FILE] [--charts DIR] [--from FILE]')
+    console.log('usage: node bench/wan.mjs [--quick | --smoke] [--repeat 3] [--seconds 4] [--bytes 16Mi] [--warm 32Mi] [--only ID,..] [--impl stt-bbr,stt-cubic,udx] [--backend js] [--json] [--out FILE] [--charts DIR] [--from FILE]')
     return
   }
   let result
@@ -249,7 +276,8 @@ async function main() {
     const { ccs, impls } = await implementations(cli.impl, cli.backend)
     const repeat = cli.smoke ? 1 : (cli.repeat ?? 3)
     if (cli.smoke) Object.assign(cli, { seconds: cli.seconds ?? 0.5, bytes: cli.bytes ?? 1 * MiB })
-    hardLimit(repeat * scenarios.length * impls.length * ((cli.seconds ?? 4) + 70) + 120, 'bench/wan.mjs')
+    const warmS = (cli.warm ?? (cli.smoke ? SMOKE_WARM : WARM)) > 0 ? 10 + (cli.warm ?? WARM) / (2 * MiB) : 0
+    hardLimit(repeat * scenarios.length * impls.length * ((cli.seconds ?? 4) + 70 + warmS) + 120, 'bench/wan.mjs')
     process.stderr.write(`wan: ${scenarios.length} paths x ${impls.length} implementations x ${repeat} runs; stt congestion controllers available: ${ccs.join(', ')}\n`)
     const t0 = Date.now()
     const r = await runMatrix(scenarios, impls, { repeat, cli })
@@ -262,7 +290,8 @@ async function main() {
       repeat,
       controllers: ccs,
       backend: cli.backend === 'js' ? 'js' : 'native (if the addon loads)',
-      run: { seconds: r.opts.seconds, bytes: r.opts.bytes, size: 65536 },
+      // warm: bytes each run's two processes moved over loopback before the measured transfer
+      run: { seconds: r.opts.seconds, bytes: r.opts.bytes, size: 65536, warm: r.opts.warm },
       ceiling: r.ceiling,
       cells: r.cells,
     }

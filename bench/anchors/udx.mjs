@@ -29,10 +29,18 @@ async function open(ctx) {
   }
   stream.connect(socket, remoteId, port, ctx.host)
   const mode = ctx.mode ?? 'secret'
-  if (mode === 'raw') return { raw: stream, s: stream }
+  if (mode === 'raw') return { raw: stream, s: stream, close: closer(stream, socket) }
   const s = new SecretStream(!receiver, stream)
   await new Promise((resolve, reject) => { s.once('connect', resolve); s.once('error', reject) })
-  return { raw: stream, s }
+  return { raw: stream, s, close: closer(s, socket) }
+}
+
+// Shut a finished connection (after a warm-up pass, both ends done): the stream, then the socket
+// (udx closes it once its streams are gone; bounded, a close must not hang the run).
+const closer = (s, socket) => async () => {
+  s.on('error', () => {})
+  s.destroy()
+  await Promise.race([socket.close(), sleep(1000)])
 }
 
 // udx's own counters: retransmitted packets as a share of packets sent (loopback loses too)
@@ -43,16 +51,16 @@ const udxExtra = (raw) => ({
 
 const bulk = {
   async receiver(ctx) {
-    const { s } = await open(ctx)
+    const { s, close } = await open(ctx)
     const r = await countReadable(ctx, s)
-    return { bytes: r.bytes, msgs: (ctx.mode ?? 'secret') === 'secret' ? r.events : undefined }
+    return { bytes: r.bytes, msgs: (ctx.mode ?? 'secret') === 'secret' ? r.events : undefined, close }
   },
   async sender(ctx) {
-    const { raw, s } = await open(ctx)
+    const { raw, s, close } = await open(ctx)
     const r = await pumpWritable(ctx, s)
     const extra = udxExtra(raw)
     await sleep(100) // let the last ACKs go out before this process exits (outside the window)
-    return { ...r, extra }
+    return { ...r, extra, close }
   }
 }
 

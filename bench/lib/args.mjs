@@ -10,7 +10,7 @@ export function parseNumber(s) {
   return Number(m[1]) * (m[2] ? UNITS[m[2].toLowerCase()] : 1)
 }
 
-const NUMERIC = new Set(['bytes', 'seconds', 'size', 'count', 'warmup', 'repeat', 'port', 'burst', 'wait-idle'])
+const NUMERIC = new Set(['bytes', 'seconds', 'size', 'count', 'warmup', 'repeat', 'port', 'burst', 'wait-idle', 'warm'])
 const BOOLEAN = new Set(['smoke', 'json', 'quiet', 'help', 'list'])
 
 // argv -> { _: [positionals], key: value }. `--key value`, `--key=value`, `--flag`.

@@ -19,8 +19,52 @@ if (!roles?.[role]) {
 }
 
 const channel = launcherChannel()
+
+// opts.warm > 0 (bulk kinds; bench/wan.mjs --warm): before the measured transfer, the same role
+// moves opts.warm bytes over a connection of its own, straight over loopback (never through the
+// launcher's route, e.g. the WAN emulator), with the same write size; untimed, not counted, and
+// closed before the measured one opens (which starts from a fresh session and congestion state).
+// Services that use a transport are long-running: without it a run of a few MiB measures V8
+// compiling the JavaScript packet path as much as the path (bench/README.md, WAN section).
+// Messages: receiver WARM_READY, sender WARM_INFO (launcher -> receiver WARM_PEER), sender
+// WARM_DONE (-> receiver WARM_PEER_DONE), receiver WARM_RECEIVED (-> sender); then the sender
+// waits for GO { port, host, peer }: where the measured transfer goes.
+async function warmUp() {
+  const w = {
+    ...opts,
+    role,
+    kind,
+    warming: true,
+    bytes: opts.warm,
+    seconds: 1e9, // by bytes only
+    receiveSeconds: 0,
+    progressMs: 0,
+    port: role === 'receiver' ? 0 : opts.warmPeer.port,
+    host: role === 'receiver' ? opts.host : (opts.warmPeer.host ?? opts.host),
+    ready: (info) => emit('WARM_READY', info),
+    publish: (info) => emit('WARM_INFO', info),
+    peer: () => (role === 'sender' ? Promise.resolve(opts.warmPeer) : channel.waitFor('WARM_PEER')),
+    peerDone: () => channel.waitFor('WARM_PEER_DONE'),
+    progress: () => {},
+    startClock: () => {},
+    stopClock: () => {},
+    log: (...a) => process.stderr.write(`[${mod.name} ${kind} ${role} warm-up] ${a.join(' ')}\n`)
+  }
+  const out = (await roles[role](w)) ?? {}
+  // both ends done before either closes (a closed peer must not cut the other's last ACKs)
+  if (role === 'sender') {
+    emit('WARM_DONE', { bytes: out.bytes })
+    await channel.waitFor('WARM_RECEIVED')
+  } else {
+    emit('WARM_RECEIVED', { bytes: out.bytes })
+    await channel.waitFor('WARM_PEER_DONE')
+  }
+  await out.close?.()
+}
+
 let start = null
 let stop = null
+let peerInfo = opts.peer
 const ctx = {
   ...opts,
   role,
@@ -30,7 +74,7 @@ const ctx = {
   // either role: hand extra connection info to the other role (e.g. udx needs both ports).
   publish: (info) => emit('INFO', info),
   // the other role's READY/INFO data (sender: already known from the launcher).
-  peer: () => (role === 'sender' ? Promise.resolve(opts.peer) : channel.waitFor('PEER')),
+  peer: () => (role === 'sender' ? Promise.resolve(peerInfo) : channel.waitFor('PEER')),
   // the sender's RESULT, delivered to the receiver when the sender has finished.
   peerDone: () => channel.waitFor('PEER_DONE'),
   // receiver: a progress sample for the launcher (runWorkload's onProgress)
@@ -42,15 +86,28 @@ const ctx = {
   log: (...a) => process.stderr.write(`[${mod.name} ${kind} ${role}] ${a.join(' ')}\n`)
 }
 
-const t0 = cpuSnapshot()
+let t0 = cpuSnapshot()
 let out
 try {
+  if (opts.warm > 0) {
+    // stdin is unref'd: between the passes nothing else may hold the event loop open
+    const keepAlive = setInterval(() => {}, 60_000)
+    await warmUp()
+    if (role === 'sender') {
+      const go = await channel.waitFor('GO')
+      Object.assign(ctx, { port: go.port, host: go.host ?? opts.host })
+      peerInfo = go.peer
+    }
+    clearInterval(keepAlive)
+    t0 = cpuSnapshot()
+  }
   out = (await roles[role](ctx)) ?? {}
 } catch (err) {
   process.stderr.write(`${mod.name} ${kind} ${role}: ${err?.stack || err}\n`)
   process.exit(1)
 }
 ctx.stopClock()
+delete out.close // a role's clean-up (used after a warm-up pass), not a metric
 const window = cpuDelta(start ?? t0, stop)
 if (out.samples) { // RTT samples (µs) are turned into percentiles here, not shipped as-is
   Object.assign(out, rttStats(out.samples))

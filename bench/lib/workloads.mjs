@@ -24,6 +24,9 @@
 //   rtt receiver:                { msgs: echoed count, extra? }
 // `extra` is an object of numbers copied into the combined metric (e.g. { loss_pct }).
 // Every role process also reports CPU seconds (user + sys, all threads) over its clock window.
+// With opts.warm (bytes; bulk kinds only) each role is first run once more, untimed, over a direct
+// loopback connection of its own with ctx.warming = true and ctx.bytes = warm (role.mjs warmUp);
+// a role may return close() (not a metric) to shut that pass's connection afterwards.
 import { readdirSync, existsSync } from 'node:fs'
 import { resolve, basename } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -79,10 +82,24 @@ export async function runWorkload(name, kind, opts, { route, onProgress } = {}) 
   const rx = spawnOne('receiver', { port: opts.port ?? 0 })
   if (onProgress) rx.on('PROGRESS', onProgress)
   let tx = null
+  let info = null
   try {
-    const info = await rx.next('READY')
+    // opts.warm: both processes first move that many bytes over a direct loopback connection of
+    // their own (role.mjs warmUp); the sender then waits for GO with the measured destination
+    if (o.warm > 0) {
+      if (kind === 'rtt') throw new Error('warm-up is for the bulk kinds (throughput, msgrate)')
+      const w = await rx.next('WARM_READY')
+      tx = spawnOne('sender', { warmPeer: w })
+      tx.on('WARM_INFO', (d) => rx.send('WARM_PEER', d))
+      tx.on('WARM_DONE', (d) => rx.send('WARM_PEER_DONE', d))
+      rx.on('WARM_RECEIVED', (d) => tx.send('WARM_RECEIVED', d))
+      tx.result.catch(() => { if (!info) rx.kill() }) // the sender died in its warm-up
+    }
+    info = await rx.next('READY')
     const via = route ? await route(info) : null
-    tx = spawnOne('sender', { port: via?.port ?? info.port, host: info.host ?? opts.host, peer: info })
+    const dest = { port: via?.port ?? info.port, host: info.host ?? opts.host, peer: info }
+    if (tx) tx.send('GO', dest)
+    else tx = spawnOne('sender', dest)
     tx.on('INFO', (d) => rx.send('PEER', via?.peer ? via.peer(d) : d))
     // a receiver that stopped early (ctx.receiveSeconds: a slow path would take minutes to drain
     // the sender's buffer) ends the run: the sender is stopped and reports nothing

@@ -27,6 +27,8 @@ function subtitle(result, extra) {
   const e = result.env ?? {}
   const lines = [
     `one stream, ${result.run?.bytes ? `${result.run.bytes / 1048576} MiB or ` : ''}${result.run?.seconds ?? '?'} s of 64 KiB writes; ${extra}`,
+    // run.warm: bytes the same two processes moved over plain loopback first (bench/wan.mjs --warm)
+    result.run?.warm > 0 ? `processes warmed up first: ${Math.round(result.run.warm / 1048576)} MiB over plain loopback, untimed` : 'fresh processes (no warm-up)',
     `median of ${result.repeat} interleaved runs, whiskers min-max`,
     'C loopback emulator, loss and delay on both directions',
     `grey rule: the emulator's own ceiling (raw UDP), ${Math.round(result.ceiling?.median ?? NaN)} Mbit/s`,

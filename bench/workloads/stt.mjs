@@ -119,11 +119,12 @@ const bulk = {
   async receiver(ctx) {
     const { node, stream, session } = await listen(ctx)
     const r = await countReadable(ctx, stream)
-    return { bytes: r.bytes, extra: counters('rx_', node, session, r.bytes) }
+    // close: after a warm-up pass (the sender has stopped its node by then)
+    return { bytes: r.bytes, extra: counters('rx_', node, session, r.bytes), close: () => node.stop() }
   },
   async sender(ctx) {
     const { node, session, stream } = await dial(ctx)
-    const stopTrace = traceCongestion(session, stream)
+    const stopTrace = ctx.warming ? () => {} : traceCongestion(session, stream)
     const r = await pumpWritable(ctx, stream)
     stopTrace()
     const extra = sessionExtra(session)

@@ -17,7 +17,7 @@ import type { Io } from './io.js'
 export const HELP = `usage: stt bench [--transport udp|websocket|both] [--backend native|js] [--bytes 1G]
                  [--size 64,1200,65536] [--seconds S] [--count N] [--json] [--smoke]
                  [--compare udx,ws,dgram]
-       stt bench --wan [--full | --smoke] [--repeat 3] [--seconds 4] [--bytes 16Mi] [--json]
+       stt bench --wan [--full | --smoke] [--repeat 3] [--seconds 4] [--bytes 16Mi] [--warm 32Mi] [--json]
 
 Sender and receiver run as two separate processes on 127.0.0.1. For each transport and write
 size: throughput (Gbit/s and MiB/s of payload), writes per second (msg/s), CPU seconds per GB
@@ -37,7 +37,9 @@ size: throughput (Gbit/s and MiB/s of payload), writes per second (msg/s), CPU s
   --wan             the WAN benchmark instead (repository checkout only: bench/wan.mjs):
                     stt-node vs udx-native + secret-stream through a loopback network
                     emulator (delay, jitter, loss, burst loss, a 100 Mbit/s bottleneck),
-                    a representative set of paths (--full: the whole matrix, ~45 min)
+                    a representative set of paths (--full: the whole matrix, ~45 min);
+                    --warm N: bytes each run's processes first move over plain loopback,
+                    untimed (0: fresh processes)                                 [32Mi]
 
 Numbers on a shared or small machine drift 20-30 % between runs: compare only within a run.
 
@@ -139,6 +141,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     wan: { type: 'boolean' },
     full: { type: 'boolean' },
     repeat: { type: 'string' },
+    warm: { type: 'string' },
   })
   if (values.help) return io.out(HELP), EXIT.OK
   if (values.wan === true) return runWan(values, io)
@@ -268,7 +271,7 @@ async function runWan(values: Record<string, unknown>, io: Io): Promise<number> 
   const script = fileURLToPath(new URL('../../bench/wan.mjs', import.meta.url))
   if (!existsSync(script)) throw new CliError(`--wan needs the repository's bench/ directory (not found at ${script}); run from a git checkout`, EXIT.CONFIG)
   const args = [script, values.smoke === true ? '--smoke' : values.full === true ? '--full' : '--quick']
-  for (const k of ['repeat', 'seconds', 'bytes'] as const) {
+  for (const k of ['repeat', 'seconds', 'bytes', 'warm'] as const) {
     const v = str(values[k] as string | undefined)
     if (v !== undefined) args.push(`--${k}`, v)
   }

@@ -106,6 +106,8 @@ describe('stt bench', () => {
     expect(j.controllers).toContain('cubic')
     expect(j.ceiling.median).toBeGreaterThan(0)
     expect(j.cells.map((c: { scenario: { id: string } }) => c.scenario.id)).toEqual(['rtt2-loss0-jit0', 'rtt20-loss2-jit1'])
+    // smoke: a 1 MiB warm-up over plain loopback before each measured 1 MiB
+    expect(j.run.warm).toBe(1048576)
     for (const c of j.cells) {
       const ids = c.impls.map((i: { id: string }) => i.id)
       expect(ids).toContain('udx')
@@ -115,6 +117,8 @@ describe('stt bench', () => {
         expect(i.value.median, `${c.scenario.id} ${i.id}`).toBeGreaterThan(0)
         // every datagram of the run passed through the emulator
         expect(i.runs[0].emu_fwd_pkts).toBeGreaterThan(0)
+        // ... and only the measured transfer did: the warm-up's ~750 packets went round it
+        expect(i.runs[0].emu_fwd_pkts).toBeLessThan(j.run.bytes / 1000)
       }
     }
     expect(j.analysis.length).toBeGreaterThan(0)
