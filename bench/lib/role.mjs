@@ -116,5 +116,10 @@ if (out.samples) { // RTT samples (µs) are turned into percentiles here, not sh
 // proc_cpu_s: whole-process CPU, for the launcher's estimate of other load on the machine
 const all = process.cpuUsage()
 emit('RESULT', { ...window, proc_cpu_s: (all.user + all.system) / 1e6, ...out, ...(ctx.cut ? { cut: true } : {}) })
+// The receiver stays until the sender has exited (PEER_DONE; at most 10 s, and not when it cut
+// the run, since the sender is then killed): exiting at once could leave the sender's last
+// packets unacknowledged, and its graceful close then waited for its timeout (stt runs of ~6 s
+// instead of ~1 s, outside the measured window).
+if (role === 'receiver' && !ctx.cut) await Promise.race([channel.waitFor('PEER_DONE'), new Promise((r) => setTimeout(r, 10_000))])
 // exit explicitly: transports often leave sockets/timers open; stdout is a pipe, so flush first
 process.stdout.write('', () => process.exit(0))
