@@ -189,10 +189,6 @@ Napi::Value OpenBatchById(const Napi::CallbackInfo& info) {
       env, key->OpenBatch(slab.data, slab.length, offsets.data, lengths.data, count, header_size, status.data));
 }
 
-// sealOneById(id, slab, offset, length, headerSize) -> 1 when sealed, 0 when OpenSSL failed, -1
-// when no live key has that id: sealBatchById for one packet at slab[offset, offset + length).
-// A ping-pong seals one packet per call, and the offsets and lengths arrays cost a
-// napi_get_typedarray_info each (~350 instructions; issue 13): numbers are cheaper.
 // The arguments sealOneById and openOneById share: (id, slab, offset, length, headerSize).
 struct OnePacketArgs {
   AeadKey* key = nullptr;  // null when no live key has the id
@@ -211,6 +207,10 @@ bool ReadOnePacketArgs(const Napi::CallbackInfo& info, OnePacketArgs* args) {
   return true;
 }
 
+// sealOneById(id, slab, offset, length, headerSize) -> 1 when sealed, 0 when OpenSSL failed, -1
+// when no live key has that id: sealBatchById for one packet at slab[offset, offset + length).
+// A ping-pong seals one packet per call, and the offsets and lengths arrays cost a
+// napi_get_typedarray_info each (~350 instructions; issue 13): numbers are cheaper.
 Napi::Value SealOneById(const Napi::CallbackInfo& info) {
   OnePacketArgs a;
   if (!ReadOnePacketArgs(info, &a)) return Napi::Value();

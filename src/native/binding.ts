@@ -49,11 +49,11 @@ export interface NativeUdpSocket {
   setReceiveBuffers(slab: Uint8Array, slotSize: number, offsets: Uint32Array, lengths: Uint32Array, addrs: Uint32Array): void
   start(): void
   send(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dest: Uint32Array): number
-  /** As send, datagram i to the address record at dests[i * Addr.STRIDE] (ABI 4). */
   /** send() of the one datagram at slab[offset, offset + length) (no arrays to look up). Optional: newer addons. */
   sendOne?(slab: Uint8Array, offset: number, length: number, dest: Uint32Array): number
   /** Handle for udpSendOne while open (-1 before open and once closing). Optional: newer addons. */
   id?(): number
+  /** As send, datagram i to the address record at dests[i * Addr.STRIDE] (ABI 4). */
   sendMulti(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dests: Uint32Array): number
   armWritable(): void
   caps(): number

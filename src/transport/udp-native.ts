@@ -518,9 +518,8 @@ export class NativeUdpTransport implements Transport {
     // One datagram by socket id: no arrays, no unwrap (issue 13). -1 (no such open socket): close cleared sockId first.
     let processed: number
     if (dests !== null) processed = sock.sendMulti(slab, offsets, lengths, count, this.destRecords(dests, count))
-    else if (count !== 1) processed = sock.send(slab, offsets, lengths, count, to.dest)
-    else if (this.sockId > 0) processed = this.b.udpSendOne!(this.sockId, slab, offsets[0]!, lengths[0]!, to.dest)
-    else processed = sock.sendOne !== undefined ? sock.sendOne(slab, offsets[0]!, lengths[0]!, to.dest) : sock.send(slab, offsets, lengths, count, to.dest)
+    else if (count === 1 && this.sockId > 0) processed = this.b.udpSendOne!(this.sockId, slab, offsets[0]!, lengths[0]!, to.dest)
+    else processed = sock.send(slab, offsets, lengths, count, to.dest) // an addon without udpSendOne has no sendOne either
     if (processed < 0) return void (this.dropped.closed! += count)
     const r = this.sendResult
     if (r[SendResult.GSO_DISABLED] !== 0 && !this.gsoWarned) {
