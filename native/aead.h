@@ -13,6 +13,8 @@
 
 namespace stt {
 
+struct ProviderAead;
+
 class AeadKey {
  public:
   // nullptr when the suite is unknown or OpenSSL refuses the key (never for valid input).
@@ -39,19 +41,28 @@ class AeadKey {
                      uint32_t count, uint32_t header_size, uint8_t* status);
 
  private:
-  AeadKey(uint32_t suite, const EVP_CIPHER* cipher, const uint8_t* key, const uint8_t* iv);
+  AeadKey(uint32_t suite, const EVP_CIPHER* cipher, const ProviderAead* provider, const uint8_t* key,
+          const uint8_t* iv);
   void NonceFor(const uint8_t* header, uint8_t* nonce) const;
   // The context of one direction (enc 1: seal, 0: open), keyed on its first use; nullptr if
   // OpenSSL fails (nothing is sealed or opened then).
   EVP_CIPHER_CTX* Context(int enc);
+  // The same for the provider's own context (provider_ != nullptr).
+  void* ProviderContext(int enc);
 
   uint32_t suite_;
   const EVP_CIPHER* cipher_;
-  // Keyed once, on first use; per packet only the IV is re-set, which is what makes the native
-  // path 3-16x cheaper per packet than node:crypto's cipher object per packet
-  // (bench/aead.bench.mjs). A session's packet key only ever seals (send) or only opens
-  // (receive), and a keyed context holds ~1.5 KB of OpenSSL memory outside the JS heap, so
-  // creating both eagerly cost ~3 KB of RSS per session (issue 14).
+  // The provider functions behind cipher_ when they could be resolved (aead.cc, ProviderAead):
+  // then the per-packet work calls them on provider_seal_ / provider_open_ and seal_ / open_
+  // stay null; otherwise (a legacy descriptor) the EVP contexts are used.
+  const ProviderAead* provider_;
+  // Both kinds of context are keyed once, on first use; per packet only the IV is re-set,
+  // which is what makes the native path 3-16x cheaper per packet than node:crypto's cipher
+  // object per packet (bench/aead.bench.mjs). A session's packet key only ever seals (send) or
+  // only opens (receive), and a keyed context holds ~1.5 KB of OpenSSL memory outside the JS
+  // heap, so creating both eagerly cost ~3 KB of RSS per session (issue 14).
+  void* provider_seal_ = nullptr;
+  void* provider_open_ = nullptr;
   EVP_CIPHER_CTX* seal_ = nullptr;
   EVP_CIPHER_CTX* open_ = nullptr;
   uint8_t key_[32];
