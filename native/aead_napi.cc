@@ -1,5 +1,6 @@
 // N-API surface of the AEAD core: class PacketKey (sealBatch/openBatch/destroy, mirroring the
-// TypeScript PacketKey) and two explicit-nonce entry points used by the known-answer tests.
+// TypeScript PacketKey; testSealOne/testOpenOne for the known-answer tests), the by-id calls,
+// two one-shot explicit-nonce entry points and aeadPacketPath (which way packet keys go).
 // Arguments were validated by src/crypto/native-aead.ts; here they are only asserted.
 #include <memory>
 #include <vector>
@@ -76,6 +77,8 @@ class PacketKey : public Napi::ObjectWrap<PacketKey> {
     return DefineClass(env, "PacketKey",
                        {InstanceMethod<&PacketKey::SealBatch>("sealBatch"),
                         InstanceMethod<&PacketKey::OpenBatch>("openBatch"),
+                        InstanceMethod<&PacketKey::TestSealOne>("testSealOne"),
+                        InstanceMethod<&PacketKey::TestOpenOne>("testOpenOne"),
                         InstanceMethod<&PacketKey::Id>("id"),
                         InstanceMethod<&PacketKey::Destroy>("destroy")});
   }
@@ -132,6 +135,30 @@ class PacketKey : public Napi::ObjectWrap<PacketKey> {
     STT_ASSERT(count <= offsets.length && count <= lengths.length && count <= status.length);
     uint32_t n = key_->OpenBatch(slab.data, slab.length, offsets.data, lengths.data, count, header_size, status.data);
     return Napi::Number::New(env, n);
+  }
+
+  // Test only: AeadKey::SealOne / OpenOne with an explicit nonce, i.e. the per-packet path
+  // (direct provider calls or EVP, as aeadPacketPath says) on this key's contexts, for vectors
+  // whose nonces are not of the iv XOR pn form. Never called by src/: an explicit nonce is
+  // the caller's to keep unique.
+  // testSealOne(nonce: 12 bytes, aad, data, tagOut: 16 bytes) -> bool (data in place)
+  Napi::Value TestSealOne(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    STT_ASSERT(key_ != nullptr);
+    Span<uint8_t> nonce = BytesOf(env, info[0]), aad = BytesOf(env, info[1]);
+    Span<uint8_t> data = BytesOf(env, info[2]), tag = BytesOf(env, info[3]);
+    STT_ASSERT(nonce.length == IV_SIZE && tag.length == TAG_SIZE);
+    return Napi::Boolean::New(env, key_->SealOne(nonce.data, aad.data, aad.length, data.data, data.length, tag.data));
+  }
+
+  // testOpenOne(nonce: 12 bytes, aad, data, tag: 16 bytes) -> bool (data decrypted in place when true)
+  Napi::Value TestOpenOne(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    STT_ASSERT(key_ != nullptr);
+    Span<uint8_t> nonce = BytesOf(env, info[0]), aad = BytesOf(env, info[1]);
+    Span<uint8_t> data = BytesOf(env, info[2]), tag = BytesOf(env, info[3]);
+    STT_ASSERT(nonce.length == IV_SIZE && tag.length == TAG_SIZE);
+    return Napi::Boolean::New(env, key_->OpenOne(nonce.data, aad.data, aad.length, data.data, data.length, tag.data));
   }
 
   // Frees the OpenSSL contexts now instead of at garbage collection.
@@ -252,9 +279,17 @@ Napi::Value AeadOpenOne(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, ok);
 }
 
+// aeadPacketPath(suiteId) -> 'provider' | 'evp' (PacketKeyPath), '' for an unknown suite.
+Napi::Value AeadPacketPath(const Napi::CallbackInfo& info) {
+  const char* path = PacketKeyPath(U32Arg(info, 0));
+  return Napi::String::New(info.Env(), path == nullptr ? "" : path);
+}
+
 }  // namespace
 
 void InitAead(Napi::Env env, Napi::Object exports, AddonData* data) {
+  // STT_NATIVE_AEAD_EVP is read now, at load, not at the first packet key.
+  AeadForcedToEvp();
   Napi::Function ctor = PacketKey::Define(env);
   data->packet_key_ctor = Napi::Persistent(ctor);
   data->packet_keys = std::make_shared<PacketKeyTable>();
@@ -265,6 +300,7 @@ void InitAead(Napi::Env env, Napi::Object exports, AddonData* data) {
   exports.Set("openOneById", Napi::Function::New<OpenOneById>(env, "openOneById", data->packet_keys.get()));
   exports.Set("aeadSealOne", Napi::Function::New<AeadSealOne>(env, "aeadSealOne"));
   exports.Set("aeadOpenOne", Napi::Function::New<AeadOpenOne>(env, "aeadOpenOne"));
+  exports.Set("aeadPacketPath", Napi::Function::New<AeadPacketPath>(env, "aeadPacketPath"));
 }
 
 }  // namespace stt

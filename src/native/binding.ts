@@ -23,6 +23,14 @@ export interface NativePacketKey {
   /** Handle for sealBatchById / openBatchById (-1 once destroyed). Optional: newer addons. */
   id?(): number
   destroy(): void
+  /**
+   * Test only (never called by src/: an explicit nonce is the caller's to keep unique): one
+   * packet with an explicit 12-byte nonce through this key's per-packet path (native
+   * AeadKey::SealOne / OpenOne), data in place; false on failure / a tag that does not verify.
+   * Optional: newer addons.
+   */
+  testSealOne?(nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tagOut: Uint8Array): boolean
+  testOpenOne?(nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): boolean
 }
 
 export interface UdpOpenResult {
@@ -116,6 +124,12 @@ export interface NativeBinding {
   aeadSealOne(suiteId: number, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tagOut: Uint8Array): boolean
   /** One packet, explicit nonce; data is decrypted in place when the tag verifies. */
   aeadOpenOne(suiteId: number, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): boolean
+  /**
+   * Which way this process's packet keys of the suite seal and open (native PacketKeyPath):
+   * 'provider' (direct calls into OpenSSL's own provider, after a self-test), 'evp' (the
+   * fallback; always with STT_NATIVE_AEAD_EVP=1 at load), '' for an unknown suite. Optional: newer.
+   */
+  aeadPacketPath?(suiteId: number): 'provider' | 'evp' | ''
   /**
    * Handshake primitives (native/handshake_crypto_napi.cc). Optional: an addon built before they
    * existed still loads, and src/crypto/handshake-crypto.ts then uses node:crypto for them.

@@ -3,6 +3,7 @@
  * argument validation and Wycheproof known-answer vectors through the native core.
  */
 import { fileURLToPath } from 'node:url'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
@@ -11,7 +12,7 @@ import { jsAead } from '../../src/crypto/js-aead.js'
 import { nativeAead } from '../../src/crypto/native-aead.js'
 import { aead, backend as cryptoBackend } from '../../src/crypto/index.js'
 import { ErrorCode, STTError } from '../../src/errors.js'
-import { backend, binding } from '../../src/native/load.js'
+import { addonPath, backend, binding } from '../../src/native/load.js'
 import { HEADER_SIZE, PN_OFFSET } from '../../src/protocol/constants.js'
 
 const SKIP_REASON = 'native addon not loaded (STT_NATIVE=0 or not built): native differential tests skipped'
@@ -51,6 +52,30 @@ describe.skipIf(backend !== 'native')(`native AEAD (${backend === 'native' ? 'ad
   it('is the backend crypto/index.ts selects', () => {
     expect(cryptoBackend).toBe('native')
     expect(aead.name).toBe('native')
+  })
+
+  // The direct provider calls (native/aead.cc, ResolveProviderAead) are the speed of the native
+  // path: node's bundled OpenSSL must pass their checks and self-test, so this fails if they are
+  // silently lost. This file also runs with STT_NATIVE_AEAD_EVP=1 (npm run test:native-evp).
+  it(`packet keys use the direct provider path, or EVP under STT_NATIVE_AEAD_EVP=1 (now: ${process.env.STT_NATIVE_AEAD_EVP ?? 'unset'})`, () => {
+    const want = process.env.STT_NATIVE_AEAD_EVP === '1' ? 'evp' : 'provider'
+    for (const suite of SUITES) expect(binding!.aeadPacketPath!(SUITE_ID[suite]), suite).toBe(want)
+    expect(binding!.aeadPacketPath!(99)).toBe('')
+  })
+
+  it('STT_NATIVE_AEAD_EVP is read at load: 1 forces EVP, anything else leaves the provider path', () => {
+    const script = `const b = require(${JSON.stringify(addonPath)}); process.stdout.write(b.aeadPacketPath(1) + ' ' + b.aeadPacketPath(2))`
+    const run = (value: string | undefined) => {
+      const env = { ...process.env }
+      if (value === undefined) delete env.STT_NATIVE_AEAD_EVP
+      else env.STT_NATIVE_AEAD_EVP = value
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env, timeout: 20_000 })
+      expect(r.status, r.stderr).toBe(0)
+      return r.stdout
+    }
+    expect(run('1')).toBe('evp evp')
+    expect(run(undefined)).toBe('provider provider')
+    expect(run('0')).toBe('provider provider')
   })
 
   for (const suite of SUITES) {
@@ -286,6 +311,8 @@ describe.skipIf(backend !== 'native')(`native AEAD (${backend === 'native' ? 'ad
         let valid = 0
         let invalid = 0
         let viaBatch = 0
+        let emptyAad = 0
+        let emptyMsg = 0
         for (const g of doc.testGroups) {
           if (g.keySize !== 256 || g.ivSize !== 96 || g.tagSize !== 128) continue
           for (const t of g.tests) {
@@ -310,6 +337,32 @@ describe.skipIf(backend !== 'native')(`native AEAD (${backend === 'native' ? 'ad
             const data = ct.slice()
             expect(b.aeadOpenOne(id, key, nonce, aad, data, tag), what).toBe(ok)
             if (ok) expect(Buffer.from(data).toString('hex'), what).toBe(t.msg)
+            // The per-packet path (AeadKey::SealOne/OpenOne: direct provider calls or EVP, as
+            // aeadPacketPath says) with the vector's nonce, every vector: a packet key whose
+            // contexts seal, then open the vector's ciphertext, then (invalid ones) refuse it.
+            const pk = new b.PacketKey(id, key, new Uint8Array(12))
+            if (ok) {
+              const sealed = msg.slice()
+              const tagOut = new Uint8Array(16)
+              expect(pk.testSealOne!(nonce, aad, sealed, tagOut), `${what} (packet key)`).toBe(true)
+              expect(Buffer.from(sealed).toString('hex'), `${what} (packet key)`).toBe(t.ct)
+              expect(Buffer.from(tagOut).toString('hex'), `${what} (packet key)`).toBe(t.tag)
+            }
+            const opened = ct.slice()
+            expect(pk.testOpenOne!(nonce, aad, opened, tag), `${what} (packet key)`).toBe(ok)
+            if (ok) expect(Buffer.from(opened).toString('hex'), `${what} (packet key)`).toBe(t.msg)
+            // The same open context still opens a genuine packet after a refusal (a receive key
+            // goes on after a forgery): re-seal the message under this nonce and open it.
+            if (!ok && msg.length === ct.length) {
+              const again = msg.slice()
+              const againTag = new Uint8Array(16)
+              expect(b.aeadSealOne(id, key, nonce, aad, again, againTag), what).toBe(true)
+              expect(pk.testOpenOne!(nonce, aad, again, againTag), `${what} (packet key, after a refusal)`).toBe(true)
+              expect(Buffer.from(again).toString('hex'), what).toBe(t.msg)
+            }
+            pk.destroy()
+            if (aad.length === 0) emptyAad++
+            if (msg.length === 0) emptyMsg++
             // Through the batch path too when the AAD can play the header: choose the key's IV
             // so that iv XOR (0^32 || pn from the AAD) is the vector's nonce.
             if (aad.length >= HEADER_SIZE) {
@@ -329,6 +382,8 @@ describe.skipIf(backend !== 'native')(`native AEAD (${backend === 'native' ? 'ad
         expect(valid).toBeGreaterThan(20)
         expect(invalid).toBeGreaterThan(5)
         expect(viaBatch).toBeGreaterThan(5)
+        expect(emptyAad).toBeGreaterThan(0)
+        expect(emptyMsg).toBeGreaterThan(0)
       })
     }
   })
