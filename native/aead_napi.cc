@@ -142,23 +142,19 @@ class PacketKey : public Napi::ObjectWrap<PacketKey> {
   // whose nonces are not of the iv XOR pn form. Never called by src/: an explicit nonce is
   // the caller's to keep unique.
   // testSealOne(nonce: 12 bytes, aad, data, tagOut: 16 bytes) -> bool (data in place)
-  Napi::Value TestSealOne(const Napi::CallbackInfo& info) {
-    napi_env env = info.Env();
-    STT_ASSERT(key_ != nullptr);
-    Span<uint8_t> nonce = BytesOf(env, info[0]), aad = BytesOf(env, info[1]);
-    Span<uint8_t> data = BytesOf(env, info[2]), tag = BytesOf(env, info[3]);
-    STT_ASSERT(nonce.length == IV_SIZE && tag.length == TAG_SIZE);
-    return Napi::Boolean::New(env, key_->SealOne(nonce.data, aad.data, aad.length, data.data, data.length, tag.data));
-  }
+  Napi::Value TestSealOne(const Napi::CallbackInfo& info) { return TestOne(info, &AeadKey::SealOne); }
 
   // testOpenOne(nonce: 12 bytes, aad, data, tag: 16 bytes) -> bool (data decrypted in place when true)
-  Napi::Value TestOpenOne(const Napi::CallbackInfo& info) {
+  Napi::Value TestOpenOne(const Napi::CallbackInfo& info) { return TestOne(info, &AeadKey::OpenOne); }
+
+  template <typename One>
+  Napi::Value TestOne(const Napi::CallbackInfo& info, One one) {
     napi_env env = info.Env();
     STT_ASSERT(key_ != nullptr);
     Span<uint8_t> nonce = BytesOf(env, info[0]), aad = BytesOf(env, info[1]);
     Span<uint8_t> data = BytesOf(env, info[2]), tag = BytesOf(env, info[3]);
     STT_ASSERT(nonce.length == IV_SIZE && tag.length == TAG_SIZE);
-    return Napi::Boolean::New(env, key_->OpenOne(nonce.data, aad.data, aad.length, data.data, data.length, tag.data));
+    return Napi::Boolean::New(env, ((*key_).*one)(nonce.data, aad.data, aad.length, data.data, data.length, tag.data));
   }
 
   // Frees the OpenSSL contexts now instead of at garbage collection.
