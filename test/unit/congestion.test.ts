@@ -384,6 +384,25 @@ describe('BBR loss in a round with a standing queue (bbr-loss-rounds.ts queueLos
     // inflight_hi's threshold in a queued round: the draft's 2 % on top of the random rate.
     expect(r.inflightLossThresh()).toBeCloseTo(0.12, 2)
   })
+  it("losses proved spurious (an undo) do not end Startup at the next round start (issue 9)", () => {
+    /** 3 clean Startup rounds, then one that loses 10 of 100 packets in 10 separate events; `undo` between. */
+    const highLossExit = (undo: boolean): boolean => {
+      delivered = 0
+      const r = new BbrLossRounds()
+      rounds(r, 3, 0, 2, 'startup')
+      for (let i = 0; i < 10; i++) r.onPacketLost(MDS, 9000 + 2 * i)
+      if (undo) r.forgetSpuriousLosses()
+      const rs = new RateSample()
+      Object.assign(rs, { hasData: true, priorDelivered: delivered, newlyAcked: 90 * MDS, deliveryRate: 10, delivered: 100 * MDS, rtt: 2 })
+      delivered += 90 * MDS
+      r.update(rs, delivered, 2, 'startup')
+      expect(r.roundStart).toBe(true)
+      expect(r.lossInRound).toBe(false)
+      return r.prevRoundHighLossInStartup(MDS)
+    }
+    expect(highLossExit(false)).toBe(true)
+    expect(highLossExit(true)).toBe(false)
+  })
   it("Startup's loss rate is not tolerated in queued rounds (a newcomer behind another flow's queue)", () => {
     delivered = 0
     const r = new BbrLossRounds()
@@ -487,15 +506,18 @@ describe('BBR Startup high-loss exit (draft-ietf-ccwg-bbr §5.3.1.3)', () => {
    * ten 20 ms after it was sent, the third flight (at the second round without growth) losing
    * `lost` (offsets in the flight). Returns the controller after that round was judged.
    */
-  function startupWithLossyRound(lost: number[]): Bbr {
+  function startupWithLossyRound(lost: number[], ackedNextRound = false): Bbr {
     const bbr = new Bbr({ maxDatagramSize: MDS })
     const loss = new LossDetector<number>(new RttEstimator(), bbr)
     let pn = 0
     let now = 1000
+    // Real losses: never acknowledged (acked in round 3, they proved spurious, an undo).
+    const holes = new Set<number>()
     for (let round = 0; round < 4; round++) {
       const first = pn
       for (let i = 0; i < 100; i++, pn++) loss.onPacketSent(pn, now + i * 0.1, MDS, true, true, pn)
-      const holes = new Set(round === 2 ? lost.map((k) => first + k) : [])
+      if (round === 2) for (const k of lost) holes.add(first + k)
+      if (round === 3 && ackedNextRound) holes.clear()
       for (let i = 9; i < 100; i += 10) {
         // ACK ranges up to first + i, highest first, skipping the holes.
         const ranges: Array<[number, number]> = []
@@ -520,6 +542,13 @@ describe('BBR Startup high-loss exit (draft-ietf-ccwg-bbr §5.3.1.3)', () => {
     expect(bbr.state).toBe('startup')
     expect(bbr.fullBwReached).toBe(false)
     expect(bbr.inflightHi).toBe(Infinity)
+  })
+  // The round's first ACK both proved them spurious (an undo) and started the next round, whose
+  // high-loss check read them as congestion and ended Startup (issue 9: reordering, not loss).
+  it('the same 20 ranges acknowledged in the next round (reordering): Startup goes on', () => {
+    const bbr = startupWithLossyRound(Array.from({ length: 20 }, (_, k) => 2 + 5 * k), true)
+    expect(bbr.state).toBe('startup')
+    expect(bbr.fullBwReached).toBe(false)
   })
   it('every fifth packet of a round at a plateau lost (20 ranges): Startup ends and sets inflight_hi', () => {
     const bbr = startupWithLossyRound(Array.from({ length: 20 }, (_, k) => 2 + 5 * k))

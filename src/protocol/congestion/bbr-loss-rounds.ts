@@ -125,6 +125,20 @@ export class BbrLossRounds {
     this.lossEvents = 0
   }
 
+  /**
+   * Every loss of the latest congestion episode proved spurious (bbr.ts onSpuriousCongestion):
+   * neither this round's loss counts nor the finished round's are congestion. Kept, Startup's
+   * high-loss exit read them at the next round start and ended Startup on losses already undone
+   * (WAN 20 ms + 1 ms jitter: a timer declared 144 reordered packets lost, their ACKs undid the
+   * episode, and the same ACK's round start left Startup at ~200 of ~800 Mbit/s, issue 9).
+   */
+  forgetSpuriousLosses(): void {
+    this.lossInRound = false
+    this.lost = this.lostPrev = 0
+    this.lossEvents = this.lossEventsPrev = 0
+    this.lastLostPn = -2
+  }
+
   /** BBRAdvanceLatestDeliverySignals: a new round starts its maxima from this sample. */
   advance(rs: RateSample): void {
     if (!this.roundStart) return

@@ -199,7 +199,7 @@ export class Bbr implements CongestionController {
   onSpuriousCongestion(now: number): void {
     const u = this.bounds.undo(this.roundCount)
     if (u === null) return
-    this.rounds.lossInRound = false
+    this.rounds.forgetSpuriousLosses()
     this.cwnd = Math.max(this.cwnd, u.cwnd)
     this.boundBwForModel()
     if (this.state === u.state || this.state === 'probe-rtt') return
