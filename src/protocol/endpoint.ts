@@ -159,19 +159,19 @@ export class Endpoint {
     for (let i = 0; i < txBatchSize; i++) this.txOffsets[i] = i * stride
   }
 
-  /** Wall-clock minus monotonic time, as last told by the driver (syncWallClock). */
-  private wallOffset = 0
-
   /**
-   * Wall-clock time (ms since the epoch) that goes with the monotonic `now` (item 6): HELLO
+   * Wall-clock time (ms since the epoch) that goes with a monotonic `now` (item 6): HELLO
    * timestamps and the skew check use it, timers never. Without a call wall = `now`.
    */
+  private wall: (now: number) => number = (now) => now
+
   syncWallClock(now: number, wallNow: number): void {
-    this.wallOffset = wallNow - now
+    this.wall = (t) => t + wallNow - now
   }
 
-  private wall(now: number): number {
-    return now + this.wallOffset
+  /** The driver's wall clock, read only when a handshake needs it (not on every packet: issue 13). */
+  readWallClockWith(read: () => number): void {
+    this.wall = () => read()
   }
 
   get nodeId(): Uint8Array {
