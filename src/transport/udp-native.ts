@@ -174,6 +174,7 @@ export class NativeUdpTransport implements Transport {
     backlog: false,
   }
   private readonly peers = new Map<number | string, NativeUdpPeer>()
+  private lastPeer: NativeUdpPeer | null = null
   private readonly scratchAddr = new Uint32Array(Addr.STRIDE)
 
   constructor(options: NativeUdpOptions = {}, nativeBinding: NativeBinding | null = loadedBinding) {
@@ -432,7 +433,7 @@ export class NativeUdpTransport implements Transport {
       const base = i * Addr.STRIDE
       // Consecutive datagrams from one peer (the common case, and always within a GRO
       // super-datagram) reuse the previous lookup.
-      if (prev !== undefined && this.sameRemote(recs, prevBase, base)) {
+      if (prev !== undefined && this.sameRemote(recs, prevBase, recs, base)) {
         from[i] = prev
         continue
       }
@@ -471,19 +472,22 @@ export class NativeUdpTransport implements Transport {
     this.resolveClose = null
   }
 
-  private sameRemote(recs: Uint32Array, a: number, b: number): boolean {
-    if (recs[a + Addr.PORT] !== recs[b + Addr.PORT] || recs[a + Addr.REMOTE] !== recs[b + Addr.REMOTE]) return false
-    if (recs[b + Addr.FAMILY] === 4) return recs[a + Addr.FAMILY] === 4
+  private sameRemote(ra: Uint32Array, a: number, rb: Uint32Array, b: number): boolean {
+    if (ra[a + Addr.PORT] !== rb[b + Addr.PORT] || ra[a + Addr.REMOTE] !== rb[b + Addr.REMOTE]) return false
+    if (rb[b + Addr.FAMILY] === 4) return ra[a + Addr.FAMILY] === 4
     return (
-      recs[a + Addr.FAMILY] === 6 &&
-      recs[a + Addr.REMOTE + 1] === recs[b + Addr.REMOTE + 1] &&
-      recs[a + Addr.REMOTE + 2] === recs[b + Addr.REMOTE + 2] &&
-      recs[a + Addr.REMOTE + 3] === recs[b + Addr.REMOTE + 3]
+      ra[a + Addr.FAMILY] === 6 &&
+      ra[a + Addr.REMOTE + 1] === rb[b + Addr.REMOTE + 1] &&
+      ra[a + Addr.REMOTE + 2] === rb[b + Addr.REMOTE + 2] &&
+      ra[a + Addr.REMOTE + 3] === rb[b + Addr.REMOTE + 3]
     )
   }
 
   /** The cached PeerAddress for the record at recs[base] (bytes = byte view of recs' buffer). */
   private peerFor(recs: Uint32Array, bytes: Uint8Array, base: number): NativeUdpPeer {
+    // The last batch's peer first (a ping-pong's every batch): no key, no Map lookup (issue 13).
+    const last = this.lastPeer
+    if (last !== null && this.sameRemote(last.dest, 0, recs, base)) return last
     const family = recs[base + Addr.FAMILY] === 6 ? 6 : 4
     const port = recs[base + Addr.PORT]!
     const r = base + Addr.REMOTE
@@ -500,19 +504,11 @@ export class NativeUdpTransport implements Transport {
       if (this.peers.size >= this.opts.maxPeers) this.peers.delete(this.peers.keys().next().value!)
       this.peers.set(key, peer)
     }
-    return peer
+    return (this.lastPeer = peer)
   }
 
   /** Sends to `to`, or datagram i to dests[i] when `dests` is set (then to = dests[0]). */
-  private sendNow(
-    slab: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    count: number,
-    to: NativeUdpPeer,
-    dests: NativeUdpPeer[] | null,
-    mayQueue: boolean,
-  ): void {
+  private sendNow(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, to: NativeUdpPeer, dests: NativeUdpPeer[] | null, mayQueue: boolean): void {
     const sock = this.sock
     if (sock === null) return
     // One datagram by socket id: no arrays, no unwrap (issue 13). -1 (no such open socket): close cleared sockId first.
