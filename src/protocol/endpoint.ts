@@ -171,7 +171,7 @@ export class Endpoint {
 
   /** The driver's wall clock, read only when a handshake needs it (not on every packet: issue 13). */
   readWallClockWith(read: () => number): void {
-    this.wall = () => read()
+    this.wall = read
   }
 
   get nodeId(): Uint8Array {

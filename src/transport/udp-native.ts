@@ -428,17 +428,15 @@ export class NativeUdpTransport implements Transport {
     // The setter is a runtime call even when nothing changes (one datagram per batch is usual).
     if (from.length !== count) from.length = count
     let prev: NativeUdpPeer | undefined
-    let prevBase = -1
     for (let i = 0; i < count; i++) {
       const base = i * Addr.STRIDE
       // Consecutive datagrams from one peer (the common case, and always within a GRO
       // super-datagram) reuse the previous lookup.
-      if (prev !== undefined && this.sameRemote(recs, prevBase, recs, base)) {
+      if (prev !== undefined && this.sameRemote(prev.dest, 0, recs, base)) {
         from[i] = prev
         continue
       }
       prev = this.peerFor(recs, this.recvAddrBytes, base)
-      prevBase = base
       if ((recs[base + Addr.FLAGS]! & Addr.FLAG_LOCAL) !== 0) {
         // Remember where the peer reached us so replies leave from that address.
         prev.dest.set(recs.subarray(base + Addr.LOCAL, base + Addr.STRIDE), Addr.LOCAL)
