@@ -321,7 +321,11 @@ export class LossDetector<T> implements LossRecovery<T> {
         out.acked.push(p.record!)
       }
     }
-    if (largestNewlyAcked === undefined) return out
+    if (largestNewlyAcked === undefined) {
+      // Nothing new, but packets proved spurious are delivered bytes the controller counts.
+      this.finishRateSample(now)
+      return out
+    }
 
     // §5.1: sample only when the largest acknowledged is newly acked and something
     // ack-eliciting was newly acked.
@@ -342,7 +346,7 @@ export class LossDetector<T> implements LossRecovery<T> {
   }
 
   private spuriousLoss(episode: number, bytes: number, sentAt: number): void {
-    this.sampler.onSpuriousLoss(bytes)
+    this.sampler.onSpuriousLoss(bytes, this.spuriousNow)
     this.rack.onSpurious(this.spuriousNow, sentAt)
     if (episode !== this.episode || this.episodeUndone) return
     this.episodeSpurious++
