@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest'
+import { RttEstimator } from '../../src/protocol/rtt.js'
+import { sessionAckTracker } from '../../src/protocol/session-acks.js'
+
+describe('sessionAckTracker', () => {
+  // A receiver's first RTT sample comes from an ACK of something it sent; one that has only sent
+  // ACKs has none for the first rounds of a transfer, and 1/8 of the 333 ms default held the ACK
+  // of a late first-flight packet 41.6 ms, past the sender's RACK deadline (issue 9).
+  it('acks a late arrival at once before the first RTT sample, 1/8 min RTT after the last ACK once there is one', () => {
+    const rtt = new RttEstimator()
+    const t = sessionAckTracker(rtt, false)
+    const buf = new Uint8Array(1500)
+    t.onPacketReceived(0, true, 100)
+    t.onPacketReceived(2, true, 100) // gap at 1: at once
+    t.writeAck(buf, 0, buf.length, 100)
+    t.onPacketReceived(1, true, 100.5) // fills it: no RTT known, so at once
+    expect(t.ackDue(100.5)).toBe(true)
+    t.writeAck(buf, 0, buf.length, 100.5)
+
+    rtt.update(20, 0, 101)
+    t.onPacketReceived(4, true, 101) // gap at 3: at once
+    t.writeAck(buf, 0, buf.length, 101)
+    t.onPacketReceived(3, true, 101.5) // fills it: 1/8 of 20 ms after the last ACK
+    expect(t.ackDue(101.5)).toBe(false)
+    expect(t.getTimeout()).toBe(103.5)
+  })
+})
