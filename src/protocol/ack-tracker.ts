@@ -92,6 +92,13 @@ export class AckTracker {
   private reorderDelay = 0
   /** When reorderDelay was last set to a new sample. */
   private reorderDelayAt = -Infinity
+  /**
+   * Earliest time a live missing entry can fall due (NaN: to compute again), and the smoothed
+   * RTT it was computed with. A lower bound: arrivals only remove entries. With the reordering
+   * wait most checks find nothing due, and each scanned the whole list (per packet written).
+   */
+  private nackAt = NaN
+  private nackAtSrtt = 0
 
   private readonly maxAckDelay: number
   private readonly ackElicitingThreshold: number
@@ -124,6 +131,7 @@ export class AckTracker {
     let fillsGap = false
     if (pn > prevLargest) {
       this.largestReceived = pn
+      this.nackAt = NaN
       this.largestReceivedTime = now
       if (pn > prevLargest + 1 && prevLargest >= 0) {
         opensGap = true
@@ -222,6 +230,7 @@ export class AckTracker {
   /** A gap's packet arrived `late` ms after a later one: a reordering delay sample. */
   private noteLateness(late: number, now: number): void {
     if (late >= this.reorderDelay || now - this.reorderDelayAt > REORDER_DELAY_MEMORY_RTTS * this.rtt.smoothedRtt) {
+      if (late < this.reorderDelay) this.nackAt = NaN
       this.reorderDelay = late
       this.reorderDelayAt = now
     }
@@ -244,19 +253,36 @@ export class AckTracker {
 
   /** Earliest of the ACK deadline and the next NACK time threshold; Infinity when idle. */
   getTimeout(): number {
-    let t = this.ackPending ? this.ackDeadline : Infinity
-    if (this.nackEnabled) {
-      const wait = K_TIME_THRESHOLD * this.rtt.smoothedRtt
-      const behindWait = Math.min(wait, this.packetThresholdWait)
-      for (let i = 0; i < this.missPn.length; i++) {
-        const n = this.missNacks[i]!
-        if (n === DEAD || n >= MAX_NACKS_PER_PACKET) continue
-        const behind = this.largestReceived >= this.missPn[i]! + this.reorderThreshold
-        // behindWait is one of the two sums missDue checks (so the timer finds the entry due)
-        const at = n === 0 ? this.missSince[i]! + (behind ? behindWait : wait) : this.missLastNack[i]! + this.rtt.smoothedRtt
-        if (at < t) t = at
-      }
+    const t = this.ackPending ? this.ackDeadline : Infinity
+    return this.nackEnabled ? Math.min(t, this.nextNackAt()) : t
+  }
+
+  /**
+   * nextNackAt, computed again when the cached bound is not in the future: an entry that
+   * filled leaves it too early, and a timer set for it must find it moved on (no livelock).
+   */
+  private nackAtRefreshed(now: number): number {
+    if (!(this.nextNackAt() > now)) this.nackAt = NaN
+    return this.nextNackAt()
+  }
+
+  /** Earliest time a live missing entry falls due for a NACK (cached, see nackAt). */
+  private nextNackAt(): number {
+    const srtt = this.rtt.smoothedRtt
+    if (!Number.isNaN(this.nackAt) && srtt === this.nackAtSrtt) return this.nackAt
+    let t = Infinity
+    const wait = K_TIME_THRESHOLD * srtt
+    const behindWait = Math.min(wait, this.packetThresholdWait)
+    for (let i = 0; i < this.missPn.length; i++) {
+      const n = this.missNacks[i]!
+      if (n === DEAD || n >= MAX_NACKS_PER_PACKET) continue
+      const behind = this.largestReceived >= this.missPn[i]! + this.reorderThreshold
+      // behindWait is one of the two sums missDue checks (so the timer finds the entry due)
+      const at = n === 0 ? this.missSince[i]! + (behind ? behindWait : wait) : this.missLastNack[i]! + srtt
+      if (at < t) t = at
     }
+    this.nackAt = t
+    this.nackAtSrtt = srtt
     return t
   }
 
@@ -337,7 +363,7 @@ export class AckTracker {
 
   /** True when a NACK frame has something to report at `now` (a scan that stops at the first). */
   nackDue(now: number): boolean {
-    if (!this.nackEnabled) return false
+    if (!this.nackEnabled || now < this.nackAtRefreshed(now)) return false
     for (let i = this.missPn.length - 1; i >= 0; i--) if (this.missDue(i, now)) return true
     return false
   }
@@ -376,7 +402,7 @@ export class AckTracker {
 
   /** The numbers due for a NACK at `now`, newest first (at most MAX_NACK_COUNT), or null. */
   private collectNack(now: number): number[] | null {
-    if (!this.nackEnabled) return null
+    if (!this.nackEnabled || now < this.nackAtRefreshed(now)) return null
     let pns: number[] | null = null
     for (let i = this.missPn.length - 1; i >= 0; i--) {
       if (!this.missDue(i, now)) continue
@@ -387,6 +413,7 @@ export class AckTracker {
   }
 
   private markNacked(pns: readonly number[], now: number): void {
+    this.nackAt = NaN
     for (const pn of pns) {
       const i = this.missIndex(pn)
       if (i < 0 || this.missNacks[i] === DEAD) continue
