@@ -15,7 +15,15 @@
  *
  * NACK policy: a packet number missing below the largest received is reported once it is
  * reorder-threshold packets behind (3) or has been missing for 9/8 RTT (the same thresholds the
- * sender's loss detection uses, RFC 9002 §6.1), at most twice per number, one RTT apart.
+ * sender's loss detection uses, RFC 9002 §6.1), at most twice per number, one RTT apart. On a
+ * path that reorders, the packet threshold also waits until the number has been missing for
+ * 9/8 of the reordering delay seen lately (how late a gap's packet arrived, measured when one
+ * fills; a gap in packet numbers is only ever filled by the reordered original, since a
+ * retransmission gets a new number). Else, with per-datagram jitter, nearly every packet was
+ * NACKed before it arrived: a NACK frame in every ACK, each making the sender run its loss
+ * detection over the whole flight, for nothing (RACK waits out its reordering window anyway).
+ * A real loss is reported at most that delay later, never later than the 9/8 RTT time rule;
+ * a path that does not reorder has a delay of 0, as before.
  *
  * Old ranges are forgotten once the peer acknowledged a packet carrying an ACK that covered
  * them (RFC 9000 §13.2.4): onAckFrameAcked(largestInThatAck).
@@ -35,6 +43,8 @@ export const MAX_TRACKED_MISSING = 256
 export const MAX_NACKS_PER_PACKET = 2
 /** A late arrival is acknowledged at most this fraction of the RTT after the previous ACK (see above). */
 export const LATE_ARRIVAL_ACK_SPACING = 1 / 8
+/** The reordering delay is the largest lateness seen since it was set, renewed after this many RTTs. */
+export const REORDER_DELAY_MEMORY_RTTS = 4
 /** Placeholder of the missing-packet arrays while none is tracked (never written). */
 const NONE_MISSING: number[] = []
 /** missNacks value of an entry no longer tracked (arrived, NACKed for the last time, or dropped). */
@@ -78,6 +88,17 @@ export class AckTracker {
   private missLastNack: number[] = NONE_MISSING
   /** Entries of the miss arrays not DEAD. */
   private missLive = 0
+  /** Reordering delay (ms): how late the latest late arrivals were (see the NACK policy above). */
+  private reorderDelay = 0
+  /** When reorderDelay was last set to a new sample. */
+  private reorderDelayAt = -Infinity
+  /**
+   * Earliest time a live missing entry can fall due (NaN: to compute again), and the smoothed
+   * RTT it was computed with. A lower bound: arrivals only remove entries. With the reordering
+   * wait most checks find nothing due, and each scanned the whole list (per packet written).
+   */
+  private nackAt = NaN
+  private nackAtSrtt = 0
 
   private readonly maxAckDelay: number
   private readonly ackElicitingThreshold: number
@@ -110,6 +131,7 @@ export class AckTracker {
     let fillsGap = false
     if (pn > prevLargest) {
       this.largestReceived = pn
+      this.nackAt = NaN
       this.largestReceivedTime = now
       if (pn > prevLargest + 1 && prevLargest >= 0) {
         opensGap = true
@@ -117,7 +139,7 @@ export class AckTracker {
       }
     } else {
       fillsGap = true
-      this.forgetMissing(pn)
+      this.forgetMissing(pn, now)
     }
     this.ackPending = true
     if (ackEliciting) {
@@ -196,12 +218,27 @@ export class AckTracker {
     this.missPn.length = this.missSince.length = this.missNacks.length = this.missLastNack.length = k
   }
 
-  private forgetMissing(pn: number): void {
+  private forgetMissing(pn: number, now: number): void {
     const i = this.missIndex(pn)
     if (i >= 0 && this.missNacks[i] !== DEAD) {
+      this.noteLateness(now - this.missSince[i]!, now)
       this.kill(i)
       this.compactMissing()
     }
+  }
+
+  /** A gap's packet arrived `late` ms after a later one: a reordering delay sample. */
+  private noteLateness(late: number, now: number): void {
+    if (late >= this.reorderDelay || now - this.reorderDelayAt > REORDER_DELAY_MEMORY_RTTS * this.rtt.smoothedRtt) {
+      if (late < this.reorderDelay) this.nackAt = NaN
+      this.reorderDelay = late
+      this.reorderDelayAt = now
+    }
+  }
+
+  /** How long a missing number waits, once reorder-threshold packets behind, before its first NACK. */
+  private get packetThresholdWait(): number {
+    return K_TIME_THRESHOLD * this.reorderDelay
   }
 
   /** Something arrived that we have not acknowledged yet (piggyback an ACK if there is room). */
@@ -216,16 +253,36 @@ export class AckTracker {
 
   /** Earliest of the ACK deadline and the next NACK time threshold; Infinity when idle. */
   getTimeout(): number {
-    let t = this.ackPending ? this.ackDeadline : Infinity
-    if (this.nackEnabled) {
-      const wait = K_TIME_THRESHOLD * this.rtt.smoothedRtt
-      for (let i = 0; i < this.missPn.length; i++) {
-        const n = this.missNacks[i]!
-        if (n === DEAD || n >= MAX_NACKS_PER_PACKET) continue
-        const at = n === 0 ? this.missSince[i]! + wait : this.missLastNack[i]! + this.rtt.smoothedRtt
-        if (at < t) t = at
-      }
+    const t = this.ackPending ? this.ackDeadline : Infinity
+    return this.nackEnabled ? Math.min(t, this.nextNackAt()) : t
+  }
+
+  /**
+   * nextNackAt, computed again when the cached bound is not in the future: an entry that
+   * filled leaves it too early, and a timer set for it must find it moved on (no livelock).
+   */
+  private nackAtRefreshed(now: number): number {
+    if (!(this.nextNackAt() > now)) this.nackAt = NaN
+    return this.nextNackAt()
+  }
+
+  /** Earliest time a live missing entry falls due for a NACK (cached, see nackAt). */
+  private nextNackAt(): number {
+    const srtt = this.rtt.smoothedRtt
+    if (!Number.isNaN(this.nackAt) && srtt === this.nackAtSrtt) return this.nackAt
+    let t = Infinity
+    const wait = K_TIME_THRESHOLD * srtt
+    const behindWait = Math.min(wait, this.packetThresholdWait)
+    for (let i = 0; i < this.missPn.length; i++) {
+      const n = this.missNacks[i]!
+      if (n === DEAD || n >= MAX_NACKS_PER_PACKET) continue
+      const behind = this.largestReceived >= this.missPn[i]! + this.reorderThreshold
+      // behindWait is one of the two sums missDue checks (so the timer finds the entry due)
+      const at = n === 0 ? this.missSince[i]! + (behind ? behindWait : wait) : this.missLastNack[i]! + srtt
+      if (at < t) t = at
     }
+    this.nackAt = t
+    this.nackAtSrtt = srtt
     return t
   }
 
@@ -306,7 +363,7 @@ export class AckTracker {
 
   /** True when a NACK frame has something to report at `now` (a scan that stops at the first). */
   nackDue(now: number): boolean {
-    if (!this.nackEnabled) return false
+    if (!this.nackEnabled || now < this.nackAtRefreshed(now)) return false
     for (let i = this.missPn.length - 1; i >= 0; i--) if (this.missDue(i, now)) return true
     return false
   }
@@ -316,9 +373,10 @@ export class AckTracker {
     const n = this.missNacks[i]!
     if (n === DEAD || n >= MAX_NACKS_PER_PACKET) return false
     const srtt = this.rtt.smoothedRtt
-    return n === 0
-      ? this.largestReceived >= this.missPn[i]! + this.reorderThreshold || now >= this.missSince[i]! + K_TIME_THRESHOLD * srtt
-      : now >= this.missLastNack[i]! + srtt
+    if (n > 0) return now >= this.missLastNack[i]! + srtt
+    // The same sums as getTimeout's, so a timer firing at one always finds the entry due.
+    const since = this.missSince[i]!
+    return (this.largestReceived >= this.missPn[i]! + this.reorderThreshold && now >= since + this.packetThresholdWait) || now >= since + K_TIME_THRESHOLD * srtt
   }
 
   /** The NACK frame to send now and marks its numbers as reported; null when nothing is due. */
@@ -344,7 +402,7 @@ export class AckTracker {
 
   /** The numbers due for a NACK at `now`, newest first (at most MAX_NACK_COUNT), or null. */
   private collectNack(now: number): number[] | null {
-    if (!this.nackEnabled) return null
+    if (!this.nackEnabled || now < this.nackAtRefreshed(now)) return null
     let pns: number[] | null = null
     for (let i = this.missPn.length - 1; i >= 0; i--) {
       if (!this.missDue(i, now)) continue
@@ -355,6 +413,7 @@ export class AckTracker {
   }
 
   private markNacked(pns: readonly number[], now: number): void {
+    this.nackAt = NaN
     for (const pn of pns) {
       const i = this.missIndex(pn)
       if (i < 0 || this.missNacks[i] === DEAD) continue
