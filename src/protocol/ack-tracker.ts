@@ -23,7 +23,11 @@
  * NACKed before it arrived: a NACK frame in every ACK, each making the sender run its loss
  * detection over the whole flight, for nothing (RACK waits out its reordering window anyway).
  * A real loss is reported at most that delay later, never later than the 9/8 RTT time rule;
- * a path that does not reorder has a delay of 0, as before.
+ * a path that does not reorder has a delay of 0, as before. The delay is the largest lateness
+ * of the current and the previous window of REORDER_DELAY_MEMORY_RTTS smoothed RTTs (a windowed
+ * max, as BBR's filters): one outlier is forgotten two windows on, so a path that stops
+ * reordering gets its prompt NACKs back, while a new window's first small samples do not undercut
+ * the lateness the path showed just before (a burst of NACKs sent too early).
  *
  * Old ranges are forgotten once the peer acknowledged a packet carrying an ACK that covered
  * them (RFC 9000 §13.2.4): onAckFrameAcked(largestInThatAck).
@@ -43,7 +47,7 @@ export const MAX_TRACKED_MISSING = 256
 export const MAX_NACKS_PER_PACKET = 2
 /** A late arrival is acknowledged at most this fraction of the RTT after the previous ACK (see above). */
 export const LATE_ARRIVAL_ACK_SPACING = 1 / 8
-/** The reordering delay is the largest lateness seen since it was set, renewed after this many RTTs. */
+/** Length of a reordering-delay window in smoothed RTTs (the delay is the max of two, see above). */
 export const REORDER_DELAY_MEMORY_RTTS = 4
 /** Placeholder of the missing-packet arrays while none is tracked (never written). */
 const NONE_MISSING: number[] = []
@@ -88,10 +92,13 @@ export class AckTracker {
   private missLastNack: number[] = NONE_MISSING
   /** Entries of the miss arrays not DEAD. */
   private missLive = 0
-  /** Reordering delay (ms): how late the latest late arrivals were (see the NACK policy above). */
+  /** Reordering delay (ms): the larger of the two window maxima below (see the NACK policy above). */
   private reorderDelay = 0
-  /** When reorderDelay was last set to a new sample. */
-  private reorderDelayAt = -Infinity
+  /** Largest lateness seen in the current window, and in the one before it. */
+  private reorderWindowMax = 0
+  private reorderPrevWindowMax = 0
+  /** When the current window began (windows follow each other, REORDER_DELAY_MEMORY_RTTS srtt long). */
+  private reorderWindowStart = -Infinity
   /**
    * Earliest time a live missing entry can fall due (NaN: to compute again), and the smoothed
    * RTT it was computed with. A lower bound: arrivals only remove entries. With the reordering
@@ -121,6 +128,7 @@ export class AckTracker {
   onPacketReceived(pn: number, ackEliciting: boolean, now: number): ReceiveStatus {
     if (pn < this.floor) return 'too-old'
     if (this.received.contains(pn)) return 'duplicate'
+    if (now - this.reorderWindowStart >= REORDER_DELAY_MEMORY_RTTS * this.rtt.smoothedRtt) this.nextReorderWindow(now)
     const prevLargest = this.largestReceived
     this.received.add(pn, pn + 1)
     if (this.received.count > MAX_TRACKED_RANGES) {
@@ -221,19 +229,34 @@ export class AckTracker {
   private forgetMissing(pn: number, now: number): void {
     const i = this.missIndex(pn)
     if (i >= 0 && this.missNacks[i] !== DEAD) {
-      this.noteLateness(now - this.missSince[i]!, now)
+      this.noteLateness(now - this.missSince[i]!)
       this.kill(i)
       this.compactMissing()
     }
   }
 
   /** A gap's packet arrived `late` ms after a later one: a reordering delay sample. */
-  private noteLateness(late: number, now: number): void {
-    if (late >= this.reorderDelay || now - this.reorderDelayAt > REORDER_DELAY_MEMORY_RTTS * this.rtt.smoothedRtt) {
-      if (late < this.reorderDelay) this.nackAt = NaN
-      this.reorderDelay = late
-      this.reorderDelayAt = now
-    }
+  private noteLateness(late: number): void {
+    if (late > this.reorderWindowMax) this.reorderWindowMax = late
+    // A longer wait only moves due times later: the cached nackAt stays a lower bound.
+    if (late > this.reorderDelay) this.reorderDelay = late
+  }
+
+  /**
+   * The current reordering-delay window is over (checked at each arrival, so the delay is
+   * constant between arrivals): it becomes the previous one, or, when a whole window passed
+   * without an arrival, both are empty. Windows are laid end to end from the first one.
+   */
+  private nextReorderWindow(now: number): void {
+    const span = REORDER_DELAY_MEMORY_RTTS * this.rtt.smoothedRtt
+    const over = now - this.reorderWindowStart
+    this.reorderPrevWindowMax = over < 2 * span ? this.reorderWindowMax : 0
+    this.reorderWindowMax = 0
+    this.reorderWindowStart = over === Infinity || !(span > 0) ? now : this.reorderWindowStart + Math.floor(over / span) * span
+    const delay = this.reorderPrevWindowMax
+    // A shorter wait moves due times earlier: the cached bound must be computed again.
+    if (delay < this.reorderDelay) this.nackAt = NaN
+    this.reorderDelay = delay
   }
 
   /** How long a missing number waits, once reorder-threshold packets behind, before its first NACK. */

@@ -26,12 +26,29 @@ class ReferenceMissing {
   miss: Array<{ pn: number; since: number; nacks: number; last: number }> = []
   largest = -1
   floor = 0
-  /** Largest lateness of a gap's packet since it was set (renewed after REORDER_DELAY_MEMORY_RTTS). */
-  reorderDelay = 0
-  reorderDelayAt = -Infinity
-  constructor(private readonly srtt: number) {}
+  /** Largest lateness of a gap's packet per window of REORDER_DELAY_MEMORY_RTTS srtt, by window index. */
+  lateness = new Map<number, number>()
+  windowStart = -Infinity
+  window = 0
+  constructor(private readonly rtt: { smoothedRtt: number }) {}
+  get srtt(): number {
+    return this.rtt.smoothedRtt
+  }
+  /** The largest lateness of the current window and the one before. */
+  get reorderDelay(): number {
+    return Math.max(this.lateness.get(this.window) ?? 0, this.lateness.get(this.window - 1) ?? 0)
+  }
   received(pn: number, now: number): void {
-    if (pn < this.floor) return
+    if (pn < this.floor) return // (never a duplicate here)
+    // Windows laid end to end, entered at arrivals (the span at the time of the arrival).
+    const span = REORDER_DELAY_MEMORY_RTTS * this.srtt
+    if (this.windowStart === -Infinity) {
+      this.windowStart = now
+    } else if (now - this.windowStart >= span) {
+      const k = Math.floor((now - this.windowStart) / span)
+      this.window += k
+      this.windowStart += k * span
+    }
     if (pn > this.largest) {
       let from = this.largest + 1
       if (this.largest >= 0 && pn > from) {
@@ -44,10 +61,7 @@ class ReferenceMissing {
       const i = this.miss.findIndex((m) => m.pn === pn)
       if (i >= 0) {
         const late = now - this.miss[i]!.since
-        if (late >= this.reorderDelay || now - this.reorderDelayAt > REORDER_DELAY_MEMORY_RTTS * this.srtt) {
-          this.reorderDelay = late
-          this.reorderDelayAt = now
-        }
+        this.lateness.set(this.window, Math.max(this.lateness.get(this.window) ?? 0, late))
         this.miss.splice(i, 1)
       }
     }
@@ -88,7 +102,7 @@ describe('AckTracker missing-packet list under reordering', () => {
       fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.integer({ min: 1, max: 60 }), fc.integer({ min: 0, max: 30 }), (seed, depth, lossPct) => {
         const srtt = 20
         const t = new AckTracker({ ackElicitingThreshold: 1000 }, { smoothedRtt: srtt })
-        const ref = new ReferenceMissing(srtt)
+        const ref = new ReferenceMissing({ smoothedRtt: srtt })
         const r = rng(seed)
         let now = 0
         const order = jittered(800, depth, seed).filter(() => r() * 100 >= lossPct)
@@ -153,6 +167,53 @@ describe('AckTracker missing-packet list under reordering', () => {
     const reported = [...lost].filter((pn) => pn < 19_900)
     for (const pn of reported) expect(nacked.has(pn)).toBe(true)
     for (const pn of reported) expect(nacked.get(pn)! - pn * 0.02).toBeLessThan(K_TIME_THRESHOLD * srtt + 0.8)
+  })
+
+  it('one late outlier is forgotten two reordering windows on: a later loss is NACKed when 3 packets behind again', () => {
+    const srtt = 2
+    const t = new AckTracker({ ackElicitingThreshold: 1000 }, { smoothedRtt: srtt })
+    let now = 0
+    let pn = 0
+    t.onPacketReceived(pn++, true, now)
+    // Packet 1 comes 14 ms late (the reordering delay is 14 ms; the wait is capped at 9/8 srtt).
+    for (; pn < 12; pn++) if (pn !== 1) t.onPacketReceived(pn, true, (now += 0.01))
+    t.onPacketReceived(1, true, (now += 14))
+    // Then 100 RTTs in order, a packet every 0.05 ms: no more reordering.
+    const until = now + 100 * srtt
+    while (now < until) t.onPacketReceived(pn++, true, (now += 0.05))
+    const lost = pn++
+    for (let k = 0; k < 3; k++) t.onPacketReceived(pn++, true, (now += 0.05))
+    t.onAckSent(pn - 1) // (the timeout is then the NACK's alone)
+    // 3 packets behind: due from its gap's opening (0.1 ms ago), as on a path that never
+    // reordered; the outlier, remembered, held it 9/8 * min(srtt, 14 ms) = 2.25 ms.
+    expect(t.getTimeout()).toBeCloseTo(now - 0.1, 9)
+    expect(t.buildNack(now)?.packetNumbers).toEqual([lost])
+  })
+
+  it('a new window does not undercut the lateness of the window before: its first small samples leave the wait as long', () => {
+    const srtt = 4 // windows of 16 ms
+    const t = new AckTracker({ ackElicitingThreshold: 1000 }, { smoothedRtt: srtt })
+    let now = 0
+    let pn = 0
+    t.onPacketReceived(pn++, true, now)
+    // Window 1 (0-16 ms): a packet 1 ms late.
+    for (const p of [2, 3, 4, 5]) t.onPacketReceived(p, true, (now += 0.01))
+    t.onPacketReceived(1, true, (now = 1.01))
+    pn = 6
+    while (now < 17) t.onPacketReceived(pn++, true, (now += 0.05))
+    // Window 2: one 0.08 ms late (a sample that, alone, would make the wait 0.09 ms).
+    const early = pn++
+    for (let k = 0; k < 3; k++) t.onPacketReceived(pn++, true, (now += 0.02))
+    t.onPacketReceived(early, true, (now += 0.04))
+    // A gap 3 packets behind still waits 9/8 of window 1's 1 ms.
+    const gap = pn++
+    for (let k = 0; k < 3; k++) t.onPacketReceived(pn++, true, (now += 0.01))
+    const opened = now - 0.02
+    t.onAckSent(pn - 1) // (the timeout is then the NACK's alone)
+    expect(t.buildNack(opened + 1.1)).toBeNull()
+    const due = t.getTimeout()
+    expect(due).toBeCloseTo(opened + K_TIME_THRESHOLD * 1, 9)
+    expect(t.buildNack(due)?.packetNumbers).toEqual([gap])
   })
 
   it('the same packets in order: a loss is NACKed as soon as it is 3 packets behind, as before', () => {
