@@ -274,15 +274,21 @@ export class AckTracker {
     return this.ackPending && now >= this.ackDeadline
   }
 
-  /** Earliest of the ACK deadline and the next NACK time threshold; Infinity when idle. */
-  getTimeout(): number {
+  /**
+   * Earliest of the ACK deadline and the next NACK time threshold; Infinity when idle. Not
+   * before `now` unless something is due: a cached NACK bound that has passed is computed again
+   * (the entry it was for may have arrived or been NACKed), so a timer is never set for the past.
+   */
+  getTimeout(now: number): number {
     const t = this.ackPending ? this.ackDeadline : Infinity
-    return this.nackEnabled ? Math.min(t, this.nextNackAt()) : t
+    return this.nackEnabled ? Math.min(t, this.nackAtRefreshed(now)) : t
   }
 
   /**
    * nextNackAt, computed again when the cached bound is not in the future: an entry that
-   * filled leaves it too early, and a timer set for it must find it moved on (no livelock).
+   * filled or was NACKed leaves it too early, and a timer set for it must find it moved on (no
+   * livelock). This is why neither invalidates the cache: an arrival only removes an entry, a
+   * NACK only moves one later, so the bound stays a lower bound until it passes.
    */
   private nackAtRefreshed(now: number): number {
     if (!(this.nextNackAt() > now)) this.nackAt = NaN
@@ -436,7 +442,6 @@ export class AckTracker {
   }
 
   private markNacked(pns: readonly number[], now: number): void {
-    this.nackAt = NaN
     for (const pn of pns) {
       const i = this.missIndex(pn)
       if (i < 0 || this.missNacks[i] === DEAD) continue

@@ -112,7 +112,7 @@ describe('AckTracker missing-packet list under reordering', () => {
           t.onPacketReceived(pn, true, now)
           ref.received(pn, now)
           if (k % 7 === 0) {
-            expect(t.getTimeout() === Infinity ? Infinity : t.getTimeout()).toBeLessThanOrEqual(Math.min(ref.timeout(), now + 1e9))
+            expect(t.getTimeout(now)).toBeLessThanOrEqual(Math.min(ref.timeout(), now + 1e9))
             expect(t.buildNack(now)?.packetNumbers ?? null).toEqual(ref.nack(now))
           }
           if (k % 97 === 96) {
@@ -133,9 +133,9 @@ describe('AckTracker missing-packet list under reordering', () => {
     for (const pn of jittered(20_000, 40, 3)) t.onPacketReceived(pn, true, (now += 0.01))
     // Every gap was filled: nothing left to NACK, nothing to wait for.
     expect(t.nackDue(now + 1000)).toBe(false)
-    expect(t.getTimeout()).toBeLessThan(Infinity) // only the ACK deadline
+    expect(t.getTimeout(now)).toBeLessThan(Infinity) // only the ACK deadline
     t.onAckSent(19_999)
-    expect(t.getTimeout()).toBe(Infinity)
+    expect(t.getTimeout(now)).toBe(Infinity)
   })
 
   it('on a path that reorders, the packets that arrive late are not NACKed; those that never arrive still are', () => {
@@ -156,7 +156,7 @@ describe('AckTracker missing-packet list under reordering', () => {
       t.onPacketReceived(pn, true, now)
       arrived.add(pn)
       // the receiver looks for a NACK after each packet, and also at each timer it asked for
-      for (const at of [Math.min(t.getTimeout(), now), now]) for (const x of t.buildNack(at)?.packetNumbers ?? []) if (!nacked.has(x)) nacked.set(x, at)
+      for (const at of [Math.min(t.getTimeout(now), now), now]) for (const x of t.buildNack(at)?.packetNumbers ?? []) if (!nacked.has(x)) nacked.set(x, at)
     }
     const spurious = [...nacked.keys()].filter((pn) => arrived.has(pn))
     // Without the reordering-delay wait ~75 % of them were (14,880 of 19,800); with it, under 1 %
@@ -186,7 +186,7 @@ describe('AckTracker missing-packet list under reordering', () => {
     t.onAckSent(pn - 1) // (the timeout is then the NACK's alone)
     // 3 packets behind: due from its gap's opening (0.1 ms ago), as on a path that never
     // reordered; the outlier, remembered, held it 9/8 * min(srtt, 14 ms) = 2.25 ms.
-    expect(t.getTimeout()).toBeCloseTo(now - 0.1, 9)
+    expect(t.getTimeout(now)).toBeCloseTo(now - 0.1, 9)
     expect(t.buildNack(now)?.packetNumbers).toEqual([lost])
   })
 
@@ -211,7 +211,7 @@ describe('AckTracker missing-packet list under reordering', () => {
     const opened = now - 0.02
     t.onAckSent(pn - 1) // (the timeout is then the NACK's alone)
     expect(t.buildNack(opened + 1.1)).toBeNull()
-    const due = t.getTimeout()
+    const due = t.getTimeout(opened + 1.1)
     expect(due).toBeCloseTo(opened + K_TIME_THRESHOLD * 1, 9)
     expect(t.buildNack(due)?.packetNumbers).toEqual([gap])
   })
@@ -221,5 +221,23 @@ describe('AckTracker missing-packet list under reordering', () => {
     let now = 0
     for (let pn = 0; pn < 10; pn++) if (pn !== 5) t.onPacketReceived(pn, true, (now += 0.02))
     expect(t.buildNack(now)?.packetNumbers).toEqual([5])
+  })
+  it('the timeout is never in the past unless a NACK is due: a cached due time whose entry arrived or was NACKed is computed again', () => {
+    const srtt = 10
+    const t = new AckTracker({ ackElicitingThreshold: 1000 }, { smoothedRtt: srtt })
+    t.onPacketReceived(0, true, 0)
+    t.onPacketReceived(2, true, 0) // 1 missing, 1 behind: due by time, at 9/8 srtt
+    t.onAckSent(2)
+    expect(t.getTimeout(0)).toBe(K_TIME_THRESHOLD * srtt)
+    t.onPacketReceived(1, true, 5) // it arrives
+    t.onAckSent(2)
+    expect(t.getTimeout(12)).toBe(Infinity)
+    // NACKed: the next one is due an RTT later, not at the time just passed.
+    for (const pn of [4, 5, 6]) t.onPacketReceived(pn, true, 20) // 3 missing, 3 behind
+    t.onAckSent(6)
+    const due = t.getTimeout(20)
+    expect(due).toBe(20 + K_TIME_THRESHOLD * 5) // 1 came 5 ms late: the packet threshold waits 9/8 of it
+    expect(t.buildNack(due)?.packetNumbers).toEqual([3])
+    expect(t.getTimeout(due)).toBe(due + srtt)
   })
 })
