@@ -139,12 +139,12 @@ export class AckTracker {
     let fillsGap = false
     if (pn > prevLargest) {
       this.largestReceived = pn
-      this.nackAt = NaN
       this.largestReceivedTime = now
       if (pn > prevLargest + 1 && prevLargest >= 0) {
         opensGap = true
         this.noteMissing(prevLargest + 1, pn, now)
       }
+      this.foldNewlyBehind(prevLargest)
     } else {
       fillsGap = true
       this.forgetMissing(pn, now)
@@ -187,6 +187,12 @@ export class AckTracker {
 
   /** Index of `pn` in missPn (dead or alive), or -1. */
   private missIndex(pn: number): number {
+    const lo = this.missLowerBound(pn)
+    return lo < this.missPn.length && this.missPn[lo] === pn ? lo : -1
+  }
+
+  /** Index of the first entry of missPn not below `pn` (its length if none). */
+  private missLowerBound(pn: number): number {
     const a = this.missPn
     let lo = 0
     let hi = a.length
@@ -195,7 +201,7 @@ export class AckTracker {
       if (a[mid]! < pn) lo = mid + 1
       else hi = mid
     }
-    return lo < a.length && a[lo] === pn ? lo : -1
+    return lo
   }
 
   private kill(i: number): void {
@@ -249,10 +255,10 @@ export class AckTracker {
    */
   private nextReorderWindow(now: number): void {
     const span = REORDER_DELAY_MEMORY_RTTS * this.rtt.smoothedRtt
-    const over = now - this.reorderWindowStart
-    this.reorderPrevWindowMax = over < 2 * span ? this.reorderWindowMax : 0
+    const windows = Math.floor((now - this.reorderWindowStart) / span)
+    this.reorderPrevWindowMax = windows === 1 ? this.reorderWindowMax : 0
     this.reorderWindowMax = 0
-    this.reorderWindowStart = over === Infinity || !(span > 0) ? now : this.reorderWindowStart + Math.floor(over / span) * span
+    this.reorderWindowStart = Number.isFinite(windows) ? this.reorderWindowStart + windows * span : now
     const delay = this.reorderPrevWindowMax
     // A shorter wait moves due times earlier: the cached bound must be computed again.
     if (delay < this.reorderDelay) this.nackAt = NaN
@@ -299,10 +305,17 @@ export class AckTracker {
   private nextNackAt(): number {
     const srtt = this.rtt.smoothedRtt
     if (!Number.isNaN(this.nackAt) && srtt === this.nackAtSrtt) return this.nackAt
+    this.nackAt = this.earliestDue(0, srtt)
+    this.nackAtSrtt = srtt
+    return this.nackAt
+  }
+
+  /** Earliest due time of the live entries from index `from` on. */
+  private earliestDue(from: number, srtt: number): number {
     let t = Infinity
     const wait = K_TIME_THRESHOLD * srtt
     const behindWait = Math.min(wait, this.packetThresholdWait)
-    for (let i = 0; i < this.missPn.length; i++) {
+    for (let i = from; i < this.missPn.length; i++) {
       const n = this.missNacks[i]!
       if (n === DEAD || n >= MAX_NACKS_PER_PACKET) continue
       const behind = this.largestReceived >= this.missPn[i]! + this.reorderThreshold
@@ -310,9 +323,19 @@ export class AckTracker {
       const at = n === 0 ? this.missSince[i]! + (behind ? behindWait : wait) : this.missLastNack[i]! + srtt
       if (at < t) t = at
     }
-    this.nackAt = t
-    this.nackAtSrtt = srtt
     return t
+  }
+
+  /**
+   * A new largest number (largest before it: `prevLargest`): the entries above
+   * prevLargest - reorderThreshold may have fallen behind (an earlier due time) and the gaps it
+   * opened are new. Folds just those into the cached bound: it was a rescan of the whole list
+   * per new largest, i.e. per packet in order.
+   */
+  private foldNewlyBehind(prevLargest: number): void {
+    if (Number.isNaN(this.nackAt) || this.rtt.smoothedRtt !== this.nackAtSrtt) return
+    const at = this.earliestDue(this.missLowerBound(prevLargest - this.reorderThreshold + 1), this.nackAtSrtt)
+    if (at < this.nackAt) this.nackAt = at
   }
 
   /** The ACK frame we would send now (no state change); null when nothing was received. */

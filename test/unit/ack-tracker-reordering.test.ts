@@ -240,4 +240,16 @@ describe('AckTracker missing-packet list under reordering', () => {
     expect(t.buildNack(due)?.packetNumbers).toEqual([3])
     expect(t.getTimeout(due)).toBe(due + srtt)
   })
+  it('a new largest folds the entries it puts 3 behind into the cached due time: one due at once is NACKed at once', () => {
+    const t = new AckTracker({ ackElicitingThreshold: 1000 }, { smoothedRtt: 100 })
+    t.onPacketReceived(0, true, 0)
+    t.onPacketReceived(2, true, 0) // 1 missing, 1 behind: due by time, at 112.5
+    t.onAckSent(2)
+    expect(t.getTimeout(0)).toBe(K_TIME_THRESHOLD * 100)
+    t.onPacketReceived(3, true, 1)
+    t.onPacketReceived(4, true, 1) // 3 behind (no reordering seen: no wait)
+    t.onAckSent(4)
+    expect(t.getTimeout(1)).toBe(0)
+    expect(t.buildNack(1)?.packetNumbers).toEqual([1])
+  })
 })
