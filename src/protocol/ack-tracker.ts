@@ -15,7 +15,19 @@
  *
  * NACK policy: a packet number missing below the largest received is reported once it is
  * reorder-threshold packets behind (3) or has been missing for 9/8 RTT (the same thresholds the
- * sender's loss detection uses, RFC 9002 §6.1), at most twice per number, one RTT apart.
+ * sender's loss detection uses, RFC 9002 §6.1), at most twice per number, one RTT apart. On a
+ * path that reorders, the packet threshold also waits until the number has been missing for
+ * 9/8 of the reordering delay seen lately (how late a gap's packet arrived, measured when one
+ * fills; a gap in packet numbers is only ever filled by the reordered original, since a
+ * retransmission gets a new number). Else, with per-datagram jitter, nearly every packet was
+ * NACKed before it arrived: a NACK frame in every ACK, each making the sender run its loss
+ * detection over the whole flight, for nothing (RACK waits out its reordering window anyway).
+ * A real loss is reported at most that delay later, never later than the 9/8 RTT time rule;
+ * a path that does not reorder has a delay of 0, as before. The delay is the largest lateness
+ * of the current and the previous window of REORDER_DELAY_MEMORY_RTTS smoothed RTTs (a windowed
+ * max, as BBR's filters): one outlier is forgotten two windows on, so a path that stops
+ * reordering gets its prompt NACKs back, while a new window's first small samples do not undercut
+ * the lateness the path showed just before (a burst of NACKs sent too early).
  *
  * Old ranges are forgotten once the peer acknowledged a packet carrying an ACK that covered
  * them (RFC 9000 §13.2.4): onAckFrameAcked(largestInThatAck).
@@ -35,6 +47,8 @@ export const MAX_TRACKED_MISSING = 256
 export const MAX_NACKS_PER_PACKET = 2
 /** A late arrival is acknowledged at most this fraction of the RTT after the previous ACK (see above). */
 export const LATE_ARRIVAL_ACK_SPACING = 1 / 8
+/** Length of a reordering-delay window in smoothed RTTs (the delay is the max of two, see above). */
+export const REORDER_DELAY_MEMORY_RTTS = 4
 /** Placeholder of the missing-packet arrays while none is tracked (never written). */
 const NONE_MISSING: number[] = []
 /** missNacks value of an entry no longer tracked (arrived, NACKed for the last time, or dropped). */
@@ -78,6 +92,20 @@ export class AckTracker {
   private missLastNack: number[] = NONE_MISSING
   /** Entries of the miss arrays not DEAD. */
   private missLive = 0
+  /** Reordering delay (ms): the larger of the two window maxima below (see the NACK policy above). */
+  private reorderDelay = 0
+  /** Largest lateness seen in the current window, and in the one before it. */
+  private reorderWindowMax = 0
+  private reorderPrevWindowMax = 0
+  /** When the current window began (windows follow each other, REORDER_DELAY_MEMORY_RTTS srtt long). */
+  private reorderWindowStart = -Infinity
+  /**
+   * Earliest time a live missing entry can fall due (NaN: to compute again), and the smoothed
+   * RTT it was computed with. A lower bound: arrivals only remove entries. With the reordering
+   * wait most checks find nothing due, and each scanned the whole list (per packet written).
+   */
+  private nackAt = NaN
+  private nackAtSrtt = 0
 
   private readonly maxAckDelay: number
   private readonly ackElicitingThreshold: number
@@ -100,6 +128,7 @@ export class AckTracker {
   onPacketReceived(pn: number, ackEliciting: boolean, now: number): ReceiveStatus {
     if (pn < this.floor) return 'too-old'
     if (this.received.contains(pn)) return 'duplicate'
+    if (now - this.reorderWindowStart >= REORDER_DELAY_MEMORY_RTTS * this.rtt.smoothedRtt) this.nextReorderWindow(now)
     const prevLargest = this.largestReceived
     this.received.add(pn, pn + 1)
     if (this.received.count > MAX_TRACKED_RANGES) {
@@ -110,6 +139,9 @@ export class AckTracker {
     let fillsGap = false
     if (pn > prevLargest) {
       this.largestReceived = pn
+      // Entries it puts reorder-threshold behind fall due earlier: compute the bound again. (Folding
+      // just those in, instead, measured 4-5 instr/B more on each side of the 1 ms-jitter replay.)
+      this.nackAt = NaN
       this.largestReceivedTime = now
       if (pn > prevLargest + 1 && prevLargest >= 0) {
         opensGap = true
@@ -117,7 +149,7 @@ export class AckTracker {
       }
     } else {
       fillsGap = true
-      this.forgetMissing(pn)
+      this.forgetMissing(pn, now)
     }
     this.ackPending = true
     if (ackEliciting) {
@@ -157,6 +189,12 @@ export class AckTracker {
 
   /** Index of `pn` in missPn (dead or alive), or -1. */
   private missIndex(pn: number): number {
+    const lo = this.missLowerBound(pn)
+    return lo < this.missPn.length && this.missPn[lo] === pn ? lo : -1
+  }
+
+  /** Index of the first entry of missPn not below `pn` (its length if none). */
+  private missLowerBound(pn: number): number {
     const a = this.missPn
     let lo = 0
     let hi = a.length
@@ -165,7 +203,7 @@ export class AckTracker {
       if (a[mid]! < pn) lo = mid + 1
       else hi = mid
     }
-    return lo < a.length && a[lo] === pn ? lo : -1
+    return lo
   }
 
   private kill(i: number): void {
@@ -196,12 +234,42 @@ export class AckTracker {
     this.missPn.length = this.missSince.length = this.missNacks.length = this.missLastNack.length = k
   }
 
-  private forgetMissing(pn: number): void {
+  private forgetMissing(pn: number, now: number): void {
     const i = this.missIndex(pn)
     if (i >= 0 && this.missNacks[i] !== DEAD) {
+      this.noteLateness(now - this.missSince[i]!)
       this.kill(i)
       this.compactMissing()
     }
+  }
+
+  /** A gap's packet arrived `late` ms after a later one: a reordering delay sample. */
+  private noteLateness(late: number): void {
+    if (late > this.reorderWindowMax) this.reorderWindowMax = late
+    // A longer wait only moves due times later: the cached nackAt stays a lower bound.
+    if (late > this.reorderDelay) this.reorderDelay = late
+  }
+
+  /**
+   * The current reordering-delay window is over (checked at each arrival, so the delay is
+   * constant between arrivals): it becomes the previous one, or, when a whole window passed
+   * without an arrival, both are empty. Windows are laid end to end from the first one.
+   */
+  private nextReorderWindow(now: number): void {
+    const span = REORDER_DELAY_MEMORY_RTTS * this.rtt.smoothedRtt
+    const windows = Math.floor((now - this.reorderWindowStart) / span)
+    this.reorderPrevWindowMax = windows === 1 ? this.reorderWindowMax : 0
+    this.reorderWindowMax = 0
+    this.reorderWindowStart = Number.isFinite(windows) ? this.reorderWindowStart + windows * span : now
+    const delay = this.reorderPrevWindowMax
+    // A shorter wait moves due times earlier: the cached bound must be computed again.
+    if (delay < this.reorderDelay) this.nackAt = NaN
+    this.reorderDelay = delay
+  }
+
+  /** How long a missing number waits, once reorder-threshold packets behind, before its first NACK. */
+  private get packetThresholdWait(): number {
+    return K_TIME_THRESHOLD * this.reorderDelay
   }
 
   /** Something arrived that we have not acknowledged yet (piggyback an ACK if there is room). */
@@ -214,17 +282,48 @@ export class AckTracker {
     return this.ackPending && now >= this.ackDeadline
   }
 
-  /** Earliest of the ACK deadline and the next NACK time threshold; Infinity when idle. */
-  getTimeout(): number {
-    let t = this.ackPending ? this.ackDeadline : Infinity
-    if (this.nackEnabled) {
-      const wait = K_TIME_THRESHOLD * this.rtt.smoothedRtt
-      for (let i = 0; i < this.missPn.length; i++) {
-        const n = this.missNacks[i]!
-        if (n === DEAD || n >= MAX_NACKS_PER_PACKET) continue
-        const at = n === 0 ? this.missSince[i]! + wait : this.missLastNack[i]! + this.rtt.smoothedRtt
-        if (at < t) t = at
-      }
+  /**
+   * Earliest of the ACK deadline and the next NACK time threshold; Infinity when idle. Not
+   * before `now` unless something is due: a cached NACK bound that has passed is computed again
+   * (the entry it was for may have arrived or been NACKed), so a timer is never set for the past.
+   */
+  getTimeout(now: number): number {
+    const t = this.ackPending ? this.ackDeadline : Infinity
+    return this.nackEnabled ? Math.min(t, this.nackAtRefreshed(now)) : t
+  }
+
+  /**
+   * nextNackAt, computed again when the cached bound is not in the future: an entry that
+   * filled or was NACKed leaves it too early, and a timer set for it must find it moved on (no
+   * livelock). This is why neither invalidates the cache: an arrival only removes an entry, a
+   * NACK only moves one later, so the bound stays a lower bound until it passes.
+   */
+  private nackAtRefreshed(now: number): number {
+    if (!(this.nextNackAt() > now)) this.nackAt = NaN
+    return this.nextNackAt()
+  }
+
+  /** Earliest time a live missing entry falls due for a NACK (cached, see nackAt). */
+  private nextNackAt(): number {
+    const srtt = this.rtt.smoothedRtt
+    if (!Number.isNaN(this.nackAt) && srtt === this.nackAtSrtt) return this.nackAt
+    this.nackAt = this.earliestDue(0, srtt)
+    this.nackAtSrtt = srtt
+    return this.nackAt
+  }
+
+  /** Earliest due time of the live entries from index `from` on. */
+  private earliestDue(from: number, srtt: number): number {
+    let t = Infinity
+    const wait = K_TIME_THRESHOLD * srtt
+    const behindWait = Math.min(wait, this.packetThresholdWait)
+    for (let i = from; i < this.missPn.length; i++) {
+      const n = this.missNacks[i]!
+      if (n === DEAD || n >= MAX_NACKS_PER_PACKET) continue
+      const behind = this.largestReceived >= this.missPn[i]! + this.reorderThreshold
+      // behindWait is one of the two sums missDue checks (so the timer finds the entry due)
+      const at = n === 0 ? this.missSince[i]! + (behind ? behindWait : wait) : this.missLastNack[i]! + srtt
+      if (at < t) t = at
     }
     return t
   }
@@ -306,7 +405,7 @@ export class AckTracker {
 
   /** True when a NACK frame has something to report at `now` (a scan that stops at the first). */
   nackDue(now: number): boolean {
-    if (!this.nackEnabled) return false
+    if (!this.nackEnabled || now < this.nackAtRefreshed(now)) return false
     for (let i = this.missPn.length - 1; i >= 0; i--) if (this.missDue(i, now)) return true
     return false
   }
@@ -316,9 +415,10 @@ export class AckTracker {
     const n = this.missNacks[i]!
     if (n === DEAD || n >= MAX_NACKS_PER_PACKET) return false
     const srtt = this.rtt.smoothedRtt
-    return n === 0
-      ? this.largestReceived >= this.missPn[i]! + this.reorderThreshold || now >= this.missSince[i]! + K_TIME_THRESHOLD * srtt
-      : now >= this.missLastNack[i]! + srtt
+    if (n > 0) return now >= this.missLastNack[i]! + srtt
+    // The same sums as getTimeout's, so a timer firing at one always finds the entry due.
+    const since = this.missSince[i]!
+    return (this.largestReceived >= this.missPn[i]! + this.reorderThreshold && now >= since + this.packetThresholdWait) || now >= since + K_TIME_THRESHOLD * srtt
   }
 
   /** The NACK frame to send now and marks its numbers as reported; null when nothing is due. */
@@ -344,7 +444,7 @@ export class AckTracker {
 
   /** The numbers due for a NACK at `now`, newest first (at most MAX_NACK_COUNT), or null. */
   private collectNack(now: number): number[] | null {
-    if (!this.nackEnabled) return null
+    if (!this.nackEnabled || now < this.nackAtRefreshed(now)) return null
     let pns: number[] | null = null
     for (let i = this.missPn.length - 1; i >= 0; i--) {
       if (!this.missDue(i, now)) continue

@@ -419,7 +419,7 @@ export class Session {
     let t = Math.min(this.life.deadline(), this.path.retryAt, this.space.previousKeyDeadline, this.pmtu.getTimeout(), this.offPath.nextAt)
     if (!this.bare) t = Math.min(t, this.recovery.getTimeout())
     if (!sendable || this.resumption.blocked(this.address)) return t
-    if (!this.bare) t = Math.min(t, this.acks.getTimeout())
+    if (!this.bare) t = Math.min(t, this.acks.getTimeout(now))
     // Data held back only by the pacer needs a wake-up when tokens are back.
     // (No controller yet: a new one's pacer lets the first packet go now.)
     const cc = this.writer.cc

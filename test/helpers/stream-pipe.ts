@@ -177,7 +177,7 @@ export class PipeEndpoint {
   }
 
   nextTimeout(now: number): number {
-    let t = Math.min(this.loss.getTimeout(), this.bare ? Infinity : this.acks.getTimeout())
+    let t = Math.min(this.loss.getTimeout(), this.bare ? Infinity : this.acks.getTimeout(now))
     if (this.streams.wantsToSend() && this.cc.canSend(this.mtu)) t = Math.min(t, this.pacer.nextSendTime(now, this.mtu))
     return t
   }

@@ -7,10 +7,10 @@ import { MAX_ACK_RANGES, MAX_NACK_COUNT, decodeFrames, encodeFrames, type AckFra
 describe('AckTracker', () => {
   it('delays the ACK up to maxAckDelay after one ack-eliciting packet, and acks after the second at once', () => {
     const t = new AckTracker({ maxAckDelay: 25 })
-    expect(t.getTimeout()).toBe(Infinity)
+    expect(t.getTimeout(0)).toBe(Infinity)
     t.onPacketReceived(0, true, 100)
     expect(t.ackDue(100)).toBe(false)
-    expect(t.getTimeout()).toBe(125)
+    expect(t.getTimeout(100)).toBe(125)
     expect(t.ackDue(125)).toBe(true)
     t.onPacketReceived(1, true, 110)
     expect(t.ackDue(110)).toBe(true)
@@ -19,7 +19,7 @@ describe('AckTracker', () => {
   it('does not arm the timer for non-ack-eliciting packets but still reports them', () => {
     const t = new AckTracker()
     t.onPacketReceived(0, false, 0)
-    expect(t.getTimeout()).toBe(Infinity)
+    expect(t.getTimeout(0)).toBe(Infinity)
     expect(t.hasNewPackets).toBe(true)
     expect(t.buildAck(0)!.ranges).toEqual([[0, 0]])
   })
@@ -45,9 +45,9 @@ describe('AckTracker', () => {
     t.writeAck(buf, 0, buf.length, 100)
     t.onPacketReceived(1, true, 100.2) // fills it, 0.2 ms after that ACK: due 1/8 * 8 ms after it
     expect(t.ackDue(100.2)).toBe(false)
-    expect(t.getTimeout()).toBe(101)
+    expect(t.getTimeout(100.2)).toBe(101)
     t.onPacketReceived(3, true, 100.3) // in order: the deadline stays
-    expect(t.getTimeout()).toBe(101)
+    expect(t.getTimeout(100.3)).toBe(101)
     expect(t.ackDue(101)).toBe(true)
     t.writeAck(buf, 0, buf.length, 101)
     t.onPacketReceived(5, true, 101.1) // a new gap (4): at once, however recent the last ACK
@@ -114,7 +114,7 @@ describe('AckTracker', () => {
     t.onPacketReceived(4, true, 3)
     expect(t.buildNack(3)).toEqual({ type: FrameType.NACK, packetNumbers: [1] })
     expect(t.buildNack(50)).toBeNull()
-    expect(t.getTimeout()).toBeLessThanOrEqual(103)
+    expect(t.getTimeout(50)).toBeLessThanOrEqual(103)
     expect(t.buildNack(103)!.packetNumbers).toEqual([1])
     for (let k = 0; k < 10; k++) expect(t.buildNack(1000 * (k + 2))).toBeNull()
     expect(MAX_NACKS_PER_PACKET).toBe(2)
@@ -124,7 +124,7 @@ describe('AckTracker', () => {
     const t = new AckTracker({}, { smoothedRtt: 80 })
     t.onPacketReceived(0, true, 0)
     t.onPacketReceived(2, true, 0)
-    expect(t.getTimeout()).toBeLessThanOrEqual(90)
+    expect(t.getTimeout(0)).toBeLessThanOrEqual(90)
     expect(t.nackDue(89)).toBe(false)
     expect(t.nackDue(90)).toBe(true)
     t.onPacketReceived(1, true, 91)

@@ -52,6 +52,17 @@ describe('RackState (RFC 8985 §6.2)', () => {
     expect(rack.reoWnd()).toBe(5)
   })
 
+  it('the window a spurious loss sets covers 9/8 of the reordering it showed, not exactly that (a later packet a little later is no near miss)', () => {
+    const rtt = new RttEstimator(100, 25)
+    rtt.update(20, 0, 0)
+    const rack = new RackState(rtt)
+    rack.onAcked(10, 1000, 1020, -1) // RACK.rtt 20 ms, steps of 5 ms
+    // 14.5 ms after RACK.rtt: 3 steps (15 ms) would cover it with 0.5 ms to spare; 9/8 of it
+    // (16.3 ms) takes 4.
+    rack.onSpurious(1034.5, 1000)
+    expect(rack.reoWnd()).toBe(20)
+  })
+
   it('notices reordering when a lower packet number is acked after a higher one', () => {
     const rack = new RackState(new RttEstimator())
     rack.onAcked(5, 50, 100, -1)
