@@ -346,7 +346,7 @@ export class LossDetector<T> implements LossRecovery<T> {
   }
 
   private spuriousLoss(episode: number, bytes: number, sentAt: number): void {
-    this.sampler.onSpuriousLoss(bytes, this.spuriousNow)
+    this.sampler.onSpuriousLoss(bytes, this.spuriousNow, sentAt)
     this.rack.onSpurious(this.spuriousNow, sentAt)
     if (episode !== this.episode || this.episodeUndone) return
     this.episodeSpurious++

@@ -89,6 +89,8 @@ export class DeliveryRateSampler {
   lost = 0
   /** Send time of the packet the current sample is taken from. */
   private newestSent = -Infinity
+  /** Earliest send time of the packets this ACK proved spuriously lost (Infinity: none). */
+  private spuriousEarliestSent = Infinity
 
   /** Stamps a packet being sent; `inflightBefore` excludes it. */
   onPacketSent(p: RateStamp, now: number, inflightBefore: number): void {
@@ -128,6 +130,7 @@ export class DeliveryRateSampler {
     // spurious) has no flight: not the previous sample's loss and inflight (BBR's loss check).
     rs.lost = 0
     rs.txInFlight = 0
+    this.spuriousEarliestSent = Infinity
   }
 
   /** One newly acked packet (draft UpdateRateSample). */
@@ -178,14 +181,16 @@ export class DeliveryRateSampler {
    * count, so an episode that took k of a round's n packets left cwnd and bw (n - k) / n of the
    * clean path's for every later round (WAN trace, 20 ms + 1 ms jitter: 16 first-flight packets,
    * cwnd 37,680 against 61,232 clean, exactly 16 x 1,472 bytes less, bw 5.3 against 11.2).
-   * Their retransmissions count again when acked: those crossed the path too.
+   * Their retransmissions count again when acked: those crossed the path too. `sentAt` is when
+   * the packet was sent: the sample's send interval is stretched back to cover it (finishAck).
    */
-  onSpuriousLoss(bytes: number, now: number): void {
+  onSpuriousLoss(bytes: number, now: number, sentAt: number): void {
     this.lost = Math.max(0, this.lost - bytes)
     if (bytes <= 0) return
     this.delivered += bytes
     this.deliveredTime = now
     sample.newlyAcked += bytes
+    if (sentAt < this.spuriousEarliestSent) this.spuriousEarliestSent = sentAt
   }
 
   /** Finishes the sample (draft GenerateRateSample); minRtt guards against ACK compression. */
@@ -196,6 +201,12 @@ export class DeliveryRateSampler {
     if (!rs.hasData || rs.priorTime < 0) return rs
     // Not below 0: a loss counted when the packet was sent may have been proved spurious since.
     rs.lost = Math.max(0, this.lost - rs.lost)
+    // Bytes proved spurious in this ACK were sent before the sample's send interval began (they
+    // were declared lost because later packets were acked): counted in rs.delivered, they must be
+    // in its send time too, or an ACK proving a held-back batch spurious inflates the rate
+    // (review: up to 2.2x bw in a sim where a reordering path releases a 40 ms batch at once).
+    const sendStart = this.newestSent - rs.sendElapsed
+    if (this.spuriousEarliestSent < sendStart) rs.sendElapsed = this.newestSent - this.spuriousEarliestSent
     rs.interval = Math.max(rs.sendElapsed, rs.ackElapsed)
     rs.delivered = this.delivered - rs.priorDelivered
     // An interval shorter than min_rtt cannot be trusted (ACK aggregation); draft §4.1.2.3.
