@@ -22,6 +22,6 @@ describe('sessionAckTracker', () => {
     t.writeAck(buf, 0, buf.length, 101)
     t.onPacketReceived(3, true, 101.5) // fills it: 1/8 of 20 ms after the last ACK
     expect(t.ackDue(101.5)).toBe(false)
-    expect(t.getTimeout()).toBe(103.5)
+    expect(t.getTimeout(101.5)).toBe(103.5)
   })
 })
