@@ -116,7 +116,7 @@ export class AckTracker {
 
   constructor(
     opts: AckTrackerOptions = {},
-    private readonly rtt: { readonly smoothedRtt: number; readonly minRtt?: number } = { smoothedRtt: 333 },
+    private readonly rtt: { readonly smoothedRtt: number; readonly minRtt?: number; readonly hasSample?: boolean } = { smoothedRtt: 333 },
   ) {
     this.maxAckDelay = opts.maxAckDelay ?? 25
     this.ackElicitingThreshold = opts.ackElicitingThreshold ?? DEFAULT_ACK_ELICITING_THRESHOLD
@@ -161,7 +161,15 @@ export class AckTracker {
     return 'new'
   }
 
+  /**
+   * 0 until the RTT estimator has a sample: a receiver's first sample comes from an ACK of
+   * something it sent, so one that has only sent ACKs has none for the first rounds of a
+   * transfer, and 1/8 of the 333 ms default held the ACK of a late first-flight packet 41.6 ms,
+   * past the sender's rtt + reo_wnd (rack.ts): declared lost, retransmitted, proved spurious a
+   * round later (issue 9; sim, 20 ms RTT + 1 ms jitter: 6 of 13 first-flight packets).
+   */
   private lateArrivalAckSpacing(): number {
+    if (this.rtt.hasSample === false) return 0
     const minRtt = this.rtt.minRtt ?? Infinity
     return LATE_ARRIVAL_ACK_SPACING * Math.min(minRtt, this.rtt.smoothedRtt)
   }
@@ -189,12 +197,6 @@ export class AckTracker {
 
   /** Index of `pn` in missPn (dead or alive), or -1. */
   private missIndex(pn: number): number {
-    const lo = this.missLowerBound(pn)
-    return lo < this.missPn.length && this.missPn[lo] === pn ? lo : -1
-  }
-
-  /** Index of the first entry of missPn not below `pn` (its length if none). */
-  private missLowerBound(pn: number): number {
     const a = this.missPn
     let lo = 0
     let hi = a.length
@@ -203,7 +205,7 @@ export class AckTracker {
       if (a[mid]! < pn) lo = mid + 1
       else hi = mid
     }
-    return lo
+    return lo < a.length && a[lo] === pn ? lo : -1
   }
 
   private kill(i: number): void {
@@ -299,7 +301,9 @@ export class AckTracker {
    * NACK only moves one later, so the bound stays a lower bound until it passes.
    */
   private nackAtRefreshed(now: number): number {
-    if (!(this.nextNackAt() > now)) this.nackAt = NaN
+    const at = this.nextNackAt()
+    if (at > now) return at
+    this.nackAt = NaN
     return this.nextNackAt()
   }
 
@@ -307,17 +311,17 @@ export class AckTracker {
   private nextNackAt(): number {
     const srtt = this.rtt.smoothedRtt
     if (!Number.isNaN(this.nackAt) && srtt === this.nackAtSrtt) return this.nackAt
-    this.nackAt = this.earliestDue(0, srtt)
+    this.nackAt = this.earliestDue(srtt)
     this.nackAtSrtt = srtt
     return this.nackAt
   }
 
-  /** Earliest due time of the live entries from index `from` on. */
-  private earliestDue(from: number, srtt: number): number {
+  /** Earliest due time of the live entries. */
+  private earliestDue(srtt: number): number {
     let t = Infinity
     const wait = K_TIME_THRESHOLD * srtt
     const behindWait = Math.min(wait, this.packetThresholdWait)
-    for (let i = from; i < this.missPn.length; i++) {
+    for (let i = 0; i < this.missPn.length; i++) {
       const n = this.missNacks[i]!
       if (n === DEAD || n >= MAX_NACKS_PER_PACKET) continue
       const behind = this.largestReceived >= this.missPn[i]! + this.reorderThreshold

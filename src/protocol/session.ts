@@ -16,7 +16,7 @@ import type { CipherSuite } from '../crypto/aead.js'
 import { WireError } from '../errors.js'
 import type { PeerAddress } from '../net-types.js'
 import type { ProtocolConfig } from '../config.js'
-import { type AckTracker, sessionAckTracker } from './session-acks.js'
+import { AckTracker } from './ack-tracker.js'
 import { NO_CONTROLLER_YET } from './congestion/base.js'
 import { FlowTuning } from './flow-autotune.js'
 import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
@@ -161,7 +161,7 @@ export class Session {
     // ACK every 8th ack-eliciting packet (or within max_ack_delay): at line rate ACK packets cost the
     // receiver as much CPU as data packets (bench: 2 -> 8 took JS-backend loopback from 0.36 to see bench/README.md).
     this.pathProber = new PathProber(this.path, this.offPath, this.assembler, this.space, this.rtt)
-    this.acks = sessionAckTracker(this.rtt, this.bare)
+    this.acks = new AckTracker({ nack: !this.bare, ackElicitingThreshold: 8 }, this.rtt)
     this.streams = new StreamManager(
       {
         isInitiator: init.isInitiator,

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { RttEstimator } from '../../src/protocol/rtt.js'
-import { sessionAckTracker } from '../../src/protocol/session-acks.js'
+import { AckTracker } from '../../src/protocol/ack-tracker.js'
 
-describe('sessionAckTracker', () => {
+describe('AckTracker before the first RTT sample', () => {
   // A receiver's first RTT sample comes from an ACK of something it sent; one that has only sent
   // ACKs has none for the first rounds of a transfer, and 1/8 of the 333 ms default held the ACK
   // of a late first-flight packet 41.6 ms, past the sender's RACK deadline (issue 9).
   it('acks a late arrival at once before the first RTT sample, 1/8 min RTT after the last ACK once there is one', () => {
     const rtt = new RttEstimator()
-    const t = sessionAckTracker(rtt, false)
+    const t = new AckTracker({ nack: true, ackElicitingThreshold: 8 }, rtt) // as a session makes it
     const buf = new Uint8Array(1500)
     t.onPacketReceived(0, true, 100)
     t.onPacketReceived(2, true, 100) // gap at 1: at once
