@@ -30,7 +30,11 @@
  * the lateness the path showed just before (a burst of NACKs sent too early).
  *
  * Old ranges are forgotten once the peer acknowledged a packet carrying an ACK that covered
- * them (RFC 9000 §13.2.4): onAckFrameAcked(largestInThatAck).
+ * them (RFC 9000 §13.2.4): onAckFrameAcked(largestInThatAck), but never past an ack-eliciting
+ * packet that arrived after that ACK was written and no ACK frame carried yet: a stalled receiver
+ * read late packets and the ack-of-ack in one batch, the floor passed them before its next ACK,
+ * and the sender's RACK declared them lost and retransmitted them, never to see them acked (so
+ * never proved spurious, no undo).
  */
 import { FrameType } from './constants.js'
 import { type AckFrame, MAX_ACK_RANGES, MAX_NACK_COUNT, type NackFrame, frameSize, writeFrame } from './frames.js'
@@ -79,6 +83,12 @@ export class AckTracker {
   private ackDeadline = Infinity
   /** When the last ACK was written (late-arrival ACK spacing). */
   private lastAckAt = -Infinity
+  /**
+   * Lowest ack-eliciting packet number no ACK frame carried yet (Infinity: none); the floor stays
+   * at or below it. One number, not a set: a frame that carries it carries everything above too,
+   * except when it was cut short (room, MAX_ACK_RANGES), and then this stays, a bound on the low side.
+   */
+  private unreportedLow = Infinity
 
   // Missing packet numbers for NACK, in parallel arrays (ascending pn): the shared empty
   // placeholder until a gap is seen and again once none is left (idle memory, issue 14). A
@@ -131,6 +141,7 @@ export class AckTracker {
     if (now - this.reorderWindowStart >= REORDER_DELAY_MEMORY_RTTS * this.rtt.smoothedRtt) this.nextReorderWindow(now)
     const prevLargest = this.largestReceived
     this.received.add(pn, pn + 1)
+    if (ackEliciting && pn < this.unreportedLow) this.unreportedLow = pn
     if (this.received.count > MAX_TRACKED_RANGES) {
       this.received.truncateLow(MAX_TRACKED_RANGES)
       this.raiseFloor(this.received.min())
@@ -377,13 +388,20 @@ export class AckTracker {
       pos = writeVarint(buf, pos, rs.start(i + 1) - hi - 2)
       pos = writeVarint(buf, pos, hi - rs.start(i))
     }
+    if (this.unreportedLow >= rs.start(top - k + 1)) this.unreportedLow = Infinity
     this.lastAckAt = now
-    this.onAckSent(largest)
+    this.ackWritten(largest)
     return pos
   }
 
-  /** Resets the ACK timer after an ACK covering up to `largest` was sent. */
+  /** Resets the ACK timer after an ACK covering every packet up to `largest` was sent. */
   onAckSent(largest: number): void {
+    // (a bound: packets above `largest` may not be carried)
+    if (this.unreportedLow <= largest) this.unreportedLow = largest >= this.largestReceived ? Infinity : largest + 1
+    this.ackWritten(largest)
+  }
+
+  private ackWritten(largest: number): void {
     this.lastAckLargest = largest
     this.ackPending = false
     this.ackElicitingSinceAck = 0
@@ -395,14 +413,18 @@ export class AckTracker {
    * about everything up to there, so stop reporting it (RFC 9000 §13.2.4).
    */
   onAckFrameAcked(largest: number): void {
-    if (largest + 1 <= this.floor) return
-    this.raiseFloor(largest + 1)
+    // Not past a packet no frame carried yet (see the header).
+    const floor = Math.min(largest + 1, this.unreportedLow)
+    if (floor <= this.floor) return
+    this.raiseFloor(floor)
     this.received.removeBelow(this.floor)
   }
 
   /** Forgets everything below `floor`, including gaps we would otherwise still NACK. */
   private raiseFloor(floor: number): void {
     this.floor = floor
+    // (MAX_TRACKED_RANGES dropped it: a bound below the floor would hold the floor still.)
+    if (this.unreportedLow < floor) this.unreportedLow = Infinity
     for (let i = 0; i < this.missPn.length && this.missPn[i]! < floor; i++) if (this.missNacks[i] !== DEAD) this.kill(i)
     this.compactMissing()
   }

@@ -83,6 +83,7 @@ describe('AckTracker', () => {
     const t = new AckTracker()
     expect(t.onPacketReceived(3, true, 0)).toBe('new')
     expect(t.onPacketReceived(3, true, 0)).toBe('duplicate')
+    t.onAckSent(3)
     t.onAckFrameAcked(3)
     expect(t.onPacketReceived(2, true, 0)).toBe('too-old')
     expect(t.buildAck(0)).toBeNull()
