@@ -777,7 +777,12 @@ export interface RunResult {
   transmitted: number
 }
 
-const hostClocks = new WeakMap<HostSchedule, HostClock>()
+/**
+ * HostClocks by network, then schedule: a test that passes one schedule object to several
+ * SimPairs (seeds) must not hand the next run the last one's busy time, held datagrams and
+ * generator (a run's result then depended on the runs before it in the process).
+ */
+const hostClocks = new WeakMap<object, WeakMap<HostSchedule, HostClock>>()
 
 /** Steps in a row without the clock moving before we call it a livelock (a timer stuck in the past). */
 const LIVELOCK_STEPS = 10_000
@@ -811,8 +816,10 @@ export function runUntil(options: RunOptions): RunResult {
   const schedules = new Map<string, HostClock>()
   for (const [name, sc] of Object.entries(options.schedules ?? {})) {
     // One HostClock per schedule across runUntil calls: what a busy node holds must not be lost.
-    let hc = hostClocks.get(sc)
-    if (hc === undefined) hostClocks.set(sc, (hc = new HostClock(sc, network.rng.fork(`schedule:${name}`))))
+    let clocks = hostClocks.get(network)
+    if (clocks === undefined) hostClocks.set(network, (clocks = new WeakMap()))
+    let hc = clocks.get(sc)
+    if (hc === undefined) clocks.set(sc, (hc = new HostClock(sc, network.rng.fork(`schedule:${name}`))))
     schedules.set(name, hc)
   }
   const busyUntil = (name: string, now: number): number | null => schedules.get(name)?.busyUntil(now) ?? null
