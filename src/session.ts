@@ -15,7 +15,7 @@ import { codeForWire, ErrorCode, errorFor, errorFromWire, STTConfigError, STTErr
 import type { CoreEvent } from './protocol/core-events.js'
 import type { Session as CoreSession } from './protocol/session.js'
 import type { StreamEvent } from './protocol/streams.js'
-import { STTStream, streamEvents, type StreamHost, type StreamOptions } from './stream.js'
+import { asBuffer, STTStream, streamEvents, type StreamHost, type StreamOptions } from './stream.js'
 import type { PeerAddress } from './transport/types.js'
 import { SessionStreamHost } from './session-stream-host.js'
 import type { ProxyAuth, WebSocketClientTLSOptions } from './transport/websocket.js'
@@ -272,10 +272,10 @@ export class STTSession extends EventEmitter {
   #handleEvent(ev: CoreEvent): void {
     switch (ev.kind) {
       case 'datagram':
-        this.emit('datagram', Buffer.from(ev.data.buffer, ev.data.byteOffset, ev.data.byteLength))
+        this.emit('datagram', asBuffer(ev.data))
         return
       case 'app-frame':
-        this.emit('frame', ev.frameType, Buffer.from(ev.data.buffer, ev.data.byteOffset, ev.data.byteLength))
+        this.emit('frame', ev.frameType, asBuffer(ev.data))
         return
       case 'peer-error':
         this.emit('peer-error', ev)

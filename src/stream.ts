@@ -13,8 +13,12 @@ import { ErrorCode, STTStreamError, WireError } from './errors.js'
 import type { StreamStats } from './protocol/streams.js'
 import { setRecvMemory } from './protocol/recv-buffer.js'
 
-// Received bytes are kept in Buffers: #pump pushes read()'s views as they are.
-setRecvMemory((n) => Buffer.alloc(n))
+// Received bytes are kept in Buffers: #pump pushes read()'s views as they are, and a datagram
+// or application frame is a Buffer of its own (from Node's pool; copyOut writes every byte).
+setRecvMemory(
+  (n) => Buffer.alloc(n),
+  (n) => Buffer.allocUnsafe(n),
+)
 
 export interface StreamOptions {
   /** Largest DATA frame payload for this stream (the manual's max_frame_size); the packet size bounds it too. */
@@ -218,6 +222,6 @@ export class STTStream extends Duplex {
 }
 
 /** `b` as a Buffer: itself when it is one (setRecvMemory above), else a view of the same bytes. */
-function asBuffer(b: Uint8Array): Buffer {
+export function asBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
 }

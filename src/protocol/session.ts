@@ -30,6 +30,7 @@ import { PATH_PROBE_SIZE, PathProber } from './path-probe.js'
 import type { PmtuSearch } from './pmtu.js'
 import { PacketSize } from './packet-size.js'
 import { PmtuProber } from './pmtu-probe.js'
+import { copyOut } from './recv-buffer.js'
 import { sessionKeyOf } from './header.js'
 import { LossDetector, type LossRecovery, PassThroughLossDetector } from './loss.js'
 import { PacketAssembler, SentRecord } from './packet-assembler.js'
@@ -334,7 +335,7 @@ export class Session {
 
   private handleFrame(now: number, f: Frame): number {
     if ('app' in f) {
-      this.link.events.push({ kind: 'app-frame', session: this, frameType: f.type, data: f.data.slice() })
+      this.link.events.push({ kind: 'app-frame', session: this, frameType: f.type, data: copyOut(f.data) })
       return 0
     }
     switch (f.type) {
@@ -359,12 +360,10 @@ export class Session {
         this.onKeepAliveAck(f.data, now)
         return 0
       case FrameType.DATA:
-        if ((f as DataFrame).datagram) {
-          this.counters.datagramsReceived++
-          this.link.events.push({ kind: 'datagram', session: this, data: f.data.slice() })
-          return 0
-        }
-        return this.streams.handleFrame(f, now)
+        if (!(f as DataFrame).datagram) return this.streams.handleFrame(f, now)
+        this.counters.datagramsReceived++
+        this.link.events.push({ kind: 'datagram', session: this, data: copyOut(f.data) })
+        return 0
       case FrameType.SESSION_CLOSE:
         this.finish(f.errorCode, f.reason, true)
         return 0

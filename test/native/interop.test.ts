@@ -56,7 +56,14 @@ describe.skipIf(backend !== 'native')(`native <-> pure-TypeScript interop (${bac
       expect((await dgB).toString()).toBe('from ' + dialer)
       const dgA = new Promise<Buffer>((r) => sa.once('datagram', r))
       sb.sendDatagram(Buffer.from('from ' + listener))
-      expect((await dgA).toString()).toBe('from ' + listener)
+      const kept = await dgA
+      expect(Buffer.isBuffer(kept)).toBe(true)
+      expect(kept.toString()).toBe('from ' + listener)
+      // A datagram kept by the application is its own copy: the next ones do not change it.
+      const dgA2 = new Promise<Buffer>((r) => sa.once('datagram', r))
+      sb.sendDatagram(Buffer.from('next one'))
+      expect((await dgA2).toString()).toBe('next one')
+      expect(kept.toString()).toBe('from ' + listener)
       // a message each way
       await sa.send(Buffer.from('m1'), { streamId: 7 })
       const m = await b.receive().next()

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { WireError } from '../../src/errors.js'
 import { RangeSet } from '../../src/protocol/range-set.js'
 import { FlowTuning } from '../../src/protocol/flow-autotune.js'
-import { RecvBuffer, setRecvMemory } from '../../src/protocol/recv-buffer.js'
+import { copyOut, RecvBuffer, setRecvMemory } from '../../src/protocol/recv-buffer.js'
 import { MIN_CHUNK_SIZE, SendBuffer } from '../../src/protocol/send-buffer.js'
 
 const bytes = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff)
@@ -180,6 +180,32 @@ describe('RecvBuffer', () => {
     } finally {
       setRecvMemory((n) => new Uint8Array(n))
     }
+  })
+
+  it('copyOut (datagrams, application frames): a copy of the kind setRecvMemory makes for copies, in memory of its own, not a page', () => {
+    setRecvMemory(
+      (n) => Buffer.alloc(n),
+      (n) => Buffer.allocUnsafe(n),
+    )
+    try {
+      const src = bytes(64)
+      const copy = copyOut(src)
+      expect(Buffer.isBuffer(copy)).toBe(true)
+      expect([...copy]).toEqual([...src])
+      src.fill(0)
+      expect([...copy]).toEqual([...bytes(64)])
+      // A kept datagram must not hold a 256 KiB receive page (Node's pool is 8 KiB).
+      expect(copy.buffer.byteLength).toBeLessThanOrEqual(8 * 1024)
+      expect(copyOut(new Uint8Array(0)).length).toBe(0)
+    } finally {
+      setRecvMemory(
+        (n) => new Uint8Array(n),
+        (n) => new Uint8Array(n),
+      )
+    }
+    const plain = copyOut(bytes(10))
+    expect(Buffer.isBuffer(plain)).toBe(false)
+    expect([...plain]).toEqual([...bytes(10)])
   })
 
   it('honours max in read()', () => {
