@@ -65,6 +65,9 @@ namespace {
 // timers (ACKs, retransmissions) under a flood.
 constexpr int kMaxRecvRounds = 4;
 
+// uv_hrtime() in ms: the monotonic clock Node's performance.now() counts from its start.
+double HrtimeMs() { return static_cast<double>(uv_hrtime()) / 1e6; }
+
 // Process-wide count of open uv_poll handles, for leak tests (liveHandles()).
 std::atomic<int> g_live_handles{0};
 
@@ -310,11 +313,13 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       const uint32_t n = core_.RecvRound(target_, stats_, &more);
       if (n > 0) {
         stats_[STAT_RECV_CALLBACKS] += 1;
-        // (count, backlog): backlog 1 when this round filled every slot, so the socket may hold
-        // more than we read (the core sheds flooded HELLOs first then: Endpoint.handleBatch).
-        const double args[2] = {static_cast<double>(n), more ? 1.0 : 0.0};
+        // (count, backlog, receivedAt): backlog 1 when this round filled every slot, so the
+        // socket may hold more than we read (the core sheds flooded HELLOs first then:
+        // Endpoint.handleBatch); receivedAt is uv_hrtime in ms, the clock performance.now()
+        // reads, taken here so the driver needs no clock read of its own for the batch (issue 13).
+        const double args[3] = {static_cast<double>(n), more ? 1.0 : 0.0, HrtimeMs()};
         // Stop this turn if the callback threw (it is now an uncaught exception) or closed us.
-        if (!CallJs(env_, async_context_, ctx_, on_recv_, 2, args)) return;
+        if (!CallJs(env_, async_context_, ctx_, on_recv_, 3, args)) return;
       }
       if (!more) return;
     }
@@ -362,6 +367,10 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   int32_t* result_ = nullptr;
   bool opened_ = false, reading_ = false, want_writable_ = false, closing_ = false, teardown_ = false;
 };
+
+// hrtimeMs() -> uv_hrtime() in ms: what onRecv's receivedAt counts in, read from JavaScript
+// to place that clock against performance.now() (src/clock.ts).
+Napi::Value HrtimeMsFn(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), HrtimeMs()); }
 
 // addrParse(text, out: Uint8Array(16)) -> 4 | 6 | 0 (not an IP literal). inet_pton is the
 // canonical parser, so IPv6 keys built from the bytes match whatever spelling was dialled.
@@ -412,6 +421,7 @@ void InitUdpSocket(Napi::Env env, Napi::Object exports, AddonData* data) {
   exports.Set("UdpSocket", ctor);
   exports.Set("addrParse", Napi::Function::New<AddrParse>(env, "addrParse"));
   exports.Set("addrFormat", Napi::Function::New<AddrFormat>(env, "addrFormat"));
+  exports.Set("hrtimeMs", Napi::Function::New<HrtimeMsFn>(env, "hrtimeMs"));
 }
 
 }  // namespace stt

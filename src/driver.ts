@@ -17,8 +17,8 @@
  * a pass: a microtask when urgent, else after I/O.
  */
 import type { EventEmitter } from 'node:events'
-import { performance } from 'node:perf_hooks'
 import type { ProtocolConfig } from './config.js'
+import { now } from './clock.js'
 import type { AeadBackend } from './crypto/aead.js'
 import { ErrorCode, STTConfigError, STTError, STTSessionError, WireError } from './errors.js'
 import { Endpoint, type CoreEvent } from './protocol/endpoint.js'
@@ -89,6 +89,8 @@ export class Driver {
   #scheduled = false
   #urgentScheduled = false
   #pendingReceives = 0
+  /** The latest time handed to the core (#receivedAt never goes below it). */
+  #lastNow = 0
   /** Events are being drained: a nested drain (an app call from a handler) leaves them to it. */
   #draining = false
   /** A pass is in its first drain: what app calls make due goes out with its transmission. */
@@ -115,7 +117,18 @@ export class Driver {
 
   /** Monotonic time for every timer (the wall clock is the core's to read: see the constructor). */
   #now(): number {
-    return now()
+    return (this.#lastNow = now())
+  }
+
+  /**
+   * The time a batch is handled at: the transport's receive stamp when it has one (no clock read
+   * here, issue 13), unless that stamp is before a time already handed to the core (offsetOf
+   * keeps stamps within a microsecond behind the clock; the core never sees time go back).
+   */
+  #receivedAt(rx: RxBatch): number {
+    const at = rx.receivedAt
+    if (at !== undefined && at >= this.#lastNow) return (this.#lastNow = at)
+    return this.#now()
   }
 
   get started(): boolean {
@@ -168,7 +181,7 @@ export class Driver {
   #onReceiveBatch(batch: RxBatch): void {
     if (!this.#started) return
     const rx = this.hooks.receive ? this.hooks.receive(batch) : batch
-    if (rx) this.endpoint.handleBatch(this.#now(), rx)
+    if (rx) this.endpoint.handleBatch(this.#receivedAt(rx), rx)
     this.#service()
   }
 
@@ -328,7 +341,7 @@ export class Driver {
   /** What every STTSession of this node calls (one object, not closures per session). */
   readonly #sessionHost = {
     afterAppCall: (urgent: boolean) => this.afterAppCall(urgent),
-    now,
+    now: () => this.#now(),
     onMessage: (sess: STTSession, streamId: number, data: Uint8Array) => this.#onMessage(sess, streamId, data),
     dial: (target: string, options: MigrateOptions) => this.#dialFor(target, options),
   }
@@ -483,11 +496,4 @@ export class Driver {
     this.received.end()
     this.#stopping = false
   }
-}
-
-/** Read once: the getter is a call into the runtime, and `now` runs several times per packet. */
-const TIME_ORIGIN = performance.timeOrigin
-
-function now(): number {
-  return TIME_ORIGIN + performance.now()
 }

@@ -74,4 +74,9 @@ export interface RxBatch {
    * batch (Endpoint.handleBatch). Absent: not known (node:dgram, WebSocket, tests).
    */
   backlog?: boolean
+  /**
+   * When the transport read the batch, on the node's clock (src/clock.ts now()), so the driver
+   * needs no clock read of its own for it (issue 13). Absent or NaN: not stamped.
+   */
+  receivedAt?: number
 }

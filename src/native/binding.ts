@@ -73,8 +73,11 @@ export interface NativeUdpSocket {
 export interface NativeUdpSocketConstructor {
   new <C extends object>(
     ctx: C,
-    /** backlog: 1 when the round filled every receive slot (the socket may hold more); older addons pass only count. */
-    onRecv: (this: C, count: number, backlog?: number) => void,
+    /**
+     * backlog: 1 when the round filled every receive slot (the socket may hold more); receivedAt:
+     * uv_hrtime in ms when the batch was read (hrtimeMs' clock). Older addons pass only count.
+     */
+    onRecv: (this: C, count: number, backlog?: number, receivedAt?: number) => void,
     onWritable: (this: C) => void,
     onClose: (this: C) => void,
     stats: Float64Array,
@@ -157,6 +160,8 @@ export interface NativeBinding {
   addrParse?(text: string, out: Uint8Array): number
   /** Canonical text of a 4- or 16-byte address. Linux only. */
   addrFormat?(family: number, bytes: Uint8Array): string
+  /** uv_hrtime() in ms, the clock of onRecv's receivedAt (src/clock.ts offsetOf). Linux only; newer addons. */
+  hrtimeMs?(): number
   /**
    * Binds `count` SO_REUSEPORT sockets in order and attaches the session-id steering program
    * (native/reuseport_cbpf.cc). Linux only; the addon may predate it.

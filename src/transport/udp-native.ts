@@ -5,7 +5,7 @@
  * Receive flow (per readable event, bounded in C++ to 4 rounds of at most 64 datagrams):
  *   1. the kernel writes datagrams into `slab` slots; native writes offsets/lengths (GRO
  *      super-datagrams already split per datagram) and a 48-byte address record per entry;
- *   2. native calls onNativeRecv(count, backlog) once; the records become PeerAddress objects
+ *   2. native calls onNativeRecv(count, backlog, receivedAt) once; the records become PeerAddress objects
  *      from a bounded cache (same remote => same object), and events.onReceive sees one RxBatch
  *      whose views are valid until it returns. backlog: the round filled every slot, so the
  *      socket may hold more (RxBatch.backlog: the endpoint then sheds flooded HELLOs first).
@@ -18,6 +18,7 @@
  */
 import { lookup } from 'node:dns/promises'
 import { getSystemErrorName } from 'node:util'
+import { offsetOf } from '../clock.js'
 import { ErrorCode, STTConfigError, STTError, STTTransportError } from '../errors.js'
 import {
   Addr,
@@ -172,7 +173,10 @@ export class NativeUdpTransport implements Transport {
     count: 0,
     from: [],
     backlog: false,
+    receivedAt: NaN,
   }
+  /** Added to the addon's receive stamps (uv_hrtime ms) gives the node's clock; NaN: none (older addon). */
+  private hrtimeOffset = NaN
   private readonly peers = new Map<number | string, NativeUdpPeer>()
   private lastPeer: NativeUdpPeer | null = null
   private readonly scratchAddr = new Uint32Array(Addr.STRIDE)
@@ -402,6 +406,7 @@ export class NativeUdpTransport implements Transport {
     }
     this.sock = sock
     this.open = true
+    if (b.hrtimeMs !== undefined) this.hrtimeOffset = offsetOf(b.hrtimeMs)
     if (this.b.udpSendOne !== undefined && sock.id !== undefined) this.sockId = sock.id()
     this.recvBufferSize = r.recvBufferSize
     this.sendBufferSize = r.sendBufferSize
@@ -420,9 +425,10 @@ export class NativeUdpTransport implements Transport {
   }
 
   /** Called by the addon (this = the transport) once per received batch. */
-  private onNativeRecv(count: number, backlog?: number): void {
+  private onNativeRecv(count: number, backlog?: number, receivedAt?: number): void {
     const rx = this.rx
     rx.backlog = backlog === 1
+    rx.receivedAt = (receivedAt as number) + this.hrtimeOffset
     const recs = this.recvAddrs
     const from = rx.from
     // The setter is a runtime call even when nothing changes (one datagram per batch is usual).

@@ -5,6 +5,7 @@
  */
 import { readdirSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
+import { now } from '../../src/clock.js'
 import { ErrorCode, STTError } from '../../src/errors.js'
 import { DebugFlag } from '../../src/native/binding.js'
 import { backend, binding } from '../../src/native/load.js'
@@ -237,6 +238,28 @@ describe.skipIf(!haveUdp)(`native UDP transport (${haveUdp ? 'addon loaded' : SK
     await waitFor(() => rx.sink.got.length === 40)
     expectPayloads(rx.sink.got, sizes)
     expect(flags).toEqual([true, true, false])
+  })
+
+  it('a receive batch carries when it was read (RxBatch.receivedAt), on the node clock, never ahead of it', async () => {
+    const { rx, tx, to } = await pair('127.0.0.1', { gro: false }, { gso: false })
+    const stamps: Array<[number, number, number]> = []
+    const record = rx.sink.onReceive.bind(rx.sink)
+    rx.sink.onReceive = (batch: RxBatch) => {
+      stamps.push([batch.receivedAt!, now(), sentAt])
+      record(batch)
+    }
+    let sentAt = now()
+    tx.t.send(batchOf([100], to))
+    await waitFor(() => rx.sink.got.length === 1)
+    sentAt = now()
+    tx.t.send(batchOf([100], to))
+    await waitFor(() => rx.sink.got.length === 2)
+    expect(stamps.length).toBe(2)
+    for (const [at, handled, sent] of stamps) {
+      // Read after the send and before the callback ran (1 ms: the calibration's bracket on a busy host).
+      expect(at).toBeGreaterThanOrEqual(sent - 1)
+      expect(at).toBeLessThanOrEqual(handled)
+    }
   })
 
   it('without mmsg (debug flag): one syscall per datagram, same result', async () => {
