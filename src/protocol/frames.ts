@@ -73,6 +73,23 @@ export function dataFrameOverhead(streamKey: number, offset: number, length: num
   return 2 + varintSize(streamKey) + varintSize(offset) + varintSize(length)
 }
 
+/** Bytes a datagram of `length` bytes takes as a DATA frame (frameSize of that frame). */
+export function datagramFrameSize(length: number): number {
+  return 2 + varintSize(length) + length
+}
+
+/**
+ * writeFrame of a datagram's DATA frame, without a frame object per datagram and the generic
+ * frame switch (issue 13: one per packet of a datagram ping-pong). Same bytes.
+ */
+export function writeDatagramFrame(buf: Uint8Array, pos: number, data: Uint8Array): number {
+  buf[pos++] = FrameType.DATA
+  buf[pos++] = DataFlag.DATAGRAM
+  pos = writeVarint(buf, pos, data.length)
+  buf.set(data, pos)
+  return pos + data.length
+}
+
 /** Bytes `frame` takes on the wire. */
 export function frameSize(f: Frame): number {
   if ('app' in f) return 1 + varintSize(f.data.length) + f.data.length
@@ -81,7 +98,7 @@ export function frameSize(f: Frame): number {
       return f.length
     case FrameType.DATA:
       return f.datagram
-        ? 2 + varintSize(f.data.length) + f.data.length
+        ? datagramFrameSize(f.data.length)
         : dataFrameOverhead(f.streamKey, f.offset, f.data.length) + f.data.length
     case FrameType.ACK: {
       const r = f.ranges

@@ -4,7 +4,7 @@
  * datagrams by maxQueuedDatagrams, echoes by MAX_PENDING_KEEPALIVE_ACKS.
  */
 import { FrameType } from './constants.js'
-import { type AppFrame, type Frame, frameSize, KEEP_ALIVE_DATA_SIZE, writeFrame } from './frames.js'
+import { type AppFrame, datagramFrameSize, frameSize, KEEP_ALIVE_DATA_SIZE, writeDatagramFrame, writeFrame } from './frames.js'
 import type { SessionCounters } from './session-stats.js'
 
 /** KEEP_ALIVE echoes held at most (a peer sending many KEEP_ALIVEs gets only the latest few back). */
@@ -72,18 +72,18 @@ export class SessionQueues {
   writeData(buf: Uint8Array, pos: number, end: number, bodyStart: number): number {
     while (this.datagrams.length) {
       const d = this.datagrams[0]!
-      const f: Frame = { type: FrameType.DATA, datagram: true, streamKey: 0, offset: 0, data: d }
-      if (frameSize(f) > end - pos) {
+      const size = datagramFrameSize(d.length)
+      if (size > end - pos) {
         // Queued for a larger path (before a migration): it can never be sent, drop it
         // rather than hold back every datagram behind it.
-        if (frameSize(f) > end - bodyStart) {
+        if (size > end - bodyStart) {
           this.datagrams.shift()
           this.counters.drop('datagram-too-large')
           continue
         }
         break
       }
-      pos = writeFrame(buf, pos, f)
+      pos = writeDatagramFrame(buf, pos, d)
       this.datagrams.shift()
       this.counters.datagramsSent++
     }
