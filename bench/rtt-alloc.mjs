@@ -4,7 +4,7 @@
 // are what was allocated, not what survived. Like bench/rtt-loop-work.mjs the result hardly
 // depends on the machine's load (issue 13: garbage per packet is what this tracks).
 //   node bench/rtt-alloc.mjs [dist-dir (default ../dist)] [round trips (default 5000)] [top (default 30)]
-//   DEPTH=n: callers shown per site (default 1).
+//   DEPTH=n: callers shown per site (default 1). DATAGRAM=1: the datagram ping-pong instead.
 import inspector from 'node:inspector'
 import { pingPong } from './lib/ping-pong.mjs'
 
@@ -26,6 +26,7 @@ await pingPong(dist, {
   onWarm: () => session.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }),
   // Stopped before the nodes are: their teardown is not per-round-trip garbage.
   onDone: () => (stopped = post('HeapProfiler.stopSampling')),
+  datagram: process.env.DATAGRAM === '1',
 })
 const { profile } = await stopped
 

@@ -8,6 +8,7 @@
 // ~5 % between runs (JIT timing), the native rows by well under 1 %. Needs valgrind and
 // `npm run build`; takes minutes (about 50x slower than native).
 //   node bench/rtt-instructions.mjs [dist-dir (default ../dist)] [round trips (default 2000)]
+//   DATAGRAM=1: the datagram ping-pong (sendDatagram / 'datagram') instead of the stream one.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -17,7 +18,7 @@ const dist = resolve(process.argv[2] || new URL('../dist', import.meta.url).path
 const N = Number(process.argv[3] ?? 2000)
 const WARM = 500
 const pingPong = new URL('./lib/ping-pong.mjs', import.meta.url).href
-const script = `const { pingPong } = await import(${JSON.stringify(pingPong)}); await pingPong(${JSON.stringify(dist)}, { rounds: Number(process.argv[1]), warm: ${WARM}, onWarm() {}, onDone() {} })`
+const script = `const { pingPong } = await import(${JSON.stringify(pingPong)}); await pingPong(${JSON.stringify(dist)}, { rounds: Number(process.argv[1]), warm: ${WARM}, onWarm() {}, onDone() {}, datagram: ${process.env.DATAGRAM === '1'} })`
 const dir = mkdtempSync(join(tmpdir(), 'stt-rtt-instr-'))
 
 /** Inclusive instructions per function (callgrind_annotate) of one run of `rounds` round trips. */
@@ -61,7 +62,7 @@ try {
     return v
   }
   const result = Object.fromEntries(rows.map(([label, re]) => [label, Math.round(per(re))]))
-  console.log(JSON.stringify({ dist, roundTrips: N, instructionsPerPacket: result }, null, 1))
+  console.log(JSON.stringify({ dist, roundTrips: N, datagram: process.env.DATAGRAM === '1', instructionsPerPacket: result }, null, 1))
 } finally {
   rmSync(dir, { recursive: true, force: true })
 }
