@@ -14,10 +14,12 @@ import type { StreamStats } from './protocol/streams.js'
 import { setRecvMemory } from './protocol/recv-buffer.js'
 
 // Received bytes are kept in Buffers: #pump pushes read()'s views as they are, and a datagram
-// or application frame is a Buffer of its own (from Node's pool; copyOut writes every byte).
+// or application frame is a Buffer of its own. Its memory is exactly its size (allocUnsafeSlow,
+// not Node's shared 8 KiB pool, whose .buffer would hand the application whatever else that pool
+// holds); copyOut writes every byte of it, so nothing uninitialized is exposed either.
 setRecvMemory(
   (n) => Buffer.alloc(n),
-  (n) => Buffer.allocUnsafe(n),
+  (n) => Buffer.allocUnsafeSlow(n),
 )
 
 export interface StreamOptions {

@@ -51,7 +51,7 @@ let newCopy: (n: number) => Uint8Array = (n) => new Uint8Array(n)
 /**
  * A copy of received bytes the application keeps on its own (a datagram, an application frame),
  * in memory of its own (not a page: one kept datagram must not hold 256 KiB), of the kind
- * setRecvMemory's `makeCopy` returns. The Node layer makes Buffers (from Node's pool): a
+ * setRecvMemory's `makeCopy` returns. The Node layer makes exact-size Buffers: a
  * Uint8Array.slice() of 64 bytes lives on V8's heap, and the Buffer view of it then moved it
  * into a backing store of its own (~0.5 µs a datagram, issue 13).
  */

@@ -64,6 +64,8 @@ describe.skipIf(backend !== 'native')(`native <-> pure-TypeScript interop (${bac
       sb.sendDatagram(Buffer.from('next one'))
       expect((await dgA2).toString()).toBe('next one')
       expect(kept.toString()).toBe('from ' + listener)
+      // ... and its memory is its own: .buffer reaches no other bytes (no shared pool, no page).
+      expect(kept.buffer.byteLength).toBe(kept.length)
       // a message each way
       await sa.send(Buffer.from('m1'), { streamId: 7 })
       const m = await b.receive().next()
