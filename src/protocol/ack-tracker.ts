@@ -330,17 +330,26 @@ export class AckTracker {
   /** Earliest due time of the live entries. */
   private earliestDue(srtt: number): number {
     let t = Infinity
-    const wait = K_TIME_THRESHOLD * srtt
-    const behindWait = Math.min(wait, this.packetThresholdWait)
     for (let i = 0; i < this.missPn.length; i++) {
       const n = this.missNacks[i]!
       if (n === DEAD || n >= MAX_NACKS_PER_PACKET) continue
-      const behind = this.largestReceived >= this.missPn[i]! + this.reorderThreshold
-      // behindWait is one of the two sums missDue checks (so the timer finds the entry due)
-      const at = n === 0 ? this.missSince[i]! + (behind ? behindWait : wait) : this.missLastNack[i]! + srtt
+      const at = this.dueAt(i, srtt)
       if (at < t) t = at
     }
     return t
+  }
+
+  /**
+   * When live entry i falls due for a NACK: one RTT after its last NACK, else 9/8 RTT after it
+   * went missing or, once reorder-threshold packets behind, 9/8 of the reordering delay if that
+   * is sooner. The timer (earliestDue) and the check (missDue) both read this one sum, so a timer
+   * firing at it always finds the entry due.
+   */
+  private dueAt(i: number, srtt: number): number {
+    if (this.missNacks[i]! > 0) return this.missLastNack[i]! + srtt
+    const wait = K_TIME_THRESHOLD * srtt
+    const behind = this.largestReceived >= this.missPn[i]! + this.reorderThreshold
+    return this.missSince[i]! + (behind ? Math.min(wait, this.packetThresholdWait) : wait)
   }
 
   /** The ACK frame we would send now (no state change); null when nothing was received. */
@@ -440,11 +449,7 @@ export class AckTracker {
   private missDue(i: number, now: number): boolean {
     const n = this.missNacks[i]!
     if (n === DEAD || n >= MAX_NACKS_PER_PACKET) return false
-    const srtt = this.rtt.smoothedRtt
-    if (n > 0) return now >= this.missLastNack[i]! + srtt
-    // The same sums as getTimeout's, so a timer firing at one always finds the entry due.
-    const since = this.missSince[i]!
-    return (this.largestReceived >= this.missPn[i]! + this.reorderThreshold && now >= since + this.packetThresholdWait) || now >= since + K_TIME_THRESHOLD * srtt
+    return now >= this.dueAt(i, this.rtt.smoothedRtt)
   }
 
   /** The NACK frame to send now and marks its numbers as reported; null when nothing is due. */

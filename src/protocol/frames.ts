@@ -79,8 +79,8 @@ export function datagramFrameSize(length: number): number {
 }
 
 /**
- * writeFrame of a datagram's DATA frame, without a frame object per datagram and the generic
- * frame switch (issue 13: one per packet of a datagram ping-pong). Same bytes.
+ * A datagram's DATA frame, written without a frame object per datagram and the generic frame
+ * switch (issue 13: one per packet of a datagram ping-pong); writeFrame writes datagrams with it.
  */
 export function writeDatagramFrame(buf: Uint8Array, pos: number, data: Uint8Array): number {
   buf[pos++] = FrameType.DATA
@@ -154,11 +154,10 @@ export function writeFrame(buf: Uint8Array, pos: number, f: Frame): number {
       buf.fill(0, pos - 1, pos - 1 + f.length)
       return pos - 1 + f.length
     case FrameType.DATA:
-      buf[pos++] = f.datagram ? DataFlag.DATAGRAM : 0
-      if (!f.datagram) {
-        pos = writeVarint(buf, pos, f.streamKey)
-        pos = writeVarint(buf, pos, f.offset)
-      }
+      if (f.datagram) return writeDatagramFrame(buf, pos - 1, f.data)
+      buf[pos++] = 0
+      pos = writeVarint(buf, pos, f.streamKey)
+      pos = writeVarint(buf, pos, f.offset)
       pos = writeVarint(buf, pos, f.data.length)
       buf.set(f.data, pos)
       return pos + f.data.length

@@ -205,8 +205,7 @@ export class DeliveryRateSampler {
     // were declared lost because later packets were acked): counted in rs.delivered, they must be
     // in its send time too, or an ACK proving a held-back batch spurious inflates the rate
     // (review: up to 2.2x bw in a sim where a reordering path releases a 40 ms batch at once).
-    const sendStart = this.newestSent - rs.sendElapsed
-    if (this.spuriousEarliestSent < sendStart) rs.sendElapsed = this.newestSent - this.spuriousEarliestSent
+    rs.sendElapsed = Math.max(rs.sendElapsed, this.newestSent - this.spuriousEarliestSent)
     rs.interval = Math.max(rs.sendElapsed, rs.ackElapsed)
     rs.delivered = this.delivered - rs.priorDelivered
     // An interval shorter than min_rtt cannot be trusted (ACK aggregation); draft §4.1.2.3.
