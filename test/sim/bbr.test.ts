@@ -132,10 +132,10 @@ describe('sim: BBR', { timeout: 240_000 }, () => {
   // it ends at about half the link's rate. Measured as the estimate 1.5 s in, at 240 Mbit/s.
   // Before: the next probe came 2-3 s later (188 Mbit/s at 1.5 s), and with 10 % random loss
   // Startup read the loss as congestion and ended at 92 Mbit/s (144 at 1.5 s).
-  const stalled = (loss: number, seed = 911): number => {
-    const fast = 30e6
+  const stalled = (loss: number, seed = 911, delayMs = 10, bwScale = 1): number => {
+    const fast = 30e6 * bwScale
     const stalls = Array.from({ length: 10 }, (_, k) => [100 + k * 100, 160 + k * 100] as const)
-    const p = new SimPair({ seed, link: { delayMs: 10, bandwidth: fast, queueBytes: 600_000, stalls, loss } })
+    const p = new SimPair({ seed, link: { delayMs, bandwidth: fast, queueBytes: 600_000, stalls, loss } })
     p.connect()
     const t0 = p.now
     p.transfer({ streams: 1, bytesPerStream: 1 << 30 })
@@ -144,8 +144,16 @@ describe('sim: BBR', { timeout: 240_000 }, () => {
     console.log(`[sim] bbr host stalls in Startup, ${loss * 100} % loss, seed ${seed}: bw ${mbit(bw)} of ${mbit(fast)} Mbit/s at 1.5 s`)
     return bw / fast
   }
-  it('a host that stalls through Startup: the estimate is back at >= 90 % of the link 1.5 s in (an early probe after Startup)', () => {
-    timed('bbr stalls', () => expect(stalled(0)).toBeGreaterThanOrEqual(0.9))
+  // Median of five paths 1 % apart in delay or rate: without random loss the seed changes
+  // nothing, and whether the early probe's inflight_hi grows fast hangs on whether the ACK burst
+  // after a stall lands while cwnd is at inflight_hi, which a 0.2 % change of the pacing rate
+  // moves (15 such paths: 12-13 at >= 90 % whatever the build; the nominal one alone was luck).
+  it('a host that stalls through Startup: the estimate is back at >= 90 % of the link 1.5 s in (an early probe after Startup; median of 5 paths)', () => {
+    timed('bbr stalls', () => {
+      const paths: Array<[number, number]> = [[9.9, 1], [10, 1], [10.1, 1], [10, 0.99], [10, 1.01]]
+      const r = paths.map(([delayMs, bwScale]) => stalled(0, 911, delayMs, bwScale)).sort((a, b) => a - b)
+      expect(r[2]).toBeGreaterThanOrEqual(0.9)
+    })
   })
   // Median of three seeds: with 10 % loss one seed in six stays at ~55 % until 2-3 s whatever
   // the code (seeds 911-916 at 1.5 s: 0.93 0.91 0.94 0.92 0.59 0.92; after the ACK-only change,

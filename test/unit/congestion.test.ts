@@ -403,6 +403,37 @@ describe('BBR loss in a round with a standing queue (bbr-loss-rounds.ts queueLos
     expect(highLossExit(false)).toBe(true)
     expect(highLossExit(true)).toBe(false)
   })
+  /** One ACK of `acked` packets with RTT sample `rtt` (min_rtt 20), after `lost` packets were declared lost; a round is ten ACKs. */
+  function ack(r: BbrLossRounds, lost: number, acked: number, rtt: number, state: BbrState, roundStart: boolean): void {
+    for (let i = 0; i < lost; i++) r.onPacketLost(MDS, delivered + 3 * i)
+    const rs = new RateSample()
+    // Only the round's first ACK acknowledges a packet sent after the previous round began.
+    Object.assign(rs, { hasData: true, priorDelivered: roundStart ? delivered : 0, newlyAcked: acked * MDS, deliveryRate: 10, delivered: acked * MDS, rtt })
+    delivered += acked * MDS
+    r.update(rs, delivered, 20, state)
+  }
+  it('an overflow declared by ACKs that waited in the full queue is not random loss, though the round that declares it drains the queue', () => {
+    delivered = 0
+    const r = new BbrLossRounds()
+    // An up-probe overflowed a half-BDP queue (10 ms at a 20 ms min_rtt): in the PROBE_BW_DOWN
+    // round that follows, the first ACKs (30 ms RTT samples) declare 12 losses; the queue then
+    // drains and the round's last ACKs sample the floor. Booked per round, by its smallest RTT,
+    // this was a random loss rate of ~11 %.
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 4; i++) ack(r, 3, 10, 30 - 0.5 * i, 'probe-bw-down', i === 0)
+      for (let i = 0; i < 6; i++) ack(r, 0, 10, 20.5, 'probe-bw-down', false)
+    }
+    expect(r.randomLossRate()).toBe(0)
+    expect(r.steadyRandomLossRate()).toBe(0)
+  })
+  it('a host that delays some ACKs thins the random-loss sample without biasing it', () => {
+    delivered = 0
+    const r = new BbrLossRounds()
+    // 10 % random loss, every other ACK held back 8 ms by a busy receiver (above the queue line).
+    for (let round = 0; round < 30; round++) for (let i = 0; i < 10; i++) ack(r, 1, 9, i % 2 === 0 ? 20.2 : 28, 'probe-bw-cruise', i === 0)
+    expect(r.randomLossRate()).toBeCloseTo(0.1, 2)
+    expect(r.steadyRandomLossRate()).toBeCloseTo(0.1, 2)
+  })
   it("Startup's loss rate is not tolerated in queued rounds (a newcomer behind another flow's queue)", () => {
     delivered = 0
     const r = new BbrLossRounds()

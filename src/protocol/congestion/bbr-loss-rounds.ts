@@ -68,6 +68,13 @@ export class BbrLossRounds {
   private ackedPrev = 0
   private lossEventsPrev = 0
   private roundMinRtt = Infinity
+  /** Losses (bytes, ranges) not yet judged clean or queued: declared since the last RTT sample. */
+  private lostUnjudged = 0
+  private rangesUnjudged = 0
+  /** What the round lost and delivered on ACKs whose RTT sample sat at the floor (path empty). */
+  private cleanLost = 0
+  private cleanAcked = 0
+  private cleanRanges = 0
   /** Loss rate while not probing, decayed by 7/8 per round (the deviation). */
   private baseLost = 0
   private baseTotal = 0
@@ -82,9 +89,13 @@ export class BbrLossRounds {
    * of its own). A burst of consecutive losses is one range, as §5.3.1.3 counts them.
    */
   onPacketLost(bytes: number, pn = -1): void {
-    if (pn < 0 || pn !== this.lastLostPn + 1) this.lossEvents++
+    if (pn < 0 || pn !== this.lastLostPn + 1) {
+      this.lossEvents++
+      this.rangesUnjudged++
+    }
     this.lastLostPn = pn < 0 ? -2 : pn
     this.lost += bytes
+    this.lostUnjudged += bytes
   }
 
   /** BBRUpdateLatestDeliverySignals, plus the queue and base-loss bookkeeping of a new round. */
@@ -93,7 +104,10 @@ export class BbrLossRounds {
     this.bwLatest = Math.max(this.bwLatest, rs.deliveryRate)
     this.inflightLatest = Math.max(this.inflightLatest, rs.delivered)
     this.acked += rs.newlyAcked
-    if (rs.rtt >= 0 && rs.rtt < this.roundMinRtt) this.roundMinRtt = rs.rtt
+    if (rs.rtt >= 0) {
+      if (rs.rtt < this.roundMinRtt) this.roundMinRtt = rs.rtt
+      this.judgeClean(rs, minRtt)
+    }
     // Losses detected on this ACK (§5.5.10.2 BBRNoteLoss), not those of earlier ACKs that
     // rs.lost also counts: a spurious-loss undo clears the flag for the rest of the round.
     if (rs.newlyLost > 0) this.lossInRound = true
@@ -105,24 +119,46 @@ export class BbrLossRounds {
     this.lossEventsPrev = this.lossEvents
     // Queueing: even the smallest RTT of the round was well above min_rtt (a standing queue).
     this.queueInRoundPrev = this.roundMinRtt !== Infinity && this.roundMinRtt > minRtt * (1 + BBR_QUEUE_RTT_FRACTION) + BBR_QUEUE_RTT_SLACK
-    // Only a round that kept the path empty (RTT at its floor) measures random loss.
-    const clean = this.roundMinRtt !== Infinity && this.roundMinRtt <= minRtt * 1.05 + 0.5
     this.roundMinRtt = Infinity
     // Startup counts too: until the pipe is full its rounds find the path empty, so what they
     // lose is random, and a Startup that read 10 % random loss as congestion ended at a few
     // percent of the path's rate (real paths; the loss exit also needs a bandwidth plateau).
-    if (clean && (state === 'startup' || state === 'probe-bw-down' || state === 'probe-bw-cruise')) {
-      this.baseLost = 0.875 * this.baseLost + this.lost
-      this.baseTotal = 0.875 * this.baseTotal + this.lost + this.acked
-      this.baseRanges = 0.875 * this.baseRanges + this.lossEvents
+    if (this.cleanAcked > 0 && (state === 'startup' || state === 'probe-bw-down' || state === 'probe-bw-cruise')) {
+      this.baseLost = 0.875 * this.baseLost + this.cleanLost
+      this.baseTotal = 0.875 * this.baseTotal + this.cleanLost + this.cleanAcked
+      this.baseRanges = 0.875 * this.baseRanges + this.cleanRanges
       if (state !== 'startup') {
-        this.steadyLost = 0.875 * this.steadyLost + this.lost
-        this.steadyTotal = 0.875 * this.steadyTotal + this.lost + this.acked
+        this.steadyLost = 0.875 * this.steadyLost + this.cleanLost
+        this.steadyTotal = 0.875 * this.steadyTotal + this.cleanLost + this.cleanAcked
       }
     }
     this.lost = 0
     this.acked = 0
     this.lossEvents = 0
+    this.cleanLost = this.cleanAcked = this.cleanRanges = 0
+  }
+
+  /**
+   * Only what the path lost while it was empty measures random loss: the losses declared since
+   * the last RTT sample and the bytes this ACK delivered count as clean when this ACK's RTT sample
+   * sat at the floor. Judged per ACK, not per round: an overflow's losses are declared by the
+   * ACKs of the packets just after them, which waited in the full queue; the round that declares
+   * them also drains the queue (PROBE_BW_DOWN after an up-probe, or the cut), so its smallest RTT
+   * sat at the floor, and a round-wide verdict booked the overflow as random loss (sim, BBR alone
+   * at a half-BDP queue, no random loss: a measured rate of 15-26 %, and ~10 % of all packets
+   * lost to overflow once the raised threshold tolerated it). A host that delays some ACKs only
+   * thins the sample: the delay does not depend on what was lost. "Empty" is below BBR's queue
+   * line (min_rtt/4 + 1 ms, as `queueInRoundPrev`), not the floor itself: the path's own jitter
+   * keeps most samples off a tighter line, and the few left were the drains' (sim, 2 ms of link
+   * jitter, min_rtt + 5 % + 0.5 ms: ~50 packets of early Startup made the whole estimate, 18 %).
+   */
+  private judgeClean(rs: RateSample, minRtt: number): void {
+    if (rs.rtt <= minRtt * (1 + BBR_QUEUE_RTT_FRACTION) + BBR_QUEUE_RTT_SLACK) {
+      this.cleanLost += this.lostUnjudged
+      this.cleanRanges += this.rangesUnjudged
+      this.cleanAcked += rs.newlyAcked
+    }
+    this.lostUnjudged = this.rangesUnjudged = 0
   }
 
   /**
@@ -136,6 +172,7 @@ export class BbrLossRounds {
     this.lossInRound = false
     this.lost = this.lostPrev = 0
     this.lossEvents = this.lossEventsPrev = 0
+    this.lostUnjudged = this.rangesUnjudged = this.cleanLost = this.cleanRanges = 0
     this.lastLostPn = -2
   }
 
