@@ -27,11 +27,14 @@ export function scenario({ rtt, loss = 0, jitter = 0, ge, rate, queue, id, label
 export const BURST = scenario({ rtt: 20, ge: [0.0025, 0.25], id: 'rtt20-burst', label: '20 ms RTT, burst loss (Gilbert-Elliott, ~1 %, mean burst 4)' })
 // 100 Mbit/s bottleneck with a drop-tail queue of one bandwidth-delay product (20 ms x 100 Mbit/s).
 export const BOTTLENECK = scenario({ rtt: 20, rate: 100, queue: 250000, id: 'rtt20-100mbit', label: '20 ms RTT, 100 Mbit/s bottleneck, 1-BDP queue (250 kB)' })
+// The same with half a BDP of queue, as many home routers and switches have: only the sender's own
+// overflow loses packets there, and it must not take that for the path's random loss.
+export const SHALLOW_BOTTLENECK = scenario({ rtt: 20, rate: 100, queue: 125000, id: 'rtt20-100mbit-halfbdp', label: '20 ms RTT, 100 Mbit/s bottleneck, half-BDP queue (125 kB)' })
 
 export function fullMatrix() {
   const out = []
   for (const rtt of RTTS) for (const jitter of JITTERS) for (const loss of LOSSES) out.push(scenario({ rtt, loss, jitter }))
-  return [...out, BURST, BOTTLENECK]
+  return [...out, BURST, BOTTLENECK, SHALLOW_BOTTLENECK]
 }
 
 export function quickMatrix() {
