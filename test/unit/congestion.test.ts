@@ -434,6 +434,27 @@ describe('BBR loss in a round with a standing queue (bbr-loss-rounds.ts queueLos
     expect(r.randomLossRate()).toBeCloseTo(0.1, 2)
     expect(r.steadyRandomLossRate()).toBeCloseTo(0.1, 2)
   })
+  it('a flight lost to an outage (persistent congestion) is not random loss, though the ACK after it finds the path empty', () => {
+    const bbr = new Bbr({ maxDatagramSize: 1200 })
+    const loss = new LossDetector<number>(new RttEstimator(), bbr)
+    const rounds = (bbr as unknown as { rounds: BbrLossRounds }).rounds
+    let now = 1000
+    let pn = 0
+    // Clean flights at a 20 ms RTT.
+    for (let flight = 0; flight < 5; flight++, now += 20) {
+      const first = pn
+      for (let i = 0; i < 10; i++) loss.onPacketSent(pn++, now, 1200, true, true, pn)
+      loss.onAck([[first, pn - 1]], 0, now + 20)
+    }
+    // The link goes dark for 1 s while 50 packets leave; the next one is acked at the RTT floor.
+    for (let i = 0; i < 50; i++) loss.onPacketSent(pn++, now + 20 * i, 1200, true, true, pn)
+    now += 1000
+    loss.onPacketSent(pn, now, 1200, true, true, pn)
+    loss.onAck([[pn, pn]], 0, now + 20)
+    expect(loss.stats().persistentCongestionEvents).toBe(1)
+    expect(loss.stats().lostPackets).toBeGreaterThanOrEqual(50)
+    expect(rounds.randomLossRate()).toBe(0)
+  })
   it("Startup's loss rate is not tolerated in queued rounds (a newcomer behind another flow's queue)", () => {
     delivered = 0
     const r = new BbrLossRounds()

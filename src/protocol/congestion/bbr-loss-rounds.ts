@@ -2,7 +2,8 @@
  * BBR's per-round congestion signals (draft-ietf-ccwg-bbr §5.5.10.3): what a "loss round"
  * delivered and lost, the latest bandwidth and flight it showed, whether it had a standing
  * queue, and this implementation's deviation: the non-congestive (random) loss rate measured
- * in rounds that kept the path empty, which raises the loss threshold (see bbr.ts's header).
+ * on ACKs whose RTT sample sat below the queue line (the path empty; `judgeClean`), which
+ * raises the loss threshold (see bbr.ts's header).
  * Bbr owns the state machine; this class only counts and answers questions about rounds.
  *
  * Deviation (documented in docs/ARCHITECTURE.md): the 2 % loss threshold (BBRLossThresh)
@@ -71,7 +72,7 @@ export class BbrLossRounds {
   /** Losses (bytes, ranges) not yet judged clean or queued: declared since the last RTT sample. */
   private lostUnjudged = 0
   private rangesUnjudged = 0
-  /** What the round lost and delivered on ACKs whose RTT sample sat at the floor (path empty). */
+  /** What the round lost and delivered on ACKs whose RTT sample sat below the queue line (path empty). */
   private cleanLost = 0
   private cleanAcked = 0
   private cleanRanges = 0
@@ -176,6 +177,16 @@ export class BbrLossRounds {
     this.lastLostPn = -2
   }
 
+  /**
+   * Persistent congestion (an outage: RFC 9002 §7.6): the flight it lost is not the path's random
+   * loss. Not yet judged, it would be by the first ACK after the outage, whose probe found the
+   * queue drained (review, sim with 300 ms and 1 s blackouts: booked as 8-17 % random loss in 11
+   * of 12 runs, and kept for seconds while cruising RTTs sat above the queue line).
+   */
+  forgetOutageLosses(): void {
+    this.lostUnjudged = this.rangesUnjudged = 0
+  }
+
   /** BBRAdvanceLatestDeliverySignals: a new round starts its maxima from this sample. */
   advance(rs: RateSample): void {
     if (!this.roundStart) return
@@ -198,7 +209,7 @@ export class BbrLossRounds {
     return this.baseRanges > 0 ? Math.max(1, this.baseLost / mds / this.baseRanges) : 1
   }
 
-  /** The non-congestive loss rate measured in rounds that kept the path empty (0: none seen). */
+  /** The non-congestive loss rate measured on ACKs that found the path empty (0: none seen). */
   randomLossRate(): number {
     return this.baseTotal > 0 ? this.baseLost / this.baseTotal : 0
   }
@@ -214,7 +225,7 @@ export class BbrLossRounds {
    * must send bw / (1 - p) for bw to arrive, whether the loss is before the bottleneck (then
    * (1 - p) of it reaches the bottleneck) or after it (then the bottleneck serves the packets
    * that are lost later). Pacing at bw left p of the path unused (sim at 10 % loss, 240 Mbit/s,
-   * 20 ms RTT: PROBE_BW cruised at 90 % of the link). `base` is only measured in rounds with
+   * 20 ms RTT: PROBE_BW cruised at 90 % of the link). `base` is only measured on ACKs that found
    * the path empty, so congestive loss, a competing flow's, never raises it; capped at 20 %.
    */
   sendRateFactor(): number {
@@ -242,7 +253,7 @@ export class BbrLossRounds {
 
   /**
    * The random loss rate a round with a standing queue may show without counting as congestion:
-   * measured in PROBE_BW_DOWN/CRUISE rounds with the path empty, and 0 (the draft: any loss is
+   * measured in PROBE_BW_DOWN/CRUISE rounds on ACKs that found the path empty, and 0 (the draft: any loss is
    * congestion) when there is none or when it is too high to be random (above
    * BBR_MAX_LOSS_COMPENSATION). Not Startup's: a flow that starts behind another's standing
    * queue takes that queue for its min_rtt, and its Startup then overflows the queue in rounds

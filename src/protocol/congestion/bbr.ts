@@ -214,6 +214,7 @@ export class Bbr implements CongestionController {
 
   onPersistentCongestion(): void {
     // Like an RTO in §5.6.4.4: remember cwnd, restart from a minimal flight.
+    this.rounds.forgetOutageLosses()
     this.saveCwnd()
     this.cwnd = Math.max(this.minPipeCwnd, this.bytesInFlight + this.mds)
   }
