@@ -16,11 +16,18 @@ describe('AckTracker before the first RTT sample', () => {
     t.onPacketReceived(1, true, 100.5) // fills it: no RTT known, so at once
     expect(t.ackDue(100.5)).toBe(true)
     t.writeAck(buf, 0, buf.length, 100.5)
+    t.onPacketReceived(4, true, 100.6) // a new gap (3) on a path that reordered, still no RTT known: at once
+    expect(t.ackDue(100.6)).toBe(true)
+    t.writeAck(buf, 0, buf.length, 100.6)
+    t.onPacketReceived(3, true, 100.7)
+    t.writeAck(buf, 0, buf.length, 100.7)
 
     rtt.update(20, 0, 101)
-    t.onPacketReceived(4, true, 101) // gap at 3: at once
+    t.onPacketReceived(6, true, 101) // gap at 5, on a path that reordered: 1/8 of 20 ms after the last ACK
+    expect(t.ackDue(101)).toBe(false)
+    expect(t.ackDue(103.2)).toBe(true)
     t.writeAck(buf, 0, buf.length, 101)
-    t.onPacketReceived(3, true, 101.5) // fills it: 1/8 of 20 ms after the last ACK
+    t.onPacketReceived(5, true, 101.5) // fills it: 1/8 of 20 ms after the last ACK
     expect(t.ackDue(101.5)).toBe(false)
     expect(t.getTimeout(101.5)).toBe(103.5)
   })

@@ -35,12 +35,12 @@ describe('AckTracker', () => {
     expect(t.ackDue(2)).toBe(true)
   })
 
-  it('acks a late arrival (fills a gap) at most 1/8 min RTT after the last ACK; a new gap at once (a reordering path: not one ACK per packet)', () => {
+  it('acks a late arrival (fills a gap) at most 1/8 min RTT after the last ACK, and then a new gap too (a reordering path: not one ACK per packet)', () => {
     const rtt = { smoothedRtt: 10, minRtt: 8 }
     const t = new AckTracker({ ackElicitingThreshold: 8 }, rtt)
     const buf = new Uint8Array(1500)
     t.onPacketReceived(0, true, 100)
-    t.onPacketReceived(2, true, 100) // gap at 1: at once
+    t.onPacketReceived(2, true, 100) // gap at 1: at once (nothing reordered yet)
     expect(t.ackDue(100)).toBe(true)
     t.writeAck(buf, 0, buf.length, 100)
     t.onPacketReceived(1, true, 100.2) // fills it, 0.2 ms after that ACK: due 1/8 * 8 ms after it
@@ -50,19 +50,62 @@ describe('AckTracker', () => {
     expect(t.getTimeout(100.3)).toBe(101)
     expect(t.ackDue(101)).toBe(true)
     t.writeAck(buf, 0, buf.length, 101)
-    t.onPacketReceived(5, true, 101.1) // a new gap (4): at once, however recent the last ACK
-    expect(t.ackDue(101.1)).toBe(true)
-    t.writeAck(buf, 0, buf.length, 101.1)
-    t.onPacketReceived(4, true, 102.5) // late, but more than 1 ms after the last ACK: at once
-    expect(t.ackDue(102.5)).toBe(true)
-    t.writeAck(buf, 0, buf.length, 102.5)
+    t.onPacketReceived(5, true, 101.1) // a new gap (4) on a path that reordered (1 was 0.2 ms late): as a late arrival
+    expect(t.ackDue(101.1)).toBe(false)
+    expect(t.getTimeout(101.1)).toBe(102)
+    expect(t.ackDue(102)).toBe(true)
+    t.writeAck(buf, 0, buf.length, 102)
+    t.onPacketReceived(4, true, 103.5) // late, but more than 1 ms after the last ACK: at once
+    expect(t.ackDue(103.5)).toBe(true)
+    t.writeAck(buf, 0, buf.length, 103.5)
+    t.onPacketReceived(7, true, 103.6) // a new gap (6) within 1 ms of that ACK: 1 ms after it
+    expect(t.getTimeout(103.6)).toBe(104.5)
+    t.writeAck(buf, 0, buf.length, 104.5)
+    t.onPacketReceived(6, true, 104.6)
     // The every-8th rule still acks at once.
-    t.onPacketReceived(8, true, 102.6)
-    t.writeAck(buf, 0, buf.length, 102.6)
-    for (const pn of [9, 10, 11, 12, 13, 6, 7]) t.onPacketReceived(pn, true, 102.7)
-    expect(t.ackDue(102.7)).toBe(false)
-    t.onPacketReceived(14, true, 102.7)
-    expect(t.ackDue(102.7)).toBe(true)
+    t.onPacketReceived(8, true, 104.6)
+    t.writeAck(buf, 0, buf.length, 104.6)
+    for (const pn of [10, 11, 12, 13, 9, 15, 14]) t.onPacketReceived(pn, true, 104.7)
+    expect(t.ackDue(104.7)).toBe(false)
+    t.onPacketReceived(16, true, 104.7)
+    expect(t.ackDue(104.7)).toBe(true)
+  })
+
+  it('acks a new gap at once on a path that has not reordered lately (a loss: the sender\'s loss detection starts from it)', () => {
+    const rtt = { smoothedRtt: 10, minRtt: 8 }
+    const t = new AckTracker({ ackElicitingThreshold: 8 }, rtt) // reordering windows of 4 * 10 ms, from 100
+    const buf = new Uint8Array(1500)
+    t.onPacketReceived(0, true, 100)
+    t.writeAck(buf, 0, buf.length, 100)
+    t.onPacketReceived(2, true, 100.1) // gap at 1, nothing reordered: at once
+    expect(t.ackDue(100.1)).toBe(true)
+    t.writeAck(buf, 0, buf.length, 100.1)
+    t.onPacketReceived(1, true, 100.6) // 0.5 ms late: the path reorders
+    t.writeAck(buf, 0, buf.length, 101.1)
+    t.onPacketReceived(4, true, 101.2) // gap at 3 (lost): 1/8 min RTT after the last ACK
+    expect(t.ackDue(101.2)).toBe(false)
+    expect(t.getTimeout(101.2)).toBe(102.1)
+    t.writeAck(buf, 0, buf.length, 102.1)
+    t.onPacketReceived(5, true, 150) // the next window: the one before it reordered, so still spaced
+    t.writeAck(buf, 0, buf.length, 150)
+    t.onPacketReceived(7, true, 150.1)
+    expect(t.ackDue(150.1)).toBe(false)
+    t.writeAck(buf, 0, buf.length, 151.1)
+    // Two windows on without a late arrival (6 and 3 never came): a new gap is a loss again, acked at once.
+    t.onPacketReceived(9, true, 190)
+    expect(t.ackDue(190)).toBe(true)
+  })
+
+  it('acks a new gap at once on a reordering path when NACKs are off (no reordering delay is measured)', () => {
+    const t = new AckTracker({ ackElicitingThreshold: 8, nack: false }, { smoothedRtt: 10, minRtt: 8 })
+    const buf = new Uint8Array(1500)
+    t.onPacketReceived(0, true, 100)
+    t.onPacketReceived(2, true, 100)
+    t.writeAck(buf, 0, buf.length, 100)
+    t.onPacketReceived(1, true, 100.5)
+    t.writeAck(buf, 0, buf.length, 101)
+    t.onPacketReceived(4, true, 101.1)
+    expect(t.ackDue(101.1)).toBe(true)
   })
 
   it('builds ranges highest first with the ack delay in microseconds, round-tripping the codec', () => {
