@@ -48,6 +48,11 @@ export function lossAboveThresh(lost: number, total: number, thresh: number, mds
   return lostPackets > expected + Math.sqrt(expected * (2 * Math.max(1, burst) - 1))
 }
 
+/** Above this RTT a sample saw a standing queue: min_rtt/4 + 1 ms over min_rtt. */
+function queueLine(minRtt: number): number {
+  return minRtt * (1 + BBR_QUEUE_RTT_FRACTION) + BBR_QUEUE_RTT_SLACK
+}
+
 export class BbrLossRounds {
   /** True on the ACK that ends a loss round; the `*Prev` fields then describe that round. */
   roundStart = false
@@ -119,7 +124,7 @@ export class BbrLossRounds {
     this.ackedPrev = this.acked
     this.lossEventsPrev = this.lossEvents
     // Queueing: even the smallest RTT of the round was well above min_rtt (a standing queue).
-    this.queueInRoundPrev = this.roundMinRtt !== Infinity && this.roundMinRtt > minRtt * (1 + BBR_QUEUE_RTT_FRACTION) + BBR_QUEUE_RTT_SLACK
+    this.queueInRoundPrev = this.roundMinRtt !== Infinity && this.roundMinRtt > queueLine(minRtt)
     this.roundMinRtt = Infinity
     // Startup counts too: until the pipe is full its rounds find the path empty, so what they
     // lose is random, and a Startup that read 10 % random loss as congestion ended at a few
@@ -142,19 +147,19 @@ export class BbrLossRounds {
   /**
    * Only what the path lost while it was empty measures random loss: the losses declared since
    * the last RTT sample and the bytes this ACK delivered count as clean when this ACK's RTT sample
-   * sat at the floor. Judged per ACK, not per round: an overflow's losses are declared by the
+   * sat below the queue line. Judged per ACK, not per round: an overflow's losses are declared by the
    * ACKs of the packets just after them, which waited in the full queue; the round that declares
    * them also drains the queue (PROBE_BW_DOWN after an up-probe, or the cut), so its smallest RTT
    * sat at the floor, and a round-wide verdict booked the overflow as random loss (sim, BBR alone
    * at a half-BDP queue, no random loss: a measured rate of 15-26 %, and ~10 % of all packets
    * lost to overflow once the raised threshold tolerated it). A host that delays some ACKs only
-   * thins the sample: the delay does not depend on what was lost. "Empty" is below BBR's queue
-   * line (min_rtt/4 + 1 ms, as `queueInRoundPrev`), not the floor itself: the path's own jitter
+   * thins the sample: the delay does not depend on what was lost. The line is BBR's queue line
+   * (`queueLine`, as for `queueInRoundPrev`), not the floor itself: the path's own jitter
    * keeps most samples off a tighter line, and the few left were the drains' (sim, 2 ms of link
    * jitter, min_rtt + 5 % + 0.5 ms: ~50 packets of early Startup made the whole estimate, 18 %).
    */
   private judgeClean(rs: RateSample, minRtt: number): void {
-    if (rs.rtt <= minRtt * (1 + BBR_QUEUE_RTT_FRACTION) + BBR_QUEUE_RTT_SLACK) {
+    if (rs.rtt <= queueLine(minRtt)) {
       this.cleanLost += this.lostUnjudged
       this.cleanRanges += this.rangesUnjudged
       this.cleanAcked += rs.newlyAcked
@@ -253,8 +258,8 @@ export class BbrLossRounds {
 
   /**
    * The random loss rate a round with a standing queue may show without counting as congestion:
-   * measured in PROBE_BW_DOWN/CRUISE rounds on ACKs that found the path empty, and 0 (the draft: any loss is
-   * congestion) when there is none or when it is too high to be random (above
+   * measured in PROBE_BW_DOWN/CRUISE rounds on ACKs that found the path empty, and 0 (the draft:
+   * any loss is congestion) when there is none or when it is too high to be random (above
    * BBR_MAX_LOSS_COMPENSATION). Not Startup's: a flow that starts behind another's standing
    * queue takes that queue for its min_rtt, and its Startup then overflows the queue in rounds
    * that look empty (sim, bbr vs bbr at a one-BDP queue: a newcomer measured 55 % and took 98 %
