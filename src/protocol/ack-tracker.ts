@@ -339,8 +339,7 @@ export class AckTracker {
   private earliestDue(srtt: number): number {
     let t = Infinity
     for (let i = 0; i < this.missPn.length; i++) {
-      const n = this.missNacks[i]!
-      if (n === DEAD || n >= MAX_NACKS_PER_PACKET) continue
+      if (this.missNacks[i] === DEAD) continue
       const at = this.dueAt(i, srtt)
       if (at < t) t = at
     }
@@ -455,9 +454,8 @@ export class AckTracker {
 
   /** Entry i is live and due for a NACK at `now`. */
   private missDue(i: number, now: number): boolean {
-    const n = this.missNacks[i]!
-    if (n === DEAD || n >= MAX_NACKS_PER_PACKET) return false
-    return now >= this.dueAt(i, this.rtt.smoothedRtt)
+    // (a live entry has been NACKed fewer than MAX_NACKS_PER_PACKET times: markNacked kills it at that)
+    return this.missNacks[i] !== DEAD && now >= this.dueAt(i, this.rtt.smoothedRtt)
   }
 
   /** The NACK frame to send now and marks its numbers as reported; null when nothing is due. */

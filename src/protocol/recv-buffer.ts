@@ -30,6 +30,8 @@ const SEGMENT_BYTES_PER_SLOT = 256
  */
 const PAGE_SIZE = 256 * 1024
 let newMemory: (n: number) => Uint8Array = (n) => new Uint8Array(n)
+/** Memory for copyOut's copies (setRecvMemory's makeCopy). */
+let newCopy: (n: number) => Uint8Array = (n) => new Uint8Array(n)
 let page = newMemory(PAGE_SIZE)
 let pageUsed = 0
 
@@ -45,8 +47,6 @@ export function setRecvMemory(make: (n: number) => Uint8Array, makeCopy?: (n: nu
   pageUsed = 0
   if (makeCopy !== undefined) newCopy = makeCopy
 }
-
-let newCopy: (n: number) => Uint8Array = (n) => new Uint8Array(n)
 
 /**
  * A copy of received bytes the application keeps on its own (a datagram, an application frame),
