@@ -26,6 +26,7 @@ const runs = [
   ['bench/wan.mjs', '--smoke'],
   ['bench/tbf.mjs', '--smoke'],
   ['bench/nat.mjs', '--smoke'],
+  ['bench/netem/cost.mjs', '--smoke'],
 ]
 let failed = 0
 for (const run of runs) {
