@@ -29,6 +29,7 @@
 
 #include "bindings.h"
 #include "napi_util.h"
+#include "udp_socket.h"
 
 #ifndef SO_ATTACH_REUSEPORT_CBPF
 #define SO_ATTACH_REUSEPORT_CBPF 51
@@ -38,22 +39,6 @@ namespace stt {
 namespace {
 
 constexpr uint32_t kMaxGroupSockets = 64;
-
-socklen_t FillAddr(int family, const uint8_t* addr, uint16_t port, sockaddr_storage* ss) {
-  std::memset(ss, 0, sizeof *ss);
-  if (family == 6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(port);
-    std::memcpy(&a->sin6_addr, addr, 16);
-    return sizeof *a;
-  }
-  auto* a = reinterpret_cast<sockaddr_in*>(ss);
-  a->sin_family = AF_INET;
-  a->sin_port = htons(port);
-  std::memcpy(&a->sin_addr, addr, 4);
-  return sizeof *a;
-}
 
 // The steering program: A = word at offset; A %= count; return A.
 int AttachSteering(int fd, uint32_t steer_offset, uint32_t count) {
@@ -103,7 +88,7 @@ Napi::Value ReuseportGroupOpen(const Napi::CallbackInfo& info) {
       break;
     }
     sockaddr_storage ss;
-    socklen_t sl = FillAddr(static_cast<int>(family), addr.data, static_cast<uint16_t>(port), &ss);
+    socklen_t sl = FillSockaddr(static_cast<int>(family), addr.data, static_cast<uint16_t>(port), &ss);
     // Bound one after another: the kernel appends each to the group, so fds[i] is index i.
     if (bind(fd, reinterpret_cast<sockaddr*>(&ss), sl) != 0) {
       err = errno;

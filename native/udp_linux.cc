@@ -97,21 +97,6 @@ bool SetDontFragment(int fd, int family) {
   return setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof probe) == 0;
 }
 
-socklen_t FillSockaddr(int family, const uint8_t* addr, uint16_t port, sockaddr_storage* ss) {
-  std::memset(ss, 0, sizeof *ss);
-  if (family == 6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(port);
-    std::memcpy(&a->sin6_addr, addr, 16);
-    return sizeof *a;
-  }
-  auto* a = reinterpret_cast<sockaddr_in*>(ss);
-  a->sin_family = AF_INET;
-  a->sin_port = htons(port);
-  std::memcpy(&a->sin_addr, addr, 4);
-  return sizeof *a;
-}
 
 uint8_t* RecBytes(uint32_t* rec, uint32_t index) { return reinterpret_cast<uint8_t*>(rec + index); }
 const uint8_t* RecBytes(const uint32_t* rec, uint32_t index) { return reinterpret_cast<const uint8_t*>(rec + index); }
@@ -192,6 +177,22 @@ size_t PutSegment(uint8_t* at, size_t room, uint16_t seg) {
 }
 
 }  // namespace
+
+socklen_t FillSockaddr(int family, const uint8_t* addr, uint16_t port, sockaddr_storage* ss) {
+  std::memset(ss, 0, sizeof *ss);
+  if (family == 6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    std::memcpy(&a->sin6_addr, addr, 16);
+    return sizeof *a;
+  }
+  auto* a = reinterpret_cast<sockaddr_in*>(ss);
+  a->sin_family = AF_INET;
+  a->sin_port = htons(port);
+  std::memcpy(&a->sin_addr, addr, 4);
+  return sizeof *a;
+}
 
 OpenResult UdpCore::Open(int family, const uint8_t* addr, uint16_t port, int recv_buffer, int send_buffer,
                          bool want_gso, bool want_gro, uint32_t debug_flags, int adopt_fd) {

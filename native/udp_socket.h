@@ -10,7 +10,13 @@
 #include <cstdint>
 #include <memory>
 
+#include <sys/socket.h>
+
 namespace stt {
+
+// Fills *ss for family 4 or 6 from 16 raw address bytes (IPv4: the first 4) and a port; returns
+// the length to pass with it (udp_linux.cc; also reuseport_cbpf.cc's bind).
+socklen_t FillSockaddr(int family, const uint8_t* addr, uint16_t port, sockaddr_storage* ss);
 
 // Where received datagrams go. Slot i of the slab is [i * slot_size, (i + 1) * slot_size); entry
 // k of the metadata is offsets[k], lengths[k] and the 12-u32 address record addrs[k * ADDR_STRIDE].
