@@ -5,7 +5,7 @@
 // flow's share, and the RTT under load of a small UDP probe crossing the same queue (its rise over
 // the idle RTT is the queueing delay the flows cause). Needs root, iproute2 and Node on PATH.
 //
-//   npm run build && node bench/tbf.mjs [--rate 200mbit] [--seconds 5] [--repeat 3] [--json] [--smoke]
+//   npm run build && node bench/tbf.mjs [--rate 200mbit] [--latency 10ms] [--seconds 5] [--repeat 3] [--cases a,b] [--json] [--smoke]
 //
 // Goodput of each case is taken over the flows' common steady window: from the last flow's first
 // byte + 1 s warm-up (slow start left out) to the first flow's last byte, from the receivers'
@@ -205,7 +205,7 @@ async function loadCase(flows, o, probe) {
 
 async function main() {
   const cli = parseArgs(process.argv.slice(2))
-  if (cli.help) return console.log('usage: node bench/tbf.mjs [--rate 200mbit] [--seconds 5] [--repeat 3] [--json] [--smoke]')
+  if (cli.help) return console.log('usage: node bench/tbf.mjs [--rate 200mbit] [--latency 10ms] [--seconds 5] [--repeat 3] [--cases a,b] [--json] [--smoke]')
   if (process.getuid?.() !== 0) {
     console.log('bench/tbf.mjs: SKIPPED: needs root (network namespaces, veth, tc)')
     return
@@ -217,6 +217,8 @@ async function main() {
   const smoke = !!cli.smoke
   const rate = cli.rate ?? (smoke ? '100mbit' : '200mbit')
   const rateBps = parseRate(rate)
+  // tbf's queue, as the time its backlog may wait (10 ms at 200 Mbit/s = 250 kB); '2ms' for a shallow one
+  const latency = String(cli.latency ?? '10ms')
   const o = { seconds: cli.seconds ?? (smoke ? 2 : 5), warmupMs: smoke ? 300 : 1000 }
   const repeat = smoke ? 1 : (cli.repeat ?? 3)
   const ccs = (await availableControllers()).filter((c) => c === 'bbr' || c === 'cubic')
@@ -232,8 +234,8 @@ async function main() {
   hardLimit(repeat * (cases.length * (o.seconds + 50) + 10) + 60, 'bench/tbf.mjs')
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { teardown(); process.exit(130) })
   process.on('exit', teardown)
-  setup(rate, '32kb', '10ms')
-  process.stderr.write(`tbf: ${NS.tx} -> ${NS.rx}, tbf rate ${rate} burst 32kb latency 10ms; stt controllers: ${ccs.join(', ')}\n`)
+  setup(rate, '32kb', latency)
+  process.stderr.write(`tbf: ${NS.tx} -> ${NS.rx}, tbf rate ${rate} burst 32kb latency ${latency}; stt controllers: ${ccs.join(', ')}\n`)
   const echo = await startEcho()
   const probe = await startProbe(echo.port)
   const data = Object.fromEntries(cases.map((c) => [c.id, []]))
@@ -278,7 +280,7 @@ async function main() {
   writeFileSync(out, JSON.stringify(result, null, 1))
   if (cli.json) return console.log(JSON.stringify(result, null, 1))
   const f = (s) => (s && Number.isFinite(s.median) ? `${fmt(s.median)} [${fmt(s.min)}-${fmt(s.max)}]` : 'n/a')
-  console.log(`\n${result.command}: tbf ${rate}, ${o.seconds} s per case, median [min-max] of ${repeat}; idle RTT p50 ${fmt(idleP50)} ms\n`)
+  console.log(`\n${result.command}: tbf ${rate}, latency ${latency}, ${o.seconds} s per case, median [min-max] of ${repeat}; idle RTT p50 ${fmt(idleP50)} ms\n`)
   console.log('| case | Mbit/s per flow | utilization | stt / tcp | probe RTT p50 / p90 ms | queueing delay ms | qdisc drops |')
   console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |')
   for (const r of rows) {
