@@ -6,11 +6,9 @@
 // CPU does not set the rate").
 //   node bench/netem/cost.mjs [--rate 600] [--rounds 3] [--seconds 3] [--smoke]
 import { readFileSync } from 'node:fs'
-import { spawn } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { ensureBuilt } from './build.mjs'
-import { measureCeiling, startEmu } from './emu.mjs'
+import { measureCeiling, runJson, startEmu } from './emu.mjs'
 
 const { values: cli } = parseArgs({
   options: { rate: { type: 'string', default: '600' }, rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '3' }, smoke: { type: 'boolean', default: false } },
@@ -25,20 +23,6 @@ const bins = ensureBuilt({ quiet: true })
 function cpuSeconds(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
   return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
-function runJson(bin, args, onReady) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] })
-    let result = null
-    createInterface({ input: p.stdout }).on('line', (line) => {
-      let m
-      try { m = JSON.parse(line) } catch { return }
-      if (m.event === 'ready') onReady?.(m)
-      if (m.event === 'result') result = m
-    })
-    p.on('close', (code) => (code === 0 && result ? resolve(result) : reject(new Error(`${bin} ${args.join(' ')} exited ${code}`))))
-  })
 }
 
 // 1472-byte datagrams at rateMbit through an emulator with `link`: what arrived, and the emulator's CPU.

@@ -66,7 +66,8 @@ export async function startEmu({ targets, link = {}, seed = 1, listen = 0, extra
   }
 }
 
-function runJson(bin, args, onReady) {
+// Runs a netem program; resolves with its {"event":"result"} line (onReady gets its "ready" line).
+export function runJson(bin, args, onReady) {
   return new Promise((resolve, reject) => {
     const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] })
     let result = null
