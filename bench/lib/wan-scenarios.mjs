@@ -33,7 +33,7 @@ export const SHALLOW_BOTTLENECK = scenario({ rtt: 20, rate: 100, queue: 125000, 
 
 // Jitter where the hosts' CPUs do not set the rate: a 200 Mbit/s bottleneck with a one-BDP queue,
 // with and without 1 ms of jitter after it. Unlimited, the 2 ms paths run as fast as sender,
-// receiver and emulator share 2 vCPUs, and the emulator alone takes 2.3-3.2x the CPU per packet with
+// receiver and emulator share 2 vCPUs, and the emulator alone takes 3.1-3.4x the CPU per packet with
 // jitter (a wake-up and a sendmmsg per few packets instead of per receive batch), so there the
 // jitter-vs-clean ratio measures CPU, not how a transport copes with reordering.
 export function ratedJitter(rtt) {
