@@ -299,3 +299,25 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
   }
 }
+
+/**
+ * startFaultProxy on a port number that is also free for TCP, for a node whose WebSocket listens on
+ * the proxy's number (auto:// tries UDP and WebSocket on one port): a number the OS handed out for
+ * UDP can be in use for TCP by another test's connection (EADDRINUSE, seen once in CI). The number
+ * comes from a TCP listener, released once the proxy holds it for UDP, just before the caller
+ * listens on it over TCP.
+ */
+export async function startFaultProxyOnSharedPort(options: Omit<FaultProxyOptions, 'port'>): Promise<FaultProxy> {
+  for (let attempt = 1; ; attempt++) {
+    const tcp = net.createServer()
+    await new Promise<void>((resolve) => tcp.listen(0, options.family === 6 ? '::1' : '127.0.0.1', resolve))
+    const port = (tcp.address() as net.AddressInfo).port
+    try {
+      return await startFaultProxy({ ...options, port })
+    } catch (err) {
+      if (attempt >= 5) throw err // the number is taken for UDP: try another
+    } finally {
+      await new Promise<void>((resolve) => tcp.close(() => resolve()))
+    }
+  }
+}

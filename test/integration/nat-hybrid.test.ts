@@ -9,7 +9,7 @@ import dgram from 'node:dgram'
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { STTNode, generateSeed, type STTSession, type STTStream } from '../../src/index.js'
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js'
+import { startFaultProxyOnSharedPort, type FaultProxy } from '../helpers/fault-proxy.js'
 import { readAll, writeAll, sha256 as sha } from './node-ws-helpers.js'
 
 const nodes: STTNode[] = []
@@ -94,7 +94,7 @@ describe('hybrid relaying: a member on WebSocket, one on UDP', () => {
     // forwards to the relay's real UDP port; the relay's WebSocket listens on TCP port P.
     const seed = generateSeed()
     const udpPort = await freeUdpPort()
-    const fp = await startFaultProxy({ target: { host: '127.0.0.1', port: udpPort }, blockAll: true })
+    const fp = await startFaultProxyOnSharedPort({ target: { host: '127.0.0.1', port: udpPort }, blockAll: true })
     proxies.push(fp)
     const relay = mk({ sharedSeed: seed, name: 'relay', relay: true, transport: ['udp', 'websocket'], port: udpPort, websocketPort: fp.port })
     await relay.start()

@@ -8,7 +8,7 @@ import net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateSeed, type STTSession, type STTStream } from '../../src/index.js'
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js'
+import { startFaultProxy, startFaultProxyOnSharedPort, type FaultProxy } from '../helpers/fault-proxy.js'
 import { NodeBag, pingPong, readAll, sha256, sleep, waitFor, withTimeout, writeAll } from './node-ws-helpers.js'
 
 const bag = new NodeBag()
@@ -179,7 +179,7 @@ describe('automatic fallback (auto://)', () => {
     const seed = generateSeed()
     const handshakeTimeout = 10_000
     const udpPort = await freeUdpPort()
-    const fp = await startFaultProxy({ target: { host: '127.0.0.1', port: udpPort } })
+    const fp = await startFaultProxyOnSharedPort({ target: { host: '127.0.0.1', port: udpPort } })
     proxies.push(fp)
     const h = bag.mk({ sharedSeed: seed, name: 'hub', transport: ['udp', 'websocket'], port: udpPort, websocketPort: fp.port })
     const c = bag.mk({ sharedSeed: seed, handshakeTimeout })
@@ -223,7 +223,7 @@ describe('automatic fallback (auto://)', () => {
   it('fullReliability and a shorter fallbackDelay carry through auto://', async () => {
     const seed = generateSeed()
     const udpPort = await freeUdpPort()
-    const fp = await startFaultProxy({ target: { host: '127.0.0.1', port: udpPort }, blockAll: true })
+    const fp = await startFaultProxyOnSharedPort({ target: { host: '127.0.0.1', port: udpPort }, blockAll: true })
     proxies.push(fp)
     const h = bag.mk({ sharedSeed: seed, transport: ['udp', 'websocket'], port: udpPort, websocketPort: fp.port })
     const c = bag.mk({ sharedSeed: seed })

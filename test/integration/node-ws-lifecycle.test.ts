@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateSeed, type STTSession } from '../../src/index.js'
 import dgram from 'node:dgram'
-import { startFaultProxy } from '../helpers/fault-proxy.js'
+import { startFaultProxyOnSharedPort } from '../helpers/fault-proxy.js'
 import { NodeBag, pingPong, sleep, waitFor, withTimeout } from './node-ws-helpers.js'
 
 const bag = new NodeBag()
@@ -81,7 +81,7 @@ describe('WebSocket connections follow their sessions', () => {
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r))
     const udpPort = sock.address().port
     await new Promise<void>((r) => sock.close(() => r()))
-    const fp = await startFaultProxy({ target: { host: '127.0.0.1', port: udpPort }, blockAll: true })
+    const fp = await startFaultProxyOnSharedPort({ target: { host: '127.0.0.1', port: udpPort }, blockAll: true })
     try {
       const hub = bag.mk({ sharedSeed: seed, transport: ['udp', 'websocket'], port: udpPort, websocketPort: fp.port })
       const client = bag.mk({ sharedSeed: seed })
