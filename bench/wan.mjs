@@ -35,7 +35,7 @@ import { runWorkload } from './lib/workloads.mjs'
 import { measureOptions } from './lib/args.mjs'
 import { summarize, summarizeRuns, fmt } from './lib/stats.mjs'
 import { environment } from './lib/runset.mjs'
-import { hardLimit, sleep } from './lib/proc.mjs'
+import { cpuSecondsOf, hardLimit, sleep } from './lib/proc.mjs'
 import { startEmu, measureCeiling } from './netem/emu.mjs'
 import { ensureBuilt } from './netem/build.mjs'
 import { fullMatrix, quickMatrix, smokeMatrix, cleanOf, targetsOf } from './lib/wan-scenarios.mjs'
@@ -73,17 +73,6 @@ export async function implementations(wanted, backend) {
   // --backend js: stt-node's pure-TypeScript backend (node:dgram, node:crypto) instead of the addon
   if (backend === 'js') for (const i of sel) if (i.workload === 'stt') i.opts.env = { STT_NATIVE: '0' }
   return { ccs, impls: sel }
-}
-
-// CPU seconds (user + system) a process has used so far, from /proc (NaN where there is none).
-function cpuSecondsOf(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(f[11]) + Number(f[12])) / 100 // utime, stime in clock ticks (USER_HZ 100)
-  } catch {
-    return NaN
-  }
 }
 
 // One run of one implementation through a fresh emulator with the scenario's link.

@@ -168,3 +168,14 @@ export async function waitIdle(maxSeconds, thresholdPct = 15) {
   } while (pct >= thresholdPct && performance.now() < end)
   return pct
 }
+
+// CPU seconds (user + system) a process has used so far, from /proc (NaN where there is none).
+export function cpuSecondsOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100 // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return NaN
+  }
+}

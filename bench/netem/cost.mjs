@@ -5,8 +5,8 @@
 // emulator spends on a path is CPU the two endpoints lose there (bench/README.md, "Jitter where the
 // CPU does not set the rate").
 //   node bench/netem/cost.mjs [--rate 600] [--rounds 3] [--seconds 3] [--smoke]
-import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { cpuSecondsOf } from '../lib/proc.mjs'
 import { ensureBuilt } from './build.mjs'
 import { measureCeiling, runJson, startEmu } from './emu.mjs'
 
@@ -19,12 +19,6 @@ const seconds = cli.smoke ? 0.3 : Number(cli.seconds)
 const LINKS = { clean: { delay: '1ms' }, '1 ms jitter': { delay: '1ms', jitter: '1ms' } }
 const bins = ensureBuilt({ quiet: true })
 
-// user + system CPU seconds of a process so far (Linux /proc; fields 14 and 15, in clock ticks of 10 ms)
-function cpuSeconds(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
 // 1472-byte datagrams at rateMbit through an emulator with `link`: what arrived, and the emulator's CPU.
 async function atRate(link) {
   let portOf
@@ -32,10 +26,10 @@ async function atRate(link) {
   const sink = runJson(bins['udp-blast'], ['recv', '--seconds', String(seconds + 10), '--idle-ms', '400'], (m) => portOf(m.port))
   const emu = await startEmu({ targets: [await portP], link })
   try {
-    const cpu0 = cpuSeconds(emu.proc.pid)
+    const cpu0 = cpuSecondsOf(emu.proc.pid)
     await runJson(bins['udp-blast'], ['send', '--to', String(emu.pairs[0].listen), '--size', '1472', '--seconds', String(seconds), '--rate', String(rateMbit * 1e6)])
     const got = await sink
-    const cpu = cpuSeconds(emu.proc.pid) - cpu0
+    const cpu = cpuSecondsOf(emu.proc.pid) - cpu0
     return { mbps: got.mbps, cpuShare: cpu / seconds, usPerPacket: (cpu * 1e6) / Math.max(1, got.pkts) }
   } finally {
     await emu.stop()
