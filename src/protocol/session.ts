@@ -16,7 +16,7 @@ import type { CipherSuite } from '../crypto/aead.js'
 import { WireError } from '../errors.js'
 import type { PeerAddress } from '../net-types.js'
 import type { ProtocolConfig } from '../config.js'
-import { AckTracker } from './ack-tracker.js'
+import { AckTracker, FULL_PACKET_SLACK } from './ack-tracker.js'
 import { NO_CONTROLLER_YET } from './congestion/base.js'
 import { FlowTuning } from './flow-autotune.js'
 import { AEAD_TAG_SIZE, FrameType, HEADER_SIZE } from './constants.js'
@@ -330,7 +330,7 @@ export class Session {
     }
     // Not when a frame of this packet already moved the session there (a punch echo).
     if (backTo && !probingOnly && backTo.key !== this.address.key) this.moveTo(backTo, true, now)
-    if (!this.bare) this.acks.onPacketReceived(pn, ackEliciting, now)
+    if (!this.bare) this.acks.onPacketReceived(pn, ackEliciting, now, end - start + FULL_PACKET_SLACK >= this.size.current)
   }
 
   private handleFrame(now: number, f: Frame): number {

@@ -16,6 +16,36 @@ describe('AckTracker', () => {
     expect(t.ackDue(110)).toBe(true)
   })
 
+  it('two or more packets, or a full-size one, wait for the threshold at most two RTTs (1 ms at least); one small packet, and any before an RTT sample, max_ack_delay', () => {
+    const rtt = { smoothedRtt: 333, minRtt: Infinity, hasSample: false }
+    const t = new AckTracker({ ackElicitingThreshold: 8 }, rtt)
+    const buf = new Uint8Array(1500)
+    let pn = 0
+    const two = (at: number): void => {
+      t.onPacketReceived(pn++, true, at)
+      t.onPacketReceived(pn++, true, at + 0.1)
+    }
+    two(100)
+    expect(t.getTimeout(100.1)).toBe(125) // no sample: max_ack_delay
+    t.writeAck(buf, 0, buf.length, 125)
+    Object.assign(rtt, { smoothedRtt: 0.5, minRtt: 0.4, hasSample: true })
+    t.onPacketReceived(pn++, true, 200)
+    expect(t.getTimeout(200)).toBe(225) // one packet (a request): its answer may carry the ACK
+    t.onPacketReceived(pn++, true, 200.3)
+    expect(t.getTimeout(200.3)).toBe(201) // two on a 0.4 ms path: 1 ms from the first, not 25
+    t.writeAck(buf, 0, buf.length, 201)
+    t.onPacketReceived(pn++, true, 250, true)
+    expect(t.getTimeout(250)).toBe(251) // a lone full-size one: a window-limited flight's
+    t.writeAck(buf, 0, buf.length, 251)
+    Object.assign(rtt, { smoothedRtt: 12, minRtt: 10 })
+    two(300)
+    expect(t.getTimeout(300.1)).toBe(320) // two min RTTs
+    t.writeAck(buf, 0, buf.length, 320)
+    Object.assign(rtt, { smoothedRtt: 80, minRtt: 60 })
+    two(400)
+    expect(t.getTimeout(400.1)).toBe(425) // max_ack_delay is the cap
+  })
+
   it('does not arm the timer for non-ack-eliciting packets but still reports them', () => {
     const t = new AckTracker()
     t.onPacketReceived(0, false, 0)

@@ -243,8 +243,18 @@ function punchingPair(seed: string) {
       p.advance(5)
     }
   }
+  // Makes an implicit precondition explicit: the four tests that pause 3 s mean to test what the
+  // lull is for (the previous path forgotten), and assume A has nothing in flight when it starts.
+  // Three probe timeouts with a packet unanswered on the direct path move A to the relay by design
+  // (path-fallback.ts), so whether one is unanswered then depends only on the ACK timing; with a
+  // one-RTT ACK wait one was. Pumps until nothing is in flight (with ack-tracker.ts's wait of two
+  // RTTs it is already so, and this pumps nothing) and asserts it.
+  const settle = (from: () => ReturnType<typeof fakeAddress>, reach: string[]) => {
+    for (let i = 0; i < 20 && sa.getStats().bytesInFlight > 0; i++) pump(1, from, reach)
+    expect(sa.getStats().bytesInFlight).toBe(0)
+  }
   const moves = () => p.sessionEvents('a', 'migrated').map((e) => (e.event.to as { key: string }).key)
-  return { p, sa, T, pump, moves }
+  return { p, sa, T, pump, settle, moves }
 }
 
 describe('review of 872e59b: only the first move off the relay channel counts as punched', () => {
@@ -273,8 +283,9 @@ describe('review of 872e59b: only the first move off the relay channel counts as
   })
 
   it('on a peer-reflexive address (the punch never done), an attacker racing from a punch target does not pin the session', () => {
-    const { p, sa, T, pump } = punchingPair('punch-review-reflexive')
+    const { p, sa, T, pump, settle } = punchingPair('punch-review-reflexive')
     pump(30, () => X, [X.key]) // B behind a port-dependent NAT: its direct packets come from X
+    settle(() => X, [X.key])
     p.advance(3000)
     pump(5, () => X, [X.key])
     expect(sa.address.key).toBe(X.key)
@@ -304,8 +315,9 @@ describe('re-review of 771e7f9: a punch echo moves the session only from its rel
   const X = fakeAddress('x')
 
   it('on a peer-reflexive address, an echo of a held punch spoofed from the target does not pin the session', () => {
-    const { p, sa, T, pump, moves } = punchingPair('punch-echo-off-relay')
+    const { p, sa, T, pump, settle, moves } = punchingPair('punch-echo-off-relay')
     pump(30, () => X, [X.key]) // B behind a port-dependent NAT: its direct packets come from X
+    settle(() => X, [X.key])
     p.advance(3000) // the relay channel, the previous path, is forgotten
     pump(5, () => X, [X.key])
     expect(sa.address.key).toBe(X.key)
@@ -368,8 +380,9 @@ describe('review 52: a candidate whose challenges went unanswered is challenged 
   const X = fakeAddress('x')
 
   it('through the punched move: fallback, a punch echo spoofed from T, the challenges to X dropped; then X brings the session back', () => {
-    const { p, sa, T, pump, moves } = punchingPair('review52-punched')
+    const { p, sa, T, pump, settle, moves } = punchingPair('review52-punched')
     pump(30, () => X, [X.key]) // B behind a port-dependent NAT: its direct packets come from X
+    settle(() => X, [X.key])
     p.advance(3000)
     pump(5, () => X, [X.key])
     expect(sa.address.key).toBe(X.key)
@@ -400,8 +413,9 @@ describe('review 52: a candidate whose challenges went unanswered is challenged 
   })
 
   it('plain §2.1: races from V and the challenges to X dropped ~10 s; once the attacker leaves, X brings the session back', () => {
-    const { p, sa, pump, moves } = punchingPair('review52-plain')
+    const { p, sa, pump, settle, moves } = punchingPair('review52-plain')
     pump(30, () => X, [X.key])
+    settle(() => X, [X.key])
     p.advance(3000)
     pump(5, () => X, [X.key])
     expect(sa.address.key).toBe(X.key)
