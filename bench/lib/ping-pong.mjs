@@ -6,19 +6,37 @@ import { pathToFileURL } from 'node:url'
 // rtt-instructions). `onWarm` runs once `warm` round trips are done and `onDone` after `rounds`
 // more (before the nodes stop); the promise resolves once both nodes are stopped. `datagram`:
 // the same with unreliable datagrams (sendDatagram / 'datagram', compare.mjs's
-// stt-native-datagram/rtt row).
-export async function pingPong(dist, { rounds, warm, onWarm, onDone, datagram = false }) {
+// stt-native-datagram/rtt row). `thinkMs`: the answering node replies that long after each
+// ping (setTimeout), as a server that does work per request (rpc-think.mjs). onWarm and onDone
+// get the pinging session.
+export async function pingPong(dist, { rounds, warm, onWarm, onDone, datagram = false, thinkMs = 0, size = 64 }) {
   const { STTNode } = await import(pathToFileURL(resolve(dist, 'index.js')).href)
   const sharedSeed = Buffer.alloc(32, 7)
   const b = new STTNode({ sharedSeed, host: '127.0.0.1', port: 0 })
   const bound = await b.start()
-  if (datagram) b.on('session', (s) => s.on('datagram', (d) => s.sendDatagram(d)))
-  else b.on('session', (s) => s.on('stream', (st) => st.on('data', (d) => st.write(d))))
+  const later = thinkMs > 0 ? (f) => setTimeout(f, thinkMs) : (f) => f()
+  if (datagram) b.on('session', (s) => s.on('datagram', (d) => later(() => s.sendDatagram(d))))
+  else
+    b.on('session', (s) =>
+      s.on('stream', (st) => {
+        // Echoes each whole ping (of `size` bytes, in one or more chunks) as one write.
+        const chunks = []
+        let n = 0
+        st.on('data', (d) => {
+          chunks.push(d)
+          if ((n += d.length) < size) return
+          const ping = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
+          chunks.length = 0
+          n = 0
+          later(() => st.write(ping))
+        })
+      }),
+    )
   const a = new STTNode({ sharedSeed, host: '127.0.0.1', port: 0 })
   await a.start()
   // A long handshake timeout: under valgrind on a loaded machine 10 s was not always enough.
   const session = await a.connect(`udp://127.0.0.1:${bound.port}`, { timeout: 120_000 })
-  const buf = Buffer.alloc(64, 0x78)
+  const buf = Buffer.alloc(size, 0x78)
   let send
   let onReply
   if (datagram) {
@@ -31,7 +49,7 @@ export async function pingPong(dist, { rounds, warm, onWarm, onDone, datagram = 
     let got = 0
     onReply = (reply) =>
       st.on('data', (d) => {
-        if ((got += d.length) < 64) return
+        if ((got += d.length) < size) return
         got = 0
         reply()
       })
@@ -39,9 +57,9 @@ export async function pingPong(dist, { rounds, warm, onWarm, onDone, datagram = 
   let i = 0
   await new Promise((resolve) => {
     onReply(() => {
-      if (++i === warm) onWarm()
+      if (++i === warm) onWarm(session)
       if (i === warm + rounds) {
-        onDone()
+        onDone(session)
         return resolve()
       }
       send()
