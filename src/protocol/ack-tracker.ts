@@ -2,32 +2,32 @@
  * Receive-side packet bookkeeping: which packet numbers arrived, when an ACK is due, and
  * which gaps to report in a NACK (STT's fast-retransmit request).
  *
- * ACK policy (RFC 9000 §13.2.1-13.2.2): immediately after every 2nd ack-eliciting packet, or
- * when an ack-eliciting packet opens a gap or arrives out of order (fills one); otherwise
- * within maxAckDelay of the first unacknowledged ack-eliciting packet, or, once two or more
- * wait or a full-size one does, within two RTTs of the first (min RTT, or smoothed if less; 1 ms
- * at least) if that is sooner. Non-ack-eliciting packets never trigger an ACK on their own. Why the RTT bound:
- * session.ts raises the threshold to 8 packets, and a sender whose whole flight is smaller (a
- * cwnd or inflight_hi of a few packets after losses) waited 25 ms for each ACK, 60 RTTs at 0.4
- * ms: next to a kernel TCP CUBIC flow at a 2 ms tbf queue (bench/tbf.mjs --latency 2ms) BBR
- * spent over half its time in such rounds and got 0.14-0.36x of TCP's rate. Why two packets
- * or a full one: the default threshold (RFC 9000) is two, so an ACK for two is owed anyway and
- * only waits to gather more, and a full-size packet says its sender had more to send than fit,
- * so a lone one is most likely a window-limited flight's (bounding only two or more measured
- * worse on that tbf path: 0.49x against 0.77x, medians of 12). A lone small packet (a request
- * whose answer takes a few ms) still waits for the answer to carry its ACK (bench/rpc-think.mjs:
- * with the bound on any lone packet, an ACK-only packet per request at 2 ms of think time). At
- * an RTT of 12.5 ms or more the bound is max_ack_delay itself, so longer paths are acked as before.
- * A late arrival (one that fills a gap) is acknowledged at most 1/8 RTT (min RTT, or smoothed
- * if less) after the previous ACK: on a path that reorders every packet (per-datagram jitter)
- * each one drew an ACK, as many ACK packets as data packets for both ends to seal, send and
- * open. 1/8 min RTT late is still well inside
- * the sender's RACK reordering window (>= 1/4 min RTT, rack.ts), so the reordered packet is not
+ * ACK policy (RFC 9000 §13.2.1-13.2.2): immediately after every 2nd ack-eliciting packet, or when
+ * an ack-eliciting packet opens a gap or arrives out of order (fills one); otherwise within
+ * maxAckDelay of the first unacknowledged ack-eliciting packet, or, once two or more wait or a
+ * full-size one does, within two RTTs of the first (min RTT, or smoothed if less; 1 ms at least)
+ * if that is sooner. Non-ack-eliciting packets never trigger an ACK on their own. Why the RTT
+ * bound: session.ts raises the threshold to 8 packets, and a sender whose whole flight is smaller
+ * (a cwnd or inflight_hi of a few packets after losses) waited 25 ms for each ACK, 60 RTTs at 0.4
+ * ms: next to a kernel TCP CUBIC flow at a 2 ms tbf queue (bench/tbf.mjs --latency 2ms) BBR spent
+ * over half its time in such rounds and got 0.20x of TCP's rate (median of 28 runs, 0.10-0.84;
+ * with the bound 0.79x, median of 12). Why two packets or a full one: the default threshold (RFC
+ * 9000) is two, so an ACK for two is owed anyway and only waits to gather more, and a full-size
+ * packet says its sender had more to send than fit, so a lone one is most likely a window-limited
+ * flight's. A lone small packet (a request whose answer takes a few ms) still waits for the answer
+ * to carry its ACK: bounding every lone packet cost an ACK-only packet per request at 2 ms of
+ * think time (bench/rpc-think.mjs) and did no better on that tbf path (0.40x, median of 24; the
+ * runs spread too widely to rank the variants). At an RTT of 12.5 ms or more the bound is
+ * max_ack_delay itself, so longer paths are acked as before. A late arrival (one that fills a gap)
+ * is acknowledged at most 1/8 RTT (min RTT, or smoothed if less) after the previous ACK: on a path
+ * that reorders every packet (per-datagram jitter) each one drew an ACK, as many ACK packets as
+ * data packets for both ends to seal, send and open. 1/8 min RTT late is still well inside the
+ * sender's RACK reordering window (>= 1/4 min RTT, rack.ts), so the reordered packet is not
  * declared lost; at a low packet rate, with packets further apart than that, it is still
  * acknowledged at once. A new gap is acknowledged at once (loss detection starts from it), except
  * on a path that has reordered lately (a reordering delay above 0, see the NACK policy): there
- * nearly every receive batch opens one, and each drew an ACK-only packet (small batches: 2 ms
- * WAN path with 1 ms jitter, +73 % ACK packets). It is acknowledged as a late arrival is (RFC 9000
+ * nearly every receive batch opens one, and each drew an ACK-only packet (small batches: 2 ms WAN
+ * path with 1 ms jitter, +73 % ACK packets). It is acknowledged as a late arrival is (RFC 9000
  * §13.2.1 allows it; the ACK-frequency draft's "ignore order" does the same). A real loss there
  * reaches the sender's RACK at most that 1/8 min RTT later (its deadline counts from the lost
  * packet's send time plus the RTT of the newest acked one, so it moves by no more than the ACK
