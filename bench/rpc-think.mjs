@@ -5,7 +5,8 @@
 // packet of its own. Packet counts are the pinging session's (both directions: sent = requests +
 // its ACK-only packets, received = replies + the server's ACK-only packets), deterministic enough
 // to compare builds on a loaded machine; CPU per request is as noisy as the machine.
-//   node bench/rpc-think.mjs [--think 0,0.5,2,10] [--size 64] [--count 400] [--repeat 3] [--json] [--smoke] [dist-dir ...]
+// Node's timers round a delay below 1 ms up to 1 ms, so think times are 0 or >= 1.
+//   node bench/rpc-think.mjs [--think 0,1,2,10] [--size 64] [--count 400] [--repeat 3] [--json] [--smoke] [dist-dir ...]
 // Several dist directories (each beside its own build/) are measured in turn, one child process
 // per run, interleaved over the repeats. Needs `npm run build`.
 import { execFileSync } from 'node:child_process'
@@ -39,7 +40,7 @@ if (args.child) {
   process.exit(0)
 }
 
-const thinks = String(args.think ?? (args.smoke ? '2' : '0,0.5,2,10')).split(',').map(Number)
+const thinks = String(args.think ?? (args.smoke ? '2' : '0,1,2,10')).split(',').map(Number)
 const count = args.count ?? (args.smoke ? 40 : 400)
 const size = args.size ?? 64
 const repeat = args.repeat ?? (args.smoke ? 1 : 3)

@@ -17,8 +17,11 @@
  * flight's. A lone small packet (a request whose answer takes a few ms) still waits for the answer
  * to carry its ACK: bounding every lone packet cost an ACK-only packet per request at 2 ms of
  * think time (bench/rpc-think.mjs) and did no better on that tbf path (0.40x, median of 24; the
- * runs spread too widely to rank the variants). At an RTT of 12.5 ms or more the bound is
- * max_ack_delay itself, so longer paths are acked as before. A late arrival (one that fills a gap)
+ * runs spread too widely to rank the variants). What it costs: a request of two or more packets
+ * (or one full one) answered after more than max(1 ms, 2 RTTs) but within 25 ms draws one ACK-only
+ * packet before its answer, and one-way small messages further apart than 2 RTTs are acked every
+ * second packet (RFC 9000's default) rather than every 25 ms. At a min RTT of 12.5 ms or more the
+ * bound is max_ack_delay itself, so longer paths are acked as before. A late arrival (one that fills a gap)
  * is acknowledged at most 1/8 RTT (min RTT, or smoothed if less) after the previous ACK: on a path
  * that reorders every packet (per-datagram jitter) each one drew an ACK, as many ACK packets as
  * data packets for both ends to seal, send and open. 1/8 min RTT late is still well inside the
@@ -202,7 +205,7 @@ export class AckTracker {
       if (this.ackElicitingSinceAck >= this.ackElicitingThreshold || (opensGap && this.reorderDelay === 0)) this.ackDeadline = now
       else if (fillsGap || opensGap) this.ackDeadline = Math.min(this.ackDeadline, Math.max(now, this.lastAckAt + this.lateArrivalAckSpacing()))
       else if (this.ackDeadline === Infinity) this.ackDeadline = now + this.maxAckDelay
-      if (this.ackElicitingSinceAck === 2 || (full && this.ackDeadline > now)) this.ackDeadline = Math.min(this.ackDeadline, this.firstPendingAt + this.shortAckDelay())
+      if (this.ackElicitingSinceAck === 2 || (full && this.ackElicitingSinceAck === 1)) this.ackDeadline = Math.min(this.ackDeadline, this.firstPendingAt + this.shortAckDelay())
     }
     return 'new'
   }
