@@ -27,6 +27,7 @@ const runs = [
   ['bench/tbf.mjs', '--smoke'],
   ['bench/nat.mjs', '--smoke'],
   ['bench/netem/cost.mjs', '--smoke'],
+  ['bench/rpc-think.mjs', '--smoke'],
 ]
 let failed = 0
 for (const run of runs) {
