@@ -6,15 +6,17 @@ import { pathToFileURL } from 'node:url'
 // rtt-instructions). `onWarm` runs once `warm` round trips are done and `onDone` after `rounds`
 // more (before the nodes stop); the promise resolves once both nodes are stopped. `datagram`:
 // the same with unreliable datagrams (sendDatagram / 'datagram', compare.mjs's
-// stt-native-datagram/rtt row). `thinkMs`: the answering node replies that long after each
-// ping (setTimeout), as a server that does work per request (rpc-think.mjs). onWarm and onDone
+// stt-native-datagram/rtt row). `thinkMs`: after the warm-up, the answering node replies that
+// long after each ping (setTimeout), as a server that does work per request (rpc-think.mjs);
+// warm-up pings are answered at once, so that many of them take little time. onWarm and onDone
 // get the pinging session.
 export async function pingPong(dist, { rounds, warm, onWarm, onDone, datagram = false, thinkMs = 0, size = 64 }) {
   const { STTNode } = await import(pathToFileURL(resolve(dist, 'index.js')).href)
   const sharedSeed = Buffer.alloc(32, 7)
   const b = new STTNode({ sharedSeed, host: '127.0.0.1', port: 0 })
   const bound = await b.start()
-  const later = thinkMs > 0 ? (f) => setTimeout(f, thinkMs) : (f) => f()
+  let thinking = false
+  const later = (f) => (thinking ? setTimeout(f, thinkMs) : f())
   if (datagram) b.on('session', (s) => s.on('datagram', (d) => later(() => s.sendDatagram(d))))
   else
     b.on('session', (s) =>
@@ -57,7 +59,10 @@ export async function pingPong(dist, { rounds, warm, onWarm, onDone, datagram = 
   let i = 0
   await new Promise((resolve) => {
     onReply(() => {
-      if (++i === warm) onWarm(session)
+      if (++i === warm) {
+        thinking = thinkMs > 0
+        onWarm(session)
+      }
       if (i === warm + rounds) {
         onDone(session)
         return resolve()
