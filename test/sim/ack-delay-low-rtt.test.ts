@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest'
 import { SimPair } from '../helpers/sim-sessions.js'
 
 describe('sim: ACK of a small flight at a low RTT', () => {
-  it('five packets on a 0.4 ms path (after a transfer) are acknowledged within 2 ms, not after max_ack_delay; a lone one after max_ack_delay', () => {
+  it('a 5,000-byte flight (4 packets) on a 0.4 ms path, after a transfer, is acknowledged within 2 ms, not after max_ack_delay; a lone small packet after max_ack_delay', () => {
     for (const seed of [917, 918, 919]) {
       const p = new SimPair({ seed, link: { delayMs: 0.2, bandwidth: 25e6, queueBytes: 50_000 }, options: { congestionControl: 'bbr' } })
       p.connect()
