@@ -15,6 +15,7 @@ import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from './lib/args.mjs'
 import { pingPong } from './lib/ping-pong.mjs'
+import { median } from './lib/stats.mjs'
 
 const here = fileURLToPath(import.meta.url)
 const args = parseArgs()
@@ -48,7 +49,6 @@ const size = args.size ?? 64
 const warm = args.warm ?? (args.smoke ? 50 : 5000)
 const repeat = args.repeat ?? (args.smoke ? 1 : 3)
 const dists = args._.length > 0 ? args._ : [fileURLToPath(new URL('../dist', import.meta.url))]
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 const runs = new Map()
 for (let r = 0; r < repeat; r++) {

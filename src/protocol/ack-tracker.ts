@@ -219,8 +219,12 @@ export class AckTracker {
    */
   private shortAckDelay(): number {
     if (this.rtt.hasSample === false) return this.maxAckDelay
-    const rtt = Math.min(this.rtt.minRtt ?? Infinity, this.rtt.smoothedRtt)
-    return Math.min(this.maxAckDelay, Math.max(SHORT_ACK_WAIT_RTTS * rtt, K_GRANULARITY))
+    return Math.min(this.maxAckDelay, Math.max(SHORT_ACK_WAIT_RTTS * this.pathRtt(), K_GRANULARITY))
+  }
+
+  /** The RTT the ACK timing scales with: min RTT, or smoothed if less. */
+  private pathRtt(): number {
+    return Math.min(this.rtt.minRtt ?? Infinity, this.rtt.smoothedRtt)
   }
 
   /**
@@ -232,8 +236,7 @@ export class AckTracker {
    */
   private lateArrivalAckSpacing(): number {
     if (this.rtt.hasSample === false) return 0
-    const minRtt = this.rtt.minRtt ?? Infinity
-    return LATE_ARRIVAL_ACK_SPACING * Math.min(minRtt, this.rtt.smoothedRtt)
+    return LATE_ARRIVAL_ACK_SPACING * this.pathRtt()
   }
 
   private noteMissing(from: number, to: number, now: number): void {
